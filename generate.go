@@ -1,0 +1,4 @@
+package waymaker
+
+// Regenerate genpb/ from proto/ with the generators pinned in tools/go.mod.
+//go:generate sh ./scripts/genproto.sh
