@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+)
+
+// Error kinds.
+const (
+	// KindRPC is a gRPC transport or status failure; Code is the gRPC
+	// code's name ("Unavailable", "Unimplemented", "Canceled", ...).
+	KindRPC = "rpc"
+	// KindServer is a response with success=false; Code is its result_code.
+	KindServer = "server"
+	// KindInvalid is an argument that failed client-side validation; nothing
+	// was sent. Code is "invalid_argument".
+	KindInvalid = "invalid"
+)
+
+// Result codes the server answers with (see proto/waymaker/v1/common.proto).
+const (
+	CodeExpired         = "expired"
+	CodeNotFound        = "not_found"
+	CodeExists          = "exists"
+	CodeWrongRevision   = "wrong_revision"
+	CodeWrongSequence   = "wrong_sequence"
+	CodeNotOwner        = "not_owner"
+	CodeLeaseExpired    = "lease_expired"
+	CodeInvalidArgument = "invalid_argument"
+	CodeLimitExceeded   = "limit_exceeded"
+	CodeConflict        = "conflict"
+	CodeNoSubject       = "no_subject"
+	CodeDigestMismatch  = "digest_mismatch"
+	CodeNotLeader       = "not_leader"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+	// CodeLockLost is set by the lock client when it gives up a lock.
+	CodeLockLost = "lock_lost"
+	// CodeClosed is set when the Conn was closed before or during the call.
+	CodeClosed = "closed"
+)
+
+// Error is the one error type of the SDK. Match it with errors.As, its
+// codes with IsServerCode or errors.Is against the sentinels below.
+type Error struct {
+	// Kind is KindRPC, KindServer or KindInvalid.
+	Kind string
+	// Code is the gRPC code name (KindRPC) or the server's result code.
+	Code string
+	// Message is human-readable detail; for invalid arguments it names the field.
+	Message string
+	// Err is the underlying cause, if any (a gRPC status error, ctx.Err()).
+	Err error
+	// LeaderHint is the leader's address when Code is "not_leader".
+	LeaderHint string
+}
+
+func (e *Error) Error() string {
+	msg := "waymaker: " + e.Kind + " error"
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Unwrap returns the cause, so errors.Is(err, context.Canceled) holds for a
+// cancelled call.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches by code, not text: a target *Error with the same Code matches,
+// and its Kind must match too unless the target's Kind is empty.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok || t.Code == "" {
+		return false
+	}
+	return t.Code == e.Code && (t.Kind == "" || t.Kind == e.Kind)
+}
+
+// Sentinels for errors.Is. Codes that can come from the client side as well
+// as the server (invalid_argument, digest_mismatch, lock_lost) match either.
+var (
+	ErrExpired         = &Error{Kind: KindServer, Code: CodeExpired}
+	ErrNotFound        = &Error{Kind: KindServer, Code: CodeNotFound}
+	ErrExists          = &Error{Kind: KindServer, Code: CodeExists}
+	ErrWrongRevision   = &Error{Kind: KindServer, Code: CodeWrongRevision}
+	ErrWrongSequence   = &Error{Kind: KindServer, Code: CodeWrongSequence}
+	ErrNotOwner        = &Error{Kind: KindServer, Code: CodeNotOwner}
+	ErrLeaseExpired    = &Error{Kind: KindServer, Code: CodeLeaseExpired}
+	ErrLimitExceeded   = &Error{Kind: KindServer, Code: CodeLimitExceeded}
+	ErrConflict        = &Error{Kind: KindServer, Code: CodeConflict}
+	ErrNoSubject       = &Error{Kind: KindServer, Code: CodeNoSubject}
+	ErrNotLeader       = &Error{Kind: KindServer, Code: CodeNotLeader}
+	ErrInvalidArgument = &Error{Code: CodeInvalidArgument}
+	ErrDigestMismatch  = &Error{Code: CodeDigestMismatch}
+	ErrLockLost        = &Error{Code: CodeLockLost}
+	ErrUnimplemented   = &Error{Kind: KindRPC, Code: codes.Unimplemented.String()}
+	ErrUnavailable     = &Error{Kind: KindRPC, Code: codes.Unavailable.String()}
+	ErrClosed          = &Error{Kind: KindRPC, Code: CodeClosed, Message: "connection closed"}
+)
+
+// IsServerCode reports whether err is a server error (Kind "server") with
+// result code code.
+func IsServerCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindServer && e.Code == code
+}
+
+// Invalid returns a KindInvalid error naming the field and the rule it broke.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Kind: KindInvalid, Code: CodeInvalidArgument, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// ServerError converts a failed result into a KindServer *Error; it returns
+// nil when r reports success. A nil result is a protocol violation and is
+// reported as an internal error.
+func ServerError(r *commonpb.Result) error {
+	if r == nil {
+		return &Error{Kind: KindServer, Code: CodeInternal, Message: "response carries no result"}
+	}
+	if r.GetSuccess() {
+		return nil
+	}
+	return &Error{Kind: KindServer, Code: r.GetResultCode(), Message: r.GetMessage(), LeaderHint: r.GetLeaderHint()}
+}
+
+// MapError converts any error from a gRPC call into *Error. ctx is the
+// call's context: when it has ended, its error becomes the cause so that
+// errors.Is(err, context.Canceled) and context.DeadlineExceeded hold.
+func MapError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		code := codes.Canceled
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			code = codes.DeadlineExceeded
+		}
+		return &Error{Kind: KindRPC, Code: code.String(), Message: cerr.Error(), Err: cerr}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindRPC, Code: status.Code(err).String(), Message: err.Error(), Err: err}
+	}
+	if errors.Is(err, io.EOF) {
+		return &Error{Kind: KindRPC, Code: codes.Unavailable.String(), Message: "stream ended unexpectedly", Err: err}
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return &Error{Kind: KindRPC, Code: codes.Unknown.String(), Message: err.Error(), Err: err}
+	}
+	return &Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err}
+}
+
+// transient reports whether a mapped error may succeed when tried again:
+// the server was unreachable, restarting, or not the leader.
+func transient(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Kind {
+	case KindRPC:
+		switch e.Code {
+		case codes.Unavailable.String(), codes.Aborted.String(), codes.ResourceExhausted.String():
+			return true
+		}
+	case KindServer:
+		return e.Code == CodeNotLeader || e.Code == CodeUnavailable
+	}
+	return false
+}

@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+)
+
+func TestSentinelsMatchByCode(t *testing.T) {
+	err := fmt.Errorf("get: %w", ServerError(&commonpb.Result{ResultCode: CodeNotFound, Message: `bucket "b" not found`}))
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatal("a not_found result does not match ErrNotFound")
+	}
+	if errors.Is(err, ErrExists) {
+		t.Fatal("a not_found result matches ErrExists")
+	}
+	if !IsServerCode(err, "not_found") || IsServerCode(err, "exists") {
+		t.Fatal("IsServerCode does not compare the code")
+	}
+	inv := Invalid("key", "must not be empty")
+	if !errors.Is(inv, ErrInvalidArgument) || inv.Kind != KindInvalid {
+		t.Fatalf("client-side invalid %#v does not match ErrInvalidArgument", inv)
+	}
+	if IsServerCode(inv, CodeInvalidArgument) {
+		t.Fatal("a client-side validation error reported as a server code")
+	}
+	srvInv := ServerError(&commonpb.Result{ResultCode: CodeInvalidArgument, Message: "key: too long"})
+	if !errors.Is(srvInv, ErrInvalidArgument) {
+		t.Fatal("server invalid_argument does not match ErrInvalidArgument")
+	}
+	if ServerError(&commonpb.Result{Success: true}) != nil {
+		t.Fatal("success mapped to an error")
+	}
+	if !errors.Is(ServerError(nil), &Error{Code: CodeInternal}) {
+		t.Fatal("a missing result is not reported as internal")
+	}
+}
+
+func TestMapError(t *testing.T) {
+	ctx := context.Background()
+	err := MapError(ctx, status.Error(codes.Unimplemented, "no cache"))
+	if !errors.Is(err, ErrUnimplemented) {
+		t.Fatalf("%v does not match ErrUnimplemented", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindRPC || e.Code != "Unimplemented" || e.Message != "no cache" {
+		t.Fatalf("mapped %#v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err = MapError(cctx, status.Error(codes.Canceled, "context canceled"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v: a cancelled call does not match context.Canceled", err)
+	}
+	if MapError(ctx, nil) != nil {
+		t.Fatal("nil mapped to an error")
+	}
+}
+
+func TestDialRejectsBadAddresses(t *testing.T) {
+	for _, addrs := range [][]string{nil, {}, {""}, {"localhost:1", "  "}} {
+		_, err := Dial(context.Background(), addrs)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindInvalid {
+			t.Fatalf("Dial(%q) = %v, want Kind invalid", addrs, err)
+		}
+	}
+}
