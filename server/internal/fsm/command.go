@@ -1,0 +1,97 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Command is the envelope of every entry in the raft log. The FSM routes it
+// to the subsystem it names; Op and Payload mean whatever that subsystem says.
+type Command struct {
+	// Subsystem is the registered name of the state machine that applies
+	// the command.
+	Subsystem string
+	// Op selects the operation within the subsystem; values are
+	// subsystem-defined and are part of the log format, so never renumber one.
+	Op uint16
+	// AtMs is the proposing leader's wall clock (Unix ms). It is the only
+	// notion of time a state machine may use, which keeps apply deterministic
+	// across replicas and replays. The FSM never lets it go backwards: see
+	// FSM.Apply.
+	AtMs int64
+	// Payload is the subsystem-defined body, usually a marshalled proto
+	// message. After Unmarshal it aliases the input buffer: read it, or copy
+	// it before keeping it, and never modify it.
+	Payload []byte
+}
+
+// commandVersion is the first byte of every encoded command. A future change
+// of layout gets a new version and Unmarshal keeps decoding the old one, so
+// logs and snapshots written by older servers still replay.
+const commandVersion = 1
+
+// MaxSubsystemNameLen bounds Command.Subsystem. Names are short identifiers;
+// the bound lets Unmarshal reject garbage before allocating.
+const MaxSubsystemNameLen = 64
+
+// ErrBadCommand wraps every decoding failure, so callers can tell a corrupt
+// or foreign log entry from a subsystem's own error.
+var ErrBadCommand = errors.New("fsm: malformed command")
+
+// Marshal encodes c as:
+//
+//	version:1 | uvarint len(Subsystem) | Subsystem | Op:2 big-endian | zigzag varint AtMs | Payload (rest)
+//
+// The payload runs to the end, so it costs no length prefix.
+func (c Command) Marshal() ([]byte, error) {
+	if len(c.Subsystem) > MaxSubsystemNameLen {
+		return nil, fmt.Errorf("%w: subsystem name is %d bytes, max %d", ErrBadCommand, len(c.Subsystem), MaxSubsystemNameLen)
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(c.Subsystem)+2+binary.MaxVarintLen64+len(c.Payload))
+	b = append(b, commandVersion)
+	b = binary.AppendUvarint(b, uint64(len(c.Subsystem)))
+	b = append(b, c.Subsystem...)
+	b = binary.BigEndian.AppendUint16(b, c.Op)
+	b = binary.AppendVarint(b, c.AtMs)
+	b = append(b, c.Payload...)
+	return b, nil
+}
+
+// Unmarshal decodes data produced by Marshal. It never panics: any input
+// that is not a well-formed command yields an error wrapping ErrBadCommand.
+// The returned Payload aliases data.
+func Unmarshal(data []byte) (Command, error) {
+	var c Command
+	if len(data) == 0 {
+		return c, fmt.Errorf("%w: empty", ErrBadCommand)
+	}
+	if data[0] != commandVersion {
+		return c, fmt.Errorf("%w: unknown version %d", ErrBadCommand, data[0])
+	}
+	rest := data[1:]
+	n, k := binary.Uvarint(rest)
+	if k <= 0 {
+		return c, fmt.Errorf("%w: bad subsystem length", ErrBadCommand)
+	}
+	rest = rest[k:]
+	if n > MaxSubsystemNameLen || n > uint64(len(rest)) {
+		return c, fmt.Errorf("%w: subsystem length %d out of range", ErrBadCommand, n)
+	}
+	c.Subsystem = string(rest[:n])
+	rest = rest[n:]
+	if len(rest) < 2 {
+		return c, fmt.Errorf("%w: truncated op", ErrBadCommand)
+	}
+	c.Op = binary.BigEndian.Uint16(rest)
+	rest = rest[2:]
+	at, k := binary.Varint(rest)
+	if k <= 0 {
+		return c, fmt.Errorf("%w: bad timestamp", ErrBadCommand)
+	}
+	c.AtMs = at
+	if rest = rest[k:]; len(rest) > 0 {
+		c.Payload = rest
+	}
+	return c, nil
+}

@@ -1,0 +1,151 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
+)
+
+// tickSubsystem is the reserved Command.Subsystem of the FSM's own commands.
+// The leading underscore keeps it out of the space of valid subsystem names.
+const tickSubsystem = "_fsm"
+
+// opTick is the FSM's only own op: call Tick(AtMs) on every subsystem.
+const opTick uint16 = 1
+
+// ErrUnknownSubsystem is returned (as an Apply result) for a command naming
+// no registered subsystem, e.g. a log written by a newer server.
+var ErrUnknownSubsystem = errors.New("fsm: unknown subsystem")
+
+// FSM is the raft.FSM of the server: it decodes each log entry's Command and
+// dispatches it to the Subsystem it names, snapshots every subsystem into one
+// raft snapshot, and restores them all from it.
+//
+// Register every subsystem before raft starts: replay and restore need them
+// all from the first entry, so Register fails once the FSM has been used.
+type FSM struct {
+	log    *zap.Logger
+	subs   []Subsystem // registration order: the order of ticks and snapshot frames
+	byName map[string]Subsystem
+	sealed atomic.Bool
+
+	// clock is the largest AtMs applied so far. Commands carry the leader's
+	// wall clock, which can step back (NTP, a new leader with a slower
+	// clock); clamping to clock keeps time monotonic for every subsystem, so
+	// a lease never un-expires. Touched only on the FSM goroutine.
+	clock int64
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM with no subsystems. A nil logger discards.
+func New(logger *zap.Logger) *FSM {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &FSM{log: logger, byName: map[string]Subsystem{}}
+}
+
+// Register adds a subsystem. It fails on an invalid or duplicate name, and
+// once the FSM has applied, snapshotted or restored anything.
+func (f *FSM) Register(s Subsystem) error {
+	if f.sealed.Load() {
+		return errors.New("fsm: Register after the FSM started")
+	}
+	name := s.Name()
+	if !validName(name) {
+		return fmt.Errorf("fsm: invalid subsystem name %q: want 1..%d bytes of [a-z0-9_] starting with a letter", name, MaxSubsystemNameLen)
+	}
+	if _, dup := f.byName[name]; dup {
+		return fmt.Errorf("fsm: subsystem %q registered twice", name)
+	}
+	f.subs = append(f.subs, s)
+	f.byName[name] = s
+	return nil
+}
+
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > MaxSubsystemNameLen || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// TickCommand is the command the leader proposes to expire whatever is due
+// as of atMs in every subsystem.
+func TickCommand(atMs int64) Command {
+	return Command{Subsystem: tickSubsystem, Op: opTick, AtMs: atMs}
+}
+
+// NextDeadline is the earliest non-zero NextDeadline of all subsystems, or 0
+// when none has anything pending. Safe to call from any goroutine.
+func (f *FSM) NextDeadline() int64 {
+	var next int64
+	for _, s := range f.subs {
+		if d := s.NextDeadline(); d != 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return next
+}
+
+// Apply implements raft.FSM. Garbage bytes yield an error value, never a
+// panic: a corrupt entry must not take the server down on every replay.
+func (f *FSM) Apply(l *raft.Log) any {
+	cmd, err := Unmarshal(l.Data)
+	if err != nil {
+		f.log.Error("undecodable raft log entry", zap.Uint64("index", l.Index), zap.Error(err))
+		return err
+	}
+	return f.ApplyCommand(cmd)
+}
+
+// ApplyCommand applies a decoded command, as Apply does for a log entry. It
+// is exported so that subsystem tests can drive an FSM without raft.
+func (f *FSM) ApplyCommand(cmd Command) (result any) {
+	f.sealed.Store(true)
+	if cmd.AtMs < f.clock {
+		cmd.AtMs = f.clock
+	}
+	f.clock = cmd.AtMs
+
+	if cmd.Subsystem == tickSubsystem {
+		if cmd.Op != opTick {
+			return fmt.Errorf("%w: unknown fsm op %d", ErrBadCommand, cmd.Op)
+		}
+		for _, s := range f.subs {
+			f.guard(s.Name(), "Tick", func() { s.Tick(cmd.AtMs) }, &result)
+		}
+		return result
+	}
+	s, ok := f.byName[cmd.Subsystem]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownSubsystem, cmd.Subsystem)
+	}
+	f.guard(s.Name(), "Apply", func() { result = s.Apply(cmd) }, &result)
+	return result
+}
+
+// guard runs fn and turns a panic into an error result. A panic in a
+// subsystem is a bug, but it is deterministic (every replica panics on the
+// same entry), so answering an error keeps replicas in agreement while
+// keeping the server, and the replay after a restart, alive.
+func (f *FSM) guard(name, what string, fn func(), result *any) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("fsm: subsystem %q %s panicked: %v", name, what, p)
+			f.log.Error("subsystem panic", zap.Error(err), zap.Stack("stack"))
+			*result = err
+		}
+	}()
+	fn()
+}
