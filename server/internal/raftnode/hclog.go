@@ -1,0 +1,137 @@
+package raftnode
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// zapHCLog adapts zap to the hclog.Logger that hashicorp/raft logs through,
+// so raft's output lands in the server's one structured log (and vanishes
+// with it when the logger is a Nop).
+type zapHCLog struct {
+	z       *zap.Logger
+	name    string
+	implied []any
+}
+
+func newHCLog(z *zap.Logger) hclog.Logger {
+	return &zapHCLog{z: z.Named("raft"), name: "raft"}
+}
+
+func toZapLevel(l hclog.Level) zapcore.Level {
+	switch l {
+	case hclog.Trace, hclog.Debug:
+		return zapcore.DebugLevel
+	case hclog.Warn:
+		return zapcore.WarnLevel
+	case hclog.Error:
+		return zapcore.ErrorLevel
+	default:
+		return zapcore.InfoLevel
+	}
+}
+
+// fields turns hclog's alternating key/value args into zap fields.
+func fields(args []any) []zap.Field {
+	fs := make([]zap.Field, 0, (len(args)+1)/2)
+	for i := 0; i < len(args); i += 2 {
+		key := fmt.Sprint(args[i])
+		if i+1 == len(args) {
+			fs = append(fs, zap.Any("EXTRA_VALUE_AT_END", args[i]))
+			break
+		}
+		fs = append(fs, zap.Any(key, args[i+1]))
+	}
+	return fs
+}
+
+func (h *zapHCLog) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Off {
+		return
+	}
+	if ce := h.z.Check(toZapLevel(level), msg); ce != nil {
+		ce.Write(fields(args)...)
+	}
+}
+
+func (h *zapHCLog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
+func (h *zapHCLog) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
+func (h *zapHCLog) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
+func (h *zapHCLog) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
+func (h *zapHCLog) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
+
+func (h *zapHCLog) IsTrace() bool { return h.z.Core().Enabled(zapcore.DebugLevel) }
+func (h *zapHCLog) IsDebug() bool { return h.z.Core().Enabled(zapcore.DebugLevel) }
+func (h *zapHCLog) IsInfo() bool  { return h.z.Core().Enabled(zapcore.InfoLevel) }
+func (h *zapHCLog) IsWarn() bool  { return h.z.Core().Enabled(zapcore.WarnLevel) }
+func (h *zapHCLog) IsError() bool { return h.z.Core().Enabled(zapcore.ErrorLevel) }
+
+func (h *zapHCLog) ImpliedArgs() []any { return h.implied }
+
+func (h *zapHCLog) With(args ...any) hclog.Logger {
+	return &zapHCLog{
+		z:       h.z.With(fields(args)...),
+		name:    h.name,
+		implied: append(append([]any(nil), h.implied...), args...),
+	}
+}
+
+func (h *zapHCLog) Name() string { return h.name }
+
+func (h *zapHCLog) Named(name string) hclog.Logger {
+	c := *h
+	c.z, c.name = h.z.Named(name), h.name+"."+name
+	return &c
+}
+
+func (h *zapHCLog) ResetNamed(name string) hclog.Logger {
+	c := *h
+	c.z, c.name = h.z.Named(name), name
+	return &c
+}
+
+// SetLevel is ignored: the zap logger's own level decides.
+func (h *zapHCLog) SetLevel(hclog.Level) {}
+
+func (h *zapHCLog) GetLevel() hclog.Level {
+	switch {
+	case h.IsDebug():
+		return hclog.Debug
+	case h.IsInfo():
+		return hclog.Info
+	case h.IsWarn():
+		return hclog.Warn
+	case h.IsError():
+		return hclog.Error
+	default:
+		return hclog.Off
+	}
+}
+
+func (h *zapHCLog) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(h.StandardWriter(opts), "", 0)
+}
+
+func (h *zapHCLog) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
+	level := hclog.Info
+	if opts != nil && opts.ForceLevel != hclog.NoLevel {
+		level = opts.ForceLevel
+	}
+	return stdWriter{h: h, level: level}
+}
+
+type stdWriter struct {
+	h     *zapHCLog
+	level hclog.Level
+}
+
+func (w stdWriter) Write(p []byte) (int, error) {
+	w.h.Log(w.level, strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,379 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultTickInterval      = 50 * time.Millisecond
+	DefaultSnapshotThreshold = 8192
+	DefaultSnapshotInterval  = 2 * time.Minute
+	DefaultStartTimeout      = 10 * time.Second
+	DefaultNodeID            = "node1"
+)
+
+// Config configures a Node. Zero values mean the documented defaults.
+type Config struct {
+	// NodeID is this node's raft server ID. Default DefaultNodeID.
+	NodeID string
+	// DataDir holds the raft log (one bolt file, raft.db) and snapshots
+	// (snapshots/). Empty means everything lives in memory and is lost when
+	// the node stops.
+	DataDir string
+	// Peers lists other voters. Cluster mode is not implemented yet: a
+	// non-empty Peers makes New fail.
+	Peers []string
+	// Logger receives the node's and raft's logs. Default: discard.
+	Logger *zap.Logger
+	// TickInterval is how often the leader checks whether some subsystem has
+	// a deadline due (and then proposes a tick). It bounds how late an expiry
+	// can be applied. Default DefaultTickInterval.
+	TickInterval time.Duration
+	// SnapshotThreshold is how many log entries since the last snapshot make
+	// raft take a new one. Default DefaultSnapshotThreshold.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks the threshold. Default
+	// DefaultSnapshotInterval; raft refuses values under 5ms.
+	SnapshotInterval time.Duration
+	// StartTimeout bounds how long Start waits for leadership and for the
+	// log to be re-applied. Default DefaultStartTimeout.
+	StartTimeout time.Duration
+
+	// onTickCheck, when set, is called after every ticker evaluation on the
+	// leader with whether a tick was due; tests use it to count evaluations
+	// instead of sleeping.
+	onTickCheck func(due bool)
+}
+
+// ErrShuttingDown is returned by Propose once the node is stopping or stopped.
+var ErrShuttingDown = errors.New("raftnode: shutting down")
+
+// ErrUnavailable wraps raft failures after which a retry may succeed, such
+// as a lost leadership: the command may or may not have been applied.
+var ErrUnavailable = errors.New("raftnode: unavailable")
+
+// ErrNotStarted is returned by Propose before Start has succeeded.
+var ErrNotStarted = errors.New("raftnode: not started")
+
+// NotLeaderError is returned by Propose on a node that is not the leader.
+type NotLeaderError struct {
+	// LeaderID and LeaderAddr name the current leader when known. LeaderAddr
+	// is the raft transport address; mapping it to the leader's client
+	// address is the cluster mode's job.
+	LeaderID, LeaderAddr string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return "raftnode: not the leader, leader unknown"
+	}
+	return fmt.Sprintf("raftnode: not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
+}
+
+// Node is one raft server driving an fsm.FSM. The life cycle is New, then
+// Start (which returns once the node leads and has re-applied its whole
+// committed log), then Propose any number of times, then Shutdown.
+type Node struct {
+	cfg Config
+	log *zap.Logger
+	fsm *fsm.FSM
+
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	trans  *raft.InmemTransport
+	bolt   *raftboltdb.BoltStore // nil in memory mode
+
+	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
+	ctx     context.Context           // cancelled by Shutdown; bounds the ticker's proposals
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+	once    sync.Once
+	stopErr error
+}
+
+// New validates cfg and opens the stores, but starts nothing: register every
+// subsystem with f before calling Start.
+func New(cfg Config, f *fsm.FSM) (*Node, error) {
+	if len(cfg.Peers) > 0 {
+		return nil, errors.New("raftnode: Peers: cluster mode is not implemented yet; run a single node (no peers)")
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = DefaultNodeID
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if cfg.SnapshotInterval < 5*time.Millisecond {
+		return nil, fmt.Errorf("raftnode: SnapshotInterval %v is below raft's minimum of 5ms", cfg.SnapshotInterval)
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, fsm: f}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.openStores(); err != nil {
+		n.cancel()
+		return nil, err
+	}
+	// A fixed address (the node ID) keeps the persisted raft configuration
+	// valid across restarts, where a random in-memory address would not.
+	_, n.trans = raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
+	return n, nil
+}
+
+func (n *Node) openStores() error {
+	if n.cfg.DataDir == "" {
+		store := raft.NewInmemStore()
+		n.logs, n.stable, n.snaps = store, store, raft.NewInmemSnapshotStore()
+		return nil
+	}
+	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("raftnode: DataDir: %w", err)
+	}
+	// bolt locks its file; the timeout turns a second server on the same
+	// DataDir into an error instead of a hang.
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(n.cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		return fmt.Errorf("raftnode: open raft log in DataDir %q: %w", n.cfg.DataDir, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, newHCLog(n.log))
+	if err != nil {
+		bolt.Close()
+		return fmt.Errorf("raftnode: snapshot store in DataDir %q: %w", n.cfg.DataDir, err)
+	}
+	// The cache spares bolt reads of entries just written, which raft
+	// re-reads to replicate and apply them.
+	cached, err := raft.NewLogCache(512, bolt)
+	if err != nil {
+		bolt.Close()
+		return err
+	}
+	n.bolt, n.logs, n.stable, n.snaps = bolt, cached, bolt, snaps
+	return nil
+}
+
+func (n *Node) raftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(n.cfg.NodeID)
+	// A single voter elects itself one heartbeat timeout after start, so
+	// small timeouts make start and restart fast. They would be too tight
+	// for a real network; cluster mode will choose its own.
+	c.HeartbeatTimeout = 20 * time.Millisecond
+	c.ElectionTimeout = 20 * time.Millisecond
+	c.LeaderLeaseTimeout = 20 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	c.SnapshotThreshold = n.cfg.SnapshotThreshold
+	c.SnapshotInterval = n.cfg.SnapshotInterval
+	c.Logger = newHCLog(n.log)
+	return c
+}
+
+// Start starts raft, bootstraps a fresh node as the single voter, and waits
+// until this node leads and a barrier has passed, so that every entry
+// committed before a restart has been re-applied to the FSM when Start
+// returns. Then it starts the leader ticker.
+func (n *Node) Start(ctx context.Context) error {
+	if n.stopped.Load() {
+		return ErrShuttingDown
+	}
+	conf := n.raftConfig()
+	existing, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
+	if err != nil {
+		return fmt.Errorf("raftnode: inspect existing state: %w", err)
+	}
+	r, err := raft.NewRaft(conf, n.fsm, n.logs, n.stable, n.snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n.raft.Store(r)
+	// Bootstrapping only a node without state keeps a restart from
+	// rewriting the configuration its log already holds.
+	if !existing {
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: conf.LocalID, Address: n.trans.LocalAddr(),
+		}}}
+		if err := r.BootstrapCluster(boot).Error(); err != nil {
+			return fmt.Errorf("raftnode: bootstrap: %w", err)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
+	defer cancel()
+	for leader := false; !leader; {
+		select {
+		case leader = <-r.LeaderCh():
+		case <-ctx.Done():
+			return fmt.Errorf("raftnode: no leadership within StartTimeout: %w", ctx.Err())
+		}
+	}
+	deadline, _ := ctx.Deadline()
+	if err := r.Barrier(time.Until(deadline)).Error(); err != nil {
+		return fmt.Errorf("raftnode: re-applying the log: %w", err)
+	}
+	n.wg.Add(1)
+	go n.runTicker(r)
+	n.log.Debug("raft node ready", zap.String("node_id", n.cfg.NodeID), zap.Bool("restored", existing))
+	return nil
+}
+
+// Propose appends a command for subsystem to the raft log, stamped with this
+// leader's clock, waits until it is applied, and returns the subsystem's
+// Apply result. A result that is an error is returned as the error.
+//
+// Errors: *NotLeaderError on a follower; ErrShuttingDown when stopping;
+// ErrUnavailable (wrapped) when the outcome is unknown; ctx.Err() when ctx
+// ends first, in which case the command may still be applied.
+func (n *Node) Propose(ctx context.Context, subsystem string, op uint16, payload []byte) (any, error) {
+	return n.propose(ctx, fsm.Command{Subsystem: subsystem, Op: op, AtMs: time.Now().UnixMilli(), Payload: payload})
+}
+
+func (n *Node) propose(ctx context.Context, cmd fsm.Command) (any, error) {
+	r := n.raft.Load()
+	if r == nil {
+		return nil, ErrNotStarted
+	}
+	if n.stopped.Load() {
+		return nil, ErrShuttingDown
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := cmd.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var timeout time.Duration // 0: raft waits for the apply queue indefinitely
+	if d, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(d); timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	f := r.Apply(data, timeout)
+	if ctx.Done() == nil {
+		err = f.Error()
+	} else {
+		// ApplyFuture has no channel, so wait in a goroutine. It ends when
+		// raft resolves the future, which raft's shutdown guarantees.
+		done := make(chan error, 1)
+		go func() { done <- f.Error() }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, n.mapErr(r, err)
+	}
+	resp := f.Response()
+	if e, ok := resp.(error); ok {
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (n *Node) mapErr(r *raft.Raft, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		addr, id := r.LeaderWithID()
+		return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShuttingDown
+	default:
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+}
+
+// runTicker proposes a tick whenever this node leads and some subsystem has
+// a deadline due. Checking NextDeadline first keeps an idle server from
+// writing a log entry every interval.
+func (n *Node) runTicker(r *raft.Raft) {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if r.State() != raft.Leader {
+			continue
+		}
+		now := time.Now().UnixMilli()
+		d := n.fsm.NextDeadline()
+		due := d != 0 && d <= now
+		if due {
+			if _, err := n.propose(n.ctx, fsm.TickCommand(now)); err != nil && n.ctx.Err() == nil {
+				n.log.Warn("tick proposal failed", zap.Error(err))
+			}
+		}
+		if n.cfg.onTickCheck != nil {
+			n.cfg.onTickCheck(due)
+		}
+	}
+}
+
+// IsLeader reports whether this node currently leads.
+func (n *Node) IsLeader() bool {
+	r := n.raft.Load()
+	return r != nil && r.State() == raft.Leader
+}
+
+// Snapshot makes raft take a snapshot now, independent of the threshold.
+func (n *Node) Snapshot() error {
+	r := n.raft.Load()
+	if r == nil {
+		return ErrNotStarted
+	}
+	return r.Snapshot().Error()
+}
+
+// Shutdown stops the ticker and raft and closes the stores. Every goroutine
+// the node started has ended when it returns. Safe to call more than once.
+func (n *Node) Shutdown() error {
+	n.once.Do(func() {
+		n.stopped.Store(true)
+		n.cancel()
+		n.wg.Wait()
+		var errs []error
+		if r := n.raft.Load(); r != nil {
+			errs = append(errs, r.Shutdown().Error())
+		}
+		errs = append(errs, n.trans.Close())
+		if n.bolt != nil {
+			errs = append(errs, n.bolt.Close())
+		}
+		n.stopErr = errors.Join(errs...)
+	})
+	return n.stopErr
+}
