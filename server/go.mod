@@ -3,12 +3,14 @@ module git.awesomike.com/pub/waymaker-client/go/server
 go 1.26.0
 
 require (
+	git.awesomike.com/pub/waymaker-client/go v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
 	go.etcd.io/bbolt v1.3.5
 	go.uber.org/goleak v1.3.0
 	go.uber.org/zap v1.28.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestResults(t *testing.T) {
+	if r := OK(); !r.GetSuccess() || r.GetResultCode() != "" {
+		t.Fatalf("OK() = %v", r)
+	}
+	r := Invalid("key", "must not be empty")
+	if r.GetSuccess() || r.GetResultCode() != "invalid_argument" || r.GetMessage() != "key: must not be empty" {
+		t.Fatalf("Invalid = %v", r)
+	}
+	if r := Failf(CodeNotFound, "bucket %q", "b"); r.GetResultCode() != "not_found" || r.GetMessage() != `bucket "b"` {
+		t.Fatalf("Failf = %v", r)
+	}
+}
+
+func TestFromError(t *testing.T) {
+	cases := []struct {
+		err  error
+		code string
+		hint string
+	}{
+		{nil, "", ""},
+		{&raftnode.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:8818"}, CodeNotLeader, "10.0.0.2:8818"},
+		{fmt.Errorf("wrapped: %w", raftnode.ErrShuttingDown), CodeUnavailable, ""},
+		{fmt.Errorf("%w: leadership lost", raftnode.ErrUnavailable), CodeUnavailable, ""},
+		{raftnode.ErrNotStarted, CodeUnavailable, ""},
+		{context.Canceled, CodeUnavailable, ""},
+		{context.DeadlineExceeded, CodeUnavailable, ""},
+		{errors.New("boom"), CodeInternal, ""},
+	}
+	for _, c := range cases {
+		r := FromError(c.err)
+		if r.GetResultCode() != c.code || r.GetLeaderHint() != c.hint || r.GetSuccess() != (c.err == nil) {
+			t.Errorf("FromError(%v) = %v", c.err, r)
+		}
+	}
+}
+
+type fakeProposer struct {
+	res any
+	err error
+	got []byte
+}
+
+func (f *fakeProposer) Propose(_ context.Context, _ string, _ uint16, payload []byte) (any, error) {
+	f.got = payload
+	return f.res, f.err
+}
+
+func TestPropose(t *testing.T) {
+	want := wrapperspb.String("done")
+	p := &fakeProposer{res: want}
+	got, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("req"))
+	if r != nil || got != want {
+		t.Fatalf("Propose = %v, %v", got, r)
+	}
+	if len(p.got) == 0 {
+		t.Fatal("payload not marshalled")
+	}
+
+	p = &fakeProposer{res: 42}
+	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != CodeInternal {
+		t.Fatalf("wrong result type: %v", r)
+	}
+	p = &fakeProposer{err: &raftnode.NotLeaderError{LeaderAddr: "h:1"}}
+	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != CodeNotLeader || r.GetLeaderHint() != "h:1" {
+		t.Fatalf("not leader: %v", r)
+	}
+}
+
+func TestValidator(t *testing.T) {
+	var v Validator
+	v.NonEmpty("bucket", "b")
+	v.MaxLen("key", 3, 3)
+	v.Name("stream", "orders", 10)
+	v.NonNegative("ttl_ms", 0)
+	if r := v.Result(); r != nil {
+		t.Fatalf("valid input refused: %v", r)
+	}
+	for name, check := range map[string]func(*Validator){
+		"bucket": func(v *Validator) { v.NonEmpty("bucket", "") },
+		"key":    func(v *Validator) { v.MaxLen("key", 4, 3) },
+		"stream": func(v *Validator) { v.Name("stream", "a\x00b", 10) },
+		"name":   func(v *Validator) { v.Name("name", "\xff", 10) },
+		"ttl_ms": func(v *Validator) { v.NonNegative("ttl_ms", -1) },
+	} {
+		var v Validator
+		check(&v)
+		v.NonEmpty("later", "") // the first failure wins
+		r := v.Result()
+		if r.GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), name+": ") {
+			t.Errorf("%s: %v", name, r)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	d := DefaultLimits()
+	if d.MaxKeyLen != 1024 || d.MaxValueSize != 1<<20 || d.MaxNameLen != 256 {
+		t.Fatalf("defaults = %+v", d)
+	}
+	l := Limits{MaxKeyLen: 10}.WithDefaults()
+	if l.MaxKeyLen != 10 || l.MaxValueSize != 1<<20 {
+		t.Fatalf("WithDefaults = %+v", l)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := Limits{MaxSubjectLen: -1}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "MaxSubjectLen") {
+		t.Fatalf("Validate = %v", err)
+	}
+}
+

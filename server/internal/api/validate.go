@@ -1,0 +1,60 @@
+package api
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+)
+
+// Validator collects the first rule a request breaks. Checks after the
+// first failure are no-ops, so a handler can list them all and test once:
+//
+//	var v api.Validator
+//	v.NonEmpty("bucket", req.GetBucket())
+//	v.MaxLen("value", len(req.GetValue()), limits.MaxValueSize)
+//	if r := v.Result(); r != nil { ... }
+type Validator struct {
+	failed *commonpb.Result
+}
+
+// Result is the invalid_argument Result of the first failed check, or nil.
+func (v *Validator) Result() *commonpb.Result { return v.failed }
+
+// Check records Invalid(field, rule) when ok is false.
+func (v *Validator) Check(ok bool, field, rule string) {
+	if !ok && v.failed == nil {
+		v.failed = Invalid(field, rule)
+	}
+}
+
+// NonEmpty requires a non-empty string.
+func (v *Validator) NonEmpty(field, s string) {
+	v.Check(s != "", field, "must not be empty")
+}
+
+// MaxLen requires n <= max (a length in bytes, or a count).
+func (v *Validator) MaxLen(field string, n, max int) {
+	if n > max && v.failed == nil {
+		v.failed = Invalid(field, fmt.Sprintf("is %d bytes, limit %d", n, max))
+	}
+}
+
+// Name requires a non-empty, valid UTF-8 string of at most max bytes with
+// no control characters: the shape of bucket, stream and store names.
+func (v *Validator) Name(field, s string, max int) {
+	v.NonEmpty(field, s)
+	v.MaxLen(field, len(s), max)
+	v.Check(utf8.ValidString(s), field, "must be valid UTF-8")
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			v.Check(false, field, "must not contain control characters")
+			break
+		}
+	}
+}
+
+// NonNegative requires n >= 0 (durations, counts).
+func (v *Validator) NonNegative(field string, n int64) {
+	v.Check(n >= 0, field, "must not be negative")
+}

@@ -1,0 +1,127 @@
+// Package notify wakes API-layer waiters when apply code changes the state
+// they wait on (a lock released, a key written, a message appended), without
+// holding any lock across a raft apply and without ever blocking apply.
+//
+// The waiter subscribes before it looks at the state, so a change between
+// its look and its wait is never missed:
+//
+//	w := n.Watch(key)
+//	defer w.Stop()
+//	for {
+//		if done, resp := look(); done {
+//			return resp
+//		}
+//		if err := w.Wait(ctx); err != nil {
+//			return err // ctx ended
+//		}
+//	}
+//
+// and apply code calls n.Fire(key) after it changes what key's waiters
+// look at (n.FireAll() after a Restore).
+package notify
+
+import (
+	"context"
+	"sync"
+)
+
+// Notifier is a set of keyed wake-up signals. The zero value is ready.
+// Only keys that someone is watching hold memory.
+type Notifier[K comparable] struct {
+	mu      sync.Mutex
+	entries map[K]*entry
+}
+
+type entry struct {
+	ch   chan struct{} // closed by Fire, then replaced
+	refs int           // live Waiters; the entry goes at zero
+}
+
+// Waiter is one subscription to a key. It is used by one goroutine.
+type Waiter[K comparable] struct {
+	n   *Notifier[K]
+	key K
+	ch  chan struct{}
+}
+
+// Watch subscribes to key. Call Stop when done.
+func (n *Notifier[K]) Watch(key K) *Waiter[K] {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.entries == nil {
+		n.entries = map[K]*entry{}
+	}
+	e := n.entries[key]
+	if e == nil {
+		e = &entry{ch: make(chan struct{})}
+		n.entries[key] = e
+	}
+	e.refs++
+	return &Waiter[K]{n: n, key: key, ch: e.ch}
+}
+
+// Fire wakes every waiter of key. It never blocks beyond a short mutex, and
+// costs a map lookup when nobody watches, so apply code may call it freely.
+func (n *Notifier[K]) Fire(key K) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if e := n.entries[key]; e != nil {
+		close(e.ch)
+		e.ch = make(chan struct{})
+	}
+}
+
+// FireAll wakes every waiter of every key, e.g. after a snapshot restore
+// replaced the whole state.
+func (n *Notifier[K]) FireAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, e := range n.entries {
+		close(e.ch)
+		e.ch = make(chan struct{})
+	}
+}
+
+// Wait blocks until key fires after the Watch or the previous Wait, or ctx
+// ends (returning ctx.Err()). On a fire it re-subscribes before returning,
+// so a fire that lands while the caller re-checks the state wakes the next
+// Wait at once.
+func (w *Waiter[K]) Wait(ctx context.Context) error {
+	select {
+	case <-w.ch:
+		w.n.mu.Lock()
+		w.ch = w.n.entries[w.key].ch
+		w.n.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// C returns the channel that the next fire closes, for use in a select with
+// other channels; after it fires, call Wait (which returns at once) to
+// re-subscribe.
+func (w *Waiter[K]) C() <-chan struct{} { return w.ch }
+
+// Stop ends the subscription; the Waiter must not be used after. Safe to
+// call more than once.
+func (w *Waiter[K]) Stop() {
+	if w.n == nil {
+		return
+	}
+	w.n.mu.Lock()
+	defer w.n.mu.Unlock()
+	if e := w.n.entries[w.key]; e != nil {
+		if e.refs--; e.refs == 0 {
+			delete(w.n.entries, w.key)
+		}
+	}
+	w.n = nil
+}
+
+// watching reports how many keys hold an entry (for tests).
+func (n *Notifier[K]) watching() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.entries)
+}
