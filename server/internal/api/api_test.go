@@ -126,4 +126,3 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("Validate = %v", err)
 	}
 }
-
