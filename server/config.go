@@ -1,0 +1,124 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+)
+
+// Limits bounds what one request may carry; every request is validated
+// against them and refused with invalid_argument, naming the field, when it
+// exceeds one. A zero field means its default (MaxKeyLen 1024, MaxValueSize
+// 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB); see the
+// field comments for what each bounds.
+type Limits = api.Limits
+
+// DefaultLimits returns Limits with every field at its default.
+func DefaultLimits() Limits { return api.DefaultLimits() }
+
+// Config configures a Server. The zero Config is a working in-memory
+// single-node server; zero fields mean the documented defaults.
+type Config struct {
+	// DataDir makes the server durable: the raft log (raft.db) and snapshots
+	// (snapshots/) live there and a restart on the same DataDir recovers
+	// every committed operation. Empty keeps everything in memory.
+	DataDir string
+	// NodeID names this node in raft. Default "node1". 1..64 characters of
+	// [A-Za-z0-9._-]; keep it stable across restarts of one DataDir.
+	NodeID string
+	// Peers lists the other voters' addresses. Cluster mode is not
+	// implemented yet, so New refuses a non-empty Peers.
+	Peers []string
+	// Logger receives the server's logs, raft's included. Default: discard.
+	Logger *zap.Logger
+	// Limits bounds request sizes. Zero fields take their defaults.
+	Limits Limits
+	// TickInterval is how often the leader checks for due expiries (leases,
+	// TTLs, ack waits); it bounds how late one is applied. Default 50ms.
+	TickInterval time.Duration
+	// SnapshotThreshold is the number of log entries after which raft
+	// snapshots the state and trims the log. Default 8192.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks SnapshotThreshold. Default 2m;
+	// at least 5ms.
+	SnapshotInterval time.Duration
+	// StartTimeout bounds New's wait for leadership and log replay.
+	// Default 10s.
+	StartTimeout time.Duration
+	// StopTimeout bounds how long Stop lets in-flight RPCs finish before
+	// cutting them off. Default 5s.
+	StopTimeout time.Duration
+	// GRPCOptions are passed to grpc.NewServer: credentials, interceptors,
+	// stats handlers, message size limits.
+	GRPCOptions []grpc.ServerOption
+
+	// extraSubsystems are registered with the FSM after the built-in ones;
+	// tests use it to replicate state machines of their own.
+	extraSubsystems []fsm.Subsystem
+}
+
+const (
+	defaultStopTimeout = 5 * time.Second
+	maxNodeIDLen       = 64
+)
+
+// validate reports the first unusable field, by name, and returns cfg with
+// defaults applied.
+func (cfg Config) validate() (Config, error) {
+	if len(cfg.Peers) > 0 {
+		return cfg, errors.New("server: Config.Peers: cluster mode is not implemented yet; leave Peers empty to run a single node")
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = raftnode.DefaultNodeID
+	}
+	if !validNodeID(cfg.NodeID) {
+		return cfg, fmt.Errorf("server: Config.NodeID %q: want 1..%d characters of [A-Za-z0-9._-]", cfg.NodeID, maxNodeIDLen)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := cfg.Limits.Validate(); err != nil {
+		return cfg, fmt.Errorf("server: Config.%w", err)
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TickInterval", cfg.TickInterval},
+		{"SnapshotInterval", cfg.SnapshotInterval},
+		{"StartTimeout", cfg.StartTimeout},
+		{"StopTimeout", cfg.StopTimeout},
+	} {
+		if d.v < 0 {
+			return cfg, fmt.Errorf("server: Config.%s: must not be negative, got %v", d.name, d.v)
+		}
+	}
+	if cfg.SnapshotInterval != 0 && cfg.SnapshotInterval < 5*time.Millisecond {
+		return cfg, fmt.Errorf("server: Config.SnapshotInterval: must be at least 5ms, got %v", cfg.SnapshotInterval)
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = defaultStopTimeout
+	}
+	return cfg, nil
+}
+
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > maxNodeIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,19 @@
+package api
+
+import "go.uber.org/zap"
+
+// Deps is what the server hands each subsystem's gRPC service when it wires
+// it (server/services.go).
+type Deps struct {
+	// Node proposes commands through raft.
+	Node Proposer
+	// Limits are the validated request limits, defaults applied.
+	Limits Limits
+	// Logger is the server's logger; never nil.
+	Logger *zap.Logger
+	// Stopping is closed when the server begins to stop. Long-lived streams
+	// (watches, consumer deliveries) and blocking waits should end then,
+	// answering unavailable, so the graceful stop does not wait them out and
+	// clients rebind to the restarted server.
+	Stopping <-chan struct{}
+}

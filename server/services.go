@@ -1,0 +1,44 @@
+package server
+
+import (
+	"google.golang.org/grpc"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+)
+
+// registerSubsystems is the one place a subsystem is plugged into the
+// server. For each subsystem it registers the deterministic state machine
+// with the FSM (so its commands are replicated, and its state snapshotted and
+// restored) and the gRPC service with the server. A landed subsystem looks
+// like:
+//
+//	kvsm := kv.NewStateMachine(d.Limits)
+//	if err := f.Register(kvsm); err != nil {
+//		return err
+//	}
+//	kvpb.RegisterKVServiceServer(g, kv.NewService(kvsm, d))
+//
+// Until then its service is the generated Unimplemented server, so every
+// operation answers gRPC Unimplemented.
+//
+// Never rename a registered state machine: its name is in every log entry
+// and snapshot written so far.
+func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
+	lockpb.RegisterLockServiceServer(g, lockpb.UnimplementedLockServiceServer{})
+	kvpb.RegisterKVServiceServer(g, kvpb.UnimplementedKVServiceServer{})
+	streampb.RegisterStreamServiceServer(g, streampb.UnimplementedStreamServiceServer{})
+	collectionspb.RegisterCollectionsServiceServer(g, collectionspb.UnimplementedCollectionsServiceServer{})
+	sketchpb.RegisterSketchServiceServer(g, sketchpb.UnimplementedSketchServiceServer{})
+	objstorepb.RegisterObjectStoreServiceServer(g, objstorepb.UnimplementedObjectStoreServiceServer{})
+	cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
+	_ = d // used by each subsystem's service as it lands
+	return nil
+}
