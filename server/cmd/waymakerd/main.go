@@ -1,0 +1,100 @@
+// Command waymakerd is the waymaker reference server.
+//
+//	waymakerd --listen :8818 --data-dir /var/lib/waymaker
+//
+// Without --data-dir everything is kept in memory and lost on exit. It stops
+// gracefully on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"git.awesomike.com/pub/waymaker-client/go/server"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "waymakerd:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process exits, so a test can drive it. ready, if
+// not nil, receives the listen address once the server accepts connections.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("waymakerd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":8818", "address to serve gRPC on")
+	dataDir := fs.String("data-dir", "", "directory for the raft log and snapshots; empty keeps everything in memory")
+	nodeID := fs.String("node-id", "node1", "this node's raft ID; keep it stable for a data dir")
+	peers := fs.String("peers", "", "comma-separated addresses of the other voters (cluster mode: not implemented yet)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	level, err := zap.ParseAtomicLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	zcfg := zap.NewProductionConfig()
+	zcfg.Level = level
+	zcfg.ErrorOutputPaths = []string{"stderr"}
+	zcfg.OutputPaths = []string{"stderr"}
+	log, err := zcfg.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
+
+	var peerList []string
+	for p := range strings.SplitSeq(*peers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			peerList = append(peerList, p)
+		}
+	}
+
+	srv, err := server.New(server.Config{DataDir: *dataDir, NodeID: *nodeID, Peers: peerList, Logger: log})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		srv.Stop()
+		return fmt.Errorf("--listen: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	if ready != nil {
+		ready <- lis.Addr().String()
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", zap.String("cause", context.Cause(ctx).Error()))
+		srv.Stop()
+		return <-served
+	case err := <-served:
+		srv.Stop()
+		if err == nil {
+			err = errors.New("server stopped unexpectedly")
+		}
+		return err
+	}
+}
