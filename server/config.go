@@ -85,7 +85,7 @@ func (cfg Config) validate() (Config, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if err := cfg.Limits.Validate(); err != nil {
-		return cfg, fmt.Errorf("server: Config.%w", err)
+		return cfg, fmt.Errorf("server: Config.Limits.%w", err)
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	for _, d := range []struct {

@@ -56,7 +56,7 @@ func (l Limits) WithDefaults() Limits {
 func (l Limits) Validate() error {
 	for _, f := range l.table() {
 		if *f.p < 0 {
-			return fmt.Errorf("Limits.%s: must not be negative, got %d", f.name, *f.p)
+			return fmt.Errorf("%s: must not be negative, got %d", f.name, *f.p)
 		}
 	}
 	return nil
