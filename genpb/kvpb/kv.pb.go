@@ -111,8 +111,9 @@ type KVBucketConfig struct {
 	// Time an entry lives after it was written; 0 means forever. Expiry is
 	// stamped by the leader and appears to watchers as a PURGE.
 	TtlMs int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
-	// Largest value accepted, in bytes; 0 takes the server default (1 MiB).
-	// Larger values answer "limit_exceeded".
+	// Largest value accepted, in bytes; 0 takes the server default (1 MiB),
+	// which is also the most it may be. Larger values answer
+	// "invalid_argument" naming the field "value".
 	MaxValueSize int64 `protobuf:"varint,5,opt,name=max_value_size,json=maxValueSize,proto3" json:"max_value_size,omitempty"`
 	// Largest total size of the bucket (keys, values, history), in bytes;
 	// 0 means unbounded. A write beyond it answers "limit_exceeded".
@@ -1739,7 +1740,10 @@ type KVServiceKeysResponse struct {
 	// Outcome; a failure ends the stream.
 	Result *commonpb.Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	// Live keys in lexicographic order, continuing the previous batch.
-	Keys          []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Keys []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// True on the last message of the stream (which may carry no keys): the
+	// listing is complete. A stream that ends without it was cut short.
+	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1786,6 +1790,13 @@ func (x *KVServiceKeysResponse) GetKeys() []string {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *KVServiceKeysResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
 }
 
 // KVServiceHistoryRequest reads a key's retained entries.
@@ -1857,8 +1868,11 @@ type KVServiceHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Outcome; a failure ends the stream.
 	Result *commonpb.Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	// The entry; entries come oldest first.
-	Entry         *KVEntry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The entry; entries come oldest first. Unset on the final message.
+	Entry *KVEntry `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	// True on the final message, sent after the last entry and carrying none:
+	// the history is complete. A stream that ends without it was cut short.
+	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1907,6 +1921,13 @@ func (x *KVServiceHistoryResponse) GetEntry() *KVEntry {
 	return nil
 }
 
+func (x *KVServiceHistoryResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 // KVServiceWatchRequest opens a watch.
 type KVServiceWatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1928,8 +1949,16 @@ type KVServiceWatchRequest struct {
 	// history trimming already discarded are not delivered, but each key's
 	// latest entry above the revision always is.
 	ResumeFromRevision uint64 `protobuf:"varint,6,opt,name=resume_from_revision,json=resumeFromRevision,proto3" json:"resume_from_revision,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// When true, resume_from_revision is the resume point even when it is 0
+	// (a watch that began on a bucket with no revision yet).
+	Resume bool `protobuf:"varint,7,opt,name=resume,proto3" json:"resume,omitempty"`
+	// With resume: the watch being rebound had not yet received all its
+	// initial values. Deliver the rest of them (each matching key's latest
+	// entry above resume_from_revision, or every retained entry above it with
+	// include_history), in revision order, then the marker, then live changes.
+	ResumeInitial bool `protobuf:"varint,8,opt,name=resume_initial,json=resumeInitial,proto3" json:"resume_initial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *KVServiceWatchRequest) Reset() {
@@ -2002,6 +2031,20 @@ func (x *KVServiceWatchRequest) GetResumeFromRevision() uint64 {
 		return x.ResumeFromRevision
 	}
 	return 0
+}
+
+func (x *KVServiceWatchRequest) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
+}
+
+func (x *KVServiceWatchRequest) GetResumeInitial() bool {
+	if x != nil {
+		return x.ResumeInitial
+	}
+	return false
 }
 
 // KVServiceWatchResponse is one message of a watch: an entry or the marker.
@@ -2193,24 +2236,28 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\vstart_after\x18\x03 \x01(\tR\n" +
 	"startAfter\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x04 \x01(\x05R\tbatchSize\"X\n" +
+	"batch_size\x18\x04 \x01(\x05R\tbatchSize\"l\n" +
 	"\x15KVServiceKeysResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x12\n" +
-	"\x04keys\x18\x02 \x03(\tR\x04keys\"j\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"j\n" +
 	"\x17KVServiceHistoryRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12%\n" +
-	"\x0eafter_revision\x18\x03 \x01(\x04R\rafterRevision\"s\n" +
+	"\x0eafter_revision\x18\x03 \x01(\x04R\rafterRevision\"\x87\x01\n" +
 	"\x18KVServiceHistoryResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12*\n" +
-	"\x05entry\x18\x02 \x01(\v2\x14.waymaker.v1.KVEntryR\x05entry\"\xee\x01\n" +
+	"\x05entry\x18\x02 \x01(\v2\x14.waymaker.v1.KVEntryR\x05entry\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"\xad\x02\n" +
 	"\x15KVServiceWatchRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x18\n" +
 	"\apattern\x18\x02 \x01(\tR\apattern\x12'\n" +
 	"\x0finclude_history\x18\x03 \x01(\bR\x0eincludeHistory\x12!\n" +
 	"\fupdates_only\x18\x04 \x01(\bR\vupdatesOnly\x12%\n" +
 	"\x0eignore_deletes\x18\x05 \x01(\bR\rignoreDeletes\x120\n" +
-	"\x14resume_from_revision\x18\x06 \x01(\x04R\x12resumeFromRevision\"\xb0\x01\n" +
+	"\x14resume_from_revision\x18\x06 \x01(\x04R\x12resumeFromRevision\x12\x16\n" +
+	"\x06resume\x18\a \x01(\bR\x06resume\x12%\n" +
+	"\x0eresume_initial\x18\b \x01(\bR\rresumeInitial\"\xb0\x01\n" +
 	"\x16KVServiceWatchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12*\n" +
 	"\x05entry\x18\x02 \x01(\v2\x14.waymaker.v1.KVEntryR\x05entry\x12!\n" +

@@ -103,8 +103,8 @@ type KVServiceClient interface {
 	// the key has no entries.
 	History(ctx context.Context, in *KVServiceHistoryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[KVServiceHistoryResponse], error)
 	// Watch streams the current values (or the full history) of the keys
-	// matching a pattern, then a marker (initial_done), then every later
-	// change in revision order. Initial values are each matching key's latest
+	// matching a pattern, in revision order, then a marker (initial_done),
+	// then every later change in revision order. Initial values are each matching key's latest
 	// entry, delete and purge markers included unless ignore_deletes. Resume
 	// point: the revision of the last message received, passed back as
 	// resume_from_revision.
@@ -336,8 +336,8 @@ type KVServiceServer interface {
 	// the key has no entries.
 	History(*KVServiceHistoryRequest, grpc.ServerStreamingServer[KVServiceHistoryResponse]) error
 	// Watch streams the current values (or the full history) of the keys
-	// matching a pattern, then a marker (initial_done), then every later
-	// change in revision order. Initial values are each matching key's latest
+	// matching a pattern, in revision order, then a marker (initial_done),
+	// then every later change in revision order. Initial values are each matching key's latest
 	// entry, delete and purge markers included unless ignore_deletes. Resume
 	// point: the revision of the last message received, passed back as
 	// resume_from_revision.
