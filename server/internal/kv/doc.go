@@ -1,0 +1,10 @@
+// Package kv is the reference server's KV state machine: buckets of keys,
+// each change a new revision of its bucket, with per-key history, TTL
+// expiry, compare-and-set and the reads that watches are built on.
+//
+// Everything that changes state arrives through ApplyOp (one raft command)
+// or Tick (the leader's clock, through the log), so every replica and every
+// replay reaches the same state; time is only the command's AtMs. Reads are
+// answered from the state under a read lock, and changes are announced to
+// the API layer's waiters through a Notifier after the lock is released.
+package kv

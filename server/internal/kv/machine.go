@@ -1,0 +1,526 @@
+package kv
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+)
+
+// Name is the subsystem's registered name; it is in every log entry and
+// snapshot, so it never changes.
+const Name = "kv"
+
+// Ops: part of the log format, never renumber one.
+const (
+	OpCreateBucket uint16 = 1
+	OpUpdateBucket uint16 = 2
+	OpDeleteBucket uint16 = 3
+	OpPut          uint16 = 4
+	OpCreate       uint16 = 5
+	OpUpdate       uint16 = 6
+	OpDelete       uint16 = 7
+	OpPurge        uint16 = 8
+)
+
+// DedupWindowMs is how long the outcome of a request_id is remembered.
+const DedupWindowMs = 2 * 60 * 1000
+
+// Notifier is told which bucket changed after every apply, outside the
+// machine's lock (notify.Notifier[string] satisfies it).
+type Notifier interface {
+	Fire(bucket string)
+	FireAll()
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Fire(string) {}
+func (nopNotifier) FireAll()    {}
+
+// Machine is the KV state machine: every bucket, key and retained entry.
+// Mutations arrive through Apply (from the raft log) and Tick; reads come
+// from the API layer under the read lock.
+type Machine struct {
+	mu      sync.RWMutex
+	buckets map[string]*bucket
+	lastID  uint64 // bucket ids: a recreated bucket is a new bucket to watchers
+	dedup   map[string]dedupRec
+	dedupQ  []dedupKey // request ids in expiry order
+	notify  Notifier
+}
+
+type dedupRec struct {
+	op     uint16
+	code   string
+	msg    string
+	rev    uint64
+	expiry int64
+}
+
+type dedupKey struct {
+	id     string
+	expiry int64
+}
+
+// bucket is one bucket. log holds every retained entry in revision order;
+// entries removed by trimming, purge or expiry are marked and skipped, and
+// compacted away once they are the majority.
+type bucket struct {
+	id          uint64
+	cfg         *kvpb.KVBucketConfig
+	createdAtMs int64
+	rev         uint64
+	keys        map[string]*keyState
+	log         []*entry
+	head        int // log[:head] are all removed
+	removed     int // removed entries in log[head:]
+	live        int64
+	bytes       int64
+	entries     int64
+}
+
+type keyState struct {
+	hist []*entry // oldest first; the last is the key's latest entry
+}
+
+// entry is immutable once made, except removed (guarded by the machine's
+// lock). pb is built once and shared by every reader: it is never modified.
+type entry struct {
+	pb      *kvpb.KVEntry
+	removed bool
+}
+
+func (e *entry) size() int64 { return int64(len(e.pb.Key) + len(e.pb.Value)) }
+
+// New returns an empty machine that tells n about changes (nil: nobody).
+func New(n Notifier) *Machine {
+	if n == nil {
+		n = nopNotifier{}
+	}
+	return &Machine{buckets: map[string]*bucket{}, dedup: map[string]dedupRec{}, notify: n}
+}
+
+var okResult = &commonpb.Result{Success: true}
+
+func fail(code, format string, args ...any) *commonpb.Result {
+	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
+}
+
+const (
+	codeNotFound      = "not_found"
+	codeExists        = "exists"
+	codeWrongRevision = "wrong_revision"
+	codeInvalid       = "invalid_argument"
+	codeLimit         = "limit_exceeded"
+)
+
+// ApplyOp applies one committed command. It is deterministic: time is atMs.
+// A malformed payload or unknown op answers an error value and changes
+// nothing.
+func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
+	var (
+		res     any
+		changed string
+	)
+	m.mu.Lock()
+	m.expireDedup(atMs)
+	switch op {
+	case OpCreateBucket:
+		var req kvpb.KVServiceCreateBucketRequest
+		if err := proto.Unmarshal(payload, &req); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("kv: bad CreateBucket payload: %w", err)
+		}
+		res = m.createBucket(req.GetConfig(), atMs)
+	case OpUpdateBucket:
+		var req kvpb.KVServiceUpdateBucketRequest
+		if err := proto.Unmarshal(payload, &req); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("kv: bad UpdateBucket payload: %w", err)
+		}
+		res, changed = m.updateBucket(req.GetConfig())
+	case OpDeleteBucket:
+		var req kvpb.KVServiceDeleteBucketRequest
+		if err := proto.Unmarshal(payload, &req); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("kv: bad DeleteBucket payload: %w", err)
+		}
+		res, changed = m.deleteBucket(req.GetBucket())
+	case OpPut, OpCreate, OpUpdate, OpDelete, OpPurge:
+		w, err := decodeWrite(op, payload)
+		if err != nil {
+			m.mu.Unlock()
+			return err
+		}
+		res, changed = m.write(op, w, atMs)
+	default:
+		m.mu.Unlock()
+		return fmt.Errorf("kv: unknown op %d", op)
+	}
+	m.mu.Unlock()
+	if changed != "" {
+		m.notify.Fire(changed)
+	}
+	return res
+}
+
+// writeReq is the common shape of the five key mutations.
+type writeReq struct {
+	bucket, key, requestID string
+	value                  []byte
+	lastRev                uint64
+}
+
+func decodeWrite(op uint16, payload []byte) (writeReq, error) {
+	var w writeReq
+	var err error
+	switch op {
+	case OpPut:
+		var r kvpb.KVServicePutRequest
+		err = proto.Unmarshal(payload, &r)
+		w = writeReq{bucket: r.Bucket, key: r.Key, value: r.Value, requestID: r.RequestId}
+	case OpCreate:
+		var r kvpb.KVServiceCreateRequest
+		err = proto.Unmarshal(payload, &r)
+		w = writeReq{bucket: r.Bucket, key: r.Key, value: r.Value, requestID: r.RequestId}
+	case OpUpdate:
+		var r kvpb.KVServiceUpdateRequest
+		err = proto.Unmarshal(payload, &r)
+		w = writeReq{bucket: r.Bucket, key: r.Key, value: r.Value, lastRev: r.LastRevision, requestID: r.RequestId}
+	case OpDelete:
+		var r kvpb.KVServiceDeleteRequest
+		err = proto.Unmarshal(payload, &r)
+		w = writeReq{bucket: r.Bucket, key: r.Key, lastRev: r.LastRevision, requestID: r.RequestId}
+	case OpPurge:
+		var r kvpb.KVServicePurgeRequest
+		err = proto.Unmarshal(payload, &r)
+		w = writeReq{bucket: r.Bucket, key: r.Key, lastRev: r.LastRevision, requestID: r.RequestId}
+	}
+	if err != nil {
+		return w, fmt.Errorf("kv: bad op %d payload: %w", op, err)
+	}
+	return w, nil
+}
+
+// writeResponse builds the response proto of a key mutation.
+func writeResponse(op uint16, r *commonpb.Result, rev uint64) any {
+	switch op {
+	case OpPut:
+		return &kvpb.KVServicePutResponse{Result: r, Revision: rev}
+	case OpCreate:
+		return &kvpb.KVServiceCreateResponse{Result: r, Revision: rev}
+	case OpUpdate:
+		return &kvpb.KVServiceUpdateResponse{Result: r, Revision: rev}
+	case OpDelete:
+		return &kvpb.KVServiceDeleteResponse{Result: r, Revision: rev}
+	default:
+		return &kvpb.KVServicePurgeResponse{Result: r, Revision: rev}
+	}
+}
+
+func (m *Machine) write(op uint16, w writeReq, atMs int64) (any, string) {
+	if w.requestID != "" {
+		if d, ok := m.dedup[w.requestID]; ok && d.op == op {
+			r := okResult
+			if d.code != "" {
+				r = &commonpb.Result{ResultCode: d.code, Message: d.msg}
+			}
+			return writeResponse(op, r, d.rev), ""
+		}
+	}
+	r, rev := m.writeKey(op, w, atMs)
+	if w.requestID != "" {
+		exp := atMs + DedupWindowMs
+		m.dedup[w.requestID] = dedupRec{op: op, code: r.GetResultCode(), msg: r.GetMessage(), rev: rev, expiry: exp}
+		m.dedupQ = append(m.dedupQ, dedupKey{w.requestID, exp})
+	}
+	if rev == 0 {
+		return writeResponse(op, r, 0), ""
+	}
+	return writeResponse(op, r, rev), w.bucket
+}
+
+func (m *Machine) expireDedup(atMs int64) {
+	n := 0
+	for n < len(m.dedupQ) && m.dedupQ[n].expiry <= atMs {
+		k := m.dedupQ[n]
+		if d, ok := m.dedup[k.id]; ok && d.expiry == k.expiry {
+			delete(m.dedup, k.id)
+		}
+		n++
+	}
+	if n > 0 {
+		m.dedupQ = m.dedupQ[n:]
+		if cap(m.dedupQ) > 1024 && len(m.dedupQ) < cap(m.dedupQ)/4 {
+			m.dedupQ = append([]dedupKey(nil), m.dedupQ...)
+		}
+	}
+}
+
+// writeKey applies a key mutation and returns its result and the new
+// entry's revision (0 when nothing changed).
+func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result, uint64) {
+	b := m.buckets[w.bucket]
+	if b == nil {
+		return fail(codeNotFound, "bucket %q does not exist", w.bucket), 0
+	}
+	if int64(len(w.value)) > b.cfg.MaxValueSize {
+		return fail(codeInvalid, "value: is %d bytes, bucket limit %d", len(w.value), b.cfg.MaxValueSize), 0
+	}
+	k := b.keys[w.key]
+	var latest *entry
+	if k != nil {
+		latest = k.hist[len(k.hist)-1]
+	}
+	var latestRev uint64
+	if latest != nil {
+		latestRev = latest.pb.Revision
+	}
+	kvop := kvpb.KVOperation_KV_OPERATION_PUT
+	switch op {
+	case OpCreate:
+		if latest != nil && latest.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
+			return fail(codeExists, "key %q exists at revision %d", w.key, latestRev), 0
+		}
+	case OpUpdate:
+		if latestRev != w.lastRev {
+			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+		}
+	case OpDelete, OpPurge:
+		if w.lastRev != 0 && latestRev != w.lastRev {
+			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+		}
+		kvop = kvpb.KVOperation_KV_OPERATION_DELETE
+		if op == OpPurge {
+			kvop = kvpb.KVOperation_KV_OPERATION_PURGE
+		}
+	}
+	if b.cfg.MaxBytes > 0 {
+		add := int64(len(w.key) + len(w.value))
+		var freed int64
+		if k != nil {
+			if kvop == kvpb.KVOperation_KV_OPERATION_PURGE {
+				for _, e := range k.hist {
+					freed += e.size()
+				}
+			} else if len(k.hist) >= int(b.cfg.History) {
+				freed = k.hist[0].size()
+			}
+		}
+		if b.bytes-freed+add > b.cfg.MaxBytes {
+			return fail(codeLimit, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
+		}
+	}
+	e := b.append(w.key, w.value, kvop, atMs)
+	b.compact()
+	return okResult, e.pb.Revision
+}
+
+// append writes a new entry for key as the bucket's next revision, trimming
+// the key's history to the bucket's limit (a purge drops it all). It leaves
+// the log's layout alone (callers compact when they are done walking it).
+func (b *bucket) append(key string, value []byte, op kvpb.KVOperation, atMs int64) *entry {
+	b.rev++
+	k := b.keys[key]
+	if k == nil {
+		k = &keyState{}
+		b.keys[key] = k
+	}
+	if n := len(k.hist); n > 0 && k.hist[n-1].pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
+		b.live--
+	}
+	if op == kvpb.KVOperation_KV_OPERATION_PURGE {
+		for _, old := range k.hist {
+			b.drop(old)
+		}
+		k.hist = k.hist[:0]
+	}
+	e := &entry{pb: &kvpb.KVEntry{Bucket: b.cfg.Name, Key: key, Value: value, Revision: b.rev, CreatedAtMs: atMs, Operation: op}}
+	k.hist = append(k.hist, e)
+	b.trim(k, int(b.cfg.History))
+	if op == kvpb.KVOperation_KV_OPERATION_PUT {
+		b.live++
+	}
+	b.bytes += e.size()
+	b.entries++
+	b.log = append(b.log, e)
+	return e
+}
+
+// trim drops a key's oldest entries beyond max.
+func (b *bucket) trim(k *keyState, max int) {
+	if over := len(k.hist) - max; over > 0 {
+		for _, old := range k.hist[:over] {
+			b.drop(old)
+		}
+		k.hist = append(k.hist[:0], k.hist[over:]...)
+	}
+}
+
+func (b *bucket) drop(e *entry) {
+	e.removed = true
+	b.removed++
+	b.bytes -= e.size()
+	b.entries--
+}
+
+// compact advances head over removed entries and rewrites the log once
+// removed entries are the majority, so the log stays proportional to what
+// is retained.
+func (b *bucket) compact() {
+	for b.head < len(b.log) && b.log[b.head].removed {
+		b.log[b.head] = nil
+		b.head++
+		b.removed--
+	}
+	if b.head == len(b.log) {
+		b.log = b.log[:0]
+		b.head = 0
+		return
+	}
+	if n := len(b.log) - b.head; b.removed > 64 && b.removed > n/2 || b.head > 1024 && b.head > n {
+		kept := make([]*entry, 0, n-b.removed+16)
+		for _, e := range b.log[b.head:] {
+			if !e.removed {
+				kept = append(kept, e)
+			}
+		}
+		b.log, b.head, b.removed = kept, 0, 0
+	}
+}
+
+func (m *Machine) createBucket(cfg *kvpb.KVBucketConfig, atMs int64) *kvpb.KVServiceCreateBucketResponse {
+	if cfg == nil {
+		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config: is required")}
+	}
+	if b := m.buckets[cfg.Name]; b != nil {
+		if !proto.Equal(b.cfg, cfg) {
+			return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
+		}
+		return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+	}
+	m.lastID++
+	b := &bucket{id: m.lastID, cfg: proto.Clone(cfg).(*kvpb.KVBucketConfig), createdAtMs: atMs, keys: map[string]*keyState{}}
+	m.buckets[cfg.Name] = b
+	return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+}
+
+func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateBucketResponse, string) {
+	if cfg == nil {
+		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config: is required")}, ""
+	}
+	b := m.buckets[cfg.Name]
+	if b == nil {
+		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", cfg.Name)}, ""
+	}
+	b.cfg = proto.Clone(cfg).(*kvpb.KVBucketConfig)
+	// Trim in key order so that every replica drops the same entries in the
+	// same order (the outcome does not depend on it, but keep it obvious).
+	names := make([]string, 0, len(b.keys))
+	for k := range b.keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		b.trim(b.keys[k], int(cfg.History))
+	}
+	b.compact()
+	return &kvpb.KVServiceUpdateBucketResponse{Result: okResult, Info: b.info()}, cfg.Name
+}
+
+func (m *Machine) deleteBucket(name string) (*kvpb.KVServiceDeleteBucketResponse, string) {
+	if m.buckets[name] == nil {
+		return &kvpb.KVServiceDeleteBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", name)}, ""
+	}
+	delete(m.buckets, name)
+	return &kvpb.KVServiceDeleteBucketResponse{Result: okResult}, name
+}
+
+func (b *bucket) info() *kvpb.KVBucketInfo {
+	return &kvpb.KVBucketInfo{
+		Config:      proto.Clone(b.cfg).(*kvpb.KVBucketConfig),
+		Values:      b.live,
+		Bytes:       b.bytes,
+		Revision:    b.rev,
+		CreatedAtMs: b.createdAtMs,
+		Entries:     b.entries,
+	}
+}
+
+// Tick expires entries older than their bucket's TTL as of atMs. An expired
+// latest PUT leaves a PURGE marker (a new revision, so watchers see it); an
+// expired older entry or marker just goes.
+func (m *Machine) Tick(atMs int64) {
+	var changed []string
+	m.mu.Lock()
+	for name, b := range m.buckets {
+		if b.expire(atMs) {
+			changed = append(changed, name)
+		}
+	}
+	m.mu.Unlock()
+	for _, name := range changed {
+		m.notify.Fire(name)
+	}
+}
+
+func (b *bucket) expire(atMs int64) bool {
+	ttl := b.cfg.TtlMs
+	if ttl <= 0 {
+		return false
+	}
+	changed := false
+	// Entries are in creation-time order in the log (revision order, and
+	// time never goes back), so the expired ones are a prefix of it.
+	for i := b.head; i < len(b.log); i++ {
+		e := b.log[i]
+		if e.removed {
+			continue
+		}
+		if e.pb.CreatedAtMs+ttl > atMs {
+			break
+		}
+		k := b.keys[e.pb.Key]
+		if len(k.hist) == 1 {
+			if e.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
+				b.append(e.pb.Key, nil, kvpb.KVOperation_KV_OPERATION_PURGE, atMs)
+				changed = true
+				continue
+			}
+			b.drop(e)
+			delete(b.keys, e.pb.Key)
+			continue
+		}
+		// Not the latest: the oldest of its key.
+		b.drop(e)
+		k.hist = append(k.hist[:0], k.hist[1:]...)
+	}
+	b.compact()
+	return changed
+}
+
+// NextDeadline is the earliest time a Tick would expire something, or 0.
+func (m *Machine) NextDeadline() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var next int64
+	for _, b := range m.buckets {
+		if b.cfg.TtlMs <= 0 {
+			continue
+		}
+		for i := b.head; i < len(b.log); i++ {
+			if e := b.log[i]; !e.removed {
+				if d := e.pb.CreatedAtMs + b.cfg.TtlMs; next == 0 || d < next {
+					next = d
+				}
+				break
+			}
+		}
+	}
+	return next
+}

@@ -1,0 +1,235 @@
+package kv
+
+import (
+	"sort"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+)
+
+// Reads: the API layer answers these from the leader's state under the
+// read lock, without going through raft. Returned entries are shared and
+// immutable: callers must not modify them.
+
+// Info answers a bucket's configuration and status.
+func (m *Machine) Info(name string) (*kvpb.KVBucketInfo, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[name]
+	if b == nil {
+		return nil, false
+	}
+	return b.info(), true
+}
+
+// MaxValueSize answers a bucket's value limit.
+func (m *Machine) MaxValueSize(name string) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[name]
+	if b == nil {
+		return 0, false
+	}
+	return b.cfg.MaxValueSize, true
+}
+
+// List answers up to limit buckets whose names sort after `after`, and
+// whether more follow.
+func (m *Machine) List(after string, limit int) ([]*kvpb.KVBucketInfo, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	names := make([]string, 0, len(m.buckets))
+	for n := range m.buckets {
+		if n > after {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	more := len(names) > limit
+	if more {
+		names = names[:limit]
+	}
+	out := make([]*kvpb.KVBucketInfo, len(names))
+	for i, n := range names {
+		out[i] = m.buckets[n].info()
+	}
+	return out, more
+}
+
+func bucketNotFound(name string) *commonpb.Result {
+	return fail(codeNotFound, "bucket %q does not exist", name)
+}
+
+// Get answers a key's latest entry (rev 0) or its PUT entry at rev.
+func (m *Machine) Get(bucket, key string, rev uint64) (*kvpb.KVEntry, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[bucket]
+	if b == nil {
+		return nil, bucketNotFound(bucket)
+	}
+	if k := b.keys[key]; k != nil {
+		if rev == 0 {
+			if e := k.hist[len(k.hist)-1]; e.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
+				return e.pb, nil
+			}
+		} else {
+			for _, e := range k.hist {
+				if e.pb.Revision == rev && e.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
+					return e.pb, nil
+				}
+			}
+		}
+	}
+	if rev != 0 {
+		return nil, fail(codeNotFound, "key %q has no value at revision %d", key, rev)
+	}
+	return nil, fail(codeNotFound, "key %q not found", key)
+}
+
+// Keys answers the live keys matching pattern that sort after startAfter,
+// in order.
+func (m *Machine) Keys(bucket, pattern, startAfter string) ([]string, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[bucket]
+	if b == nil {
+		return nil, bucketNotFound(bucket)
+	}
+	var out []string
+	if literal(pattern) {
+		if k := b.keys[pattern]; k != nil && k.live() && pattern > startAfter {
+			out = append(out, pattern)
+		}
+		return out, nil
+	}
+	for key, k := range b.keys {
+		if key > startAfter && k.live() && Match(pattern, key) {
+			out = append(out, key)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (k *keyState) live() bool {
+	return k.hist[len(k.hist)-1].pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT
+}
+
+// History answers a key's retained entries above after, oldest first.
+func (m *Machine) History(bucket, key string, after uint64) ([]*kvpb.KVEntry, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[bucket]
+	if b == nil {
+		return nil, bucketNotFound(bucket)
+	}
+	k := b.keys[key]
+	if k == nil {
+		return nil, fail(codeNotFound, "key %q has no history", key)
+	}
+	out := make([]*kvpb.KVEntry, 0, len(k.hist))
+	for _, e := range k.hist {
+		if e.pb.Revision > after {
+			out = append(out, e.pb)
+		}
+	}
+	return out, nil
+}
+
+// Filter selects what a watch delivers.
+type Filter struct {
+	Pattern       string
+	IgnoreDeletes bool
+}
+
+func (f *Filter) wants(e *entry) bool {
+	if f.IgnoreDeletes && e.pb.Operation != kvpb.KVOperation_KV_OPERATION_PUT {
+		return false
+	}
+	return Match(f.Pattern, e.pb.Key)
+}
+
+// WatchStart answers what a watch delivers before its marker: with
+// latestOnly, each matching key's latest entry above after; otherwise every
+// retained matching entry above after. Entries come in revision order. It
+// also answers the bucket's id (to tell a recreated bucket apart) and its
+// revision, which is the resume point once these are delivered.
+func (m *Machine) WatchStart(bucket string, f Filter, after uint64, latestOnly bool) (id uint64, out []*kvpb.KVEntry, rev uint64, res *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[bucket]
+	if b == nil {
+		return 0, nil, 0, bucketNotFound(bucket)
+	}
+	if latestOnly {
+		add := func(k *keyState) {
+			if e := k.hist[len(k.hist)-1]; e.pb.Revision > after && f.wants(e) {
+				out = append(out, e.pb)
+			}
+		}
+		if literal(f.Pattern) {
+			if k := b.keys[f.Pattern]; k != nil {
+				add(k)
+			}
+		} else {
+			for _, k := range b.keys {
+				add(k)
+			}
+			sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+		}
+		return b.id, out, b.rev, nil
+	}
+	out, rev = b.since(f, after, 0, nil)
+	return b.id, out, rev, nil
+}
+
+// WatchNext answers up to max matching entries above after, appended to
+// buf, and the resume point once they are delivered. It answers not_found
+// when the bucket is gone or is no longer the bucket with id.
+func (m *Machine) WatchNext(bucket string, id uint64, f Filter, after uint64, max int, buf []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b := m.buckets[bucket]
+	if b == nil || b.id != id {
+		return buf, 0, fail(codeNotFound, "bucket %q was deleted", bucket)
+	}
+	out, rev := b.since(f, after, max, buf)
+	return out, rev, nil
+}
+
+// since collects retained matching entries above after in revision order,
+// at most max (0: no limit), and answers the revision up to which the
+// bucket has been scanned.
+func (b *bucket) since(f Filter, after uint64, max int, out []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64) {
+	if after >= b.rev {
+		return out, b.rev
+	}
+	if literal(f.Pattern) {
+		// One key: its history is short and already in revision order.
+		if k := b.keys[f.Pattern]; k != nil {
+			for _, e := range k.hist {
+				if e.pb.Revision > after && f.wants(e) {
+					if max > 0 && len(out) == max {
+						return out, e.pb.Revision - 1
+					}
+					out = append(out, e.pb)
+				}
+			}
+		}
+		return out, b.rev
+	}
+	log := b.log[b.head:]
+	i := sort.Search(len(log), func(i int) bool { return log[i].pb.Revision > after })
+	for ; i < len(log); i++ {
+		e := log[i]
+		if e.removed || !f.wants(e) {
+			continue
+		}
+		if max > 0 && len(out) == max {
+			return out, e.pb.Revision - 1
+		}
+		out = append(out, e.pb)
+	}
+	return out, b.rev
+}
