@@ -33,7 +33,11 @@ import (
 // and snapshot written so far.
 func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 	lockpb.RegisterLockServiceServer(g, lockpb.UnimplementedLockServiceServer{})
-	kvpb.RegisterKVServiceServer(g, kvpb.UnimplementedKVServiceServer{})
+	kvs := api.NewKVService(d)
+	if err := f.Register(kvs.Subsystem()); err != nil {
+		return err
+	}
+	kvpb.RegisterKVServiceServer(g, kvs)
 	streampb.RegisterStreamServiceServer(g, streampb.UnimplementedStreamServiceServer{})
 	collectionspb.RegisterCollectionsServiceServer(g, collectionspb.UnimplementedCollectionsServiceServer{})
 	sketchpb.RegisterSketchServiceServer(g, sketchpb.UnimplementedSketchServiceServer{})

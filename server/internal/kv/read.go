@@ -162,6 +162,9 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, latestOnly b
 	if b == nil {
 		return 0, nil, 0, bucketNotFound(bucket)
 	}
+	if after >= b.rev {
+		return b.id, nil, b.rev, nil
+	}
 	if latestOnly {
 		add := func(k *keyState) {
 			if e := k.hist[len(k.hist)-1]; e.pb.Revision > after && f.wants(e) {

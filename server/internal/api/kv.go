@@ -1,0 +1,399 @@
+package api
+
+import (
+	"context"
+	"math"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+)
+
+// KV list and stream sizes.
+const (
+	kvDefaultPageSize  = 100
+	kvMaxPageSize      = 1000
+	kvDefaultKeysBatch = 1000
+	kvMaxKeysBatch     = 10000
+	kvWatchBatch       = 256
+	kvMaxRequestID     = 256
+)
+
+// kvOK is shared by every successful read; it is never modified.
+var kvOK = OK()
+
+// KVService is the gRPC KV service: it validates each request, proposes
+// mutations through raft, answers reads from the state machine, and streams
+// watches woken by the machine's change notifications.
+type KVService struct {
+	kvpb.UnimplementedKVServiceServer
+	sm      *kv.Machine
+	changes *notify.Notifier[string]
+	d       Deps
+}
+
+// NewKVService returns the service with its state machine; register
+// Subsystem() with the FSM.
+func NewKVService(d Deps) *KVService {
+	s := &KVService{changes: &notify.Notifier[string]{}, d: d}
+	s.sm = kv.New(s.changes)
+	return s
+}
+
+// Subsystem is the KV state machine to register with the FSM.
+func (s *KVService) Subsystem() fsm.Subsystem { return kv.Subsystem{Machine: s.sm} }
+
+func (s *KVService) checkBucket(v *Validator, field, name string) {
+	if rule := kv.CheckBucketName(name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen)); rule != "" {
+		v.Check(false, field, rule)
+	}
+}
+
+func (s *KVService) checkKey(v *Validator, key string) {
+	if rule := kv.CheckKey(key, s.d.Limits.MaxKeyLen); rule != "" {
+		v.Check(false, "key", rule)
+	}
+}
+
+func (s *KVService) checkPattern(v *Validator, p string) {
+	if rule := kv.CheckPattern(p, s.d.Limits.MaxKeyLen); rule != "" {
+		v.Check(false, "pattern", rule)
+	}
+}
+
+// normalizeConfig validates a bucket configuration and fills its defaults,
+// so the proposed command carries the final configuration (replicas with
+// other limits then still apply the same thing).
+func (s *KVService) normalizeConfig(cfg *kvpb.KVBucketConfig) (*kvpb.KVBucketConfig, *commonpb.Result) {
+	var v Validator
+	if cfg == nil {
+		v.Check(false, "config", "is required")
+		return nil, v.Result()
+	}
+	s.checkBucket(&v, "config.name", cfg.GetName())
+	v.MaxLen("config.description", len(cfg.GetDescription()), 4096)
+	v.Check(cfg.GetHistory() <= kv.MaxHistory, "config.history", "must be at most 64")
+	v.NonNegative("config.ttl_ms", cfg.GetTtlMs())
+	v.NonNegative("config.max_value_size", cfg.GetMaxValueSize())
+	v.Check(cfg.GetMaxValueSize() <= int64(s.d.Limits.MaxValueSize), "config.max_value_size", "exceeds the server's MaxValueSize")
+	v.NonNegative("config.max_bytes", cfg.GetMaxBytes())
+	if r := v.Result(); r != nil {
+		return nil, r
+	}
+	c := &kvpb.KVBucketConfig{Name: cfg.Name, Description: cfg.Description, History: cfg.History,
+		TtlMs: cfg.TtlMs, MaxValueSize: cfg.MaxValueSize, MaxBytes: cfg.MaxBytes}
+	if c.History == 0 {
+		c.History = 1
+	}
+	if c.MaxValueSize == 0 {
+		c.MaxValueSize = int64(s.d.Limits.MaxValueSize)
+	}
+	return c, nil
+}
+
+// CreateBucket implements kvpb.KVServiceServer.
+func (s *KVService) CreateBucket(ctx context.Context, req *kvpb.KVServiceCreateBucketRequest) (*kvpb.KVServiceCreateBucketResponse, error) {
+	cfg, r := s.normalizeConfig(req.GetConfig())
+	if r != nil {
+		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceCreateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg})
+	if r != nil {
+		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// UpdateBucket implements kvpb.KVServiceServer.
+func (s *KVService) UpdateBucket(ctx context.Context, req *kvpb.KVServiceUpdateBucketRequest) (*kvpb.KVServiceUpdateBucketResponse, error) {
+	cfg, r := s.normalizeConfig(req.GetConfig())
+	if r != nil {
+		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg})
+	if r != nil {
+		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// GetBucket implements kvpb.KVServiceServer.
+func (s *KVService) GetBucket(_ context.Context, req *kvpb.KVServiceGetBucketRequest) (*kvpb.KVServiceGetBucketResponse, error) {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	if r := v.Result(); r != nil {
+		return &kvpb.KVServiceGetBucketResponse{Result: r}, nil
+	}
+	info, ok := s.sm.Info(req.GetBucket())
+	if !ok {
+		return &kvpb.KVServiceGetBucketResponse{Result: Failf(CodeNotFound, "bucket %q does not exist", req.GetBucket())}, nil
+	}
+	return &kvpb.KVServiceGetBucketResponse{Result: kvOK, Info: info}, nil
+}
+
+// DeleteBucket implements kvpb.KVServiceServer.
+func (s *KVService) DeleteBucket(ctx context.Context, req *kvpb.KVServiceDeleteBucketRequest) (*kvpb.KVServiceDeleteBucketResponse, error) {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	if r := v.Result(); r != nil {
+		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceDeleteBucketResponse](ctx, s.d.Node, kv.Name, kv.OpDeleteBucket, req)
+	if r != nil {
+		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// ListBuckets implements kvpb.KVServiceServer. The page token is the last
+// bucket name of the previous page.
+func (s *KVService) ListBuckets(_ context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
+	var v Validator
+	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= kvMaxPageSize, "page_size", "must be between 0 and 1000")
+	if t := req.GetPageToken(); t != "" {
+		s.checkBucket(&v, "page_token", t)
+	}
+	if r := v.Result(); r != nil {
+		return &kvpb.KVServiceListBucketsResponse{Result: r}, nil
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = kvDefaultPageSize
+	}
+	infos, more := s.sm.List(req.GetPageToken(), size)
+	resp := &kvpb.KVServiceListBucketsResponse{Result: kvOK, Buckets: infos}
+	if more && len(infos) > 0 {
+		resp.NextPageToken = infos[len(infos)-1].GetConfig().GetName()
+	}
+	return resp, nil
+}
+
+// checkWrite validates the fields every key mutation shares; value is nil
+// for deletes and purges.
+func (s *KVService) checkWrite(bucket, key string, value []byte, requestID string) *commonpb.Result {
+	var v Validator
+	s.checkBucket(&v, "bucket", bucket)
+	s.checkKey(&v, key)
+	v.MaxLen("request_id", len(requestID), kvMaxRequestID)
+	v.MaxLen("value", len(value), s.d.Limits.MaxValueSize)
+	if r := v.Result(); r != nil {
+		return r
+	}
+	if len(value) > 0 {
+		max, ok := s.sm.MaxValueSize(bucket)
+		if !ok {
+			return Failf(CodeNotFound, "bucket %q does not exist", bucket)
+		}
+		if int64(len(value)) > max {
+			return Failf(CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(value), max)
+		}
+	}
+	return nil
+}
+
+// Put implements kvpb.KVServiceServer.
+func (s *KVService) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
+	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
+		return &kvpb.KVServicePutResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServicePutResponse](ctx, s.d.Node, kv.Name, kv.OpPut, req)
+	if r != nil {
+		return &kvpb.KVServicePutResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Create implements kvpb.KVServiceServer.
+func (s *KVService) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
+	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
+		return &kvpb.KVServiceCreateResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceCreateResponse](ctx, s.d.Node, kv.Name, kv.OpCreate, req)
+	if r != nil {
+		return &kvpb.KVServiceCreateResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Update implements kvpb.KVServiceServer.
+func (s *KVService) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
+	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
+		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceUpdateResponse](ctx, s.d.Node, kv.Name, kv.OpUpdate, req)
+	if r != nil {
+		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Delete implements kvpb.KVServiceServer.
+func (s *KVService) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
+	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
+		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServiceDeleteResponse](ctx, s.d.Node, kv.Name, kv.OpDelete, req)
+	if r != nil {
+		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Purge implements kvpb.KVServiceServer.
+func (s *KVService) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
+	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
+		return &kvpb.KVServicePurgeResponse{Result: r}, nil
+	}
+	resp, r := Propose[*kvpb.KVServicePurgeResponse](ctx, s.d.Node, kv.Name, kv.OpPurge, req)
+	if r != nil {
+		return &kvpb.KVServicePurgeResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Get implements kvpb.KVServiceServer: a read answered by the leader's
+// state, which already holds every write acknowledged before the call.
+func (s *KVService) Get(_ context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	s.checkKey(&v, req.GetKey())
+	if r := v.Result(); r != nil {
+		return &kvpb.KVServiceGetResponse{Result: r}, nil
+	}
+	e, r := s.sm.Get(req.GetBucket(), req.GetKey(), req.GetRevision())
+	if r != nil {
+		return &kvpb.KVServiceGetResponse{Result: r}, nil
+	}
+	return &kvpb.KVServiceGetResponse{Result: kvOK, Entry: e}, nil
+}
+
+// Keys implements kvpb.KVServiceServer: the matching keys in batches, the
+// last one marked done.
+func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStreamingServer[kvpb.KVServiceKeysResponse]) error {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	s.checkPattern(&v, req.GetPattern())
+	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= kvMaxKeysBatch, "batch_size", "must be between 0 and 10000")
+	if sa := req.GetStartAfter(); sa != "" {
+		v.MaxLen("start_after", len(sa), s.d.Limits.MaxKeyLen)
+	}
+	if r := v.Result(); r != nil {
+		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
+	}
+	keys, r := s.sm.Keys(req.GetBucket(), req.GetPattern(), req.GetStartAfter())
+	if r != nil {
+		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
+	}
+	batch := int(req.GetBatchSize())
+	if batch == 0 {
+		batch = kvDefaultKeysBatch
+	}
+	for {
+		n := min(batch, len(keys))
+		if err := stream.Send(&kvpb.KVServiceKeysResponse{Result: kvOK, Keys: keys[:n], Done: n == len(keys)}); err != nil {
+			return err
+		}
+		if keys = keys[n:]; len(keys) == 0 {
+			return nil
+		}
+	}
+}
+
+// History implements kvpb.KVServiceServer.
+func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.ServerStreamingServer[kvpb.KVServiceHistoryResponse]) error {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	s.checkKey(&v, req.GetKey())
+	if r := v.Result(); r != nil {
+		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
+	}
+	entries, r := s.sm.History(req.GetBucket(), req.GetKey(), req.GetAfterRevision())
+	if r != nil {
+		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
+	}
+	for _, e := range entries {
+		if err := stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Entry: e}); err != nil {
+			return err
+		}
+	}
+	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Done: true})
+}
+
+// Watch implements kvpb.KVServiceServer: the initial values (or history, or
+// the backlog of a resumed watch) in revision order, the marker, then every
+// change as apply announces it. It ends when the client goes, when the
+// bucket is deleted (not_found) or when the server stops (unavailable, so
+// the client rebinds).
+func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStreamingServer[kvpb.KVServiceWatchResponse]) error {
+	var v Validator
+	s.checkBucket(&v, "bucket", req.GetBucket())
+	s.checkPattern(&v, req.GetPattern())
+	if r := v.Result(); r != nil {
+		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
+	}
+	ctx := stream.Context()
+	bucket := req.GetBucket()
+	f := kv.Filter{Pattern: strings.Clone(req.GetPattern()), IgnoreDeletes: req.GetIgnoreDeletes()}
+
+	// Subscribe before the first look, so no change between the look and
+	// the wait is missed.
+	w := s.changes.Watch(bucket)
+	defer w.Stop()
+
+	var (
+		id      uint64
+		initial []*kvpb.KVEntry
+		cursor  uint64
+		r       *commonpb.Result
+	)
+	switch {
+	case req.GetResume() || req.GetResumeFromRevision() > 0:
+		latestOnly := req.GetResumeInitial() && !req.GetIncludeHistory()
+		id, initial, cursor, r = s.sm.WatchStart(bucket, f, req.GetResumeFromRevision(), latestOnly)
+	case req.GetUpdatesOnly():
+		id, _, cursor, r = s.sm.WatchStart(bucket, f, math.MaxUint64, true)
+	default:
+		id, initial, cursor, r = s.sm.WatchStart(bucket, f, 0, !req.GetIncludeHistory())
+	}
+	if r != nil {
+		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
+	}
+	for _, e := range initial {
+		if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, InitialDone: true, Revision: cursor}); err != nil {
+		return err
+	}
+	buf := make([]*kvpb.KVEntry, 0, kvWatchBatch)
+	for {
+		var rev uint64
+		buf, rev, r = s.sm.WatchNext(bucket, id, f, cursor, kvWatchBatch, buf[:0])
+		if r != nil {
+			return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
+		}
+		for _, e := range buf {
+			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+				return err
+			}
+		}
+		cursor = rev
+		if len(buf) == kvWatchBatch {
+			continue // more may be waiting
+		}
+		select {
+		case <-w.C():
+			_ = w.Wait(ctx) // re-subscribes; returns at once
+		case <-ctx.Done():
+			return nil
+		case <-s.d.Stopping:
+			return stream.Send(&kvpb.KVServiceWatchResponse{Result: Fail(CodeUnavailable, "server stopping; rebind")})
+		}
+	}
+}
