@@ -1,6 +1,14 @@
 package kv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"iter"
+	"strconv"
+	"sync/atomic"
+
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
@@ -10,9 +18,163 @@ import (
 type Client struct {
 	conn *transport.Conn
 	rpc  kvpb.KVServiceClient
+
+	// Mutations carry request ids (prefix + counter) so that a retry after
+	// a lost reply is answered with the first outcome, not applied twice.
+	idPrefix string
+	idSeq    atomic.Uint64
 }
 
 // New returns a KV client on conn. It touches no network.
 func New(conn *transport.Conn) *Client {
-	return &Client{conn: conn, rpc: kvpb.NewKVServiceClient(conn)}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than returning an error)
+	return &Client{conn: conn, rpc: kvpb.NewKVServiceClient(conn), idPrefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (c *Client) requestID() string {
+	return c.idPrefix + strconv.FormatUint(c.idSeq.Add(1), 36)
+}
+
+// Create makes a bucket and returns it. Creating a bucket that exists with
+// the same configuration returns it; with another one fails with ErrExists.
+func (c *Client) Create(ctx context.Context, cfg Config) (*Bucket, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	req := &kvpb.KVServiceCreateBucketRequest{Config: cfg.toPB()}
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceCreateBucketResponse, error) {
+		return c.rpc.CreateBucket(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.bucketFromInfo(resp.GetInfo()), nil
+}
+
+// GetOrCreate returns the bucket named cfg.Name, creating it with cfg when
+// it does not exist. An existing bucket is returned as it is, whatever its
+// configuration.
+func (c *Client) GetOrCreate(ctx context.Context, cfg Config) (*Bucket, error) {
+	b, err := c.Create(ctx, cfg)
+	if errors.Is(err, transport.ErrExists) {
+		return c.Open(ctx, cfg.Name)
+	}
+	return b, err
+}
+
+// Open returns an existing bucket; ErrNotFound when there is none.
+func (c *Client) Open(ctx context.Context, name string) (*Bucket, error) {
+	st, err := c.status(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Bucket{c: c, name: name, cfg: st.Config}, nil
+}
+
+// Bucket returns a handle on the bucket named name without touching the
+// network; calls on it fail with ErrNotFound if the bucket does not exist.
+// Values are then checked against the server's limit only, by the server.
+func (c *Client) Bucket(name string) *Bucket { return &Bucket{c: c, name: name, cfg: Config{Name: name}} }
+
+func (c *Client) bucketFromInfo(info *kvpb.KVBucketInfo) *Bucket {
+	cfg := configFromPB(info.GetConfig())
+	return &Bucket{c: c, name: cfg.Name, cfg: cfg}
+}
+
+// Update changes a bucket's configuration (all but its name) and returns
+// its new status. Lowering History trims older entries at once.
+func (c *Client) Update(ctx context.Context, cfg Config) (*Status, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	req := &kvpb.KVServiceUpdateBucketRequest{Config: cfg.toPB()}
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceUpdateBucketResponse, error) {
+		return c.rpc.UpdateBucket(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return statusFromPB(resp.GetInfo()), nil
+}
+
+// Delete removes a bucket and everything in it; its watches end with
+// ErrNotFound. ErrNotFound when there is no such bucket.
+func (c *Client) Delete(ctx context.Context, name string) error {
+	if err := checkBucket("name", name); err != nil {
+		return err
+	}
+	req := &kvpb.KVServiceDeleteBucketRequest{Bucket: name}
+	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*kvpb.KVServiceDeleteBucketResponse, error) {
+		return c.rpc.DeleteBucket(ctx, req)
+	})
+	return err
+}
+
+func (c *Client) status(ctx context.Context, name string) (*Status, error) {
+	if err := checkBucket("name", name); err != nil {
+		return nil, err
+	}
+	req := &kvpb.KVServiceGetBucketRequest{Bucket: name}
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceGetBucketResponse, error) {
+		return c.rpc.GetBucket(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return statusFromPB(resp.GetInfo()), nil
+}
+
+// List returns an iterator over every bucket's status, in name order,
+// fetched a page at a time.
+func (c *Client) List(ctx context.Context) *BucketLister {
+	return &BucketLister{ctx: ctx, c: c}
+}
+
+// BucketLister iterates over buckets, a page at a time. Use Next or All,
+// from one goroutine.
+type BucketLister struct {
+	ctx   context.Context
+	c     *Client
+	page  []*kvpb.KVBucketInfo
+	token string
+	done  bool
+}
+
+// Next returns the next bucket's status, or (nil, nil) after the last.
+func (l *BucketLister) Next() (*Status, error) {
+	for len(l.page) == 0 {
+		if l.done {
+			return nil, nil
+		}
+		req := &kvpb.KVServiceListBucketsRequest{PageToken: l.token}
+		resp, err := transport.Call(l.ctx, l.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceListBucketsResponse, error) {
+			return l.c.rpc.ListBuckets(ctx, req)
+		})
+		if err != nil {
+			l.done = true
+			return nil, err
+		}
+		l.page, l.token = resp.GetBuckets(), resp.GetNextPageToken()
+		l.done = l.token == ""
+	}
+	info := l.page[0]
+	l.page = l.page[1:]
+	return statusFromPB(info), nil
+}
+
+// All ranges over the buckets Next has not returned yet.
+func (l *BucketLister) All() iter.Seq2[*Status, error] {
+	return func(yield func(*Status, error) bool) {
+		for {
+			st, err := l.Next()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if st == nil || !yield(st, nil) {
+				return
+			}
+		}
+	}
 }
