@@ -75,7 +75,9 @@ func (c *Client) Open(ctx context.Context, name string) (*Bucket, error) {
 // Bucket returns a handle on the bucket named name without touching the
 // network; calls on it fail with ErrNotFound if the bucket does not exist.
 // Values are then checked against the server's limit only, by the server.
-func (c *Client) Bucket(name string) *Bucket { return &Bucket{c: c, name: name, cfg: Config{Name: name}} }
+func (c *Client) Bucket(name string) *Bucket {
+	return &Bucket{c: c, name: name, cfg: Config{Name: name}}
+}
 
 func (c *Client) bucketFromInfo(info *kvpb.KVBucketInfo) *Bucket {
 	cfg := configFromPB(info.GetConfig())

@@ -68,6 +68,9 @@ func (l *KeyLister) Next() (string, error) {
 	if !ok {
 		return "", nil
 	}
+	if err != nil {
+		l.stop() // an error ends the listing; release it now
+	}
 	return k, err
 }
 
