@@ -112,12 +112,20 @@ func TestEveryServiceRegistered(t *testing.T) {
 		collectionspb.CollectionsService_ServiceDesc, sketchpb.SketchService_ServiceDesc,
 		objstorepb.ObjectStoreService_ServiceDesc, cachepb.CacheService_ServiceDesc,
 	}
+	// Services whose subsystem has landed answer for real; their suites
+	// live in server/e2e.
+	landed := map[string]bool{
+		kvpb.KVService_ServiceDesc.ServiceName: true,
+	}
 	info := s.grpc.GetServiceInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, d := range descs {
 		if _, ok := info[d.ServiceName]; !ok {
 			t.Errorf("%s is not registered", d.ServiceName)
+			continue
+		}
+		if landed[d.ServiceName] {
 			continue
 		}
 		for _, m := range d.Methods {

@@ -1,3 +1,5 @@
+//lint:file-ignore SA4006 the README sample overwrites err unchecked, and it stays verbatim
+
 package e2e
 
 import (
