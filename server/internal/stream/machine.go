@@ -1,0 +1,303 @@
+package stream
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+)
+
+// Name is the state machine's registered name; it is in every log entry and
+// snapshot, so it never changes.
+const Name = "stream"
+
+// Ops of the stream state machine. They are part of the log format: never
+// renumber one.
+const (
+	OpCreateStream   uint16 = 1  // StreamServiceCreateStreamRequest
+	OpUpdateStream   uint16 = 2  // StreamServiceUpdateStreamRequest
+	OpDeleteStream   uint16 = 3  // StreamServiceDeleteStreamRequest
+	OpPublish        uint16 = 4  // StreamServicePublishRequest
+	OpPublishBatch   uint16 = 5  // StreamServicePublishBatchRequest
+	OpPurge          uint16 = 6  // StreamServicePurgeRequest
+	OpDeleteMsg      uint16 = 7  // StreamServiceDeleteMsgRequest
+	OpCreateConsumer uint16 = 8  // StreamServiceCreateConsumerRequest
+	OpUpdateConsumer uint16 = 9  // StreamServiceUpdateConsumerRequest
+	OpDeleteConsumer uint16 = 10 // StreamServiceDeleteConsumerRequest
+	OpDeliver        uint16 = 11 // StreamServiceFetchRequest: deliver up to batch messages
+	OpAck            uint16 = 12 // StreamServiceAckRequest
+	OpTouch          uint16 = 13 // StreamServiceGetConsumerRequest: mark a consumer active
+)
+
+// Defaults filled into configurations.
+const (
+	DefaultMaxMsgSize        = 1 << 20
+	DefaultDuplicateWindowMs = 120_000
+	DefaultAckWaitMs         = 30_000
+	DefaultMaxAckPending     = 1000
+	DefaultInactiveMs        = 5_000
+	DefaultFetchMaxBytes     = 1 << 20
+)
+
+// Result codes (see common.proto).
+const (
+	codeNotFound      = "not_found"
+	codeExists        = "exists"
+	codeWrongSequence = "wrong_sequence"
+	codeNotOwner      = "not_owner"
+	codeInvalid       = "invalid_argument"
+	codeLimit         = "limit_exceeded"
+	codeConflict      = "conflict"
+	codeNoSubject     = "no_subject"
+)
+
+var okResult = &commonpb.Result{Success: true}
+
+func okRes() *commonpb.Result { return okResult }
+
+func fail(code, format string, args ...any) *commonpb.Result {
+	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Machine is the deterministic stream state machine: streams, their stored
+// messages, deduplication windows and consumers (positions, pending acks,
+// redelivery). Apply and Tick read time only from their arguments.
+//
+// Reads (Info, GetMsg, ...) take the read lock and may run concurrently with
+// each other; Apply and Tick take the write lock.
+type Machine struct {
+	mu      sync.RWMutex
+	streams map[string]*strm
+	// bySubject caches publish subject -> stream (nil: bound by none). It is
+	// derived state, cleared whenever stream subjects change.
+	bySubject map[string]*strm
+	ephSeq    uint64 // numbers server-made ephemeral consumer names
+
+	// changed is called after a command changed what waiters of a stream
+	// look at (new messages, freed ack slots, due redeliveries, a deleted
+	// consumer). It runs outside the lock and must not block.
+	changed func(stream string)
+	fired   []string // streams changed by the current command
+	gen     uint64   // bumped on every Restore; lets waiters notice
+}
+
+// New returns an empty state machine. changed may be nil.
+func New(changed func(stream string)) *Machine {
+	if changed == nil {
+		changed = func(string) {}
+	}
+	return &Machine{streams: map[string]*strm{}, bySubject: map[string]*strm{}, changed: changed}
+}
+
+// ApplyOp applies one committed command and returns its response (a proto
+// response message) or an error for a malformed payload or unknown op.
+func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
+	m.mu.Lock()
+	res := m.applyLocked(op, atMs, payload)
+	fired := m.fired
+	m.fired = m.fired[:0]
+	m.mu.Unlock()
+	for _, s := range fired {
+		m.changed(s)
+	}
+	return res
+}
+
+func (m *Machine) fire(stream string) {
+	for _, s := range m.fired {
+		if s == stream {
+			return
+		}
+	}
+	m.fired = append(m.fired, stream)
+}
+
+func decode[T any, P interface {
+	*T
+	proto.Message
+}](payload []byte) (P, error) {
+	p := P(new(T))
+	if err := proto.Unmarshal(payload, p); err != nil {
+		return nil, fmt.Errorf("stream: malformed %T payload: %w", p, err)
+	}
+	return p, nil
+}
+
+func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
+	switch op {
+	case OpCreateStream:
+		req, err := decode[sp.StreamServiceCreateStreamRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.createStream(req.GetConfig(), at)
+	case OpUpdateStream:
+		req, err := decode[sp.StreamServiceUpdateStreamRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.updateStream(req.GetConfig(), at)
+	case OpDeleteStream:
+		req, err := decode[sp.StreamServiceDeleteStreamRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.deleteStream(req.GetStream())
+	case OpPublish:
+		req, err := decode[sp.StreamServicePublishRequest](payload)
+		if err != nil {
+			return err
+		}
+		a := &sp.StreamPubAck{}
+		m.publish(req.GetMessage(), at, a)
+		if a.Result.GetSuccess() {
+			m.fire(a.Stream)
+		}
+		return &sp.StreamServicePublishResponse{Result: a.Result, Stream: a.Stream, Seq: a.Seq, Duplicate: a.Duplicate}
+	case OpPublishBatch:
+		req, err := decode[sp.StreamServicePublishBatchRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.publishBatch(req.GetMessages(), at)
+	case OpPurge:
+		req, err := decode[sp.StreamServicePurgeRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.purge(req, at)
+	case OpDeleteMsg:
+		req, err := decode[sp.StreamServiceDeleteMsgRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.deleteMsg(req, at)
+	case OpCreateConsumer:
+		req, err := decode[sp.StreamServiceCreateConsumerRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.createConsumer(req.GetStream(), req.GetConfig(), at)
+	case OpUpdateConsumer:
+		req, err := decode[sp.StreamServiceUpdateConsumerRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.updateConsumer(req.GetStream(), req.GetConfig(), at)
+	case OpDeleteConsumer:
+		req, err := decode[sp.StreamServiceDeleteConsumerRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.deleteConsumer(req.GetStream(), req.GetConsumer())
+	case OpDeliver:
+		req, err := decode[sp.StreamServiceFetchRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.deliver(req, at)
+	case OpAck:
+		req, err := decode[sp.StreamServiceAckRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.ack(req, at)
+	case OpTouch:
+		req, err := decode[sp.StreamServiceGetConsumerRequest](payload)
+		if err != nil {
+			return err
+		}
+		return m.touch(req.GetStream(), req.GetConsumer(), at)
+	default:
+		return fmt.Errorf("stream: unknown op %d", op)
+	}
+}
+
+// Tick expires what is due at atMs: messages past MaxAge, ack waits and nak
+// delays (queueing redeliveries or dropping after MaxDeliver), and idle
+// ephemeral consumers.
+func (m *Machine) Tick(atMs int64) {
+	m.mu.Lock()
+	for _, name := range m.sortedNames() {
+		s := m.streams[name]
+		if s.expireAge(atMs) {
+			m.fire(name)
+		}
+		for _, cn := range s.sortedConsumers() {
+			c := s.consumers[cn]
+			if c.ephemeral() && c.lastActive+c.cfg.GetInactiveThresholdMs() <= atMs {
+				s.removeConsumer(cn)
+				m.fire(name)
+				continue
+			}
+			if c.expire(s, atMs) {
+				m.fire(name)
+			}
+		}
+	}
+	fired := m.fired
+	m.fired = m.fired[:0]
+	m.mu.Unlock()
+	for _, s := range fired {
+		m.changed(s)
+	}
+}
+
+// NextDeadline is the earliest time at which Tick would change something,
+// or 0. It may answer early (a stale heap entry); that costs a no-op tick.
+func (m *Machine) NextDeadline() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var next int64
+	min := func(d int64) {
+		if d != 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	for _, s := range m.streams {
+		if age := s.cfg.GetMaxAgeMs(); age > 0 && s.count > 0 {
+			min(s.at(s.first) + age)
+		}
+		for _, c := range s.consumers {
+			if len(c.deadlines) > 0 {
+				min(c.deadlines[0].at)
+			}
+			if c.ephemeral() {
+				min(c.lastActive + c.cfg.GetInactiveThresholdMs())
+			}
+		}
+	}
+	return next
+}
+
+func (m *Machine) sortedNames() []string {
+	names := make([]string, 0, len(m.streams))
+	for n := range m.streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// streamFor returns the stream binding a literal subject, or nil.
+func (m *Machine) streamFor(subject string) *strm {
+	if s, ok := m.bySubject[subject]; ok {
+		return s
+	}
+	var found *strm
+	for _, s := range m.streams {
+		if s.binds(subject) {
+			found = s
+			break // subjects never overlap, so at most one stream binds it
+		}
+	}
+	if len(m.bySubject) >= 1<<16 {
+		clear(m.bySubject)
+	}
+	m.bySubject[subject] = found
+	return found
+}

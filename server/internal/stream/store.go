@@ -1,0 +1,537 @@
+package stream
+
+import (
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+)
+
+// entry is one stored message slot. Slots are kept in sequence order; a
+// removed message leaves a dead slot until the head is compacted.
+type entry struct {
+	subject string
+	data    []byte
+	hdrs    []*commonpb.Header
+	msgID   string
+	at      int64
+	live    bool
+}
+
+func (e *entry) size() int64 {
+	n := int64(len(e.subject) + len(e.data))
+	for _, h := range e.hdrs {
+		n += int64(len(h.GetKey()))
+		for _, v := range h.GetValues() {
+			n += int64(len(v))
+		}
+	}
+	return n
+}
+
+type subjState struct {
+	count int64
+	last  uint64
+	// seqs lists this subject's sequences, oldest first, when the stream
+	// has MaxMsgsPerSubject; removed ones are skipped lazily.
+	seqs []uint64
+}
+
+type dedupEntry struct {
+	seq uint64
+	at  int64
+}
+
+type dedupRef struct {
+	id string
+	at int64
+}
+
+// strm is one stream's state.
+type strm struct {
+	name    string
+	cfg     *sp.StreamConfig // defaults filled in
+	created int64
+	filters []string // the subjects it binds
+
+	base   uint64  // sequence of msgs[0]
+	msgs   []entry // slots base .. last
+	first  uint64  // oldest live sequence; last+1 when empty
+	last   uint64
+	lastAt int64
+	count  int64
+	bytes  int64
+
+	subjects map[string]*subjState
+	dedup    map[string]dedupEntry
+	dedupQ   []dedupRef // insertion (time) order, for expiry
+	dedupH   int        // head of dedupQ
+
+	consumers map[string]*consumer
+}
+
+func newStrm(cfg *sp.StreamConfig, at int64) *strm {
+	s := &strm{
+		name: cfg.GetName(), cfg: cfg, created: at, base: 1, first: 1,
+		subjects: map[string]*subjState{}, dedup: map[string]dedupEntry{}, consumers: map[string]*consumer{},
+	}
+	s.setFilters()
+	return s
+}
+
+func (s *strm) setFilters() {
+	s.filters = s.cfg.GetSubjects()
+	if len(s.filters) == 0 {
+		s.filters = []string{s.name, s.name + ".>"}
+	}
+}
+
+func (s *strm) binds(subject string) bool {
+	for _, f := range s.filters {
+		if Match(f, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *strm) slot(seq uint64) *entry {
+	if seq < s.base || seq > s.last {
+		return nil
+	}
+	e := &s.msgs[seq-s.base]
+	if !e.live {
+		return nil
+	}
+	return e
+}
+
+func (s *strm) at(seq uint64) int64 {
+	if e := s.slot(seq); e != nil {
+		return e.at
+	}
+	return 0
+}
+
+// FillStreamDefaults returns a copy of cfg with zero values replaced by the
+// server defaults, as stored and answered.
+func FillStreamDefaults(cfg *sp.StreamConfig) *sp.StreamConfig {
+	c := proto.Clone(cfg).(*sp.StreamConfig)
+	if c.Retention == sp.StreamRetention_STREAM_RETENTION_UNSPECIFIED {
+		c.Retention = sp.StreamRetention_STREAM_RETENTION_LIMITS
+	}
+	if c.Discard == sp.StreamDiscard_STREAM_DISCARD_UNSPECIFIED {
+		c.Discard = sp.StreamDiscard_STREAM_DISCARD_OLD
+	}
+	if c.MaxMsgSize == 0 {
+		c.MaxMsgSize = DefaultMaxMsgSize
+	}
+	if c.DuplicateWindowMs == 0 {
+		c.DuplicateWindowMs = DefaultDuplicateWindowMs
+	}
+	return c
+}
+
+// overlapping returns a subject of another stream that overlaps one of
+// subjects, or "".
+func (m *Machine) overlapping(name string, subjects []string) (string, string) {
+	for _, on := range m.sortedNames() {
+		o := m.streams[on]
+		if on == name {
+			continue
+		}
+		for _, f := range o.filters {
+			for _, g := range subjects {
+				if Overlap(f, g) {
+					return on, f
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+func bindings(cfg *sp.StreamConfig) []string {
+	if len(cfg.GetSubjects()) == 0 {
+		return []string{cfg.GetName(), cfg.GetName() + ".>"}
+	}
+	return cfg.GetSubjects()
+}
+
+func (m *Machine) createStream(cfg *sp.StreamConfig, at int64) *sp.StreamServiceCreateStreamResponse {
+	cfg = FillStreamDefaults(cfg)
+	if s, ok := m.streams[cfg.GetName()]; ok {
+		if proto.Equal(s.cfg, cfg) {
+			return &sp.StreamServiceCreateStreamResponse{Result: okRes(), Info: s.info()}
+		}
+		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeExists, "stream %q exists with a different configuration", cfg.GetName())}
+	}
+	if on, f := m.overlapping(cfg.GetName(), bindings(cfg)); on != "" {
+		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeConflict, "subjects: overlap stream %q's subject %q; two streams may not bind overlapping subjects", on, f)}
+	}
+	s := newStrm(cfg, at)
+	m.streams[s.name] = s
+	clear(m.bySubject)
+	return &sp.StreamServiceCreateStreamResponse{Result: okRes(), Info: s.info()}
+}
+
+func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamServiceUpdateStreamResponse {
+	cfg = FillStreamDefaults(cfg)
+	s, ok := m.streams[cfg.GetName()]
+	if !ok {
+		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeNotFound, "stream %q not found", cfg.GetName())}
+	}
+	if cfg.GetRetention() != s.cfg.GetRetention() {
+		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "retention: cannot change a stream's retention (%v to %v)", s.cfg.GetRetention(), cfg.GetRetention())}
+	}
+	if on, f := m.overlapping(cfg.GetName(), bindings(cfg)); on != "" {
+		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeConflict, "subjects: overlap stream %q's subject %q; two streams may not bind overlapping subjects", on, f)}
+	}
+	perSubj := cfg.GetMaxMsgsPerSubject() > 0 && s.cfg.GetMaxMsgsPerSubject() == 0
+	s.cfg = cfg
+	s.setFilters()
+	clear(m.bySubject)
+	if perSubj {
+		s.rebuildSubjectSeqs()
+	}
+	s.enforceLimits(at)
+	m.fire(s.name)
+	return &sp.StreamServiceUpdateStreamResponse{Result: okRes(), Info: s.info()}
+}
+
+func (m *Machine) deleteStream(name string) *sp.StreamServiceDeleteStreamResponse {
+	if _, ok := m.streams[name]; !ok {
+		return &sp.StreamServiceDeleteStreamResponse{Result: fail(codeNotFound, "stream %q not found", name)}
+	}
+	delete(m.streams, name)
+	clear(m.bySubject)
+	m.fire(name)
+	return &sp.StreamServiceDeleteStreamResponse{Result: okRes()}
+}
+
+func (s *strm) rebuildSubjectSeqs() {
+	for _, st := range s.subjects {
+		st.seqs = st.seqs[:0]
+	}
+	for seq := s.first; seq <= s.last && seq >= s.base; seq++ {
+		if e := s.slot(seq); e != nil {
+			st := s.subjects[e.subject]
+			st.seqs = append(st.seqs, seq)
+		}
+	}
+}
+
+// publishBatch applies messages in order; each has its own outcome.
+func (m *Machine) publishBatch(msgs []*sp.StreamPublishMessage, at int64) *sp.StreamServicePublishBatchResponse {
+	acks := make([]*sp.StreamPubAck, len(msgs))
+	store := make([]sp.StreamPubAck, len(msgs)) // one allocation for every ack
+	var lastStream *strm
+	for i, msg := range msgs {
+		a := &store[i]
+		m.publish(msg, at, a)
+		acks[i] = a
+		if a.Result.GetSuccess() && (lastStream == nil || lastStream.name != a.Stream) {
+			if s := m.streams[a.Stream]; s != nil {
+				lastStream = s
+				m.fire(s.name)
+			}
+		}
+	}
+	return &sp.StreamServicePublishBatchResponse{Result: okRes(), Acks: acks}
+}
+
+func (m *Machine) publish(msg *sp.StreamPublishMessage, at int64, a *sp.StreamPubAck) {
+	s := m.streamFor(msg.GetSubject())
+	if s == nil {
+		a.Result = fail(codeNoSubject, "subject: %q is bound by no stream", msg.GetSubject())
+		return
+	}
+	a.Stream = s.name
+	if es := msg.GetExpectedStream(); es != "" && es != s.name {
+		a.Result = fail(codeNoSubject, "subject: %q is bound by stream %q, not the expected stream %q", msg.GetSubject(), s.name, es)
+		return
+	}
+	s.expireDedup(at)
+	id := msg.GetMsgId()
+	if id != "" {
+		if d, dup := s.dedup[id]; dup {
+			a.Result, a.Seq, a.Duplicate = okRes(), d.seq, true
+			return
+		}
+	}
+	if msg.ExpectedLastSeq != nil && msg.GetExpectedLastSeq() != s.last {
+		a.Result = fail(codeWrongSequence, "expected_last_seq: stream %q last sequence is %d, expected %d", s.name, s.last, msg.GetExpectedLastSeq())
+		return
+	}
+	if msg.ExpectedLastSubjectSeq != nil {
+		var last uint64
+		if st := s.subjects[msg.GetSubject()]; st != nil {
+			last = st.last
+		}
+		if last != msg.GetExpectedLastSubjectSeq() {
+			a.Result = fail(codeWrongSequence, "expected_last_subject_seq: subject %q last sequence is %d, expected %d", msg.GetSubject(), last, msg.GetExpectedLastSubjectSeq())
+			return
+		}
+	}
+	if msg.ExpectedLastMsgId != nil {
+		var last string
+		if e := s.slot(s.last); e != nil {
+			last = e.msgID
+		}
+		if last != msg.GetExpectedLastMsgId() {
+			a.Result = fail(codeWrongSequence, "expected_last_msg_id: stream %q last msg_id is %q, expected %q", s.name, last, msg.GetExpectedLastMsgId())
+			return
+		}
+	}
+	e := entry{subject: msg.GetSubject(), data: msg.GetData(), hdrs: msg.GetHeaders(), msgID: id, at: at, live: true}
+	size := e.size()
+	if max := s.cfg.GetMaxMsgSize(); size > max {
+		a.Result = fail(codeLimit, "data: message is %d bytes, stream %q max_msg_size is %d", size, s.name, max)
+		return
+	}
+	if s.cfg.GetDiscard() == sp.StreamDiscard_STREAM_DISCARD_NEW {
+		s.expireAge(at)
+		if mm := s.cfg.GetMaxMsgs(); mm > 0 && s.count+1 > mm {
+			a.Result = fail(codeLimit, "max_msgs: stream %q holds %d messages, limit %d, discard new", s.name, s.count, mm)
+			return
+		}
+		if mb := s.cfg.GetMaxBytes(); mb > 0 && s.bytes+size > mb {
+			a.Result = fail(codeLimit, "max_bytes: stream %q holds %d bytes, limit %d, discard new", s.name, s.bytes, mb)
+			return
+		}
+	}
+	seq := s.append(e, size)
+	if id != "" {
+		s.dedup[id] = dedupEntry{seq: seq, at: at}
+		s.dedupQ = append(s.dedupQ, dedupRef{id: id, at: at})
+	}
+	s.enforceLimits(at)
+	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_INTEREST && s.slot(seq) != nil && !s.anyInterest(seq) {
+		s.remove(seq) // nobody will ever ack it
+	}
+	a.Result, a.Seq = okRes(), seq
+	return
+}
+
+func (s *strm) append(e entry, size int64) uint64 {
+	if s.count == 0 && len(s.msgs) > 0 {
+		// Every slot is dead: start over without copying.
+		s.msgs = s.msgs[:0]
+		s.base = s.last + 1
+	}
+	s.last++
+	seq := s.last
+	s.msgs = append(s.msgs, e)
+	if s.count == 0 {
+		s.first = seq
+	}
+	s.count++
+	s.bytes += size
+	s.lastAt = e.at
+	st := s.subjects[e.subject]
+	if st == nil {
+		st = &subjState{}
+		s.subjects[e.subject] = st
+	}
+	st.count++
+	st.last = seq
+	if s.cfg.GetMaxMsgsPerSubject() > 0 {
+		st.seqs = append(st.seqs, seq)
+	}
+	return seq
+}
+
+// remove deletes the live message at seq and keeps every count right.
+func (s *strm) remove(seq uint64) bool {
+	e := s.slot(seq)
+	if e == nil {
+		return false
+	}
+	s.count--
+	s.bytes -= e.size()
+	if st := s.subjects[e.subject]; st != nil {
+		st.count--
+		if st.count == 0 {
+			delete(s.subjects, e.subject)
+		} else if st.last == seq {
+			for q := seq - 1; q >= s.first && q >= s.base; q-- {
+				if o := s.slot(q); o != nil && o.subject == e.subject {
+					st.last = q
+					break
+				}
+			}
+		}
+	}
+	*e = entry{}
+	if seq == s.first {
+		s.advanceFirst()
+	}
+	return true
+}
+
+func (s *strm) advanceFirst() {
+	for s.first <= s.last && !s.msgs[s.first-s.base].live {
+		s.first++
+	}
+	// Compact the dead head once it is most of the slice.
+	if dead := s.first - s.base; dead > 1024 && dead > uint64(len(s.msgs))/2 {
+		n := copy(s.msgs, s.msgs[dead:])
+		clear(s.msgs[n:])
+		s.msgs = s.msgs[:n]
+		s.base = s.first
+	}
+}
+
+func (s *strm) expireDedup(at int64) {
+	w := s.cfg.GetDuplicateWindowMs()
+	for s.dedupH < len(s.dedupQ) && s.dedupQ[s.dedupH].at+w <= at {
+		r := s.dedupQ[s.dedupH]
+		if d, ok := s.dedup[r.id]; ok && d.at == r.at {
+			delete(s.dedup, r.id)
+		}
+		s.dedupQ[s.dedupH] = dedupRef{}
+		s.dedupH++
+	}
+	if s.dedupH > 1024 && s.dedupH > len(s.dedupQ)/2 {
+		n := copy(s.dedupQ, s.dedupQ[s.dedupH:])
+		s.dedupQ = s.dedupQ[:n]
+		s.dedupH = 0
+	}
+}
+
+// expireAge removes messages older than MaxAge; it reports whether any went.
+func (s *strm) expireAge(at int64) bool {
+	age := s.cfg.GetMaxAgeMs()
+	if age <= 0 {
+		return false
+	}
+	removed := false
+	for s.count > 0 && s.msgs[s.first-s.base].at+age <= at {
+		s.remove(s.first)
+		removed = true
+	}
+	return removed
+}
+
+// enforceLimits removes the oldest messages until every limit holds.
+func (s *strm) enforceLimits(at int64) {
+	s.expireAge(at)
+	if mm := s.cfg.GetMaxMsgs(); mm > 0 {
+		for s.count > mm {
+			s.remove(s.first)
+		}
+	}
+	if mb := s.cfg.GetMaxBytes(); mb > 0 {
+		for s.bytes > mb && s.count > 0 {
+			s.remove(s.first)
+		}
+	}
+	if mp := s.cfg.GetMaxMsgsPerSubject(); mp > 0 {
+		for _, subj := range s.sortedSubjects() {
+			st := s.subjects[subj]
+			for st != nil && st.count > mp {
+				for len(st.seqs) > 0 {
+					q := st.seqs[0]
+					st.seqs = st.seqs[1:]
+					if e := s.slot(q); e != nil && e.subject == subj {
+						s.remove(q)
+						break
+					}
+				}
+				st = s.subjects[subj]
+			}
+		}
+	}
+}
+
+func (s *strm) sortedSubjects() []string {
+	if len(s.subjects) == 1 {
+		for k := range s.subjects {
+			return []string{k}
+		}
+	}
+	out := make([]string, 0, len(s.subjects))
+	for k := range s.subjects {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *Machine) purge(req *sp.StreamServicePurgeRequest, at int64) *sp.StreamServicePurgeResponse {
+	s, ok := m.streams[req.GetStream()]
+	if !ok {
+		return &sp.StreamServicePurgeResponse{Result: fail(codeNotFound, "stream %q not found", req.GetStream())}
+	}
+	filter := req.GetSubject()
+	var matching []uint64
+	for seq := s.first; seq <= s.last; seq++ {
+		e := s.slot(seq)
+		if e == nil || (filter != "" && !Match(filter, e.subject)) {
+			continue
+		}
+		if req.GetSeq() != 0 && seq >= req.GetSeq() {
+			break
+		}
+		matching = append(matching, seq)
+	}
+	if k := req.GetKeep(); k > 0 {
+		if uint64(len(matching)) <= k {
+			matching = nil
+		} else {
+			matching = matching[:uint64(len(matching))-k]
+		}
+	}
+	for _, seq := range matching {
+		s.remove(seq)
+	}
+	s.dropGonePending()
+	m.fire(s.name)
+	return &sp.StreamServicePurgeResponse{Result: okRes(), Purged: uint64(len(matching))}
+}
+
+func (m *Machine) deleteMsg(req *sp.StreamServiceDeleteMsgRequest, at int64) *sp.StreamServiceDeleteMsgResponse {
+	s, ok := m.streams[req.GetStream()]
+	if !ok {
+		return &sp.StreamServiceDeleteMsgResponse{Result: fail(codeNotFound, "stream %q not found", req.GetStream())}
+	}
+	if !s.remove(req.GetSeq()) {
+		return &sp.StreamServiceDeleteMsgResponse{Result: fail(codeNotFound, "seq: stream %q has no message at %d", s.name, req.GetSeq())}
+	}
+	s.dropGonePending()
+	m.fire(s.name)
+	return &sp.StreamServiceDeleteMsgResponse{Result: okRes()}
+}
+
+// dropGonePending forgets pending deliveries of removed messages, so they
+// stop counting against MaxAckPending.
+func (s *strm) dropGonePending() {
+	for _, c := range s.consumers {
+		for seq := range c.pending {
+			if s.slot(seq) == nil {
+				delete(c.pending, seq)
+			}
+		}
+	}
+}
+
+func (s *strm) info() *sp.StreamInfo {
+	st := &sp.StreamState{
+		Msgs: s.count, Bytes: s.bytes, LastSeq: s.last, LastAtMs: s.lastAt,
+		NumSubjects: int64(len(s.subjects)), ConsumerCount: int32(len(s.consumers)),
+	}
+	if s.count > 0 {
+		st.FirstSeq = s.first
+		st.FirstAtMs = s.at(s.first)
+		st.NumDeleted = int64(s.last-s.first+1) - s.count
+	} else if s.last > 0 {
+		st.FirstSeq = s.last + 1
+	}
+	return &sp.StreamInfo{Config: proto.Clone(s.cfg).(*sp.StreamConfig), State: st, CreatedAtMs: s.created}
+}
+
+func (s *strm) msg(seq uint64, e *entry) *sp.StreamMsg {
+	return &sp.StreamMsg{Stream: s.name, Subject: e.subject, Data: e.data, Headers: e.hdrs, StreamSeq: seq, StoredAtMs: e.at, MsgId: e.msgID}
+}
