@@ -12,6 +12,8 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
 // registerSubsystems is the one place a subsystem is plugged into the
@@ -38,7 +40,12 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 		return err
 	}
 	kvpb.RegisterKVServiceServer(g, kvs)
-	streampb.RegisterStreamServiceServer(g, streampb.UnimplementedStreamServiceServer{})
+	streamNotify := &notify.Notifier[string]{}
+	streamSM := stream.New(streamNotify.Fire)
+	if err := f.Register(streamSM); err != nil {
+		return err
+	}
+	streampb.RegisterStreamServiceServer(g, api.NewStreamService(streamSM, streamNotify, d))
 	collectionspb.RegisterCollectionsServiceServer(g, collectionspb.UnimplementedCollectionsServiceServer{})
 	sketchpb.RegisterSketchServiceServer(g, sketchpb.UnimplementedSketchServiceServer{})
 	objstorepb.RegisterObjectStoreServiceServer(g, objstorepb.UnimplementedObjectStoreServiceServer{})

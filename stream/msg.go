@@ -1,0 +1,88 @@
+package stream
+
+import (
+	"context"
+	"time"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/transport"
+)
+
+// Msg is a message delivered by a consumer. Settle it with exactly one of
+// Ack, Nak, NakWithDelay or Term (InProgress may come before); an unsettled
+// message is delivered again after the consumer's AckWait.
+type Msg struct {
+	Subject string
+	Payload []byte
+	Headers Header
+	// MsgID is the id it was published with, if any.
+	MsgID string
+	// Metadata of this delivery.
+	Stream       string
+	Consumer     string
+	StreamSeq    uint64
+	ConsumerSeq  uint64
+	NumDelivered uint32
+	NumPending   uint64
+	Timestamp    time.Time
+
+	c *Consumer
+}
+
+func (c *Consumer) msgFrom(m *streampb.StreamMsg) *Msg {
+	return &Msg{
+		Subject: m.GetSubject(), Payload: m.GetData(), Headers: headerFrom(m.GetHeaders()), MsgID: m.GetMsgId(),
+		Stream: m.GetStream(), Consumer: m.GetConsumer(), StreamSeq: m.GetStreamSeq(), ConsumerSeq: m.GetConsumerSeq(),
+		NumDelivered: m.GetNumDelivered(), NumPending: m.GetNumPending(), Timestamp: msTime(m.GetStoredAtMs()), c: c,
+	}
+}
+
+func (m *Msg) settle(ctx context.Context, item *streampb.StreamAckItem) error {
+	if m.c == nil {
+		return transport.Invalid("Msg", "was not delivered by a consumer")
+	}
+	item.StreamSeq, item.NumDelivered = m.StreamSeq, m.NumDelivered
+	req := &streampb.StreamServiceAckRequest{Stream: m.c.s.name, Consumer: m.c.name, Items: []*streampb.StreamAckItem{item}}
+	// Acks are idempotent on the server, so they are retried through drops.
+	resp, err := transport.Call(ctx, m.c.s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceAckResponse, error) {
+		return m.c.s.c.rpc.Ack(ctx, req)
+	})
+	if err != nil {
+		return err
+	}
+	if rs := resp.GetResults(); len(rs) == 1 {
+		return transport.ServerError(rs[0])
+	}
+	return nil
+}
+
+// Ack settles the message as processed: it is not delivered again.
+func (m *Msg) Ack(ctx context.Context) error {
+	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_ACK})
+}
+
+// Nak asks for the message to be delivered again at once.
+func (m *Msg) Nak(ctx context.Context) error { return m.NakWithDelay(ctx, 0) }
+
+// NakWithDelay asks for the message to be delivered again after delay.
+func (m *Msg) NakWithDelay(ctx context.Context, delay time.Duration) error {
+	if delay < 0 {
+		return transport.Invalid("delay", "must not be negative")
+	}
+	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_NAK, NakDelayMs: delay.Milliseconds()})
+}
+
+// InProgress restarts the message's ack wait: the consumer is still
+// working on it.
+func (m *Msg) InProgress(ctx context.Context) error {
+	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_IN_PROGRESS})
+}
+
+// Term settles the message without processing it: it is never delivered
+// again, and counts as acked for retention.
+func (m *Msg) Term(ctx context.Context) error { return m.TermWithReason(ctx, "") }
+
+// TermWithReason is Term with a reason, kept for logs.
+func (m *Msg) TermWithReason(ctx context.Context, reason string) error {
+	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_TERM, TermReason: reason})
+}

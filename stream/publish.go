@@ -1,0 +1,152 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/transport"
+)
+
+// PubAck acknowledges a stored message.
+type PubAck struct {
+	// Stream that stored the message.
+	Stream string
+	// Sequence is its stream sequence (the original one when Duplicate).
+	Sequence uint64
+	// Duplicate is true when the msg id was seen inside the stream's
+	// DuplicateWindow: nothing new was stored.
+	Duplicate bool
+}
+
+// PublishOpt sets an option of one published message.
+type PublishOpt func(*streampb.StreamPublishMessage)
+
+// WithMsgID sets the message id: a second publish with the same id inside
+// the stream's DuplicateWindow stores nothing and answers the original ack
+// with Duplicate set. It also makes the publish safe to retry.
+func WithMsgID(id string) PublishOpt {
+	return func(m *streampb.StreamPublishMessage) { m.MsgId = id }
+}
+
+// WithExpectLastSeq makes the publish fail with ErrWrongSequence unless the
+// stream's last sequence is seq (0: the stream never stored a message).
+func WithExpectLastSeq(seq uint64) PublishOpt {
+	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastSeq = &seq }
+}
+
+// WithExpectLastSeqPerSubject makes the publish fail with ErrWrongSequence
+// unless the last sequence stored on the subject is seq (0: none).
+func WithExpectLastSeqPerSubject(seq uint64) PublishOpt {
+	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastSubjectSeq = &seq }
+}
+
+// WithExpectLastMsgID makes the publish fail with ErrWrongSequence unless
+// the stream's last message was published with msg id id.
+func WithExpectLastMsgID(id string) PublishOpt {
+	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastMsgId = &id }
+}
+
+// WithHeaders stores headers with the message.
+func WithHeaders(h Header) PublishOpt {
+	return func(m *streampb.StreamPublishMessage) { m.Headers = h.proto() }
+}
+
+func (s *Stream) message(field, subject string, data []byte, opts []PublishOpt) (*streampb.StreamPublishMessage, error) {
+	if err := checkSubject(field, subject, false); err != nil {
+		return nil, err
+	}
+	m := &streampb.StreamPublishMessage{Subject: subject, Data: data, ExpectedStream: s.name}
+	for _, o := range opts {
+		o(m)
+	}
+	for _, h := range m.Headers {
+		if h.GetKey() == "" {
+			return nil, transport.Invalid("Headers", "a header name must not be empty")
+		}
+	}
+	return m, nil
+}
+
+// Publish stores one message on subject, which this stream must bind, and
+// waits for its ack. Without a msg id it is sent once (retried only when the
+// server guarantees nothing was applied); with WithMsgID it is retried
+// through server restarts and deduplicated.
+func (s *Stream) Publish(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (PubAck, error) {
+	m, err := s.message("subject", subject, data, opts)
+	if err != nil {
+		return PubAck{}, err
+	}
+	idem := transport.Once
+	if m.MsgId != "" {
+		idem = transport.Idempotent
+	}
+	req := &streampb.StreamServicePublishRequest{Message: m}
+	resp, err := transport.Call(ctx, s.c.conn, idem, func(ctx context.Context) (*streampb.StreamServicePublishResponse, error) {
+		return s.c.rpc.Publish(ctx, req)
+	})
+	if err != nil {
+		return PubAck{}, err
+	}
+	return PubAck{Stream: resp.GetStream(), Sequence: resp.GetSeq(), Duplicate: resp.GetDuplicate()}, nil
+}
+
+// Message is one message of a batch publish.
+type Message struct {
+	Subject string
+	Data    []byte
+	Headers Header
+	// MsgID deduplicates the message within the stream's DuplicateWindow.
+	MsgID string
+}
+
+// BatchAck is the outcome of one message of a batch.
+type BatchAck struct {
+	PubAck
+	// Err is this message's failure (Kind "server"), or nil.
+	Err error
+}
+
+// PublishBatch stores many messages in one round trip (at most 10,000 and
+// 16 MiB of payload). Messages are applied in order; each succeeds or fails
+// on its own, reported in its BatchAck. The error is for the call as a
+// whole. The batch is retried as a whole only when every message has a
+// MsgID (so a retry cannot store one twice).
+func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, error) {
+	if len(msgs) == 0 {
+		return nil, transport.Invalid("msgs", "must not be empty")
+	}
+	if len(msgs) > 10_000 {
+		return nil, transport.Invalid("msgs", "%d messages, limit 10000", len(msgs))
+	}
+	pm := make([]*streampb.StreamPublishMessage, len(msgs))
+	store := make([]streampb.StreamPublishMessage, len(msgs))
+	idem := transport.Idempotent
+	for i := range msgs {
+		m := &msgs[i]
+		if err := checkSubject(fmt.Sprintf("msgs[%d].Subject", i), m.Subject, false); err != nil {
+			return nil, err
+		}
+		p := &store[i]
+		p.Subject, p.Data, p.Headers, p.MsgId, p.ExpectedStream = m.Subject, m.Data, m.Headers.proto(), m.MsgID, s.name
+		pm[i] = p
+		if m.MsgID == "" {
+			idem = transport.Once
+		}
+	}
+	req := &streampb.StreamServicePublishBatchRequest{Messages: pm}
+	resp, err := transport.Call(ctx, s.c.conn, idem, func(ctx context.Context) (*streampb.StreamServicePublishBatchResponse, error) {
+		return s.c.rpc.PublishBatch(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BatchAck, len(msgs))
+	for i, a := range resp.GetAcks() {
+		if i >= len(out) {
+			break
+		}
+		out[i] = BatchAck{PubAck: PubAck{Stream: a.GetStream(), Sequence: a.GetSeq(), Duplicate: a.GetDuplicate()}, Err: transport.ServerError(a.GetResult())}
+	}
+	return out, nil
+}
