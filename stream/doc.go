@@ -1,4 +1,26 @@
-// Package stream is the waymaker stream client: subject-addressed streams with durable push and pull consumers.
+// Package stream is the waymaker stream client: subject-addressed,
+// append-only streams with durable push and pull consumers.
+//
+// A stream stores every message published on a subject it binds (subjects
+// are dot-separated tokens; a stream's Subjects may use '*' for one token and
+// a final '>' for the rest; with none it binds Name and Name.>). Each stored
+// message takes the next sequence. Retention decides when messages go:
+// limits (MaxMsgs, MaxBytes, MaxAge, MaxMsgsPerSubject, with DiscardOld or
+// DiscardNew), interest (once every interested consumer acked) or work queue
+// (each message to one consumer, removed on ack).
+//
+// Publishing: Publish waits for the ack; PublishAsync pipelines messages over
+// one stream call and returns futures (PublishAsyncComplete waits for them
+// all); PublishBatch stores many messages in one round trip. WithMsgID makes
+// a publish deduplicated inside the stream's DuplicateWindow and safe to
+// retry.
+//
+// Consuming: a consumer's position and pending acks live on the server.
+// Consumer.Messages (or All) is push delivery, rebinding by itself after
+// drops and server restarts; Consumer.Fetch pulls a batch. Every delivered
+// Msg is settled with Ack, Nak, NakWithDelay, InProgress or Term; one left
+// unsettled is delivered again after AckWait (or the Backoff step), up to
+// MaxDeliver attempts.
 //
 // It can be used alone, without the root package:
 //
