@@ -20,10 +20,10 @@ const (
 	maxFetchBatch    = 10_000
 	maxPageSize      = 1000
 	defaultPageSize  = 100
-	consumeBatch     = 256            // messages per deliver command of a Consume stream
-	publishPipeline  = 2048           // PublishStream messages buffered ahead of the proposer
-	publishBatchMax  = 2048           // most messages per raft command of a PublishStream
-	publishBatchSize = 4 << 20        // most payload bytes per raft command of a PublishStream
+	consumeBatch     = 256             // messages per deliver command of a Consume stream
+	publishPipeline  = 2048            // PublishStream messages buffered ahead of the proposer
+	publishBatchMax  = 2048            // most messages per raft command of a PublishStream
+	publishBatchSize = 4 << 20         // most payload bytes per raft command of a PublishStream
 	streamIdleTouch  = 1 * time.Second // ceiling on how often a bound ephemeral is touched
 )
 
