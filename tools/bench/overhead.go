@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The SDK's own overhead is measured by testing.B benchmarks in the SDK
+// module (overhead_bench_test.go): each wrapper call against the same call
+// through the raw generated stub on the same connection, served by a minimal
+// in-test implementation. The harness runs them with go test and reads the
+// figures back, so the report has them from the same run.
+
+const sdkModule = "git.awesomike.com/pub/waymaker-client/go"
+
+type overheadRow struct {
+	Name                    string // e.g. "kv.Get"
+	RawNs, WrapNs           float64
+	RawAllocs, WrapAllocs   float64
+	RawBytes, WrapBytes     float64
+	RawSamples, WrapSamples int
+}
+
+func (r overheadRow) ExtraPct() float64   { return (r.WrapNs/r.RawNs - 1) * 100 }
+func (r overheadRow) ExtraAllocs() float64 { return r.WrapAllocs - r.RawAllocs }
+
+var benchLine = regexp.MustCompile(`^BenchmarkOverhead/(\S+)/(raw|wrapper)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
+
+func runOverhead(ctx context.Context, quick bool, logf func(string, ...any)) ([]overheadRow, string, string) {
+	dirOut, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", sdkModule).Output()
+	if err != nil {
+		return nil, "", "cannot locate the SDK module: " + err.Error()
+	}
+	dir := strings.TrimSpace(string(dirOut))
+	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkOverhead", "-benchmem", "-count", "5", "-benchtime", "400ms", "."}
+	if quick {
+		args = []string{"test", "-run", "^$", "-bench", "^BenchmarkOverhead", "-benchmem", "-count", "1", "-benchtime", "50x", "."}
+	}
+	cmdline := "(cd <repo root> && go " + strings.Join(args, " ") + ")"
+	cmdline = strings.Replace(cmdline, "-run ^$", "-run '^$'", 1)
+	logf("SDK overhead: %s", cmdline)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return nil, cmdline, fmt.Sprintf("go test failed: %v\n%s", err, lastLines(out.String(), 30))
+	}
+	type acc struct{ ns, allocs, bytes []float64 }
+	sums := map[string]*[2]acc{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		a := sums[m[1]]
+		if a == nil {
+			a = &[2]acc{}
+			sums[m[1]] = a
+		}
+		k := 0
+		if m[2] == "wrapper" {
+			k = 1
+		}
+		ns, _ := strconv.ParseFloat(m[3], 64)
+		b, _ := strconv.ParseFloat(m[4], 64)
+		al, _ := strconv.ParseFloat(m[5], 64)
+		a[k].ns = append(a[k].ns, ns)
+		a[k].bytes = append(a[k].bytes, b)
+		a[k].allocs = append(a[k].allocs, al)
+	}
+	var rows []overheadRow
+	for name, a := range sums {
+		if len(a[0].ns) == 0 || len(a[1].ns) == 0 {
+			continue
+		}
+		rows = append(rows, overheadRow{
+			Name:  name,
+			RawNs: median(a[0].ns), WrapNs: median(a[1].ns),
+			RawAllocs: median(a[0].allocs), WrapAllocs: median(a[1].allocs),
+			RawBytes: median(a[0].bytes), WrapBytes: median(a[1].bytes),
+			RawSamples: len(a[0].ns), WrapSamples: len(a[1].ns),
+		})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	for _, r := range rows {
+		logf("  %-28s raw %8.0f ns %4.0f allocs   wrapper %8.0f ns %4.0f allocs   %+5.1f%%  %+3.0f allocs", r.Name, r.RawNs, r.RawAllocs, r.WrapNs, r.WrapAllocs, r.ExtraPct(), r.ExtraAllocs())
+	}
+	if len(rows) == 0 {
+		return nil, cmdline, "go test printed no BenchmarkOverhead pairs"
+	}
+	return rows, cmdline, ""
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
