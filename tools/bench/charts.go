@@ -32,13 +32,17 @@ func chart(dir string, r *Result, payload int) (string, error) {
 	if len(r.Case.Payloads) > 0 {
 		title += ", " + fmtBytes(payload)
 	}
+	xlabel := "concurrency (workers)"
+	if r.Case.FanOut != "" {
+		xlabel = r.Case.FanOut
+	}
 	tp := plot.New()
 	tp.Title.Text = title + ": throughput"
-	tp.X.Label.Text = "concurrency (workers)"
+	tp.X.Label.Text = xlabel
 	tp.Y.Label.Text = "ops/s (median of rounds)"
 	lp := plot.New()
 	lp.Title.Text = title + ": p50 latency"
-	lp.X.Label.Text = "concurrency (workers)"
+	lp.X.Label.Text = xlabel
 	lp.Y.Label.Text = "p50 latency (µs)"
 	var ticks []plot.Tick
 	for _, c := range concs {

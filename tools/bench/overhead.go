@@ -28,7 +28,7 @@ type overheadRow struct {
 	RawSamples, WrapSamples int
 }
 
-func (r overheadRow) ExtraPct() float64   { return (r.WrapNs/r.RawNs - 1) * 100 }
+func (r overheadRow) ExtraPct() float64    { return (r.WrapNs/r.RawNs - 1) * 100 }
 func (r overheadRow) ExtraAllocs() float64 { return r.WrapAllocs - r.RawAllocs }
 
 var benchLine = regexp.MustCompile(`^BenchmarkOverhead/(\S+)/(raw|wrapper)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op\s+([\d.]+) allocs/op)?`)
@@ -39,19 +39,26 @@ func runOverhead(ctx context.Context, quick bool, logf func(string, ...any)) ([]
 		return nil, "", "cannot locate the SDK module: " + err.Error()
 	}
 	dir := strings.TrimSpace(string(dirOut))
-	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkOverhead", "-benchmem", "-count", "5", "-benchtime", "400ms", "."}
+	// -count 1 run several times rather than -count N: go test repeats a
+	// benchmark N times in a row, while separate runs alternate raw and
+	// wrapper, so drift of the machine falls on both.
+	runs, benchtime := 5, "400ms"
 	if quick {
-		args = []string{"test", "-run", "^$", "-bench", "^BenchmarkOverhead", "-benchmem", "-count", "1", "-benchtime", "50x", "."}
+		runs, benchtime = 1, "50x"
 	}
-	cmdline := "(cd <repo root> && go " + strings.Join(args, " ") + ")"
-	cmdline = strings.Replace(cmdline, "-run ^$", "-run '^$'", 1)
+	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkOverhead", "-benchmem", "-count", "1", "-benchtime", benchtime, "."}
+	cmdline := fmt.Sprintf("go test -run '^$' -bench '^BenchmarkOverhead' -benchmem -count 1 -benchtime %s . (in the repository root, %d times)", benchtime, runs)
 	logf("SDK overhead: %s", cmdline)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return nil, cmdline, fmt.Sprintf("go test failed: %v\n%s", err, lastLines(out.String(), 30))
+	for i := 0; i < runs; i++ {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = dir
+		var one bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &one, &one
+		if err := cmd.Run(); err != nil {
+			return nil, cmdline, fmt.Sprintf("go test failed: %v\n%s", err, lastLines(one.String(), 30))
+		}
+		out.Write(one.Bytes())
 	}
 	type acc struct{ ns, allocs, bytes []float64 }
 	sums := map[string]*[2]acc{}

@@ -222,9 +222,16 @@ func (r *report) write(path, chartDir string) error {
 		}
 		hdr := "| point | system | ops/s | p50 | p99 | latency ratio | throughput ratio |"
 		sep := "|---|---|---|---|---|---|---|"
+		extra := 0
 		if c.Bytes {
 			hdr += " MB/s |"
 			sep += "---|"
+			extra++
+		}
+		if c.PerOp > 1 {
+			hdr += " messages/s |"
+			sep += "---|"
+			extra++
 		}
 		p("%s\n%s\n", hdr, sep)
 		for _, pt := range res.Points {
@@ -238,7 +245,7 @@ func (r *report) write(path, chartDir string) error {
 					if s.Err != "" {
 						msg = "failed: " + s.Err
 					}
-					p("| %s | %s | %s | | | | |%s\n", pointString(c, pt), sd.Label, strings.ReplaceAll(msg, "|", "/"), map[bool]string{true: " |", false: ""}[c.Bytes])
+					p("| %s | %s | %s | | | | |%s\n", pointString(c, pt), sd.Label, strings.ReplaceAll(msg, "|", "/"), strings.Repeat(" |", extra))
 					continue
 				}
 				lr, tr := "", ""
@@ -250,7 +257,10 @@ func (r *report) write(path, chartDir string) error {
 				}
 				p("| %s | %s | %.0f | %s | %s | %s | %s |", pointString(c, pt), sd.Label, s.Rate(), fmtDur(s.P50), fmtDur(s.P99), lr, tr)
 				if c.Bytes {
-					p(" %.1f |", s.Rate()*float64(pt.Payload)/1e6)
+					p(" %.1f |", s.Rate()*float64(pt.Payload*max(c.PerOp, 1))/1e6)
+				}
+				if c.PerOp > 1 {
+					p(" %.0f |", s.Rate()*float64(c.PerOp))
 				}
 				p("\n")
 			}

@@ -68,7 +68,7 @@ func runCase(ctx context.Context, env *Env, c *Case, rc runConfig) *Result {
 			}
 			l := &live{side: sd, op: op, cleanup: cleanup}
 			if rc.warmup > 0 {
-				if _, _, err := measure(ctx, op, pt.Conc, rc.warmup, nil); err != nil {
+				if _, _, err := measure(ctx, op, c.workers(pt), rc.warmup, nil); err != nil {
 					s.Err = err.Error()
 				}
 			}
@@ -81,7 +81,7 @@ func runCase(ctx context.Context, env *Env, c *Case, rc runConfig) *Result {
 				if s.Err != "" {
 					continue
 				}
-				n, el, err := measure(ctx, l.op, pt.Conc, rc.window, &l.lat)
+				n, el, err := measure(ctx, l.op, c.workers(pt), rc.window, &l.lat)
 				if err != nil {
 					s.Err = err.Error()
 					rc.logf("  %s %s %s: %s", c.ID(), pointString(c, pt), l.side.Label, s.Err)
@@ -179,10 +179,22 @@ func median(xs []float64) float64 {
 }
 
 func pointString(c *Case, pt Point) string {
-	if len(c.Payloads) == 0 {
-		return fmt.Sprintf("c=%d", pt.Conc)
+	conc := fmt.Sprintf("c=%d", pt.Conc)
+	if c.FanOut != "" {
+		conc = fmt.Sprintf("%s=%d", c.FanOut, pt.Conc)
 	}
-	return fmt.Sprintf("c=%d %s", pt.Conc, fmtBytes(pt.Payload))
+	if len(c.Payloads) == 0 {
+		return conc
+	}
+	return conc + " " + fmtBytes(pt.Payload)
+}
+
+// workers is how many goroutines run the operation at pt.
+func (c *Case) workers(pt Point) int {
+	if c.FanOut != "" {
+		return 1
+	}
+	return pt.Conc
 }
 
 func fmtBytes(n int) string {

@@ -23,6 +23,13 @@ type Case struct {
 	QuickConc     []int
 	// Bytes reports throughput as MB/s of payload as well as ops/s.
 	Bytes bool
+	// FanOut, when set, names what the concurrency levels count instead of
+	// workers (e.g. "watchers"): one worker runs, and Setup reads the level
+	// from Point.Conc.
+	FanOut string
+	// PerOp is how many messages one operation carries (batches; default 1):
+	// the report shows messages/s as well.
+	PerOp int
 
 	Sides []Side
 }
@@ -39,6 +46,9 @@ type Side struct {
 	// worker's own iteration counter. cleanup may be nil.
 	Setup func(ctx context.Context, env *Env, p Point) (op Op, cleanup func(), err error)
 }
+
+// setupFunc is the type of Side.Setup.
+type setupFunc = func(ctx context.Context, env *Env, p Point) (op Op, cleanup func(), err error)
 
 // Op is one measured operation.
 type Op func(ctx context.Context, w, i int) error
@@ -63,8 +73,6 @@ var (
 )
 
 func register(c *Case) { cases = append(cases, c) }
-
-func registerProbe(p *Probe) { probes = append(probes, p) }
 
 var groupOrder = map[string]int{"floor": 0, "locks": 10, "kv": 20, "streams": 30, "collections": 40, "sketches": 50, "objects": 60, "cache": 70}
 

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+
+	"go.uber.org/zap"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/server"
 )
 
 // wmSys is a waymaker server the scenarios talk to through the SDK, over
@@ -46,4 +50,32 @@ func init() {
 type embedded struct {
 	sys  *wmSys
 	stop func()
+}
+
+// startEmbedded runs a reference server in this process on a loopback port
+// (dataDir "" keeps the raft log in memory) and connects the SDK to it.
+func startEmbedded(e *Env, dataDir string) (*embedded, error) {
+	srv, err := server.New(server.Config{DataDir: dataDir, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Stop()
+		return nil, err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	c, err := waymaker.Connect(context.Background(), lis.Addr().String())
+	if err != nil {
+		srv.Stop()
+		<-served
+		return nil, err
+	}
+	stop := func() {
+		c.Close()
+		srv.Stop()
+		<-served
+	}
+	return &embedded{sys: &wmSys{c: c}, stop: stop}, nil
 }

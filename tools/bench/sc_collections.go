@@ -1,0 +1,38 @@
+package main
+
+func init() {
+	register(&Case{
+		Group: "collections", Name: "hash-set",
+		Note:     "set one field of a hash, one hash per worker (Redis HSET)",
+		Payloads: []int{16, 128, 4 << 10},
+		Sides:    collSides(redisHSet),
+	})
+	register(&Case{
+		Group: "collections", Name: "hash-get",
+		Note:     "get one existing field of a hash, one hash per worker (Redis HGET)",
+		Payloads: []int{16, 128, 4 << 10},
+		Sides:    collSides(redisHGet),
+	})
+	register(&Case{
+		Group: "collections", Name: "set-add",
+		Note:  "add a new member to a set, one set per worker (Redis SADD)",
+		Sides: collSides(redisSAdd),
+	})
+	register(&Case{
+		Group: "collections", Name: "set-ismember",
+		Note:  "membership test of an existing member of a 1,000-member set (Redis SISMEMBER)",
+		Sides: collSides(redisSIsMember),
+	})
+	register(&Case{
+		Group: "collections", Name: "queue-push-pop",
+		Note:     "push one message and pop it again, one queue per worker; waymaker also acks it (Redis LPUSH + RPOP: no ack)",
+		Payloads: []int{128},
+		Sides:    collSides(redisPushPop),
+	})
+}
+
+func collSides(redis setupFunc) []Side {
+	return []Side{
+		{System: "redis", Label: redisLabel, Setup: redis},
+	}
+}
