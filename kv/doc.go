@@ -1,7 +1,28 @@
-// Package kv is the waymaker KV client: buckets of keys with revisions, compare-and-set, history, TTL and watches.
+// Package kv is the waymaker KV client: buckets of keys with revisions,
+// compare-and-set, history, TTL and watches.
+//
+// Every change in a bucket (put, delete, purge, TTL expiry) takes the
+// bucket's next revision, so revisions strictly increase across its keys.
+// Get then Update with the revision read is a compare-and-set; Create
+// stores only when a key has no live value. A bucket keeps up to History
+// entries per key (default 1, at most 64) and, with a TTL, expires entries
+// on the server's clock.
+//
+// Keys are dot-separated tokens of [A-Za-z0-9_=/.-] (no leading, trailing or
+// double dot, at most 1024 bytes); Watch and KeysMatching patterns use "*"
+// for one token and a final ">" for one or more. Bad input fails before
+// anything is sent, with a *transport.Error of Kind "invalid" naming the
+// field.
+//
+// A Watcher delivers the current values (or the history), an InitialDone
+// event, then every change in revision order. Its stream rebinds by itself
+// after a drop (a server restart, a network failure), from the last
+// revision it delivered, so the caller sees no gap and no duplicate. Its
+// zero Event means the watch has ended.
 //
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
 //	c := kv.New(conn)
+//	bucket, err := c.GetOrCreate(ctx, kv.Config{Name: "config"})
 package kv
