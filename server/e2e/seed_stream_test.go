@@ -1,5 +1,7 @@
 package e2e
 
+//lint:file-ignore SA4006 the published README's Streams sample is kept verbatim, including its unused errs.
+
 import (
 	"context"
 	"sync"
