@@ -1,0 +1,351 @@
+package collections
+
+import (
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+)
+
+// Store kinds.
+const (
+	kindAny   = pb.CollectionsStoreKind_COLLECTIONS_STORE_KIND_UNSPECIFIED
+	kindHash  = pb.CollectionsStoreKind_COLLECTIONS_STORE_KIND_HASH
+	kindSet   = pb.CollectionsStoreKind_COLLECTIONS_STORE_KIND_SET
+	kindQueue = pb.CollectionsStoreKind_COLLECTIONS_STORE_KIND_QUEUE
+)
+
+// Defaults filled into a store's configuration at creation.
+const (
+	DefaultHashMaxValueSize       = 1 << 20
+	DefaultSetMaxMemberSize       = 64 << 10
+	DefaultQueueVisibilityMs      = 30_000
+	DefaultQueueMaxMessageSize    = 256 << 10
+	DefaultQueueDedupeWindowMs    = 300_000
+	defaultPageSize, maxPageSize  = 100, 1000
+	defaultScanCount, maxScanHint = 100, 10_000
+)
+
+// store is one named store: a hash store, a set store or a queue.
+type store struct {
+	name      string
+	kind      pb.CollectionsStoreKind
+	cfg       *pb.CollectionsStoreConfig // defaults filled; never mutated
+	createdAt int64
+	gen       uint64
+	bytes     int64 // keys, fields, values, members and payloads
+
+	hashes map[string]*hash
+	sets   map[string]*set
+	q      *queue
+}
+
+func (s *store) keys() int64 {
+	switch s.kind {
+	case kindHash:
+		return int64(len(s.hashes))
+	case kindSet:
+		return int64(len(s.sets))
+	}
+	return int64(len(s.q.msgs))
+}
+
+func (s *store) info() *pb.CollectionsStoreInfo {
+	return &pb.CollectionsStoreInfo{Config: s.cfg, Kind: s.kind, Keys: s.keys(), Bytes: s.bytes, CreatedAtMs: s.createdAt}
+}
+
+// maxBytes is the store's size bound, 0 for none.
+func (s *store) maxBytes() int64 {
+	switch s.kind {
+	case kindHash:
+		return s.cfg.GetHash().GetMaxBytes()
+	case kindSet:
+		return s.cfg.GetSet().GetMaxBytes()
+	}
+	return 0
+}
+
+// fits reports whether growing the store by delta bytes stays in bounds.
+func (s *store) fits(delta int64) bool {
+	mb := s.maxBytes()
+	return mb == 0 || delta <= 0 || s.bytes+delta <= mb
+}
+
+// KindOf answers the kind a configuration asks for.
+func KindOf(cfg *pb.CollectionsStoreConfig) pb.CollectionsStoreKind {
+	switch cfg.GetKind().(type) {
+	case *pb.CollectionsStoreConfig_Hash:
+		return kindHash
+	case *pb.CollectionsStoreConfig_Set:
+		return kindSet
+	case *pb.CollectionsStoreConfig_Queue:
+		return kindQueue
+	}
+	return kindAny
+}
+
+// withDefaults returns a copy of cfg with zero fields at their defaults.
+func withDefaults(cfg *pb.CollectionsStoreConfig) *pb.CollectionsStoreConfig {
+	c := proto.Clone(cfg).(*pb.CollectionsStoreConfig)
+	switch k := c.GetKind().(type) {
+	case *pb.CollectionsStoreConfig_Hash:
+		if k.Hash == nil {
+			k.Hash = &pb.HashStoreConfig{}
+		}
+		if k.Hash.MaxValueSize == 0 {
+			k.Hash.MaxValueSize = DefaultHashMaxValueSize
+		}
+	case *pb.CollectionsStoreConfig_Set:
+		if k.Set == nil {
+			k.Set = &pb.SetStoreConfig{}
+		}
+		if k.Set.MaxMemberSize == 0 {
+			k.Set.MaxMemberSize = DefaultSetMaxMemberSize
+		}
+	case *pb.CollectionsStoreConfig_Queue:
+		if k.Queue == nil {
+			k.Queue = &pb.QueueConfig{}
+		}
+		q := k.Queue
+		if q.VisibilityTimeoutMs == 0 {
+			q.VisibilityTimeoutMs = DefaultQueueVisibilityMs
+		}
+		if q.MaxMessageSize == 0 {
+			q.MaxMessageSize = DefaultQueueMaxMessageSize
+		}
+		if q.DedupeWindowMs == 0 {
+			q.DedupeWindowMs = DefaultQueueDedupeWindowMs
+		}
+	}
+	return c
+}
+
+// ValidateConfig returns the field and rule a configuration breaks, or "".
+// The API layer answers it as invalid_argument before proposing; apply checks
+// again so that a replayed log can never install a nonsensical store.
+func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
+	switch k := cfg.GetKind().(type) {
+	case *pb.CollectionsStoreConfig_Hash:
+		if k.Hash.GetMaxValueSize() < 0 {
+			return "config.hash.max_value_size", "must not be negative"
+		}
+		if k.Hash.GetMaxBytes() < 0 {
+			return "config.hash.max_bytes", "must not be negative"
+		}
+	case *pb.CollectionsStoreConfig_Set:
+		if k.Set.GetMaxMemberSize() < 0 {
+			return "config.set.max_member_size", "must not be negative"
+		}
+		if k.Set.GetMaxBytes() < 0 {
+			return "config.set.max_bytes", "must not be negative"
+		}
+	case *pb.CollectionsStoreConfig_Queue:
+		q := k.Queue
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{
+			{"config.queue.visibility_timeout_ms", q.GetVisibilityTimeoutMs()},
+			{"config.queue.max_receive_count", int64(q.GetMaxReceiveCount())},
+			{"config.queue.delay_ms", q.GetDelayMs()},
+			{"config.queue.max_message_size", q.GetMaxMessageSize()},
+			{"config.queue.retention_ms", q.GetRetentionMs()},
+			{"config.queue.dedupe_window_ms", q.GetDedupeWindowMs()},
+			{"config.queue.max_messages", q.GetMaxMessages()},
+		} {
+			if f.v < 0 {
+				return f.name, "must not be negative"
+			}
+		}
+		if q.GetDeadLetterQueue() != "" && q.GetDeadLetterQueue() == cfg.GetName() {
+			return "config.queue.dead_letter_queue", "must name another queue"
+		}
+	default:
+		return "config.kind", "one of hash, set or queue is required"
+	}
+	return "", ""
+}
+
+func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
+	cfg := req.GetConfig()
+	if field, rule := ValidateConfig(cfg); field != "" {
+		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeInvalid, "%s: %s", field, rule)}
+	}
+	cfg = withDefaults(cfg)
+	if s := m.stores[cfg.GetName()]; s != nil {
+		if proto.Equal(s.cfg, cfg) {
+			return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+		}
+		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeExists, "store %q exists with another configuration", cfg.GetName()), Info: s.info()}
+	}
+	kind := KindOf(cfg)
+	if kind == kindQueue {
+		if dlq := cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
+			d := m.stores[dlq]
+			if d == nil {
+				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeNotFound, "config.queue.dead_letter_queue: queue %q does not exist", dlq)}
+			}
+			if d.kind != kindQueue {
+				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeConflict, "config.queue.dead_letter_queue: store %q is not a queue", dlq)}
+			}
+			d.q.dlqRefs++
+		}
+	}
+	m.gen++
+	s := &store{name: cfg.GetName(), kind: kind, cfg: cfg, createdAt: at, gen: m.gen}
+	switch kind {
+	case kindHash:
+		s.hashes = map[string]*hash{}
+	case kindSet:
+		s.sets = map[string]*set{}
+	case kindQueue:
+		s.q = newQueue(cfg.GetQueue().GetRetentionMs())
+	}
+	m.stores[s.name] = s
+	return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+}
+
+// lookup finds a store of the wanted kind (kindAny: any).
+func (m *StateMachine) lookup(name string, kind pb.CollectionsStoreKind) (*store, *commonpb.Result) {
+	s := m.stores[name]
+	if s == nil {
+		return nil, notFoundStore(name)
+	}
+	if kind != kindAny && s.kind != kind {
+		return nil, fail(codeConflict, "store %q is a %s store, not a %s store", name, kindName(s.kind), kindName(kind))
+	}
+	return s, nil
+}
+
+func kindName(k pb.CollectionsStoreKind) string {
+	switch k {
+	case kindHash:
+		return "hash"
+	case kindSet:
+		return "set"
+	case kindQueue:
+		return "queue"
+	}
+	return "unknown"
+}
+
+func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest) *pb.CollectionsServiceDeleteStoreResponse {
+	s, r := m.lookup(req.GetStore(), req.GetKind())
+	if r != nil {
+		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}
+	}
+	if s.q != nil && s.q.dlqRefs > 0 {
+		return &pb.CollectionsServiceDeleteStoreResponse{Result: fail(codeConflict, "queue %q is the dead-letter queue of %d other queue(s)", s.name, s.q.dlqRefs)}
+	}
+	if s.q != nil {
+		if dlq := s.cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
+			if d := m.stores[dlq]; d != nil && d.q != nil {
+				d.q.dlqRefs--
+			}
+		}
+	}
+	delete(m.stores, s.name)
+	if s.q != nil {
+		m.fire(s.name) // blocked pops answer not_found
+	}
+	return &pb.CollectionsServiceDeleteStoreResponse{Result: ok()}
+}
+
+// GetStore answers a store's configuration and status.
+func (m *StateMachine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.CollectionsServiceGetStoreResponse {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, r := m.lookup(req.GetStore(), req.GetKind())
+	if r != nil {
+		return &pb.CollectionsServiceGetStoreResponse{Result: r}
+	}
+	return &pb.CollectionsServiceGetStoreResponse{Result: ok(), Info: s.info()}
+}
+
+// ListStores pages through stores in name order.
+func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *pb.CollectionsServiceListStoresResponse {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	size := int(req.GetPageSize())
+	if size <= 0 {
+		size = defaultPageSize
+	}
+	size = min(size, maxPageSize)
+	names := make([]string, 0, len(m.stores))
+	for name, s := range m.stores {
+		if name > req.GetPageToken() && (req.GetKind() == kindAny || s.kind == req.GetKind()) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	resp := &pb.CollectionsServiceListStoresResponse{Result: ok()}
+	if len(names) > size {
+		names = names[:size]
+		resp.NextPageToken = names[size-1]
+	}
+	for _, name := range names {
+		resp.Stores = append(resp.Stores, m.stores[name].info())
+	}
+	return resp
+}
+
+// ScanKeys pages through the keys of a hash or set store.
+func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, r := m.lookup(req.GetStore(), kindAny)
+	if r == nil && s.kind == kindQueue {
+		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+	}
+	if r != nil {
+		return &pb.CollectionsServiceScanKeysResponse{Result: r}
+	}
+	after, err := decodeCursor(req.GetCursor())
+	if err != nil {
+		return &pb.CollectionsServiceScanKeysResponse{Result: fail(codeInvalid, "cursor: %v", err)}
+	}
+	each := func(yield func(string) bool) {
+		if s.kind == kindHash {
+			for k, h := range s.hashes {
+				if h.live(now) && !yield(k) {
+					return
+				}
+			}
+			return
+		}
+		for k := range s.sets {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+	page, next := scanPage(each, after, req.GetMatch(), int(req.GetCount()))
+	return &pb.CollectionsServiceScanKeysResponse{Result: ok(), Keys: page, Cursor: next}
+}
+
+func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
+	s, r := m.lookup(req.GetStore(), kindAny)
+	if r == nil && s.kind == kindQueue {
+		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+	}
+	if r != nil {
+		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}
+	}
+	var removed int64
+	for _, k := range req.GetKeys() {
+		if s.kind == kindHash {
+			if h := s.hashes[k]; h != nil {
+				if h.live(at) {
+					removed++
+				}
+				s.dropHash(k, h)
+			}
+		} else if st := s.sets[k]; st != nil {
+			s.dropSet(k, st)
+			removed++
+		}
+	}
+	return &pb.CollectionsServiceDeleteKeysResponse{Result: ok(), Removed: removed}
+}
