@@ -11,6 +11,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
@@ -46,7 +47,11 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 		return err
 	}
 	streampb.RegisterStreamServiceServer(g, api.NewStreamService(streamSM, streamNotify, d))
-	collectionspb.RegisterCollectionsServiceServer(g, collectionspb.UnimplementedCollectionsServiceServer{})
+	collsm := collections.New()
+	if err := f.Register(collsm); err != nil {
+		return err
+	}
+	collectionspb.RegisterCollectionsServiceServer(g, api.NewCollectionsService(collsm, d))
 	sketchpb.RegisterSketchServiceServer(g, sketchpb.UnimplementedSketchServiceServer{})
 	objstorepb.RegisterObjectStoreServiceServer(g, objstorepb.UnimplementedObjectStoreServiceServer{})
 	cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})

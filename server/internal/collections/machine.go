@@ -9,6 +9,7 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -307,3 +308,8 @@ func fail(code, format string, args ...any) *commonpb.Result {
 func notFoundStore(name string) *commonpb.Result {
 	return fail(codeNotFound, "store %q does not exist", name)
 }
+
+// Apply implements fsm.Subsystem.
+func (m *StateMachine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+var _ fsm.Subsystem = (*StateMachine)(nil)
