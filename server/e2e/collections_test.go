@@ -23,55 +23,55 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/waymakertest"
 )
 
-type commonResult = commonpb.Result
+type collResult = commonpb.Result
 
-func nan() float64 { return math.NaN() }
+func collNaN() float64 { return math.NaN() }
 
-// must returns v, or, when err is set, ends the test (through catch, which
+// collMust returns v, or, when err is set, ends the test (through collCatch, which
 // every test defers) naming the line that failed.
-func must[T any](v T, err error) T {
+func collMust[T any](v T, err error) T {
 	if err != nil {
-		panic(mustErr{err, caller()})
+		panic(collMustErr{err, collCaller()})
 	}
 	return v
 }
 
-func must2[A, B any](a A, b B, err error) (A, B) {
+func collMust2[A, B any](a A, b B, err error) (A, B) {
 	if err != nil {
-		panic(mustErr{err, caller()})
+		panic(collMustErr{err, collCaller()})
 	}
 	return a, b
 }
 
-type mustErr struct {
+type collMustErr struct {
 	err   error
 	where string
 }
 
-func caller() string {
+func collCaller() string {
 	_, file, line, _ := runtime.Caller(2)
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
 }
 
-// catch turns a must failure into t.Fatal.
-func catch(t testing.TB) {
+// collCatch turns a collMust failure into t.Fatal.
+func collCatch(t testing.TB) {
 	if r := recover(); r != nil {
-		if m, ok := r.(mustErr); ok {
+		if m, ok := r.(collMustErr); ok {
 			t.Fatalf("%s: %v", m.where, m.err)
 		}
 		panic(r)
 	}
 }
 
-func wantCode(t testing.TB, err, target error) {
+func collWant(t testing.TB, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("err = %v, want %v", err, target)
 	}
 }
 
-// wantInvalid asserts a client-side invalid error naming field.
-func wantInvalid(t testing.TB, err error, field string) {
+// collWantInvalid asserts a client-side invalid error naming field.
+func collWantInvalid(t testing.TB, err error, field string) {
 	t.Helper()
 	var werr *waymaker.Error
 	if !errors.As(err, &werr) || werr.Kind != waymaker.KindInvalid || !strings.HasPrefix(werr.Message, field+":") {
@@ -79,9 +79,9 @@ func wantInvalid(t testing.TB, err error, field string) {
 	}
 }
 
-// eventually polls cond until it holds or d passes: for state that changes
+// collEventually polls cond until it holds or d passes: for state that changes
 // at a server tick, which nothing notifies a client of.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+func collEventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -95,49 +95,49 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 func TestCollectionsStores(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	cc := c.Collections()
 	n := name(t)
 
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", Description: "users"}))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", Description: "users"}))
 	if h.Name() != n+"_h" {
 		t.Fatalf("Name = %q", h.Name())
 	}
 	// The same configuration again succeeds; another one is ErrExists.
-	must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", Description: "users"}))
+	collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", Description: "users"}))
 	_, err := c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", MaxBytes: 10})
-	wantCode(t, err, waymaker.ErrExists)
+	collWant(t, err, waymaker.ErrExists)
 	_, err = c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: n + "_h"})
-	wantCode(t, err, waymaker.ErrExists)
+	collWant(t, err, waymaker.ErrExists)
 	// GetOrCreate keeps an existing store's configuration.
-	must(c.GetOrCreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", MaxBytes: 10}))
-	info := must(h.Info(ctx))
+	collMust(c.GetOrCreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h", MaxBytes: 10}))
+	info := collMust(h.Info(ctx))
 	if info.Kind != collections.KindHash || info.Description != "users" || info.Hash == nil || info.Hash.MaxValueSize != 1<<20 || info.Hash.MaxBytes != 0 || info.CreatedAt.IsZero() {
 		t.Fatalf("Info = %+v (hash %+v)", info, info.Hash)
 	}
 
-	must(c.GetOrCreateSetStore(ctx, waymaker.SetStoreConfig{Name: n + "_s"}))
-	must(c.GetOrCreateQueue(ctx, waymaker.QueueConfig{Name: n + "_dlq"}))
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q", DeadLetterQueue: n + "_dlq", MaxReceiveCount: 3}))
-	qi := must(q.Info(ctx))
+	collMust(c.GetOrCreateSetStore(ctx, waymaker.SetStoreConfig{Name: n + "_s"}))
+	collMust(c.GetOrCreateQueue(ctx, waymaker.QueueConfig{Name: n + "_dlq"}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q", DeadLetterQueue: n + "_dlq", MaxReceiveCount: 3}))
+	qi := collMust(q.Info(ctx))
 	if qi.Queue == nil || qi.Queue.VisibilityTimeout != 30*time.Second || qi.Queue.DedupeWindow != 5*time.Minute || qi.Queue.MaxMessageSize != 256<<10 || qi.Queue.DeadLetterQueue != n+"_dlq" {
 		t.Fatalf("queue defaults = %+v", qi.Queue)
 	}
 
 	// Opening: by kind.
-	must(c.HashStore(ctx, n+"_h"))
-	must(c.SetStore(ctx, n+"_s"))
-	must(c.Queue(ctx, n+"_q"))
+	collMust(c.HashStore(ctx, n+"_h"))
+	collMust(c.SetStore(ctx, n+"_s"))
+	collMust(c.Queue(ctx, n+"_q"))
 	_, err = c.SetStore(ctx, n+"_h")
-	wantCode(t, err, waymaker.ErrConflict)
+	collWant(t, err, waymaker.ErrConflict)
 	_, err = c.Queue(ctx, n+"_missing")
-	wantCode(t, err, waymaker.ErrNotFound)
+	collWant(t, err, waymaker.ErrNotFound)
 	_, err = c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q2", DeadLetterQueue: n + "_missing"})
-	wantCode(t, err, waymaker.ErrNotFound)
+	collWant(t, err, waymaker.ErrNotFound)
 	_, err = c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q2", DeadLetterQueue: n + "_h"})
-	wantCode(t, err, waymaker.ErrConflict)
+	collWant(t, err, waymaker.ErrConflict)
 
 	// Listing, by kind and all, in name order.
 	names := func(infos []waymaker.CollectionStoreInfo) []string {
@@ -149,23 +149,23 @@ func TestCollectionsStores(t *testing.T) {
 		}
 		return out
 	}
-	if got := names(must(c.ListQueues(ctx))); !slices.Equal(got, []string{n + "_dlq", n + "_q"}) {
+	if got := names(collMust(c.ListQueues(ctx))); !slices.Equal(got, []string{n + "_dlq", n + "_q"}) {
 		t.Fatalf("ListQueues = %v", got)
 	}
-	if got := names(must(c.ListHashStores(ctx))); !slices.Equal(got, []string{n + "_h"}) {
+	if got := names(collMust(c.ListHashStores(ctx))); !slices.Equal(got, []string{n + "_h"}) {
 		t.Fatalf("ListHashStores = %v", got)
 	}
-	if got := names(must(c.ListSetStores(ctx))); !slices.Equal(got, []string{n + "_s"}) {
+	if got := names(collMust(c.ListSetStores(ctx))); !slices.Equal(got, []string{n + "_s"}) {
 		t.Fatalf("ListSetStores = %v", got)
 	}
-	if got := names(must(cc.ListStores(ctx, collections.KindAny))); !slices.Equal(got, []string{n + "_dlq", n + "_h", n + "_q", n + "_s"}) {
+	if got := names(collMust(cc.ListStores(ctx, collections.KindAny))); !slices.Equal(got, []string{n + "_dlq", n + "_h", n + "_q", n + "_s"}) {
 		t.Fatalf("ListStores = %v", got)
 	}
 
 	// Deleting: a dead-letter queue in use cannot go; the wrong kind is a
 	// conflict; a deleted store is gone.
-	wantCode(t, c.DeleteQueue(ctx, n+"_dlq"), waymaker.ErrConflict)
-	wantCode(t, c.DeleteSetStore(ctx, n+"_h"), waymaker.ErrConflict)
+	collWant(t, c.DeleteQueue(ctx, n+"_dlq"), waymaker.ErrConflict)
+	collWant(t, c.DeleteSetStore(ctx, n+"_h"), waymaker.ErrConflict)
 	if err := c.DeleteQueue(ctx, n+"_q"); err != nil {
 		t.Fatal(err)
 	}
@@ -178,114 +178,114 @@ func TestCollectionsStores(t *testing.T) {
 	if err := cc.DeleteStore(ctx, n+"_s"); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, c.DeleteHashStore(ctx, n+"_h"), waymaker.ErrNotFound)
+	collWant(t, c.DeleteHashStore(ctx, n+"_h"), waymaker.ErrNotFound)
 	_, err = h.Get(ctx, "k", "f")
-	wantCode(t, err, waymaker.ErrNotFound)
-	if got := names(must(cc.ListStores(ctx, collections.KindAny))); len(got) != 0 {
+	collWant(t, err, waymaker.ErrNotFound)
+	if got := names(collMust(cc.ListStores(ctx, collections.KindAny))); len(got) != 0 {
 		t.Fatalf("after delete: %v", got)
 	}
 }
 
 func TestCollectionsHash(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
 
-	if n := must(h.Set(ctx, "u1", map[string][]byte{"name": []byte("Ada"), "lang": []byte("en")})); n != 2 {
+	if n := collMust(h.Set(ctx, "u1", map[string][]byte{"name": []byte("Ada"), "lang": []byte("en")})); n != 2 {
 		t.Fatalf("HSET new = %d, want 2", n)
 	}
-	if n := must(h.Set(ctx, "u1", map[string][]byte{"name": []byte("Ada L"), "born": []byte("1815")})); n != 1 {
+	if n := collMust(h.Set(ctx, "u1", map[string][]byte{"name": []byte("Ada L"), "born": []byte("1815")})); n != 1 {
 		t.Fatalf("HSET one new = %d, want 1", n)
 	}
-	if v := must(h.Get(ctx, "u1", "name")); string(v) != "Ada L" {
+	if v := collMust(h.Get(ctx, "u1", "name")); string(v) != "Ada L" {
 		t.Fatalf("HGET = %q", v)
 	}
 	_, err := h.Get(ctx, "u1", "email")
-	wantCode(t, err, waymaker.ErrNotFound)
+	collWant(t, err, waymaker.ErrNotFound)
 	_, err = h.Get(ctx, "nobody", "name")
-	wantCode(t, err, waymaker.ErrNotFound)
+	collWant(t, err, waymaker.ErrNotFound)
 
-	if ok := must(h.SetNX(ctx, "u1", "name", []byte("x"))); ok {
+	if ok := collMust(h.SetNX(ctx, "u1", "name", []byte("x"))); ok {
 		t.Fatal("HSETNX on an existing field set it")
 	}
-	if ok := must(h.SetNX(ctx, "u1", "email", []byte(""))); !ok {
+	if ok := collMust(h.SetNX(ctx, "u1", "email", []byte(""))); !ok {
 		t.Fatal("HSETNX on a missing field did not set it")
 	}
-	if v := must(h.Get(ctx, "u1", "email")); len(v) != 0 {
+	if v := collMust(h.Get(ctx, "u1", "email")); len(v) != 0 {
 		t.Fatalf("empty value = %q", v)
 	}
 
-	mv := must(h.MGet(ctx, "u1", "lang", "missing", "name"))
+	mv := collMust(h.MGet(ctx, "u1", "lang", "missing", "name"))
 	if len(mv) != 3 || !mv[0].Found || string(mv[0].Value) != "en" || mv[1].Found || !mv[2].Found || string(mv[2].Value) != "Ada L" {
 		t.Fatalf("HMGET = %+v", mv)
 	}
-	if mv := must(h.MGet(ctx, "nobody", "a", "b")); len(mv) != 2 || mv[0].Found || mv[1].Found {
+	if mv := collMust(h.MGet(ctx, "nobody", "a", "b")); len(mv) != 2 || mv[0].Found || mv[1].Found {
 		t.Fatalf("HMGET missing key = %+v", mv)
 	}
 
-	all := must(h.GetAll(ctx, "u1"))
+	all := collMust(h.GetAll(ctx, "u1"))
 	if len(all) != 4 || string(all["born"]) != "1815" {
 		t.Fatalf("HGETALL = %v", all)
 	}
-	if all := must(h.GetAll(ctx, "nobody")); len(all) != 0 {
+	if all := collMust(h.GetAll(ctx, "nobody")); len(all) != 0 {
 		t.Fatalf("HGETALL missing = %v", all)
 	}
-	if keys := must(h.Keys(ctx, "u1")); !slices.Equal(keys, []string{"born", "email", "lang", "name"}) {
+	if keys := collMust(h.Keys(ctx, "u1")); !slices.Equal(keys, []string{"born", "email", "lang", "name"}) {
 		t.Fatalf("HKEYS = %v", keys)
 	}
-	if vals := must(h.Vals(ctx, "u1")); len(vals) != 4 || string(vals[0]) != "1815" || string(vals[3]) != "Ada L" {
+	if vals := collMust(h.Vals(ctx, "u1")); len(vals) != 4 || string(vals[0]) != "1815" || string(vals[3]) != "Ada L" {
 		t.Fatalf("HVALS = %q", vals)
 	}
-	if n := must(h.Len(ctx, "u1")); n != 4 {
+	if n := collMust(h.Len(ctx, "u1")); n != 4 {
 		t.Fatalf("HLEN = %d", n)
 	}
-	if n := must(h.Len(ctx, "nobody")); n != 0 {
+	if n := collMust(h.Len(ctx, "nobody")); n != 0 {
 		t.Fatalf("HLEN missing = %d", n)
 	}
-	if ok := must(h.Exists(ctx, "u1", "lang")); !ok {
+	if ok := collMust(h.Exists(ctx, "u1", "lang")); !ok {
 		t.Fatal("HEXISTS lang = false")
 	}
-	if ok := must(h.Exists(ctx, "u1", "nope")); ok {
+	if ok := collMust(h.Exists(ctx, "u1", "nope")); ok {
 		t.Fatal("HEXISTS nope = true")
 	}
 
 	// HINCRBY / HINCRBYFLOAT.
-	if v := must(h.IncrBy(ctx, "u1", "visits", 5)); v != 5 {
+	if v := collMust(h.IncrBy(ctx, "u1", "visits", 5)); v != 5 {
 		t.Fatalf("HINCRBY new = %d", v)
 	}
-	if v := must(h.IncrBy(ctx, "u1", "visits", -7)); v != -2 {
+	if v := collMust(h.IncrBy(ctx, "u1", "visits", -7)); v != -2 {
 		t.Fatalf("HINCRBY = %d", v)
 	}
-	if v := must(h.Get(ctx, "u1", "visits")); string(v) != "-2" {
+	if v := collMust(h.Get(ctx, "u1", "visits")); string(v) != "-2" {
 		t.Fatalf("stored counter = %q", v)
 	}
 	_, err = h.IncrBy(ctx, "u1", "name", 1)
-	wantCode(t, err, waymaker.ErrConflict)
-	must(h.Set(ctx, "u1", map[string][]byte{"big": []byte("9223372036854775807")}))
+	collWant(t, err, waymaker.ErrConflict)
+	collMust(h.Set(ctx, "u1", map[string][]byte{"big": []byte("9223372036854775807")}))
 	_, err = h.IncrBy(ctx, "u1", "big", 1)
-	wantCode(t, err, waymaker.ErrConflict)
-	if v := must(h.IncrByFloat(ctx, "u1", "score", 10.5)); v != 10.5 {
+	collWant(t, err, waymaker.ErrConflict)
+	if v := collMust(h.IncrByFloat(ctx, "u1", "score", 10.5)); v != 10.5 {
 		t.Fatalf("HINCRBYFLOAT = %v", v)
 	}
-	if v := must(h.IncrByFloat(ctx, "u1", "score", 0.1)); v != 10.6 {
+	if v := collMust(h.IncrByFloat(ctx, "u1", "score", 0.1)); v != 10.6 {
 		t.Fatalf("HINCRBYFLOAT = %v", v)
 	}
-	if v := must(h.Get(ctx, "u1", "score")); string(v) != "10.6" {
+	if v := collMust(h.Get(ctx, "u1", "score")); string(v) != "10.6" {
 		t.Fatalf("stored float = %q", v)
 	}
-	if v := must(h.IncrByFloat(ctx, "u1", "born", 0.5)); v != 1815.5 {
+	if v := collMust(h.IncrByFloat(ctx, "u1", "born", 0.5)); v != 1815.5 {
 		t.Fatalf("HINCRBYFLOAT on an int field = %v", v)
 	}
 	_, err = h.IncrByFloat(ctx, "u1", "lang", 1)
-	wantCode(t, err, waymaker.ErrConflict)
+	collWant(t, err, waymaker.ErrConflict)
 
 	// HDEL counts existing fields; the last field takes the key with it.
-	if n := must(h.Del(ctx, "u1", "lang", "nope", "lang")); n != 1 {
+	if n := collMust(h.Del(ctx, "u1", "lang", "nope", "lang")); n != 1 {
 		t.Fatalf("HDEL = %d, want 1", n)
 	}
-	must(h.Set(ctx, "u2", map[string][]byte{"only": []byte("x")}))
-	if n := must(h.Del(ctx, "u2", "only")); n != 1 {
+	collMust(h.Set(ctx, "u2", map[string][]byte{"only": []byte("x")}))
+	if n := collMust(h.Del(ctx, "u2", "only")); n != 1 {
 		t.Fatalf("HDEL last = %d", n)
 	}
 	var keys []string
@@ -300,27 +300,27 @@ func TestCollectionsHash(t *testing.T) {
 	}
 
 	// Max sizes are enforced by the store.
-	small := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t) + "_small", MaxValueSize: 4, MaxBytes: 20}))
+	small := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t) + "_small", MaxValueSize: 4, MaxBytes: 20}))
 	_, err = small.Set(ctx, "k", map[string][]byte{"f": []byte("12345")})
-	wantCode(t, err, waymaker.ErrLimitExceeded)
-	must(small.Set(ctx, "k", map[string][]byte{"f": []byte("1234")}))
+	collWant(t, err, waymaker.ErrLimitExceeded)
+	collMust(small.Set(ctx, "k", map[string][]byte{"f": []byte("1234")}))
 	_, err = small.Set(ctx, "k", map[string][]byte{"g": []byte("1234"), "h": []byte("1234"), "i": []byte("1234")})
-	wantCode(t, err, waymaker.ErrLimitExceeded)
-	if n := must(small.Len(ctx, "k")); n != 1 {
+	collWant(t, err, waymaker.ErrLimitExceeded)
+	if n := collMust(small.Len(ctx, "k")); n != 1 {
 		t.Fatalf("a refused HSET changed the hash: len %d", n)
 	}
 }
 
 func TestCollectionsHashScan(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
 	fields := map[string][]byte{}
 	for i := range 250 {
 		fields[fmt.Sprintf("f%03d", i)] = []byte(fmt.Sprint(i))
 	}
-	must(h.Set(ctx, "big", fields))
+	collMust(h.Set(ctx, "big", fields))
 
 	// Cursor pages: every field once, in order.
 	var got []string
@@ -363,175 +363,175 @@ func TestCollectionsHashScan(t *testing.T) {
 
 	// Keys of the store: SCAN, DEL.
 	for i := range 5 {
-		must(h.Set(ctx, fmt.Sprintf("user:%d", i), map[string][]byte{"x": nil}))
+		collMust(h.Set(ctx, fmt.Sprintf("user:%d", i), map[string][]byte{"x": nil}))
 	}
-	ks, next := must2(h.ScanKeys(ctx, "", collections.ScanOptions{Match: "user:*", Count: 3}))
+	ks, next := collMust2(h.ScanKeys(ctx, "", collections.ScanOptions{Match: "user:*", Count: 3}))
 	if len(ks) != 3 || next == "" {
 		t.Fatalf("SCAN page = %v %q", ks, next)
 	}
-	ks2, next2 := must2(h.ScanKeys(ctx, next, collections.ScanOptions{Match: "user:*", Count: 3}))
+	ks2, next2 := collMust2(h.ScanKeys(ctx, next, collections.ScanOptions{Match: "user:*", Count: 3}))
 	if len(ks2) != 2 || next2 != "" {
 		t.Fatalf("SCAN last page = %v %q", ks2, next2)
 	}
-	if n := must(h.DeleteKeys(ctx, "user:0", "user:1", "nobody")); n != 2 {
+	if n := collMust(h.DeleteKeys(ctx, "user:0", "user:1", "nobody")); n != 2 {
 		t.Fatalf("DEL = %d", n)
 	}
-	if info := must(h.Info(ctx)); info.Keys != 4 {
+	if info := collMust(h.Info(ctx)); info.Keys != 4 {
 		t.Fatalf("keys after DEL = %d", info.Keys)
 	}
 }
 
 func TestCollectionsHashTTL(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
-	must(h.Set(ctx, "s", map[string][]byte{"tok": []byte("a"), "keep": []byte("b"), "gone": []byte("c")}))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
+	collMust(h.Set(ctx, "s", map[string][]byte{"tok": []byte("a"), "keep": []byte("b"), "gone": []byte("c")}))
 
-	res := must(h.Expire(ctx, "s", 200*time.Millisecond, "tok", "nope"))
+	res := collMust(h.Expire(ctx, "s", 200*time.Millisecond, "tok", "nope"))
 	if !slices.Equal(res, []collections.ExpireResult{collections.ExpireSet, collections.ExpireNoField}) {
 		t.Fatalf("HEXPIRE = %v", res)
 	}
-	ttl := must(h.TTL(ctx, "s", "tok", "keep", "nope"))
+	ttl := collMust(h.TTL(ctx, "s", "tok", "keep", "nope"))
 	if ttl[0] <= 0 || ttl[0] > 200*time.Millisecond || ttl[1] != collections.TTLNone || ttl[2] != collections.TTLMissing {
 		t.Fatalf("HPTTL = %v", ttl)
 	}
 	// Conditions, as Redis: NX only without TTL, XX only with, GT only
 	// later (no TTL is infinite), LT only earlier.
-	if r := must(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireNX, "tok", "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet, collections.ExpireSet}) {
+	if r := collMust(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireNX, "tok", "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet, collections.ExpireSet}) {
 		t.Fatalf("NX = %v", r)
 	}
-	if r := must(h.Persist(ctx, "s", "keep", "gone", "nope")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireSet, collections.ExpireNotMet, collections.ExpireNoField}) {
+	if r := collMust(h.Persist(ctx, "s", "keep", "gone", "nope")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireSet, collections.ExpireNotMet, collections.ExpireNoField}) {
 		t.Fatalf("HPERSIST = %v", r)
 	}
-	if r := must(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireXX, "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
+	if r := collMust(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireXX, "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
 		t.Fatalf("XX = %v", r)
 	}
-	if r := must(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireGT, "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
+	if r := collMust(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireGT, "keep")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
 		t.Fatalf("GT without TTL = %v", r)
 	}
-	if r := must(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireLT, "tok")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
+	if r := collMust(h.ExpireIf(ctx, "s", time.Hour, collections.ExpireLT, "tok")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireNotMet}) {
 		t.Fatalf("LT later = %v", r)
 	}
 	// A ttl of 0 deletes.
-	if r := must(h.Expire(ctx, "s", 0, "gone")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireDeleted}) {
+	if r := collMust(h.Expire(ctx, "s", 0, "gone")); !slices.Equal(r, []collections.ExpireResult{collections.ExpireDeleted}) {
 		t.Fatalf("HEXPIRE 0 = %v", r)
 	}
 	// HSET clears a TTL; HINCRBY keeps it.
-	must(h.Set(ctx, "s2", map[string][]byte{"a": []byte("1"), "n": []byte("1")}))
-	must(h.Expire(ctx, "s2", time.Hour, "a", "n"))
-	must(h.Set(ctx, "s2", map[string][]byte{"a": []byte("2")}))
-	must(h.IncrBy(ctx, "s2", "n", 1))
-	if ttl := must(h.TTL(ctx, "s2", "a", "n")); ttl[0] != collections.TTLNone || ttl[1] <= 0 {
+	collMust(h.Set(ctx, "s2", map[string][]byte{"a": []byte("1"), "n": []byte("1")}))
+	collMust(h.Expire(ctx, "s2", time.Hour, "a", "n"))
+	collMust(h.Set(ctx, "s2", map[string][]byte{"a": []byte("2")}))
+	collMust(h.IncrBy(ctx, "s2", "n", 1))
+	if ttl := collMust(h.TTL(ctx, "s2", "a", "n")); ttl[0] != collections.TTLNone || ttl[1] <= 0 {
 		t.Fatalf("TTL after HSET/HINCRBY = %v", ttl)
 	}
 
 	// The field expires; the other stays.
-	eventually(t, 5*time.Second, "tok to expire", func() bool {
+	collEventually(t, 5*time.Second, "tok to expire", func() bool {
 		ok, err := h.Exists(ctx, "s", "tok")
 		return err == nil && !ok
 	})
 	_, err := h.Get(ctx, "s", "tok")
-	wantCode(t, err, waymaker.ErrNotFound)
-	if keys := must(h.Keys(ctx, "s")); !slices.Equal(keys, []string{"keep"}) {
+	collWant(t, err, waymaker.ErrNotFound)
+	if keys := collMust(h.Keys(ctx, "s")); !slices.Equal(keys, []string{"keep"}) {
 		t.Fatalf("HKEYS after expiry = %v", keys)
 	}
 	// A key whose only field expires is gone.
-	must(h.Set(ctx, "s3", map[string][]byte{"x": []byte("1")}))
-	must(h.Expire(ctx, "s3", 50*time.Millisecond, "x"))
-	eventually(t, 5*time.Second, "s3 to expire", func() bool {
+	collMust(h.Set(ctx, "s3", map[string][]byte{"x": []byte("1")}))
+	collMust(h.Expire(ctx, "s3", 50*time.Millisecond, "x"))
+	collEventually(t, 5*time.Second, "s3 to expire", func() bool {
 		info, err := h.Info(ctx)
 		return err == nil && info.Keys == 2
 	})
 }
 
 func TestCollectionsSet(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	s := must(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: name(t)}))
+	s := collMust(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: name(t)}))
 
-	if n := must(s.Add(ctx, "a", "x", "y", "z", "x")); n != 3 {
+	if n := collMust(s.Add(ctx, "a", "x", "y", "z", "x")); n != 3 {
 		t.Fatalf("SADD = %d, want 3", n)
 	}
-	if n := must(s.Add(ctx, "a", "x", "w")); n != 1 {
+	if n := collMust(s.Add(ctx, "a", "x", "w")); n != 1 {
 		t.Fatalf("SADD again = %d, want 1", n)
 	}
-	if n := must(s.Rem(ctx, "a", "w", "nope")); n != 1 {
+	if n := collMust(s.Rem(ctx, "a", "w", "nope")); n != 1 {
 		t.Fatalf("SREM = %d, want 1", n)
 	}
-	if ok := must(s.IsMember(ctx, "a", "y")); !ok {
+	if ok := collMust(s.IsMember(ctx, "a", "y")); !ok {
 		t.Fatal("SISMEMBER y = false")
 	}
-	if ok := must(s.IsMember(ctx, "nobody", "y")); ok {
+	if ok := collMust(s.IsMember(ctx, "nobody", "y")); ok {
 		t.Fatal("SISMEMBER on a missing key = true")
 	}
-	if got := must(s.MIsMember(ctx, "a", "z", "w", "x")); !slices.Equal(got, []bool{true, false, true}) {
+	if got := collMust(s.MIsMember(ctx, "a", "z", "w", "x")); !slices.Equal(got, []bool{true, false, true}) {
 		t.Fatalf("SMISMEMBER = %v", got)
 	}
-	if got := must(s.Members(ctx, "a")); !slices.Equal(got, []string{"x", "y", "z"}) {
+	if got := collMust(s.Members(ctx, "a")); !slices.Equal(got, []string{"x", "y", "z"}) {
 		t.Fatalf("SMEMBERS = %v", got)
 	}
-	if n := must(s.Card(ctx, "a")); n != 3 {
+	if n := collMust(s.Card(ctx, "a")); n != 3 {
 		t.Fatalf("SCARD = %d", n)
 	}
 	bin := "\x00\xff\x01"
-	must(s.Add(ctx, "bin", bin))
-	if ok := must(s.IsMember(ctx, "bin", bin)); !ok {
+	collMust(s.Add(ctx, "bin", bin))
+	if ok := collMust(s.IsMember(ctx, "bin", bin)); !ok {
 		t.Fatal("binary member lost")
 	}
 
 	// Algebra.
-	must(s.Add(ctx, "b", "y", "z", "q"))
-	if got := must(s.Inter(ctx, "a", "b")); !slices.Equal(got, []string{"y", "z"}) {
+	collMust(s.Add(ctx, "b", "y", "z", "q"))
+	if got := collMust(s.Inter(ctx, "a", "b")); !slices.Equal(got, []string{"y", "z"}) {
 		t.Fatalf("SINTER = %v", got)
 	}
-	if got := must(s.Inter(ctx, "a", "missing")); len(got) != 0 {
+	if got := collMust(s.Inter(ctx, "a", "missing")); len(got) != 0 {
 		t.Fatalf("SINTER with a missing key = %v", got)
 	}
-	if got := must(s.Union(ctx, "a", "b", "missing")); !slices.Equal(got, []string{"q", "x", "y", "z"}) {
+	if got := collMust(s.Union(ctx, "a", "b", "missing")); !slices.Equal(got, []string{"q", "x", "y", "z"}) {
 		t.Fatalf("SUNION = %v", got)
 	}
-	if got := must(s.Diff(ctx, "a", "b")); !slices.Equal(got, []string{"x"}) {
+	if got := collMust(s.Diff(ctx, "a", "b")); !slices.Equal(got, []string{"x"}) {
 		t.Fatalf("SDIFF = %v", got)
 	}
-	if n := must(s.InterStore(ctx, "ab", "a", "b")); n != 2 {
+	if n := collMust(s.InterStore(ctx, "ab", "a", "b")); n != 2 {
 		t.Fatalf("SINTERSTORE = %d", n)
 	}
-	if got := must(s.Members(ctx, "ab")); !slices.Equal(got, []string{"y", "z"}) {
+	if got := collMust(s.Members(ctx, "ab")); !slices.Equal(got, []string{"y", "z"}) {
 		t.Fatalf("stored intersection = %v", got)
 	}
-	if n := must(s.UnionStore(ctx, "ab", "a", "b")); n != 4 {
+	if n := collMust(s.UnionStore(ctx, "ab", "a", "b")); n != 4 {
 		t.Fatalf("SUNIONSTORE = %d", n)
 	}
-	if n := must(s.DiffStore(ctx, "ab", "b", "a")); n != 1 {
+	if n := collMust(s.DiffStore(ctx, "ab", "b", "a")); n != 1 {
 		t.Fatalf("SDIFFSTORE = %d", n)
 	}
-	if got := must(s.Members(ctx, "ab")); !slices.Equal(got, []string{"q"}) {
+	if got := collMust(s.Members(ctx, "ab")); !slices.Equal(got, []string{"q"}) {
 		t.Fatalf("stored difference = %v", got)
 	}
 	// An empty result deletes the destination.
-	if n := must(s.InterStore(ctx, "ab", "a", "missing")); n != 0 {
+	if n := collMust(s.InterStore(ctx, "ab", "a", "missing")); n != 0 {
 		t.Fatalf("empty SINTERSTORE = %d", n)
 	}
-	if n := must(s.Card(ctx, "ab")); n != 0 {
+	if n := collMust(s.Card(ctx, "ab")); n != 0 {
 		t.Fatalf("destination of an empty result has %d members", n)
 	}
 
 	// SMOVE.
-	if ok := must(s.Move(ctx, "a", "b", "x")); !ok {
+	if ok := collMust(s.Move(ctx, "a", "b", "x")); !ok {
 		t.Fatal("SMOVE x = false")
 	}
-	if ok := must(s.Move(ctx, "a", "b", "x")); ok {
+	if ok := collMust(s.Move(ctx, "a", "b", "x")); ok {
 		t.Fatal("SMOVE of a moved member = true")
 	}
-	if ok := must(s.Move(ctx, "a", "b", "y")); !ok { // already in b: removed from a only
+	if ok := collMust(s.Move(ctx, "a", "b", "y")); !ok { // already in b: removed from a only
 		t.Fatal("SMOVE y = false")
 	}
-	if got := must(s.Members(ctx, "a")); !slices.Equal(got, []string{"z"}) {
+	if got := collMust(s.Members(ctx, "a")); !slices.Equal(got, []string{"z"}) {
 		t.Fatalf("a after SMOVE = %v", got)
 	}
-	if got := must(s.Members(ctx, "b")); !slices.Equal(got, []string{"q", "x", "y", "z"}) {
+	if got := collMust(s.Members(ctx, "b")); !slices.Equal(got, []string{"q", "x", "y", "z"}) {
 		t.Fatalf("b after SMOVE = %v", got)
 	}
 
@@ -540,43 +540,43 @@ func TestCollectionsSet(t *testing.T) {
 	for i := range 50 {
 		many = append(many, fmt.Sprintf("m%02d", i))
 	}
-	must(s.Add(ctx, "p", many...))
-	popped := must(s.Pop(ctx, "p", 10))
-	if len(popped) != 10 || len(uniq(popped)) != 10 {
+	collMust(s.Add(ctx, "p", many...))
+	popped := collMust(s.Pop(ctx, "p", 10))
+	if len(popped) != 10 || len(collUniq(popped)) != 10 {
 		t.Fatalf("SPOP 10 = %v", popped)
 	}
-	if got := must(s.MIsMember(ctx, "p", popped...)); slices.Contains(got, true) {
+	if got := collMust(s.MIsMember(ctx, "p", popped...)); slices.Contains(got, true) {
 		t.Fatalf("popped members still present: %v", got)
 	}
-	if n := must(s.Card(ctx, "p")); n != 40 {
+	if n := collMust(s.Card(ctx, "p")); n != 40 {
 		t.Fatalf("SCARD after SPOP = %d", n)
 	}
-	if one := must(s.Pop(ctx, "p", 0)); len(one) != 1 {
+	if one := collMust(s.Pop(ctx, "p", 0)); len(one) != 1 {
 		t.Fatalf("SPOP default count = %v", one)
 	}
-	rnd := must(s.RandMember(ctx, "p", 5))
-	if len(rnd) != 5 || len(uniq(rnd)) != 5 {
+	rnd := collMust(s.RandMember(ctx, "p", 5))
+	if len(rnd) != 5 || len(collUniq(rnd)) != 5 {
 		t.Fatalf("SRANDMEMBER 5 = %v", rnd)
 	}
-	if all := must(s.RandMember(ctx, "p", 1000)); len(all) != 39 {
+	if all := collMust(s.RandMember(ctx, "p", 1000)); len(all) != 39 {
 		t.Fatalf("SRANDMEMBER past the size = %d members", len(all))
 	}
-	if rep := must(s.RandMember(ctx, "a", -5)); len(rep) != 5 || rep[0] != "z" {
+	if rep := collMust(s.RandMember(ctx, "a", -5)); len(rep) != 5 || rep[0] != "z" {
 		t.Fatalf("SRANDMEMBER -5 = %v", rep)
 	}
-	if n := must(s.Card(ctx, "p")); n != 39 {
+	if n := collMust(s.Card(ctx, "p")); n != 39 {
 		t.Fatalf("SRANDMEMBER removed members: %d", n)
 	}
-	rest := must(s.Pop(ctx, "p", 100))
+	rest := collMust(s.Pop(ctx, "p", 100))
 	if len(rest) != 39 {
 		t.Fatalf("SPOP past the size = %d", len(rest))
 	}
-	if got := must(s.Pop(ctx, "p", 1)); len(got) != 0 {
+	if got := collMust(s.Pop(ctx, "p", 1)); len(got) != 0 {
 		t.Fatalf("SPOP of an emptied set = %v", got)
 	}
 
 	// SSCAN.
-	must(s.Add(ctx, "big", many...))
+	collMust(s.Add(ctx, "big", many...))
 	var scanned []string
 	for m, err := range s.All(ctx, "big", collections.ScanOptions{Count: 8}) {
 		if err != nil {
@@ -587,18 +587,18 @@ func TestCollectionsSet(t *testing.T) {
 	if !slices.Equal(scanned, many) {
 		t.Fatalf("SSCAN = %v", scanned)
 	}
-	page, next := must2(s.Scan(ctx, "big", "", collections.ScanOptions{Match: "m4?", Count: 100}))
+	page, next := collMust2(s.Scan(ctx, "big", "", collections.ScanOptions{Match: "m4?", Count: 100}))
 	if len(page) != 10 || next != "" {
 		t.Fatalf("SSCAN MATCH = %v %q", page, next)
 	}
 
 	// Max member size.
-	small := must(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: name(t) + "_small", MaxMemberSize: 3}))
+	small := collMust(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: name(t) + "_small", MaxMemberSize: 3}))
 	_, err := small.Add(ctx, "k", "abcd")
-	wantCode(t, err, waymaker.ErrLimitExceeded)
+	collWant(t, err, waymaker.ErrLimitExceeded)
 }
 
-func uniq(ms []string) map[string]bool {
+func collUniq(ms []string) map[string]bool {
 	out := map[string]bool{}
 	for _, m := range ms {
 		out[m] = true
@@ -607,113 +607,113 @@ func uniq(ms []string) map[string]bool {
 }
 
 func TestCollectionsQueue(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
 
 	for i := range 3 {
-		must(q.Push(ctx, []byte(fmt.Sprint("m", i)), collections.WithAttributes(map[string]string{"i": fmt.Sprint(i)})))
+		collMust(q.Push(ctx, []byte(fmt.Sprint("m", i)), collections.WithAttributes(map[string]string{"i": fmt.Sprint(i)})))
 	}
-	if l := must(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 3}) {
+	if l := collMust(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 3}) {
 		t.Fatalf("Len = %+v", l)
 	}
-	peek := must(q.Peek(ctx, 10))
+	peek := collMust(q.Peek(ctx, 10))
 	if len(peek) != 3 || string(peek[0].Payload) != "m0" || string(peek[2].Payload) != "m2" || peek[0].Receipt != "" {
 		t.Fatalf("Peek = %+v", peek)
 	}
 
 	// FIFO, with receipts and attributes.
-	m0 := must(q.Pop(ctx, 0))
+	m0 := collMust(q.Pop(ctx, 0))
 	if string(m0.Payload) != "m0" || m0.Receipt == "" || m0.ReceiveCount != 1 || m0.Attributes["i"] != "0" || m0.PushedAt.IsZero() {
 		t.Fatalf("first pop = %+v", m0)
 	}
 	if until := time.Until(m0.InvisibleUntil); until < 25*time.Second || until > 31*time.Second {
 		t.Fatalf("InvisibleUntil %v from now, want the default 30s", until)
 	}
-	if l := must(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 2, InFlight: 1}) {
+	if l := collMust(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 2, InFlight: 1}) {
 		t.Fatalf("Len = %+v", l)
 	}
-	batch := must(q.PopBatch(ctx, 0, 5))
+	batch := collMust(q.PopBatch(ctx, 0, 5))
 	if len(batch) != 2 || string(batch[0].Payload) != "m1" || string(batch[1].Payload) != "m2" {
 		t.Fatalf("PopBatch = %v", batch)
 	}
 	_, err := q.Pop(ctx, 0)
-	wantCode(t, err, waymaker.ErrExpired)
+	collWant(t, err, waymaker.ErrExpired)
 
 	if err := m0.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// A second ack of the same receipt: the message is gone.
-	wantCode(t, m0.Ack(ctx), waymaker.ErrNotOwner)
+	collWant(t, m0.Ack(ctx), waymaker.ErrNotOwner)
 	// Nack at once returns a message to its FIFO place, ahead of later ones.
-	must(q.Push(ctx, []byte("m3")))
+	collMust(q.Push(ctx, []byte("m3")))
 	if err := batch[1].Nack(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := batch[0].Nack(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, batch[0].Nack(ctx, 0), waymaker.ErrNotOwner)
-	again := must(q.PopBatch(ctx, 0, 3))
+	collWant(t, batch[0].Nack(ctx, 0), waymaker.ErrNotOwner)
+	again := collMust(q.PopBatch(ctx, 0, 3))
 	if len(again) != 3 || string(again[0].Payload) != "m1" || string(again[1].Payload) != "m2" || string(again[2].Payload) != "m3" || again[0].ReceiveCount != 2 {
 		t.Fatalf("FIFO after nack = %v", again)
 	}
 	// The receipt of the earlier pop of m1 is stale now.
-	wantCode(t, q.Ack(ctx, batch[0].Receipt), waymaker.ErrNotOwner)
+	collWant(t, q.Ack(ctx, batch[0].Receipt), waymaker.ErrNotOwner)
 	for _, m := range again {
 		if err := m.Ack(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if l := must(q.Len(ctx)); l.Total() != 0 {
+	if l := collMust(q.Len(ctx)); l.Total() != 0 {
 		t.Fatalf("Len after acks = %+v", l)
 	}
 
 	// Dedupe: the same id within the window stores nothing.
-	r1 := must(q.Push(ctx, []byte("once"), collections.WithID("order-17")))
-	r2 := must(q.Push(ctx, []byte("twice"), collections.WithID("order-17")))
+	r1 := collMust(q.Push(ctx, []byte("once"), collections.WithID("order-17")))
+	r2 := collMust(q.Push(ctx, []byte("twice"), collections.WithID("order-17")))
 	if r1.ID != "order-17" || r1.Duplicate || !r2.Duplicate {
 		t.Fatalf("dedupe = %+v %+v", r1, r2)
 	}
-	if l := must(q.Len(ctx)); l.Ready != 1 {
+	if l := collMust(q.Len(ctx)); l.Ready != 1 {
 		t.Fatalf("Len after duplicate push = %+v", l)
 	}
-	got := must(q.Pop(ctx, 0))
+	got := collMust(q.Pop(ctx, 0))
 	if got.ID != "order-17" || string(got.Payload) != "once" {
 		t.Fatalf("deduped message = %+v", got)
 	}
 	// SDK-made ids are distinct.
-	a := must(q.Push(ctx, []byte("a")))
-	b := must(q.Push(ctx, []byte("b")))
+	a := collMust(q.Push(ctx, []byte("a")))
+	b := collMust(q.Push(ctx, []byte("b")))
 	if a.ID == "" || a.ID == b.ID {
 		t.Fatalf("made ids %q %q", a.ID, b.ID)
 	}
-	if n := must(q.Purge(ctx)); n != 3 {
+	if n := collMust(q.Purge(ctx)); n != 3 {
 		t.Fatalf("Purge = %d, want 3", n)
 	}
-	wantCode(t, got.Ack(ctx), waymaker.ErrNotOwner)
+	collWant(t, got.Ack(ctx), waymaker.ErrNotOwner)
 
 	// MaxMessages and MaxMessageSize.
-	lim := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_lim", MaxMessages: 1, MaxMessageSize: 4}))
+	lim := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_lim", MaxMessages: 1, MaxMessageSize: 4}))
 	_, err = lim.Push(ctx, []byte("12345"))
-	wantCode(t, err, waymaker.ErrLimitExceeded)
-	must(lim.Push(ctx, []byte("1")))
+	collWant(t, err, waymaker.ErrLimitExceeded)
+	collMust(lim.Push(ctx, []byte("1")))
 	_, err = lim.Push(ctx, []byte("2"))
-	wantCode(t, err, waymaker.ErrLimitExceeded)
+	collWant(t, err, waymaker.ErrLimitExceeded)
 }
 
 func TestCollectionsQueueVisibilityTimeout(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t), VisibilityTimeout: 200 * time.Millisecond}))
-	must(q.Push(ctx, []byte("job")))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t), VisibilityTimeout: 200 * time.Millisecond}))
+	collMust(q.Push(ctx, []byte("job")))
 
-	first := must(q.Pop(ctx, 0))
+	first := collMust(q.Pop(ctx, 0))
 	// Not acked: it comes back after the visibility timeout, to a pop that
 	// is waiting for it, with a new receipt.
-	second := must(q.Pop(ctx, 10*time.Second))
+	second := collMust(q.Pop(ctx, 10*time.Second))
 	if second.ID != first.ID || second.ReceiveCount != 2 || second.Receipt == first.Receipt {
 		t.Fatalf("redelivery = %+v after %+v", second, first)
 	}
@@ -721,9 +721,9 @@ func TestCollectionsQueueVisibilityTimeout(t *testing.T) {
 		t.Fatalf("redelivered before the visibility timeout: %v then %v", first.InvisibleUntil, second.InvisibleUntil)
 	}
 	// The stale receipt cannot ack, extend or nack.
-	wantCode(t, first.Ack(ctx), waymaker.ErrNotOwner)
-	wantCode(t, first.ExtendVisibility(ctx, time.Second), waymaker.ErrNotOwner)
-	wantCode(t, first.Nack(ctx, 0), waymaker.ErrNotOwner)
+	collWant(t, first.Ack(ctx), waymaker.ErrNotOwner)
+	collWant(t, first.ExtendVisibility(ctx, time.Second), waymaker.ErrNotOwner)
+	collWant(t, first.Nack(ctx, 0), waymaker.ErrNotOwner)
 
 	// ExtendVisibility keeps it hidden past the original timeout.
 	if err := second.ExtendVisibility(ctx, time.Hour); err != nil {
@@ -733,93 +733,93 @@ func TestCollectionsQueueVisibilityTimeout(t *testing.T) {
 		t.Fatalf("InvisibleUntil after extend = %v", second.InvisibleUntil)
 	}
 	_, err := q.Pop(ctx, 600*time.Millisecond)
-	wantCode(t, err, waymaker.ErrExpired)
+	collWant(t, err, waymaker.ErrExpired)
 	if err := second.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	// A per-pop visibility override.
-	must(q.Push(ctx, []byte("job2")))
-	m := must(q.Pop(ctx, 0, collections.WithVisibilityTimeout(time.Hour)))
+	collMust(q.Push(ctx, []byte("job2")))
+	m := collMust(q.Pop(ctx, 0, collections.WithVisibilityTimeout(time.Hour)))
 	if time.Until(m.InvisibleUntil) < 50*time.Minute {
 		t.Fatalf("override ignored: %v", m.InvisibleUntil)
 	}
 }
 
 func TestCollectionsQueueDeadLetter(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	n := name(t)
-	dlq := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_dlq"}))
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n, MaxReceiveCount: 2, VisibilityTimeout: 100 * time.Millisecond, DeadLetterQueue: n + "_dlq"}))
-	must(q.Push(ctx, []byte("poison"), collections.WithID("p1"), collections.WithAttributes(map[string]string{"k": "v"})))
+	dlq := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_dlq"}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n, MaxReceiveCount: 2, VisibilityTimeout: 100 * time.Millisecond, DeadLetterQueue: n + "_dlq"}))
+	collMust(q.Push(ctx, []byte("poison"), collections.WithID("p1"), collections.WithAttributes(map[string]string{"k": "v"})))
 
 	// First receive: nacked. Second: times out. Then it is dead.
-	m := must(q.Pop(ctx, 0))
+	m := collMust(q.Pop(ctx, 0))
 	if err := m.Nack(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	m = must(q.Pop(ctx, 0))
+	m = collMust(q.Pop(ctx, 0))
 	if m.ReceiveCount != 2 {
 		t.Fatalf("ReceiveCount = %d", m.ReceiveCount)
 	}
-	dead := must(dlq.Pop(ctx, 10*time.Second))
+	dead := collMust(dlq.Pop(ctx, 10*time.Second))
 	if dead.ID != "p1" || string(dead.Payload) != "poison" || dead.Attributes["k"] != "v" || dead.ReceiveCount != 1 {
 		t.Fatalf("dead letter = %+v", dead)
 	}
-	if l := must(q.Len(ctx)); l.Total() != 0 {
+	if l := collMust(q.Len(ctx)); l.Total() != 0 {
 		t.Fatalf("source queue after dead-lettering = %+v", l)
 	}
-	wantCode(t, m.Ack(ctx), waymaker.ErrNotOwner)
+	collWant(t, m.Ack(ctx), waymaker.ErrNotOwner)
 
 	// A nack of a message out of receives dead-letters it at once.
-	must(q.Push(ctx, []byte("p2")))
+	collMust(q.Push(ctx, []byte("p2")))
 	for range 2 {
-		m = must(q.Pop(ctx, 0))
+		m = collMust(q.Pop(ctx, 0))
 		if err := m.Nack(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if l := must(dlq.Len(ctx)); l.Ready != 1 {
+	if l := collMust(dlq.Len(ctx)); l.Ready != 1 {
 		t.Fatalf("dlq after nack = %+v", l)
 	}
 
 	// Without a dead-letter queue, the message is dropped.
-	drop := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_drop", MaxReceiveCount: 1}))
-	must(drop.Push(ctx, []byte("x")))
-	m = must(drop.Pop(ctx, 0))
+	drop := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_drop", MaxReceiveCount: 1}))
+	collMust(drop.Push(ctx, []byte("x")))
+	m = collMust(drop.Pop(ctx, 0))
 	if err := m.Nack(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if l := must(drop.Len(ctx)); l.Total() != 0 {
+	if l := collMust(drop.Len(ctx)); l.Total() != 0 {
 		t.Fatalf("dropped dead letter still held: %+v", l)
 	}
 }
 
 func TestCollectionsQueueDelay(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
 
 	pushed := time.Now()
-	must(q.Push(ctx, []byte("later"), collections.WithDelay(300*time.Millisecond)))
-	must(q.Push(ctx, []byte("now")))
-	if l := must(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, Delayed: 1}) {
+	collMust(q.Push(ctx, []byte("later"), collections.WithDelay(300*time.Millisecond)))
+	collMust(q.Push(ctx, []byte("now")))
+	if l := collMust(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, Delayed: 1}) {
 		t.Fatalf("Len = %+v", l)
 	}
-	if p := must(q.Peek(ctx, 5)); len(p) != 1 || string(p[0].Payload) != "now" {
+	if p := collMust(q.Peek(ctx, 5)); len(p) != 1 || string(p[0].Payload) != "now" {
 		t.Fatalf("Peek sees a delayed message: %v", p)
 	}
-	if m := must(q.Pop(ctx, 0)); string(m.Payload) != "now" {
+	if m := collMust(q.Pop(ctx, 0)); string(m.Payload) != "now" {
 		t.Fatalf("first pop = %s", m.Payload)
 	} else if err := m.Ack(ctx); err != nil {
 		t.Fatal(err)
 	}
 	_, err := q.Pop(ctx, 0)
-	wantCode(t, err, waymaker.ErrExpired)
-	m := must(q.Pop(ctx, 10*time.Second))
+	collWant(t, err, waymaker.ErrExpired)
+	m := collMust(q.Pop(ctx, 10*time.Second))
 	if string(m.Payload) != "later" {
 		t.Fatalf("delayed pop = %s", m.Payload)
 	}
@@ -831,29 +831,29 @@ func TestCollectionsQueueDelay(t *testing.T) {
 	if err := m.Nack(ctx, 250*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if l := must(q.Len(ctx)); l.Delayed != 1 || l.InFlight != 0 {
+	if l := collMust(q.Len(ctx)); l.Delayed != 1 || l.InFlight != 0 {
 		t.Fatalf("Len after delayed nack = %+v", l)
 	}
 	nacked := time.Now()
-	m = must(q.Pop(ctx, 10*time.Second))
+	m = collMust(q.Pop(ctx, 10*time.Second))
 	if string(m.Payload) != "later" || time.Since(nacked) < 250*time.Millisecond {
 		t.Fatalf("nack delay not kept: %s after %v", m.Payload, time.Since(nacked))
 	}
 
 	// A queue-wide default delay.
-	dq := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_d", Delay: time.Hour}))
-	must(dq.Push(ctx, []byte("x")))
-	must(dq.Push(ctx, []byte("y"), collections.WithDelay(0)))
-	if l := must(dq.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, Delayed: 1}) {
+	dq := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_d", Delay: time.Hour}))
+	collMust(dq.Push(ctx, []byte("x")))
+	collMust(dq.Push(ctx, []byte("y"), collections.WithDelay(0)))
+	if l := collMust(dq.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, Delayed: 1}) {
 		t.Fatalf("default delay: %+v", l)
 	}
 }
 
 func TestCollectionsQueueBlockingPop(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t)}))
 
 	// Several blocked pops, each woken by a push; every message delivered once.
 	const n = 4
@@ -874,7 +874,7 @@ func TestCollectionsQueueBlockingPop(t *testing.T) {
 		}()
 	}
 	for i := range n {
-		must(q.Push(ctx, []byte(fmt.Sprint("w", i))))
+		collMust(q.Push(ctx, []byte(fmt.Sprint("w", i))))
 	}
 	wg.Wait()
 	close(got)
@@ -906,7 +906,7 @@ func TestCollectionsQueueBlockingPop(t *testing.T) {
 		t.Fatalf("cancelled pop = %v", err)
 	}
 	// A blocked pop on a deleted queue answers not_found.
-	other := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_del"}))
+	other := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: name(t) + "_del"}))
 	go func() {
 		_, err := other.Pop(ctx, 20*time.Second)
 		done <- err
@@ -914,30 +914,30 @@ func TestCollectionsQueueBlockingPop(t *testing.T) {
 	if err := c.DeleteQueue(ctx, other.Name()); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, <-done, waymaker.ErrNotFound)
+	collWant(t, <-done, waymaker.ErrNotFound)
 }
 
 func TestCollectionsRestart(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
 	ctx := testCtx(t, 60*time.Second)
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: "h", MaxBytes: 1 << 20}))
-	s := must(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: "s"}))
-	must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: "dlq"}))
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: "q", DeadLetterQueue: "dlq", MaxReceiveCount: 3, Retention: time.Hour}))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: "h", MaxBytes: 1 << 20}))
+	s := collMust(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: "s"}))
+	collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: "dlq"}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: "q", DeadLetterQueue: "dlq", MaxReceiveCount: 3, Retention: time.Hour}))
 
-	must(h.Set(ctx, "k", map[string][]byte{"a": []byte("1"), "b": []byte("2")}))
-	must(h.Expire(ctx, "k", time.Hour, "a"))
-	must(s.Add(ctx, "k", "x", "y", "z"))
-	must(q.Push(ctx, []byte("first"), collections.WithID("id1")))
-	must(q.Push(ctx, []byte("second")))
-	must(q.Push(ctx, []byte("later"), collections.WithDelay(time.Hour)))
-	inflight := must(q.Pop(ctx, 0))
-	before := must(c.Collections().ListStores(ctx, collections.KindAny))
+	collMust(h.Set(ctx, "k", map[string][]byte{"a": []byte("1"), "b": []byte("2")}))
+	collMust(h.Expire(ctx, "k", time.Hour, "a"))
+	collMust(s.Add(ctx, "k", "x", "y", "z"))
+	collMust(q.Push(ctx, []byte("first"), collections.WithID("id1")))
+	collMust(q.Push(ctx, []byte("second")))
+	collMust(q.Push(ctx, []byte("later"), collections.WithDelay(time.Hour)))
+	inflight := collMust(q.Pop(ctx, 0))
+	before := collMust(c.Collections().ListStores(ctx, collections.KindAny))
 
 	srv.Restart()
 
-	after := must(c.Collections().ListStores(ctx, collections.KindAny))
+	after := collMust(c.Collections().ListStores(ctx, collections.KindAny))
 	if len(after) != len(before) {
 		t.Fatalf("stores after restart: %d, before %d", len(after), len(before))
 	}
@@ -946,28 +946,28 @@ func TestCollectionsRestart(t *testing.T) {
 			t.Fatalf("store %d: %+v before, %+v after", i, before[i], after[i])
 		}
 	}
-	if all := must(h.GetAll(ctx, "k")); len(all) != 2 || string(all["a"]) != "1" {
+	if all := collMust(h.GetAll(ctx, "k")); len(all) != 2 || string(all["a"]) != "1" {
 		t.Fatalf("hash after restart = %v", all)
 	}
-	if ttl := must(h.TTL(ctx, "k", "a", "b")); ttl[0] < 50*time.Minute || ttl[1] != collections.TTLNone {
+	if ttl := collMust(h.TTL(ctx, "k", "a", "b")); ttl[0] < 50*time.Minute || ttl[1] != collections.TTLNone {
 		t.Fatalf("TTLs after restart = %v", ttl)
 	}
-	if ms := must(s.Members(ctx, "k")); !slices.Equal(ms, []string{"x", "y", "z"}) {
+	if ms := collMust(s.Members(ctx, "k")); !slices.Equal(ms, []string{"x", "y", "z"}) {
 		t.Fatalf("set after restart = %v", ms)
 	}
-	if l := must(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, InFlight: 1, Delayed: 1}) {
+	if l := collMust(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1, InFlight: 1, Delayed: 1}) {
 		t.Fatalf("queue after restart = %+v", l)
 	}
 	// The dedupe window survives, the in-flight receipt stays current, and
 	// the dead-letter link still protects its queue.
-	if r := must(q.Push(ctx, []byte("again"), collections.WithID("id1"))); !r.Duplicate {
+	if r := collMust(q.Push(ctx, []byte("again"), collections.WithID("id1"))); !r.Duplicate {
 		t.Fatal("dedupe window lost across restart")
 	}
 	if err := inflight.Ack(ctx); err != nil {
 		t.Fatalf("ack of a receipt from before the restart: %v", err)
 	}
-	wantCode(t, c.DeleteQueue(ctx, "dlq"), waymaker.ErrConflict)
-	if m := must(q.Pop(ctx, 0)); string(m.Payload) != "second" {
+	collWant(t, c.DeleteQueue(ctx, "dlq"), waymaker.ErrConflict)
+	if m := collMust(q.Pop(ctx, 0)); string(m.Payload) != "second" {
 		t.Fatalf("pop after restart = %s", m.Payload)
 	}
 }
@@ -977,147 +977,147 @@ func TestCollectionsRestart(t *testing.T) {
 // the same requests sent straight through the generated stub
 // (invalid_argument naming the field), changing nothing.
 func TestCollectionsBadInput(t *testing.T) {
-	defer catch(t)
+	defer collCatch(t)
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	n := name(t)
-	h := must(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h"}))
-	s := must(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: n + "_s"}))
-	q := must(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q"}))
-	must(h.Set(ctx, "k", map[string][]byte{"f": []byte("v")}))
-	must(s.Add(ctx, "k", "m"))
-	must(q.Push(ctx, []byte("p")))
+	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: n + "_h"}))
+	s := collMust(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: n + "_s"}))
+	q := collMust(c.CreateQueue(ctx, waymaker.QueueConfig{Name: n + "_q"}))
+	collMust(h.Set(ctx, "k", map[string][]byte{"f": []byte("v")}))
+	collMust(s.Add(ctx, "k", "m"))
+	collMust(q.Push(ctx, []byte("p")))
 
 	// SDK side.
 	_, err := c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: ""})
-	wantInvalid(t, err, "cfg.Name")
+	collWantInvalid(t, err, "cfg.Name")
 	_, err = c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: "a b"})
-	wantInvalid(t, err, "cfg.Name")
+	collWantInvalid(t, err, "cfg.Name")
 	_, err = c.CreateQueue(ctx, waymaker.QueueConfig{Name: "q", VisibilityTimeout: -time.Second})
-	wantInvalid(t, err, "cfg.VisibilityTimeout")
+	collWantInvalid(t, err, "cfg.VisibilityTimeout")
 	_, err = c.CreateQueue(ctx, waymaker.QueueConfig{Name: "q", DeadLetterQueue: "q"})
-	wantInvalid(t, err, "cfg.DeadLetterQueue")
+	collWantInvalid(t, err, "cfg.DeadLetterQueue")
 	_, err = h.Set(ctx, "", map[string][]byte{"f": nil})
-	wantInvalid(t, err, "key")
+	collWantInvalid(t, err, "key")
 	_, err = h.Set(ctx, "k", nil)
-	wantInvalid(t, err, "fields")
+	collWantInvalid(t, err, "fields")
 	_, err = h.Get(ctx, "k", "")
-	wantInvalid(t, err, "field")
+	collWantInvalid(t, err, "field")
 	_, err = h.Get(ctx, "k", "\xff")
-	wantInvalid(t, err, "field")
+	collWantInvalid(t, err, "field")
 	_, err = h.Expire(ctx, "k", -time.Second, "f")
-	wantInvalid(t, err, "ttl")
-	_, err = h.IncrByFloat(ctx, "k", "f", nan())
-	wantInvalid(t, err, "delta")
+	collWantInvalid(t, err, "ttl")
+	_, err = h.IncrByFloat(ctx, "k", "f", collNaN())
+	collWantInvalid(t, err, "delta")
 	_, _, err = h.Scan(ctx, "k", "", collections.ScanOptions{Count: -1})
-	wantInvalid(t, err, "opts.Count")
+	collWantInvalid(t, err, "opts.Count")
 	_, err = s.Add(ctx, "k", "")
-	wantInvalid(t, err, "members")
+	collWantInvalid(t, err, "members")
 	_, err = s.Add(ctx, "k")
-	wantInvalid(t, err, "members")
+	collWantInvalid(t, err, "members")
 	_, err = s.Pop(ctx, "k", -1)
-	wantInvalid(t, err, "count")
+	collWantInvalid(t, err, "count")
 	_, err = s.Inter(ctx)
-	wantInvalid(t, err, "keys")
+	collWantInvalid(t, err, "keys")
 	_, err = q.Pop(ctx, -time.Second)
-	wantInvalid(t, err, "wait")
+	collWantInvalid(t, err, "wait")
 	_, err = q.PopBatch(ctx, 0, 0)
-	wantInvalid(t, err, "max")
+	collWantInvalid(t, err, "max")
 	_, err = q.Push(ctx, nil, collections.WithDelay(-time.Second))
-	wantInvalid(t, err, "WithDelay")
+	collWantInvalid(t, err, "WithDelay")
 	_, err = q.Pop(ctx, 0, collections.WithVisibilityTimeout(0))
-	wantInvalid(t, err, "WithVisibilityTimeout")
-	wantInvalid(t, q.Ack(ctx, ""), "receipt")
-	wantInvalid(t, q.Nack(ctx, "r", -time.Second), "delay")
+	collWantInvalid(t, err, "WithVisibilityTimeout")
+	collWantInvalid(t, q.Ack(ctx, ""), "receipt")
+	collWantInvalid(t, q.Nack(ctx, "r", -time.Second), "delay")
 	_, err = q.ExtendVisibility(ctx, "r", 0)
-	wantInvalid(t, err, "d")
+	collWantInvalid(t, err, "d")
 	_, err = q.Peek(ctx, 0)
-	wantInvalid(t, err, "n")
+	collWantInvalid(t, err, "n")
 
 	// Server side, through the generated stub.
 	rpc := pb.NewCollectionsServiceClient(c.Conn())
 	neg := int64(-1)
 	for _, tc := range []struct {
 		field string
-		call  func() (interface{ GetResult() *commonResult }, error)
+		call  func() (interface{ GetResult() *collResult }, error)
 	}{
-		{"config", func() (interface{ GetResult() *commonResult }, error) {
+		{"config", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.CreateStore(ctx, &pb.CollectionsServiceCreateStoreRequest{})
 		}},
-		{"config.name", func() (interface{ GetResult() *commonResult }, error) {
+		{"config.name", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.CreateStore(ctx, &pb.CollectionsServiceCreateStoreRequest{Config: &pb.CollectionsStoreConfig{Name: "bad name", Kind: &pb.CollectionsStoreConfig_Hash{Hash: &pb.HashStoreConfig{}}}})
 		}},
-		{"config.kind", func() (interface{ GetResult() *commonResult }, error) {
+		{"config.kind", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.CreateStore(ctx, &pb.CollectionsServiceCreateStoreRequest{Config: &pb.CollectionsStoreConfig{Name: n + "_x"}})
 		}},
-		{"config.queue.visibility_timeout_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"config.queue.visibility_timeout_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.CreateStore(ctx, &pb.CollectionsServiceCreateStoreRequest{Config: &pb.CollectionsStoreConfig{Name: n + "_x", Kind: &pb.CollectionsStoreConfig_Queue{Queue: &pb.QueueConfig{VisibilityTimeoutMs: -5}}}})
 		}},
-		{"store", func() (interface{ GetResult() *commonResult }, error) {
+		{"store", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HSet(ctx, &pb.CollectionsServiceHSetRequest{Key: "k", Fields: map[string][]byte{"f": nil}})
 		}},
-		{"key", func() (interface{ GetResult() *commonResult }, error) {
+		{"key", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HSet(ctx, &pb.CollectionsServiceHSetRequest{Store: n + "_h", Fields: map[string][]byte{"f": nil}})
 		}},
-		{"fields", func() (interface{ GetResult() *commonResult }, error) {
+		{"fields", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HSet(ctx, &pb.CollectionsServiceHSetRequest{Store: n + "_h", Key: "k", Fields: map[string][]byte{"": []byte("x")}})
 		}},
-		{"fields", func() (interface{ GetResult() *commonResult }, error) {
+		{"fields", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HDel(ctx, &pb.CollectionsServiceHDelRequest{Store: n + "_h", Key: "k"})
 		}},
-		{"key", func() (interface{ GetResult() *commonResult }, error) {
+		{"key", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HSet(ctx, &pb.CollectionsServiceHSetRequest{Store: n + "_h", Key: strings.Repeat("k", 2000), Fields: map[string][]byte{"f": nil}})
 		}},
-		{"ttl_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"ttl_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HExpire(ctx, &pb.CollectionsServiceHExpireRequest{Store: n + "_h", Key: "k", Fields: []string{"f"}, TtlMs: -1})
 		}},
-		{"delta", func() (interface{ GetResult() *commonResult }, error) {
-			return rpc.HIncrByFloat(ctx, &pb.CollectionsServiceHIncrByFloatRequest{Store: n + "_h", Key: "k", Field: "f", Delta: nan()})
+		{"delta", func() (interface{ GetResult() *collResult }, error) {
+			return rpc.HIncrByFloat(ctx, &pb.CollectionsServiceHIncrByFloatRequest{Store: n + "_h", Key: "k", Field: "f", Delta: collNaN()})
 		}},
-		{"match", func() (interface{ GetResult() *commonResult }, error) {
+		{"match", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.HScan(ctx, &pb.CollectionsServiceHScanRequest{Store: n + "_h", Key: "k", Match: "[abc"})
 		}},
-		{"cursor", func() (interface{ GetResult() *commonResult }, error) {
+		{"cursor", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SScan(ctx, &pb.CollectionsServiceSScanRequest{Store: n + "_s", Key: "k", Cursor: "!!"})
 		}},
-		{"members", func() (interface{ GetResult() *commonResult }, error) {
+		{"members", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SAdd(ctx, &pb.CollectionsServiceSAddRequest{Store: n + "_s", Key: "k", Members: [][]byte{[]byte("a"), {}}})
 		}},
-		{"members", func() (interface{ GetResult() *commonResult }, error) {
+		{"members", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SRem(ctx, &pb.CollectionsServiceSRemRequest{Store: n + "_s", Key: "k"})
 		}},
-		{"count", func() (interface{ GetResult() *commonResult }, error) {
+		{"count", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SPop(ctx, &pb.CollectionsServiceSPopRequest{Store: n + "_s", Key: "k", Count: -1})
 		}},
-		{"keys", func() (interface{ GetResult() *commonResult }, error) {
+		{"keys", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SInter(ctx, &pb.CollectionsServiceSInterRequest{Store: n + "_s", Destination: "d"})
 		}},
-		{"member", func() (interface{ GetResult() *commonResult }, error) {
+		{"member", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.SMove(ctx, &pb.CollectionsServiceSMoveRequest{Store: n + "_s", Source: "k", Destination: "d"})
 		}},
-		{"wait_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"wait_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: n + "_q", WaitMs: -1})
 		}},
-		{"visibility_timeout_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"visibility_timeout_ms", func() (interface{ GetResult() *collResult }, error) {
 			zero := int64(0)
 			return rpc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: n + "_q", VisibilityTimeoutMs: &zero})
 		}},
-		{"delay_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"delay_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueuePush(ctx, &pb.CollectionsServiceQueuePushRequest{Queue: n + "_q", DelayMs: &neg})
 		}},
-		{"receipt", func() (interface{ GetResult() *commonResult }, error) {
+		{"receipt", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueueAck(ctx, &pb.CollectionsServiceQueueAckRequest{Queue: n + "_q", Receipt: "garbage"})
 		}},
-		{"delay_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"delay_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueueNack(ctx, &pb.CollectionsServiceQueueNackRequest{Queue: n + "_q", Receipt: "1.1.1", DelayMs: -1})
 		}},
-		{"visibility_timeout_ms", func() (interface{ GetResult() *commonResult }, error) {
+		{"visibility_timeout_ms", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueueExtendVisibility(ctx, &pb.CollectionsServiceQueueExtendVisibilityRequest{Queue: n + "_q", Receipt: "1.1.1"})
 		}},
-		{"max_messages", func() (interface{ GetResult() *commonResult }, error) {
+		{"max_messages", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: n + "_q", MaxMessages: 5000})
 		}},
-		{"count", func() (interface{ GetResult() *commonResult }, error) {
+		{"count", func() (interface{ GetResult() *collResult }, error) {
 			return rpc.QueuePeek(ctx, &pb.CollectionsServiceQueuePeekRequest{Queue: n + "_q", Count: -1})
 		}},
 	} {
@@ -1132,13 +1132,13 @@ func TestCollectionsBadInput(t *testing.T) {
 	}
 
 	// Nothing changed.
-	if all := must(h.GetAll(ctx, "k")); len(all) != 1 || string(all["f"]) != "v" {
+	if all := collMust(h.GetAll(ctx, "k")); len(all) != 1 || string(all["f"]) != "v" {
 		t.Fatalf("hash changed: %v", all)
 	}
-	if ms := must(s.Members(ctx, "k")); !slices.Equal(ms, []string{"m"}) {
+	if ms := collMust(s.Members(ctx, "k")); !slices.Equal(ms, []string{"m"}) {
 		t.Fatalf("set changed: %v", ms)
 	}
-	if l := must(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1}) {
+	if l := collMust(q.Len(ctx)); l != (waymaker.QueueLen{Ready: 1}) {
 		t.Fatalf("queue changed: %+v", l)
 	}
 	if _, err := c.Collections().StoreInfo(ctx, n+"_x"); !errors.Is(err, waymaker.ErrNotFound) {
