@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -88,7 +89,9 @@ func runCase(ctx context.Context, env *Env, c *Case, rc runConfig) *Result {
 					continue
 				}
 				s.Ops += n
-				s.Rates = append(s.Rates, float64(n)/el.Seconds())
+				if n > 0 {
+					s.Rates = append(s.Rates, float64(n)/el.Seconds())
+				}
 			}
 		}
 		for _, l := range sides {
@@ -104,6 +107,11 @@ func runCase(ctx context.Context, env *Env, c *Case, rc runConfig) *Result {
 	}
 	return res
 }
+
+// errExhausted, returned by an Op, ends the window early without failing:
+// the work prepared in Setup (messages to consume) ran out. A window that
+// found nothing left does not count as a round.
+var errExhausted = errors.New("prepared work exhausted")
 
 // measure runs op from conc workers for window and returns the number of
 // operations, the elapsed time, and the first error. Each operation's
@@ -129,6 +137,10 @@ func measure(ctx context.Context, op Op, conc int, window time.Duration, lat *[]
 			for !stop.Load() {
 				t0 := time.Now()
 				if err := op(ctx, w, i); err != nil {
+					if errors.Is(err, errExhausted) {
+						stop.Store(true) // prepared work ran out: end the window here
+						break
+					}
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("worker %d op %d: %w", w, i, err)
