@@ -65,8 +65,8 @@ func init() {
 	})
 	register(&Case{
 		Group: "streams", Name: "consume-ack",
-		Note:  "push delivery of a prefilled stream (128 B messages) with an explicit, confirmed ack of each message (waymaker Msg.Ack; NATS Msg.DoubleAck); one durable consumer per worker",
-		Conc:  []int{1, 4},
+		Note: "push delivery of a prefilled stream (128 B messages) with an explicit, confirmed ack of each message (waymaker Msg.Ack; NATS Msg.DoubleAck); one durable consumer per worker",
+		Conc: []int{1, 4},
 		Sides: []Side{
 			{System: "waymaker", Label: wmMem, Peer: natsJSMem, Setup: wmConsume},
 			{System: "nats", Label: natsJSMem, Setup: natsConsume},
