@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -32,6 +33,48 @@ func BenchmarkOverhead(b *testing.B) {
 		for _, p := range mk(f) {
 			b.Run(p.name+"/raw", func(b *testing.B) { runOverheadOp(b, p.raw) })
 			b.Run(p.name+"/wrapper", func(b *testing.B) { runOverheadOp(b, p.wrapper) })
+		}
+	}
+}
+
+// BenchmarkOverheadPaired times the same pairs call by call in alternation
+// (raw then wrapper, then wrapper then raw, ...), so that a shared machine's
+// drift falls on both alike; it reports raw-ns/op, wrapper-ns/op and their
+// ratio. BenchmarkOverhead gives the allocation counts.
+func BenchmarkOverheadPaired(b *testing.B) {
+	f := startOverheadServer(b)
+	for _, mk := range overheadPairs {
+		for _, p := range mk(f) {
+			b.Run(p.name, func(b *testing.B) {
+				ctx := context.Background()
+				if err := p.raw(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.wrapper(ctx); err != nil {
+					b.Fatal(err)
+				}
+				var raw, wrapped time.Duration
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					first, second, t1, t2 := p.raw, p.wrapper, &raw, &wrapped
+					if i%2 == 1 {
+						first, second, t1, t2 = p.wrapper, p.raw, &wrapped, &raw
+					}
+					t0 := time.Now()
+					if err := first(ctx); err != nil {
+						b.Fatal(err)
+					}
+					m := time.Now()
+					if err := second(ctx); err != nil {
+						b.Fatal(err)
+					}
+					*t1 += m.Sub(t0)
+					*t2 += time.Since(m)
+				}
+				b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+				b.ReportMetric(float64(wrapped.Nanoseconds())/float64(b.N), "wrapper-ns/op")
+				b.ReportMetric(float64(wrapped)/float64(raw), "wrapper/raw")
+			})
 		}
 	}
 }

@@ -187,7 +187,7 @@ func (r *report) write(path, chartDir string) error {
 			}
 			p("| %s | %.0f | %.0f | %.3f× (%+.1f%%) | %.0f | %.0f | %+.0f | %.0f | %.0f | %s |\n", o.Name, o.RawNs, o.WrapNs, o.WrapNs/o.RawNs, o.ExtraPct(), o.RawAllocs, o.WrapAllocs, o.ExtraAllocs(), o.RawBytes, o.WrapBytes, met)
 		}
-		p("\nMedians of %d runs each. Differences of a few percent are within this machine's noise; allocation counts are exact.\n\n", r.overhead[0].RawSamples)
+		p("\nTimes come from BenchmarkOverheadPaired, which alternates raw and wrapper call by call so that drift of the shared machine falls on both; allocations and bytes from BenchmarkOverhead (raw and wrapper as separate benchmarks, process-wide, so the in-process server's share is in both columns and cancels in the difference). Medians of %d runs. Differences of a few percent are within this machine's noise; allocation counts are exact.\n\n", r.overhead[0].RawSamples)
 	}
 
 	// Probes.
