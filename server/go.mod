@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	git.awesomike.com/pub/waymaker-client/go v0.0.0-00010101000000-000000000000
+	github.com/bits-and-blooms/bloom/v3 v3.7.1
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/raft v1.7.3
 	github.com/hashicorp/raft-boltdb/v2 v2.3.1
@@ -16,6 +17,7 @@ require (
 
 require (
 	github.com/armon/go-metrics v0.4.1 // indirect
+	github.com/bits-and-blooms/bitset v1.24.2 // indirect
 	github.com/boltdb/bolt v1.3.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/fatih/color v1.13.0 // indirect
