@@ -718,4 +718,3 @@ func (s *StateMachine) Restore(r io.Reader) error {
 	s.mu.Unlock()
 	return nil
 }
-
