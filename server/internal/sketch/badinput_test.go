@@ -17,7 +17,9 @@ func TestBadInput(t *testing.T) {
 	s := New(Limits{})
 	workload(t, s, 0)
 	before := snapshotBytes(t, s)
-	cfg := func(c *sketchpb.SketchConfig) proto.Message { return &sketchpb.SketchServiceCreateSketchRequest{Config: c} }
+	cfg := func(c *sketchpb.SketchConfig) proto.Message {
+		return &sketchpb.SketchServiceCreateSketchRequest{Config: c}
+	}
 	inc := func(item string, n int64) []*sketchpb.SketchIncrement {
 		return []*sketchpb.SketchIncrement{{Item: []byte(item), Increment: n}}
 	}
