@@ -14,6 +14,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -52,7 +53,11 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 		return err
 	}
 	collectionspb.RegisterCollectionsServiceServer(g, api.NewCollectionsService(collsm, d))
-	sketchpb.RegisterSketchServiceServer(g, sketchpb.UnimplementedSketchServiceServer{})
+	sketchsm := sketch.New(api.SketchLimits(d.Limits))
+	if err := f.Register(sketchsm); err != nil {
+		return err
+	}
+	sketchpb.RegisterSketchServiceServer(g, api.NewSketchService(sketchsm, d))
 	objstorepb.RegisterObjectStoreServiceServer(g, objstorepb.UnimplementedObjectStoreServiceServer{})
 	cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
 	_ = d // used by each subsystem's service as it lands

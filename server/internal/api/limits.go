@@ -21,6 +21,10 @@ type Limits struct {
 	MaxSubjectLen int
 	// MaxChunkSize bounds one object-store chunk, in bytes. Default 1 MiB.
 	MaxChunkSize int
+	// MaxSketchSize bounds the memory of one sketch (a Bloom filter's bits
+	// across its sub-filters, a Count-Min or Top-K table), in bytes.
+	// Default 64 MiB.
+	MaxSketchSize int
 }
 
 type limitField struct {
@@ -36,6 +40,7 @@ func (l *Limits) table() []limitField {
 		{"MaxNameLen", &l.MaxNameLen, 256},
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
+		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
 	}
 }
 

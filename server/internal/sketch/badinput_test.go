@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		{OpTDigestReset, &sketchpb.SketchServiceTDigestResetRequest{}, "name"},
 	}
 	for _, w := range writes {
-		r := s.Apply(w.op, 1, mustMarshal(t, w.req)).(resulter).GetResult()
+		r := s.apply(w.op, 1, mustMarshal(t, w.req)).(resulter).GetResult()
 		if r.GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetMessage(), w.field+": ") {
 			t.Errorf("op %d %v: %v, want invalid_argument naming %s", w.op, w.req, r, w.field)
 		}

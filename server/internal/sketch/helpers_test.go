@@ -23,7 +23,7 @@ func apply[R resulter](t testing.TB, s *StateMachine, op uint16, req proto.Messa
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := s.Apply(op, 1_700_000_000_000, payload)
+	res := s.apply(op, 1_700_000_000_000, payload)
 	r, ok := res.(R)
 	if !ok {
 		t.Fatalf("op %d answered %T (%v)", op, res, res)

@@ -12,6 +12,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -172,11 +173,26 @@ func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*en
 	return e, nil
 }
 
-// Apply applies one committed command: op, the leader's time atMs and the
+var _ fsm.Subsystem = (*StateMachine)(nil)
+
+// Name implements fsm.Subsystem.
+func (s *StateMachine) Name() string { return Name }
+
+// Tick implements fsm.Subsystem; sketches have nothing that expires.
+func (s *StateMachine) Tick(int64) {}
+
+// NextDeadline implements fsm.Subsystem; nothing is ever due.
+func (s *StateMachine) NextDeadline() int64 { return 0 }
+
+// Apply implements fsm.Subsystem: see apply.
+func (s *StateMachine) Apply(cmd fsm.Command) any { return s.apply(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+// apply applies one committed command: op, the leader's time atMs and the
 // marshalled request. It returns the RPC's response, or an error for an
 // undecodable payload or unknown op; either way a refused command changes
-// nothing.
-func (s *StateMachine) Apply(op uint16, atMs int64, payload []byte) any {
+// nothing. proto.Unmarshal copies bytes fields, so nothing kept aliases the
+// log entry.
+func (s *StateMachine) apply(op uint16, atMs int64, payload []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch op {
@@ -262,6 +278,12 @@ func (s *StateMachine) Apply(op uint16, atMs int64, payload []byte) any {
 	return fmt.Errorf("%w %d", ErrUnknownOp, op)
 }
 
+// CheckCreate validates a CreateSketch request.
+func (s *StateMachine) CheckCreate(req *sketchpb.SketchServiceCreateSketchRequest) *commonpb.Result {
+	_, r := s.limits.normalize(req.GetConfig())
+	return r
+}
+
 func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, atMs int64) *sketchpb.SketchServiceCreateSketchResponse {
 	cfg, r := s.limits.normalize(req.GetConfig())
 	if r != nil {
@@ -278,6 +300,10 @@ func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, at
 	s.sketches[cfg.GetName()] = e
 	return &sketchpb.SketchServiceCreateSketchResponse{Result: ok(), Info: e.info()}
 }
+
+// CheckName validates the name of a request that carries nothing else
+// (DeleteSketch, TDigestReset).
+func (s *StateMachine) CheckName(name string) *commonpb.Result { return s.limits.checkName("name", name) }
 
 func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
 func items(ss ...string) [][]byte {
@@ -377,10 +378,10 @@ func TestSnapshotExactAndDeterministic(t *testing.T) {
 
 func TestApplyGarbage(t *testing.T) {
 	s := New(Limits{})
-	if _, ok := s.Apply(999, 0, nil).(error); !ok {
+	if _, ok := s.Apply(fsm.Command{Subsystem: Name, Op: 999}).(error); !ok {
 		t.Fatal("unknown op not an error")
 	}
-	if _, ok := s.Apply(OpCreate, 0, []byte{0xff, 0xff}).(error); !ok {
+	if _, ok := s.Apply(fsm.Command{Subsystem: Name, Op: OpCreate, Payload: []byte{0xff, 0xff}}).(error); !ok {
 		t.Fatal("garbage payload not an error")
 	}
 }
