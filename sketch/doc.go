@@ -1,4 +1,22 @@
-// Package sketch is the waymaker sketch client: Bloom filters, HyperLogLog, Count-Min, Top-K and t-digest.
+// Package sketch is the waymaker sketch client: Bloom filters, HyperLogLog,
+// Count-Min, Top-K and t-digest, each result meaning what the RedisBloom
+// command of the same name answers (BF.ADD reports whether an item was new,
+// CMS.INCRBY the new counts, TOPK.ADD the items expelled, TDIGEST.RANK the
+// rank, ...).
+//
+// Sketches live in the server's replicated state, so every replica and
+// every restart answers the same. One file per kind: bloom.go, hll.go,
+// cms.go, topk.go, tdigest.go; sketch.go holds what they share (Kind, Info,
+// List, Delete).
+//
+// Handles are cheap: c.Bloom(name) touches no network; CreateBloom and
+// OpenBloom do. Adds and queries take many items per call, which is how to
+// make them fast: one round trip for a whole batch.
+//
+// Bad arguments fail before anything is sent with an *transport.Error of
+// Kind "invalid" naming the field. Increments (CMS, Top-K) and t-digest adds
+// are not retried after an unknown outcome, since applying them twice would
+// count twice; everything else is.
 //
 // It can be used alone, without the root package:
 //

@@ -303,7 +303,9 @@ func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, at
 
 // CheckName validates the name of a request that carries nothing else
 // (DeleteSketch, TDigestReset).
-func (s *StateMachine) CheckName(name string) *commonpb.Result { return s.limits.checkName("name", name) }
+func (s *StateMachine) CheckName(name string) *commonpb.Result {
+	return s.limits.checkName("name", name)
+}
 
 func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
