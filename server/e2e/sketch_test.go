@@ -20,7 +20,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/waymakertest"
 )
 
-// batches splits items into calls of at most n, so big streams cost few
+// sketchBatches splits items into calls of at most n, so big streams cost few
 // round trips (and stay fast under -race).
 func batches[T any](items []T, n int) [][]T {
 	var out [][]T
@@ -31,7 +31,7 @@ func batches[T any](items []T, n int) [][]T {
 	return append(out, items)
 }
 
-func byteItems(prefix string, from, to int) [][]byte {
+func sketchItems(prefix string, from, to int) [][]byte {
 	out := make([][]byte, 0, to-from)
 	for i := from; i < to; i++ {
 		out = append(out, fmt.Appendf(nil, "%s-%d", prefix, i))
@@ -54,9 +54,9 @@ func TestSketchBloom(t *testing.T) {
 	if added, _ = b.Add(ctx, []byte("first")); added {
 		t.Fatal("Add of a present item reported new")
 	}
-	members := byteItems("member", 0, 100_000-1)
+	members := sketchItems("member", 0, 100_000-1)
 	newCount := 0
-	for _, batch := range batches(members, 10_000) {
+	for _, batch := range sketchBatches(members, 10_000) {
 		res, err := b.MAdd(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +71,7 @@ func TestSketchBloom(t *testing.T) {
 	if err != nil || card != uint64(1+newCount) {
 		t.Fatalf("Card = %d, %v; want %d", card, err, 1+newCount)
 	}
-	for _, batch := range batches(members, 10_000) {
+	for _, batch := range sketchBatches(members, 10_000) {
 		ex, err := b.MExists(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -81,7 +81,7 @@ func TestSketchBloom(t *testing.T) {
 		}
 	}
 	fp := 0
-	for _, batch := range batches(byteItems("probe", 0, 100_000), 10_000) {
+	for _, batch := range sketchBatches(sketchItems("probe", 0, 100_000), 10_000) {
 		ex, err := b.MExists(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +99,7 @@ func TestSketchBloom(t *testing.T) {
 		t.Fatal("Exists(member-5) = false")
 	}
 	// Past capacity the filter scales by adding a sub-filter.
-	if _, err := b.MAdd(ctx, byteItems("more", 0, 5000)...); err != nil {
+	if _, err := b.MAdd(ctx, sketchItems("more", 0, 5000)...); err != nil {
 		t.Fatal(err)
 	}
 	info, err := b.Info(ctx)
@@ -135,7 +135,7 @@ func TestSketchHLL(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := false
-	for _, batch := range batches(byteItems("visitor", 0, 100_000), 10_000) {
+	for _, batch := range sketchBatches(sketchItems("visitor", 0, 100_000), 10_000) {
 		ch, err := h.Add(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +159,7 @@ func TestSketchHLL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Add(ctx, byteItems("visitor", 90_000, 110_000)...); err != nil {
+	if _, err := o.Add(ctx, sketchItems("visitor", 90_000, 110_000)...); err != nil {
 		t.Fatal(err)
 	}
 	union, err := h.Count(ctx, o.Name())
@@ -211,7 +211,7 @@ func TestSketchCMS(t *testing.T) {
 		truth[item]++
 		stream = append(stream, waymaker.SketchIncrement{Item: []byte(item), N: 1})
 	}
-	for _, batch := range batches(stream, 10_000) {
+	for _, batch := range sketchBatches(stream, 10_000) {
 		counts, err := m.MIncrBy(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -226,7 +226,7 @@ func TestSketchCMS(t *testing.T) {
 		keys = append(keys, k)
 	}
 	over := 0
-	for _, batch := range batches(keys, 5000) {
+	for _, batch := range sketchBatches(keys, 5000) {
 		its := make([][]byte, len(batch))
 		for i, k := range batch {
 			its[i] = []byte(k)
@@ -295,7 +295,7 @@ func TestSketchTopK(t *testing.T) {
 		stream = append(stream, []byte(item))
 	}
 	dropped := 0
-	for _, batch := range batches(stream, 10_000) {
+	for _, batch := range sketchBatches(stream, 10_000) {
 		d, err := k.Add(ctx, batch...)
 		if err != nil {
 			t.Fatal(err)
@@ -365,7 +365,7 @@ func TestSketchTDigest(t *testing.T) {
 	for i := range vals {
 		vals[i] = rng.Float64()
 	}
-	for _, batch := range batches(vals, 10_000) {
+	for _, batch := range sketchBatches(vals, 10_000) {
 		if err := td.Add(ctx, batch...); err != nil {
 			t.Fatal(err)
 		}
@@ -517,10 +517,10 @@ func sketchAnswers(t *testing.T, ctx context.Context, c *waymaker.Client, n stri
 	t.Helper()
 	s := c.Sketches()
 	var b strings.Builder
-	ex, err1 := s.Bloom(n+"-b").MExists(ctx, byteItems("x", 0, 50)...)
+	ex, err1 := s.Bloom(n+"-b").MExists(ctx, sketchItems("x", 0, 50)...)
 	card, err2 := s.Bloom(n + "-b").Card(ctx)
 	cnt, err3 := s.HLL(n + "-h").Count(ctx)
-	q, err4 := s.CMS(n+"-c").Query(ctx, byteItems("x", 0, 20)...)
+	q, err4 := s.CMS(n+"-c").Query(ctx, sketchItems("x", 0, 20)...)
 	l, err5 := s.TopK(n + "-k").List(ctx)
 	qs, err6 := s.TDigest(n+"-t").Quantile(ctx, 0.01, 0.5, 0.99)
 	in, err7 := s.TDigest(n + "-t").Info(ctx)
@@ -547,7 +547,7 @@ func fillSketches(t *testing.T, ctx context.Context, c *waymaker.Client, n strin
 		}
 	}
 	s := c.Sketches()
-	its := byteItems("x", round*7, round*7+25)
+	its := sketchItems("x", round*7, round*7+25)
 	var incs []waymaker.SketchIncrement
 	var vals []float64
 	for i, it := range its {
@@ -587,7 +587,7 @@ func TestSketchStateSurvivesRestart(t *testing.T) {
 				fillSketches(t, ctx, c, n, round)
 			}
 			if tc.name == "snapshot" {
-				waitForSnapshot(t, srv.DataDir())
+				waitForSketchSnapshot(t, srv.DataDir())
 			}
 			want := sketchAnswers(t, ctx, c, n)
 			srv.Restart()
@@ -609,8 +609,8 @@ func TestSketchStateSurvivesRestart(t *testing.T) {
 	}
 }
 
-// waitForSnapshot waits until raft has written a snapshot under dir.
-func waitForSnapshot(t *testing.T, dir string) {
+// waitForSketchSnapshot waits until raft has written a snapshot under dir.
+func waitForSketchSnapshot(t *testing.T, dir string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
