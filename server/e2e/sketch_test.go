@@ -22,7 +22,7 @@ import (
 
 // sketchBatches splits items into calls of at most n, so big streams cost few
 // round trips (and stay fast under -race).
-func batches[T any](items []T, n int) [][]T {
+func sketchBatches[T any](items []T, n int) [][]T {
 	var out [][]T
 	for len(items) > n {
 		out = append(out, items[:n])
