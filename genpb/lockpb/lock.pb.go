@@ -313,7 +313,12 @@ type LockLease struct {
 	GrantedAtMs int64 `protobuf:"varint,7,opt,name=granted_at_ms,json=grantedAtMs,proto3" json:"granted_at_ms,omitempty"`
 	// True when this answer found an existing live lease under request_id
 	// (a retry or rebind) instead of making a new grant.
-	Recovered     bool `protobuf:"varint,8,opt,name=recovered,proto3" json:"recovered,omitempty"`
+	Recovered bool `protobuf:"varint,8,opt,name=recovered,proto3" json:"recovered,omitempty"`
+	// How long the answering call waited on the server between receiving the
+	// request and the grant (ms); 0 for an immediate grant or a recovery. A
+	// client adds it to the time it sent the request to place the grant, and
+	// so the lease's expiry, on its own clock without trusting the server's.
+	WaitedMs      int64 `protobuf:"varint,9,opt,name=waited_ms,json=waitedMs,proto3" json:"waited_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -404,6 +409,13 @@ func (x *LockLease) GetRecovered() bool {
 	return false
 }
 
+func (x *LockLease) GetWaitedMs() int64 {
+	if x != nil {
+		return x.WaitedMs
+	}
+	return 0
+}
+
 // LockEvent is one state change of a lease, as carried by lock streams.
 type LockEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -484,11 +496,19 @@ type LockServiceAcquireRequest struct {
 	// with the same id is still waiting takes over that waiter's place.
 	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// How long to wait for a contended key. 0: one try, and "expired" if
-	// contended. > 0: wait FIFO up to this long. Negative is invalid.
+	// contended. > 0: wait FIFO up to this long (at most 1 hour). Negative is
+	// invalid.
 	MaxWaitMs int64 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
 	// Lease TTL. 0 takes the default, 30000 ms; below the minimum (500 ms) or
 	// above the maximum (1 hour) is invalid.
-	LeaseTtlMs    int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	// Only recover: answer the live lease already owned by request_id
+	// (recovered=true) and never make a new grant or wait. When request_id
+	// owns no live lease the answer is "lease_expired" (the lease ran out or
+	// was never made) or "not_owner" (it was released or revoked). A client
+	// rebinding a dropped event stream sets it, so a rebind can never turn
+	// into a second, fresh acquisition with a new fence token.
+	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,6 +585,13 @@ func (x *LockServiceAcquireRequest) GetLeaseTtlMs() int64 {
 	return 0
 }
 
+func (x *LockServiceAcquireRequest) GetRecoverOnly() bool {
+	if x != nil {
+		return x.RecoverOnly
+	}
+	return false
+}
+
 // LockServiceAcquireResponse is one message of the Acquire stream.
 type LockServiceAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -624,7 +651,7 @@ func (x *LockServiceAcquireResponse) GetEvent() *LockEvent {
 // LockServiceMultiAcquireRequest asks for several keys, all or none.
 type LockServiceMultiAcquireRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Keys to lock; non-empty, no duplicates, each as for Acquire.
+	// Keys to lock; 1 to 128 of them, no duplicates, each as for Acquire.
 	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	// Mode applied to every key.
 	Mode LockMode `protobuf:"varint,2,opt,name=mode,proto3,enum=waymaker.v1.LockMode" json:"mode,omitempty"`
@@ -635,7 +662,9 @@ type LockServiceMultiAcquireRequest struct {
 	// Wait budget for the whole set; same rules as on Acquire.
 	MaxWaitMs int64 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
 	// Lease TTL for the one lease covering all keys; same rules as on Acquire.
-	LeaseTtlMs    int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	// Only recover the lease of request_id; as on Acquire.
+	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -712,6 +741,13 @@ func (x *LockServiceMultiAcquireRequest) GetLeaseTtlMs() int64 {
 	return 0
 }
 
+func (x *LockServiceMultiAcquireRequest) GetRecoverOnly() bool {
+	if x != nil {
+		return x.RecoverOnly
+	}
+	return false
+}
+
 // LockServiceMultiAcquireResponse is one message of the MultiAcquire stream.
 type LockServiceMultiAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -781,7 +817,9 @@ type LockServiceTryAcquireRequest struct {
 	// Wait budget; same rules as on Acquire.
 	MaxWaitMs int64 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
 	// Lease TTL; same rules as on Acquire.
-	LeaseTtlMs    int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	// Only recover the lease of request_id; as on Acquire.
+	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -858,6 +896,13 @@ func (x *LockServiceTryAcquireRequest) GetLeaseTtlMs() int64 {
 	return 0
 }
 
+func (x *LockServiceTryAcquireRequest) GetRecoverOnly() bool {
+	if x != nil {
+		return x.RecoverOnly
+	}
+	return false
+}
+
 // LockServiceTryAcquireResponse answers TryAcquire.
 type LockServiceTryAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -913,6 +958,162 @@ func (x *LockServiceTryAcquireResponse) GetLease() *LockLease {
 	return nil
 }
 
+// LockServiceMultiTryAcquireRequest is a unary acquisition of several keys,
+// all or none.
+type LockServiceMultiTryAcquireRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keys to lock; as on MultiAcquire.
+	Keys []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Mode applied to every key.
+	Mode LockMode `protobuf:"varint,2,opt,name=mode,proto3,enum=waymaker.v1.LockMode" json:"mode,omitempty"`
+	// Scope applied to every key.
+	Scope LockScope `protobuf:"varint,3,opt,name=scope,proto3,enum=waymaker.v1.LockScope" json:"scope,omitempty"`
+	// Client-made id of this acquisition; same rules as on Acquire.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Wait budget for the whole set; same rules as on Acquire.
+	MaxWaitMs int64 `protobuf:"varint,5,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	// Lease TTL for the one lease covering all keys; same rules as on Acquire.
+	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
+	// Only recover the lease of request_id; as on Acquire.
+	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceMultiTryAcquireRequest) Reset() {
+	*x = LockServiceMultiTryAcquireRequest{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceMultiTryAcquireRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceMultiTryAcquireRequest) ProtoMessage() {}
+
+func (x *LockServiceMultiTryAcquireRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceMultiTryAcquireRequest.ProtoReflect.Descriptor instead.
+func (*LockServiceMultiTryAcquireRequest) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetMode() LockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetScope() LockScope {
+	if x != nil {
+		return x.Scope
+	}
+	return LockScope_LOCK_SCOPE_UNSPECIFIED
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetMaxWaitMs() int64 {
+	if x != nil {
+		return x.MaxWaitMs
+	}
+	return 0
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetLeaseTtlMs() int64 {
+	if x != nil {
+		return x.LeaseTtlMs
+	}
+	return 0
+}
+
+func (x *LockServiceMultiTryAcquireRequest) GetRecoverOnly() bool {
+	if x != nil {
+		return x.RecoverOnly
+	}
+	return false
+}
+
+// LockServiceMultiTryAcquireResponse answers MultiTryAcquire.
+type LockServiceMultiTryAcquireResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Outcome; "expired" when some key stayed contended.
+	Result *commonpb.Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// The lease on success, one grant per requested key.
+	Lease         *LockLease `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceMultiTryAcquireResponse) Reset() {
+	*x = LockServiceMultiTryAcquireResponse{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceMultiTryAcquireResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceMultiTryAcquireResponse) ProtoMessage() {}
+
+func (x *LockServiceMultiTryAcquireResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceMultiTryAcquireResponse.ProtoReflect.Descriptor instead.
+func (*LockServiceMultiTryAcquireResponse) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LockServiceMultiTryAcquireResponse) GetResult() *commonpb.Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *LockServiceMultiTryAcquireResponse) GetLease() *LockLease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 // LockServiceWatchRequest opens the event stream of an existing lease.
 type LockServiceWatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -926,7 +1127,7 @@ type LockServiceWatchRequest struct {
 
 func (x *LockServiceWatchRequest) Reset() {
 	*x = LockServiceWatchRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1139,7 @@ func (x *LockServiceWatchRequest) String() string {
 func (*LockServiceWatchRequest) ProtoMessage() {}
 
 func (x *LockServiceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1152,7 @@ func (x *LockServiceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceWatchRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{9}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LockServiceWatchRequest) GetLeaseId() string {
@@ -981,7 +1182,7 @@ type LockServiceWatchResponse struct {
 
 func (x *LockServiceWatchResponse) Reset() {
 	*x = LockServiceWatchResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1194,7 @@ func (x *LockServiceWatchResponse) String() string {
 func (*LockServiceWatchResponse) ProtoMessage() {}
 
 func (x *LockServiceWatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1207,7 @@ func (x *LockServiceWatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceWatchResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceWatchResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{10}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LockServiceWatchResponse) GetResult() *commonpb.Result {
@@ -1039,7 +1240,7 @@ type LockServiceRenewRequest struct {
 
 func (x *LockServiceRenewRequest) Reset() {
 	*x = LockServiceRenewRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1252,7 @@ func (x *LockServiceRenewRequest) String() string {
 func (*LockServiceRenewRequest) ProtoMessage() {}
 
 func (x *LockServiceRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1265,7 @@ func (x *LockServiceRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRenewRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceRenewRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{11}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LockServiceRenewRequest) GetLeaseId() string {
@@ -1101,7 +1302,7 @@ type LockServiceRenewResponse struct {
 
 func (x *LockServiceRenewResponse) Reset() {
 	*x = LockServiceRenewResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1314,7 @@ func (x *LockServiceRenewResponse) String() string {
 func (*LockServiceRenewResponse) ProtoMessage() {}
 
 func (x *LockServiceRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1327,7 @@ func (x *LockServiceRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRenewResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceRenewResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{12}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LockServiceRenewResponse) GetResult() *commonpb.Result {
@@ -1156,7 +1357,7 @@ type LockServiceReleaseRequest struct {
 
 func (x *LockServiceReleaseRequest) Reset() {
 	*x = LockServiceReleaseRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1369,7 @@ func (x *LockServiceReleaseRequest) String() string {
 func (*LockServiceReleaseRequest) ProtoMessage() {}
 
 func (x *LockServiceReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1382,7 @@ func (x *LockServiceReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceReleaseRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{13}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LockServiceReleaseRequest) GetLeaseId() string {
@@ -1209,7 +1410,7 @@ type LockServiceReleaseResponse struct {
 
 func (x *LockServiceReleaseResponse) Reset() {
 	*x = LockServiceReleaseResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1422,7 @@ func (x *LockServiceReleaseResponse) String() string {
 func (*LockServiceReleaseResponse) ProtoMessage() {}
 
 func (x *LockServiceReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1435,7 @@ func (x *LockServiceReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceReleaseResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{14}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LockServiceReleaseResponse) GetResult() *commonpb.Result {
@@ -1257,7 +1458,7 @@ type LockServiceInspectRequest struct {
 
 func (x *LockServiceInspectRequest) Reset() {
 	*x = LockServiceInspectRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1470,7 @@ func (x *LockServiceInspectRequest) String() string {
 func (*LockServiceInspectRequest) ProtoMessage() {}
 
 func (x *LockServiceInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1483,7 @@ func (x *LockServiceInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceInspectRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceInspectRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{15}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LockServiceInspectRequest) GetKey() string {
@@ -1310,7 +1511,10 @@ type LockServiceInspectResponse struct {
 	Holders []*LockLease `protobuf:"bytes,2,rep,name=holders,proto3" json:"holders,omitempty"`
 	// Number of acquisitions waiting for the key.
 	Waiters int64 `protobuf:"varint,3,opt,name=waiters,proto3" json:"waiters,omitempty"`
-	// The last fence token granted for the key (0 if never granted).
+	// The last fence token granted for the key (0 if never granted). The
+	// server forgets a key nobody holds or waits for, to keep its memory
+	// bounded; for such a key this is a bound at least as high as every token
+	// the key was ever granted, and the next grant is higher still.
 	LastFenceToken uint64 `protobuf:"varint,4,opt,name=last_fence_token,json=lastFenceToken,proto3" json:"last_fence_token,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -1318,7 +1522,7 @@ type LockServiceInspectResponse struct {
 
 func (x *LockServiceInspectResponse) Reset() {
 	*x = LockServiceInspectResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1534,7 @@ func (x *LockServiceInspectResponse) String() string {
 func (*LockServiceInspectResponse) ProtoMessage() {}
 
 func (x *LockServiceInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1547,7 @@ func (x *LockServiceInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceInspectResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceInspectResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{16}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LockServiceInspectResponse) GetResult() *commonpb.Result {
@@ -1383,7 +1587,7 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12\x1f\n" +
 	"\vfence_token\x18\x03 \x01(\x04R\n" +
-	"fenceToken\"\xb6\x02\n" +
+	"fenceToken\"\xd3\x02\n" +
 	"\tLockLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -1394,11 +1598,12 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
 	"leaseTtlMs\x12\"\n" +
 	"\rgranted_at_ms\x18\a \x01(\x03R\vgrantedAtMs\x12\x1c\n" +
-	"\trecovered\x18\b \x01(\bR\trecovered\"\x8f\x01\n" +
+	"\trecovered\x18\b \x01(\bR\trecovered\x12\x1b\n" +
+	"\twaited_ms\x18\t \x01(\x03R\bwaitedMs\"\x8f\x01\n" +
 	"\tLockEvent\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.waymaker.v1.LockEventTypeR\x04type\x12,\n" +
 	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\x12$\n" +
-	"\x0eoccurred_at_ms\x18\x03 \x01(\x03R\foccurredAtMs\"\xe7\x01\n" +
+	"\x0eoccurred_at_ms\x18\x03 \x01(\x03R\foccurredAtMs\"\x8a\x02\n" +
 	"\x19LockServiceAcquireRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1407,10 +1612,11 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1e\n" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
-	"leaseTtlMs\"w\n" +
+	"leaseTtlMs\x12!\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"w\n" +
 	"\x1aLockServiceAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
-	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\xee\x01\n" +
+	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\x91\x02\n" +
 	"\x1eLockServiceMultiAcquireRequest\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1419,10 +1625,11 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1e\n" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
-	"leaseTtlMs\"|\n" +
+	"leaseTtlMs\x12!\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"|\n" +
 	"\x1fLockServiceMultiAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
-	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\xea\x01\n" +
+	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\x8d\x02\n" +
 	"\x1cLockServiceTryAcquireRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1431,8 +1638,22 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1e\n" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
-	"leaseTtlMs\"z\n" +
+	"leaseTtlMs\x12!\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"z\n" +
 	"\x1dLockServiceTryAcquireResponse\x12+\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
+	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\"\x94\x02\n" +
+	"!LockServiceMultiTryAcquireRequest\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12)\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
+	"\x05scope\x18\x03 \x01(\x0e2\x16.waymaker.v1.LockScopeR\x05scope\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12\x1e\n" +
+	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
+	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
+	"leaseTtlMs\x12!\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"\x7f\n" +
+	"\"LockServiceMultiTryAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
 	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\"S\n" +
 	"\x17LockServiceWatchRequest\x12\x19\n" +
@@ -1479,12 +1700,13 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x17LOCK_EVENT_TYPE_RENEWED\x10\x02\x12\x1c\n" +
 	"\x18LOCK_EVENT_TYPE_RELEASED\x10\x03\x12\x1b\n" +
 	"\x17LOCK_EVENT_TYPE_EXPIRED\x10\x04\x12\x1b\n" +
-	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xa3\x05\n" +
+	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\x97\x06\n" +
 	"\vLockService\x12\\\n" +
 	"\aAcquire\x12&.waymaker.v1.LockServiceAcquireRequest\x1a'.waymaker.v1.LockServiceAcquireResponse0\x01\x12k\n" +
 	"\fMultiAcquire\x12+.waymaker.v1.LockServiceMultiAcquireRequest\x1a,.waymaker.v1.LockServiceMultiAcquireResponse0\x01\x12c\n" +
 	"\n" +
-	"TryAcquire\x12).waymaker.v1.LockServiceTryAcquireRequest\x1a*.waymaker.v1.LockServiceTryAcquireResponse\x12V\n" +
+	"TryAcquire\x12).waymaker.v1.LockServiceTryAcquireRequest\x1a*.waymaker.v1.LockServiceTryAcquireResponse\x12r\n" +
+	"\x0fMultiTryAcquire\x12..waymaker.v1.LockServiceMultiTryAcquireRequest\x1a/.waymaker.v1.LockServiceMultiTryAcquireResponse\x12V\n" +
 	"\x05Watch\x12$.waymaker.v1.LockServiceWatchRequest\x1a%.waymaker.v1.LockServiceWatchResponse0\x01\x12T\n" +
 	"\x05Renew\x12$.waymaker.v1.LockServiceRenewRequest\x1a%.waymaker.v1.LockServiceRenewResponse\x12Z\n" +
 	"\aRelease\x12&.waymaker.v1.LockServiceReleaseRequest\x1a'.waymaker.v1.LockServiceReleaseResponse\x12Z\n" +
@@ -1503,29 +1725,31 @@ func file_waymaker_v1_lock_proto_rawDescGZIP() []byte {
 }
 
 var file_waymaker_v1_lock_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_waymaker_v1_lock_proto_goTypes = []any{
-	(LockMode)(0),                           // 0: waymaker.v1.LockMode
-	(LockScope)(0),                          // 1: waymaker.v1.LockScope
-	(LockEventType)(0),                      // 2: waymaker.v1.LockEventType
-	(*LockGrant)(nil),                       // 3: waymaker.v1.LockGrant
-	(*LockLease)(nil),                       // 4: waymaker.v1.LockLease
-	(*LockEvent)(nil),                       // 5: waymaker.v1.LockEvent
-	(*LockServiceAcquireRequest)(nil),       // 6: waymaker.v1.LockServiceAcquireRequest
-	(*LockServiceAcquireResponse)(nil),      // 7: waymaker.v1.LockServiceAcquireResponse
-	(*LockServiceMultiAcquireRequest)(nil),  // 8: waymaker.v1.LockServiceMultiAcquireRequest
-	(*LockServiceMultiAcquireResponse)(nil), // 9: waymaker.v1.LockServiceMultiAcquireResponse
-	(*LockServiceTryAcquireRequest)(nil),    // 10: waymaker.v1.LockServiceTryAcquireRequest
-	(*LockServiceTryAcquireResponse)(nil),   // 11: waymaker.v1.LockServiceTryAcquireResponse
-	(*LockServiceWatchRequest)(nil),         // 12: waymaker.v1.LockServiceWatchRequest
-	(*LockServiceWatchResponse)(nil),        // 13: waymaker.v1.LockServiceWatchResponse
-	(*LockServiceRenewRequest)(nil),         // 14: waymaker.v1.LockServiceRenewRequest
-	(*LockServiceRenewResponse)(nil),        // 15: waymaker.v1.LockServiceRenewResponse
-	(*LockServiceReleaseRequest)(nil),       // 16: waymaker.v1.LockServiceReleaseRequest
-	(*LockServiceReleaseResponse)(nil),      // 17: waymaker.v1.LockServiceReleaseResponse
-	(*LockServiceInspectRequest)(nil),       // 18: waymaker.v1.LockServiceInspectRequest
-	(*LockServiceInspectResponse)(nil),      // 19: waymaker.v1.LockServiceInspectResponse
-	(*commonpb.Result)(nil),                 // 20: waymaker.v1.Result
+	(LockMode)(0),                              // 0: waymaker.v1.LockMode
+	(LockScope)(0),                             // 1: waymaker.v1.LockScope
+	(LockEventType)(0),                         // 2: waymaker.v1.LockEventType
+	(*LockGrant)(nil),                          // 3: waymaker.v1.LockGrant
+	(*LockLease)(nil),                          // 4: waymaker.v1.LockLease
+	(*LockEvent)(nil),                          // 5: waymaker.v1.LockEvent
+	(*LockServiceAcquireRequest)(nil),          // 6: waymaker.v1.LockServiceAcquireRequest
+	(*LockServiceAcquireResponse)(nil),         // 7: waymaker.v1.LockServiceAcquireResponse
+	(*LockServiceMultiAcquireRequest)(nil),     // 8: waymaker.v1.LockServiceMultiAcquireRequest
+	(*LockServiceMultiAcquireResponse)(nil),    // 9: waymaker.v1.LockServiceMultiAcquireResponse
+	(*LockServiceTryAcquireRequest)(nil),       // 10: waymaker.v1.LockServiceTryAcquireRequest
+	(*LockServiceTryAcquireResponse)(nil),      // 11: waymaker.v1.LockServiceTryAcquireResponse
+	(*LockServiceMultiTryAcquireRequest)(nil),  // 12: waymaker.v1.LockServiceMultiTryAcquireRequest
+	(*LockServiceMultiTryAcquireResponse)(nil), // 13: waymaker.v1.LockServiceMultiTryAcquireResponse
+	(*LockServiceWatchRequest)(nil),            // 14: waymaker.v1.LockServiceWatchRequest
+	(*LockServiceWatchResponse)(nil),           // 15: waymaker.v1.LockServiceWatchResponse
+	(*LockServiceRenewRequest)(nil),            // 16: waymaker.v1.LockServiceRenewRequest
+	(*LockServiceRenewResponse)(nil),           // 17: waymaker.v1.LockServiceRenewResponse
+	(*LockServiceReleaseRequest)(nil),          // 18: waymaker.v1.LockServiceReleaseRequest
+	(*LockServiceReleaseResponse)(nil),         // 19: waymaker.v1.LockServiceReleaseResponse
+	(*LockServiceInspectRequest)(nil),          // 20: waymaker.v1.LockServiceInspectRequest
+	(*LockServiceInspectResponse)(nil),         // 21: waymaker.v1.LockServiceInspectResponse
+	(*commonpb.Result)(nil),                    // 22: waymaker.v1.Result
 }
 var file_waymaker_v1_lock_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.LockGrant.mode:type_name -> waymaker.v1.LockMode
@@ -1535,43 +1759,49 @@ var file_waymaker_v1_lock_proto_depIdxs = []int32{
 	4,  // 4: waymaker.v1.LockEvent.lease:type_name -> waymaker.v1.LockLease
 	0,  // 5: waymaker.v1.LockServiceAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 6: waymaker.v1.LockServiceAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	20, // 7: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
+	22, // 7: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
 	5,  // 8: waymaker.v1.LockServiceAcquireResponse.event:type_name -> waymaker.v1.LockEvent
 	0,  // 9: waymaker.v1.LockServiceMultiAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 10: waymaker.v1.LockServiceMultiAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	20, // 11: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
+	22, // 11: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
 	5,  // 12: waymaker.v1.LockServiceMultiAcquireResponse.event:type_name -> waymaker.v1.LockEvent
 	0,  // 13: waymaker.v1.LockServiceTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 14: waymaker.v1.LockServiceTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	20, // 15: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	22, // 15: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
 	4,  // 16: waymaker.v1.LockServiceTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
-	20, // 17: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
-	5,  // 18: waymaker.v1.LockServiceWatchResponse.event:type_name -> waymaker.v1.LockEvent
-	20, // 19: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
-	4,  // 20: waymaker.v1.LockServiceRenewResponse.lease:type_name -> waymaker.v1.LockLease
-	20, // 21: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
-	1,  // 22: waymaker.v1.LockServiceInspectRequest.scope:type_name -> waymaker.v1.LockScope
-	20, // 23: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
-	4,  // 24: waymaker.v1.LockServiceInspectResponse.holders:type_name -> waymaker.v1.LockLease
-	6,  // 25: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
-	8,  // 26: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
-	10, // 27: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
-	12, // 28: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
-	14, // 29: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
-	16, // 30: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
-	18, // 31: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
-	7,  // 32: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
-	9,  // 33: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
-	11, // 34: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
-	13, // 35: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
-	15, // 36: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
-	17, // 37: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
-	19, // 38: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	0,  // 17: waymaker.v1.LockServiceMultiTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
+	1,  // 18: waymaker.v1.LockServiceMultiTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
+	22, // 19: waymaker.v1.LockServiceMultiTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	4,  // 20: waymaker.v1.LockServiceMultiTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
+	22, // 21: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
+	5,  // 22: waymaker.v1.LockServiceWatchResponse.event:type_name -> waymaker.v1.LockEvent
+	22, // 23: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
+	4,  // 24: waymaker.v1.LockServiceRenewResponse.lease:type_name -> waymaker.v1.LockLease
+	22, // 25: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
+	1,  // 26: waymaker.v1.LockServiceInspectRequest.scope:type_name -> waymaker.v1.LockScope
+	22, // 27: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
+	4,  // 28: waymaker.v1.LockServiceInspectResponse.holders:type_name -> waymaker.v1.LockLease
+	6,  // 29: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
+	8,  // 30: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
+	10, // 31: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
+	12, // 32: waymaker.v1.LockService.MultiTryAcquire:input_type -> waymaker.v1.LockServiceMultiTryAcquireRequest
+	14, // 33: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
+	16, // 34: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
+	18, // 35: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
+	20, // 36: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
+	7,  // 37: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
+	9,  // 38: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
+	11, // 39: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
+	13, // 40: waymaker.v1.LockService.MultiTryAcquire:output_type -> waymaker.v1.LockServiceMultiTryAcquireResponse
+	15, // 41: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
+	17, // 42: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
+	19, // 43: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
+	21, // 44: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_lock_proto_init() }
@@ -1585,7 +1815,7 @@ func file_waymaker_v1_lock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_waymaker_v1_lock_proto_rawDesc), len(file_waymaker_v1_lock_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,13 +44,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LockService_Acquire_FullMethodName      = "/waymaker.v1.LockService/Acquire"
-	LockService_MultiAcquire_FullMethodName = "/waymaker.v1.LockService/MultiAcquire"
-	LockService_TryAcquire_FullMethodName   = "/waymaker.v1.LockService/TryAcquire"
-	LockService_Watch_FullMethodName        = "/waymaker.v1.LockService/Watch"
-	LockService_Renew_FullMethodName        = "/waymaker.v1.LockService/Renew"
-	LockService_Release_FullMethodName      = "/waymaker.v1.LockService/Release"
-	LockService_Inspect_FullMethodName      = "/waymaker.v1.LockService/Inspect"
+	LockService_Acquire_FullMethodName         = "/waymaker.v1.LockService/Acquire"
+	LockService_MultiAcquire_FullMethodName    = "/waymaker.v1.LockService/MultiAcquire"
+	LockService_TryAcquire_FullMethodName      = "/waymaker.v1.LockService/TryAcquire"
+	LockService_MultiTryAcquire_FullMethodName = "/waymaker.v1.LockService/MultiTryAcquire"
+	LockService_Watch_FullMethodName           = "/waymaker.v1.LockService/Watch"
+	LockService_Renew_FullMethodName           = "/waymaker.v1.LockService/Renew"
+	LockService_Release_FullMethodName         = "/waymaker.v1.LockService/Release"
+	LockService_Inspect_FullMethodName         = "/waymaker.v1.LockService/Inspect"
 )
 
 // LockServiceClient is the client API for LockService service.
@@ -78,6 +79,9 @@ type LockServiceClient interface {
 	// same request_id rules apply, so it is also a cheap rebind probe. Events
 	// of the lease can be followed later with Watch.
 	TryAcquire(ctx context.Context, in *LockServiceTryAcquireRequest, opts ...grpc.CallOption) (*LockServiceTryAcquireResponse, error)
+	// MultiTryAcquire is MultiAcquire without the event stream, as TryAcquire
+	// is to Acquire: one unary round trip that takes every key or none.
+	MultiTryAcquire(ctx context.Context, in *LockServiceMultiTryAcquireRequest, opts ...grpc.CallOption) (*LockServiceMultiTryAcquireResponse, error)
 	// Watch opens the event stream of an existing lease, named by lease_id and
 	// owned by request_id. The first message is the lease as it is now (event
 	// GRANTED, recovered=true); then its events follow as for Acquire. A lease
@@ -148,6 +152,16 @@ func (c *lockServiceClient) TryAcquire(ctx context.Context, in *LockServiceTryAc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LockServiceTryAcquireResponse)
 	err := c.cc.Invoke(ctx, LockService_TryAcquire_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *lockServiceClient) MultiTryAcquire(ctx context.Context, in *LockServiceMultiTryAcquireRequest, opts ...grpc.CallOption) (*LockServiceMultiTryAcquireResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockServiceMultiTryAcquireResponse)
+	err := c.cc.Invoke(ctx, LockService_MultiTryAcquire_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +242,9 @@ type LockServiceServer interface {
 	// same request_id rules apply, so it is also a cheap rebind probe. Events
 	// of the lease can be followed later with Watch.
 	TryAcquire(context.Context, *LockServiceTryAcquireRequest) (*LockServiceTryAcquireResponse, error)
+	// MultiTryAcquire is MultiAcquire without the event stream, as TryAcquire
+	// is to Acquire: one unary round trip that takes every key or none.
+	MultiTryAcquire(context.Context, *LockServiceMultiTryAcquireRequest) (*LockServiceMultiTryAcquireResponse, error)
 	// Watch opens the event stream of an existing lease, named by lease_id and
 	// owned by request_id. The first message is the lease as it is now (event
 	// GRANTED, recovered=true); then its events follow as for Acquire. A lease
@@ -264,6 +281,9 @@ func (UnimplementedLockServiceServer) MultiAcquire(*LockServiceMultiAcquireReque
 }
 func (UnimplementedLockServiceServer) TryAcquire(context.Context, *LockServiceTryAcquireRequest) (*LockServiceTryAcquireResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TryAcquire not implemented")
+}
+func (UnimplementedLockServiceServer) MultiTryAcquire(context.Context, *LockServiceMultiTryAcquireRequest) (*LockServiceMultiTryAcquireResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MultiTryAcquire not implemented")
 }
 func (UnimplementedLockServiceServer) Watch(*LockServiceWatchRequest, grpc.ServerStreamingServer[LockServiceWatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -334,6 +354,24 @@ func _LockService_TryAcquire_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LockServiceServer).TryAcquire(ctx, req.(*LockServiceTryAcquireRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LockService_MultiTryAcquire_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockServiceMultiTryAcquireRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LockServiceServer).MultiTryAcquire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LockService_MultiTryAcquire_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LockServiceServer).MultiTryAcquire(ctx, req.(*LockServiceMultiTryAcquireRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -413,6 +451,10 @@ var LockService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TryAcquire",
 			Handler:    _LockService_TryAcquire_Handler,
+		},
+		{
+			MethodName: "MultiTryAcquire",
+			Handler:    _LockService_MultiTryAcquire_Handler,
 		},
 		{
 			MethodName: "Renew",
