@@ -13,6 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
@@ -36,7 +37,11 @@ import (
 // Never rename a registered state machine: its name is in every log entry
 // and snapshot written so far.
 func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
-	lockpb.RegisterLockServiceServer(g, lockpb.UnimplementedLockServiceServer{})
+	locksm := lock.NewStateMachine()
+	if err := f.Register(locksm); err != nil {
+		return err
+	}
+	lockpb.RegisterLockServiceServer(g, api.NewLockService(locksm, d))
 	kvs := api.NewKVService(d)
 	if err := f.Register(kvs.Subsystem()); err != nil {
 		return err

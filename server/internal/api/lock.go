@@ -1,0 +1,487 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
+)
+
+// Lock request bounds (the key bound is Limits.MaxKeyLen).
+const (
+	lockDefaultTTLMs = 30_000
+	lockMinTTLMs     = 500
+	lockMaxTTLMs     = 3_600_000
+	lockMaxWaitMs    = 3_600_000
+	lockMaxKeys      = 128
+	lockMaxRequestID = 128
+	// lockWaitSlack is how long past max_wait a waiting call gives the
+	// leader's tick to expire its waiter before cancelling it itself.
+	lockWaitSlack = time.Second
+	// lockCancelTimeout bounds the proposal that drops an abandoned waiter.
+	lockCancelTimeout = 5 * time.Second
+	// localLeasePrefix starts the id of every LOCAL scope lease.
+	localLeasePrefix = "local-"
+)
+
+// LockService is the gRPC lock service. QUORUM scope goes through raft
+// (the lock state machine); LOCAL scope is a Table in this node's memory,
+// driven with this node's clock and never replicated.
+type LockService struct {
+	lockpb.UnimplementedLockServiceServer
+	d      Deps
+	quorum lockBackend
+	local  lockBackend
+}
+
+// NewLockService returns the lock service over the registered state
+// machine sm.
+func NewLockService(sm *lock.StateMachine, d Deps) *LockService {
+	boot := time.Now()
+	// Local fence tokens start from the boot time in microseconds, so a
+	// restarted node's tokens still exceed the ones it granted before, as
+	// far as its clock moved forward (the best LOCAL scope can promise).
+	lt := lock.NewTable(localLeasePrefix+strconv.FormatInt(boot.UnixMilli(), 36)+"-", uint64(boot.UnixMicro()))
+	return &LockService{
+		d:      d,
+		quorum: &quorumLocks{t: sm.Table, node: d.Node},
+		local:  &localLocks{t: lt, stopping: d.Stopping},
+	}
+}
+
+// lockBackend applies lock operations to one table.
+type lockBackend interface {
+	table() *lock.Table
+	acquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result)
+	cancel(reqID string, attempt uint64)
+	renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result)
+	release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result)
+}
+
+type quorumLocks struct {
+	t    *lock.Table
+	node Proposer
+}
+
+func (q *quorumLocks) table() *lock.Table { return q.t }
+
+func (q *quorumLocks) acquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result) {
+	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpAcquire, req)
+}
+
+func (q *quorumLocks) cancel(reqID string, attempt uint64) {
+	// The caller's context has ended; the removal must still be proposed.
+	ctx, cancel := context.WithTimeout(context.Background(), lockCancelTimeout)
+	defer cancel()
+	_, _ = q.node.Propose(ctx, lock.Name, lock.OpCancel, lock.EncodeCancel(reqID, attempt))
+}
+
+func (q *quorumLocks) renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result) {
+	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRenew, req)
+}
+
+func (q *quorumLocks) release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result) {
+	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRelease, req)
+}
+
+// localLocks drives the LOCAL table with this node's clock. Expiries run on
+// a timer set to the table's next deadline (no goroutine while idle).
+type localLocks struct {
+	t        *lock.Table
+	stopping <-chan struct{}
+	mu       sync.Mutex
+	timer    *time.Timer
+	timerAt  int64
+}
+
+func (l *localLocks) table() *lock.Table { return l.t }
+
+func nowMs() int64 { return time.Now().UnixMilli() }
+
+func (l *localLocks) acquire(_ context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result) {
+	defer l.schedule()
+	return l.t.Acquire(acquireRequest(req), nowMs()), nil
+}
+
+func (l *localLocks) cancel(reqID string, attempt uint64) {
+	l.t.Cancel(reqID, attempt, nowMs())
+	l.schedule()
+}
+
+func (l *localLocks) renew(_ context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result) {
+	defer l.schedule()
+	return l.t.Renew(req.GetLeaseId(), req.GetRequestId(), req.GetLeaseTtlMs(), nowMs()), nil
+}
+
+func (l *localLocks) release(_ context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result) {
+	defer l.schedule()
+	return l.t.Release(req.GetLeaseId(), req.GetRequestId(), nowMs()), nil
+}
+
+// schedule makes the timer fire at the table's next deadline.
+func (l *localLocks) schedule() {
+	d := l.t.NextDeadline()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d == 0 || (l.timerAt != 0 && l.timerAt <= d) {
+		return
+	}
+	select {
+	case <-l.stopping:
+		return // a stopping node expires nothing more; its local locks die with it
+	default:
+	}
+	l.timerAt = d
+	wait := time.Until(time.UnixMilli(d))
+	if l.timer == nil {
+		l.timer = time.AfterFunc(wait, l.fire)
+	} else {
+		l.timer.Reset(wait)
+	}
+}
+
+func (l *localLocks) fire() {
+	l.mu.Lock()
+	l.timerAt = 0
+	l.mu.Unlock()
+	l.t.Tick(nowMs())
+	l.schedule()
+}
+
+func acquireRequest(req *lockpb.LockServiceMultiTryAcquireRequest) lock.AcquireRequest {
+	return lock.AcquireRequest{
+		RequestID:   req.GetRequestId(),
+		Keys:        req.GetKeys(),
+		Mode:        lock.NormalMode(req.GetMode()),
+		MaxWaitMs:   req.GetMaxWaitMs(),
+		TTLMs:       req.GetLeaseTtlMs(),
+		RecoverOnly: req.GetRecoverOnly(),
+	}
+}
+
+func (s *LockService) backend(scope lockpb.LockScope) lockBackend {
+	if scope == lockpb.LockScope_LOCK_SCOPE_LOCAL {
+		return s.local
+	}
+	return s.quorum
+}
+
+// backendOf routes a lease id: LOCAL lease ids carry their prefix.
+func (s *LockService) backendOf(leaseID string) lockBackend {
+	if strings.HasPrefix(leaseID, localLeasePrefix) {
+		return s.local
+	}
+	return s.quorum
+}
+
+// validateAcquire checks an acquisition (keys given as one field or a list)
+// and fills in the defaults.
+func (s *LockService) validateAcquire(req *lockpb.LockServiceMultiTryAcquireRequest, multi bool) *commonpb.Result {
+	var v Validator
+	if multi {
+		v.Check(len(req.Keys) > 0, "keys", "must not be empty")
+		v.Check(len(req.Keys) <= lockMaxKeys, "keys", "must hold at most "+strconv.Itoa(lockMaxKeys)+" keys")
+		seen := make(map[string]struct{}, len(req.Keys))
+		for i, k := range req.Keys {
+			field := "keys[" + strconv.Itoa(i) + "]"
+			v.NonEmpty(field, k)
+			v.MaxLen(field, len(k), s.d.Limits.MaxKeyLen)
+			_, dup := seen[k]
+			v.Check(!dup, "keys", "key "+strconv.Quote(k)+" appears twice")
+			seen[k] = struct{}{}
+		}
+	} else {
+		v.NonEmpty("key", req.Keys[0])
+		v.MaxLen("key", len(req.Keys[0]), s.d.Limits.MaxKeyLen)
+	}
+	v.Check(validMode(req.Mode), "mode", "unknown mode")
+	v.Check(validScope(req.Scope), "scope", "unknown scope")
+	v.NonEmpty("request_id", req.RequestId)
+	v.MaxLen("request_id", len(req.RequestId), lockMaxRequestID)
+	v.NonNegative("max_wait_ms", req.MaxWaitMs)
+	v.Check(req.MaxWaitMs <= lockMaxWaitMs, "max_wait_ms", "must be at most "+strconv.Itoa(lockMaxWaitMs))
+	validTTL(&v, req.LeaseTtlMs)
+	if r := v.Result(); r != nil {
+		return r
+	}
+	if req.LeaseTtlMs == 0 {
+		req.LeaseTtlMs = lockDefaultTTLMs
+	}
+	req.Mode = lock.NormalMode(req.Mode)
+	return nil
+}
+
+func validTTL(v *Validator, ttl int64) {
+	v.NonNegative("lease_ttl_ms", ttl)
+	v.Check(ttl == 0 || ttl >= lockMinTTLMs, "lease_ttl_ms", "must be 0 (default 30000) or at least "+strconv.Itoa(lockMinTTLMs))
+	v.Check(ttl <= lockMaxTTLMs, "lease_ttl_ms", "must be at most "+strconv.Itoa(lockMaxTTLMs))
+}
+
+func validMode(m lockpb.LockMode) bool {
+	_, ok := lockpb.LockMode_name[int32(m)]
+	return ok
+}
+
+func validScope(s lockpb.LockScope) bool {
+	_, ok := lockpb.LockScope_name[int32(s)]
+	return ok
+}
+
+func outcomeResult(o *lock.Outcome) *commonpb.Result {
+	if o.Code != "" {
+		return Fail(o.Code, o.Message)
+	}
+	return nil
+}
+
+// acquire runs one validated acquisition to its end: a grant (or recovery),
+// a refusal, or, for a waiting one, the grant or the end of the wait. A
+// waiting call whose context ends drops its waiter, unless a grant beat it.
+func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lockpb.LockLease, *commonpb.Result) {
+	b := s.backend(req.Scope)
+	t := b.table()
+	if req.RecoverOnly {
+		// A rebind changes nothing, so it is answered from the state
+		// without a log write. A lease past its expiry is gone even before
+		// the tick that removes it.
+		o := t.Recover(acquireRequest(req), nowMs())
+		if r := outcomeResult(o); r != nil {
+			return nil, r
+		}
+		return o.Lease, nil
+	}
+	arrival := nowMs()
+	// Subscribe before proposing, so a grant right after the queuing is
+	// never missed.
+	w := t.Watch(req.RequestId)
+	defer w.Stop()
+	o, r := b.acquire(ctx, req)
+	if r != nil {
+		return nil, r
+	}
+	if r := outcomeResult(o); r != nil {
+		return nil, r
+	}
+	if !o.Waiting {
+		return o.Lease, nil
+	}
+	fallback := time.NewTimer(time.Duration(req.MaxWaitMs)*time.Millisecond + lockWaitSlack)
+	defer fallback.Stop()
+	for {
+		st := t.Status(req.RequestId, o.Attempt)
+		switch {
+		case st.Lease != nil:
+			st.Lease.WaitedMs = max(0, st.Lease.GrantedAtMs-arrival)
+			return st.Lease, nil
+		case st.TakenOver:
+			return nil, Fail(CodeConflict, "another call with this request_id took over the wait")
+		case !st.Waiting:
+			return nil, Fail(CodeExpired, "the lock stayed contended for max_wait_ms")
+		}
+		select {
+		case <-w.C():
+			_ = w.Wait(ctx) // returns at once: re-subscribes
+		case <-fallback.C:
+			b.cancel(req.RequestId, o.Attempt) // the tick did not end the wait in time
+		case <-ctx.Done():
+			b.cancel(req.RequestId, o.Attempt)
+			return nil, FromError(ctx.Err())
+		case <-s.d.Stopping:
+			b.cancel(req.RequestId, o.Attempt)
+			return nil, Fail(CodeUnavailable, "the server is stopping")
+		}
+	}
+}
+
+// TryAcquire implements lockpb.LockServiceServer.
+func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTryAcquireRequest) (*lockpb.LockServiceTryAcquireResponse, error) {
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	if r := s.validateAcquire(m, false); r != nil {
+		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
+	}
+	lease, r := s.acquire(ctx, m)
+	if r != nil {
+		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
+	}
+	lease.Scope = scopeOf(m.Scope)
+	return &lockpb.LockServiceTryAcquireResponse{Result: OK(), Lease: lease}, nil
+}
+
+// MultiTryAcquire implements lockpb.LockServiceServer.
+func (s *LockService) MultiTryAcquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
+	if r := s.validateAcquire(req, true); r != nil {
+		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+	}
+	lease, r := s.acquire(ctx, req)
+	if r != nil {
+		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+	}
+	lease.Scope = scopeOf(req.Scope)
+	return &lockpb.LockServiceMultiTryAcquireResponse{Result: OK(), Lease: lease}, nil
+}
+
+func scopeOf(s lockpb.LockScope) lockpb.LockScope {
+	if s == lockpb.LockScope_LOCK_SCOPE_LOCAL {
+		return s
+	}
+	return lockpb.LockScope_LOCK_SCOPE_QUORUM
+}
+
+// Acquire implements lockpb.LockServiceServer: the acquisition, then the
+// lease's events until a terminal one.
+func (s *LockService) Acquire(req *lockpb.LockServiceAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceAcquireResponse]) error {
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	return s.acquireStream(stream.Context(), m, false, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
+		return stream.Send(&lockpb.LockServiceAcquireResponse{Result: r, Event: ev})
+	})
+}
+
+// MultiAcquire implements lockpb.LockServiceServer.
+func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceMultiAcquireResponse]) error {
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: req.GetKeys(), Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	return s.acquireStream(stream.Context(), m, true, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
+		return stream.Send(&lockpb.LockServiceMultiAcquireResponse{Result: r, Event: ev})
+	})
+}
+
+type sendFunc func(*commonpb.Result, *lockpb.LockEvent) error
+
+func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send sendFunc) error {
+	if r := s.validateAcquire(req, multi); r != nil {
+		return send(r, nil)
+	}
+	lease, r := s.acquire(ctx, req)
+	if r != nil {
+		return send(r, nil)
+	}
+	lease.Scope = scopeOf(req.Scope)
+	return s.follow(ctx, s.backend(req.Scope).table(), lease, send)
+}
+
+// Watch implements lockpb.LockServiceServer.
+func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceWatchResponse]) error {
+	send := func(r *commonpb.Result, ev *lockpb.LockEvent) error {
+		return stream.Send(&lockpb.LockServiceWatchResponse{Result: r, Event: ev})
+	}
+	var v Validator
+	v.NonEmpty("lease_id", req.GetLeaseId())
+	v.NonEmpty("request_id", req.GetRequestId())
+	if r := v.Result(); r != nil {
+		return send(r, nil)
+	}
+	t := s.backendOf(req.GetLeaseId()).table()
+	st, ok := t.LeaseState(req.GetLeaseId(), req.GetRequestId())
+	switch {
+	case !ok:
+		return send(Fail(CodeLeaseExpired, "no live lease "+req.GetLeaseId()+" owned by this request_id"), nil)
+	case st.Lease == nil && st.Ended == lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED:
+		return send(Fail(CodeLeaseExpired, "the lease has expired"), nil)
+	case st.Lease == nil:
+		return send(Fail(CodeNotOwner, "the lease has ended"), nil)
+	}
+	st.Lease.Recovered = true
+	if strings.HasPrefix(req.GetLeaseId(), localLeasePrefix) {
+		st.Lease.Scope = lockpb.LockScope_LOCK_SCOPE_LOCAL
+	} else {
+		st.Lease.Scope = lockpb.LockScope_LOCK_SCOPE_QUORUM
+	}
+	return s.follow(stream.Context(), t, st.Lease, send)
+}
+
+// follow sends GRANTED with lease, then one event per change of the lease
+// until it ends (RELEASED, EXPIRED, REVOKED), the client goes away, or the
+// server stops (then the stream fails Unavailable and the client rebinds).
+func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send sendFunc) error {
+	w := t.Watch(lease.RequestId)
+	defer w.Stop()
+	ok := OK()
+	if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_GRANTED, Lease: lease, OccurredAtMs: lease.GrantedAtMs}); err != nil {
+		return err
+	}
+	last := lease
+	for {
+		st, known := t.LeaseState(last.LeaseId, last.RequestId)
+		switch {
+		case !known || st.Lease == nil:
+			typ := st.Ended
+			if !known {
+				typ = lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED
+			}
+			return send(ok, &lockpb.LockEvent{Type: typ, Lease: last, OccurredAtMs: nowMs()})
+		case st.Lease.LeaseExpiresAtMs != last.LeaseExpiresAtMs:
+			st.Lease.Scope = lease.Scope
+			last = st.Lease
+			if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: last, OccurredAtMs: nowMs()}); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-w.C():
+			_ = w.Wait(ctx)
+		case <-ctx.Done():
+			return nil // the lease is untouched: it lives on its TTL
+		case <-s.d.Stopping:
+			return status.Error(codes.Unavailable, "the server is stopping; rebind")
+		}
+	}
+}
+
+// Renew implements lockpb.LockServiceServer.
+func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lockpb.LockServiceRenewResponse, error) {
+	var v Validator
+	v.NonEmpty("lease_id", req.GetLeaseId())
+	v.NonEmpty("request_id", req.GetRequestId())
+	validTTL(&v, req.GetLeaseTtlMs())
+	if r := v.Result(); r != nil {
+		return &lockpb.LockServiceRenewResponse{Result: r}, nil
+	}
+	o, r := s.backendOf(req.GetLeaseId()).renew(ctx, req)
+	if r == nil {
+		r = outcomeResult(o)
+	}
+	if r != nil {
+		return &lockpb.LockServiceRenewResponse{Result: r}, nil
+	}
+	return &lockpb.LockServiceRenewResponse{Result: OK(), Lease: o.Lease}, nil
+}
+
+// Release implements lockpb.LockServiceServer.
+func (s *LockService) Release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lockpb.LockServiceReleaseResponse, error) {
+	var v Validator
+	v.NonEmpty("lease_id", req.GetLeaseId())
+	v.NonEmpty("request_id", req.GetRequestId())
+	if r := v.Result(); r != nil {
+		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
+	}
+	o, r := s.backendOf(req.GetLeaseId()).release(ctx, req)
+	if r == nil {
+		r = outcomeResult(o)
+	}
+	if r != nil {
+		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
+	}
+	return &lockpb.LockServiceReleaseResponse{Result: OK()}, nil
+}
+
+// Inspect implements lockpb.LockServiceServer.
+func (s *LockService) Inspect(_ context.Context, req *lockpb.LockServiceInspectRequest) (*lockpb.LockServiceInspectResponse, error) {
+	var v Validator
+	v.NonEmpty("key", req.GetKey())
+	v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
+	v.Check(validScope(req.GetScope()), "scope", "unknown scope")
+	if r := v.Result(); r != nil {
+		return &lockpb.LockServiceInspectResponse{Result: r}, nil
+	}
+	resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
+	resp.Result = OK()
+	return resp, nil
+}
