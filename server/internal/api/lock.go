@@ -105,26 +105,26 @@ type localLocks struct {
 
 func (l *localLocks) table() *lock.Table { return l.t }
 
-func nowMs() int64 { return time.Now().UnixMilli() }
+func lockNowMs() int64 { return time.Now().UnixMilli() }
 
 func (l *localLocks) acquire(_ context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result) {
 	defer l.schedule()
-	return l.t.Acquire(acquireRequest(req), nowMs()), nil
+	return l.t.Acquire(lockAcquireRequest(req), lockNowMs()), nil
 }
 
 func (l *localLocks) cancel(reqID string, attempt uint64) {
-	l.t.Cancel(reqID, attempt, nowMs())
+	l.t.Cancel(reqID, attempt, lockNowMs())
 	l.schedule()
 }
 
 func (l *localLocks) renew(_ context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result) {
 	defer l.schedule()
-	return l.t.Renew(req.GetLeaseId(), req.GetRequestId(), req.GetLeaseTtlMs(), nowMs()), nil
+	return l.t.Renew(req.GetLeaseId(), req.GetRequestId(), req.GetLeaseTtlMs(), lockNowMs()), nil
 }
 
 func (l *localLocks) release(_ context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result) {
 	defer l.schedule()
-	return l.t.Release(req.GetLeaseId(), req.GetRequestId(), nowMs()), nil
+	return l.t.Release(req.GetLeaseId(), req.GetRequestId(), lockNowMs()), nil
 }
 
 // schedule makes the timer fire at the table's next deadline.
@@ -153,11 +153,11 @@ func (l *localLocks) fire() {
 	l.mu.Lock()
 	l.timerAt = 0
 	l.mu.Unlock()
-	l.t.Tick(nowMs())
+	l.t.Tick(lockNowMs())
 	l.schedule()
 }
 
-func acquireRequest(req *lockpb.LockServiceMultiTryAcquireRequest) lock.AcquireRequest {
+func lockAcquireRequest(req *lockpb.LockServiceMultiTryAcquireRequest) lock.AcquireRequest {
 	return lock.AcquireRequest{
 		RequestID:   req.GetRequestId(),
 		Keys:        req.GetKeys(),
@@ -203,13 +203,13 @@ func (s *LockService) validateAcquire(req *lockpb.LockServiceMultiTryAcquireRequ
 		v.NonEmpty("key", req.Keys[0])
 		v.MaxLen("key", len(req.Keys[0]), s.d.Limits.MaxKeyLen)
 	}
-	v.Check(validMode(req.Mode), "mode", "unknown mode")
-	v.Check(validScope(req.Scope), "scope", "unknown scope")
+	v.Check(lockValidMode(req.Mode), "mode", "unknown mode")
+	v.Check(lockValidScope(req.Scope), "scope", "unknown scope")
 	v.NonEmpty("request_id", req.RequestId)
 	v.MaxLen("request_id", len(req.RequestId), lockMaxRequestID)
 	v.NonNegative("max_wait_ms", req.MaxWaitMs)
 	v.Check(req.MaxWaitMs <= lockMaxWaitMs, "max_wait_ms", "must be at most "+strconv.Itoa(lockMaxWaitMs))
-	validTTL(&v, req.LeaseTtlMs)
+	lockValidTTL(&v, req.LeaseTtlMs)
 	if r := v.Result(); r != nil {
 		return r
 	}
@@ -220,23 +220,23 @@ func (s *LockService) validateAcquire(req *lockpb.LockServiceMultiTryAcquireRequ
 	return nil
 }
 
-func validTTL(v *Validator, ttl int64) {
+func lockValidTTL(v *Validator, ttl int64) {
 	v.NonNegative("lease_ttl_ms", ttl)
 	v.Check(ttl == 0 || ttl >= lockMinTTLMs, "lease_ttl_ms", "must be 0 (default 30000) or at least "+strconv.Itoa(lockMinTTLMs))
 	v.Check(ttl <= lockMaxTTLMs, "lease_ttl_ms", "must be at most "+strconv.Itoa(lockMaxTTLMs))
 }
 
-func validMode(m lockpb.LockMode) bool {
+func lockValidMode(m lockpb.LockMode) bool {
 	_, ok := lockpb.LockMode_name[int32(m)]
 	return ok
 }
 
-func validScope(s lockpb.LockScope) bool {
+func lockValidScope(s lockpb.LockScope) bool {
 	_, ok := lockpb.LockScope_name[int32(s)]
 	return ok
 }
 
-func outcomeResult(o *lock.Outcome) *commonpb.Result {
+func lockOutcomeResult(o *lock.Outcome) *commonpb.Result {
 	if o.Code != "" {
 		return Fail(o.Code, o.Message)
 	}
@@ -253,13 +253,13 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 		// A rebind changes nothing, so it is answered from the state
 		// without a log write. A lease past its expiry is gone even before
 		// the tick that removes it.
-		o := t.Recover(acquireRequest(req), nowMs())
-		if r := outcomeResult(o); r != nil {
+		o := t.Recover(lockAcquireRequest(req), lockNowMs())
+		if r := lockOutcomeResult(o); r != nil {
 			return nil, r
 		}
 		return o.Lease, nil
 	}
-	arrival := nowMs()
+	arrival := lockNowMs()
 	// Subscribe before proposing, so a grant right after the queuing is
 	// never missed.
 	w := t.Watch(req.RequestId)
@@ -268,7 +268,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 	if r != nil {
 		return nil, r
 	}
-	if r := outcomeResult(o); r != nil {
+	if r := lockOutcomeResult(o); r != nil {
 		return nil, r
 	}
 	if !o.Waiting {
@@ -312,7 +312,7 @@ func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTry
 	if r != nil {
 		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
 	}
-	lease.Scope = scopeOf(m.Scope)
+	lease.Scope = lockScopeOf(m.Scope)
 	return &lockpb.LockServiceTryAcquireResponse{Result: OK(), Lease: lease}, nil
 }
 
@@ -325,11 +325,11 @@ func (s *LockService) MultiTryAcquire(ctx context.Context, req *lockpb.LockServi
 	if r != nil {
 		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
 	}
-	lease.Scope = scopeOf(req.Scope)
+	lease.Scope = lockScopeOf(req.Scope)
 	return &lockpb.LockServiceMultiTryAcquireResponse{Result: OK(), Lease: lease}, nil
 }
 
-func scopeOf(s lockpb.LockScope) lockpb.LockScope {
+func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
 	if s == lockpb.LockScope_LOCK_SCOPE_LOCAL {
 		return s
 	}
@@ -353,9 +353,9 @@ func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, s
 	})
 }
 
-type sendFunc func(*commonpb.Result, *lockpb.LockEvent) error
+type lockSendFunc func(*commonpb.Result, *lockpb.LockEvent) error
 
-func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send sendFunc) error {
+func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send lockSendFunc) error {
 	if r := s.validateAcquire(req, multi); r != nil {
 		return send(r, nil)
 	}
@@ -363,7 +363,7 @@ func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockService
 	if r != nil {
 		return send(r, nil)
 	}
-	lease.Scope = scopeOf(req.Scope)
+	lease.Scope = lockScopeOf(req.Scope)
 	return s.follow(ctx, s.backend(req.Scope).table(), lease, send)
 }
 
@@ -400,7 +400,7 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 // follow sends GRANTED with lease, then one event per change of the lease
 // until it ends (RELEASED, EXPIRED, REVOKED), the client goes away, or the
 // server stops (then the stream fails Unavailable and the client rebinds).
-func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send sendFunc) error {
+func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send lockSendFunc) error {
 	w := t.Watch(lease.RequestId)
 	defer w.Stop()
 	ok := OK()
@@ -416,11 +416,11 @@ func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.L
 			if !known {
 				typ = lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED
 			}
-			return send(ok, &lockpb.LockEvent{Type: typ, Lease: last, OccurredAtMs: nowMs()})
+			return send(ok, &lockpb.LockEvent{Type: typ, Lease: last, OccurredAtMs: lockNowMs()})
 		case st.Lease.LeaseExpiresAtMs != last.LeaseExpiresAtMs:
 			st.Lease.Scope = lease.Scope
 			last = st.Lease
-			if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: last, OccurredAtMs: nowMs()}); err != nil {
+			if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: last, OccurredAtMs: lockNowMs()}); err != nil {
 				return err
 			}
 		}
@@ -440,13 +440,13 @@ func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewReq
 	var v Validator
 	v.NonEmpty("lease_id", req.GetLeaseId())
 	v.NonEmpty("request_id", req.GetRequestId())
-	validTTL(&v, req.GetLeaseTtlMs())
+	lockValidTTL(&v, req.GetLeaseTtlMs())
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceRenewResponse{Result: r}, nil
 	}
 	o, r := s.backendOf(req.GetLeaseId()).renew(ctx, req)
 	if r == nil {
-		r = outcomeResult(o)
+		r = lockOutcomeResult(o)
 	}
 	if r != nil {
 		return &lockpb.LockServiceRenewResponse{Result: r}, nil
@@ -464,7 +464,7 @@ func (s *LockService) Release(ctx context.Context, req *lockpb.LockServiceReleas
 	}
 	o, r := s.backendOf(req.GetLeaseId()).release(ctx, req)
 	if r == nil {
-		r = outcomeResult(o)
+		r = lockOutcomeResult(o)
 	}
 	if r != nil {
 		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
@@ -477,7 +477,7 @@ func (s *LockService) Inspect(_ context.Context, req *lockpb.LockServiceInspectR
 	var v Validator
 	v.NonEmpty("key", req.GetKey())
 	v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
-	v.Check(validScope(req.GetScope()), "scope", "unknown scope")
+	v.Check(lockValidScope(req.GetScope()), "scope", "unknown scope")
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceInspectResponse{Result: r}, nil
 	}
