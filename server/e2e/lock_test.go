@@ -738,7 +738,10 @@ func TestLockBadInput(t *testing.T) {
 			_, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 10 * time.Millisecond})
 			return err
 		}},
-		{"huge ttl", "LeaseTTL", func() error { _, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 2 * time.Hour}); return err }},
+		{"huge ttl", "LeaseTTL", func() error {
+			_, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 2 * time.Hour})
+			return err
+		}},
 		{"negative wait", "MaxWait", func() error { _, err := c.AcquireLock(ctx, key, waymaker.LockConfig{MaxWait: -1}); return err }},
 		{"bad scope", "Scope", func() error { _, err := c.AcquireLock(ctx, key, waymaker.LockConfig{Scope: 7}); return err }},
 		{"no keys", "keys", func() error { _, err := c.MultiLock(ctx, nil, waymaker.LockConfig{}); return err }},

@@ -13,7 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestLockMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	excl   = lockpb.LockMode_LOCK_MODE_EXCLUSIVE
@@ -40,7 +40,7 @@ func mustCode(t *testing.T, o *Outcome, code string) {
 	}
 }
 
-func TestExclusiveExcludesAndFenceIncreases(t *testing.T) {
+func TestLockExclusiveExcludesAndFenceIncreases(t *testing.T) {
 	tb := NewTable("", 0)
 	l1 := mustGrant(t, acq(t, tb, "r1", excl, 0, 10, "k"))
 	mustCode(t, acq(t, tb, "r2", excl, 0, 11, "k"), CodeExpired)
@@ -59,7 +59,7 @@ func TestExclusiveExcludesAndFenceIncreases(t *testing.T) {
 	}
 }
 
-func TestSharedSharesAndWriterIsNotStarved(t *testing.T) {
+func TestLockSharedSharesAndWriterIsNotStarved(t *testing.T) {
 	tb := NewTable("", 0)
 	r1 := mustGrant(t, acq(t, tb, "r1", shared, 0, 10, "k"))
 	mustGrant(t, acq(t, tb, "r2", shared, 0, 10, "k"))
@@ -92,7 +92,7 @@ func TestSharedSharesAndWriterIsNotStarved(t *testing.T) {
 	}
 }
 
-func TestReadersBehindReadersGoTogether(t *testing.T) {
+func TestLockReadersBehindReadersGoTogether(t *testing.T) {
 	tb := NewTable("", 0)
 	w := mustGrant(t, acq(t, tb, "w", excl, 0, 10, "k"))
 	a := acq(t, tb, "a", shared, 5000, 11, "k")
@@ -103,7 +103,7 @@ func TestReadersBehindReadersGoTogether(t *testing.T) {
 	}
 }
 
-func TestMultiAllOrNoneAndNoDeadlock(t *testing.T) {
+func TestLockMultiAllOrNoneAndNoDeadlock(t *testing.T) {
 	tb := NewTable("", 0)
 	hb := mustGrant(t, acq(t, tb, "hb", excl, 0, 10, "b"))
 	mustCode(t, acq(t, tb, "m0", excl, 0, 11, "a", "b"), CodeExpired)
@@ -135,7 +135,7 @@ func TestMultiAllOrNoneAndNoDeadlock(t *testing.T) {
 	}
 }
 
-func TestExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
+func TestLockExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
 	tb := NewTable("", 0)
 	l := mustGrant(t, acq(t, tb, "r", excl, 0, 10, "k"))
 	if tb.NextDeadline() != 1010 {
@@ -177,7 +177,7 @@ func TestExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
 	mustCode(t, tb.Renew("garbage", "r2", 0, 1), CodeLeaseExpired)
 }
 
-func TestRecoverAndTakeOver(t *testing.T) {
+func TestLockRecoverAndTakeOver(t *testing.T) {
 	tb := NewTable("", 0)
 	l := mustGrant(t, acq(t, tb, "r", excl, 0, 10, "k"))
 	again := acq(t, tb, "r", excl, 0, 20, "k")
@@ -211,7 +211,7 @@ func TestRecoverAndTakeOver(t *testing.T) {
 	}
 }
 
-func TestWaiterDeadlineAndCancelUnblocksOthers(t *testing.T) {
+func TestLockWaiterDeadlineAndCancelUnblocksOthers(t *testing.T) {
 	tb := NewTable("", 0)
 	h := mustGrant(t, acq(t, tb, "h", shared, 0, 10, "k"))
 	w := acq(t, tb, "w", excl, 100, 11, "k")
@@ -229,7 +229,7 @@ func TestWaiterDeadlineAndCancelUnblocksOthers(t *testing.T) {
 	_ = h
 }
 
-func TestExpiryBeforeWaitDeadlineGrants(t *testing.T) {
+func TestLockExpiryBeforeWaitDeadlineGrants(t *testing.T) {
 	tb := NewTable("", 0)
 	mustGrant(t, acq(t, tb, "h", excl, 0, 0, "k")) // expires at 1000
 	w := acq(t, tb, "w", excl, 1500, 1, "k")       // waits until 1501
@@ -242,7 +242,7 @@ func TestExpiryBeforeWaitDeadlineGrants(t *testing.T) {
 // TestRandomOpsKeepInvariants drives a table with random operations and
 // checks after each one that no exclusive grant overlaps another grant and
 // that every key's tokens strictly increase.
-func TestRandomOpsKeepInvariants(t *testing.T) {
+func TestLockRandomOpsKeepInvariants(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	tb := NewTable("", 0)
 	keys := []string{"a", "b", "c", "d"}
@@ -331,7 +331,7 @@ func apply(t *testing.T, sm *StateMachine, op uint16, at int64, msg proto.Messag
 	return o
 }
 
-func TestStateMachineSnapshotRestore(t *testing.T) {
+func TestLockStateMachineSnapshotRestore(t *testing.T) {
 	sm := NewStateMachine()
 	l := apply(t, sm, OpAcquire, 10, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r1", Keys: []string{"a", "b"}, LeaseTtlMs: 1000}).Lease
 	w := apply(t, sm, OpAcquire, 11, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r2", Keys: []string{"b"}, MaxWaitMs: 5000, LeaseTtlMs: 1000})
@@ -385,7 +385,7 @@ func TestStateMachineSnapshotRestore(t *testing.T) {
 	}
 }
 
-func TestApplyRejectsGarbage(t *testing.T) {
+func TestLockApplyRejectsGarbage(t *testing.T) {
 	sm := NewStateMachine()
 	for _, cmd := range []fsm.Command{
 		{Subsystem: Name, Op: OpAcquire, Payload: []byte{0xff, 0xff}},
@@ -409,7 +409,7 @@ func TestApplyRejectsGarbage(t *testing.T) {
 
 // TestDeterministic replays one command sequence on two tables and
 // compares their snapshots.
-func TestDeterministic(t *testing.T) {
+func TestLockDeterministic(t *testing.T) {
 	run := func() []byte {
 		sm := NewStateMachine()
 		rng := rand.New(rand.NewPCG(7, 7))
