@@ -13,7 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
-func TestLockMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	excl   = lockpb.LockMode_LOCK_MODE_EXCLUSIVE
