@@ -69,13 +69,6 @@ func (s Scope) pb() lockpb.LockScope {
 	return lockpb.LockScope_LOCK_SCOPE_QUORUM
 }
 
-func scopeOf(s lockpb.LockScope) Scope {
-	if s == lockpb.LockScope_LOCK_SCOPE_LOCAL {
-		return ScopeLocal
-	}
-	return ScopeQuorum
-}
-
 // Mode says how a key is held. The zero value is Exclusive.
 type Mode int
 
