@@ -35,7 +35,10 @@ func TestLockClientValidation(t *testing.T) {
 		{"MaxWait", func() error { _, err := c.Acquire(ctx, "k", Config{MaxWait: 2 * time.Hour}); return err }()},
 		{"LeaseTTL", func() error { _, err := c.Acquire(ctx, "k", Config{LeaseTTL: -1}); return err }()},
 		{"LeaseTTL", func() error { _, err := c.Acquire(ctx, "k", Config{LeaseTTL: 499 * time.Millisecond}); return err }()},
-		{"LeaseTTL", func() error { _, err := c.Acquire(ctx, "k", Config{LeaseTTL: MaxLeaseTTL + time.Millisecond}); return err }()},
+		{"LeaseTTL", func() error {
+			_, err := c.Acquire(ctx, "k", Config{LeaseTTL: MaxLeaseTTL + time.Millisecond})
+			return err
+		}()},
 		{"Scope", func() error { _, err := c.Acquire(ctx, "k", Config{Scope: Scope(3)}); return err }()},
 		{"keys", func() error { _, err := c.MultiLock(ctx, nil, Config{}); return err }()},
 		{"keys", func() error { _, err := c.MultiLock(ctx, []string{"a", "b", "a"}, Config{}); return err }()},
