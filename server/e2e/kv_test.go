@@ -785,3 +785,73 @@ func TestKVServerValueLimit(t *testing.T) {
 		t.Fatalf("oversized: %v", err)
 	}
 }
+
+// A drop in the middle of the initial values resumes them: each key's
+// latest value arrives exactly once, in revision order, and InitialDone
+// comes once, after all of them.
+func TestKVWatchRestartDuringInitialValues(t *testing.T) {
+	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
+	ctx := testCtx(t, 2*time.Minute)
+	b := kvBucket(t, c, waymaker.KVConfig{})
+	const keys = 1500 // far more than the watcher and the stream buffer hold
+	val := []byte(strings.Repeat("v", 1000))
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < keys; i += 8 {
+				if _, err := b.Put(ctx, fmt.Sprintf("k.%05d", i), val); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	// Rewrite some, so their latest revision moves past the others.
+	for i := 0; i < keys; i += 100 {
+		if _, err := b.Put(ctx, fmt.Sprintf("k.%05d", i), []byte("new")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := b.WatchAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	seen := map[string]bool{}
+	var lastRev uint64
+	initialDone := 0
+	read := func(n int) {
+		for range n {
+			ev := nextEvent(t, w)
+			if ev.InitialDone {
+				initialDone++
+				if len(seen) != keys {
+					t.Fatalf("InitialDone after %d of %d keys", len(seen), keys)
+				}
+				continue
+			}
+			if initialDone > 0 {
+				t.Fatalf("entry %s after InitialDone", describe(ev))
+			}
+			e := ev.Put
+			if e == nil || e.Revision <= lastRev || seen[e.Key] {
+				t.Fatalf("event %s after revision %d (seen before: %v)", describe(ev), lastRev, seen[ev.Entry().Key])
+			}
+			if i, _ := strconv.Atoi(strings.TrimPrefix(e.Key, "k.")); i%100 == 0 && string(e.Value) != "new" {
+				t.Fatalf("%s delivered an old value", e.Key)
+			}
+			lastRev = e.Revision
+			seen[e.Key] = true
+		}
+	}
+	read(100)
+	srv.Restart()
+	read(keys - 100 + 1)
+	if initialDone != 1 {
+		t.Fatalf("InitialDone %d times", initialDone)
+	}
+}
