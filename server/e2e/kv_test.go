@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -853,5 +855,80 @@ func TestKVWatchRestartDuringInitialValues(t *testing.T) {
 	read(keys - 100 + 1)
 	if initialDone != 1 {
 		t.Fatalf("InitialDone %d times", initialDone)
+	}
+}
+
+// Everything survives a restart on the same data dir, through a raft
+// snapshot (taken every few entries here) and the log after it: buckets,
+// values, history, markers and the revision counter.
+func TestKVSurvivesRestart(t *testing.T) {
+	srv, c := startEmbedded(t, waymakertest.WithTempDataDir(), waymakertest.WithConfig(func(cfg *server.Config) {
+		cfg.SnapshotThreshold = 16
+		cfg.SnapshotInterval = 10 * time.Millisecond
+	}))
+	ctx := testCtx(t, time.Minute)
+	b := kvBucket(t, c, waymaker.KVConfig{History: 3, TTL: time.Hour})
+	for i := range 50 {
+		if _, err := b.Put(ctx, fmt.Sprintf("k.%d", i%10), []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Delete(ctx, "k.3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Purge(ctx, "k.4"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := b.History(ctx, "k.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Restart only once raft has a snapshot on disk, so the restart goes
+	// through Restore and not only through log replay.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if snaps, _ := os.ReadDir(filepath.Join(srv.DataDir(), "snapshots")); len(snaps) > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no raft snapshot taken")
+		case <-tick.C:
+		}
+	}
+
+	srv.Restart()
+
+	after, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *after != *before {
+		t.Fatalf("status after restart %+v, before %+v", after, before)
+	}
+	hist2, err := b.History(ctx, "k.5")
+	if err != nil || len(hist2) != len(hist) {
+		t.Fatalf("history after restart: %d entries (%v), before %d", len(hist2), err, len(hist))
+	}
+	for i := range hist {
+		a, b := hist2[i], hist[i]
+		if a.Revision != b.Revision || string(a.Value) != string(b.Value) || a.Operation != b.Operation || !a.Created.Equal(b.Created) {
+			t.Fatalf("history[%d] %+v, before %+v", i, hist2[i], hist[i])
+		}
+	}
+	if _, err := b.Get(ctx, "k.3"); !errors.Is(err, waymaker.ErrNotFound) {
+		t.Fatalf("deleted key after restart: %v", err)
+	}
+	if e, err := b.Get(ctx, "k.9"); err != nil || string(e.Value) != "49" {
+		t.Fatalf("k.9 after restart: %+v, %v", e, err)
+	}
+	rev, err := b.Put(ctx, "k.0", nil)
+	if err != nil || rev != before.Revision+1 {
+		t.Fatalf("revision after restart %d (%v), want %d", rev, err, before.Revision+1)
 	}
 }
