@@ -115,8 +115,10 @@ func TestEveryServiceRegistered(t *testing.T) {
 	// Services whose subsystem has landed answer for real; their suites
 	// live in server/e2e.
 	landed := map[string]bool{
-		kvpb.KVService_ServiceDesc.ServiceName:         true,
-		streampb.StreamService_ServiceDesc.ServiceName: true,
+		kvpb.KVService_ServiceDesc.ServiceName:                   true,
+		streampb.StreamService_ServiceDesc.ServiceName:           true,
+		collectionspb.CollectionsService_ServiceDesc.ServiceName: true,
+		sketchpb.SketchService_ServiceDesc.ServiceName:           true,
 	}
 	info := s.grpc.GetServiceInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
