@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"git.awesomike.com/pub/waymaker-client/go/kv"
+	"git.awesomike.com/pub/waymaker-client/go/stream"
 )
 
 // Memory per idle item: n items are opened and held at once, and the live
@@ -24,21 +27,50 @@ func liveBytes() uint64 {
 	return m.HeapAlloc + m.StackInuse
 }
 
-// perItem opens n items with open, measures, then closes them all.
+// perItem opens n items (16 at a time: opening is a round trip each),
+// measures, then closes them all.
 func perItem(n int, open func(i int) (close func(), err error)) (float64, error) {
 	before := liveBytes()
-	closers := make([]func(), 0, n)
+	closers := make([]func(), n)
 	defer func() {
 		for _, c := range closers {
-			c()
+			if c != nil {
+				c()
+			}
 		}
 	}()
-	for i := range n {
-		c, err := open(i)
-		if err != nil {
-			return 0, fmt.Errorf("item %d: %w", i, err)
-		}
-		closers = append(closers, c)
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, err := open(i)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("item %d: %w", i, err)
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+					return
+				}
+				closers[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
 	}
 	after := liveBytes()
 	if after < before {
@@ -63,6 +95,31 @@ func init() {
 					return nil, err
 				}
 				return w.Stop, nil
+			})
+		},
+	})
+}
+
+func init() {
+	registerProbe(&Probe{
+		Group: "streams", Name: "idle-consumer", Unit: "bytes", System: "waymaker",
+		Note: "one durable consumer with push delivery open (Consumer.Messages) on an empty stream; client and embedded server together",
+		Run: func(ctx context.Context, env *Env, n int) (float64, error) {
+			s, _, cleanup, err := wmStream(ctx, env, memWM)
+			if err != nil {
+				return 0, err
+			}
+			defer cleanup()
+			return perItem(n, func(i int) (func(), error) {
+				c, err := s.CreateConsumer(ctx, stream.ConsumerConfig{DurableName: fmt.Sprintf("idle%d", i), AckPolicy: stream.AckExplicit})
+				if err != nil {
+					return nil, err
+				}
+				it, err := c.Messages(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return it.Stop, nil
 			})
 		},
 	})
