@@ -1,6 +1,9 @@
 package objstore
 
 import (
+	"context"
+	"iter"
+
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
@@ -12,7 +15,144 @@ type Client struct {
 	rpc  objstorepb.ObjectStoreServiceClient
 }
 
-// New returns a object store client on conn. It touches no network.
+// New returns an object store client on conn. It touches no network.
 func New(conn *transport.Conn) *Client {
 	return &Client{conn: conn, rpc: objstorepb.NewObjectStoreServiceClient(conn)}
+}
+
+// CreateStore creates a store and returns a handle to it. Creating a store
+// that exists with an identical configuration succeeds; with a different
+// one it fails with ErrExists.
+func (c *Client) CreateStore(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	req := &objstorepb.ObjectStoreServiceCreateStoreRequest{Config: cfg.toPB()}
+	// Idempotent: an identical create of an existing store succeeds.
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
+		return c.rpc.CreateStore(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.handle(resp.GetInfo()), nil
+}
+
+// GetOrCreateStore returns the store named cfg.Name, creating it with cfg
+// when it does not exist. An existing store is returned as it is, even when
+// its configuration differs from cfg (see Store.Status).
+func (c *Client) GetOrCreateStore(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for {
+		s, err := c.Store(ctx, cfg.Name)
+		if err == nil || !transport.IsServerCode(err, transport.CodeNotFound) {
+			return s, err
+		}
+		s, err = c.CreateStore(ctx, cfg)
+		if !transport.IsServerCode(err, transport.CodeExists) {
+			return s, err
+		}
+		// Someone created it differently in between: answer theirs.
+	}
+}
+
+// Store returns a handle to an existing store; ErrNotFound when there is
+// none.
+func (c *Client) Store(ctx context.Context, name string) (*Store, error) {
+	info, err := c.status(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.handle(info), nil
+}
+
+// UpdateStore changes a store's description, MaxBytes, TTL and ChunkSize
+// (which applies to later Puts) and returns its handle.
+func (c *Client) UpdateStore(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	req := &objstorepb.ObjectStoreServiceUpdateStoreRequest{Config: cfg.toPB()}
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
+		return c.rpc.UpdateStore(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.handle(resp.GetInfo()), nil
+}
+
+// DeleteStore deletes a store and every object in it; ErrNotFound when there
+// is none.
+func (c *Client) DeleteStore(ctx context.Context, name string) error {
+	if err := validStoreName("name", name); err != nil {
+		return err
+	}
+	req := &objstorepb.ObjectStoreServiceDeleteStoreRequest{Store: name}
+	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
+		return c.rpc.DeleteStore(ctx, req)
+	})
+	return err
+}
+
+// Stores iterates over every store's status, in name order, a page at a
+// time.
+func (c *Client) Stores(ctx context.Context) iter.Seq2[Status, error] {
+	return func(yield func(Status, error) bool) {
+		token := ""
+		for {
+			req := &objstorepb.ObjectStoreServiceListStoresRequest{PageToken: token}
+			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
+				return c.rpc.ListStores(ctx, req)
+			})
+			if err != nil {
+				yield(Status{}, err)
+				return
+			}
+			for _, s := range resp.GetStores() {
+				if !yield(statusFromPB(s), nil) {
+					return
+				}
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				return
+			}
+		}
+	}
+}
+
+// StoreNames returns the names of every store, in name order.
+func (c *Client) StoreNames(ctx context.Context) ([]string, error) {
+	var names []string
+	for s, err := range c.Stores(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, s.Config.Name)
+	}
+	return names, nil
+}
+
+func (c *Client) status(ctx context.Context, name string) (*objstorepb.ObjectStoreInfo, error) {
+	if err := validStoreName("name", name); err != nil {
+		return nil, err
+	}
+	req := &objstorepb.ObjectStoreServiceGetStoreRequest{Store: name}
+	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
+		return c.rpc.GetStore(ctx, req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetInfo(), nil
+}
+
+func (c *Client) handle(info *objstorepb.ObjectStoreInfo) *Store {
+	chunk := int(info.GetConfig().GetChunkSize())
+	if chunk < MinChunkSize || chunk > MaxChunkSize {
+		chunk = DefaultChunkSize
+	}
+	return &Store{c: c, name: info.GetConfig().GetName(), chunkSize: chunk}
 }

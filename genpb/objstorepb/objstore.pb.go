@@ -1860,7 +1860,10 @@ type ObjectStoreServiceListResponse struct {
 	// Outcome; a failure ends the stream.
 	Result *commonpb.Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	// Infos in name order, continuing the previous batch.
-	Objects       []*ObjectInfo `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	Objects []*ObjectInfo `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	// True on the last message of a complete listing; a stream that ends
+	// without it was cut short and should be resumed from the last name.
+	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1907,6 +1910,13 @@ func (x *ObjectStoreServiceListResponse) GetObjects() []*ObjectInfo {
 		return x.Objects
 	}
 	return nil
+}
+
+func (x *ObjectStoreServiceListResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
 }
 
 // ObjectStoreServiceWatchRequest opens a watch of a store.
@@ -2190,10 +2200,11 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"startAfter\x12'\n" +
 	"\x0finclude_deleted\x18\x03 \x01(\bR\x0eincludeDeleted\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x04 \x01(\x05R\tbatchSize\"\x80\x01\n" +
+	"batch_size\x18\x04 \x01(\x05R\tbatchSize\"\x94\x01\n" +
 	"\x1eObjectStoreServiceListResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x121\n" +
-	"\aobjects\x18\x02 \x03(\v2\x17.waymaker.v1.ObjectInfoR\aobjects\"\xb2\x01\n" +
+	"\aobjects\x18\x02 \x03(\v2\x17.waymaker.v1.ObjectInfoR\aobjects\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"\xb2\x01\n" +
 	"\x1eObjectStoreServiceWatchRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12!\n" +
 	"\fupdates_only\x18\x02 \x01(\bR\vupdatesOnly\x12%\n" +

@@ -90,7 +90,8 @@ type ObjectStoreServiceClient interface {
 	// Delete removes an object's data and leaves a deleted marker (seen by
 	// Watch and by List with include_deleted).
 	Delete(ctx context.Context, in *ObjectStoreServiceDeleteRequest, opts ...grpc.CallOption) (*ObjectStoreServiceDeleteResponse, error)
-	// List streams object infos in name order, in batches. Resume point: the
+	// List streams object infos in name order, in batches, the last marked
+	// done. Resume point: the
 	// last name received, passed back as start_after.
 	List(ctx context.Context, in *ObjectStoreServiceListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ObjectStoreServiceListResponse], error)
 	// Watch streams the current objects' infos, then a marker (initial_done),
@@ -290,7 +291,8 @@ type ObjectStoreServiceServer interface {
 	// Delete removes an object's data and leaves a deleted marker (seen by
 	// Watch and by List with include_deleted).
 	Delete(context.Context, *ObjectStoreServiceDeleteRequest) (*ObjectStoreServiceDeleteResponse, error)
-	// List streams object infos in name order, in batches. Resume point: the
+	// List streams object infos in name order, in batches, the last marked
+	// done. Resume point: the
 	// last name received, passed back as start_after.
 	List(*ObjectStoreServiceListRequest, grpc.ServerStreamingServer[ObjectStoreServiceListResponse]) error
 	// Watch streams the current objects' infos, then a marker (initial_done),
