@@ -7,7 +7,6 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
@@ -15,6 +14,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/objstore"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
@@ -63,7 +63,9 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 		return err
 	}
 	sketchpb.RegisterSketchServiceServer(g, api.NewSketchService(sketchsm, d))
-	objstorepb.RegisterObjectStoreServiceServer(g, objstorepb.UnimplementedObjectStoreServiceServer{})
+	if err := objstore.Register(f, g, d); err != nil {
+		return err
+	}
 	cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
 	_ = d // used by each subsystem's service as it lands
 	return nil

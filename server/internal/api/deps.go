@@ -11,6 +11,10 @@ type Deps struct {
 	Limits Limits
 	// Logger is the server's logger; never nil.
 	Logger *zap.Logger
+	// DataDir is the server's data directory ("" in memory mode); a
+	// subsystem that keeps data outside the raft log (object blobs) keeps it
+	// under DataDir/<subsystem>.
+	DataDir string
 	// Stopping is closed when the server begins to stop. Long-lived streams
 	// (watches, consumer deliveries) and blocking waits should end then,
 	// answering unavailable, so the graceful stop does not wait them out and

@@ -1,0 +1,598 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+)
+
+// Paging bounds of ListStores and List.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// commitTimeout bounds the proposal of a Put's commit, which runs detached
+// from the client's context: once all the data arrived, a client going away
+// must not leave the outcome half-known.
+const commitTimeout = 30 * time.Second
+
+// Service is the ObjectStoreService: it validates requests, streams object
+// data between the client and the blob store, and proposes the small
+// metadata commands through raft.
+type Service struct {
+	objstorepb.UnimplementedObjectStoreServiceServer
+	sm *StateMachine
+	d  api.Deps
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // staged blobs of Puts in progress
+	swept    sync.Once
+}
+
+// NewService returns the service in front of sm.
+func NewService(sm *StateMachine, d api.Deps) *Service {
+	return &Service{sm: sm, d: d, inflight: map[string]struct{}{}}
+}
+
+// sweep removes blobs left behind by a crash (a Put interrupted while
+// staging, a version dropped while its removal was deferred). It runs on
+// the first request: by then the server has replayed its log, so every
+// blob the state refers to has been adopted.
+func (s *Service) sweep() {
+	s.swept.Do(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sm.mu.RLock()
+		defer s.sm.mu.RUnlock()
+		s.sm.blobs.sweep(func(id string) bool {
+			_, ok := s.inflight[id]
+			return ok
+		}, func(id string) bool {
+			_, ok := s.sm.refs[id]
+			return ok || s.sm.pinned
+		})
+	})
+}
+
+func (s *Service) validConfig(v *api.Validator, c *objstorepb.ObjectStoreConfig) {
+	validStoreName(v, "config.name", c.GetName(), s.d.Limits.MaxNameLen)
+	v.NonNegative("config.max_bytes", c.GetMaxBytes())
+	v.NonNegative("config.ttl_ms", c.GetTtlMs())
+	max := min(MaxChunkSize, s.d.Limits.MaxChunkSize)
+	if cs := int(c.GetChunkSize()); cs != 0 && (cs < MinChunkSize || cs > max) {
+		v.Check(false, "config.chunk_size", "must be 0 (default 131072) or from 1024 to "+itoa(int64(max)))
+	}
+}
+
+func validStoreName(v *api.Validator, field, name string, max int) {
+	v.NonEmpty(field, name)
+	v.MaxLen(field, len(name), max)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			v.Check(false, field, "only [A-Za-z0-9_-] are allowed")
+			return
+		}
+	}
+}
+
+// validObjectName: 1 to MaxKeyLen (default 1024) bytes of UTF-8, no NUL.
+func (s *Service) validObjectName(v *api.Validator, field, name string) {
+	v.NonEmpty(field, name)
+	v.MaxLen(field, len(name), s.d.Limits.MaxKeyLen)
+	v.Check(utf8.ValidString(name), field, "must be valid UTF-8")
+	v.Check(!bytes.ContainsRune([]byte(name), 0), field, "must not contain NUL")
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for ; n > 0; n /= 10 {
+		i--
+		b[i] = byte('0' + n%10)
+	}
+	return string(b[i:])
+}
+
+// CreateStore implements ObjectStoreServiceServer.
+func (s *Service) CreateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceCreateStoreRequest) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
+	var v api.Validator
+	s.validConfig(&v, req.GetConfig())
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
+	}
+	resp, r := api.Propose[*objstorepb.ObjectStoreServiceCreateStoreResponse](ctx, s.d.Node, Name, opCreateStore, req)
+	if r != nil {
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// UpdateStore implements ObjectStoreServiceServer.
+func (s *Service) UpdateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateStoreRequest) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
+	var v api.Validator
+	s.validConfig(&v, req.GetConfig())
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
+	}
+	resp, r := api.Propose[*objstorepb.ObjectStoreServiceUpdateStoreResponse](ctx, s.d.Node, Name, opUpdateStore, req)
+	if r != nil {
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// GetStore implements ObjectStoreServiceServer.
+func (s *Service) GetStore(_ context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: r}, nil
+	}
+	info, ok := s.sm.StoreInfo(req.GetStore())
+	if !ok {
+		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())}, nil
+	}
+	return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: api.OK(), Info: info}, nil
+}
+
+// DeleteStore implements ObjectStoreServiceServer.
+func (s *Service) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
+	}
+	s.sweep()
+	resp, r := api.Propose[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d.Node, Name, opDeleteStore, req)
+	if r != nil {
+		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// ListStores implements ObjectStoreServiceServer. The page token is the
+// last name of the previous page.
+func (s *Service) ListStores(_ context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
+	var v api.Validator
+	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceListStoresResponse{Result: r}, nil
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPage
+	}
+	page, more := s.sm.Stores(req.GetPageToken(), size)
+	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: api.OK(), Stores: page}
+	if more {
+		resp.NextPageToken = page[len(page)-1].GetConfig().GetName()
+	}
+	return resp, nil
+}
+
+// GetInfo implements ObjectStoreServiceServer.
+func (s *Service) GetInfo(_ context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	s.validObjectName(&v, "name", req.GetName())
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: r}, nil
+	}
+	ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
+	switch {
+	case !ok:
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())}, nil
+	case ver == nil || ver.info.GetDeleted() && !req.GetIncludeDeleted():
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.Failf(api.CodeNotFound, "object %q", req.GetName())}, nil
+	}
+	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.OK(), Info: ver.info}, nil
+}
+
+// UpdateMeta implements ObjectStoreServiceServer.
+func (s *Service) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	s.validObjectName(&v, "name", req.GetName())
+	s.validObjectName(&v, "meta.name", req.GetMeta().GetName())
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
+	}
+	s.sweep()
+	resp, r := api.Propose[*objstorepb.ObjectStoreServiceUpdateMetaResponse](ctx, s.d.Node, Name, opUpdateMeta, req)
+	if r != nil {
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Delete implements ObjectStoreServiceServer.
+func (s *Service) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	s.validObjectName(&v, "name", req.GetName())
+	if r := v.Result(); r != nil {
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
+	}
+	s.sweep()
+	resp, r := api.Propose[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d.Node, Name, opDelete, req)
+	if r != nil {
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// Put implements ObjectStoreServiceServer: it stages the data as it
+// arrives, hashing it, and proposes the commit only when everything
+// checked out. Any other ending discards the staged data.
+func (s *Service) Put(stream objstorepb.ObjectStoreService_PutServer) error {
+	s.sweep()
+	resp := s.put(stream)
+	return stream.SendAndClose(resp)
+}
+
+func putFail(r *commonpb.Result) *objstorepb.ObjectStoreServicePutResponse {
+	return &objstorepb.ObjectStoreServicePutResponse{Result: r}
+}
+
+func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorepb.ObjectStoreServicePutResponse {
+	first, err := stream.Recv()
+	if err != nil {
+		return putFail(api.Invalid("header", "the stream ended before its header; nothing stored"))
+	}
+	hdr := first.GetHeader()
+	var v api.Validator
+	v.Check(hdr != nil, "header", "the first message must be the header")
+	validStoreName(&v, "header.store", hdr.GetStore(), s.d.Limits.MaxNameLen)
+	s.validObjectName(&v, "header.meta.name", hdr.GetMeta().GetName())
+	v.Check(len(hdr.GetExpectedSha256()) == 0 || len(hdr.GetExpectedSha256()) == sha256.Size, "header.expected_sha256", "must be empty or 32 bytes")
+	v.Check(!(hdr != nil && hdr.ExpectedSize != nil) || hdr.GetExpectedSize() >= 0, "header.expected_size", "must not be negative")
+	if r := v.Result(); r != nil {
+		return putFail(r)
+	}
+	_, room, ok := s.sm.lookup(hdr.GetStore(), hdr.GetMeta().GetName())
+	if !ok {
+		return putFail(api.Failf(api.CodeNotFound, "store %q", hdr.GetStore()))
+	}
+	if (hdr != nil && hdr.ExpectedSize != nil) && room >= 0 && hdr.GetExpectedSize() > room {
+		return putFail(api.Failf(api.CodeLimitExceeded, "header.expected_size: %d bytes exceed the %d bytes left under the store's max_bytes", hdr.GetExpectedSize(), room))
+	}
+
+	id := newBlobID()
+	staged, err := s.sm.blobs.create(id)
+	if err != nil {
+		return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+	}
+	s.mu.Lock()
+	s.inflight[id] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, id)
+		s.mu.Unlock()
+	}()
+	committed := false
+	defer func() {
+		if !committed {
+			staged.abort()
+		}
+	}()
+
+	h := sha256.New()
+	var size int64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return putFail(api.Invalid("commit", "the stream ended without a commit; nothing stored"))
+		}
+		if err != nil {
+			return putFail(api.Failf(api.CodeUnavailable, "the upload was cut off: %v; nothing stored", err))
+		}
+		switch part := msg.GetPart().(type) {
+		case *objstorepb.ObjectStoreServicePutRequest_Chunk:
+			c := part.Chunk
+			switch {
+			case c.GetOffset() != size:
+				return putFail(api.Invalid("chunk.offset", "is "+itoa(c.GetOffset())+", want "+itoa(size)+" (the bytes sent before it)"))
+			case len(c.GetData()) > s.d.Limits.MaxChunkSize:
+				return putFail(api.Invalid("chunk.data", "is "+itoa(int64(len(c.GetData())))+" bytes, limit "+itoa(int64(s.d.Limits.MaxChunkSize))))
+			}
+			size += int64(len(c.GetData()))
+			if (hdr != nil && hdr.ExpectedSize != nil) && size > hdr.GetExpectedSize() {
+				return putFail(api.Invalid("header.expected_size", "the data is longer than "+itoa(hdr.GetExpectedSize())+" bytes; nothing stored"))
+			}
+			if room >= 0 && size > room {
+				return putFail(api.Failf(api.CodeLimitExceeded, "the object exceeds the %d bytes left under the store's max_bytes; nothing stored", room))
+			}
+			h.Write(c.GetData())
+			if _, err := staged.Write(c.GetData()); err != nil {
+				return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+			}
+		case *objstorepb.ObjectStoreServicePutRequest_Commit:
+			sum := h.Sum(nil)
+			for _, e := range []struct {
+				field string
+				has   bool
+				size  int64
+				sha   []byte
+			}{
+				{"header", (hdr != nil && hdr.ExpectedSize != nil), hdr.GetExpectedSize(), hdr.GetExpectedSha256()},
+				{"commit", (part.Commit.ExpectedSize != nil), part.Commit.GetExpectedSize(), part.Commit.GetExpectedSha256()},
+			} {
+				if e.has && e.size != size {
+					return putFail(api.Invalid(e.field+".expected_size", "is "+itoa(e.size)+" but "+itoa(size)+" bytes arrived; nothing stored"))
+				}
+				if len(e.sha) != 0 && !bytes.Equal(e.sha, sum) {
+					if len(e.sha) != sha256.Size {
+						return putFail(api.Invalid(e.field+".expected_sha256", "must be 32 bytes"))
+					}
+					return putFail(api.Failf(api.CodeDigestMismatch, "%s.expected_sha256 does not match the data's SHA-256; nothing stored", e.field))
+				}
+			}
+			blob := id
+			if size == 0 {
+				blob = "" // an empty object has no blob
+			} else if err := staged.finish(); err != nil {
+				return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+			}
+			committed = true
+			if size == 0 {
+				staged.abort()
+			}
+			meta := hdr.GetMeta()
+			info := &objstorepb.ObjectInfo{
+				Store: hdr.GetStore(), Name: meta.GetName(), Description: meta.GetDescription(),
+				Headers: meta.GetHeaders(), Metadata: meta.GetMetadata(), Size: size, Sha256: sum,
+			}
+			return s.commit(stream.Context(), blob, info)
+		default:
+			return putFail(api.Invalid("header", "only the first message may be a header"))
+		}
+	}
+}
+
+// commit proposes a staged blob's commit. When the outcome is unknown, it
+// proposes a discard, which raft orders after the commit: it removes the
+// blob only if the commit did not take it.
+func (s *Service) commit(ctx context.Context, blob string, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
+	payload, err := encodeCommit(blob, info)
+	if err != nil {
+		return putFail(api.Failf(api.CodeInternal, "encode commit: %v", err))
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	res, err := s.d.Node.Propose(ctx, Name, opCommit, payload)
+	if err != nil {
+		if blob != "" {
+			_, _ = s.d.Node.Propose(ctx, Name, opDiscard, []byte(blob))
+		}
+		return putFail(api.FromError(err))
+	}
+	resp, ok := res.(*objstorepb.ObjectStoreServicePutResponse)
+	if !ok {
+		return putFail(api.Failf(api.CodeInternal, "commit applied with a %T result", res))
+	}
+	return resp
+}
+
+// Get implements ObjectStoreServiceServer.
+func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objstorepb.ObjectStoreService_GetServer) error {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	s.validObjectName(&v, "name", req.GetName())
+	v.NonNegative("offset", req.GetOffset())
+	v.NonNegative("length", req.GetLength())
+	if r := v.Result(); r != nil {
+		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
+	}
+	s.sweep()
+	ver, rd, r := s.openVersion(req)
+	if r != nil {
+		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
+	}
+	if rd != nil {
+		defer rd.Close()
+	}
+	info := ver.info
+	off, end := req.GetOffset(), info.GetSize()
+	if off > end {
+		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: api.Invalid("offset", "is past the object's size "+itoa(end))})
+	}
+	if l := req.GetLength(); l > 0 && off+l < end {
+		end = off + l
+	}
+	chunk := int64(info.GetChunkSize())
+	if chunk <= 0 {
+		chunk = DefaultChunkSize
+	}
+	mem, _ := s.sm.blobs.(*memBlobs)
+	var data []byte
+	if mem != nil && ver.blob != "" {
+		data, _ = mem.data(ver.blob)
+	}
+	first := &objstorepb.ObjectStoreServiceGetResponse{Result: api.OK(), Info: info}
+	for {
+		msg := first
+		if msg == nil {
+			msg = &objstorepb.ObjectStoreServiceGetResponse{Result: api.OK()}
+		}
+		first = nil
+		if off < end {
+			n := min(chunk, end-off)
+			var buf []byte
+			if data != nil {
+				buf = data[off : off+n : off+n] // shared, never modified
+			} else {
+				// A fresh buffer per message: a sent message must not be
+				// modified (stats handlers may read it later).
+				buf = make([]byte, n)
+				if _, err := rd.ReadAt(buf, off); err != nil {
+					return status.Errorf(codes.Internal, "reading object data: %v", err)
+				}
+			}
+			msg.Chunk = &objstorepb.ObjectChunk{Offset: off, Data: buf}
+			off += n
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		if off >= end {
+			return nil
+		}
+		select {
+		case <-s.d.Stopping:
+			// The client rebinds at the next offset once the server is back.
+			return status.Error(codes.Unavailable, "server stopping")
+		default:
+		}
+	}
+}
+
+// openVersion finds the version a Get reads and opens its blob. A Get
+// pinned to a revision accepts any revision of the same data (a metadata
+// update does not break a resumed download).
+func (s *Service) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*version, blobReader, *commonpb.Result) {
+	for attempt := 0; ; attempt++ {
+		ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
+		switch {
+		case !ok:
+			return nil, nil, api.Failf(api.CodeNotFound, "store %q", req.GetStore())
+		case req.GetRevision() != 0 && (ver == nil || ver.info.GetDeleted() || req.GetRevision() < ver.putRev || req.GetRevision() > ver.info.GetRevision()):
+			return nil, nil, api.Failf(api.CodeWrongRevision, "object %q no longer has revision %d", req.GetName(), req.GetRevision())
+		case ver == nil || ver.info.GetDeleted():
+			return nil, nil, api.Failf(api.CodeNotFound, "object %q", req.GetName())
+		}
+		if ver.blob == "" {
+			return ver, nil, nil
+		}
+		rd, err := s.sm.blobs.open(ver.blob)
+		if err == nil {
+			return ver, rd, nil
+		}
+		// The version was replaced between the lookup and the open; look
+		// again.
+		if attempt == 2 {
+			return nil, nil, api.Failf(api.CodeInternal, "object %q: data unavailable: %v", req.GetName(), err)
+		}
+	}
+}
+
+// List implements ObjectStoreServiceServer.
+func (s *Service) List(req *objstorepb.ObjectStoreServiceListRequest, stream objstorepb.ObjectStoreService_ListServer) error {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= maxPage, "batch_size", "must be from 0 to 1000")
+	if r := v.Result(); r != nil {
+		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: r})
+	}
+	infos, ok := s.sm.objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
+	if !ok {
+		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())})
+	}
+	batch := int(req.GetBatchSize())
+	if batch == 0 {
+		batch = defaultPage
+	}
+	for {
+		n := min(batch, len(infos))
+		msg := &objstorepb.ObjectStoreServiceListResponse{Result: api.OK(), Objects: infos[:n], Done: n == len(infos)}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		if msg.Done {
+			return nil
+		}
+		infos = infos[n:]
+	}
+}
+
+// Watch implements ObjectStoreServiceServer.
+func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream objstorepb.ObjectStoreService_WatchServer) error {
+	var v api.Validator
+	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
+	}
+	// Subscribe before the first look, so no change falls in between.
+	w := s.sm.watch(req.GetStore())
+	defer w.Stop()
+	notFound := func() error {
+		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())})
+	}
+	deletes := !req.GetIgnoreDeletes()
+	var initial []*objstorepb.ObjectInfo
+	var last uint64
+	var ok bool
+	switch {
+	case req.GetResumeFromRevision() != 0:
+		initial, last, ok = s.sm.changes(req.GetStore(), req.GetResumeFromRevision(), true, deletes)
+		last = max(last, req.GetResumeFromRevision())
+	case req.GetUpdatesOnly():
+		_, last, ok = s.sm.changes(req.GetStore(), ^uint64(0), false, false)
+	default:
+		initial, last, ok = s.sm.changes(req.GetStore(), 0, true, false)
+	}
+	if !ok {
+		return notFound()
+	}
+	for _, info := range initial {
+		if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), InitialDone: true, Revision: last}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-w.C():
+			_ = w.Wait(stream.Context()) // returns at once, re-subscribing
+		case <-stream.Context().Done():
+			return nil
+		case <-s.d.Stopping:
+			return status.Error(codes.Unavailable, "server stopping")
+		}
+		changed, rev, ok := s.sm.changes(req.GetStore(), last, true, deletes)
+		if !ok {
+			return notFound()
+		}
+		for _, info := range changed {
+			if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
+				return err
+			}
+		}
+		last = max(last, rev)
+	}
+}
+
+// Register plugs the object store into a server: its state machine into
+// the FSM and its service into the gRPC server.
+func Register(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
+	sm, err := NewStateMachine(d.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := f.Register(sm); err != nil {
+		return err
+	}
+	objstorepb.RegisterObjectStoreServiceServer(g, NewService(sm, d))
+	return nil
+}

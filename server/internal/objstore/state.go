@@ -1,0 +1,447 @@
+package objstore
+
+import (
+	"cmp"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+)
+
+// Name is the state machine's registered name; it is in every log entry.
+const Name = "objstore"
+
+// Ops: part of the log format, never renumber.
+const (
+	opCreateStore uint16 = 1
+	opUpdateStore uint16 = 2
+	opDeleteStore uint16 = 3
+	opCommit      uint16 = 4
+	opUpdateMeta  uint16 = 5
+	opDelete      uint16 = 6
+	opDiscard     uint16 = 7
+)
+
+// DefaultChunkSize and the chunk size range of a store's configuration.
+const (
+	DefaultChunkSize = 128 << 10
+	MinChunkSize     = 1 << 10
+	MaxChunkSize     = 1 << 20
+)
+
+type store struct {
+	cfg       *objstorepb.ObjectStoreConfig // replaced, never modified: readers share it
+	createdAt int64
+	rev       uint64
+	bytes     int64 // live data
+	live      int64 // live objects
+	objects   map[string]*object
+}
+
+// object is one name's latest version or deleted marker. Its info is
+// replaced on every change, never modified, so readers may keep it after
+// releasing the lock.
+type object struct {
+	info     *objstorepb.ObjectInfo
+	blob     string // "" for an empty object or a marker
+	putRev   uint64 // revision of the Put that wrote the data
+	putAt    int64  // time of that Put; TTL counts from it
+	expireAt int64  // 0: never
+}
+
+// StateMachine is the object store's deterministic state: stores, object
+// versions and which blob holds each version's data. The data itself lives
+// in the blob store (files under the data dir, or memory without one).
+type StateMachine struct {
+	mu     sync.RWMutex
+	stores map[string]*store
+	refs   map[string]struct{} // blobs some object version refers to
+	exp    expiryHeap
+	blobs  blobStore
+
+	// While a snapshot's writer is pending it reads blobs that apply may
+	// drop meanwhile; their removal waits until the writer is done.
+	pinned   bool
+	deferred []string
+
+	notify notify.Notifier[string] // keyed by store name; fired on every change in it
+}
+
+// NewStateMachine returns an empty state machine keeping blobs under
+// dataDir/objstore, or in memory when dataDir is empty.
+func NewStateMachine(dataDir string) (*StateMachine, error) {
+	var bs blobStore = newMemBlobs()
+	if dataDir != "" {
+		fb, err := newFileBlobs(dataDir + "/objstore")
+		if err != nil {
+			return nil, err
+		}
+		bs = fb
+	}
+	return &StateMachine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs}, nil
+}
+
+var _ fsm.Subsystem = (*StateMachine)(nil)
+
+// Name implements fsm.Subsystem.
+func (m *StateMachine) Name() string { return Name }
+
+// Apply implements fsm.Subsystem.
+func (m *StateMachine) Apply(cmd fsm.Command) any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch cmd.Op {
+	case opCreateStore:
+		var req objstorepb.ObjectStoreServiceCreateStoreRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("objstore: create store payload: %w", err)
+		}
+		return m.createStore(req.GetConfig(), cmd.AtMs)
+	case opUpdateStore:
+		var req objstorepb.ObjectStoreServiceUpdateStoreRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("objstore: update store payload: %w", err)
+		}
+		return m.updateStore(req.GetConfig())
+	case opDeleteStore:
+		var req objstorepb.ObjectStoreServiceDeleteStoreRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("objstore: delete store payload: %w", err)
+		}
+		return m.deleteStore(req.GetStore())
+	case opCommit:
+		blob, info, err := decodeCommit(cmd.Payload)
+		if err != nil {
+			return err
+		}
+		return m.commit(blob, info, cmd.AtMs)
+	case opUpdateMeta:
+		var req objstorepb.ObjectStoreServiceUpdateMetaRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("objstore: update meta payload: %w", err)
+		}
+		return m.updateMeta(&req, cmd.AtMs)
+	case opDelete:
+		var req objstorepb.ObjectStoreServiceDeleteRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("objstore: delete payload: %w", err)
+		}
+		return m.deleteObject(req.GetStore(), req.GetName(), cmd.AtMs)
+	case opDiscard:
+		id := string(cmd.Payload)
+		if !validBlobID(id) {
+			return fmt.Errorf("objstore: discard: bad blob id")
+		}
+		// A commit that was proposed before this discard has been applied
+		// by now (raft keeps the order), so an unreferenced blob is garbage.
+		if _, ok := m.refs[id]; !ok {
+			m.blobs.remove(id)
+		}
+		return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK()}
+	default:
+		return fmt.Errorf("objstore: unknown op %d", cmd.Op)
+	}
+}
+
+// encodeCommit is the payload of opCommit: the blob id, then the new
+// version's info (store, meta, size, digest).
+func encodeCommit(blob string, info *objstorepb.ObjectInfo) ([]byte, error) {
+	b, err := proto.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	out := binary.AppendUvarint(make([]byte, 0, len(blob)+len(b)+2), uint64(len(blob)))
+	out = append(out, blob...)
+	return append(out, b...), nil
+}
+
+func decodeCommit(p []byte) (string, *objstorepb.ObjectInfo, error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > uint64(len(p)-k) {
+		return "", nil, errors.New("objstore: commit payload: bad blob id length")
+	}
+	blob := string(p[k : k+int(n)])
+	if blob != "" && !validBlobID(blob) {
+		return "", nil, errors.New("objstore: commit payload: bad blob id")
+	}
+	var info objstorepb.ObjectInfo
+	if err := proto.Unmarshal(p[k+int(n):], &info); err != nil {
+		return "", nil, fmt.Errorf("objstore: commit payload: %w", err)
+	}
+	return blob, &info, nil
+}
+
+func fail(code, format string, args ...any) *commonpb.Result { return api.Failf(code, format, args...) }
+
+// withDefaults returns cfg with the default chunk size filled in.
+func withDefaults(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreConfig {
+	c := proto.CloneOf(cfg)
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	return c
+}
+
+func (s *store) infoPB() *objstorepb.ObjectStoreInfo {
+	return &objstorepb.ObjectStoreInfo{Config: s.cfg, Objects: s.live, Bytes: s.bytes, Revision: s.rev, CreatedAtMs: s.createdAt}
+}
+
+func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
+	cfg = withDefaults(cfg)
+	if s, ok := m.stores[cfg.GetName()]; ok {
+		if proto.Equal(s.cfg, cfg) {
+			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+		}
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeExists, "store %q exists with a different configuration", cfg.GetName())}
+	}
+	s := &store{cfg: cfg, createdAt: at, objects: map[string]*object{}}
+	m.stores[cfg.GetName()] = s
+	m.notify.Fire(cfg.GetName())
+	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+}
+
+func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
+	cfg = withDefaults(cfg)
+	s, ok := m.stores[cfg.GetName()]
+	if !ok {
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeNotFound, "store %q", cfg.GetName())}
+	}
+	ttlChanged := s.cfg.GetTtlMs() != cfg.GetTtlMs()
+	s.cfg = cfg
+	if ttlChanged {
+		for _, o := range s.objects {
+			m.setExpiry(s, o, o.putAt)
+		}
+	}
+	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+}
+
+func (m *StateMachine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
+	s, ok := m.stores[name]
+	if !ok {
+		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: fail(api.CodeNotFound, "store %q", name)}
+	}
+	for _, o := range s.objects {
+		m.dropBlob(o.blob)
+	}
+	delete(m.stores, name)
+	m.notify.Fire(name)
+	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: api.OK()}
+}
+
+func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
+	s, ok := m.stores[in.GetStore()]
+	if !ok {
+		m.blobs.remove(blob)
+		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeNotFound, "store %q", in.GetStore())}
+	}
+	old := s.objects[in.GetName()]
+	bytes := s.bytes + in.GetSize()
+	if old != nil && !old.info.GetDeleted() {
+		bytes -= old.info.GetSize()
+	}
+	if max := s.cfg.GetMaxBytes(); max > 0 && bytes > max {
+		m.blobs.remove(blob)
+		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeLimitExceeded,
+			"store %q: max_bytes %d would be exceeded (%d bytes with this object)", in.GetStore(), max, bytes)}
+	}
+	if old != nil {
+		m.removeObject(s, old)
+	}
+	s.rev++
+	cs := s.cfg.GetChunkSize()
+	info := &objstorepb.ObjectInfo{
+		Store: in.GetStore(), Name: in.GetName(), Description: in.GetDescription(),
+		Headers: in.GetHeaders(), Metadata: in.GetMetadata(),
+		Size: in.GetSize(), Chunks: (in.GetSize() + int64(cs) - 1) / int64(cs), ChunkSize: cs,
+		Sha256: in.GetSha256(), ModifiedAtMs: at, Revision: s.rev,
+	}
+	o := &object{info: info, blob: blob, putRev: s.rev, putAt: at}
+	if blob != "" {
+		m.blobs.adopt(blob)
+		m.refs[blob] = struct{}{}
+	}
+	s.objects[info.Name] = o
+	s.bytes += info.Size
+	s.live++
+	m.setExpiry(s, o, at)
+	m.notify.Fire(in.GetStore())
+	return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK(), Info: info}
+}
+
+// removeObject takes o out of s's accounting and drops its blob; the
+// caller replaces or deletes the map entry.
+func (m *StateMachine) removeObject(s *store, o *object) {
+	if !o.info.GetDeleted() {
+		s.bytes -= o.info.GetSize()
+		s.live--
+	}
+	m.dropBlob(o.blob)
+}
+
+func (m *StateMachine) dropBlob(id string) {
+	if id == "" {
+		return
+	}
+	delete(m.refs, id)
+	if m.pinned {
+		m.deferred = append(m.deferred, id)
+		return
+	}
+	m.blobs.remove(id)
+}
+
+// markDeleted replaces o (live) with a deleted marker at a new revision.
+func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
+	m.removeObject(s, o)
+	s.rev++
+	marker := &object{info: &objstorepb.ObjectInfo{
+		Store: o.info.GetStore(), Name: o.info.GetName(), ModifiedAtMs: at, Deleted: true, Revision: s.rev,
+	}, putAt: at}
+	s.objects[o.info.GetName()] = marker
+	m.setExpiry(s, marker, at)
+}
+
+func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
+	s, ok := m.stores[req.GetStore()]
+	if !ok {
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "store %q", req.GetStore())}
+	}
+	o := s.objects[req.GetName()]
+	if o == nil || o.info.GetDeleted() {
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "object %q", req.GetName())}
+	}
+	meta := req.GetMeta()
+	newName := meta.GetName()
+	info := proto.CloneOf(o.info)
+	info.Name, info.Description, info.Headers, info.Metadata = newName, meta.GetDescription(), meta.GetHeaders(), meta.GetMetadata()
+	info.ModifiedAtMs = at
+	n := &object{info: info, blob: o.blob, putRev: o.putRev, putAt: o.putAt}
+	if newName != req.GetName() {
+		if t := s.objects[newName]; t != nil && !t.info.GetDeleted() {
+			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeExists, "object %q exists", newName)}
+		}
+		// The old name becomes a deleted marker; the data moves with the
+		// new name, so its blob is not dropped.
+		s.rev++
+		marker := &object{info: &objstorepb.ObjectInfo{Store: s.cfg.GetName(), Name: req.GetName(), ModifiedAtMs: at, Deleted: true, Revision: s.rev}, putAt: at}
+		s.objects[req.GetName()] = marker
+		m.setExpiry(s, marker, at)
+		s.rev++
+		n.putRev = s.rev // a Get pinned to the old name's revision cannot resume on the new name
+	} else {
+		s.rev++
+	}
+	info.Revision = s.rev
+	s.objects[newName] = n
+	if newName != req.GetName() {
+		m.setExpiry(s, n, n.putAt)
+	} else {
+		n.expireAt = o.expireAt // its heap entry stays valid
+	}
+	m.notify.Fire(req.GetStore())
+	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: api.OK(), Info: info}
+}
+
+func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
+	s, ok := m.stores[storeName]
+	if !ok {
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "store %q", storeName)}
+	}
+	o := s.objects[name]
+	if o == nil || o.info.GetDeleted() {
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "object %q", name)}
+	}
+	m.markDeleted(s, o, at)
+	m.notify.Fire(storeName)
+	return &objstorepb.ObjectStoreServiceDeleteResponse{Result: api.OK()}
+}
+
+// setExpiry schedules o to expire TTL after from (its Put, or its deletion
+// for a marker), when the store has a TTL.
+func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
+	o.expireAt = 0
+	if ttl := s.cfg.GetTtlMs(); ttl > 0 {
+		o.expireAt = from + ttl
+		heap.Push(&m.exp, expiry{at: o.expireAt, store: s.cfg.GetName(), name: o.info.GetName(), rev: o.info.GetRevision()})
+	}
+}
+
+// Tick implements fsm.Subsystem: live objects past their TTL become
+// deleted markers, and markers past theirs disappear.
+func (m *StateMachine) Tick(atMs int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var due []expiry
+	for m.exp.Len() > 0 && m.exp[0].at <= atMs {
+		due = append(due, heap.Pop(&m.exp).(expiry))
+	}
+	// The heap's order among equal times depends on its history, which a
+	// restored replica does not share; sort so every replica assigns the
+	// same revisions.
+	slices.SortFunc(due, func(a, b expiry) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.store, b.store); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, e := range due {
+		s := m.stores[e.store]
+		if s == nil {
+			continue
+		}
+		o := s.objects[e.name]
+		if o == nil || o.expireAt != e.at || o.expireAt == 0 || o.expireAt > atMs {
+			continue // stale entry: the object changed since
+		}
+		if o.info.GetDeleted() {
+			delete(s.objects, e.name)
+		} else {
+			m.markDeleted(s, o, atMs)
+		}
+		m.notify.Fire(e.store)
+	}
+}
+
+// NextDeadline implements fsm.Subsystem.
+func (m *StateMachine) NextDeadline() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.exp.Len() == 0 {
+		return 0
+	}
+	return m.exp[0].at
+}
+
+type expiry struct {
+	at          int64
+	store, name string
+	rev         uint64
+}
+
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
