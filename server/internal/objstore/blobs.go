@@ -1,7 +1,6 @@
 package objstore
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 )
 
@@ -170,23 +170,30 @@ func (b *fileBlobs) sweep(keepStaged, keep func(id string) bool) {
 }
 
 // memBlobs keeps blobs in memory, for a server without a data dir (whose
-// whole state is in memory anyway). Blob data is never modified once
-// staged, so readers share the slices.
+// whole state is in memory anyway). A blob is the list of chunks as they
+// arrived, never modified once staged, so readers share them.
 type memBlobs struct {
 	mu      sync.Mutex
-	staged  map[string][]byte
-	blobs   map[string][]byte
+	staged  map[string]*memBlob
+	blobs   map[string]*memBlob
 	writing map[string]bool
 }
 
+// memBlob is a blob's data in segments; offs[i] is where segs[i] starts.
+type memBlob struct {
+	segs [][]byte
+	offs []int64
+	size int64
+}
+
 func newMemBlobs() *memBlobs {
-	return &memBlobs{staged: map[string][]byte{}, blobs: map[string][]byte{}, writing: map[string]bool{}}
+	return &memBlobs{staged: map[string]*memBlob{}, blobs: map[string]*memBlob{}, writing: map[string]bool{}}
 }
 
 type memStaged struct {
-	b   *memBlobs
-	id  string
-	buf bytes.Buffer
+	b    *memBlobs
+	id   string
+	blob memBlob
 }
 
 func (b *memBlobs) create(id string) (stagedBlob, error) {
@@ -199,17 +206,23 @@ func (b *memBlobs) create(id string) (stagedBlob, error) {
 	return &memStaged{b: b, id: id}, nil
 }
 
-func (s *memStaged) Write(p []byte) (int, error) { return s.buf.Write(p) }
+// Write keeps p itself, not a copy: the Put handler hands over each
+// received chunk, which nothing modifies afterwards.
+func (s *memStaged) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		s.blob.offs = append(s.blob.offs, s.blob.size)
+		s.blob.segs = append(s.blob.segs, p)
+		s.blob.size += int64(len(p))
+	}
+	return len(p), nil
+}
 
 func (s *memStaged) finish() error {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	delete(s.b.writing, s.id)
-	data := s.buf.Bytes()
-	if data == nil {
-		data = []byte{}
-	}
-	s.b.staged[s.id] = data
+	blob := s.blob
+	s.b.staged[s.id] = &blob
 	return nil
 }
 
@@ -222,9 +235,9 @@ func (s *memStaged) abort() {
 func (b *memBlobs) adopt(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if data, ok := b.staged[id]; ok {
+	if blob, ok := b.staged[id]; ok {
 		delete(b.staged, id)
-		b.blobs[id] = data
+		b.blobs[id] = blob
 	}
 }
 
@@ -235,36 +248,67 @@ func (b *memBlobs) remove(id string) {
 	delete(b.blobs, id)
 }
 
-type memReader struct{ *bytes.Reader }
-
-func (memReader) Close() error { return nil }
-
 func (b *memBlobs) open(id string) (blobReader, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	data, ok := b.blobs[id]
+	blob, ok := b.blobs[id]
 	if !ok {
 		return nil, os.ErrNotExist
 	}
-	return memReader{bytes.NewReader(data)}, nil
+	return blob, nil
 }
 
-// data returns a permanent blob's bytes, shared (never modified).
-func (b *memBlobs) data(id string) ([]byte, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	data, ok := b.blobs[id]
-	return data, ok
+// slice returns n bytes at off without copying when they lie in one
+// segment.
+func (m *memBlob) slice(off, n int64) ([]byte, bool) {
+	i := m.seg(off)
+	if i < 0 {
+		return nil, false
+	}
+	rel := off - m.offs[i]
+	if rel+n > int64(len(m.segs[i])) {
+		return nil, false
+	}
+	return m.segs[i][rel : rel+n : rel+n], true
 }
+
+// seg returns the index of the segment holding off, or -1.
+func (m *memBlob) seg(off int64) int {
+	i := sort.Search(len(m.offs), func(i int) bool { return m.offs[i] > off }) - 1
+	if i < 0 || off >= m.size {
+		return -1
+	}
+	return i
+}
+
+func (m *memBlob) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		i := m.seg(off + int64(n))
+		if i < 0 {
+			return n, io.EOF
+		}
+		n += copy(p[n:], m.segs[i][off+int64(n)-m.offs[i]:])
+	}
+	return n, nil
+}
+
+func (m *memBlob) Close() error { return nil }
 
 func (b *memBlobs) restore(id string, size int64, r io.Reader) error {
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return err
+	blob := &memBlob{}
+	for blob.size < size {
+		seg := make([]byte, min(size-blob.size, MaxChunkSize))
+		if _, err := io.ReadFull(r, seg); err != nil {
+			return err
+		}
+		blob.offs = append(blob.offs, blob.size)
+		blob.segs = append(blob.segs, seg)
+		blob.size += int64(len(seg))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.blobs[id] = data
+	b.blobs[id] = blob
 	return nil
 }
 

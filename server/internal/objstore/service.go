@@ -423,11 +423,7 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 	if chunk <= 0 {
 		chunk = DefaultChunkSize
 	}
-	mem, _ := s.sm.blobs.(*memBlobs)
-	var data []byte
-	if mem != nil && ver.blob != "" {
-		data, _ = mem.data(ver.blob)
-	}
+	mem, _ := rd.(*memBlob)
 	first := &objstorepb.ObjectStoreServiceGetResponse{Result: api.OK(), Info: info}
 	for {
 		msg := first
@@ -437,10 +433,11 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 		first = nil
 		if off < end {
 			n := min(chunk, end-off)
-			var buf []byte
-			if data != nil {
-				buf = data[off : off+n : off+n] // shared, never modified
-			} else {
+			buf, shared := []byte(nil), false
+			if mem != nil {
+				buf, shared = mem.slice(off, n) // never modified
+			}
+			if !shared {
 				// A fresh buffer per message: a sent message must not be
 				// modified (stats handlers may read it later).
 				buf = make([]byte, n)
