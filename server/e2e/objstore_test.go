@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -391,7 +392,7 @@ func TestObjstoreStores(t *testing.T) {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 	names, err := c.ObjectStoreNames(ctx)
-	if err != nil || !contains(names, n) {
+	if err != nil || !slices.Contains(names, n) {
 		t.Fatalf("ObjectStoreNames = %v, %v", names, err)
 	}
 	if _, err := c.Objects().UpdateStore(ctx, other); err != nil {
@@ -409,15 +410,6 @@ func TestObjstoreStores(t *testing.T) {
 	if _, err := s.PutBytes(ctx, "x", nil); !errors.Is(err, waymaker.ErrNotFound) {
 		t.Fatalf("Put into a deleted store = %v", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestObjstoreListAndMeta(t *testing.T) {
