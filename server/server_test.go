@@ -119,6 +119,7 @@ func TestEveryServiceRegistered(t *testing.T) {
 		streampb.StreamService_ServiceDesc.ServiceName:           true,
 		collectionspb.CollectionsService_ServiceDesc.ServiceName: true,
 		sketchpb.SketchService_ServiceDesc.ServiceName:           true,
+		objstorepb.ObjectStoreService_ServiceDesc.ServiceName:    true,
 	}
 	info := s.grpc.GetServiceInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

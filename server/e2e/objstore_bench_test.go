@@ -37,7 +37,7 @@ func BenchmarkObjstorePut(b *testing.B) {
 			b.Run(mode+"/"+sz.name, func(b *testing.B) {
 				s := objBenchStore(b, mode == "disk")
 				ctx := testCtx(b, 10*time.Minute)
-				data := randBytes(sz.size, 1)
+				data := objRandBytes(sz.size, 1)
 				b.SetBytes(int64(sz.size))
 				b.ResetTimer()
 				for i := 0; b.Loop(); i++ {
@@ -56,7 +56,7 @@ func BenchmarkObjstoreGet(b *testing.B) {
 			b.Run(mode+"/"+sz.name, func(b *testing.B) {
 				s := objBenchStore(b, mode == "disk")
 				ctx := testCtx(b, 10*time.Minute)
-				if _, err := s.Put(ctx, waymaker.ObjectMeta{Name: "o"}, bytes.NewReader(randBytes(sz.size, 1))); err != nil {
+				if _, err := s.Put(ctx, waymaker.ObjectMeta{Name: "o"}, bytes.NewReader(objRandBytes(sz.size, 1))); err != nil {
 					b.Fatal(err)
 				}
 				b.SetBytes(int64(sz.size))

@@ -24,7 +24,7 @@ import (
 )
 
 // randBytes returns n deterministic pseudo-random bytes.
-func randBytes(n int, seed uint64) []byte {
+func objRandBytes(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	b := make([]byte, n)
 	for i := 0; i+8 <= n; i += 8 {
@@ -56,7 +56,7 @@ func TestObjstoreRoundTrips(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
 	for i, size := range []int{0, 1, 1023, 128 << 10, 128<<10 + 1, 1<<20 + 7, 64 << 20} {
-		data := randBytes(size, uint64(i))
+		data := objRandBytes(size, uint64(i))
 		name := fmt.Sprintf("obj-%d", size)
 		var progressed int64
 		info, err := s.Put(ctx, waymaker.ObjectMeta{Name: name, Description: "size " + fmt.Sprint(size), Metadata: map[string]string{"k": "v"}},
@@ -93,7 +93,7 @@ func TestObjstoreRoundTrips(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	want := randBytes(300<<10, 99)
+	want := objRandBytes(300<<10, 99)
 	if err := os.WriteFile(src, want, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestObjstoreChunkSizes(t *testing.T) {
 	ctx := testCtx(t, time.Minute)
 	for _, cs := range []int{objstore.MinChunkSize, 7777, objstore.MaxChunkSize} {
 		s := newObjectStore(t, c, waymaker.ObjectStoreConfig{Name: fmt.Sprintf("%s-%d", name(t), cs), ChunkSize: cs})
-		data := randBytes(3*cs+5, uint64(cs))
+		data := objRandBytes(3*cs+5, uint64(cs))
 		info, err := s.PutBytes(ctx, "x", data)
 		if err != nil {
 			t.Fatal(err)
@@ -131,14 +131,14 @@ func TestObjstoreChunkSizes(t *testing.T) {
 	}
 }
 
-// blockingReader yields n bytes, then blocks until ctx ends.
-type blockingReader struct {
+// objBlockingReader yields n bytes, then blocks until ctx ends.
+type objBlockingReader struct {
 	data    []byte
 	ctx     context.Context
 	reached chan struct{}
 }
 
-func (r *blockingReader) Read(p []byte) (int, error) {
+func (r *objBlockingReader) Read(p []byte) (int, error) {
 	if len(r.data) == 0 {
 		close(r.reached)
 		<-r.ctx.Done()
@@ -150,7 +150,7 @@ func (r *blockingReader) Read(p []byte) (int, error) {
 }
 
 // stagedFiles counts files in the object store's staging and blob dirs.
-func stagedFiles(t *testing.T, dataDir string) (staging, blobs int) {
+func objStagedFiles(t *testing.T, dataDir string) (staging, blobs int) {
 	t.Helper()
 	for _, d := range []struct {
 		dir string
@@ -167,7 +167,7 @@ func stagedFiles(t *testing.T, dataDir string) (staging, blobs int) {
 
 // waitFor polls cond (a cheap local look, not a sleep standing in for an
 // event) until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func objWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -182,7 +182,7 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
 	ctx := testCtx(t, time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
-	old := randBytes(200<<10, 1)
+	old := objRandBytes(200<<10, 1)
 	oldInfo, err := s.PutBytes(ctx, "doc", old)
 	if err != nil {
 		t.Fatal(err)
@@ -197,15 +197,15 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 			t.Fatalf("%s: data changed (%d bytes, %v)", what, len(got), err)
 		}
 		// Nothing staged is left behind, and only the old version's blob.
-		waitFor(t, 5*time.Second, what+": staging emptied", func() bool {
-			st, bl := stagedFiles(t, srv.DataDir())
+		objWaitFor(t, 5*time.Second, what+": staging emptied", func() bool {
+			st, bl := objStagedFiles(t, srv.DataDir())
 			return st == 0 && bl == 1
 		})
 	}
 
 	// Cancelled half-way.
 	pctx, cancel := context.WithCancel(ctx)
-	br := &blockingReader{data: randBytes(1<<20, 2), ctx: pctx, reached: make(chan struct{})}
+	br := &objBlockingReader{data: objRandBytes(1<<20, 2), ctx: pctx, reached: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Put(pctx, waymaker.ObjectMeta{Name: "doc"}, br)
@@ -220,7 +220,7 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 
 	// The reader fails mid-way.
 	boom := errors.New("disk on fire")
-	_, err = s.Put(ctx, waymaker.ObjectMeta{Name: "doc"}, io.MultiReader(bytes.NewReader(randBytes(300<<10, 3)), iotestErrReader{boom}))
+	_, err = s.Put(ctx, waymaker.ObjectMeta{Name: "doc"}, io.MultiReader(bytes.NewReader(objRandBytes(300<<10, 3)), objErrReader{boom}))
 	if !errors.Is(err, boom) || !errors.Is(err, waymaker.ErrInvalidArgument) || !strings.Contains(err.Error(), "reader") {
 		t.Fatalf("failing reader Put = %v", err)
 	}
@@ -228,14 +228,14 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 
 	// A digest that lies.
 	bad := sha256.Sum256([]byte("something else"))
-	_, err = s.PutBytes(ctx, "doc", randBytes(500<<10, 4), objstore.WithSHA256(bad[:]))
+	_, err = s.PutBytes(ctx, "doc", objRandBytes(500<<10, 4), objstore.WithSHA256(bad[:]))
 	if !errors.Is(err, waymaker.ErrDigestMismatch) || !waymaker.IsServerCode(err, "digest_mismatch") {
 		t.Fatalf("lying digest Put = %v, want ErrDigestMismatch", err)
 	}
 	check("lying digest")
 
 	// A size that lies.
-	_, err = s.Put(ctx, waymaker.ObjectMeta{Name: "doc"}, bytes.NewReader(randBytes(10, 5)), objstore.WithSize(11))
+	_, err = s.Put(ctx, waymaker.ObjectMeta{Name: "doc"}, bytes.NewReader(objRandBytes(10, 5)), objstore.WithSize(11))
 	if !errors.Is(err, waymaker.ErrInvalidArgument) || !strings.Contains(err.Error(), "expected_size") {
 		t.Fatalf("lying size Put = %v", err)
 	}
@@ -244,7 +244,7 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 	// The server restarts during a Put.
 	pctx, cancel = context.WithCancel(ctx)
 	defer cancel()
-	br = &blockingReader{data: randBytes(1<<20, 6), ctx: pctx, reached: make(chan struct{})}
+	br = &objBlockingReader{data: objRandBytes(1<<20, 6), ctx: pctx, reached: make(chan struct{})}
 	go func() {
 		_, err := s.Put(pctx, waymaker.ObjectMeta{Name: "doc"}, br)
 		errc <- err
@@ -258,15 +258,15 @@ func TestObjstoreFailedPutsKeepOldVersion(t *testing.T) {
 	check("Put across a restart")
 }
 
-type iotestErrReader struct{ err error }
+type objErrReader struct{ err error }
 
-func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }
+func (r objErrReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestObjstoreGetResumesAcrossRestart(t *testing.T) {
 	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
 	ctx := testCtx(t, time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
-	data := randBytes(48<<20, 7)
+	data := objRandBytes(48<<20, 7)
 	if _, err := s.PutBytes(ctx, "big", data); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestObjstoreSnapshotKeepsBlobs(t *testing.T) {
 	want := map[string][]byte{}
 	for i := range 12 {
 		n := fmt.Sprintf("o%02d", i)
-		want[n] = randBytes(10<<10*(i+1), uint64(i))
+		want[n] = objRandBytes(10<<10*(i+1), uint64(i))
 		if _, err := s.PutBytes(ctx, n, want[n]); err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +310,7 @@ func TestObjstoreSnapshotKeepsBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(want, "o00")
-	waitFor(t, 10*time.Second, "a raft snapshot", func() bool {
+	objWaitFor(t, 10*time.Second, "a raft snapshot", func() bool {
 		entries, _ := os.ReadDir(filepath.Join(srv.DataDir(), "snapshots"))
 		return len(entries) > 0
 	})
@@ -323,8 +323,8 @@ func TestObjstoreSnapshotKeepsBlobs(t *testing.T) {
 	if _, err := s.GetInfo(ctx, "o00"); !errors.Is(err, waymaker.ErrNotFound) {
 		t.Fatalf("deleted object after restart: %v", err)
 	}
-	waitFor(t, 5*time.Second, "unreferenced blobs swept", func() bool {
-		st, bl := stagedFiles(t, srv.DataDir())
+	objWaitFor(t, 5*time.Second, "unreferenced blobs swept", func() bool {
+		st, bl := objStagedFiles(t, srv.DataDir())
 		return st == 0 && bl == len(want)
 	})
 }
