@@ -6,8 +6,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/kv"
+	"git.awesomike.com/pub/waymaker-client/go/lock"
 	"git.awesomike.com/pub/waymaker-client/go/stream"
 )
 
@@ -120,6 +122,31 @@ func init() {
 					return nil, err
 				}
 				return it.Stop, nil
+			})
+		},
+	})
+}
+
+func init() {
+	registerProbe(&Probe{
+		Group: "locks", Name: "idle-lock-with-renewal", Unit: "bytes", System: "waymaker",
+		Note: "one held *Lock (quorum scope, TTL 30 s, its event stream open) with SpawnRenewal every 15 s, each on its own key; client and embedded server together",
+		Run: func(ctx context.Context, env *Env, n int) (float64, error) {
+			c := env.WM.c.Locks()
+			prefix := env.uniq("idle")
+			return perItem(n, func(i int) (func(), error) {
+				l, err := c.Acquire(ctx, fmt.Sprintf("%s/%d", prefix, i), lock.Config{LeaseTTL: 30 * time.Second})
+				if err != nil {
+					return nil, err
+				}
+				r := l.SpawnRenewal(15 * time.Second)
+				if err := r.Err(); err != nil {
+					return nil, err
+				}
+				return func() {
+					r.Stop()
+					_ = l.Unlock(context.Background())
+				}, nil
 			})
 		},
 	})
