@@ -157,6 +157,19 @@ func (q *queue) nextDeadline() int64 {
 func (m *StateMachine) advance(s *store, at int64) {
 	q := s.q
 	woke := false
+	for t := q.delayed.top(); t != nil && t.at <= at; t = q.delayed.top() {
+		heap.Pop(&q.delayed)
+		q.put(t, stReady)
+		woke = true
+	}
+	for t := q.inflight.top(); t != nil && t.at <= at; t = q.inflight.top() {
+		heap.Pop(&q.inflight)
+		if m.returnMsg(s, t, at) {
+			woke = true
+		}
+	}
+	// Retention last, so that messages dead-lettered or acked above are
+	// trimmed from the front now rather than at a later tick.
 	if q.retention > 0 {
 		for q.rhead < len(q.rfifo) {
 			msg := q.msgs[q.rfifo[q.rhead]]
@@ -171,17 +184,6 @@ func (m *StateMachine) advance(s *store, at int64) {
 		if q.rhead > 1024 && q.rhead*2 > len(q.rfifo) {
 			q.rfifo = append(q.rfifo[:0], q.rfifo[q.rhead:]...)
 			q.rhead = 0
-		}
-	}
-	for t := q.delayed.top(); t != nil && t.at <= at; t = q.delayed.top() {
-		heap.Pop(&q.delayed)
-		q.put(t, stReady)
-		woke = true
-	}
-	for t := q.inflight.top(); t != nil && t.at <= at; t = q.inflight.top() {
-		heap.Pop(&q.inflight)
-		if m.returnMsg(s, t, at) {
-			woke = true
 		}
 	}
 	if woke {
