@@ -1,0 +1,118 @@
+package waymaker_test
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"git.awesomike.com/pub/waymaker-client/go/collections"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+)
+
+// overheadCollections answers GetStore (to open a hash store), HSet and
+// HGet with fixed successes.
+type overheadCollections struct {
+	collectionspb.UnimplementedCollectionsServiceServer
+}
+
+func (overheadCollections) GetStore(_ context.Context, req *collectionspb.CollectionsServiceGetStoreRequest) (*collectionspb.CollectionsServiceGetStoreResponse, error) {
+	return &collectionspb.CollectionsServiceGetStoreResponse{Result: okResult, Info: &collectionspb.CollectionsStoreInfo{
+		Config: &collectionspb.CollectionsStoreConfig{Name: req.GetStore()}, Kind: collectionspb.CollectionsStoreKind_COLLECTIONS_STORE_KIND_HASH,
+	}}, nil
+}
+
+func (overheadCollections) HSet(context.Context, *collectionspb.CollectionsServiceHSetRequest) (*collectionspb.CollectionsServiceHSetResponse, error) {
+	return &collectionspb.CollectionsServiceHSetResponse{Result: okResult, Added: 1}, nil
+}
+
+func (overheadCollections) HGet(context.Context, *collectionspb.CollectionsServiceHGetRequest) (*collectionspb.CollectionsServiceHGetResponse, error) {
+	return &collectionspb.CollectionsServiceHGetResponse{Result: okResult, Value: []byte("value-of-sixteen")}, nil
+}
+
+// overheadSketch answers BloomAdd and BloomExists with fixed successes.
+type overheadSketch struct {
+	sketchpb.UnimplementedSketchServiceServer
+}
+
+func (overheadSketch) BloomAdd(context.Context, *sketchpb.SketchServiceBloomAddRequest) (*sketchpb.SketchServiceBloomAddResponse, error) {
+	return &sketchpb.SketchServiceBloomAddResponse{Result: okResult, Added: true}, nil
+}
+
+func (overheadSketch) BloomExists(context.Context, *sketchpb.SketchServiceBloomExistsRequest) (*sketchpb.SketchServiceBloomExistsResponse, error) {
+	return &sketchpb.SketchServiceBloomExistsResponse{Result: okResult, Exists: true}, nil
+}
+
+func init() {
+	overheadServices = append(overheadServices, func(s *grpc.Server) {
+		collectionspb.RegisterCollectionsServiceServer(s, overheadCollections{})
+		sketchpb.RegisterSketchServiceServer(s, overheadSketch{})
+	})
+	overheadPairs = append(overheadPairs, func(f *overheadFixture) []overheadPair {
+		rpc := collectionspb.NewCollectionsServiceClient(f.conn)
+		srpc := sketchpb.NewSketchServiceClient(f.conn)
+		var hs *collections.HashStore // opened on first use (one round trip)
+		open := func(ctx context.Context) error {
+			if hs != nil {
+				return nil
+			}
+			var err error
+			hs, err = f.client.Collections().HashStore(ctx, "h")
+			return err
+		}
+		bloom := f.client.Sketches().Bloom("b")
+		value, item := []byte("value-of-sixteen"), []byte("item")
+		return []overheadPair{
+			{
+				name: "collections.HashStore.Get",
+				raw: func(ctx context.Context) error {
+					_, err := rpc.HGet(ctx, &collectionspb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "f"})
+					return err
+				},
+				wrapper: func(ctx context.Context) error {
+					if err := open(ctx); err != nil {
+						return err
+					}
+					_, err := hs.Get(ctx, "k", "f")
+					return err
+				},
+			},
+			{
+				name: "collections.HashStore.Set",
+				raw: func(ctx context.Context) error {
+					_, err := rpc.HSet(ctx, &collectionspb.CollectionsServiceHSetRequest{Store: "h", Key: "k", Fields: map[string][]byte{"f": value}})
+					return err
+				},
+				wrapper: func(ctx context.Context) error {
+					if err := open(ctx); err != nil {
+						return err
+					}
+					_, err := hs.Set(ctx, "k", map[string][]byte{"f": value})
+					return err
+				},
+			},
+			{
+				name: "sketch.Bloom.Add",
+				raw: func(ctx context.Context) error {
+					_, err := srpc.BloomAdd(ctx, &sketchpb.SketchServiceBloomAddRequest{Name: "b", Item: item})
+					return err
+				},
+				wrapper: func(ctx context.Context) error {
+					_, err := bloom.Add(ctx, item)
+					return err
+				},
+			},
+			{
+				name: "sketch.Bloom.Exists",
+				raw: func(ctx context.Context) error {
+					_, err := srpc.BloomExists(ctx, &sketchpb.SketchServiceBloomExistsRequest{Name: "b", Item: item})
+					return err
+				},
+				wrapper: func(ctx context.Context) error {
+					_, err := bloom.Exists(ctx, item)
+					return err
+				},
+			},
+		}
+	})
+}
