@@ -111,6 +111,10 @@ func (b *Bucket) WatchAll(ctx context.Context, opts ...WatchOption) (*Watcher, e
 
 func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o watchOpts) {
 	defer close(w.done)
+	// Closing the Conn must end the watch even while it waits for a slow
+	// reader to make room.
+	ctx, unbind := b.c.conn.Bind(ctx)
+	defer unbind()
 	var (
 		received    bool // a message arrived: rebinds resume from w.rev
 		initialDone bool

@@ -570,6 +570,13 @@ func TestKVWatchEndsWithContextAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nobody reads: more events than the watcher buffers, so it is blocked
+	// handing one over when Close comes.
+	for i := range 300 {
+		if _, err := b.Put(testCtx(t, 30*time.Second), fmt.Sprintf("k.%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_ = c.Close()
 	for {
 		ev, err := w.Next()
