@@ -115,6 +115,7 @@ func TestEveryServiceRegistered(t *testing.T) {
 	// Services whose subsystem has landed answer for real; their suites
 	// live in server/e2e.
 	landed := map[string]bool{
+		lockpb.LockService_ServiceDesc.ServiceName:               true,
 		kvpb.KVService_ServiceDesc.ServiceName:                   true,
 		streampb.StreamService_ServiceDesc.ServiceName:           true,
 		collectionspb.CollectionsService_ServiceDesc.ServiceName: true,
