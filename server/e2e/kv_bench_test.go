@@ -8,7 +8,7 @@ import (
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 )
 
-func benchBucket(b *testing.B) (*waymaker.KVBucket, context.Context) {
+func kvBenchBucket(b *testing.B) (*waymaker.KVBucket, context.Context) {
 	b.Helper()
 	c := start(b)
 	ctx := context.Background()
@@ -21,21 +21,21 @@ func benchBucket(b *testing.B) (*waymaker.KVBucket, context.Context) {
 	return bucket, ctx
 }
 
-var benchValue = make([]byte, 128)
+var kvBenchValue = make([]byte, 128)
 
 func BenchmarkKVPut(b *testing.B) {
-	bucket, ctx := benchBucket(b)
+	bucket, ctx := kvBenchBucket(b)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := bucket.Put(ctx, "k", benchValue); err != nil {
+		if _, err := bucket.Put(ctx, "k", kvBenchValue); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkKVGet(b *testing.B) {
-	bucket, ctx := benchBucket(b)
-	if _, err := bucket.Put(ctx, "k", benchValue); err != nil {
+	bucket, ctx := kvBenchBucket(b)
+	if _, err := bucket.Put(ctx, "k", kvBenchValue); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -47,8 +47,8 @@ func BenchmarkKVGet(b *testing.B) {
 }
 
 func BenchmarkKVGetParallel(b *testing.B) {
-	bucket, ctx := benchBucket(b)
-	if _, err := bucket.Put(ctx, "k", benchValue); err != nil {
+	bucket, ctx := kvBenchBucket(b)
+	if _, err := bucket.Put(ctx, "k", kvBenchValue); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -63,14 +63,14 @@ func BenchmarkKVGetParallel(b *testing.B) {
 }
 
 func BenchmarkKVUpdate(b *testing.B) {
-	bucket, ctx := benchBucket(b)
-	rev, err := bucket.Put(ctx, "k", benchValue)
+	bucket, ctx := kvBenchBucket(b)
+	rev, err := bucket.Put(ctx, "k", kvBenchValue)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if rev, err = bucket.Update(ctx, "k", benchValue, rev); err != nil {
+		if rev, err = bucket.Update(ctx, "k", kvBenchValue, rev); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func BenchmarkKVUpdate(b *testing.B) {
 // bucket: each iteration returns once every watcher has the change.
 func BenchmarkKVWatchFanout100(b *testing.B) {
 	const watchers = 100
-	bucket, ctx := benchBucket(b)
+	bucket, ctx := kvBenchBucket(b)
 	got := make(chan struct{}, watchers*4)
 	ws := make([]*waymaker.KVWatcher, watchers)
 	done := make(chan struct{}, watchers)
@@ -113,7 +113,7 @@ func BenchmarkKVWatchFanout100(b *testing.B) {
 	})
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := bucket.Put(ctx, fmt.Sprintf("k.%d", i%64), benchValue); err != nil {
+		if _, err := bucket.Put(ctx, fmt.Sprintf("k.%d", i%64), kvBenchValue); err != nil {
 			b.Fatal(err)
 		}
 		for range watchers {

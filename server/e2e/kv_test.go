@@ -34,8 +34,8 @@ func kvBucket(t *testing.T, c *waymaker.Client, cfg waymaker.KVConfig) *waymaker
 	return b
 }
 
-// nextEvent reads one event, failing the test when none comes in time.
-func nextEvent(t *testing.T, w *waymaker.KVWatcher) waymaker.KVEvent {
+// kvNextEvent reads one event, failing the test when none comes in time.
+func kvNextEvent(t *testing.T, w *waymaker.KVWatcher) waymaker.KVEvent {
 	t.Helper()
 	type res struct {
 		ev  waymaker.KVEvent
@@ -60,15 +60,15 @@ func nextEvent(t *testing.T, w *waymaker.KVWatcher) waymaker.KVEvent {
 	}
 }
 
-func wantPut(t *testing.T, ev waymaker.KVEvent, key, val string) *waymaker.KVEntry {
+func kvWantPut(t *testing.T, ev waymaker.KVEvent, key, val string) *waymaker.KVEntry {
 	t.Helper()
 	if ev.Put == nil || ev.Put.Key != key || string(ev.Put.Value) != val {
-		t.Fatalf("event %+v, want put %s=%s", describe(ev), key, val)
+		t.Fatalf("event %+v, want put %s=%s", kvDescribe(ev), key, val)
 	}
 	return ev.Put
 }
 
-func describe(ev waymaker.KVEvent) string {
+func kvDescribe(ev waymaker.KVEvent) string {
 	switch {
 	case ev.Put != nil:
 		return fmt.Sprintf("put %s=%s @%d", ev.Put.Key, ev.Put.Value, ev.Put.Revision)
@@ -345,20 +345,20 @@ func TestKVTTLExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	if ev := nextEvent(t, w); !ev.InitialDone {
-		t.Fatalf("first event %s, want initial done", describe(ev))
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatalf("first event %s, want initial done", kvDescribe(ev))
 	}
 	rev, err := b.Put(ctx, "ttl.k", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := wantPut(t, nextEvent(t, w), "ttl.k", "v")
+	put := kvWantPut(t, kvNextEvent(t, w), "ttl.k", "v")
 	if _, err := b.Get(ctx, "ttl.k"); err != nil {
 		t.Fatalf("Get before expiry: %v", err)
 	}
-	ev := nextEvent(t, w) // waits for the expiry: nextEvent has a deadline
+	ev := kvNextEvent(t, w) // waits for the expiry: kvNextEvent has a deadline
 	if ev.Delete == nil || ev.Delete.Operation != kv.OpPurge || ev.Delete.Key != "ttl.k" || ev.Delete.Revision <= rev {
-		t.Fatalf("after the TTL: %s, want a purge of ttl.k", describe(ev))
+		t.Fatalf("after the TTL: %s, want a purge of ttl.k", kvDescribe(ev))
 	}
 	if lived := ev.Delete.Created.Sub(put.Created); lived < 300*time.Millisecond {
 		t.Fatalf("expired after %v, TTL 300ms", lived)
@@ -433,7 +433,7 @@ func TestKVKeys(t *testing.T) {
 			break // stops the stream
 		}
 	}
-	if _, err := b.KeysMatching(ctx, "a.>.b").Next(); !isInvalid(err, "pattern") {
+	if _, err := b.KeysMatching(ctx, "a.>.b").Next(); !kvIsInvalid(err, "pattern") {
 		t.Fatalf("bad pattern: %v", err)
 	}
 	if _, err := c.KeyValue().Bucket(name(t) + "-missing").Keys(ctx).Next(); !errors.Is(err, waymaker.ErrNotFound) {
@@ -460,24 +460,24 @@ func TestKVWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPut(t, nextEvent(t, w), "a.1", "z")
-	wantPut(t, nextEvent(t, w), "a.2.deep", "w")
-	if ev := nextEvent(t, w); ev.Delete == nil || ev.Delete.Key != "b.1" || ev.Delete.Operation != kv.OpDelete {
-		t.Fatalf("got %s, want delete b.1", describe(ev))
+	kvWantPut(t, kvNextEvent(t, w), "a.1", "z")
+	kvWantPut(t, kvNextEvent(t, w), "a.2.deep", "w")
+	if ev := kvNextEvent(t, w); ev.Delete == nil || ev.Delete.Key != "b.1" || ev.Delete.Operation != kv.OpDelete {
+		t.Fatalf("got %s, want delete b.1", kvDescribe(ev))
 	}
-	if ev := nextEvent(t, w); !ev.InitialDone {
-		t.Fatalf("got %s, want initial done", describe(ev))
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatalf("got %s, want initial done", kvDescribe(ev))
 	}
 	if _, err := b.Put(ctx, "c", []byte("live")); err != nil {
 		t.Fatal(err)
 	}
-	live := wantPut(t, nextEvent(t, w), "c", "live")
+	live := kvWantPut(t, kvNextEvent(t, w), "c", "live")
 	if w.Revision() != live.Revision {
 		t.Fatalf("Revision() = %d, want %d", w.Revision(), live.Revision)
 	}
 	w.Stop()
 	if ev, err := w.Next(); ev != (waymaker.KVEvent{}) || err != nil {
-		t.Fatalf("Next after Stop = %s, %v; want the zero event and nil", describe(ev), err)
+		t.Fatalf("Next after Stop = %s, %v; want the zero event and nil", kvDescribe(ev), err)
 	}
 
 	// Wildcards.
@@ -485,15 +485,15 @@ func TestKVWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, w); !ev.InitialDone {
-		t.Fatalf("updates-only first event %s", describe(ev))
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatalf("updates-only first event %s", kvDescribe(ev))
 	}
 	for _, k := range []string{"a.2.deep", "b.2", "a", "a.3"} {
 		if _, err := b.Put(ctx, k, []byte("u")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantPut(t, nextEvent(t, w), "a.3", "u")
+	kvWantPut(t, kvNextEvent(t, w), "a.3", "u")
 	w.Stop()
 
 	// History, deletes ignored.
@@ -501,10 +501,10 @@ func TestKVWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPut(t, nextEvent(t, w), "a.1", "x")
-	wantPut(t, nextEvent(t, w), "a.1", "z")
-	if ev := nextEvent(t, w); !ev.InitialDone {
-		t.Fatalf("got %s", describe(ev))
+	kvWantPut(t, kvNextEvent(t, w), "a.1", "x")
+	kvWantPut(t, kvNextEvent(t, w), "a.1", "z")
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatalf("got %s", kvDescribe(ev))
 	}
 	if _, err := b.Delete(ctx, "a.1"); err != nil {
 		t.Fatal(err)
@@ -512,7 +512,7 @@ func TestKVWatch(t *testing.T) {
 	if _, err := b.Put(ctx, "a.1", []byte("back")); err != nil {
 		t.Fatal(err)
 	}
-	wantPut(t, nextEvent(t, w), "a.1", "back") // the delete was skipped
+	kvWantPut(t, kvNextEvent(t, w), "a.1", "back") // the delete was skipped
 	w.Stop()
 
 	// Resume from a revision: every retained change after it.
@@ -522,7 +522,7 @@ func TestKVWatch(t *testing.T) {
 	}
 	var keys []string
 	for {
-		ev := nextEvent(t, w)
+		ev := kvNextEvent(t, w)
 		if ev.InitialDone {
 			break
 		}
@@ -542,7 +542,7 @@ func TestKVWatch(t *testing.T) {
 	}
 	ev, err := w.Next()
 	if ev != (waymaker.KVEvent{}) || !errors.Is(err, waymaker.ErrNotFound) {
-		t.Fatalf("after bucket delete: %s, %v", describe(ev), err)
+		t.Fatalf("after bucket delete: %s, %v", kvDescribe(ev), err)
 	}
 	w.Stop()
 	if _, err := b.WatchAll(ctx); !errors.Is(err, waymaker.ErrNotFound) {
@@ -558,12 +558,12 @@ func TestKVWatchEndsWithContextAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := nextEvent(t, w); !ev.InitialDone {
-		t.Fatal(describe(ev))
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatal(kvDescribe(ev))
 	}
 	cancel()
 	if ev, err := w.Next(); ev != (waymaker.KVEvent{}) || err != nil {
-		t.Fatalf("after cancel: %s, %v", describe(ev), err)
+		t.Fatalf("after cancel: %s, %v", kvDescribe(ev), err)
 	}
 
 	w, err = b.WatchAll(context.Background())
@@ -611,7 +611,7 @@ func TestKVWatchAcrossRestart(t *testing.T) {
 	var lastRev uint64
 	collect := func(n int) {
 		for len(got) < n {
-			ev := nextEvent(t, w)
+			ev := kvNextEvent(t, w)
 			if ev.InitialDone {
 				continue
 			}
@@ -657,7 +657,7 @@ func TestKVWatchAcrossRestart(t *testing.T) {
 	}
 }
 
-func isInvalid(err error, field string) bool {
+func kvIsInvalid(err error, field string) bool {
 	var werr *waymaker.Error
 	return errors.As(err, &werr) && werr.Kind == waymaker.KindInvalid && strings.HasPrefix(werr.Message, field+":")
 }
@@ -672,21 +672,21 @@ func TestKVBadInput(t *testing.T) {
 
 	badKeys := []string{"", ".a", "a.", "a..b", "a b", "ключ", "a*", "a>", strings.Repeat("k", 1025)}
 	for _, k := range badKeys {
-		if _, err := b.Put(ctx, k, []byte("v")); !isInvalid(err, "key") {
+		if _, err := b.Put(ctx, k, []byte("v")); !kvIsInvalid(err, "key") {
 			t.Errorf("Put(%q) = %v, want invalid key", k, err)
 		}
-		if _, err := b.Get(ctx, k); !isInvalid(err, "key") {
+		if _, err := b.Get(ctx, k); !kvIsInvalid(err, "key") {
 			t.Errorf("Get(%q) = %v, want invalid key", k, err)
 		}
 	}
-	if _, err := b.Put(ctx, "k", make([]byte, 17)); !isInvalid(err, "value") {
+	if _, err := b.Put(ctx, "k", make([]byte, 17)); !kvIsInvalid(err, "value") {
 		t.Errorf("oversized value: %v", err)
 	}
-	if _, err := b.Watch(ctx, "a.>.b"); !isInvalid(err, "pattern") {
+	if _, err := b.Watch(ctx, "a.>.b"); !kvIsInvalid(err, "pattern") {
 		t.Errorf("bad pattern: %v", err)
 	}
 	for _, n := range []string{"", "a.b", "a b", "ä", strings.Repeat("n", 257)} {
-		if _, err := c.CreateKV(ctx, waymaker.KVConfig{Name: n}); !isInvalid(err, "Name") {
+		if _, err := c.CreateKV(ctx, waymaker.KVConfig{Name: n}); !kvIsInvalid(err, "Name") {
 			t.Errorf("CreateKV(%q) = %v, want invalid Name", n, err)
 		}
 	}
@@ -696,7 +696,7 @@ func TestKVBadInput(t *testing.T) {
 		"MaxValueSize": {Name: "x", MaxValueSize: -1},
 		"MaxBytes":     {Name: "x", MaxBytes: -1},
 	} {
-		if _, err := c.CreateKV(ctx, cfg); !isInvalid(err, field) {
+		if _, err := c.CreateKV(ctx, cfg); !kvIsInvalid(err, field) {
 			t.Errorf("CreateKV %s: %v", field, err)
 		}
 	}
@@ -790,7 +790,7 @@ func TestKVServerValueLimit(t *testing.T) {
 	if b.Config().MaxValueSize != 1000 {
 		t.Fatalf("default MaxValueSize %d, want the server's 1000", b.Config().MaxValueSize)
 	}
-	if _, err := b.Put(ctx, "k", make([]byte, 1001)); !isInvalid(err, "value") {
+	if _, err := b.Put(ctx, "k", make([]byte, 1001)); !kvIsInvalid(err, "value") {
 		t.Fatalf("oversized: %v", err)
 	}
 }
@@ -835,7 +835,7 @@ func TestKVWatchRestartDuringInitialValues(t *testing.T) {
 	initialDone := 0
 	read := func(n int) {
 		for range n {
-			ev := nextEvent(t, w)
+			ev := kvNextEvent(t, w)
 			if ev.InitialDone {
 				initialDone++
 				if len(seen) != keys {
@@ -844,11 +844,11 @@ func TestKVWatchRestartDuringInitialValues(t *testing.T) {
 				continue
 			}
 			if initialDone > 0 {
-				t.Fatalf("entry %s after InitialDone", describe(ev))
+				t.Fatalf("entry %s after InitialDone", kvDescribe(ev))
 			}
 			e := ev.Put
 			if e == nil || e.Revision <= lastRev || seen[e.Key] {
-				t.Fatalf("event %s after revision %d (seen before: %v)", describe(ev), lastRev, seen[ev.Entry().Key])
+				t.Fatalf("event %s after revision %d (seen before: %v)", kvDescribe(ev), lastRev, seen[ev.Entry().Key])
 			}
 			if i, _ := strconv.Atoi(strings.TrimPrefix(e.Key, "k.")); i%100 == 0 && string(e.Value) != "new" {
 				t.Fatalf("%s delivered an old value", e.Key)
