@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -917,9 +918,24 @@ func TestCollectionsQueueBlockingPop(t *testing.T) {
 	collWant(t, <-done, waymaker.ErrNotFound)
 }
 
+// TestCollectionsRestart: the state comes back by replaying the raft log.
 func TestCollectionsRestart(t *testing.T) {
 	defer collCatch(t)
-	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
+	collRestart(t, waymakertest.WithTempDataDir())
+}
+
+// TestCollectionsRestartFromSnapshot: raft snapshots after every entry, so
+// the state comes back through Restore (plus any log tail).
+func TestCollectionsRestartFromSnapshot(t *testing.T) {
+	defer collCatch(t)
+	collRestart(t, waymakertest.WithTempDataDir(), waymakertest.WithConfig(func(c *server.Config) {
+		c.SnapshotThreshold = 1
+		c.SnapshotInterval = 5 * time.Millisecond
+	}))
+}
+
+func collRestart(t *testing.T, opts ...waymakertest.Option) {
+	srv, c := startEmbedded(t, opts...)
 	ctx := testCtx(t, 60*time.Second)
 	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: "h", MaxBytes: 1 << 20}))
 	s := collMust(c.CreateSetStore(ctx, waymaker.SetStoreConfig{Name: "s"}))
@@ -934,6 +950,11 @@ func TestCollectionsRestart(t *testing.T) {
 	collMust(q.Push(ctx, []byte("later"), collections.WithDelay(time.Hour)))
 	inflight := collMust(q.Pop(ctx, 0))
 	before := collMust(c.Collections().ListStores(ctx, collections.KindAny))
+	snaps := filepath.Join(srv.DataDir(), "snapshots")
+	collEventually(t, 10*time.Second, "a raft snapshot (when configured)", func() bool {
+		entries, _ := os.ReadDir(snaps)
+		return len(opts) == 1 || len(entries) > 0
+	})
 
 	srv.Restart()
 
