@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
+)
+
+// collProposer applies commands straight to the state machine, stamped with
+// the wall clock, as a single raft node would; it has no ticker, so these
+// tests see the waits work without ticks.
+type collProposer struct{ sm *collections.StateMachine }
+
+func (p collProposer) Propose(_ context.Context, _ string, op uint16, payload []byte) (any, error) {
+	res := p.sm.ApplyOp(op, time.Now().UnixMilli(), payload)
+	if err, ok := res.(error); ok {
+		return nil, err
+	}
+	return res, nil
+}
+
+func newCollections(t *testing.T) (*CollectionsService, chan struct{}) {
+	t.Helper()
+	sm := collections.New()
+	stopping := make(chan struct{})
+	svc := NewCollectionsService(sm, Deps{Node: collProposer{sm}, Limits: DefaultLimits(), Stopping: stopping})
+	resp, _ := svc.CreateStore(context.Background(), &pb.CollectionsServiceCreateStoreRequest{Config: &pb.CollectionsStoreConfig{
+		Name: "q", Kind: &pb.CollectionsStoreConfig_Queue{Queue: &pb.QueueConfig{}}}})
+	if !resp.GetResult().GetSuccess() {
+		t.Fatal(resp.GetResult())
+	}
+	return svc, stopping
+}
+
+func TestCollectionsPopWokenByPush(t *testing.T) {
+	svc, _ := newCollections(t)
+	ctx := context.Background()
+	done := make(chan *pb.CollectionsServiceQueuePopResponse, 1)
+	go func() {
+		resp, _ := svc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 20_000})
+		done <- resp
+	}()
+	start := time.Now()
+	if r, _ := svc.QueuePush(ctx, &pb.CollectionsServiceQueuePushRequest{Queue: "q", Payload: []byte("x"), Id: "a"}); !r.GetResult().GetSuccess() {
+		t.Fatal(r.GetResult())
+	}
+	resp := <-done
+	if !resp.GetResult().GetSuccess() || len(resp.GetMessages()) != 1 || resp.GetMessages()[0].GetId() != "a" {
+		t.Fatalf("pop = %v", resp)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("the push did not wake the pop")
+	}
+}
+
+// A delayed message is popped when its delay ends, by the waiter's own
+// timer: no tick and no notification is needed.
+func TestCollectionsPopWaitsOutADelay(t *testing.T) {
+	svc, _ := newCollections(t)
+	ctx := context.Background()
+	delay := int64(150)
+	pushed := time.Now()
+	svc.QueuePush(ctx, &pb.CollectionsServiceQueuePushRequest{Queue: "q", Payload: []byte("x"), DelayMs: &delay})
+	resp, _ := svc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 10_000})
+	if len(resp.GetMessages()) != 1 {
+		t.Fatalf("pop = %v", resp)
+	}
+	if d := time.Since(pushed); d < 148*time.Millisecond || d > 5*time.Second { // the clock is in whole ms
+		t.Fatalf("delayed message popped after %v", d)
+	}
+}
+
+func TestCollectionsPopEnds(t *testing.T) {
+	svc, stopping := newCollections(t)
+	// Nothing within wait_ms: expired.
+	resp, _ := svc.QueuePop(context.Background(), &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 30})
+	if resp.GetResult().GetResultCode() != CodeExpired {
+		t.Fatalf("empty pop = %v", resp.GetResult())
+	}
+	// The server stopping ends a wait with unavailable.
+	done := make(chan *pb.CollectionsServiceQueuePopResponse, 1)
+	go func() {
+		resp, _ := svc.QueuePop(context.Background(), &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 60_000})
+		done <- resp
+	}()
+	close(stopping)
+	if r := <-done; r.GetResult().GetResultCode() != CodeUnavailable {
+		t.Fatalf("pop during stop = %v", r.GetResult())
+	}
+	// A missing queue.
+	resp, _ = svc.QueuePop(context.Background(), &pb.CollectionsServiceQueuePopRequest{Queue: "nope", WaitMs: 60_000})
+	if resp.GetResult().GetResultCode() != CodeNotFound {
+		t.Fatalf("pop of a missing queue = %v", resp.GetResult())
+	}
+}
+
+func TestCollectionsStoreNames(t *testing.T) {
+	svc, _ := newCollections(t)
+	for _, name := range []string{"", "a b", "a/b", strings.Repeat("x", 257), "é"} {
+		resp, _ := svc.HGet(context.Background(), &pb.CollectionsServiceHGetRequest{Store: name, Key: "k", Field: "f"})
+		if resp.GetResult().GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(resp.GetResult().GetMessage(), "store: ") {
+			t.Errorf("store %q: %v", name, resp.GetResult())
+		}
+	}
+}
