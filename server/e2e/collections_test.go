@@ -824,7 +824,7 @@ func TestCollectionsQueueDelay(t *testing.T) {
 	if string(m.Payload) != "later" {
 		t.Fatalf("delayed pop = %s", m.Payload)
 	}
-	if waited := time.Since(pushed); waited < 300*time.Millisecond {
+	if waited := time.Since(pushed); waited < 298*time.Millisecond { // times are whole ms
 		t.Fatalf("delayed message popped after %v", waited)
 	}
 
@@ -837,7 +837,7 @@ func TestCollectionsQueueDelay(t *testing.T) {
 	}
 	nacked := time.Now()
 	m = collMust(q.Pop(ctx, 10*time.Second))
-	if string(m.Payload) != "later" || time.Since(nacked) < 250*time.Millisecond {
+	if string(m.Payload) != "later" || time.Since(nacked) < 248*time.Millisecond {
 		t.Fatalf("nack delay not kept: %s after %v", m.Payload, time.Since(nacked))
 	}
 
