@@ -210,3 +210,25 @@ func TestTDigestAccuracy(t *testing.T) {
 	}
 	t.Logf("%d centroids", len(td.means))
 }
+
+// TestHLLHistogramTracksRegisters: the incremental histogram always equals
+// one rebuilt from the registers, through adds, merges and a restore.
+func TestHLLHistogramTracksRegisters(t *testing.T) {
+	a, b := newHLL(10), newHLL(10)
+	for i := range 20_000 {
+		a.add(hash64(fmt.Appendf(nil, "a%d", i)))
+		b.add(hash64(fmt.Appendf(nil, "b%d", i%7000)))
+	}
+	a.merge(b)
+	want := *a
+	want.rebuildHist()
+	if want.hist != a.hist {
+		t.Fatal("histogram drifted from the registers")
+	}
+	e := &enc{}
+	a.encode(e)
+	r := decodeHLL(&dec{b: e.b})
+	if r == nil || r.hist != a.hist || estimate(r) != estimate(a) {
+		t.Fatal("restored HLL differs")
+	}
+}

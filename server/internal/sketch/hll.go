@@ -17,10 +17,23 @@ import (
 type hyperLogLog struct {
 	p    uint8
 	regs []uint8
+	// hist counts registers by value. It is derived from regs (rebuilt on
+	// restore, never encoded) and kept up to date by add and merge, so a
+	// count costs O(64) instead of a scan of every register.
+	hist [66]uint32
 }
 
 func newHLL(p uint8) *hyperLogLog {
-	return &hyperLogLog{p: p, regs: make([]uint8, 1<<p)}
+	h := &hyperLogLog{p: p, regs: make([]uint8, 1<<p)}
+	h.hist[0] = 1 << p
+	return h
+}
+
+func (h *hyperLogLog) rebuildHist() {
+	h.hist = [66]uint32{}
+	for _, r := range h.regs {
+		h.hist[r]++
+	}
 }
 
 // add inserts an item's hash and reports whether a register grew.
@@ -29,8 +42,10 @@ func (h *hyperLogLog) add(x uint64) bool {
 	// The sentinel bit bounds the run of zeros at 64-p, so rho <= 65-p.
 	w := x<<h.p | 1<<(h.p-1)
 	rho := uint8(bits.LeadingZeros64(w)) + 1
-	if rho > h.regs[idx] {
+	if old := h.regs[idx]; rho > old {
 		h.regs[idx] = rho
+		h.hist[old]--
+		h.hist[rho]++
 		return true
 	}
 	return false
@@ -39,8 +54,10 @@ func (h *hyperLogLog) add(x uint64) bool {
 // merge takes the register-wise maximum; precisions match (checked by the caller).
 func (h *hyperLogLog) merge(o *hyperLogLog) {
 	for i, r := range o.regs {
-		if r > h.regs[i] {
+		if old := h.regs[i]; r > old {
 			h.regs[i] = r
+			h.hist[old]--
+			h.hist[r]++
 		}
 	}
 }
@@ -53,8 +70,8 @@ func estimate(hs ...*hyperLogLog) uint64 {
 	m := float64(uint64(1) << p)
 	var c [66]float64
 	if len(hs) == 1 {
-		for _, r := range hs[0].regs {
-			c[r]++
+		for r, n := range hs[0].hist {
+			c[r] = float64(n)
 		}
 	} else {
 		for i := range hs[0].regs {
@@ -132,5 +149,6 @@ func decodeHLL(d *dec) *hyperLogLog {
 			return nil
 		}
 	}
+	h.rebuildHist()
 	return h
 }

@@ -21,6 +21,7 @@ type tDigest struct {
 	weights     []float64
 	total       float64
 	min, max    float64 // meaningful only when total > 0
+	scratch     []centroid // reused by add; not state
 }
 
 type centroid struct{ mean, weight float64 }
@@ -48,9 +49,14 @@ func (t *tDigest) add(values []float64) {
 	t.compress(cs)
 }
 
-// centroids copies the digest's centroids into a slice with room for extra more.
+// centroids copies the digest's centroids into a slice with room for extra
+// more, reusing the scratch buffer.
 func (t *tDigest) centroids(extra int) []centroid {
-	cs := make([]centroid, len(t.means), len(t.means)+extra)
+	n := len(t.means)
+	if cap(t.scratch) < n+extra {
+		t.scratch = make([]centroid, 0, n+extra+n/2)
+	}
+	cs := t.scratch[:n]
 	for i := range t.means {
 		cs[i] = centroid{t.means[i], t.weights[i]}
 	}
@@ -113,8 +119,8 @@ func (t *tDigest) compress(cs []centroid) {
 	for _, c := range cs {
 		total += c.weight
 	}
-	means := make([]float64, 0, min(len(cs), int(4*t.compression)+16))
-	weights := make([]float64, 0, cap(means))
+	// cs holds copies of every centroid, so the old arrays can be reused.
+	means, weights := t.means[:0], t.weights[:0]
 	cur := cs[0]
 	var soFar float64
 	limit := total * t.qOf(t.kOf(0)+1)
