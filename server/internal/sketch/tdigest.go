@@ -20,7 +20,7 @@ type tDigest struct {
 	means       []float64
 	weights     []float64
 	total       float64
-	min, max    float64 // meaningful only when total > 0
+	min, max    float64    // meaningful only when total > 0
 	scratch     []centroid // reused by add; not state
 }
 
