@@ -95,6 +95,5 @@ func TestKVCreateBucketProposesDefaults(t *testing.T) {
 	}
 }
 
-func protoUnmarshal(b []byte, m *kvpb.KVServiceCreateBucketRequest) error {
 	return proto.Unmarshal(b, m)
 }
