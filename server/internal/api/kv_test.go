@@ -94,6 +94,3 @@ func TestKVCreateBucketProposesDefaults(t *testing.T) {
 		t.Fatalf("proposed %v, want history 1 and max_value_size 4096", c)
 	}
 }
-
-	return proto.Unmarshal(b, m)
-}
