@@ -55,6 +55,10 @@ type Config struct {
 	// StopTimeout bounds how long Stop lets in-flight RPCs finish before
 	// cutting them off. Default 5s.
 	StopTimeout time.Duration
+	// DisableCache turns caching off: every CacheService call answers gRPC
+	// Unimplemented (as servers without caching do) and KV buckets are never
+	// evicted. Policies attached before stay stored, inactive.
+	DisableCache bool
 	// GRPCOptions are passed to grpc.NewServer: credentials, interceptors,
 	// stats handlers, message size limits.
 	GRPCOptions []grpc.ServerOption

@@ -64,7 +64,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	deps := api.Deps{Node: s.node, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir}
+	deps := api.Deps{Node: s.node, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
 	if err := registerSubsystems(s.fsm, s.grpc, deps); err != nil {
 		_ = s.node.Shutdown()
 		return nil, fmt.Errorf("server: %w", err)

@@ -121,6 +121,7 @@ func TestEveryServiceRegistered(t *testing.T) {
 		collectionspb.CollectionsService_ServiceDesc.ServiceName: true,
 		sketchpb.SketchService_ServiceDesc.ServiceName:           true,
 		objstorepb.ObjectStoreService_ServiceDesc.ServiceName:    true,
+		cachepb.CacheService_ServiceDesc.ServiceName:             true,
 	}
 	info := s.grpc.GetServiceInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

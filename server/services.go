@@ -3,13 +3,12 @@ package server
 import (
 	"google.golang.org/grpc"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/cache"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
@@ -46,7 +45,10 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 	if err := f.Register(kvs.Subsystem()); err != nil {
 		return err
 	}
-	kvpb.RegisterKVServiceServer(g, kvs)
+	// The cache observes KV reads and writes, so it registers the KV service.
+	if err := cache.Register(f, g, d, kvs); err != nil {
+		return err
+	}
 	streamNotify := &notify.Notifier[string]{}
 	streamSM := stream.New(streamNotify.Fire)
 	if err := f.Register(streamSM); err != nil {
@@ -66,7 +68,6 @@ func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
 	if err := objstore.Register(f, g, d); err != nil {
 		return err
 	}
-	cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
 	_ = d // used by each subsystem's service as it lands
 	return nil
 }

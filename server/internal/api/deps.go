@@ -15,6 +15,9 @@ type Deps struct {
 	// subsystem that keeps data outside the raft log (object blobs) keeps it
 	// under DataDir/<subsystem>.
 	DataDir string
+	// DisableCache turns the cache service off: it answers gRPC
+	// Unimplemented, as a server without caching does.
+	DisableCache bool
 	// Stopping is closed when the server begins to stop. Long-lived streams
 	// (watches, consumer deliveries) and blocking waits should end then,
 	// answering unavailable, so the graceful stop does not wait them out and

@@ -1,0 +1,370 @@
+package cache
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+)
+
+const (
+	defaultPage = 100
+	maxPage     = 1000
+	// evictBatch bounds the keys one eviction command carries.
+	evictBatch = 256
+)
+
+// Service is the CacheService, and the observer of the KV service's reads
+// and writes that feeds it.
+type Service struct {
+	cachepb.UnimplementedCacheServiceServer
+	sm *StateMachine
+	kv *kv.Machine
+	d  api.Deps
+
+	mu       sync.Mutex
+	trackers map[string]*tracker
+}
+
+// Register plugs the cache into a server. It registers the cache state
+// machine and the KV gRPC service kvs, wrapped so that the cache sees the
+// bucket reads and writes it needs, and the CacheService. With
+// d.DisableCache the state machine is still registered (so a data dir
+// written with caching on still replays), but KV is served unwrapped and
+// every CacheService call answers gRPC Unimplemented.
+func Register(f *fsm.FSM, g *grpc.Server, d api.Deps, kvs *api.KVService) error {
+	sub, ok := kvs.Subsystem().(kv.Subsystem)
+	if !ok {
+		return errorf("cache: the KV service's state machine is a %T", kvs.Subsystem())
+	}
+	sm := NewStateMachine(sub.Machine)
+	if err := f.Register(sm); err != nil {
+		return err
+	}
+	if d.DisableCache {
+		kvpb.RegisterKVServiceServer(g, kvs)
+		cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
+		return nil
+	}
+	s := &Service{sm: sm, kv: sub.Machine, d: d, trackers: map[string]*tracker{}}
+	kvpb.RegisterKVServiceServer(g, &kvObserver{KVServiceServer: kvs, s: s})
+	cachepb.RegisterCacheServiceServer(g, s)
+	return nil
+}
+
+// trackerFor returns bucket's tracker, building it from the KV state when
+// the bucket's policy is new (or the server restarted). The caller holds
+// s.mu. nil when the bucket has no policy.
+func (s *Service) trackerFor(bucket string) (*tracker, *cachepb.CachePolicy) {
+	p, attachedAt, _, _, ok := s.sm.policyOf(bucket)
+	if !ok {
+		delete(s.trackers, bucket)
+		return nil, nil
+	}
+	lfu := p.GetEviction() == cachepb.CacheEviction_CACHE_EVICTION_LFU
+	t := s.trackers[bucket]
+	if t != nil && t.attachedAt == attachedAt && t.lfu == lfu {
+		return t, p
+	}
+	t = newTracker(attachedAt, lfu)
+	keys, r := s.kv.Keys(bucket, "", "")
+	if r == nil {
+		for _, k := range keys {
+			if e, r := s.kv.Get(bucket, k, 0); r == nil {
+				// Keys written earlier count as used at their write, in
+				// revision order, before anything used since.
+				t.add(k, int64(len(k)+len(e.GetValue())), e.GetRevision())
+			}
+		}
+	}
+	// Later uses must sort after every revision seen.
+	if info, ok := s.kv.Info(bucket); ok {
+		t.clock = max(t.clock, info.GetRevision())
+	}
+	s.trackers[bucket] = t
+	return t, p
+}
+
+// observeGet counts a KV Get of a cached bucket.
+func (s *Service) observeGet(bucket, key string, hit bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, _ := s.trackerFor(bucket)
+	if t == nil {
+		return
+	}
+	if hit {
+		t.hits++
+		t.touch(key, -1)
+	} else {
+		t.misses++
+	}
+}
+
+// observeWrite records a successful write and evicts what the bounds no
+// longer allow, before the write's response goes back: when a Put returns,
+// the bucket is within its bounds.
+func (s *Service) observeWrite(ctx context.Context, bucket, key string, size int64) {
+	s.mu.Lock()
+	t, _ := s.trackerFor(bucket)
+	if t == nil {
+		s.mu.Unlock()
+		return
+	}
+	if size < 0 {
+		t.remove(key)
+	} else {
+		t.touch(key, size)
+	}
+	s.mu.Unlock()
+	if size >= 0 {
+		s.sm.noteWrite(bucket, time.Now().UnixMilli())
+	}
+	s.enforce(ctx, bucket, key)
+}
+
+// enforce proposes evictions until the bucket is within its bounds. The
+// tracker may hold keys that are gone (expired, or changed by a write the
+// leader saw after choosing); each candidate is checked against the KV
+// state, and the apply checks its revision again.
+//
+// The key just written (protect) goes last: with LFU it has the fewest
+// uses, but evicting what was just written would make the cache useless.
+// It goes only when it alone breaks a bound.
+func (s *Service) enforce(ctx context.Context, bucket, protect string) {
+	for range 64 {
+		s.mu.Lock()
+		t, p := s.trackerFor(bucket)
+		info, ok := s.kv.Info(bucket)
+		if t == nil || !ok {
+			s.mu.Unlock()
+			return
+		}
+		entries := info.GetValues()
+		var victims []victim
+		var held *node
+		for len(victims) < evictBatch {
+			overEntries := p.GetMaxEntries() > 0 && entries > p.GetMaxEntries()
+			overBytes := p.GetMaxBytes() > 0 && t.bytes > p.GetMaxBytes()
+			if !overEntries && !overBytes {
+				break
+			}
+			n, ok := t.coldest()
+			if !ok {
+				break
+			}
+			if n.key == protect && held == nil && len(t.nodes) > 1 {
+				held = n
+				t.remove(n.key)
+				continue
+			}
+			t.remove(n.key)
+			e, r := s.kv.Get(bucket, n.key, 0)
+			if r != nil {
+				continue // gone already: the tracker was stale
+			}
+			victims = append(victims, victim{n.key, e.GetRevision()})
+			entries--
+		}
+		if held != nil {
+			t.restore(held)
+		}
+		s.mu.Unlock()
+		if len(victims) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err := s.d.Node.Propose(ctx, Name, opEvict, encodeEvict(bucket, victims))
+		cancel()
+		if err != nil {
+			s.d.Logger.Debug("cache: eviction not applied; the next write retries")
+			return
+		}
+	}
+}
+
+func (s *Service) checkPolicy(v *api.Validator, p *cachepb.CachePolicy) {
+	checkBucket(v, "policy.bucket", p.GetBucket(), s.d.Limits.MaxNameLen)
+	v.NonNegative("policy.max_entries", p.GetMaxEntries())
+	v.NonNegative("policy.max_bytes", p.GetMaxBytes())
+	v.Check(p.GetMaxEntries() > 0 || p.GetMaxBytes() > 0, "policy.max_entries", "a policy needs a bound: set max_entries, max_bytes or both")
+	v.NonNegative("policy.default_ttl_ms", p.GetDefaultTtlMs())
+	_, known := cachepb.CacheEviction_name[int32(p.GetEviction())]
+	v.Check(known, "policy.eviction", "must be CACHE_EVICTION_LRU or CACHE_EVICTION_LFU")
+}
+
+func checkBucket(v *api.Validator, field, name string, max int) {
+	if rule := kv.CheckBucketName(name, min(max, kv.MaxBucketNameLen)); rule != "" {
+		v.Check(false, field, rule)
+	}
+}
+
+// AttachPolicy implements CacheServiceServer.
+func (s *Service) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAttachPolicyRequest) (*cachepb.CacheServiceAttachPolicyResponse, error) {
+	var v api.Validator
+	s.checkPolicy(&v, req.GetPolicy())
+	if r := v.Result(); r != nil {
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
+	}
+	if _, ok := s.kv.Info(req.GetPolicy().GetBucket()); !ok {
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Failf(api.CodeNotFound, "policy.bucket: bucket %q does not exist", req.GetPolicy().GetBucket())}, nil
+	}
+	resp, r := api.Propose[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d.Node, Name, opAttach, req)
+	if r != nil {
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
+	}
+	if resp.GetResult().GetSuccess() {
+		s.enforce(ctx, req.GetPolicy().GetBucket(), "") // entries beyond the new bounds go at once
+	}
+	return resp, nil
+}
+
+// DetachPolicy implements CacheServiceServer.
+func (s *Service) DetachPolicy(ctx context.Context, req *cachepb.CacheServiceDetachPolicyRequest) (*cachepb.CacheServiceDetachPolicyResponse, error) {
+	var v api.Validator
+	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
+	}
+	resp, r := api.Propose[*cachepb.CacheServiceDetachPolicyResponse](ctx, s.d.Node, Name, opDetach, req)
+	if r != nil {
+		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
+	}
+	s.mu.Lock()
+	delete(s.trackers, req.GetBucket())
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// GetPolicy implements CacheServiceServer.
+func (s *Service) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolicyRequest) (*cachepb.CacheServiceGetPolicyResponse, error) {
+	var v api.Validator
+	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return &cachepb.CacheServiceGetPolicyResponse{Result: r}, nil
+	}
+	p, _, _, _, ok := s.sm.policyOf(req.GetBucket())
+	if !ok {
+		return &cachepb.CacheServiceGetPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
+	}
+	return &cachepb.CacheServiceGetPolicyResponse{Result: api.OK(), Policy: p}, nil
+}
+
+// ListPolicies implements CacheServiceServer; the page token is the last
+// bucket of the previous page.
+func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
+	var v api.Validator
+	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
+	if r := v.Result(); r != nil {
+		return &cachepb.CacheServiceListPoliciesResponse{Result: r}, nil
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPage
+	}
+	page, more := s.sm.list(req.GetPageToken(), size)
+	resp := &cachepb.CacheServiceListPoliciesResponse{Result: api.OK(), Policies: page}
+	if more {
+		resp.NextPageToken = page[len(page)-1].GetBucket()
+	}
+	return resp, nil
+}
+
+// Stats implements CacheServiceServer. Entries and bytes are counted from
+// the bucket's live keys now; hits and misses are the leader's counts since
+// the policy was attached (or since this server started).
+func (s *Service) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest) (*cachepb.CacheServiceStatsResponse, error) {
+	var v api.Validator
+	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
+	if r := v.Result(); r != nil {
+		return &cachepb.CacheServiceStatsResponse{Result: r}, nil
+	}
+	_, attachedAt, evictions, expirations, ok := s.sm.policyOf(req.GetBucket())
+	if !ok {
+		return &cachepb.CacheServiceStatsResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
+	}
+	st := &cachepb.CacheStats{Bucket: req.GetBucket(), Evictions: evictions, Expirations: expirations, AttachedAtMs: attachedAt}
+	if keys, r := s.kv.Keys(req.GetBucket(), "", ""); r == nil {
+		for _, k := range keys {
+			if e, r := s.kv.Get(req.GetBucket(), k, 0); r == nil {
+				st.Entries++
+				st.Bytes += int64(len(k) + len(e.GetValue()))
+			}
+		}
+	}
+	s.mu.Lock()
+	if t, _ := s.trackerFor(req.GetBucket()); t != nil {
+		st.Hits, st.Misses = t.hits, t.misses
+	}
+	s.mu.Unlock()
+	return &cachepb.CacheServiceStatsResponse{Result: api.OK(), Stats: st}, nil
+}
+
+// kvObserver is the KV service as clients see it when caching is on: each
+// call goes to the KV service unchanged, and the cache observes the
+// outcome for buckets with a policy.
+type kvObserver struct {
+	kvpb.KVServiceServer
+	s *Service
+}
+
+func ok(r *commonpb.Result) bool { return r.GetSuccess() }
+
+func (o *kvObserver) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
+	resp, err := o.KVServiceServer.Get(ctx, req)
+	if err == nil && o.s.sm.attached(req.GetBucket()) {
+		r := resp.GetResult()
+		if ok(r) || r.GetResultCode() == api.CodeNotFound {
+			o.s.observeGet(req.GetBucket(), req.GetKey(), ok(r))
+		}
+	}
+	return resp, err
+}
+
+func (o *kvObserver) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
+	resp, err := o.KVServiceServer.Put(ctx, req)
+	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
+	}
+	return resp, err
+}
+
+func (o *kvObserver) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
+	resp, err := o.KVServiceServer.Create(ctx, req)
+	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
+	}
+	return resp, err
+}
+
+func (o *kvObserver) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
+	resp, err := o.KVServiceServer.Update(ctx, req)
+	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
+	}
+	return resp, err
+}
+
+func (o *kvObserver) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
+	resp, err := o.KVServiceServer.Delete(ctx, req)
+	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
+	}
+	return resp, err
+}
+
+func (o *kvObserver) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
+	resp, err := o.KVServiceServer.Purge(ctx, req)
+	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
+	}
+	return resp, err
+}
