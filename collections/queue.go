@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"iter"
 	"time"
 	"unicode/utf8"
 
@@ -175,6 +177,44 @@ func (q *Queue) PopBatch(ctx context.Context, wait time.Duration, max int, opts 
 		return nil, &transport.Error{Kind: transport.KindServer, Code: transport.CodeExpired, Message: "no message"}
 	}
 	return out, nil
+}
+
+// Consume iterates over messages as they are pushed: it pops with long
+// waits of up to wait each (0 takes 20s), skipping the empty ones, until
+// ctx ends (yielding its error) or a pop fails. The caller acks or nacks
+// each message; one it does neither to comes back after the visibility
+// timeout.
+//
+//	for msg, err := range q.Consume(ctx, 0) {
+//		if err != nil {
+//			return err
+//		}
+//		process(msg.Payload)
+//		_ = msg.Ack(ctx)
+//	}
+func (q *Queue) Consume(ctx context.Context, wait time.Duration, opts ...PopOption) iter.Seq2[*Message, error] {
+	if wait == 0 {
+		wait = 20 * time.Second
+	}
+	return func(yield func(*Message, error) bool) {
+		for {
+			msgs, err := q.PopBatch(ctx, wait, 1, opts...)
+			if err != nil && ctx.Err() != nil {
+				yield(nil, transport.MapError(ctx, ctx.Err()))
+				return
+			}
+			if errors.Is(err, transport.ErrExpired) {
+				continue
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(msgs[0], nil) {
+				return
+			}
+		}
+	}
 }
 
 func checkReceipt(receipt string) error {

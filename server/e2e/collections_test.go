@@ -895,6 +895,35 @@ func TestCollectionsQueueBlockingPop(t *testing.T) {
 		t.Fatalf("blocked pops took %v: not woken by the pushes", d)
 	}
 
+	// Consume: a stream of pops, ended by the consumer.
+	for i := range 3 {
+		collMust(q.Push(ctx, []byte(fmt.Sprint("c", i))))
+	}
+	var consumed []string
+	for m, err := range q.Consume(ctx, time.Second) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		consumed = append(consumed, string(m.Payload))
+		if err := m.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(consumed) == 3 {
+			break
+		}
+	}
+	if !slices.Equal(consumed, []string{"c0", "c1", "c2"}) {
+		t.Fatalf("Consume = %v", consumed)
+	}
+	// ... and by its context.
+	cctx0, cancel0 := context.WithTimeout(ctx, 300*time.Millisecond)
+	for _, err := range q.Consume(cctx0, 50*time.Millisecond) {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Consume after its context ended: %v", err)
+		}
+	}
+	cancel0()
+
 	// A blocked pop ends with the caller's context.
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
