@@ -3,6 +3,7 @@ package waymaker_test
 import (
 	"context"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,7 +41,8 @@ func BenchmarkOverhead(b *testing.B) {
 // BenchmarkOverheadPaired times the same pairs call by call in alternation
 // (raw then wrapper, then wrapper then raw, ...), so that a shared machine's
 // drift falls on both alike; it reports raw-ns/op, wrapper-ns/op and their
-// ratio. BenchmarkOverhead gives the allocation counts.
+// ratio, from the medians of the per-call times. BenchmarkOverhead gives the
+// allocation counts.
 func BenchmarkOverheadPaired(b *testing.B) {
 	f := startOverheadServer(b)
 	for _, mk := range overheadPairs {
@@ -53,7 +55,9 @@ func BenchmarkOverheadPaired(b *testing.B) {
 				if err := p.wrapper(ctx); err != nil {
 					b.Fatal(err)
 				}
-				var raw, wrapped time.Duration
+				// Medians of per-call times, not means: on a shared machine a
+				// few calls stall for milliseconds, and a mean follows them.
+				var raw, wrapped []time.Duration
 				b.ResetTimer()
 				for i := 0; b.Loop(); i++ {
 					first, second, t1, t2 := p.raw, p.wrapper, &raw, &wrapped
@@ -68,15 +72,24 @@ func BenchmarkOverheadPaired(b *testing.B) {
 					if err := second(ctx); err != nil {
 						b.Fatal(err)
 					}
-					*t1 += m.Sub(t0)
-					*t2 += time.Since(m)
+					*t1 = append(*t1, m.Sub(t0))
+					*t2 = append(*t2, time.Since(m))
 				}
-				b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
-				b.ReportMetric(float64(wrapped.Nanoseconds())/float64(b.N), "wrapper-ns/op")
-				b.ReportMetric(float64(wrapped)/float64(raw), "wrapper/raw")
+				rm, wm := medianDuration(raw), medianDuration(wrapped)
+				b.ReportMetric(float64(rm.Nanoseconds()), "raw-ns/op")
+				b.ReportMetric(float64(wm.Nanoseconds()), "wrapper-ns/op")
+				b.ReportMetric(float64(wm)/float64(rm), "wrapper/raw")
 			})
 		}
 	}
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 type overheadPair struct {

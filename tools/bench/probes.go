@@ -32,6 +32,7 @@ func liveBytes() uint64 {
 // perItem opens n items (16 at a time: opening is a round trip each),
 // measures, then closes them all.
 func perItem(n int, open func(i int) (close func(), err error)) (float64, error) {
+	base := runtime.NumGoroutine()
 	before := liveBytes()
 	closers := make([]func(), n)
 	defer func() {
@@ -39,6 +40,11 @@ func perItem(n int, open func(i int) (close func(), err error)) (float64, error)
 			if c != nil {
 				c()
 			}
+		}
+		// Closed items wind down asynchronously (stream handlers on both
+		// sides); let them, so the next probe starts from a quiet heap.
+		for deadline := time.Now().Add(30 * time.Second); runtime.NumGoroutine() > base && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 	var (

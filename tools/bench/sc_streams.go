@@ -314,17 +314,21 @@ func natsPrefill(ctx context.Context, env *Env) (jetstream.Stream, func(), error
 		return nil, nil, err
 	}
 	data := payload(128)
-	for n := 0; n < prefillCount(env); n++ {
-		if _, err := env.NATS.js.PublishAsync(subj, data); err != nil {
-			cleanup()
-			return nil, nil, err
+	// In windows of 1,000, below nats.go's limit of outstanding async
+	// publishes.
+	for n := 0; n < prefillCount(env); n += 1000 {
+		for range 1000 {
+			if _, err := env.NATS.js.PublishAsync(subj, data); err != nil {
+				cleanup()
+				return nil, nil, err
+			}
 		}
-	}
-	select {
-	case <-env.NATS.js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		cleanup()
-		return nil, nil, errors.New("prefill not acked within a minute")
+		select {
+		case <-env.NATS.js.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			cleanup()
+			return nil, nil, errors.New("prefill not acked within a minute")
+		}
 	}
 	return s, cleanup, nil
 }
