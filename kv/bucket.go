@@ -45,7 +45,10 @@ func (b *Bucket) Put(ctx context.Context, key string, value []byte) (uint64, err
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	req := &kvpb.KVServicePutRequest{Bucket: b.name, Key: key, Value: value, RequestId: b.c.requestID()}
+	// No request id: a Put retried after a lost reply stores the same value
+	// again (a second revision), which leaves the same state, and it spares
+	// the server remembering an id for every Put on the hottest write path.
+	req := &kvpb.KVServicePutRequest{Bucket: b.name, Key: key, Value: value}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePutResponse, error) {
 		return b.c.rpc.Put(ctx, req)
 	})

@@ -56,7 +56,7 @@ func ResumeFromRevision(rev uint64) WatchOption { return func(o *watchOpts) { o.
 
 // watchBuffer is how many events a watcher holds for a slow reader before
 // the stream's flow control pushes back on the server.
-const watchBuffer = 256
+const watchBuffer = 64
 
 // Watcher delivers the events of one watch. When its stream drops (server
 // restart, network failure) it rebinds from the last revision it delivered,
