@@ -163,28 +163,32 @@ func TestCMSAccuracy(t *testing.T) {
 	}
 }
 
+// TestTopKZipf: the true top 10 of a Zipf stream all appear in a K=10
+// list, at width K·ln(K) (the usual sizing) and at a generous width.
 func TestTopKZipf(t *testing.T) {
-	tk := newTopK(10, 1000, 5, defaultTopKDecay)
-	stream, truth := zipfStream(9, 200_000, 100_000)
-	for _, s := range stream {
-		tk.incr([]byte(s), hash64([]byte(s)), 1)
-	}
-	type kv struct {
-		item  string
-		count int64
-	}
-	all := make([]kv, 0, len(truth))
-	for s, c := range truth {
-		all = append(all, kv{s, c})
-	}
-	slices.SortFunc(all, func(a, b kv) int { return int(b.count - a.count) })
-	for _, x := range all[:10] {
-		if !tk.contains([]byte(x.item)) {
-			t.Errorf("true top-10 item %s (count %d) not in the top-K list %v", x.item, x.count, tk.list())
+	for _, wd := range [][2]uint32{{23, 7}, {1000, 5}} {
+		tk := newTopK(10, wd[0], wd[1], defaultTopKDecay)
+		stream, truth := zipfStream(9, 200_000, 100_000)
+		for _, s := range stream {
+			tk.incr([]byte(s), hash64([]byte(s)), 1)
 		}
-	}
-	if l := tk.list(); len(l) != 10 || l[0].count < l[9].count {
-		t.Fatalf("list %v", l)
+		type kv struct {
+			item  string
+			count int64
+		}
+		all := make([]kv, 0, len(truth))
+		for s, c := range truth {
+			all = append(all, kv{s, c})
+		}
+		slices.SortFunc(all, func(a, b kv) int { return int(b.count - a.count) })
+		for _, x := range all[:10] {
+			if !tk.contains([]byte(x.item)) {
+				t.Errorf("width %d depth %d: true top-10 item %s (count %d) not in the list %v", wd[0], wd[1], x.item, x.count, tk.list())
+			}
+		}
+		if l := tk.list(); len(l) != 10 || l[0].count < l[9].count {
+			t.Fatalf("list %v", l)
+		}
 	}
 }
 
