@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -79,18 +80,14 @@ func TestStreamSeedSample(t *testing.T) {
 			return
 		}
 		c := client.Streams().Stream("events").Consumer("processor")
-		for ctx.Err() == nil {
+		if !eventually(20*time.Second, func() bool {
 			info, err := c.Info(ctx)
-			if err == nil && info.NumAckPending == 0 && info.AckFloor.Stream == 1 {
-				watchErr <- nil
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Millisecond): // poll interval while waiting for the ack
-			}
+			return err == nil && info.NumAckPending == 0 && info.AckFloor.Stream == 1
+		}) {
+			watchErr <- errors.New("ack never reached the server")
+			return
 		}
-		watchErr <- ctx.Err()
+		watchErr <- nil
 	}()
 	seedStreams(ctx, client)
 	if err := <-watchErr; err != nil {
