@@ -194,30 +194,39 @@ func checkName(field, s string) error {
 }
 
 // checkSubject validates a subject: dot-separated non-empty tokens; with
-// filter, '*' tokens and a final '>' token are allowed.
+// filter, '*' tokens and a final '>' token are allowed. It allocates only
+// when it fails: it runs on every publish.
 func checkSubject(field, s string, filter bool) error {
 	if s == "" {
 		return transport.Invalid(field, "must not be empty")
 	}
-	toks := strings.Split(s, ".")
-	for i, t := range toks {
-		if t == "" {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) {
+			c := s[i]
+			if c <= ' ' || c == 0x7f {
+				return transport.Invalid(field, "%q contains spaces or control characters", s)
+			}
+			if c != '.' {
+				continue
+			}
+		}
+		tok := s[start:i]
+		if tok == "" {
 			return transport.Invalid(field, "%q has an empty token (leading, trailing or doubled '.')", s)
 		}
-		if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return transport.Invalid(field, "%q contains spaces or control characters", s)
-		}
-		if strings.ContainsAny(t, "*>") {
+		if strings.ContainsAny(tok, "*>") {
 			if !filter {
 				return transport.Invalid(field, "%q: wildcards ('*', '>') are not allowed in a publish subject", s)
 			}
-			if len(t) != 1 {
+			if len(tok) != 1 {
 				return transport.Invalid(field, "%q: a wildcard must be a whole token", s)
 			}
-			if t == ">" && i != len(toks)-1 {
+			if tok == ">" && i != len(s) {
 				return transport.Invalid(field, "%q: '>' must be the last token", s)
 			}
 		}
+		start = i + 1
 	}
 	return nil
 }

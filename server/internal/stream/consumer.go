@@ -459,7 +459,7 @@ func (s *strm) nextMatch(c *consumer, seq uint64) (uint64, *entry) {
 	}
 	filtered := len(c.cfg.GetFilterSubjects()) > 0
 	for ; seq <= s.last; seq++ {
-		e := &s.msgs[seq-s.base]
+		e := s.at0(seq)
 		if e.live && (!filtered || c.matches(e.subject)) {
 			return seq, e
 		}

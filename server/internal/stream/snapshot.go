@@ -162,25 +162,23 @@ func (m *Machine) Restore(r io.Reader) error {
 			s.base = s.last + 1
 		}
 		s.first = s.last + 1
-		if n := s.last + 1 - s.base; n > 0 {
-			s.msgs = make([]entry, n)
+		for n := s.last + 1 - s.base; uint64(len(s.blocks))*blockSize < n; {
+			s.blocks = append(s.blocks, make([]entry, blockSize))
 		}
 		for _, sm := range ss.Msgs {
-			e := entry{subject: sm.Subject, data: sm.Data, msgID: sm.MsgID, at: sm.At, live: true}
+			sj := s.subjects[sm.Subject]
+			if sj == nil {
+				sj = &subjState{name: sm.Subject}
+				s.subjects[sm.Subject] = sj
+			}
+			e := entry{subject: sj.name, data: sm.Data, msgID: sm.MsgID, at: sm.At, live: true}
 			for _, h := range sm.Hdrs {
 				e.hdrs = append(e.hdrs, &commonpb.Header{Key: h.Key, Values: h.Values})
 			}
-			s.msgs[sm.Seq-s.base] = e
+			*s.at0(sm.Seq) = e
 			s.count++
 			s.bytes += e.size()
-			if sm.Seq < s.first {
-				s.first = sm.Seq
-			}
-			sj := s.subjects[e.subject]
-			if sj == nil {
-				sj = &subjState{}
-				s.subjects[e.subject] = sj
-			}
+			s.first = min(s.first, sm.Seq)
 			sj.count++
 			sj.last = sm.Seq
 			if cfg.GetMaxMsgsPerSubject() > 0 {

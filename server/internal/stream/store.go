@@ -32,6 +32,7 @@ func (e *entry) size() int64 {
 }
 
 type subjState struct {
+	name  string // shared by every stored message of the subject
 	count int64
 	last  uint64
 	// seqs lists this subject's sequences, oldest first, when the stream
@@ -56,9 +57,9 @@ type strm struct {
 	created int64
 	filters []string // the subjects it binds
 
-	base   uint64  // sequence of msgs[0]
-	msgs   []entry // slots base .. last
-	first  uint64  // oldest live sequence; last+1 when empty
+	base   uint64    // sequence of blocks[0][0]
+	blocks [][]entry // slots base .. last, blockSize per block
+	first  uint64    // oldest live sequence; last+1 when empty
 	last   uint64
 	lastAt int64
 	count  int64
@@ -97,11 +98,24 @@ func (s *strm) binds(subject string) bool {
 	return false
 }
 
+// Slots live in fixed-size blocks, so appending never copies stored
+// messages and a dead head is dropped a block at a time.
+const (
+	blockShift = 10
+	blockSize  = 1 << blockShift
+)
+
+// at0 returns the slot of seq, which must be in base..last.
+func (s *strm) at0(seq uint64) *entry {
+	off := seq - s.base
+	return &s.blocks[off>>blockShift][off&(blockSize-1)]
+}
+
 func (s *strm) slot(seq uint64) *entry {
 	if seq < s.base || seq > s.last {
 		return nil
 	}
-	e := &s.msgs[seq-s.base]
+	e := s.at0(seq)
 	if !e.live {
 		return nil
 	}
@@ -316,25 +330,31 @@ func (m *Machine) publish(msg *sp.StreamPublishMessage, at int64, a *sp.StreamPu
 }
 
 func (s *strm) append(e entry, size int64) uint64 {
-	if s.count == 0 && len(s.msgs) > 0 {
-		// Every slot is dead: start over without copying.
-		s.msgs = s.msgs[:0]
+	if s.count == 0 && len(s.blocks) > 0 {
+		// Every slot is dead: start over.
+		clear(s.blocks)
+		s.blocks = s.blocks[:0]
 		s.base = s.last + 1
 	}
+	st := s.subjects[e.subject]
+	if st == nil {
+		st = &subjState{name: e.subject}
+		s.subjects[e.subject] = st
+	}
+	e.subject = st.name // keep one copy of the subject string
 	s.last++
 	seq := s.last
-	s.msgs = append(s.msgs, e)
+	off := seq - s.base
+	if int(off>>blockShift) == len(s.blocks) {
+		s.blocks = append(s.blocks, make([]entry, blockSize))
+	}
+	s.blocks[off>>blockShift][off&(blockSize-1)] = e
 	if s.count == 0 {
 		s.first = seq
 	}
 	s.count++
 	s.bytes += size
 	s.lastAt = e.at
-	st := s.subjects[e.subject]
-	if st == nil {
-		st = &subjState{}
-		s.subjects[e.subject] = st
-	}
 	st.count++
 	st.last = seq
 	if s.cfg.GetMaxMsgsPerSubject() > 0 {
@@ -372,15 +392,14 @@ func (s *strm) remove(seq uint64) bool {
 }
 
 func (s *strm) advanceFirst() {
-	for s.first <= s.last && !s.msgs[s.first-s.base].live {
+	for s.first <= s.last && !s.at0(s.first).live {
 		s.first++
 	}
-	// Compact the dead head once it is most of the slice.
-	if dead := s.first - s.base; dead > 1024 && dead > uint64(len(s.msgs))/2 {
-		n := copy(s.msgs, s.msgs[dead:])
-		clear(s.msgs[n:])
-		s.msgs = s.msgs[:n]
-		s.base = s.first
+	// Drop blocks that hold only dead slots.
+	for len(s.blocks) > 1 && s.first-s.base >= blockSize {
+		s.blocks[0] = nil
+		s.blocks = s.blocks[1:]
+		s.base += blockSize
 	}
 }
 
@@ -408,7 +427,7 @@ func (s *strm) expireAge(at int64) bool {
 		return false
 	}
 	removed := false
-	for s.count > 0 && s.msgs[s.first-s.base].at+age <= at {
+	for s.count > 0 && s.at0(s.first).at+age <= at {
 		s.remove(s.first)
 		removed = true
 	}

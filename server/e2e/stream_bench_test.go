@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/stream"
+)
+
+// Stream benchmarks: the SDK against an embedded in-memory server, 128-byte
+// payloads. Each reports msg/s.
+//
+//	cd server && go test -run '^$' -bench 'Stream' -benchtime 3s ./e2e/
+
+var payload128 = make([]byte, 128)
+
+func benchStream(b *testing.B) (*waymaker.Client, *waymaker.Stream) {
+	b.Helper()
+	c := start(b)
+	s := newStream(b, c, waymaker.StreamConfig{})
+	return c, s
+}
+
+func reportRate(b *testing.B, n int) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msg/s")
+}
+
+func BenchmarkStreamPublishSync(b *testing.B) {
+	_, s := benchStream(b)
+	ctx := context.Background()
+	subj := s.Name() + ".bench"
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Publish(ctx, subj, payload128); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N)
+}
+
+func BenchmarkStreamPublishAsync(b *testing.B) {
+	_, s := benchStream(b)
+	ctx := context.Background()
+	subj := s.Name() + ".bench"
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.PublishAsync(ctx, subj, payload128); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-s.PublishAsyncComplete()
+	reportRate(b, b.N)
+}
+
+const benchBatch = 1000
+
+func batchOf(subject string, n int) []stream.Message {
+	msgs := make([]stream.Message, n)
+	for i := range msgs {
+		msgs[i] = stream.Message{Subject: subject, Data: payload128}
+	}
+	return msgs
+}
+
+func BenchmarkStreamPublishBatch(b *testing.B) {
+	_, s := benchStream(b)
+	ctx := context.Background()
+	full := batchOf(s.Name()+".bench", benchBatch)
+	b.ResetTimer()
+	for sent := 0; sent < b.N; sent += benchBatch {
+		if _, err := s.PublishBatch(ctx, full[:min(benchBatch, b.N-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N)
+}
+
+// fill stores n messages through batches, outside the timer.
+func fill(b *testing.B, s *waymaker.Stream, n int) {
+	b.Helper()
+	ctx := context.Background()
+	full := batchOf(s.Name()+".bench", benchBatch)
+	for sent := 0; sent < n; sent += benchBatch {
+		if _, err := s.PublishBatch(ctx, full[:min(benchBatch, n-sent)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStreamConsumePushAck receives with Messages and acks every
+// message before taking the next, as the README's loop does.
+func BenchmarkStreamConsumePushAck(b *testing.B) {
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for range b.N {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Ack(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N)
+}
+
+// BenchmarkStreamFetchPull pulls batches of 100 with an AckAll consumer and
+// acks each batch by acking its last message.
+func BenchmarkStreamFetchPull(b *testing.B) {
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx := context.Background()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", AckPolicy: waymaker.AckAll, MaxAckPending: 10_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for got := 0; got < b.N; {
+		msgs, err := cons.Fetch(ctx, 100, time.Second)
+		if err != nil || len(msgs) == 0 {
+			b.Fatalf("fetch: %d, %v", len(msgs), err)
+		}
+		if err := msgs[len(msgs)-1].Ack(ctx); err != nil {
+			b.Fatal(err)
+		}
+		got += len(msgs)
+	}
+	reportRate(b, b.N)
+}
