@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
@@ -48,8 +49,10 @@ func (f *PubAckFuture) Wait(ctx context.Context) (PubAck, error) {
 func (f *PubAckFuture) Subject() string { return f.msg.GetSubject() }
 
 // asyncPublisher pipelines one Stream handle's PublishAsync calls over one
-// PublishStream call: sends do not wait for acks, a goroutine owned by the
-// Conn matches acks to futures by publish id.
+// PublishStream call. PublishAsync only queues; a sender goroutine sends
+// whatever has queued as one request (so a burst costs one frame, not one
+// per message) and a receiver goroutine matches acks to futures by publish
+// id. Both are owned by the Conn.
 type asyncPublisher struct {
 	s   *Stream
 	sem chan struct{}
@@ -62,10 +65,18 @@ type asyncPublisher struct {
 }
 
 type pubCall struct {
-	sendMu  sync.Mutex // Send is not safe for concurrent use
 	stream  streampb.StreamService_PublishStreamClient
+	cancel  context.CancelFunc
+	kick    chan struct{} // wakes the sender; capacity 1
+	queue   []*streampb.StreamPublishMessage
+	queueID uint64 // publish id of queue[0]
 	futures map[uint64]*PubAckFuture
 }
+
+var okResult = &commonpb.Result{Success: true}
+
+// maxPublishFrame bounds the messages sent in one PublishStream request.
+const maxPublishFrame = 1024
 
 func (s *Stream) publisher() *asyncPublisher {
 	s.asyncOnce.Do(func() {
@@ -75,10 +86,11 @@ func (s *Stream) publisher() *asyncPublisher {
 }
 
 // PublishAsync sends a message without waiting for its ack and returns the
-// ack's future. Messages of one Stream handle are stored in the order they
-// were sent. At most MaxAsyncPending messages await acks; beyond that
-// PublishAsync waits. If the connection drops, the pending futures fail
-// (Kind "rpc"); republishing them with the same WithMsgID is then safe.
+// ack's future. Messages of one Stream handle are stored in the order
+// PublishAsync was called. At most MaxAsyncPending messages await acks;
+// beyond that PublishAsync waits. If the connection drops, the pending
+// futures fail (Kind "rpc"); republishing them with the same WithMsgID is
+// then safe.
 func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (*PubAckFuture, error) {
 	m, err := s.message("subject", subject, data, opts)
 	if err != nil {
@@ -104,34 +116,72 @@ func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, 
 	p.nextID++
 	id := p.nextID
 	call.futures[id] = f
+	if len(call.queue) == 0 {
+		call.queueID = id
+	}
+	call.queue = append(call.queue, m)
 	p.pending++
 	p.mu.Unlock()
-
-	call.sendMu.Lock()
-	err = call.stream.Send(&streampb.StreamServicePublishStreamRequest{PublishId: id, Message: m})
-	call.sendMu.Unlock()
-	// A failed Send means the call broke: the receiver fails every future
-	// of the call, this one included.
-	_ = err
+	select {
+	case call.kick <- struct{}{}:
+	default: // the sender is already awake
+	}
 	return f, nil
 }
 
-// open starts a PublishStream call and its ack receiver; p.mu is held.
+// open starts a PublishStream call with its sender and receiver; p.mu is
+// held.
 func (p *asyncPublisher) open() (*pubCall, error) {
 	conn := p.s.c.conn
-	st, err := p.s.c.rpc.PublishStream(conn.Context())
+	ctx, cancel := context.WithCancel(conn.Context())
+	st, err := p.s.c.rpc.PublishStream(ctx)
 	if err != nil {
-		return nil, transport.MapError(conn.Context(), err)
+		cancel()
+		return nil, transport.MapError(ctx, err)
 	}
-	call := &pubCall{stream: st, futures: map[uint64]*PubAckFuture{}}
-	if !conn.Go(func(ctx context.Context) { p.receive(ctx, call) }) {
+	call := &pubCall{stream: st, cancel: cancel, kick: make(chan struct{}, 1), futures: map[uint64]*PubAckFuture{}}
+	if !conn.Go(func(context.Context) { p.send(ctx, call) }) {
+		cancel()
+		return nil, transport.ErrClosed
+	}
+	if !conn.Go(func(context.Context) { p.receive(ctx, call) }) {
+		cancel()
 		return nil, transport.ErrClosed
 	}
 	p.cur = call
 	return call, nil
 }
 
+func (p *asyncPublisher) send(ctx context.Context, call *pubCall) {
+	var spare []*streampb.StreamPublishMessage
+	for {
+		select {
+		case <-call.kick:
+		case <-ctx.Done():
+			return
+		}
+		p.mu.Lock()
+		q, id := call.queue, call.queueID
+		call.queue = spare[:0]
+		p.mu.Unlock()
+		spare = q
+		for len(q) > 0 {
+			n := min(len(q), maxPublishFrame)
+			req := &streampb.StreamServicePublishStreamRequest{PublishId: id, Message: q[0]}
+			if n > 1 {
+				req.More = q[1:n]
+			}
+			if err := call.stream.Send(req); err != nil {
+				return // the receiver sees the failure and fails the futures
+			}
+			q, id = q[n:], id+uint64(n)
+		}
+		clear(spare) // drop references to sent messages
+	}
+}
+
 func (p *asyncPublisher) receive(ctx context.Context, call *pubCall) {
+	defer call.cancel()
 	for {
 		resp, err := call.stream.Recv()
 		if err == nil && resp.GetPublishId() == 0 && !resp.GetResult().GetSuccess() {
@@ -145,6 +195,7 @@ func (p *asyncPublisher) receive(ctx context.Context, call *pubCall) {
 			}
 			futures := call.futures
 			call.futures = nil
+			call.queue = nil
 			for _, f := range futures {
 				f.err = err
 				close(f.done)
@@ -154,16 +205,37 @@ func (p *asyncPublisher) receive(ctx context.Context, call *pubCall) {
 			return
 		}
 		p.mu.Lock()
-		f := call.futures[resp.GetPublishId()]
-		delete(call.futures, resp.GetPublishId())
-		if f != nil {
-			f.ack = PubAck{Stream: resp.GetStream(), Sequence: resp.GetSeq(), Duplicate: resp.GetDuplicate()}
-			f.err = transport.ServerError(resp.GetResult())
-			close(f.done)
-			p.settled(1)
+		if acks := resp.GetAcks(); len(acks) > 0 {
+			for i, a := range acks {
+				// A compacted ack: no result means success, no stream
+				// means the response's.
+				r, st := a.GetResult(), a.GetStream()
+				if r == nil {
+					r = okResult
+				}
+				if st == "" {
+					st = resp.GetStream()
+				}
+				p.resolve(call, resp.GetPublishId()+uint64(i), r, st, a.GetSeq(), a.GetDuplicate())
+			}
+		} else {
+			p.resolve(call, resp.GetPublishId(), resp.GetResult(), resp.GetStream(), resp.GetSeq(), resp.GetDuplicate())
 		}
 		p.mu.Unlock()
 	}
+}
+
+// resolve completes one future; p.mu is held.
+func (p *asyncPublisher) resolve(call *pubCall, id uint64, r *commonpb.Result, stream string, seq uint64, dup bool) {
+	f := call.futures[id]
+	if f == nil {
+		return
+	}
+	delete(call.futures, id)
+	f.ack = PubAck{Stream: stream, Sequence: seq, Duplicate: dup}
+	f.err = transport.ServerError(r)
+	close(f.done)
+	p.settled(1)
 }
 
 // settled accounts for n finished futures; p.mu is held.

@@ -2104,10 +2104,15 @@ func (x *StreamServicePublishBatchResponse) GetAcks() []*StreamPubAck {
 // StreamServicePublishStreamRequest is one message of a pipelined publish.
 type StreamServicePublishStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Client-made correlation id, unique within this stream call.
+	// Client-made correlation id, unique within this stream call. With more,
+	// it is the id of message, and more[i] has id publish_id + 1 + i.
 	PublishId uint64 `protobuf:"varint,1,opt,name=publish_id,json=publishId,proto3" json:"publish_id,omitempty"`
 	// The message.
-	Message       *StreamPublishMessage `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Message *StreamPublishMessage `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Further messages sent in the same request, to spare per-message
+	// framing when the client has many queued. They are stored after message,
+	// in order, and acked in one response (see acks).
+	More          []*StreamPublishMessage `protobuf:"bytes,3,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2156,6 +2161,13 @@ func (x *StreamServicePublishStreamRequest) GetMessage() *StreamPublishMessage {
 	return nil
 }
 
+func (x *StreamServicePublishStreamRequest) GetMore() []*StreamPublishMessage {
+	if x != nil {
+		return x.More
+	}
+	return nil
+}
+
 // StreamServicePublishStreamResponse acks one pipelined message.
 type StreamServicePublishStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2169,7 +2181,14 @@ type StreamServicePublishStreamResponse struct {
 	// Its stream sequence.
 	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	// True when the msg_id was a duplicate.
-	Duplicate     bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	Duplicate bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// Acks of a request that carried `more`: one per message of the request,
+	// in order, for publish ids publish_id, publish_id + 1, ... When set,
+	// result says how the request as a whole went, seq and duplicate are
+	// unset, and stream names the stream of every ack whose own stream is
+	// empty. To keep the common case small, an ack in this list without a
+	// result succeeded.
+	Acks          []*StreamPubAck `protobuf:"bytes,6,rep,name=acks,proto3" json:"acks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2237,6 +2256,13 @@ func (x *StreamServicePublishStreamResponse) GetDuplicate() bool {
 		return x.Duplicate
 	}
 	return false
+}
+
+func (x *StreamServicePublishStreamResponse) GetAcks() []*StreamPubAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
 }
 
 // StreamServicePurgeRequest removes messages from a stream.
@@ -3870,18 +3896,20 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\bmessages\x18\x01 \x03(\v2!.waymaker.v1.StreamPublishMessageR\bmessages\"\x7f\n" +
 	"!StreamServicePublishBatchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04acks\x18\x02 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\x7f\n" +
+	"\x04acks\x18\x02 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\xb6\x01\n" +
 	"!StreamServicePublishStreamRequest\x12\x1d\n" +
 	"\n" +
 	"publish_id\x18\x01 \x01(\x04R\tpublishId\x12;\n" +
-	"\amessage\x18\x02 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\"\xb8\x01\n" +
+	"\amessage\x18\x02 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\x125\n" +
+	"\x04more\x18\x03 \x03(\v2!.waymaker.v1.StreamPublishMessageR\x04more\"\xe7\x01\n" +
 	"\"StreamServicePublishStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1d\n" +
 	"\n" +
 	"publish_id\x18\x02 \x01(\x04R\tpublishId\x12\x16\n" +
 	"\x06stream\x18\x03 \x01(\tR\x06stream\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1c\n" +
-	"\tduplicate\x18\x05 \x01(\bR\tduplicate\"s\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12-\n" +
+	"\x04acks\x18\x06 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"s\n" +
 	"\x19StreamServicePurgeRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x10\n" +
@@ -4125,77 +4153,79 @@ var file_waymaker_v1_stream_proto_depIdxs = []int32{
 	56, // 26: waymaker.v1.StreamServicePublishBatchResponse.result:type_name -> waymaker.v1.Result
 	9,  // 27: waymaker.v1.StreamServicePublishBatchResponse.acks:type_name -> waymaker.v1.StreamPubAck
 	8,  // 28: waymaker.v1.StreamServicePublishStreamRequest.message:type_name -> waymaker.v1.StreamPublishMessage
-	56, // 29: waymaker.v1.StreamServicePublishStreamResponse.result:type_name -> waymaker.v1.Result
-	56, // 30: waymaker.v1.StreamServicePurgeResponse.result:type_name -> waymaker.v1.Result
-	56, // 31: waymaker.v1.StreamServiceGetMsgResponse.result:type_name -> waymaker.v1.Result
-	10, // 32: waymaker.v1.StreamServiceGetMsgResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 33: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.result:type_name -> waymaker.v1.Result
-	10, // 34: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 35: waymaker.v1.StreamServiceDeleteMsgResponse.result:type_name -> waymaker.v1.Result
-	11, // 36: waymaker.v1.StreamServiceCreateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
-	56, // 37: waymaker.v1.StreamServiceCreateConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 38: waymaker.v1.StreamServiceCreateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	11, // 39: waymaker.v1.StreamServiceUpdateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
-	56, // 40: waymaker.v1.StreamServiceUpdateConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 41: waymaker.v1.StreamServiceUpdateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	56, // 42: waymaker.v1.StreamServiceGetConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 43: waymaker.v1.StreamServiceGetConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	56, // 44: waymaker.v1.StreamServiceDeleteConsumerResponse.result:type_name -> waymaker.v1.Result
-	56, // 45: waymaker.v1.StreamServiceListConsumersResponse.result:type_name -> waymaker.v1.Result
-	13, // 46: waymaker.v1.StreamServiceListConsumersResponse.consumers:type_name -> waymaker.v1.ConsumerInfo
-	56, // 47: waymaker.v1.StreamServiceConsumeResponse.result:type_name -> waymaker.v1.Result
-	10, // 48: waymaker.v1.StreamServiceConsumeResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 49: waymaker.v1.StreamServiceFetchResponse.result:type_name -> waymaker.v1.Result
-	10, // 50: waymaker.v1.StreamServiceFetchResponse.msgs:type_name -> waymaker.v1.StreamMsg
-	4,  // 51: waymaker.v1.StreamAckItem.kind:type_name -> waymaker.v1.StreamAckKind
-	52, // 52: waymaker.v1.StreamServiceAckRequest.items:type_name -> waymaker.v1.StreamAckItem
-	56, // 53: waymaker.v1.StreamServiceAckResponse.result:type_name -> waymaker.v1.Result
-	56, // 54: waymaker.v1.StreamServiceAckResponse.results:type_name -> waymaker.v1.Result
-	14, // 55: waymaker.v1.StreamService.CreateStream:input_type -> waymaker.v1.StreamServiceCreateStreamRequest
-	16, // 56: waymaker.v1.StreamService.UpdateStream:input_type -> waymaker.v1.StreamServiceUpdateStreamRequest
-	18, // 57: waymaker.v1.StreamService.GetStream:input_type -> waymaker.v1.StreamServiceGetStreamRequest
-	20, // 58: waymaker.v1.StreamService.DeleteStream:input_type -> waymaker.v1.StreamServiceDeleteStreamRequest
-	22, // 59: waymaker.v1.StreamService.ListStreams:input_type -> waymaker.v1.StreamServiceListStreamsRequest
-	24, // 60: waymaker.v1.StreamService.Publish:input_type -> waymaker.v1.StreamServicePublishRequest
-	26, // 61: waymaker.v1.StreamService.PublishBatch:input_type -> waymaker.v1.StreamServicePublishBatchRequest
-	28, // 62: waymaker.v1.StreamService.PublishStream:input_type -> waymaker.v1.StreamServicePublishStreamRequest
-	30, // 63: waymaker.v1.StreamService.Purge:input_type -> waymaker.v1.StreamServicePurgeRequest
-	32, // 64: waymaker.v1.StreamService.GetMsg:input_type -> waymaker.v1.StreamServiceGetMsgRequest
-	34, // 65: waymaker.v1.StreamService.GetLastMsgForSubject:input_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectRequest
-	36, // 66: waymaker.v1.StreamService.DeleteMsg:input_type -> waymaker.v1.StreamServiceDeleteMsgRequest
-	38, // 67: waymaker.v1.StreamService.CreateConsumer:input_type -> waymaker.v1.StreamServiceCreateConsumerRequest
-	40, // 68: waymaker.v1.StreamService.UpdateConsumer:input_type -> waymaker.v1.StreamServiceUpdateConsumerRequest
-	42, // 69: waymaker.v1.StreamService.GetConsumer:input_type -> waymaker.v1.StreamServiceGetConsumerRequest
-	44, // 70: waymaker.v1.StreamService.DeleteConsumer:input_type -> waymaker.v1.StreamServiceDeleteConsumerRequest
-	46, // 71: waymaker.v1.StreamService.ListConsumers:input_type -> waymaker.v1.StreamServiceListConsumersRequest
-	48, // 72: waymaker.v1.StreamService.Consume:input_type -> waymaker.v1.StreamServiceConsumeRequest
-	50, // 73: waymaker.v1.StreamService.Fetch:input_type -> waymaker.v1.StreamServiceFetchRequest
-	53, // 74: waymaker.v1.StreamService.Ack:input_type -> waymaker.v1.StreamServiceAckRequest
-	15, // 75: waymaker.v1.StreamService.CreateStream:output_type -> waymaker.v1.StreamServiceCreateStreamResponse
-	17, // 76: waymaker.v1.StreamService.UpdateStream:output_type -> waymaker.v1.StreamServiceUpdateStreamResponse
-	19, // 77: waymaker.v1.StreamService.GetStream:output_type -> waymaker.v1.StreamServiceGetStreamResponse
-	21, // 78: waymaker.v1.StreamService.DeleteStream:output_type -> waymaker.v1.StreamServiceDeleteStreamResponse
-	23, // 79: waymaker.v1.StreamService.ListStreams:output_type -> waymaker.v1.StreamServiceListStreamsResponse
-	25, // 80: waymaker.v1.StreamService.Publish:output_type -> waymaker.v1.StreamServicePublishResponse
-	27, // 81: waymaker.v1.StreamService.PublishBatch:output_type -> waymaker.v1.StreamServicePublishBatchResponse
-	29, // 82: waymaker.v1.StreamService.PublishStream:output_type -> waymaker.v1.StreamServicePublishStreamResponse
-	31, // 83: waymaker.v1.StreamService.Purge:output_type -> waymaker.v1.StreamServicePurgeResponse
-	33, // 84: waymaker.v1.StreamService.GetMsg:output_type -> waymaker.v1.StreamServiceGetMsgResponse
-	35, // 85: waymaker.v1.StreamService.GetLastMsgForSubject:output_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectResponse
-	37, // 86: waymaker.v1.StreamService.DeleteMsg:output_type -> waymaker.v1.StreamServiceDeleteMsgResponse
-	39, // 87: waymaker.v1.StreamService.CreateConsumer:output_type -> waymaker.v1.StreamServiceCreateConsumerResponse
-	41, // 88: waymaker.v1.StreamService.UpdateConsumer:output_type -> waymaker.v1.StreamServiceUpdateConsumerResponse
-	43, // 89: waymaker.v1.StreamService.GetConsumer:output_type -> waymaker.v1.StreamServiceGetConsumerResponse
-	45, // 90: waymaker.v1.StreamService.DeleteConsumer:output_type -> waymaker.v1.StreamServiceDeleteConsumerResponse
-	47, // 91: waymaker.v1.StreamService.ListConsumers:output_type -> waymaker.v1.StreamServiceListConsumersResponse
-	49, // 92: waymaker.v1.StreamService.Consume:output_type -> waymaker.v1.StreamServiceConsumeResponse
-	51, // 93: waymaker.v1.StreamService.Fetch:output_type -> waymaker.v1.StreamServiceFetchResponse
-	54, // 94: waymaker.v1.StreamService.Ack:output_type -> waymaker.v1.StreamServiceAckResponse
-	75, // [75:95] is the sub-list for method output_type
-	55, // [55:75] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	8,  // 29: waymaker.v1.StreamServicePublishStreamRequest.more:type_name -> waymaker.v1.StreamPublishMessage
+	56, // 30: waymaker.v1.StreamServicePublishStreamResponse.result:type_name -> waymaker.v1.Result
+	9,  // 31: waymaker.v1.StreamServicePublishStreamResponse.acks:type_name -> waymaker.v1.StreamPubAck
+	56, // 32: waymaker.v1.StreamServicePurgeResponse.result:type_name -> waymaker.v1.Result
+	56, // 33: waymaker.v1.StreamServiceGetMsgResponse.result:type_name -> waymaker.v1.Result
+	10, // 34: waymaker.v1.StreamServiceGetMsgResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 35: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.result:type_name -> waymaker.v1.Result
+	10, // 36: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 37: waymaker.v1.StreamServiceDeleteMsgResponse.result:type_name -> waymaker.v1.Result
+	11, // 38: waymaker.v1.StreamServiceCreateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
+	56, // 39: waymaker.v1.StreamServiceCreateConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 40: waymaker.v1.StreamServiceCreateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	11, // 41: waymaker.v1.StreamServiceUpdateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
+	56, // 42: waymaker.v1.StreamServiceUpdateConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 43: waymaker.v1.StreamServiceUpdateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	56, // 44: waymaker.v1.StreamServiceGetConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 45: waymaker.v1.StreamServiceGetConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	56, // 46: waymaker.v1.StreamServiceDeleteConsumerResponse.result:type_name -> waymaker.v1.Result
+	56, // 47: waymaker.v1.StreamServiceListConsumersResponse.result:type_name -> waymaker.v1.Result
+	13, // 48: waymaker.v1.StreamServiceListConsumersResponse.consumers:type_name -> waymaker.v1.ConsumerInfo
+	56, // 49: waymaker.v1.StreamServiceConsumeResponse.result:type_name -> waymaker.v1.Result
+	10, // 50: waymaker.v1.StreamServiceConsumeResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 51: waymaker.v1.StreamServiceFetchResponse.result:type_name -> waymaker.v1.Result
+	10, // 52: waymaker.v1.StreamServiceFetchResponse.msgs:type_name -> waymaker.v1.StreamMsg
+	4,  // 53: waymaker.v1.StreamAckItem.kind:type_name -> waymaker.v1.StreamAckKind
+	52, // 54: waymaker.v1.StreamServiceAckRequest.items:type_name -> waymaker.v1.StreamAckItem
+	56, // 55: waymaker.v1.StreamServiceAckResponse.result:type_name -> waymaker.v1.Result
+	56, // 56: waymaker.v1.StreamServiceAckResponse.results:type_name -> waymaker.v1.Result
+	14, // 57: waymaker.v1.StreamService.CreateStream:input_type -> waymaker.v1.StreamServiceCreateStreamRequest
+	16, // 58: waymaker.v1.StreamService.UpdateStream:input_type -> waymaker.v1.StreamServiceUpdateStreamRequest
+	18, // 59: waymaker.v1.StreamService.GetStream:input_type -> waymaker.v1.StreamServiceGetStreamRequest
+	20, // 60: waymaker.v1.StreamService.DeleteStream:input_type -> waymaker.v1.StreamServiceDeleteStreamRequest
+	22, // 61: waymaker.v1.StreamService.ListStreams:input_type -> waymaker.v1.StreamServiceListStreamsRequest
+	24, // 62: waymaker.v1.StreamService.Publish:input_type -> waymaker.v1.StreamServicePublishRequest
+	26, // 63: waymaker.v1.StreamService.PublishBatch:input_type -> waymaker.v1.StreamServicePublishBatchRequest
+	28, // 64: waymaker.v1.StreamService.PublishStream:input_type -> waymaker.v1.StreamServicePublishStreamRequest
+	30, // 65: waymaker.v1.StreamService.Purge:input_type -> waymaker.v1.StreamServicePurgeRequest
+	32, // 66: waymaker.v1.StreamService.GetMsg:input_type -> waymaker.v1.StreamServiceGetMsgRequest
+	34, // 67: waymaker.v1.StreamService.GetLastMsgForSubject:input_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectRequest
+	36, // 68: waymaker.v1.StreamService.DeleteMsg:input_type -> waymaker.v1.StreamServiceDeleteMsgRequest
+	38, // 69: waymaker.v1.StreamService.CreateConsumer:input_type -> waymaker.v1.StreamServiceCreateConsumerRequest
+	40, // 70: waymaker.v1.StreamService.UpdateConsumer:input_type -> waymaker.v1.StreamServiceUpdateConsumerRequest
+	42, // 71: waymaker.v1.StreamService.GetConsumer:input_type -> waymaker.v1.StreamServiceGetConsumerRequest
+	44, // 72: waymaker.v1.StreamService.DeleteConsumer:input_type -> waymaker.v1.StreamServiceDeleteConsumerRequest
+	46, // 73: waymaker.v1.StreamService.ListConsumers:input_type -> waymaker.v1.StreamServiceListConsumersRequest
+	48, // 74: waymaker.v1.StreamService.Consume:input_type -> waymaker.v1.StreamServiceConsumeRequest
+	50, // 75: waymaker.v1.StreamService.Fetch:input_type -> waymaker.v1.StreamServiceFetchRequest
+	53, // 76: waymaker.v1.StreamService.Ack:input_type -> waymaker.v1.StreamServiceAckRequest
+	15, // 77: waymaker.v1.StreamService.CreateStream:output_type -> waymaker.v1.StreamServiceCreateStreamResponse
+	17, // 78: waymaker.v1.StreamService.UpdateStream:output_type -> waymaker.v1.StreamServiceUpdateStreamResponse
+	19, // 79: waymaker.v1.StreamService.GetStream:output_type -> waymaker.v1.StreamServiceGetStreamResponse
+	21, // 80: waymaker.v1.StreamService.DeleteStream:output_type -> waymaker.v1.StreamServiceDeleteStreamResponse
+	23, // 81: waymaker.v1.StreamService.ListStreams:output_type -> waymaker.v1.StreamServiceListStreamsResponse
+	25, // 82: waymaker.v1.StreamService.Publish:output_type -> waymaker.v1.StreamServicePublishResponse
+	27, // 83: waymaker.v1.StreamService.PublishBatch:output_type -> waymaker.v1.StreamServicePublishBatchResponse
+	29, // 84: waymaker.v1.StreamService.PublishStream:output_type -> waymaker.v1.StreamServicePublishStreamResponse
+	31, // 85: waymaker.v1.StreamService.Purge:output_type -> waymaker.v1.StreamServicePurgeResponse
+	33, // 86: waymaker.v1.StreamService.GetMsg:output_type -> waymaker.v1.StreamServiceGetMsgResponse
+	35, // 87: waymaker.v1.StreamService.GetLastMsgForSubject:output_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectResponse
+	37, // 88: waymaker.v1.StreamService.DeleteMsg:output_type -> waymaker.v1.StreamServiceDeleteMsgResponse
+	39, // 89: waymaker.v1.StreamService.CreateConsumer:output_type -> waymaker.v1.StreamServiceCreateConsumerResponse
+	41, // 90: waymaker.v1.StreamService.UpdateConsumer:output_type -> waymaker.v1.StreamServiceUpdateConsumerResponse
+	43, // 91: waymaker.v1.StreamService.GetConsumer:output_type -> waymaker.v1.StreamServiceGetConsumerResponse
+	45, // 92: waymaker.v1.StreamService.DeleteConsumer:output_type -> waymaker.v1.StreamServiceDeleteConsumerResponse
+	47, // 93: waymaker.v1.StreamService.ListConsumers:output_type -> waymaker.v1.StreamServiceListConsumersResponse
+	49, // 94: waymaker.v1.StreamService.Consume:output_type -> waymaker.v1.StreamServiceConsumeResponse
+	51, // 95: waymaker.v1.StreamService.Fetch:output_type -> waymaker.v1.StreamServiceFetchResponse
+	54, // 96: waymaker.v1.StreamService.Ack:output_type -> waymaker.v1.StreamServiceAckResponse
+	77, // [77:97] is the sub-list for method output_type
+	57, // [57:77] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_stream_proto_init() }

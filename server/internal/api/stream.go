@@ -293,9 +293,49 @@ func (h *StreamService) PublishBatch(ctx context.Context, req *sp.StreamServiceP
 	return &sp.StreamServicePublishBatchResponse{Result: OK(), Acks: h.publishValid(ctx, msgs, "messages")}, nil
 }
 
+// pubReq is one PublishStream request within a proposed batch: its first
+// publish id, how many messages it carried, and whether it is answered
+// with one acks list (it carried more) or one plain ack.
+type pubReq struct {
+	id    uint64
+	n     int
+	multi bool
+}
+
 type pubBatch struct {
-	ids  []uint64
+	reqs []pubReq
 	acks []*sp.StreamPubAck
+}
+
+// streamOf is the stream of the first successful ack, which a compacted
+// acks list leaves out.
+func streamOf(acks []*sp.StreamPubAck) string {
+	for _, a := range acks {
+		if a.GetResult().GetSuccess() {
+			return a.GetStream()
+		}
+	}
+	return ""
+}
+
+// compactAcks strips what the acks list of a PublishStream response lets
+// the client infer (see the proto): a success result, and a stream name
+// equal to the first ack's, which goes in the response.
+func compactAcks(acks []*sp.StreamPubAck) []*sp.StreamPubAck {
+	out := make([]*sp.StreamPubAck, len(acks))
+	store := make([]sp.StreamPubAck, len(acks))
+	common := streamOf(acks)
+	for i, a := range acks {
+		c := &store[i]
+		c.Seq, c.Duplicate = a.GetSeq(), a.GetDuplicate()
+		if !a.GetResult().GetSuccess() {
+			c.Result, c.Stream = a.GetResult(), a.GetStream()
+		} else if a.GetStream() != common {
+			c.Stream = a.GetStream()
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // PublishStream implements StreamService: one goroutine receives into a
@@ -326,8 +366,17 @@ func (h *StreamService) PublishStream(srv sp.StreamService_PublishStreamServer) 
 			if err != nil {
 				continue // drain so the proposer never blocks
 			}
-			for i, a := range b.acks {
-				resp := &sp.StreamServicePublishStreamResponse{Result: a.GetResult(), PublishId: b.ids[i], Stream: a.GetStream(), Seq: a.GetSeq(), Duplicate: a.GetDuplicate()}
+			acks := b.acks
+			for _, r := range b.reqs {
+				mine := acks[:r.n]
+				acks = acks[r.n:]
+				var resp *sp.StreamServicePublishStreamResponse
+				if r.multi {
+					resp = &sp.StreamServicePublishStreamResponse{Result: OK(), PublishId: r.id, Stream: streamOf(mine), Acks: compactAcks(mine)}
+				} else {
+					a := mine[0]
+					resp = &sp.StreamServicePublishStreamResponse{Result: a.GetResult(), PublishId: r.id, Stream: a.GetStream(), Seq: a.GetSeq(), Duplicate: a.GetDuplicate()}
+				}
 				if err = srv.Send(resp); err != nil {
 					break
 				}
@@ -345,7 +394,6 @@ func (h *StreamService) PublishStream(srv sp.StreamService_PublishStreamServer) 
 
 func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamServicePublishStreamRequest, out chan<- pubBatch) error {
 	msgs := make([]*sp.StreamPublishMessage, 0, publishBatchMax)
-	ids := make([]uint64, 0, publishBatchMax)
 	for {
 		var first *sp.StreamServicePublishStreamRequest
 		var ok bool
@@ -357,8 +405,19 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 		if !ok {
 			return nil
 		}
-		msgs, ids = append(msgs[:0], first.GetMessage()), append(ids[:0], first.GetPublishId())
-		bytes := len(first.GetMessage().GetData())
+		var reqs []pubReq
+		msgs = msgs[:0]
+		bytes := 0
+		add := func(req *sp.StreamServicePublishStreamRequest) {
+			msgs = append(msgs, req.GetMessage())
+			bytes += len(req.GetMessage().GetData())
+			for _, m := range req.GetMore() {
+				msgs = append(msgs, m)
+				bytes += len(m.GetData())
+			}
+			reqs = append(reqs, pubReq{id: req.GetPublishId(), n: 1 + len(req.GetMore()), multi: len(req.GetMore()) > 0})
+		}
+		add(first)
 	drain:
 		for len(msgs) < publishBatchMax && bytes < publishBatchSize {
 			select {
@@ -366,22 +425,19 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 				if !ok {
 					break drain
 				}
-				msgs = append(msgs, req.GetMessage())
-				ids = append(ids, req.GetPublishId())
-				bytes += len(req.GetMessage().GetData())
+				add(req)
 			default:
 				break drain
 			}
 		}
 		acks := h.publishValid(ctx, msgs, "message")
+		out <- pubBatch{reqs: reqs, acks: acks}
 		for _, a := range acks {
 			if c := a.GetResult().GetResultCode(); c == CodeUnavailable || c == CodeNotLeader {
 				// Make the client see a broken stream and resend by msg_id.
-				out <- pubBatch{ids: append([]uint64(nil), ids...), acks: acks}
 				return status.Error(codes.Unavailable, a.GetResult().GetMessage())
 			}
 		}
-		out <- pubBatch{ids: append([]uint64(nil), ids...), acks: acks}
 	}
 }
 
