@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
@@ -260,7 +261,7 @@ func (h *StreamService) publishValid(ctx context.Context, msgs []*sp.StreamPubli
 	if len(valid) == 0 {
 		return acks
 	}
-	resp, r := Propose[*sp.StreamServicePublishBatchResponse](ctx, h.d.Node, stream.Name, stream.OpPublishBatch, &sp.StreamServicePublishBatchRequest{Messages: valid})
+	resp, r := h.proposeBatch(ctx, valid)
 	j := 0
 	for i := range acks {
 		if acks[i] != nil {
@@ -274,6 +275,20 @@ func (h *StreamService) publishValid(ctx context.Context, msgs []*sp.StreamPubli
 		j++
 	}
 	return acks
+}
+
+// proposeBatch proposes msgs as one OpPublishRaw command (cheaper to
+// encode and apply than the proto form).
+func (h *StreamService) proposeBatch(ctx context.Context, msgs []*sp.StreamPublishMessage) (*sp.StreamServicePublishBatchResponse, *commonpb.Result) {
+	res, err := h.d.Node.Propose(ctx, stream.Name, stream.OpPublishRaw, stream.EncodeBatch(msgs))
+	if err != nil {
+		return nil, FromError(err)
+	}
+	resp, ok := res.(*sp.StreamServicePublishBatchResponse)
+	if !ok || len(resp.GetAcks()) != len(msgs) {
+		return nil, Failf(CodeInternal, "stream publish batch applied with a %T result", res)
+	}
+	return resp, nil
 }
 
 // PublishBatch implements StreamService.

@@ -153,7 +153,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		a := &sp.StreamPubAck{}
-		m.publish(req.GetMessage(), at, a)
+		msg := fromProto(req.GetMessage())
+		m.publish(&msg, at, a)
 		if a.Result.GetSuccess() {
 			m.fire(a.Stream)
 		}
@@ -163,7 +164,17 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		return m.publishBatch(req.GetMessages(), at)
+		msgs := make([]pubMsg, len(req.GetMessages()))
+		for i, p := range req.GetMessages() {
+			msgs[i] = fromProto(p)
+		}
+		return m.publishBatch(msgs, at)
+	case OpPublishRaw:
+		msgs, err := decodeBatch(payload)
+		if err != nil {
+			return err
+		}
+		return m.publishBatch(msgs, at)
 	case OpPurge:
 		req, err := decode[sp.StreamServicePurgeRequest](payload)
 		if err != nil {
@@ -284,10 +295,11 @@ func (m *Machine) sortedNames() []string {
 }
 
 // streamFor returns the stream binding a literal subject, or nil.
-func (m *Machine) streamFor(subject string) *strm {
-	if s, ok := m.bySubject[subject]; ok {
+func (m *Machine) streamFor(subj []byte) *strm {
+	if s, ok := m.bySubject[string(subj)]; ok {
 		return s
 	}
+	subject := string(subj)
 	var found *strm
 	for _, s := range m.streams {
 		if s.binds(subject) {

@@ -53,6 +53,15 @@ func TestSubjects(t *testing.T) {
 	}
 }
 
+func mustMarshal(t *testing.T, msg proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func apply(t *testing.T, m *Machine, op uint16, at int64, msg proto.Message) any {
 	t.Helper()
 	b, err := proto.Marshal(msg)

@@ -238,13 +238,13 @@ func (s *strm) rebuildSubjectSeqs() {
 }
 
 // publishBatch applies messages in order; each has its own outcome.
-func (m *Machine) publishBatch(msgs []*sp.StreamPublishMessage, at int64) *sp.StreamServicePublishBatchResponse {
+func (m *Machine) publishBatch(msgs []pubMsg, at int64) *sp.StreamServicePublishBatchResponse {
 	acks := make([]*sp.StreamPubAck, len(msgs))
 	store := make([]sp.StreamPubAck, len(msgs)) // one allocation for every ack
 	var lastStream *strm
-	for i, msg := range msgs {
+	for i := range msgs {
 		a := &store[i]
-		m.publish(msg, at, a)
+		m.publish(&msgs[i], at, a)
 		acks[i] = a
 		if a.Result.GetSuccess() && (lastStream == nil || lastStream.name != a.Stream) {
 			if s := m.streams[a.Stream]; s != nil {
@@ -256,50 +256,60 @@ func (m *Machine) publishBatch(msgs []*sp.StreamPublishMessage, at int64) *sp.St
 	return &sp.StreamServicePublishBatchResponse{Result: okRes(), Acks: acks}
 }
 
-func (m *Machine) publish(msg *sp.StreamPublishMessage, at int64, a *sp.StreamPubAck) {
-	s := m.streamFor(msg.GetSubject())
+func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
+	s := m.streamFor(msg.subject)
 	if s == nil {
-		a.Result = fail(codeNoSubject, "subject: %q is bound by no stream", msg.GetSubject())
+		a.Result = fail(codeNoSubject, "subject: %q is bound by no stream", msg.subject)
 		return
 	}
 	a.Stream = s.name
-	if es := msg.GetExpectedStream(); es != "" && es != s.name {
-		a.Result = fail(codeNoSubject, "subject: %q is bound by stream %q, not the expected stream %q", msg.GetSubject(), s.name, es)
+	if es := msg.expStream; len(es) > 0 && string(es) != s.name {
+		a.Result = fail(codeNoSubject, "subject: %q is bound by stream %q, not the expected stream %q", msg.subject, s.name, es)
 		return
 	}
 	s.expireDedup(at)
-	id := msg.GetMsgId()
-	if id != "" {
-		if d, dup := s.dedup[id]; dup {
+	if len(msg.msgID) > 0 {
+		if d, dup := s.dedup[string(msg.msgID)]; dup {
 			a.Result, a.Seq, a.Duplicate = okRes(), d.seq, true
 			return
 		}
 	}
-	if msg.ExpectedLastSeq != nil && msg.GetExpectedLastSeq() != s.last {
-		a.Result = fail(codeWrongSequence, "expected_last_seq: stream %q last sequence is %d, expected %d", s.name, s.last, msg.GetExpectedLastSeq())
+	if msg.flags&flagLastSeq != 0 && msg.lastSeq != s.last {
+		a.Result = fail(codeWrongSequence, "expected_last_seq: stream %q last sequence is %d, expected %d", s.name, s.last, msg.lastSeq)
 		return
 	}
-	if msg.ExpectedLastSubjectSeq != nil {
+	st := s.subjects[string(msg.subject)]
+	if msg.flags&flagLastSubjectSeq != 0 {
 		var last uint64
-		if st := s.subjects[msg.GetSubject()]; st != nil {
+		if st != nil {
 			last = st.last
 		}
-		if last != msg.GetExpectedLastSubjectSeq() {
-			a.Result = fail(codeWrongSequence, "expected_last_subject_seq: subject %q last sequence is %d, expected %d", msg.GetSubject(), last, msg.GetExpectedLastSubjectSeq())
+		if last != msg.lastSubjectSeq {
+			a.Result = fail(codeWrongSequence, "expected_last_subject_seq: subject %q last sequence is %d, expected %d", msg.subject, last, msg.lastSubjectSeq)
 			return
 		}
 	}
-	if msg.ExpectedLastMsgId != nil {
+	if msg.flags&flagLastMsgID != 0 {
 		var last string
 		if e := s.slot(s.last); e != nil {
 			last = e.msgID
 		}
-		if last != msg.GetExpectedLastMsgId() {
-			a.Result = fail(codeWrongSequence, "expected_last_msg_id: stream %q last msg_id is %q, expected %q", s.name, last, msg.GetExpectedLastMsgId())
+		if last != string(msg.lastMsgID) {
+			a.Result = fail(codeWrongSequence, "expected_last_msg_id: stream %q last msg_id is %q, expected %q", s.name, last, msg.lastMsgID)
 			return
 		}
 	}
-	e := entry{subject: msg.GetSubject(), data: msg.GetData(), hdrs: msg.GetHeaders(), msgID: id, at: at, live: true}
+	var subject string
+	if st != nil {
+		subject = st.name
+	} else {
+		subject = string(msg.subject)
+	}
+	var id string
+	if len(msg.msgID) > 0 {
+		id = string(msg.msgID)
+	}
+	e := entry{subject: subject, data: msg.data, hdrs: msg.hdrs, msgID: id, at: at, live: true}
 	size := e.size()
 	if max := s.cfg.GetMaxMsgSize(); size > max {
 		a.Result = fail(codeLimit, "data: message is %d bytes, stream %q max_msg_size is %d", size, s.name, max)
