@@ -424,6 +424,29 @@ func TestKVKeys(t *testing.T) {
 			t.Errorf("Keys %q = %v, want %v", pattern, got, want)
 		}
 	}
+	// On the wire the keys come in batches, the last one marked done.
+	ks, err := kvpb.NewKVServiceClient(c.Conn()).Keys(ctx, &kvpb.KVServiceKeysRequest{Bucket: b.Name(), Pattern: "k.>", BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, total := 0, 0
+	for {
+		m, err := ks.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs++
+		total += len(m.GetKeys())
+		if len(m.GetKeys()) > 100 {
+			t.Fatalf("batch of %d keys, asked for 100", len(m.GetKeys()))
+		}
+		if m.GetDone() {
+			break
+		}
+	}
+	if total != len(want) || msgs != (len(want)+99)/100 {
+		t.Fatalf("%d keys in %d messages, want %d in %d", total, msgs, len(want), (len(want)+99)/100)
+	}
 	n := 0
 	for _, err := range b.Keys(ctx).All() {
 		if err != nil {
