@@ -98,7 +98,7 @@ func tourCollections(ctx context.Context, c *waymaker.Client) error {
 		return err
 	}
 	fmt.Printf("pop -> %q, receive %d; not acked...\n", m.Payload, m.ReceiveCount)
-	m, err = jobs.Pop(ctx, 5*time.Second)
+	m, err = jobs.Pop(ctx, 5*time.Second, collections.WithVisibilityTimeout(time.Minute))
 	if err != nil {
 		return err
 	}

@@ -389,12 +389,12 @@ func TestCollectionsHashTTL(t *testing.T) {
 	h := collMust(c.CreateHashStore(ctx, waymaker.HashStoreConfig{Name: name(t)}))
 	collMust(h.Set(ctx, "s", map[string][]byte{"tok": []byte("a"), "keep": []byte("b"), "gone": []byte("c")}))
 
-	res := collMust(h.Expire(ctx, "s", 200*time.Millisecond, "tok", "nope"))
+	res := collMust(h.Expire(ctx, "s", 2*time.Second, "tok", "nope"))
 	if !slices.Equal(res, []collections.ExpireResult{collections.ExpireSet, collections.ExpireNoField}) {
 		t.Fatalf("HEXPIRE = %v", res)
 	}
 	ttl := collMust(h.TTL(ctx, "s", "tok", "keep", "nope"))
-	if ttl[0] <= 0 || ttl[0] > 200*time.Millisecond || ttl[1] != collections.TTLNone || ttl[2] != collections.TTLMissing {
+	if ttl[0] <= 0 || ttl[0] > 2*time.Second || ttl[1] != collections.TTLNone || ttl[2] != collections.TTLMissing {
 		t.Fatalf("HPTTL = %v", ttl)
 	}
 	// Conditions, as Redis: NX only without TTL, XX only with, GT only
@@ -428,7 +428,7 @@ func TestCollectionsHashTTL(t *testing.T) {
 	}
 
 	// The field expires; the other stays.
-	collEventually(t, 5*time.Second, "tok to expire", func() bool {
+	collEventually(t, 10*time.Second, "tok to expire", func() bool {
 		ok, err := h.Exists(ctx, "s", "tok")
 		return err == nil && !ok
 	})
@@ -713,8 +713,9 @@ func TestCollectionsQueueVisibilityTimeout(t *testing.T) {
 
 	first := collMust(q.Pop(ctx, 0))
 	// Not acked: it comes back after the visibility timeout, to a pop that
-	// is waiting for it, with a new receipt.
-	second := collMust(q.Pop(ctx, 10*time.Second))
+	// is waiting for it, with a new receipt. (This pop hides it longer, so a
+	// slow machine cannot time it out before the checks below.)
+	second := collMust(q.Pop(ctx, 10*time.Second, collections.WithVisibilityTimeout(10*time.Second)))
 	if second.ID != first.ID || second.ReceiveCount != 2 || second.Receipt == first.Receipt {
 		t.Fatalf("redelivery = %+v after %+v", second, first)
 	}
@@ -757,7 +758,8 @@ func TestCollectionsQueueDeadLetter(t *testing.T) {
 	collMust(q.Push(ctx, []byte("poison"), collections.WithID("p1"), collections.WithAttributes(map[string]string{"k": "v"})))
 
 	// First receive: nacked. Second: times out. Then it is dead.
-	m := collMust(q.Pop(ctx, 0))
+	long := collections.WithVisibilityTimeout(10 * time.Second)
+	m := collMust(q.Pop(ctx, 0, long))
 	if err := m.Nack(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -777,7 +779,7 @@ func TestCollectionsQueueDeadLetter(t *testing.T) {
 	// A nack of a message out of receives dead-letters it at once.
 	collMust(q.Push(ctx, []byte("p2")))
 	for range 2 {
-		m = collMust(q.Pop(ctx, 0))
+		m = collMust(q.Pop(ctx, 0, long))
 		if err := m.Nack(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -1225,7 +1227,7 @@ func Example_collectionsQueue() {
 	m, _ := q.Pop(ctx, time.Second)
 	fmt.Printf("popped %s (receive %d)\n", m.Payload, m.ReceiveCount)
 	// Not acked: after the visibility timeout it comes back.
-	m2, _ := q.Pop(ctx, 5*time.Second)
+	m2, _ := q.Pop(ctx, 5*time.Second, collections.WithVisibilityTimeout(time.Minute))
 	fmt.Printf("popped %s again (receive %d)\n", m2.Payload, m2.ReceiveCount)
 	fmt.Println("stale receipt:", errors.Is(m.Ack(ctx), waymaker.ErrNotOwner))
 	fmt.Println("current receipt:", m2.Ack(ctx) == nil)
