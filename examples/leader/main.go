@@ -1,0 +1,122 @@
+// Command leader runs the published README's leader-election pattern as a
+// program: try the lock once (MaxWait 0), renew it in the background, do
+// fenced work while leading, and go back to contending when leadership is
+// lost.
+//
+// Against a server, start it twice and kill the leader:
+//
+//	go run ./server/cmd/waymakerd --data-dir /tmp/wm &
+//	WAYMAKER_ADDR=localhost:8818 go run ./examples/leader -name a &
+//	WAYMAKER_ADDR=localhost:8818 go run ./examples/leader -name b &
+//	kill -9 <pid of the leader>
+//
+// The other instance takes over within the lease TTL, with a higher fence
+// token. Without WAYMAKER_ADDR it embeds a server, which only this process
+// can reach, so it plays both instances itself: a leads, then "crashes"
+// (drops its connection without unlocking), and b takes over.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/examples/internal/embed"
+)
+
+func main() {
+	key := flag.String("key", "leader:reports", "the lock that elects the leader")
+	ttl := flag.Duration("ttl", 5*time.Second, "lease TTL: how long a crashed leader blocks the others")
+	name := flag.String("name", fmt.Sprintf("pid-%d", os.Getpid()), "this instance's name in the output")
+	runFor := flag.Duration("for", 0, "stop after this long (0: until interrupted)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *runFor > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *runFor)
+		defer cancel()
+	}
+	var err error
+	if os.Getenv("WAYMAKER_ADDR") == "" {
+		err = demo(ctx, *key, *ttl)
+	} else {
+		err = single(ctx, *key, *ttl, *name)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(os.Stderr, "leader:", err)
+		os.Exit(1)
+	}
+}
+
+// single is one instance against the server at WAYMAKER_ADDR.
+func single(ctx context.Context, key string, ttl time.Duration, name string) error {
+	client, stopAll, err := embed.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAll()
+	return contend(ctx, client, key, ttl, name, nil)
+}
+
+// demo plays two instances against an embedded server: a leads; after a
+// few fenced writes it crashes (closes its connection without Unlock) and b
+// takes over once a's lease has run out.
+func demo(ctx context.Context, key string, ttl time.Duration) error {
+	client, stopAll, err := embed.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopAll()
+	other, err := waymaker.Connect(ctx, client.Conn().Addrs()[0])
+	if err != nil {
+		return err
+	}
+	defer other.Close()
+
+	actx, crash := context.WithCancel(ctx)
+	defer crash()
+	aLed, bLed := make(chan leadership, 8), make(chan leadership, 8)
+	aDone := make(chan error, 1)
+	go func() { aDone <- contend(actx, client, key, ttl, "a", aLed) }()
+	// Let a lead first, so the roles are predictable.
+	var a leadership
+	select {
+	case a = <-aLed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	bctx, stopB := context.WithCancel(ctx)
+	defer stopB()
+	bDone := make(chan error, 1)
+	go func() { bDone <- contend(bctx, other, key, ttl, "b", bLed) }()
+
+	select {
+	case <-time.After(3 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	fmt.Printf("[a] crashing now: connection dropped, lock NOT released (b must wait out the %v lease)\n", ttl)
+	crashed := time.Now()
+	_ = client.Close()
+	<-aDone
+	select {
+	case b := <-bLed:
+		fmt.Printf("b took over %v after a crashed, with fence token %d > a's %d\n", b.at.Sub(crashed).Round(100*time.Millisecond), b.token, a.token)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+	}
+	stopB()
+	return <-bDone
+}
