@@ -9,22 +9,29 @@ import (
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 )
 
+// say prints one line of the story, stamped with the wall clock so two
+// instances' outputs can be read side by side.
+func say(format string, args ...any) {
+	fmt.Printf(time.Now().Format("15:04:05.000 ")+format, args...)
+}
+
 // leadership is one term of office: its fence token and when it began.
 type leadership struct {
 	token uint64
 	at    time.Time
 }
 
-// contend tries to lead until ctx ends: one try-acquire (MaxWait 0); when
-// someone else leads it tries again a fifth of a TTL later; while it leads
-// it works fenced, and when leadership is lost it contends again. Each time
-// it becomes leader it reports to led (if not nil). It returns when ctx
-// ends or the client is closed.
+// contend tries to lead until ctx ends or the client is closed. The first
+// try is the seed's try-acquire (MaxWait 0): if someone else leads it
+// reports "expired", and then waits in line for up to one TTL per attempt,
+// so it takes over the moment a crashed leader's lease runs out. While it
+// leads it works fenced; when leadership is lost it contends again. Each
+// time it becomes leader it reports to led (if not nil).
 func contend(ctx context.Context, client *waymaker.Client, key string, ttl time.Duration, name string, led chan<- leadership) error {
-	retry := ttl / 5
+	var wait time.Duration
 	for {
 		lock, err := client.AcquireLock(ctx, key, waymaker.LockConfig{
-			MaxWait:  0, // try-acquire: fail at once if contended
+			MaxWait:  wait, // 0 first: try-acquire, fail at once if contended
 			LeaseTTL: ttl,
 			Scope:    waymaker.ScopeQuorum, // raft-replicated fence token
 		})
@@ -34,22 +41,25 @@ func contend(ctx context.Context, client *waymaker.Client, key string, ttl time.
 		case errors.Is(err, waymaker.ErrClosed):
 			return err
 		case waymaker.IsServerCode(err, "expired"):
-			fmt.Printf("[%s] not leader: %s is held by someone else (expired); retrying in %v\n", name, key, retry)
+			say("[%s] not leader: %s is held by someone else (expired); waiting in line up to %v\n", name, key, ttl)
+			wait = ttl
+			continue
 		case err != nil:
-			fmt.Printf("[%s] cannot reach the lock: %v; retrying in %v\n", name, err, retry)
+			say("[%s] cannot reach the lock: %v; retrying in %v\n", name, err, ttl/5)
 		default:
-			fmt.Printf("[%s] LEADER of %s with fence token %d (lease %v, renewed every %v)\n", name, key, lock.FenceToken(), ttl, ttl/2)
+			say("[%s] LEADER of %s with fence token %d (lease %v, renewed every %v)\n", name, key, lock.FenceToken(), ttl, ttl/2)
 			if led != nil {
 				led <- leadership{lock.FenceToken(), time.Now()}
 			}
 			if err := lead(ctx, lock, name, ttl); err != nil {
 				return err
 			}
+			wait = 0
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(retry):
+		case <-time.After(ttl / 5):
 		}
 	}
 }
@@ -70,18 +80,18 @@ func lead(ctx context.Context, lock *waymaker.Lock, name string, ttl time.Durati
 			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := lock.Unlock(uctx); err != nil {
-				fmt.Printf("[%s] stopping; unlock: %v\n", name, err)
+				say("[%s] stopping; unlock: %v\n", name, err)
 			} else {
-				fmt.Printf("[%s] stopping; released %s\n", name, lock.Key())
+				say("[%s] stopping; released %s\n", name, lock.Key())
 			}
 			return ctx.Err()
 		case <-lock.Watch():
 			if lock.IsLost() {
-				fmt.Printf("[%s] LOST leadership: %v\n", name, lock.Err())
+				say("[%s] LOST leadership: %v\n", name, lock.Err())
 				return nil
 			}
 		case <-work.C:
-			fmt.Printf("[%s] fenced write with token %d\n", name, lock.FenceToken())
+			say("[%s] fenced write with token %d\n", name, lock.FenceToken())
 		}
 	}
 }

@@ -103,13 +103,13 @@ func demo(ctx context.Context, key string, ttl time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	fmt.Printf("[a] crashing now: connection dropped, lock NOT released (b must wait out the %v lease)\n", ttl)
+	say("[a] crashing now: connection dropped, lock NOT released (b must wait out the %v lease)\n", ttl)
 	crashed := time.Now()
 	_ = client.Close()
 	<-aDone
 	select {
 	case b := <-bLed:
-		fmt.Printf("b took over %v after a crashed, with fence token %d > a's %d\n", b.at.Sub(crashed).Round(100*time.Millisecond), b.token, a.token)
+		say("b took over %v after a crashed, with fence token %d > a's %d\n", b.at.Sub(crashed).Round(100*time.Millisecond), b.token, a.token)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
