@@ -105,7 +105,7 @@ func (l *Lock) start(lease *lockpb.LockLease, deadline time.Time) {
 	l.mu.Lock()
 	l.watchdog = time.AfterFunc(time.Until(deadline), l.checkDeadline)
 	l.mu.Unlock()
-	if !l.c.conn.Go(func(context.Context) { l.follow(l.ctx) }) {
+	if !l.c.conn.Go(func(connCtx context.Context) { l.follow(connCtx, l.ctx) }) {
 		close(l.done)
 		l.markLost(transport.ErrClosed)
 	}

@@ -98,13 +98,37 @@ func (r *Renewal) setErr(err error) {
 
 // renew renews once. It returns an error only when the renewal must end.
 func (r *Renewal) renew(ctx context.Context, l *Lock) error {
+	err := l.Renew(ctx)
+	if transport.IsServerCode(err, transport.CodeLeaseExpired) || transport.IsServerCode(err, transport.CodeNotOwner) {
+		return err
+	}
+	if err != nil {
+		l.c.conn.Logger().Debug("waymaker: lease renewal failed, retrying at the next interval", zap.String("lease_id", l.leaseID), zap.Error(err))
+	}
+	return nil
+}
+
+// Renew extends the lease now, to its TTL from now, and returns once the
+// server confirmed it. A lease the server refuses (it expired, or is no
+// longer this lock's) makes the lock lost, and Renew returns that server
+// error ("lease_expired" or "not_owner"); a lost lock is never revived.
+// SpawnRenewal calls it on a schedule.
+func (l *Lock) Renew(ctx context.Context) error {
 	l.mu.Lock()
-	deadline := l.deadline
+	deadline, ended, lostErr := l.deadline, l.lost || l.released, l.err
 	l.mu.Unlock()
+	if ended {
+		if lostErr != nil {
+			return lostErr
+		}
+		return &transport.Error{Kind: transport.KindServer, Code: transport.CodeNotOwner, Message: "the lock was released"}
+	}
 	// A confirmation after the deadline could not save the lock: the
 	// watchdog has marked it lost by then.
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	stop := context.AfterFunc(l.ctx, cancel)
+	defer stop()
 	req := &lockpb.LockServiceRenewRequest{LeaseId: l.leaseID, RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds()}
 	var sent time.Time
 	resp, err := transport.Call(ctx, l.c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceRenewResponse, error) {
@@ -114,11 +138,8 @@ func (r *Renewal) renew(ctx context.Context, l *Lock) error {
 	switch {
 	case err == nil:
 		l.confirmed(sent.Add(l.ttl), resp.GetLease().GetLeaseExpiresAtMs())
-		return nil
 	case transport.IsServerCode(err, transport.CodeLeaseExpired), transport.IsServerCode(err, transport.CodeNotOwner):
 		l.markLost(err)
-		return err
 	}
-	l.c.conn.Logger().Debug("waymaker: lease renewal failed, retrying at the next interval", zap.String("lease_id", l.leaseID), zap.Error(err))
-	return nil
+	return err
 }

@@ -260,6 +260,12 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 		return o.Lease, nil
 	}
 	arrival := lockNowMs()
+	// A contended try changes nothing either: the leader's applied state,
+	// which every acknowledged operation is in, answers it (the leader-
+	// election follower's hot path costs no log write).
+	if req.MaxWaitMs == 0 && t.Contended(lockAcquireRequest(req), arrival) {
+		return nil, Fail(CodeExpired, "contended")
+	}
 	// Subscribe before proposing, so a grant right after the queuing is
 	// never missed.
 	w := t.Watch(req.RequestId)

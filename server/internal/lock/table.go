@@ -606,6 +606,23 @@ func (t *Table) Status(reqID string, attempt uint64) Status {
 	return Status{}
 }
 
+// Contended reports whether a one-try acquisition (MaxWait 0) would be
+// refused with "expired" if applied at nowMs, so that the API layer can
+// answer it without a log write. It answers false whenever applying could
+// do anything else: the request id is known (a retry, a take-over), or some
+// lease or wait is due (applying would expire it first).
+func (t *Table) Contended(r AcquireRequest, nowMs int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r.MaxWaitMs != 0 || r.RecoverOnly || t.byReq[r.RequestID] != nil || t.waiters[r.RequestID] != nil || t.tombReq[r.RequestID] != nil {
+		return false
+	}
+	if (len(t.expiries) > 0 && t.expiries[0].expiresAt <= nowMs) || (len(t.waits) > 0 && t.waits[0].deadline <= nowMs) {
+		return false
+	}
+	return !t.grantable(r.Keys, r.Mode, nil)
+}
+
 // Recover answers the live lease of reqID without changing anything, as an
 // acquisition with recover_only does. A lease whose expiry has passed at
 // nowMs is gone, even if no tick has removed it yet.

@@ -59,6 +59,25 @@ func TestLockExclusiveExcludesAndFenceIncreases(t *testing.T) {
 	}
 }
 
+func TestLockContendedMatchesApply(t *testing.T) {
+	tb := NewTable("", 0)
+	r := AcquireRequest{RequestID: "x", Keys: []string{"k"}, Mode: excl, TTLMs: 1000}
+	if tb.Contended(r, 10) {
+		t.Fatal("free key reported contended")
+	}
+	mustGrant(t, acq(t, tb, "h", excl, 0, 10, "k"))
+	if !tb.Contended(r, 500) {
+		t.Fatal("held key not reported contended")
+	}
+	if tb.Contended(r, 1010) {
+		t.Fatal("a due expiry must go through apply")
+	}
+	held := AcquireRequest{RequestID: "h", Keys: []string{"k"}, Mode: excl}
+	if tb.Contended(held, 500) {
+		t.Fatal("a known request id must go through apply")
+	}
+}
+
 func TestLockSharedSharesAndWriterIsNotStarved(t *testing.T) {
 	tb := NewTable("", 0)
 	r1 := mustGrant(t, acq(t, tb, "r1", shared, 0, 10, "k"))
