@@ -3,16 +3,37 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/server"
 )
+
+// lockExampleServer starts an in-memory server for an Example (which has
+// no testing.T) and returns its address and a stop function.
+func lockExampleServer() (string, func()) {
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		panic(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	return lis.Addr().String(), func() { srv.Stop(); <-done }
+}
 
 // Leader election against a real server: the first instance leads, the
 // second finds the lock held, and after the leader steps down the second
 // leads with a higher fence token.
 func ExampleClient_AcquireLock() {
-	addr, stop := kvExampleServer()
+	addr, stop := lockExampleServer()
 	defer stop()
 	ctx := context.Background()
 	first, err := waymaker.Connect(ctx, addr)
@@ -55,7 +76,7 @@ func ExampleClient_AcquireLock() {
 
 // Several keys at once, all or none, each with its own fence token.
 func ExampleClient_MultiLock() {
-	addr, stop := kvExampleServer()
+	addr, stop := lockExampleServer()
 	defer stop()
 	ctx := context.Background()
 	client, err := waymaker.Connect(ctx, addr)
