@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"math"
-	"strings"
 
 	"google.golang.org/grpc"
 
@@ -338,7 +337,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	}
 	ctx := stream.Context()
 	bucket := req.GetBucket()
-	f := kv.Filter{Pattern: strings.Clone(req.GetPattern()), IgnoreDeletes: req.GetIgnoreDeletes()}
+	f := kv.Filter{Pattern: req.GetPattern(), IgnoreDeletes: req.GetIgnoreDeletes()}
 
 	// Subscribe before the first look, so no change between the look and
 	// the wait is missed.
