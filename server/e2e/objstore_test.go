@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/objstore"
@@ -53,7 +56,7 @@ func newObjectStore(t testing.TB, c *waymaker.Client, cfg waymaker.ObjectStoreCo
 
 func TestObjstoreRoundTrips(t *testing.T) {
 	c := start(t)
-	ctx := testCtx(t, 2*time.Minute)
+	ctx := testCtx(t, 5*time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
 	for i, size := range []int{0, 1, 1023, 128 << 10, 128<<10 + 1, 1<<20 + 7, 64 << 20} {
 		data := objRandBytes(size, uint64(i))
@@ -263,10 +266,22 @@ type objErrReader struct{ err error }
 func (r objErrReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestObjstoreGetResumesAcrossRestart(t *testing.T) {
-	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
-	ctx := testCtx(t, time.Minute)
+	srv := waymakertest.Start(t, waymakertest.WithTempDataDir())
+	// The transport logs each rebind at debug level: observe it, to know
+	// the download really was cut and resumed.
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := waymaker.Connect(context.Background(), srv.Addr(), waymaker.WithLogger(zap.New(core)),
+		waymaker.WithBackoff(waymaker.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t, 5*time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
-	data := objRandBytes(48<<20, 7)
+	// Larger than what gRPC's flow-control windows (16 MiB at most per
+	// stream) let the server send ahead of a reader that stopped, so the
+	// restart cuts the stream and the reader must rebind.
+	data := objRandBytes(24<<20, 7)
 	if _, err := s.PutBytes(ctx, "big", data); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +301,9 @@ func TestObjstoreGetResumesAcrossRestart(t *testing.T) {
 	}
 	if got := append(head, rest...); !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes across the restart, want the %d bytes put, each once", len(got), len(data))
+	}
+	if logs.FilterMessageSnippet("rebinding").Len() == 0 {
+		t.Fatal("the download was never cut: the restart did not exercise a rebind")
 	}
 }
 

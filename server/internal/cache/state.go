@@ -135,7 +135,10 @@ func (m *StateMachine) purge(bucket, key string, rev uint64, atMs int64) bool {
 }
 
 func withDefaults(p *cachepb.CachePolicy) *cachepb.CachePolicy {
-	c := proto.CloneOf(p)
+	c := &cachepb.CachePolicy{}
+	if p != nil {
+		c = proto.CloneOf(p)
+	}
 	if c.Eviction == cachepb.CacheEviction_CACHE_EVICTION_UNSPECIFIED {
 		c.Eviction = cachepb.CacheEviction_CACHE_EVICTION_LRU
 	}

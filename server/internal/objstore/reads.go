@@ -115,14 +115,6 @@ func (m *StateMachine) changes(storeName string, after uint64, live, deleted boo
 	return out, s.rev, true
 }
 
-// referenced reports whether some object version refers to blob id.
-func (m *StateMachine) referenced(id string) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	_, ok := m.refs[id]
-	return ok
-}
-
 // watch subscribes to changes in a store (see notify).
 func (m *StateMachine) watch(storeName string) *notify.Waiter[string] {
 	return m.notify.Watch(storeName)

@@ -107,6 +107,9 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: create store payload: %w", err)
 		}
+		if req.GetConfig().GetName() == "" {
+			return errors.New("objstore: create store without a name")
+		}
 		return m.createStore(req.GetConfig(), cmd.AtMs)
 	case opUpdateStore:
 		var req objstorepb.ObjectStoreServiceUpdateStoreRequest
@@ -186,7 +189,10 @@ func fail(code, format string, args ...any) *commonpb.Result { return api.Failf(
 
 // withDefaults returns cfg with the default chunk size filled in.
 func withDefaults(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreConfig {
-	c := proto.CloneOf(cfg)
+	c := &objstorepb.ObjectStoreConfig{}
+	if cfg != nil {
+		c = proto.CloneOf(cfg)
+	}
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
