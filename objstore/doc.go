@@ -1,4 +1,26 @@
-// Package objstore is the waymaker object store client: chunked, digest-checked objects streamed in bounded memory.
+// Package objstore is the waymaker object store client: chunked,
+// digest-checked objects streamed in bounded memory.
+//
+// A Store holds named objects of any size. Put streams an io.Reader to the
+// server in chunks of the store's chunk size (128 KiB by default) while
+// both sides compute its SHA-256; the new version becomes visible only when
+// all of it arrived and every check passed, so a Put that fails, is
+// cancelled or is cut off leaves any earlier version intact and stores
+// nothing. Get returns a Reader (an io.ReadCloser with Info) that verifies
+// the digest before it reports io.EOF, and that resumes a dropped download
+// at the next byte it needs, pinned to the version it started reading.
+// Memory on either side stays at a few chunks whatever the object's size.
+//
+//	store, err := client.GetOrCreateStore(ctx, objstore.Config{Name: "reports", MaxBytes: 10 << 30})
+//	info, err := store.Put(ctx, objstore.ObjectMeta{Name: "q3.csv"}, file)
+//	r, err := store.Get(ctx, "q3.csv")
+//	defer r.Close()
+//	_, err = io.Copy(dst, r)
+//
+// List and Watch stream object infos (Next, or All for range loops); Watch
+// delivers the current objects, a marker, then every change, and resumes
+// from the last revision after a drop. MaxBytes bounds a store's live data
+// (ErrLimitExceeded) and TTL expires objects after their last Put.
 //
 // It can be used alone, without the root package:
 //
