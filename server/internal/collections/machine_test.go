@@ -260,3 +260,78 @@ func TestDeterministicTickOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseLimit(t *testing.T) {
+	m := New()
+	create(t, m, 0, hashCfg("h"))
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	fields := map[string][]byte{}
+	for _, f := range []string{"a", "b", "c", "d", "e"} {
+		fields[f] = big
+	}
+	apply[*pb.CollectionsServiceHSetResponse](t, m, OpHSet, 1, &pb.CollectionsServiceHSetRequest{Store: "h", Key: "k", Fields: fields})
+	if r := m.HGetAll(&pb.CollectionsServiceHGetAllRequest{Store: "h", Key: "k"}, 2); r.GetResult().GetResultCode() != codeLimitExceeded {
+		t.Fatalf("HGETALL of 5 MiB: %v", r.GetResult())
+	}
+	if r := m.HKeys(&pb.CollectionsServiceHKeysRequest{Store: "h", Key: "k"}, 2); len(r.GetFields()) != 5 {
+		t.Fatalf("HKEYS: %v", r.GetResult())
+	}
+	// Scanning in small pages gets everything.
+	n := 0
+	for cursor := ""; ; {
+		r := m.HScan(&pb.CollectionsServiceHScanRequest{Store: "h", Key: "k", Cursor: cursor, Count: 2}, 2)
+		n += len(r.GetFields())
+		if cursor = r.GetCursor(); cursor == "" {
+			break
+		}
+	}
+	if n != 5 {
+		t.Fatalf("HSCAN answered %d fields", n)
+	}
+}
+
+// A member present for the whole scan is answered exactly once, however
+// the set changes between pages.
+func TestScanUnderChange(t *testing.T) {
+	m := New()
+	create(t, m, 0, setCfg("s"))
+	add := func(at int64, ms ...string) {
+		var b [][]byte
+		for _, s := range ms {
+			b = append(b, []byte(s))
+		}
+		apply[*pb.CollectionsServiceSAddResponse](t, m, OpSAdd, at, &pb.CollectionsServiceSAddRequest{Store: "s", Key: "k", Members: b})
+	}
+	var stable []string
+	for i := range 100 {
+		stable = append(stable, string(rune('A'+i%26))+string(rune('a'+i/26)))
+	}
+	add(1, stable...)
+	seen := map[string]int{}
+	cursor, at := "", int64(2)
+	for {
+		r := m.SScan(&pb.CollectionsServiceSScanRequest{Store: "s", Key: "k", Cursor: cursor, Count: 7})
+		for _, mb := range r.GetMembers() {
+			seen[string(mb)]++
+		}
+		// Churn: add and remove other members, all over the order.
+		at++
+		extra := []string{"0" + string(rune('a'+at%26)), "~" + string(rune('a'+at%26)), "M" + string(rune('a'+at%26)) + "!"}
+		add(at, extra...)
+		if at%2 == 0 {
+			var b [][]byte
+			for _, s := range extra {
+				b = append(b, []byte(s))
+			}
+			apply[*pb.CollectionsServiceSRemResponse](t, m, OpSRem, at, &pb.CollectionsServiceSRemRequest{Store: "s", Key: "k", Members: b})
+		}
+		if cursor = r.GetCursor(); cursor == "" {
+			break
+		}
+	}
+	for _, s := range stable {
+		if seen[s] != 1 {
+			t.Fatalf("%q answered %d times", s, seen[s])
+		}
+	}
+}
