@@ -199,8 +199,12 @@ func (q *Queue) Consume(ctx context.Context, wait time.Duration, opts ...PopOpti
 	return func(yield func(*Message, error) bool) {
 		for {
 			msgs, err := q.PopBatch(ctx, wait, 1, opts...)
-			if err != nil && ctx.Err() != nil {
-				yield(nil, transport.MapError(ctx, ctx.Err()))
+			if err != nil && ctxEnded(ctx) {
+				cause := ctx.Err()
+				if cause == nil {
+					cause = context.DeadlineExceeded
+				}
+				yield(nil, transport.MapError(ctx, cause))
 				return
 			}
 			if errors.Is(err, transport.ErrExpired) {
@@ -215,6 +219,16 @@ func (q *Queue) Consume(ctx context.Context, wait time.Duration, opts ...PopOpti
 			}
 		}
 	}
+}
+
+// ctxEnded reports whether ctx is done or past its deadline: near the
+// deadline, the server or gRPC may report the end before ctx itself does.
+func ctxEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func checkReceipt(receipt string) error {

@@ -831,13 +831,13 @@ func TestCollectionsQueueDelay(t *testing.T) {
 	}
 
 	// Nack with a delay holds it back again.
+	nacked := time.Now()
 	if err := m.Nack(ctx, 250*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if l := collMust(q.Len(ctx)); l.Delayed != 1 || l.InFlight != 0 {
 		t.Fatalf("Len after delayed nack = %+v", l)
 	}
-	nacked := time.Now()
 	m = collMust(q.Pop(ctx, 10*time.Second))
 	if string(m.Payload) != "later" || time.Since(nacked) < 248*time.Millisecond {
 		t.Fatalf("nack delay not kept: %s after %v", m.Payload, time.Since(nacked))

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -28,12 +29,18 @@ type CollectionsService struct {
 	sm      *collections.StateMachine
 	d       Deps
 	waiters notify.Notifier[string]
+
+	// popping counts pop proposals in flight per queue. A waiter proposes a
+	// pop only while fewer are in flight than messages are ready, so a push
+	// that wakes a hundred waiters costs one pop in the log, not a hundred.
+	popMu   sync.Mutex
+	popping map[string]int
 }
 
 // NewCollectionsService wires the service to its state machine. Call it
 // before raft starts applying, so no wake-up is missed.
 func NewCollectionsService(sm *collections.StateMachine, d Deps) *CollectionsService {
-	s := &CollectionsService{sm: sm, d: d}
+	s := &CollectionsService{sm: sm, d: d, popping: map[string]int{}}
 	sm.OnReady(s.waiters.Fire, s.waiters.FireAll)
 	return s
 }
@@ -606,8 +613,9 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		if r != nil {
 			return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
 		}
-		if ready {
+		if ready > 0 && s.claimPop(req.GetQueue(), ready) {
 			resp, r := Propose[*pb.CollectionsServiceQueuePopResponse](ctx, s.d.Node, collections.Name, collections.OpQueuePop, req)
+			s.releasePop(req.GetQueue())
 			if r != nil {
 				return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
 			}
@@ -616,6 +624,8 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 			}
 			// Another pop took it first: wait on.
 		}
+		// Else pops in flight may take every ready message; each one that
+		// ends fires the queue, and this waiter looks again then.
 		left := time.Until(deadline)
 		if left <= 0 {
 			return &pb.CollectionsServiceQueuePopResponse{Result: Fail(CodeExpired, "no message was ready within wait_ms")}, nil
@@ -643,6 +653,29 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		}
 		t.Stop()
 	}
+}
+
+// claimPop reserves a pop proposal for queue when fewer are in flight than
+// messages are ready.
+func (s *CollectionsService) claimPop(queue string, ready int) bool {
+	s.popMu.Lock()
+	defer s.popMu.Unlock()
+	if s.popping[queue] >= ready {
+		return false
+	}
+	s.popping[queue]++
+	return true
+}
+
+// releasePop ends a claim and wakes the queue's other waiters, which held
+// back while it was in flight: messages may be left for them.
+func (s *CollectionsService) releasePop(queue string) {
+	s.popMu.Lock()
+	if s.popping[queue]--; s.popping[queue] == 0 {
+		delete(s.popping, queue)
+	}
+	s.popMu.Unlock()
+	s.waiters.Fire(queue)
 }
 
 func (s *CollectionsService) QueueAck(ctx context.Context, req *pb.CollectionsServiceQueueAckRequest) (*pb.CollectionsServiceQueueAckResponse, error) {

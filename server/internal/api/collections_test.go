@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,9 +15,15 @@ import (
 // collProposer applies commands straight to the state machine, stamped with
 // the wall clock, as a single raft node would; it has no ticker, so these
 // tests see the waits work without ticks.
-type collProposer struct{ sm *collections.StateMachine }
+type collProposer struct {
+	sm   *collections.StateMachine
+	pops *atomic.Int64
+}
 
 func (p collProposer) Propose(_ context.Context, _ string, op uint16, payload []byte) (any, error) {
+	if op == collections.OpQueuePop {
+		p.pops.Add(1)
+	}
 	res := p.sm.ApplyOp(op, time.Now().UnixMilli(), payload)
 	if err, ok := res.(error); ok {
 		return nil, err
@@ -24,16 +32,49 @@ func (p collProposer) Propose(_ context.Context, _ string, op uint16, payload []
 }
 
 func newCollections(t *testing.T) (*CollectionsService, chan struct{}) {
+	svc, stopping, _ := newCollectionsCounting(t)
+	return svc, stopping
+}
+
+func newCollectionsCounting(t *testing.T) (*CollectionsService, chan struct{}, *atomic.Int64) {
 	t.Helper()
 	sm := collections.New()
 	stopping := make(chan struct{})
-	svc := NewCollectionsService(sm, Deps{Node: collProposer{sm}, Limits: DefaultLimits(), Stopping: stopping})
+	pops := &atomic.Int64{}
+	svc := NewCollectionsService(sm, Deps{Node: collProposer{sm, pops}, Limits: DefaultLimits(), Stopping: stopping})
 	resp, _ := svc.CreateStore(context.Background(), &pb.CollectionsServiceCreateStoreRequest{Config: &pb.CollectionsStoreConfig{
 		Name: "q", Kind: &pb.CollectionsStoreConfig_Queue{Queue: &pb.QueueConfig{}}}})
 	if !resp.GetResult().GetSuccess() {
 		t.Fatal(resp.GetResult())
 	}
-	return svc, stopping
+	return svc, stopping, pops
+}
+
+// A push that wakes many waiters costs about one pop in the log, not one
+// per waiter: waiters propose only while fewer pops are in flight than
+// messages are ready.
+func TestCollectionsPopHerd(t *testing.T) {
+	svc, _, pops := newCollectionsCounting(t)
+	ctx := context.Background()
+	const waiters = 20
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := svc.QueuePop(ctx, &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 400})
+			got.Add(int64(len(resp.GetMessages())))
+		}()
+	}
+	svc.QueuePush(ctx, &pb.CollectionsServiceQueuePushRequest{Queue: "q", Payload: []byte("x"), Id: "a"})
+	wg.Wait()
+	if got.Load() != 1 {
+		t.Fatalf("%d messages handed out, want 1", got.Load())
+	}
+	if n := pops.Load(); n > 3 {
+		t.Fatalf("%d pops proposed for one message among %d waiters", n, waiters)
+	}
 }
 
 func TestCollectionsPopWokenByPush(t *testing.T) {

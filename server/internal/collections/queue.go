@@ -506,30 +506,31 @@ func (h *idxHeap) Pop() any {
 	return x
 }
 
-// Poppable tells a waiting pop whether a pop at now would find a message,
+// Poppable tells a waiting pop how many messages a pop at now would find
+// (ready ones, or 1 when only a due delayed or in-flight message is there),
 // and otherwise when the next delayed or in-flight message comes due (0:
 // none), so the waiter can sleep until then or until a push wakes it.
-func (m *StateMachine) Poppable(queue string, now int64) (ready bool, nextDue int64, r *commonpb.Result) {
+func (m *StateMachine) Poppable(queue string, now int64) (ready int, nextDue int64, r *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(queue, kindQueue)
 	if r != nil {
-		return false, 0, r
+		return 0, 0, r
 	}
 	q := s.q
-	if q.ready.Len() > 0 {
-		return true, 0, nil
+	if n := q.ready.Len(); n > 0 {
+		return n, 0, nil
 	}
 	for _, t := range []*qmsg{q.delayed.top(), q.inflight.top()} {
 		if t == nil {
 			continue
 		}
 		if t.at <= now {
-			return true, 0, nil
+			return 1, 0, nil
 		}
 		if nextDue == 0 || t.at < nextDue {
 			nextDue = t.at
 		}
 	}
-	return false, nextDue, nil
+	return 0, nextDue, nil
 }
