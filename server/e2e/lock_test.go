@@ -260,11 +260,11 @@ func TestLockRenewalKeepsTheLeaseThenStops(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	key := name(t)
-	l, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 600 * time.Millisecond})
+	l, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := l.SpawnRenewal(150 * time.Millisecond)
+	r := l.SpawnRenewal(200 * time.Millisecond)
 	if r.Err() != nil {
 		t.Fatal(r.Err())
 	}
@@ -277,7 +277,7 @@ func TestLockRenewalKeepsTheLeaseThenStops(t *testing.T) {
 	if l.LeaseExpiresAtMs() <= exp {
 		t.Fatal("renewal did not move the expiry")
 	}
-	holdsFor(t, l, 2*time.Second) // over three TTLs
+	holdsFor(t, l, 2500*time.Millisecond) // over two TTLs
 	if _, err := c.AcquireLock(ctx, key, waymaker.LockConfig{}); !waymaker.IsServerCode(err, "expired") {
 		t.Fatalf("renewed lock was taken: %v", err)
 	}
@@ -627,7 +627,7 @@ func TestLockLocalScope(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	key := name(t)
-	l, err := c.AcquireLock(ctx, key, waymaker.LockConfig{Scope: waymaker.ScopeLocal, LeaseTTL: 600 * time.Millisecond})
+	l, err := c.AcquireLock(ctx, key, waymaker.LockConfig{Scope: waymaker.ScopeLocal, LeaseTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -644,8 +644,8 @@ func TestLockLocalScope(t *testing.T) {
 	}
 	_ = q.Unlock(ctx)
 	// Renewal, expiry and events work as for quorum locks.
-	r := l.SpawnRenewal(150 * time.Millisecond)
-	holdsFor(t, l, 1500*time.Millisecond)
+	r := l.SpawnRenewal(200 * time.Millisecond)
+	holdsFor(t, l, 2500*time.Millisecond)
 	r.Stop()
 	waitDone(t, l, 10*time.Second)
 	if !waymaker.IsServerCode(l.Err(), "lease_expired") {
