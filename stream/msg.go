@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
@@ -85,4 +87,40 @@ func (m *Msg) Term(ctx context.Context) error { return m.TermWithReason(ctx, "")
 // TermWithReason is Term with a reason, kept for logs.
 func (m *Msg) TermWithReason(ctx context.Context, reason string) error {
 	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_TERM, TermReason: reason})
+}
+
+// Ack acks many delivered messages of this consumer in one call (one round
+// trip, one replicated write), for consumers that process in batches. It
+// returns the failures of individual messages joined, or the call's error.
+func (c *Consumer) Ack(ctx context.Context, msgs ...*Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(msgs) > 10_000 {
+		return transport.Invalid("msgs", "%d messages, limit 10000", len(msgs))
+	}
+	items := make([]*streampb.StreamAckItem, len(msgs))
+	store := make([]streampb.StreamAckItem, len(msgs))
+	for i, m := range msgs {
+		if m == nil || m.c == nil || m.c.name != c.name || m.c.s.name != c.s.name {
+			return transport.Invalid("msgs", "message %d was not delivered by consumer %q", i, c.name)
+		}
+		it := &store[i]
+		it.StreamSeq, it.NumDelivered, it.Kind = m.StreamSeq, m.NumDelivered, streampb.StreamAckKind_STREAM_ACK_KIND_ACK
+		items[i] = it
+	}
+	req := &streampb.StreamServiceAckRequest{Stream: c.s.name, Consumer: c.name, Items: items}
+	resp, err := transport.Call(ctx, c.s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceAckResponse, error) {
+		return c.s.c.rpc.Ack(ctx, req)
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i, r := range resp.GetResults() {
+		if err := transport.ServerError(r); err != nil {
+			errs = append(errs, fmt.Errorf("msgs[%d] (stream seq %d): %w", i, msgs[i].StreamSeq, err))
+		}
+	}
+	return errors.Join(errs...)
 }

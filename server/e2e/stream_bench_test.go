@@ -141,3 +141,37 @@ func BenchmarkStreamFetchPull(b *testing.B) {
 	}
 	reportRate(b, b.N)
 }
+
+// BenchmarkStreamConsumePushAckBatched receives with Messages and acks
+// every 100 messages with one Consumer.Ack call.
+func BenchmarkStreamConsumePushAckBatched(b *testing.B) {
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	batch := make([]*waymaker.Msg, 0, 100)
+	for i := range b.N {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, m)
+		if len(batch) == cap(batch) || i == b.N-1 {
+			if err := cons.Ack(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	reportRate(b, b.N)
+}

@@ -417,3 +417,26 @@ func eventually(d time.Duration, cond func() bool) bool {
 		}
 	}
 }
+
+func TestStreamConsumerBatchAck(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newStream(t, c, waymaker.StreamConfig{})
+	publishN(t, s, s.Name(), 50)
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cons.Fetch(ctx, 50, time.Second)
+	if err != nil || len(got) != 50 {
+		t.Fatalf("fetch = %d, %v", len(got), err)
+	}
+	if err := cons.Ack(ctx, got...); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := cons.Info(ctx); info.NumAckPending != 0 || info.AckFloor.Stream != 50 {
+		t.Fatalf("after batch ack: %+v", info)
+	}
+	other, _ := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "o"})
+	wantCode(t, other.Ack(ctx, got[0]), "invalid", "invalid_argument", "msgs")
+}
