@@ -336,7 +336,6 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 		s.remove(seq) // nobody will ever ack it
 	}
 	a.Result, a.Seq = okRes(), seq
-	return
 }
 
 func (s *strm) append(e entry, size int64) uint64 {
