@@ -739,3 +739,45 @@ func ExampleObjectStore() {
 	// hello.txt 12 09ca7e4eaa6e8ae9
 	// hello, world
 }
+
+func TestObjstoreWatchResumesAcrossRestart(t *testing.T) {
+	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
+	ctx := testCtx(t, time.Minute)
+	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
+	if _, err := s.PutBytes(ctx, "a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var got []string
+	next := func() objstore.WatchEvent {
+		t.Helper()
+		ev, err := w.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ev.InitialDone {
+			got = append(got, ev.Info.Name)
+		}
+		return ev
+	}
+	next() // a
+	if ev := next(); !ev.InitialDone {
+		t.Fatalf("want the marker, got %+v", ev)
+	}
+	srv.Restart()
+	if _, err := s.PutBytes(ctx, "b", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	next()
+	ev := next()
+	if !slices.Equal(got, []string{"a", "b", "a"}) || !ev.Info.Deleted {
+		t.Fatalf("events across the restart: %v (last %+v); want a, b, then a deleted, each once", got, ev)
+	}
+}
