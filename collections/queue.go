@@ -305,9 +305,9 @@ type QueueLen struct {
 // Total is every message the queue holds.
 func (l QueueLen) Total() int64 { return l.Ready + l.InFlight + l.Delayed }
 
-// Len counts ready, in-flight and delayed messages. A message whose delay or
-// visibility timeout has just passed is counted as ready within the
-// server's tick interval.
+// Len counts ready, in-flight and delayed messages as a pop now would see
+// them: a message whose delay or visibility timeout has passed counts as
+// ready (or, out of receives, as dead-lettered) at once.
 func (q *Queue) Len(ctx context.Context) (QueueLen, error) {
 	req := &pb.CollectionsServiceQueueLenRequest{Queue: q.name}
 	resp, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueLenResponse, error) {

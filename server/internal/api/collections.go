@@ -723,7 +723,7 @@ func (s *CollectionsService) QueueLen(_ context.Context, req *pb.CollectionsServ
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceQueueLenResponse{Result: r}, nil
 	}
-	return s.sm.QueueLen(req), nil
+	return s.sm.QueueLen(req, nowMs()), nil
 }
 
 func (s *CollectionsService) QueuePeek(_ context.Context, req *pb.CollectionsServiceQueuePeekRequest) (*pb.CollectionsServiceQueuePeekResponse, error) {

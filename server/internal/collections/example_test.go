@@ -26,7 +26,7 @@ func ExampleStateMachine() {
 	m.Tick(102)
 	ack := run(collections.OpQueueAck, 103, &pb.CollectionsServiceQueueAckRequest{Queue: "jobs", Receipt: pop.GetMessages()[0].GetReceipt()}).(*pb.CollectionsServiceQueueAckResponse)
 	fmt.Println("stale ack:", ack.GetResult().GetResultCode())
-	fmt.Println("ready again:", m.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "jobs"}).GetReady())
+	fmt.Println("ready again:", m.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "jobs"}, 103).GetReady())
 	// Output:
 	// popped j1 deadline 102
 	// stale ack: not_owner

@@ -123,10 +123,10 @@ func TestDeterministicAndSnapshotExact(t *testing.T) {
 	if r := a.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "a"}, 1500); r.GetResult().GetResultCode() != codeNotFound {
 		t.Fatalf("expired field: %v", r)
 	}
-	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "dlq"}); l.GetReady() != 1 {
+	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "dlq"}, 1400); l.GetReady() != 1 {
 		t.Fatalf("dead letters: %v", l)
 	}
-	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "q"}); l.GetReady() != 4 || l.GetDelayed() != 1 {
+	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "q"}, 1400); l.GetReady() != 4 || l.GetDelayed() != 1 {
 		t.Fatalf("queue: %v", l)
 	}
 	// Empty restore is the empty state.
@@ -198,7 +198,7 @@ func TestQueueReceiptsAndRetention(t *testing.T) {
 	receipt = pop.GetMessages()[0].GetReceipt()
 	// Retention drops both messages (pushed at 0 and 300) by 1300.
 	m.Tick(1300)
-	if l := m.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "q"}); l.GetReady()+l.GetInFlight()+l.GetDelayed() != 0 {
+	if l := m.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "q"}, 1300); l.GetReady()+l.GetInFlight()+l.GetDelayed() != 0 {
 		t.Fatalf("retention kept %v", l)
 	}
 	apply[*pb.CollectionsServiceDeleteStoreResponse](t, m, OpDeleteStore, 1400, &pb.CollectionsServiceDeleteStoreRequest{Store: "q"})
@@ -332,6 +332,38 @@ func TestScanUnderChange(t *testing.T) {
 	for _, s := range stable {
 		if seen[s] != 1 {
 			t.Fatalf("%q answered %d times", s, seen[s])
+		}
+	}
+}
+
+// Len counts as a command at now would see the queue, before any tick.
+func TestQueueLenBeforeTick(t *testing.T) {
+	m := New()
+	create(t, m, 0, queueCfg("q", &pb.QueueConfig{VisibilityTimeoutMs: 100, MaxReceiveCount: 2}))
+	delay := int64(100)
+	for _, id := range []string{"a", "b", "c"} {
+		apply[*pb.CollectionsServiceQueuePushResponse](t, m, OpQueuePush, 0, &pb.CollectionsServiceQueuePushRequest{Queue: "q", Id: id})
+	}
+	apply[*pb.CollectionsServiceQueuePushResponse](t, m, OpQueuePush, 0, &pb.CollectionsServiceQueuePushRequest{Queue: "q", Id: "d", DelayMs: &delay})
+	apply[*pb.CollectionsServiceQueuePopResponse](t, m, OpQueuePop, 0, &pb.CollectionsServiceQueuePopRequest{Queue: "q", MaxMessages: 2}) // a, b
+	nack := func(receipt string) {
+		apply[*pb.CollectionsServiceQueueNackResponse](t, m, OpQueueNack, 10, &pb.CollectionsServiceQueueNackRequest{Queue: "q", Receipt: receipt})
+	}
+	// c popped twice: its second visibility timeout sends it to the dead letters.
+	c := apply[*pb.CollectionsServiceQueuePopResponse](t, m, OpQueuePop, 5, &pb.CollectionsServiceQueuePopRequest{Queue: "q"})
+	nack(c.GetMessages()[0].GetReceipt())
+	apply[*pb.CollectionsServiceQueuePopResponse](t, m, OpQueuePop, 20, &pb.CollectionsServiceQueuePopRequest{Queue: "q"})
+	for _, tc := range []struct {
+		now                      int64
+		ready, inflight, delayed int64
+	}{
+		{50, 0, 3, 1},  // a, b, c in flight; d delayed
+		{100, 3, 1, 0}, // a, b back, d ready; c still in flight
+		{120, 3, 0, 0}, // c dead (no dead-letter queue: dropped)
+	} {
+		l := m.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "q"}, tc.now)
+		if l.GetReady() != tc.ready || l.GetInFlight() != tc.inflight || l.GetDelayed() != tc.delayed {
+			t.Errorf("at %d: %v, want ready %d in flight %d delayed %d", tc.now, l, tc.ready, tc.inflight, tc.delayed)
 		}
 	}
 }

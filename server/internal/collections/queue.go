@@ -443,10 +443,11 @@ func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at in
 
 // Reads.
 
-// QueueLen counts ready, in-flight and delayed messages as of the last
-// applied command or tick (a message whose delay or visibility timeout just
-// passed counts as ready within one tick interval).
-func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest) *pb.CollectionsServiceQueueLenResponse {
+// QueueLen counts ready, in-flight and delayed messages as a command applied
+// at now would see them: a message whose delay or visibility timeout has
+// passed counts as ready (or, when it has used its receives, as gone to
+// the dead-letter queue) even before the tick that moves it.
+func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now int64) *pb.CollectionsServiceQueueLenResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetQueue(), kindQueue)
@@ -454,7 +455,33 @@ func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest) *pb.C
 		return &pb.CollectionsServiceQueueLenResponse{Result: r}
 	}
 	q := s.q
-	return &pb.CollectionsServiceQueueLenResponse{Result: ok(), Ready: int64(q.ready.Len()), InFlight: int64(q.inflight.Len()), Delayed: int64(q.delayed.Len())}
+	ready, inflight, delayed := int64(q.ready.Len()), int64(q.inflight.Len()), int64(q.delayed.Len())
+	dueDelayed := q.delayed.countDue(now, func(*qmsg) bool { return true })
+	max := s.cfg.GetQueue().GetMaxReceiveCount()
+	dueBack := q.inflight.countDue(now, func(msg *qmsg) bool { return max == 0 || msg.receives < max })
+	dueDead := q.inflight.countDue(now, func(*qmsg) bool { return true }) - dueBack
+	return &pb.CollectionsServiceQueueLenResponse{Result: ok(),
+		Ready: ready + dueDelayed + dueBack, InFlight: inflight - dueBack - dueDead, Delayed: delayed - dueDelayed}
+}
+
+// countDue counts the messages of a by-time heap due at now that keep
+// holds for, visiting only due nodes (a node's children are never due
+// before it).
+func (h *msgHeap) countDue(now int64, keep func(*qmsg) bool) int64 {
+	var n int64
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(h.items) || h.items[i].at > now {
+			continue
+		}
+		if keep(h.items[i]) {
+			n++
+		}
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return n
 }
 
 // QueuePeek answers the next ready messages in FIFO order, without receipts.
