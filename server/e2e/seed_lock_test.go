@@ -91,7 +91,7 @@ func doFencedWrite(ctx context.Context, token uint64) error {
 	}
 }
 
-func TestSeedRunAsLeader(t *testing.T) {
+func TestLockSeedRunAsLeader(t *testing.T) {
 	// The key is fixed by the sample, so this test embeds its own server
 	// even when WAYMAKER_ADDR is set. It restarts it without a data dir,
 	// which forgets the lease: the leader must notice.
