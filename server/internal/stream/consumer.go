@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 
@@ -72,6 +73,9 @@ type consumer struct {
 	numRedelivered int64
 	numDropped     int64
 	durable        bool
+
+	// scanned: no message below it matches the filter (see nextMatch).
+	scanned atomic.Uint64
 }
 
 func (c *consumer) ephemeral() bool { return !c.durable }
@@ -271,6 +275,7 @@ func (m *Machine) updateConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 		}
 	}
 	c.cfg = cfg
+	c.scanned.Store(0) // the filter may have changed
 	m.fire(stream)
 	return &sp.StreamServiceUpdateConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
 }
@@ -453,16 +458,24 @@ func (c *consumer) deliverOne(s *strm, seq uint64, e *entry, p *pend, at int64) 
 }
 
 // nextMatch finds the first live message at or after seq that c takes.
+// A filtered consumer remembers how far it found nothing (scanned), so a
+// consumer whose filter rarely matches does not rescan the stream on every
+// publish. scanned is derived, not replicated: sequences only grow, so no
+// message can appear below it later.
 func (s *strm) nextMatch(c *consumer, seq uint64) (uint64, *entry) {
-	if seq < s.first {
-		seq = s.first
-	}
+	seq = max(seq, s.first)
 	filtered := len(c.cfg.GetFilterSubjects()) > 0
+	if filtered {
+		seq = max(seq, c.scanned.Load())
+	}
 	for ; seq <= s.last; seq++ {
 		e := s.at0(seq)
 		if e.live && (!filtered || c.matches(e.subject)) {
 			return seq, e
 		}
+	}
+	if filtered {
+		c.scanned.Store(seq)
 	}
 	return 0, nil
 }
