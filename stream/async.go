@@ -90,7 +90,11 @@ func (s *Stream) publisher() *asyncPublisher {
 // PublishAsync was called. At most MaxAsyncPending messages await acks;
 // beyond that PublishAsync waits. If the connection drops, the pending
 // futures fail (Kind "rpc"); republishing them with the same WithMsgID is
-// then safe.
+// then safe, and the next PublishAsync opens a new call.
+//
+// The first PublishAsync of a Stream handle opens one PublishStream call
+// that stays open until the connection closes: reuse the handle rather
+// than making one per message.
 func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (*PubAckFuture, error) {
 	m, err := s.message("subject", subject, data, opts)
 	if err != nil {
