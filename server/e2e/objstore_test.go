@@ -781,3 +781,33 @@ func TestObjstoreWatchResumesAcrossRestart(t *testing.T) {
 		t.Fatalf("events across the restart: %v (last %+v); want a, b, then a deleted, each once", got, ev)
 	}
 }
+
+// A download pinned to a version never splices in another: when the
+// version it reads is replaced and its stream must be reopened, the read
+// fails with ErrWrongRevision instead.
+func TestObjstoreGetNeverSplicesVersions(t *testing.T) {
+	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
+	ctx := testCtx(t, 5*time.Minute)
+	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
+	if _, err := s.PutBytes(ctx, "doc", objRandBytes(24<<20, 8)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Get(ctx, "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutBytes(ctx, "doc", []byte("version two")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	if _, err := io.Copy(io.Discard, r); !errors.Is(err, waymaker.ErrWrongRevision) {
+		t.Fatalf("reading a replaced version after a rebind = %v, want ErrWrongRevision", err)
+	}
+	if b, err := s.GetBytes(ctx, "doc"); err != nil || string(b) != "version two" {
+		t.Fatalf("latest version = %q, %v", b, err)
+	}
+}
