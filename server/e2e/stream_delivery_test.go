@@ -95,7 +95,7 @@ func TestStreamNakTermInProgress(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	s := newStream(t, c, waymaker.StreamConfig{})
 	publishN(t, s, s.Name(), 3)
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", AckWait: 400 * time.Millisecond})
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", AckWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestStreamNakTermInProgress(t *testing.T) {
 	// InProgress keeps the third one from being redelivered past its first
 	// AckWait; it comes back only after the renewed wait.
 	start := time.Now()
-	stop := time.Now().Add(700 * time.Millisecond)
+	stop := time.Now().Add(1500 * time.Millisecond)
 	for time.Now().Before(stop) {
 		if err := msgs[2].InProgress(ctx); err != nil {
 			t.Fatal(err)
@@ -134,7 +134,7 @@ func TestStreamNakTermInProgress(t *testing.T) {
 		}
 	}
 	redo, err := cons.Fetch(ctx, 1, 3*time.Second)
-	if err != nil || len(redo) != 1 || redo[0].StreamSeq != 3 || time.Since(start) < 700*time.Millisecond {
+	if err != nil || len(redo) != 1 || redo[0].StreamSeq != 3 || time.Since(start) < 1500*time.Millisecond {
 		t.Fatalf("after in-progress stopped = %+v, %v", redo, err)
 	}
 	if err := redo[0].NakWithDelay(ctx, 300*time.Millisecond); err != nil {
@@ -360,7 +360,7 @@ func TestStreamEphemeralConsumerIsReaped(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	s := newStream(t, c, waymaker.StreamConfig{})
-	eph, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{InactiveThreshold: 200 * time.Millisecond})
+	eph, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{InactiveThreshold: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,15 +374,15 @@ func TestStreamEphemeralConsumerIsReaped(t *testing.T) {
 	}
 	publishN(t, s, s.Name(), 1)
 	next(t, it, 5*time.Second)
-	// Three times its threshold later, it is still there.
-	if eventually(600*time.Millisecond, func() bool {
+	// Twice its threshold later, it is still there.
+	if eventually(2*time.Second, func() bool {
 		_, err := eph.Info(ctx)
 		return err != nil
 	}) {
 		t.Fatal("bound ephemeral was reaped")
 	}
 	it.Stop()
-	if !eventually(5*time.Second, func() bool {
+	if !eventually(10*time.Second, func() bool {
 		_, err := eph.Info(ctx)
 		return errors.Is(err, waymaker.ErrNotFound)
 	}) {
