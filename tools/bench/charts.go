@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,14 @@ import (
 // and p50 latency against concurrency, one line per side, side by side in
 // one PNG. It returns the file name (relative to dir), or "" when the case
 // has a single concurrency level.
-func chart(dir string, r *Result, payload int) (string, error) {
+func chart(dir string, r *Result, payload int) (name string, err error) {
+	defer func() {
+		// A chart is an illustration: a plotting failure must not cost the
+		// report its tables.
+		if p := recover(); p != nil {
+			name, err = "", fmt.Errorf("plotting %s: %v", r.Case.ID(), p)
+		}
+	}()
 	var concs []int
 	for _, pt := range r.Points {
 		if pt.Payload == payload {
@@ -81,7 +89,29 @@ func chart(dir string, r *Result, payload int) (string, error) {
 	if err := plotutil.AddLinePoints(lp, lArgs...); err != nil {
 		return "", err
 	}
-	tp.Y.Min, lp.Y.Min = 0, 0
+	// Sides differ by orders of magnitude (durable vs in-memory): a log
+	// axis keeps every line readable when they do.
+	for _, pl := range []struct {
+		p   *plot.Plot
+		xys []any
+	}{{tp, tArgs}, {lp, lArgs}} {
+		lo, hi := math.Inf(1), 0.0
+		for _, a := range pl.xys {
+			if xys, ok := a.(plotter.XYs); ok {
+				for _, xy := range xys {
+					lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+				}
+			}
+		}
+		if lo > 0 && hi/lo > 20 {
+			pl.p.Y.Min, pl.p.Y.Max = lo/1.2, hi*1.2
+			pl.p.Y.Scale = plot.LogScale{}
+			pl.p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+			pl.p.Y.Label.Text += " (log)"
+		} else {
+			pl.p.Y.Min = 0
+		}
+	}
 
 	img := vgimg.New(vg.Points(1000), vg.Points(380))
 	dc := draw.New(img)
@@ -89,7 +119,7 @@ func chart(dir string, r *Result, payload int) (string, error) {
 	tp.Draw(canvases[0][0])
 	lp.Draw(canvases[0][1])
 
-	name := strings.ReplaceAll(r.Case.ID(), ".", "-")
+	name = strings.ReplaceAll(r.Case.ID(), ".", "-")
 	if len(r.Case.Payloads) > 0 {
 		name += "-" + strings.ReplaceAll(fmtBytes(payload), " ", "")
 	}

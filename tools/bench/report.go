@@ -19,6 +19,8 @@ type report struct {
 	results []*Result
 	probes  []*probeResult
 
+	chartErrs []string
+
 	overhead    []overheadRow
 	overheadCmd string
 	overheadErr string
@@ -44,6 +46,7 @@ func (r *report) failures() []string {
 	if r.overheadErr != "" {
 		out = append(out, "SDK overhead: "+r.overheadErr)
 	}
+	out = append(out, r.chartErrs...)
 	return out
 }
 
@@ -255,12 +258,12 @@ func (r *report) write(path, chartDir string) error {
 						tr = ratio(s.Rate(), ps.Rate())
 					}
 				}
-				p("| %s | %s | %.0f | %s | %s | %s | %s |", pointString(c, pt), sd.Label, s.Rate(), fmtDur(s.P50), fmtDur(s.P99), lr, tr)
+				p("| %s | %s | %s | %s | %s | %s | %s |", pointString(c, pt), sd.Label, fmtRate(s.Rate()), fmtDur(s.P50), fmtDur(s.P99), lr, tr)
 				if c.Bytes {
 					p(" %.1f |", s.Rate()*float64(pt.Payload*max(c.PerOp, 1))/1e6)
 				}
 				if c.PerOp > 1 {
-					p(" %.0f |", s.Rate()*float64(c.PerOp))
+					p(" %s |", fmtRate(s.Rate()*float64(c.PerOp)))
 				}
 				p("\n")
 			}
@@ -269,7 +272,9 @@ func (r *report) write(path, chartDir string) error {
 		for _, pl := range payloads {
 			name, err := chart(chartDir, res, pl)
 			if err != nil {
-				return fmt.Errorf("chart %s: %w", c.ID(), err)
+				p("(chart not drawn: %v)\n\n", err)
+				r.chartErrs = append(r.chartErrs, err.Error())
+				continue
 			}
 			if name != "" {
 				p("![%s %s](%s)\n\n", c.ID(), fmtBytes(pl), filepath.ToSlash(filepath.Join(rel, name)))
@@ -318,4 +323,11 @@ func whyNot(a, b *Sample) string {
 
 func anchor(c *Case) string {
 	return strings.ReplaceAll(strings.ToLower(c.ID()), ".", "")
+}
+
+func fmtRate(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.2f", r)
+	}
+	return fmt.Sprintf("%.0f", r)
 }

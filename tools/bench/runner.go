@@ -101,7 +101,7 @@ func runCase(ctx context.Context, env *Env, c *Case, rc runConfig) *Result {
 				l.cleanup()
 			}
 			if s.Err == "" {
-				rc.logf("  %-28s %-16s %-30s %10.0f ops/s  p50 %8s  p99 %8s", c.ID(), pointString(c, pt), l.side.Label, s.Rate(), fmtDur(s.P50), fmtDur(s.P99))
+				rc.logf("  %-28s %-16s %-30s %10.1f ops/s  p50 %8s  p99 %8s", c.ID(), pointString(c, pt), l.side.Label, s.Rate(), fmtDur(s.P50), fmtDur(s.P99))
 			}
 		}
 	}

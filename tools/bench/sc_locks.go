@@ -13,7 +13,7 @@ func init() {
 	})
 	register(&Case{
 		Group: "locks", Name: "renew",
-		Note:  "one lease renewal of a held lock per operation, one lock per worker (waymaker: the Renew RPC with the lock's lease, as SpawnRenewal sends it; etcd: Lease.KeepAliveOnce of the session's lease, which etcd's leader answers from memory without a log write, while a waymaker renewal goes through raft)",
+		Note:  "one lease renewal of a held lock per operation, one lock per worker (waymaker: Lock.Renew, as SpawnRenewal calls it; etcd: Lease.KeepAliveOnce of the session's lease, which etcd's leader answers from memory without a log write, while a waymaker renewal goes through raft)",
 		Sides: lockSides(wmRenew, etcdRenew),
 	})
 }

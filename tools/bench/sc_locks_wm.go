@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/lock"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
@@ -57,16 +56,13 @@ func wmTryContended(sys func(*Env) *wmSys) setupFunc {
 	}
 }
 
-// wmRenew renews a held lock's lease once per operation. The SDK renews only
-// in the background (SpawnRenewal), so the operation is the same Renew RPC
-// sent through the generated stub with the lock's own lease and request id.
+// wmRenew renews a held lock's lease once per operation (Lock.Renew, which
+// SpawnRenewal calls on its schedule).
 func wmRenew(sys func(*Env) *wmSys) setupFunc {
 	return func(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 		c := sys(env).c.Locks()
-		rpc := lockpb.NewLockServiceClient(sys(env).c.Conn())
 		prefix := env.uniq("renew")
 		locks := make([]*lock.Lock, p.Conc)
-		reqs := make([]*lockpb.LockServiceRenewRequest, p.Conc)
 		release := func() {
 			for _, l := range locks {
 				if l != nil {
@@ -81,15 +77,9 @@ func wmRenew(sys func(*Env) *wmSys) setupFunc {
 				return nil, nil, err
 			}
 			locks[w] = l
-			st := l.State()
-			reqs[w] = &lockpb.LockServiceRenewRequest{LeaseId: st.LeaseID, RequestId: st.RequestID, LeaseTtlMs: lockTTL.Milliseconds()}
 		}
-		conn := sys(env).c.Conn()
 		return func(ctx context.Context, w, i int) error {
-			_, err := transport.Call(ctx, conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceRenewResponse, error) {
-				return rpc.Renew(ctx, reqs[w])
-			})
-			return err
+			return locks[w].Renew(ctx)
 		}, release, nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,6 +16,11 @@ const natsObj = "NATS object store (memory)"
 
 var objectSizes = []int{1 << 20, 256 << 20}
 
+// objectTimeout bounds one whole-object operation; without a deadline of
+// its own nats.go gives an object Get five seconds, too little for 256 MiB
+// on this machine.
+const objectTimeout = 5 * time.Minute
+
 func init() {
 	register(&Case{
 		Group: "objects", Name: "put",
@@ -24,7 +30,8 @@ func init() {
 		QuickPayloads: []int{1 << 20},
 		QuickConc:     []int{1},
 		Bytes:         true,
-		Sides:         objectSides(natsObjPut),
+		MaxInFlight:   256 << 20,
+		Sides:         objectSides(wmObjPut, natsObjPut),
 	})
 	register(&Case{
 		Group: "objects", Name: "get",
@@ -34,12 +41,14 @@ func init() {
 		QuickPayloads: []int{1 << 20},
 		QuickConc:     []int{1},
 		Bytes:         true,
-		Sides:         objectSides(natsObjGet),
+		MaxInFlight:   256 << 20,
+		Sides:         objectSides(wmObjGet, natsObjGet),
 	})
 }
 
-func objectSides(nats setupFunc) []Side {
+func objectSides(wm, nats setupFunc) []Side {
 	return []Side{
+		{System: "waymaker", Label: wmObj, Peer: natsObj, Setup: wm},
 		{System: "nats", Label: natsObj, Setup: nats},
 	}
 }
@@ -60,6 +69,8 @@ func natsObjPut(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 	}
 	keys, data := workerKeys(p.Conc), payload(p.Payload)
 	return func(ctx context.Context, w, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, objectTimeout)
+		defer cancel()
 		_, err := os.Put(ctx, jetstream.ObjectMeta{Name: keys[w]}, bytes.NewReader(data))
 		return err
 	}, cleanup, nil
@@ -78,6 +89,8 @@ func natsObjGet(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 		}
 	}
 	return func(ctx context.Context, w, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, objectTimeout)
+		defer cancel()
 		b, err := os.GetBytes(ctx, keys[w])
 		if err == nil && len(b) != len(data) {
 			return errors.New("short object")

@@ -27,6 +27,9 @@ type Case struct {
 	// workers (e.g. "watchers"): one worker runs, and Setup reads the level
 	// from Point.Conc.
 	FanOut string
+	// MaxInFlight, when set, leaves out grid points whose concurrency ×
+	// payload exceeds it (bytes), e.g. four 256 MiB objects at once.
+	MaxInFlight int
 	// PerOp is how many messages one operation carries (batches; default 1):
 	// the report shows messages/s as well.
 	PerOp int
@@ -108,6 +111,9 @@ func (c *Case) grid(quick bool) []Point {
 	var pts []Point
 	for _, p := range payloads {
 		for _, n := range conc {
+			if c.MaxInFlight > 0 && n*p > c.MaxInFlight {
+				continue
+			}
 			pts = append(pts, Point{Conc: n, Payload: p})
 		}
 	}
