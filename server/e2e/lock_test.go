@@ -823,3 +823,39 @@ func TestLockBadInput(t *testing.T) {
 		t.Fatalf("inspect empty key: %v", err)
 	}
 }
+
+func TestLockRefusedRenewalMarksLostAndNeverRevives(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	key := name(t)
+	l, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Renew(ctx); err != nil {
+		t.Fatalf("renewal of a held lock: %v", err)
+	}
+	// End the lease behind the handle's back; whichever notices first (the
+	// renewal or the event stream), the answer is not_owner and the lock is
+	// lost for good.
+	st := l.State()
+	raw := lockpb.NewLockServiceClient(c.Conn())
+	if resp, err := raw.Release(ctx, &lockpb.LockServiceReleaseRequest{LeaseId: st.LeaseID, RequestId: st.RequestID}); err != nil || !resp.GetResult().GetSuccess() {
+		t.Fatal(resp, err)
+	}
+	if err := l.Renew(ctx); !waymaker.IsServerCode(err, "not_owner") {
+		t.Fatalf("renewal of a released lease: %v, want not_owner", err)
+	}
+	if !l.IsLost() {
+		t.Fatal("a refused renewal did not mark the lock lost")
+	}
+	r := l.SpawnRenewal(time.Second)
+	r.Stop()
+	if err := l.Renew(ctx); !waymaker.IsServerCode(err, "not_owner") || !l.IsLost() {
+		t.Fatalf("a lost lock came back: %v %+v", err, l.State())
+	}
+	resp, err := raw.Renew(ctx, &lockpb.LockServiceRenewRequest{LeaseId: st.LeaseID, RequestId: st.RequestID})
+	if err != nil || resp.GetResult().GetSuccess() {
+		t.Fatalf("the server revived a released lease: %v %v", resp, err)
+	}
+}

@@ -50,6 +50,9 @@ func (s *StateMachine) Apply(cmd fsm.Command) any {
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("lock: acquire payload: %w", err)
 		}
+		if len(req.GetKeys()) == 0 || req.GetRequestId() == "" {
+			return fmt.Errorf("lock: acquire payload names no keys or no request id")
+		}
 		return s.Acquire(AcquireRequest{
 			RequestID:   req.GetRequestId(),
 			Keys:        req.GetKeys(),
