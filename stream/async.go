@@ -12,7 +12,7 @@ import (
 // MaxAsyncPending bounds the PublishAsync messages of one Stream handle
 // that await their ack; PublishAsync blocks (until its ctx ends) while that
 // many are pending.
-const MaxAsyncPending = 4096
+const MaxAsyncPending = 16384
 
 // PubAckFuture is the pending ack of a PublishAsync.
 type PubAckFuture struct {
