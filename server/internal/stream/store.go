@@ -210,7 +210,7 @@ func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 	if perSubj {
 		s.rebuildSubjectSeqs()
 	}
-	s.enforceLimits(at)
+	s.enforceLimits(at, "")
 	m.fire(s.name)
 	return &sp.StreamServiceUpdateStreamResponse{Result: okRes(), Info: s.info()}
 }
@@ -331,7 +331,7 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 		s.dedup[id] = dedupEntry{seq: seq, at: at}
 		s.dedupQ = append(s.dedupQ, dedupRef{id: id, at: at})
 	}
-	s.enforceLimits(at)
+	s.enforceLimits(at, subject)
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_INTEREST && s.slot(seq) != nil && !s.anyInterest(seq) {
 		s.remove(seq) // nobody will ever ack it
 	}
@@ -443,8 +443,10 @@ func (s *strm) expireAge(at int64) bool {
 	return removed
 }
 
-// enforceLimits removes the oldest messages until every limit holds.
-func (s *strm) enforceLimits(at int64) {
+// enforceLimits removes the oldest messages until every limit holds. With
+// only set, the per-subject limit is checked for that subject alone (a
+// publish can only have pushed its own subject over).
+func (s *strm) enforceLimits(at int64, only string) {
 	s.expireAge(at)
 	if mm := s.cfg.GetMaxMsgs(); mm > 0 {
 		for s.count > mm {
@@ -457,7 +459,11 @@ func (s *strm) enforceLimits(at int64) {
 		}
 	}
 	if mp := s.cfg.GetMaxMsgsPerSubject(); mp > 0 {
-		for _, subj := range s.sortedSubjects() {
+		subjects := []string{only}
+		if only == "" {
+			subjects = s.sortedSubjects()
+		}
+		for _, subj := range subjects {
 			st := s.subjects[subj]
 			for st != nil && st.count > mp {
 				for len(st.seqs) > 0 {
