@@ -44,7 +44,7 @@ func tourKV(ctx context.Context, c *waymaker.Client) error {
 	}
 	fmt.Printf("Update again from the stale revision %d -> %v\n", rev, err)
 	if _, err := bucket.Create(ctx, "greeting.en", []byte("x")); !errors.Is(err, waymaker.ErrExists) {
-		return fmt.Errorf("Create of a live key answered %v, want exists", err)
+		return fmt.Errorf("create of a live key answered %v, want exists", err)
 	}
 	fmt.Println("Create greeting.en (it exists) -> exists")
 
