@@ -129,11 +129,9 @@ func (c *Consumer) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]*
 	if maxWait < 0 {
 		return nil, transport.Invalid("maxWait", "must not be negative")
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, maxWait+10*time.Second)
-		defer cancel()
-	}
+	// No deadline of its own: the server answers within maxWait, and ctx (or
+	// the Conn's WithCallTimeout) bounds a server that does not. A deadline
+	// here would cost every fetch a timer on both sides.
 	req := &streampb.StreamServiceFetchRequest{Stream: c.s.name, Consumer: c.name, Batch: int32(n), MaxWaitMs: maxWait.Milliseconds()}
 	// Retrying a fetch is safe: what an unanswered attempt delivered is
 	// redelivered after AckWait.
@@ -146,9 +144,14 @@ func (c *Consumer) Fetch(ctx context.Context, n int, maxWait time.Duration) ([]*
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Msg, len(resp.GetMsgs()))
-	for i, m := range resp.GetMsgs() {
-		out[i] = c.msgFrom(m)
+	// One backing array for the whole batch keeps a fetch at a constant
+	// number of allocations, whatever its size.
+	pbs := resp.GetMsgs()
+	slab := make([]Msg, len(pbs))
+	out := make([]*Msg, len(pbs))
+	for i, m := range pbs {
+		c.fillMsg(&slab[i], m)
+		out[i] = &slab[i]
 	}
 	return out, nil
 }

@@ -32,7 +32,13 @@ type Msg struct {
 }
 
 func (c *Consumer) msgFrom(m *streampb.StreamMsg) *Msg {
-	return &Msg{
+	out := new(Msg)
+	c.fillMsg(out, m)
+	return out
+}
+
+func (c *Consumer) fillMsg(out *Msg, m *streampb.StreamMsg) {
+	*out = Msg{
 		Subject: m.GetSubject(), Payload: m.GetData(), Headers: headerFrom(m.GetHeaders()), MsgID: m.GetMsgId(),
 		Stream: m.GetStream(), Consumer: m.GetConsumer(), StreamSeq: m.GetStreamSeq(), ConsumerSeq: m.GetConsumerSeq(),
 		NumDelivered: m.GetNumDelivered(), NumPending: m.GetNumPending(), Timestamp: msTime(m.GetStoredAtMs()), c: c,
