@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
@@ -43,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		fsm:      fsm.New(cfg.Logger),
-		grpc:     grpc.NewServer(cfg.GRPCOptions...),
+		grpc:     grpc.NewServer(append(serverOptions(), cfg.GRPCOptions...)...),
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
 	}
@@ -124,4 +125,15 @@ func (s *Server) Stop() {
 		}
 		s.log.Info("waymaker server stopped")
 	})
+}
+
+// serverOptions come before Config.GRPCOptions, which may override them.
+func serverOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		// The SDK pings every 10 s, also with no stream open, so that a held
+		// lock or a watch notices a dead server well inside a lease. gRPC's
+		// default policy (one ping per 5 minutes) answers that with GOAWAY
+		// too_many_pings and cuts the connection.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
 }
