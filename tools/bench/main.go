@@ -122,6 +122,9 @@ func run(ctx context.Context, o options, args []string) error {
 	if o.overhead && filter == nil || o.overhead && filter != nil && filter.MatchString("overhead") {
 		rep.overhead, rep.overheadCmd, rep.overheadErr = runOverhead(ctx, o.quick, logf)
 	}
+	if filter == nil || filter.MatchString("objmem") {
+		rep.objmemCmd, rep.objmemTable, rep.objmemErr = runObjMem(ctx, o.quick, logf)
+	}
 	rep.systems = env.Systems()
 	rep.took = time.Since(began)
 

@@ -24,6 +24,8 @@ type report struct {
 	overhead    []overheadRow
 	overheadCmd string
 	overheadErr string
+
+	objmemCmd, objmemTable, objmemErr string
 }
 
 // failures lists every side that failed (skips are not failures).
@@ -208,6 +210,16 @@ func (r *report) write(path, chartDir string) error {
 			p("| %s.%s | %d | %s | %s |\n", pr.Group, pr.Name, pr.N, v, pr.Note)
 		}
 		p("\n")
+	}
+
+	if r.objmemCmd != "" {
+		p("## Object store memory: one large object, two processes\n\n")
+		p("A Put and a Get of one object against a server with a data dir running in a separate process; how far each operation raised the peak resident memory (VmHWM, reset before each) of the server and of the client above what each held before it. Goal: a 1 GiB object raises the server by under 64 MiB and the client by under 16 MiB. Command: `%s`.\n\n", r.objmemCmd)
+		if r.objmemErr != "" {
+			p("failed: %s\n\n", r.objmemErr)
+		} else {
+			p("```\n%s\n```\n\n", r.objmemTable)
+		}
 	}
 
 	// Details.
