@@ -241,18 +241,25 @@ func TestStreamBackoffSchedulesRedeliveries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var at []time.Time
+	// Delivery i happened on the server between the start and the end of
+	// fetch i, so redelivery i+1 came at least one backoff step after the
+	// start of fetch i: compare end[i+1] with start[i], never end with end,
+	// which a slow reply to the earlier fetch would shorten. Server time is
+	// in whole milliseconds, hence the 2ms of slack.
+	var start, end []time.Time
 	for range 3 {
+		start = append(start, time.Now())
 		got, err := cons.Fetch(ctx, 1, 5*time.Second)
 		if err != nil || len(got) != 1 {
 			t.Fatalf("fetch = %v, %v", got, err)
 		}
-		at = append(at, time.Now())
+		end = append(end, time.Now())
 	}
-	if d := at[1].Sub(at[0]); d < 100*time.Millisecond || d > 2*time.Second {
+	const slack = 2 * time.Millisecond
+	if d := end[1].Sub(start[0]); d < 100*time.Millisecond-slack || d > 2*time.Second {
 		t.Fatalf("first redelivery after %v, want the 100ms backoff step", d)
 	}
-	if d := at[2].Sub(at[1]); d < 400*time.Millisecond || d > 3*time.Second {
+	if d := end[2].Sub(start[1]); d < 400*time.Millisecond-slack || d > 3*time.Second {
 		t.Fatalf("second redelivery after %v, want the 400ms backoff step", d)
 	}
 }
