@@ -68,19 +68,7 @@ type Stats struct {
 }
 
 func validBucket(field, name string) error {
-	if name == "" {
-		return transport.Invalid(field, "must not be empty")
-	}
-	if len(name) > 256 {
-		return transport.Invalid(field, "is %d bytes, limit 256", len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return transport.Invalid(field, "%q: only [A-Za-z0-9_-] are allowed", name)
-		}
-	}
-	return nil
+	return transport.CheckName(field, name)
 }
 
 func (p Policy) validate() error {

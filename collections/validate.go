@@ -12,19 +12,7 @@ import (
 // again (sizes against its configured limits included).
 
 func checkName(field, name string) error {
-	if name == "" {
-		return transport.Invalid(field, "must not be empty")
-	}
-	if len(name) > 256 {
-		return transport.Invalid(field, "is %d bytes, at most 256", len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return transport.Invalid(field, "may hold only A-Z a-z 0-9 _ -, got %q", name)
-		}
-	}
-	return nil
+	return transport.CheckName(field, name)
 }
 
 // checkKey checks a key, a hash field or an id: non-empty, valid UTF-8 (it

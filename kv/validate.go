@@ -11,7 +11,7 @@ const (
 	// MaxKeyLen is the longest key, in bytes.
 	MaxKeyLen = 1024
 	// MaxBucketNameLen is the longest bucket name, in bytes.
-	MaxBucketNameLen = 256
+	MaxBucketNameLen = transport.MaxNameLen
 	// DefaultMaxValueSize is the server's default value limit.
 	DefaultMaxValueSize = 1 << 20
 )
@@ -21,19 +21,7 @@ func invalid(field, format string, args ...any) error {
 }
 
 func checkBucket(field, name string) error {
-	if name == "" {
-		return invalid(field, "bucket name must not be empty")
-	}
-	if len(name) > MaxBucketNameLen {
-		return invalid(field, "bucket name is %d bytes, limit %d", len(name), MaxBucketNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return invalid(field, "bucket name %q must contain only [A-Za-z0-9_-]", name)
-		}
-	}
-	return nil
+	return transport.CheckName(field, name)
 }
 
 func keyByte(c byte) bool {

@@ -17,7 +17,7 @@ const (
 
 // Name limits (bytes), as documented in objstore.proto.
 const (
-	MaxStoreNameLen  = 256
+	MaxStoreNameLen  = transport.MaxNameLen
 	MaxObjectNameLen = 1024
 )
 
@@ -107,19 +107,7 @@ func statusFromPB(p *objstorepb.ObjectStoreInfo) Status {
 
 // validStoreName checks a store name: 1 to 256 bytes of [A-Za-z0-9_-].
 func validStoreName(field, name string) error {
-	if name == "" {
-		return transport.Invalid(field, "must not be empty")
-	}
-	if len(name) > MaxStoreNameLen {
-		return transport.Invalid(field, "is %d bytes, limit %d", len(name), MaxStoreNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return transport.Invalid(field, "%q: only [A-Za-z0-9_-] are allowed", name)
-		}
-	}
-	return nil
+	return transport.CheckName(field, name)
 }
 
 // validObjectName checks an object name: 1 to 1024 bytes of UTF-8 with no NUL.

@@ -62,25 +62,9 @@ type Increment struct {
 	N    int64
 }
 
-// maxNameLen is the server's default name limit; the server enforces its
-// configured one.
-const maxNameLen = 256
-
 // checkName applies the sketch name rule: 1 to 256 bytes of [A-Za-z0-9_-].
 func checkName(field, name string) error {
-	if name == "" {
-		return transport.Invalid(field, "must not be empty")
-	}
-	if len(name) > maxNameLen {
-		return transport.Invalid(field, "is %d bytes, limit %d", len(name), maxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return transport.Invalid(field, "may hold only letters, digits, '_' and '-', got %q", name)
-		}
-	}
-	return nil
+	return transport.CheckName(field, name)
 }
 
 func checkNames(field string, names []string) error {

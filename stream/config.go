@@ -178,19 +178,7 @@ func infoFrom(p *streampb.StreamInfo) *Info {
 }
 
 func checkName(field, s string) error {
-	if s == "" {
-		return transport.Invalid(field, "must not be empty")
-	}
-	if len(s) > 256 {
-		return transport.Invalid(field, "is %d bytes, limit 256", len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return transport.Invalid(field, "must be letters, digits, '_' or '-', got %q at byte %d", c, i)
-		}
-	}
-	return nil
+	return transport.CheckName(field, s)
 }
 
 // checkSubject validates a subject: dot-separated non-empty tokens; with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -69,6 +70,25 @@ func TestDialRejectsBadAddresses(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != KindInvalid {
 			t.Fatalf("Dial(%q) = %v, want Kind invalid", addrs, err)
+		}
+	}
+}
+
+func TestCheckName(t *testing.T) {
+	long := make([]byte, MaxNameLen+1)
+	for i := range long {
+		long[i] = 'a'
+	}
+	for _, ok := range []string{"a", "Orders_2026-q1", string(long[:MaxNameLen])} {
+		if err := CheckName("name", ok); err != nil {
+			t.Errorf("CheckName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "a b", "ü", string(long)} {
+		err := CheckName("cfg.Name", bad)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindInvalid || !strings.HasPrefix(e.Message, "cfg.Name: ") {
+			t.Errorf("CheckName(%q) = %v, want Kind invalid naming cfg.Name", bad, err)
 		}
 	}
 }
