@@ -34,7 +34,7 @@ func (c *Client) Acquire(ctx context.Context, key string, cfg Config) (*Lock, er
 	if err := validateKey("key", key); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, []string{key}, Exclusive, cfg, false)
+	return c.acquire(ctx, key, nil, Exclusive, cfg)
 }
 
 // AcquireRead takes key shared: any number of readers hold it together, and
@@ -44,7 +44,7 @@ func (c *Client) AcquireRead(ctx context.Context, key string, cfg Config) (*Lock
 	if err := validateKey("key", key); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, []string{key}, Shared, cfg, false)
+	return c.acquire(ctx, key, nil, Shared, cfg)
 }
 
 // MultiLock takes every key exclusively, or none, under one lease. The
@@ -55,23 +55,17 @@ func (c *Client) MultiLock(ctx context.Context, keys []string, cfg Config) (*Loc
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, append([]string(nil), keys...), Exclusive, cfg, true)
+	return c.acquire(ctx, "", append([]string(nil), keys...), Exclusive, cfg)
 }
 
-func (c *Client) acquire(ctx context.Context, keys []string, mode Mode, cfg Config, multi bool) (*Lock, error) {
+// acquire takes keys (a MultiLock), or key alone when keys is nil.
+func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mode, cfg Config) (*Lock, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	ttl := cfg.ttl()
-	l := &Lock{
-		c:         c,
-		multi:     multi,
-		keys:      keys,
-		mode:      mode,
-		scope:     cfg.Scope,
-		requestID: newRequestID(),
-		ttl:       ttl,
-	}
+	l := c.newLock(key, keys, mode, cfg.Scope, ttl)
+	keys = l.keys
 	waitUntil := time.Now().Add(cfg.MaxWait)
 	if cfg.MaxWait > 0 {
 		if d, ok := ctx.Deadline(); !ok || d.After(waitUntil.Add(waitGrace)) {
@@ -96,7 +90,7 @@ func (c *Client) acquire(ctx context.Context, keys []string, mode Mode, cfg Conf
 		}
 	}
 	var lease *lockpb.LockLease
-	if multi {
+	if l.multi {
 		req := &lockpb.LockServiceMultiTryAcquireRequest{Keys: keys, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
 		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
 			stamp()

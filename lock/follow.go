@@ -17,29 +17,18 @@ type eventMsg interface {
 
 // streamDelay is how long after the grant the event stream opens. A lock
 // held only briefly (acquire, a little work, unlock) then costs no stream
-// at all; one held longer loses nothing by the delay, because the first
-// open answers the lease's state as it is then (a lease already gone makes
-// the lock lost), and until then the renewal and the local deadline watch
-// over the lease as they always do.
+// and no goroutine at all; one held longer loses nothing by the delay,
+// because the first open answers the lease's state as it is then (a lease
+// already gone makes the lock lost), and until then the renewal and the
+// local deadline watch over the lease as they always do. A Close of the
+// connection in that window makes the lock lost when the delay ends.
 func streamDelay(ttl time.Duration) time.Duration { return min(ttl/4, 200*time.Millisecond) }
 
 // follow holds the lease's event stream until the lock ends (ctx), or the
-// connection closes (connCtx). Every open re-issues the acquisition's
-// request id with MaxWait 0 and recover_only, so a rebind recovers the same
-// lease and can never become a fresh grant.
-func (l *Lock) follow(connCtx, ctx context.Context) {
-	defer close(l.done)
-	delay := time.NewTimer(streamDelay(l.ttl))
-	select {
-	case <-delay.C:
-	case <-ctx.Done():
-		delay.Stop()
-		return
-	case <-connCtx.Done():
-		delay.Stop()
-		l.markLost(transport.ErrClosed)
-		return
-	}
+// connection closes. Every open re-issues the acquisition's request id with
+// MaxWait 0 and recover_only, so a rebind recovers the same lease and can
+// never become a fresh grant.
+func (l *Lock) follow(ctx context.Context) {
 	var err error
 	if l.multi {
 		req := &lockpb.LockServiceMultiAcquireRequest{Keys: l.keys, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}

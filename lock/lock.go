@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -53,11 +54,13 @@ type State struct {
 	Err error
 }
 
-// Lock is a held lock: one lease with one grant per key. A background
-// goroutine follows the lease's server event stream and transparently
-// rebinds it after a drop by re-issuing the same request id with MaxWait 0,
-// which recovers the still-held lease (same fence token) rather than
-// contending again; if the lease is gone by then, the lock is lost.
+// Lock is a held lock: one lease with one grant per key. Shortly after the
+// grant (a quarter of the TTL, at most 200ms) it starts following the
+// lease's server event stream in the background, and transparently rebinds
+// it after a drop by re-issuing the same request id with MaxWait 0, which
+// recovers the still-held lease (same fence token) rather than contending
+// again; if the lease is gone by then, the lock is lost. A lock unlocked
+// before that costs no stream and no goroutine.
 //
 // The lease lives on its server-side TTL. Renew it with SpawnRenewal, which
 // runs independently of the event stream. Dropping a Lock without Unlock
@@ -73,50 +76,113 @@ type Lock struct {
 	requestID string
 	ttl       time.Duration
 	leaseID   string
+	grants    []Grant // set before the Lock is returned, never changed after
+
+	// Backing arrays for a single-key lock's keys, grants and request id:
+	// the common acquisition then allocates only the Lock and its timer.
+	key1   [1]string
+	grant1 [1]Grant
+	rid    [36]byte
 
 	mu          sync.Mutex
-	grants      []Grant
 	expiresAtMs int64
 	// deadline is the local time until which the lease surely lives: the
 	// last confirmed grant or renewal, placed on this machine's clock
 	// conservatively. Past it without a newer confirmation, the lock is lost.
-	deadline  time.Time
-	watchdog  *time.Timer
+	deadline time.Time
+	// timer first opens the event stream (streamDelay after the grant),
+	// then fires at the deadline, where it re-arms if a renewal moved it.
+	timer     *time.Timer
+	streaming bool // the event stream's goroutine was started
 	lost      bool
 	released  bool
 	unlocking bool
 	err       error
-	changed   chan struct{}   // closed on the next change; stays closed once terminal
-	term      chan struct{}   // closed once lost or released
-	ctx       context.Context // ends when the lock ends; bounds its goroutines' calls
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the background goroutine has ended
+	// changed, term and ctx are made on first use, so a lock nobody
+	// watches costs none of them.
+	changed chan struct{}   // made by Watch; closed and cleared on the next change
+	term    chan struct{}   // made by Done; closed once lost or released
+	ctx     context.Context // made by life; ends when the lock ends
+	cancel  context.CancelFunc
+}
+
+// closedChan is what Watch and Done return once the lock has ended.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// newLock returns a Lock on keys, or on key alone when keys is nil, with a
+// fresh request id.
+func (c *Client) newLock(key string, keys []string, mode Mode, scope Scope, ttl time.Duration) *Lock {
+	l := &Lock{c: c, keys: keys, multi: keys != nil, mode: mode, scope: scope, ttl: ttl}
+	if keys == nil {
+		l.key1[0] = key
+		l.keys = l.key1[:]
+	}
+	newRequestID(&l.rid)
+	// The bytes never change once written, and the string keeps the Lock
+	// alive, so it can share them rather than copy them.
+	l.requestID = unsafe.String(&l.rid[0], len(l.rid))
+	return l
 }
 
 func (l *Lock) start(lease *lockpb.LockLease, deadline time.Time) {
 	l.leaseID = lease.GetLeaseId()
-	l.expiresAtMs = lease.GetLeaseExpiresAtMs()
-	l.grants = grantsOf(lease)
-	l.deadline = deadline
-	l.changed = make(chan struct{})
-	l.term = make(chan struct{})
-	l.done = make(chan struct{})
-	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.grants = l.grant1[:0]
+	for _, g := range lease.GetGrants() {
+		l.grants = append(l.grants, Grant{Key: g.GetKey(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken()})
+	}
 	l.mu.Lock()
-	l.watchdog = time.AfterFunc(time.Until(deadline), l.checkDeadline)
+	defer l.mu.Unlock()
+	l.expiresAtMs = lease.GetLeaseExpiresAtMs()
+	l.deadline = deadline
+	l.timer = time.AfterFunc(min(streamDelay(l.ttl), time.Until(deadline)), l.onTimer)
+}
+
+// onTimer opens the event stream on its first run, and watches the
+// deadline on every run: unless a renewal moved it, the client can no
+// longer confirm the lease once it passes, so the lock is lost.
+func (l *Lock) onTimer() {
+	l.mu.Lock()
+	if l.lost || l.released {
+		l.mu.Unlock()
+		return
+	}
+	left := time.Until(l.deadline)
+	if left <= 0 {
+		l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeLeaseExpired,
+			Message: "the client could not confirm the lease before it expired", Err: transport.ErrLockLost})
+		l.mu.Unlock()
+		return
+	}
+	l.timer.Reset(left)
+	open := !l.streaming
+	l.streaming = true
+	ctx := l.lifeLocked()
 	l.mu.Unlock()
-	if !l.c.conn.Go(func(connCtx context.Context) { l.follow(connCtx, l.ctx) }) {
-		close(l.done)
+	if open && !l.c.conn.Go(func(context.Context) { l.follow(ctx) }) {
 		l.markLost(transport.ErrClosed)
 	}
 }
 
-func grantsOf(lease *lockpb.LockLease) []Grant {
-	gs := make([]Grant, len(lease.GetGrants()))
-	for i, g := range lease.GetGrants() {
-		gs[i] = Grant{Key: g.GetKey(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken()}
+// life returns a context that ends when the lock ends; it bounds the calls
+// made on the lock's behalf (event stream, renewals).
+func (l *Lock) life() context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lifeLocked()
+}
+
+func (l *Lock) lifeLocked() context.Context {
+	if l.ctx == nil {
+		l.ctx, l.cancel = context.WithCancel(context.Background())
+		if l.lost || l.released {
+			l.cancel()
+		}
 	}
-	return gs
+	return l.ctx
 }
 
 // Key returns the (first) locked key.
@@ -183,14 +249,20 @@ func (l *Lock) State() State {
 func (l *Lock) Watch() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed == nil {
+		if l.lost || l.released {
+			return closedChan
+		}
+		l.changed = make(chan struct{})
+	}
 	return l.changed
 }
 
 // changedLocked wakes watchers; l.mu is held.
 func (l *Lock) changedLocked() {
-	close(l.changed)
-	if !l.lost && !l.released {
-		l.changed = make(chan struct{})
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
 	}
 }
 
@@ -211,9 +283,13 @@ func (l *Lock) lostLocked(err error) {
 }
 
 func (l *Lock) endLocked() {
-	l.watchdog.Stop()
-	l.cancel()
-	close(l.term)
+	l.timer.Stop()
+	if l.cancel != nil {
+		l.cancel()
+	}
+	if l.term != nil {
+		close(l.term)
+	}
 	l.changedLocked()
 }
 
@@ -226,8 +302,7 @@ func (l *Lock) confirmed(deadline time.Time, expiresAtMs int64) {
 		return
 	}
 	if deadline.After(l.deadline) {
-		l.deadline = deadline
-		l.watchdog.Reset(time.Until(deadline))
+		l.deadline = deadline // the timer re-arms for it when it fires
 	}
 	l.setExpiryLocked(expiresAtMs)
 }
@@ -237,22 +312,6 @@ func (l *Lock) setExpiryLocked(expiresAtMs int64) {
 		l.expiresAtMs = expiresAtMs
 		l.changedLocked()
 	}
-}
-
-// checkDeadline runs when the local deadline passes: unless a renewal moved
-// it meanwhile, the client can no longer confirm the lease, so it is lost.
-func (l *Lock) checkDeadline() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lost || l.released {
-		return
-	}
-	if left := time.Until(l.deadline); left > 0 {
-		l.watchdog.Reset(left)
-		return
-	}
-	l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeLeaseExpired,
-		Message: "the client could not confirm the lease before it expired", Err: transport.ErrLockLost})
 }
 
 // Unlock releases the lease and frees its keys. It is idempotent: Unlock of
@@ -312,7 +371,17 @@ func isLocalLoss(err error) bool {
 }
 
 // Done returns a channel closed once the lock is lost or released.
-func (l *Lock) Done() <-chan struct{} { return l.term }
+func (l *Lock) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.term == nil {
+		if l.lost || l.released {
+			return closedChan
+		}
+		l.term = make(chan struct{})
+	}
+	return l.term
+}
 
 // Err returns why the lock was lost, or nil.
 func (l *Lock) Err() error {

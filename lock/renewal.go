@@ -65,9 +65,9 @@ func (r *Renewal) Err() error {
 
 func (r *Renewal) run(connCtx context.Context, l *Lock, interval time.Duration) {
 	defer close(r.done)
-	// ctx ends when the lock ends (l.ctx), on Stop, or on Close, so an
+	// ctx ends when the lock ends (l.life), on Stop, or on Close, so an
 	// in-flight renewal is abandoned at once in each case.
-	ctx, cancel := context.WithCancel(l.ctx)
+	ctx, cancel := context.WithCancel(l.life())
 	defer cancel()
 	defer context.AfterFunc(connCtx, cancel)()
 	defer context.AfterFunc(r.stopCtx, cancel)()
@@ -124,10 +124,10 @@ func (l *Lock) Renew(ctx context.Context) error {
 		return &transport.Error{Kind: transport.KindServer, Code: transport.CodeNotOwner, Message: "the lock was released"}
 	}
 	// A confirmation after the deadline could not save the lock: the
-	// watchdog has marked it lost by then.
+	// deadline timer has marked it lost by then.
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	stop := context.AfterFunc(l.ctx, cancel)
+	stop := context.AfterFunc(l.life(), cancel)
 	defer stop()
 	req := &lockpb.LockServiceRenewRequest{LeaseId: l.leaseID, RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds()}
 	var sent time.Time
