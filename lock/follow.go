@@ -21,7 +21,7 @@ type eventMsg interface {
 // because the first open answers the lease's state as it is then (a lease
 // already gone makes the lock lost), and until then the renewal and the
 // local deadline watch over the lease as they always do. A Close of the
-// connection in that window makes the lock lost when the delay ends.
+// connection in that window makes the lock lost as well (settleLocked).
 func streamDelay(ttl time.Duration) time.Duration { return min(ttl/4, 200*time.Millisecond) }
 
 // follow holds the lease's event stream until the lock ends (ctx), or the

@@ -154,6 +154,9 @@ func TestLockCloseBeforeTheStreamOpensMarksItLost(t *testing.T) {
 	}
 	done := l.Done()
 	_ = conn.Close()
+	if !l.IsLost() {
+		t.Fatalf("not lost once Close returned: %+v", l.State())
+	}
 	ended(t, l, 5*time.Second)
 	select {
 	case <-done:

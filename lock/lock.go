@@ -167,6 +167,16 @@ func (l *Lock) onTimer() {
 	}
 }
 
+// settleLocked makes the lock lost if the connection was closed before its
+// event stream opened: the stream would have seen the Close at once, so
+// the lock reads as lost as soon as Close returns, not only when the
+// stream delay ends. l.mu is held.
+func (l *Lock) settleLocked() {
+	if !l.streaming && !l.lost && !l.released && l.c.conn.Context().Err() != nil {
+		l.lostLocked(transport.ErrClosed)
+	}
+}
+
 // life returns a context that ends when the lock ends; it bounds the calls
 // made on the lock's behalf (event stream, renewals).
 func (l *Lock) life() context.Context {
@@ -218,6 +228,7 @@ func (l *Lock) LeaseExpiresAtMs() int64 {
 func (l *Lock) IsLost() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.settleLocked()
 	return l.lost
 }
 
@@ -225,6 +236,7 @@ func (l *Lock) IsLost() bool {
 func (l *Lock) State() State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.settleLocked()
 	return State{
 		Key:              l.keys[0],
 		Mode:             l.mode,
@@ -249,6 +261,7 @@ func (l *Lock) State() State {
 func (l *Lock) Watch() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.settleLocked()
 	if l.changed == nil {
 		if l.lost || l.released {
 			return closedChan
@@ -374,6 +387,7 @@ func isLocalLoss(err error) bool {
 func (l *Lock) Done() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.settleLocked()
 	if l.term == nil {
 		if l.lost || l.released {
 			return closedChan
@@ -387,5 +401,6 @@ func (l *Lock) Done() <-chan struct{} {
 func (l *Lock) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.settleLocked()
 	return l.err
 }
