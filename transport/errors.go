@@ -38,6 +38,7 @@ const (
 	CodeConflict        = "conflict"
 	CodeNoSubject       = "no_subject"
 	CodeDigestMismatch  = "digest_mismatch"
+	CodeCompacted       = "compacted"
 	CodeNotLeader       = "not_leader"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
@@ -90,16 +91,19 @@ func (e *Error) Is(target error) bool {
 // Sentinels for errors.Is. Codes that can come from the client side as well
 // as the server (invalid_argument, digest_mismatch, lock_lost) match either.
 var (
-	ErrExpired         = &Error{Kind: KindServer, Code: CodeExpired}
-	ErrNotFound        = &Error{Kind: KindServer, Code: CodeNotFound}
-	ErrExists          = &Error{Kind: KindServer, Code: CodeExists}
-	ErrWrongRevision   = &Error{Kind: KindServer, Code: CodeWrongRevision}
-	ErrWrongSequence   = &Error{Kind: KindServer, Code: CodeWrongSequence}
-	ErrNotOwner        = &Error{Kind: KindServer, Code: CodeNotOwner}
-	ErrLeaseExpired    = &Error{Kind: KindServer, Code: CodeLeaseExpired}
-	ErrLimitExceeded   = &Error{Kind: KindServer, Code: CodeLimitExceeded}
-	ErrConflict        = &Error{Kind: KindServer, Code: CodeConflict}
-	ErrNoSubject       = &Error{Kind: KindServer, Code: CodeNoSubject}
+	ErrExpired       = &Error{Kind: KindServer, Code: CodeExpired}
+	ErrNotFound      = &Error{Kind: KindServer, Code: CodeNotFound}
+	ErrExists        = &Error{Kind: KindServer, Code: CodeExists}
+	ErrWrongRevision = &Error{Kind: KindServer, Code: CodeWrongRevision}
+	ErrWrongSequence = &Error{Kind: KindServer, Code: CodeWrongSequence}
+	ErrNotOwner      = &Error{Kind: KindServer, Code: CodeNotOwner}
+	ErrLeaseExpired  = &Error{Kind: KindServer, Code: CodeLeaseExpired}
+	ErrLimitExceeded = &Error{Kind: KindServer, Code: CodeLimitExceeded}
+	ErrConflict      = &Error{Kind: KindServer, Code: CodeConflict}
+	ErrNoSubject     = &Error{Kind: KindServer, Code: CodeNoSubject}
+	// ErrCompacted: a watch or consumer fell further behind than the server
+	// keeps; the error's message names the oldest revision it can serve.
+	ErrCompacted       = &Error{Kind: KindServer, Code: CodeCompacted}
 	ErrNotLeader       = &Error{Kind: KindServer, Code: CodeNotLeader}
 	ErrInvalidArgument = &Error{Code: CodeInvalidArgument}
 	ErrDigestMismatch  = &Error{Code: CodeDigestMismatch}

@@ -66,6 +66,10 @@ const (
 //	                   overlapping filter, a sketch of another shape).
 //	"no_subject"       a publish subject is bound by no stream.
 //	"digest_mismatch"  an object's content does not match its SHA-256 digest.
+//	"compacted"        a watch or consumer asked for (or fell behind to) a
+//	                   revision or sequence the server no longer keeps; the
+//	                   message names the oldest one it can still serve.
+//	                   Nothing was skipped silently: resume from there.
 //	"not_leader"       this node is not the raft leader; leader_hint names
 //	                   the leader's address when it is known. Safe to retry
 //	                   there.

@@ -24,6 +24,7 @@ const (
 	CodeConflict        = "conflict"
 	CodeNoSubject       = "no_subject"
 	CodeDigestMismatch  = "digest_mismatch"
+	CodeCompacted       = "compacted"
 	CodeNotLeader       = "not_leader"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
