@@ -59,6 +59,19 @@ type Config struct {
 	// Unimplemented (as servers without caching do) and KV buckets are never
 	// evicted. Policies attached before stay stored, inactive.
 	DisableCache bool
+	// RequestIDWindow is how long the server remembers the answer to a
+	// request id, so that a retry of a mutation is answered with the first
+	// answer instead of being applied again. Default 2m. Set it longer
+	// than any client keeps retrying one call. Every node of a cluster must
+	// use the same RequestIDWindow, RequestIDMaxEntries and
+	// RequestIDMaxBytes: they shape replicated state.
+	RequestIDWindow time.Duration
+	// RequestIDMaxEntries bounds how many answers are remembered; the
+	// oldest is forgotten first. Default 250,000.
+	RequestIDMaxEntries int
+	// RequestIDMaxBytes bounds the memory of remembered answers. Default
+	// 64 MiB.
+	RequestIDMaxBytes int
 	// GRPCOptions are passed to grpc.NewServer: credentials, interceptors,
 	// stats handlers, message size limits.
 	GRPCOptions []grpc.ServerOption
@@ -100,10 +113,14 @@ func (cfg Config) validate() (Config, error) {
 		{"SnapshotInterval", cfg.SnapshotInterval},
 		{"StartTimeout", cfg.StartTimeout},
 		{"StopTimeout", cfg.StopTimeout},
+		{"RequestIDWindow", cfg.RequestIDWindow},
 	} {
 		if d.v < 0 {
 			return cfg, fmt.Errorf("server: Config.%s: must not be negative, got %v", d.name, d.v)
 		}
+	}
+	if cfg.RequestIDMaxEntries < 0 || cfg.RequestIDMaxBytes < 0 {
+		return cfg, fmt.Errorf("server: Config.RequestIDMaxEntries and RequestIDMaxBytes: must not be negative, got %d and %d", cfg.RequestIDMaxEntries, cfg.RequestIDMaxBytes)
 	}
 	if cfg.SnapshotInterval != 0 && cfg.SnapshotInterval < 5*time.Millisecond {
 		return cfg, fmt.Errorf("server: Config.SnapshotInterval: must be at least 5ms, got %v", cfg.SnapshotInterval)

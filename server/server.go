@@ -43,7 +43,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		fsm:      fsm.New(cfg.Logger),
+		fsm: fsm.NewWithDedup(cfg.Logger, fsm.DedupConfig{
+			WindowMs:   cfg.RequestIDWindow.Milliseconds(),
+			MaxEntries: cfg.RequestIDMaxEntries,
+			MaxBytes:   cfg.RequestIDMaxBytes,
+		}),
 		grpc:     grpc.NewServer(append(serverOptions(), cfg.GRPCOptions...)...),
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
@@ -65,7 +69,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	deps := api.Deps{Node: s.node, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
+	deps := api.Deps{Node: s.node, Remembered: s.fsm.Remembered, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
 	if err := registerSubsystems(s.fsm, s.grpc, deps); err != nil {
 		_ = s.node.Shutdown()
 		return nil, fmt.Errorf("server: %w", err)

@@ -282,7 +282,11 @@ func (x *CacheStats) GetAttachedAtMs() int64 {
 type CacheServiceAttachPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The policy.
-	Policy        *CachePolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Policy *CachePolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +326,13 @@ func (x *CacheServiceAttachPolicyRequest) GetPolicy() *CachePolicy {
 		return x.Policy
 	}
 	return nil
+}
+
+func (x *CacheServiceAttachPolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CacheServiceAttachPolicyResponse answers AttachPolicy.
@@ -383,7 +394,11 @@ func (x *CacheServiceAttachPolicyResponse) GetPolicy() *CachePolicy {
 type CacheServiceDetachPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The bucket.
-	Bucket        string `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Bucket string `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +436,13 @@ func (*CacheServiceDetachPolicyRequest) Descriptor() ([]byte, []int) {
 func (x *CacheServiceDetachPolicyRequest) GetBucket() string {
 	if x != nil {
 		return x.Bucket
+	}
+	return ""
+}
+
+func (x *CacheServiceDetachPolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -813,14 +835,18 @@ const file_waymaker_v1_cache_proto_rawDesc = "" +
 	"\aentries\x18\x05 \x01(\x03R\aentries\x12\x14\n" +
 	"\x05bytes\x18\x06 \x01(\x03R\x05bytes\x12 \n" +
 	"\vexpirations\x18\a \x01(\x03R\vexpirations\x12$\n" +
-	"\x0eattached_at_ms\x18\b \x01(\x03R\fattachedAtMs\"S\n" +
+	"\x0eattached_at_ms\x18\b \x01(\x03R\fattachedAtMs\"r\n" +
 	"\x1fCacheServiceAttachPolicyRequest\x120\n" +
-	"\x06policy\x18\x01 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\"\x81\x01\n" +
+	"\x06policy\x18\x01 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x81\x01\n" +
 	" CacheServiceAttachPolicyResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
-	"\x06policy\x18\x02 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\"9\n" +
+	"\x06policy\x18\x02 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\"X\n" +
 	"\x1fCacheServiceDetachPolicyRequest\x12\x16\n" +
-	"\x06bucket\x18\x01 \x01(\tR\x06bucket\"O\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
 	" CacheServiceDetachPolicyResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"6\n" +
 	"\x1cCacheServiceGetPolicyRequest\x12\x16\n" +
@@ -844,13 +870,13 @@ const file_waymaker_v1_cache_proto_rawDesc = "" +
 	"\rCacheEviction\x12\x1e\n" +
 	"\x1aCACHE_EVICTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CACHE_EVICTION_LRU\x10\x01\x12\x16\n" +
-	"\x12CACHE_EVICTION_LFU\x10\x022\x91\x04\n" +
-	"\fCacheService\x12k\n" +
-	"\fAttachPolicy\x12,.waymaker.v1.CacheServiceAttachPolicyRequest\x1a-.waymaker.v1.CacheServiceAttachPolicyResponse\x12k\n" +
-	"\fDetachPolicy\x12,.waymaker.v1.CacheServiceDetachPolicyRequest\x1a-.waymaker.v1.CacheServiceDetachPolicyResponse\x12b\n" +
-	"\tGetPolicy\x12).waymaker.v1.CacheServiceGetPolicyRequest\x1a*.waymaker.v1.CacheServiceGetPolicyResponse\x12k\n" +
-	"\fListPolicies\x12,.waymaker.v1.CacheServiceListPoliciesRequest\x1a-.waymaker.v1.CacheServiceListPoliciesResponse\x12V\n" +
-	"\x05Stats\x12%.waymaker.v1.CacheServiceStatsRequest\x1a&.waymaker.v1.CacheServiceStatsResponseB@Z>git.awesomike.com/pub/waymaker-client/go/genpb/cachepb;cachepbb\x06proto3"
+	"\x12CACHE_EVICTION_LFU\x10\x022\xaa\x04\n" +
+	"\fCacheService\x12p\n" +
+	"\fAttachPolicy\x12,.waymaker.v1.CacheServiceAttachPolicyRequest\x1a-.waymaker.v1.CacheServiceAttachPolicyResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\fDetachPolicy\x12,.waymaker.v1.CacheServiceDetachPolicyRequest\x1a-.waymaker.v1.CacheServiceDetachPolicyResponse\"\x03\x90\x02\x02\x12g\n" +
+	"\tGetPolicy\x12).waymaker.v1.CacheServiceGetPolicyRequest\x1a*.waymaker.v1.CacheServiceGetPolicyResponse\"\x03\x90\x02\x01\x12p\n" +
+	"\fListPolicies\x12,.waymaker.v1.CacheServiceListPoliciesRequest\x1a-.waymaker.v1.CacheServiceListPoliciesResponse\"\x03\x90\x02\x01\x12[\n" +
+	"\x05Stats\x12%.waymaker.v1.CacheServiceStatsRequest\x1a&.waymaker.v1.CacheServiceStatsResponse\"\x03\x90\x02\x01B@Z>git.awesomike.com/pub/waymaker-client/go/genpb/cachepb;cachepbb\x06proto3"
 
 var (
 	file_waymaker_v1_cache_proto_rawDescOnce sync.Once

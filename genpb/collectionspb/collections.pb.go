@@ -861,7 +861,11 @@ func (x *QueueMessage) GetAttributes() map[string]string {
 type CollectionsServiceCreateStoreRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The configuration.
-	Config        *CollectionsStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *CollectionsStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -901,6 +905,13 @@ func (x *CollectionsServiceCreateStoreRequest) GetConfig() *CollectionsStoreConf
 		return x.Config
 	}
 	return nil
+}
+
+func (x *CollectionsServiceCreateStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceCreateStoreResponse answers CreateStore.
@@ -1074,7 +1085,11 @@ type CollectionsServiceDeleteStoreRequest struct {
 	// The store.
 	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
 	// When set, the kind the store must have ("conflict" otherwise).
-	Kind          CollectionsStoreKind `protobuf:"varint,2,opt,name=kind,proto3,enum=waymaker.v1.CollectionsStoreKind" json:"kind,omitempty"`
+	Kind CollectionsStoreKind `protobuf:"varint,2,opt,name=kind,proto3,enum=waymaker.v1.CollectionsStoreKind" json:"kind,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1136,13 @@ func (x *CollectionsServiceDeleteStoreRequest) GetKind() CollectionsStoreKind {
 		return x.Kind
 	}
 	return CollectionsStoreKind_COLLECTIONS_STORE_KIND_UNSPECIFIED
+}
+
+func (x *CollectionsServiceDeleteStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceDeleteStoreResponse answers DeleteStore.
@@ -1440,7 +1462,11 @@ type CollectionsServiceDeleteKeysRequest struct {
 	// The hash or set store.
 	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
 	// Keys to remove.
-	Keys          []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	Keys []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1487,6 +1513,13 @@ func (x *CollectionsServiceDeleteKeysRequest) GetKeys() []string {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *CollectionsServiceDeleteKeysRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceDeleteKeysResponse answers DeleteKeys.
@@ -1552,7 +1585,11 @@ type CollectionsServiceHSetRequest struct {
 	// The hash key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// Fields to set; at least one.
-	Fields        map[string][]byte `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Fields map[string][]byte `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1606,6 +1643,13 @@ func (x *CollectionsServiceHSetRequest) GetFields() map[string][]byte {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *CollectionsServiceHSetRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHSetResponse answers HSet.
@@ -1673,7 +1717,11 @@ type CollectionsServiceHSetNXRequest struct {
 	// The field.
 	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
 	// The value.
-	Value         []byte `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Value []byte `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1734,6 +1782,13 @@ func (x *CollectionsServiceHSetNXRequest) GetValue() []byte {
 		return x.Value
 	}
 	return nil
+}
+
+func (x *CollectionsServiceHSetNXRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHSetNXResponse answers HSetNX.
@@ -2037,7 +2092,11 @@ type CollectionsServiceHDelRequest struct {
 	// The hash key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// The fields.
-	Fields        []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	Fields []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2091,6 +2150,13 @@ func (x *CollectionsServiceHDelRequest) GetFields() []string {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *CollectionsServiceHDelRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHDelResponse answers HDel.
@@ -2268,7 +2334,11 @@ type CollectionsServiceHIncrByRequest struct {
 	// The field.
 	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
 	// Amount to add (may be negative); overflow answers "conflict".
-	Delta         int64 `protobuf:"varint,4,opt,name=delta,proto3" json:"delta,omitempty"`
+	Delta int64 `protobuf:"varint,4,opt,name=delta,proto3" json:"delta,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2329,6 +2399,13 @@ func (x *CollectionsServiceHIncrByRequest) GetDelta() int64 {
 		return x.Delta
 	}
 	return 0
+}
+
+func (x *CollectionsServiceHIncrByRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHIncrByResponse answers HIncrBy.
@@ -2396,7 +2473,11 @@ type CollectionsServiceHIncrByFloatRequest struct {
 	// The field.
 	Field string `protobuf:"bytes,3,opt,name=field,proto3" json:"field,omitempty"`
 	// Amount to add; NaN or infinite is invalid.
-	Delta         float64 `protobuf:"fixed64,4,opt,name=delta,proto3" json:"delta,omitempty"`
+	Delta float64 `protobuf:"fixed64,4,opt,name=delta,proto3" json:"delta,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2457,6 +2538,13 @@ func (x *CollectionsServiceHIncrByFloatRequest) GetDelta() float64 {
 		return x.Delta
 	}
 	return 0
+}
+
+func (x *CollectionsServiceHIncrByFloatRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHIncrByFloatResponse answers HIncrByFloat.
@@ -3122,7 +3210,11 @@ type CollectionsServiceHExpireRequest struct {
 	// Time to live from now; 0 deletes the fields; negative is invalid.
 	TtlMs int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	// Optional condition.
-	Condition     HashExpireCondition `protobuf:"varint,5,opt,name=condition,proto3,enum=waymaker.v1.HashExpireCondition" json:"condition,omitempty"`
+	Condition HashExpireCondition `protobuf:"varint,5,opt,name=condition,proto3,enum=waymaker.v1.HashExpireCondition" json:"condition,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3192,6 +3284,13 @@ func (x *CollectionsServiceHExpireRequest) GetCondition() HashExpireCondition {
 	return HashExpireCondition_HASH_EXPIRE_CONDITION_UNSPECIFIED
 }
 
+func (x *CollectionsServiceHExpireRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // CollectionsServiceHExpireResponse answers HExpire.
 type CollectionsServiceHExpireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3255,7 +3354,11 @@ type CollectionsServiceHPersistRequest struct {
 	// The hash key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// The fields.
-	Fields        []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	Fields []string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3309,6 +3412,13 @@ func (x *CollectionsServiceHPersistRequest) GetFields() []string {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *CollectionsServiceHPersistRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceHPersistResponse answers HPersist.
@@ -3494,7 +3604,11 @@ type CollectionsServiceSAddRequest struct {
 	// The set key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// Members to add; each non-empty.
-	Members       [][]byte `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	Members [][]byte `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3548,6 +3662,13 @@ func (x *CollectionsServiceSAddRequest) GetMembers() [][]byte {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *CollectionsServiceSAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceSAddResponse answers SAdd.
@@ -3613,7 +3734,11 @@ type CollectionsServiceSRemRequest struct {
 	// The set key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// Members to remove.
-	Members       [][]byte `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	Members [][]byte `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3667,6 +3792,13 @@ func (x *CollectionsServiceSRemRequest) GetMembers() [][]byte {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *CollectionsServiceSRemRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceSRemResponse answers SRem.
@@ -4190,7 +4322,11 @@ type CollectionsServiceSPopRequest struct {
 	// The set key.
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	// How many; 0 takes 1; negative is invalid.
-	Count         int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Count int64 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4244,6 +4380,13 @@ func (x *CollectionsServiceSPopRequest) GetCount() int64 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *CollectionsServiceSPopRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceSPopResponse answers SPop.
@@ -4816,7 +4959,11 @@ type CollectionsServiceSMoveRequest struct {
 	// Key to move to.
 	Destination string `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
 	// The member.
-	Member        []byte `protobuf:"bytes,4,opt,name=member,proto3" json:"member,omitempty"`
+	Member []byte `protobuf:"bytes,4,opt,name=member,proto3" json:"member,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4877,6 +5024,13 @@ func (x *CollectionsServiceSMoveRequest) GetMember() []byte {
 		return x.Member
 	}
 	return nil
+}
+
+func (x *CollectionsServiceSMoveRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceSMoveResponse answers SMove.
@@ -5094,7 +5248,11 @@ type CollectionsServiceQueuePushRequest struct {
 	// Delay before the message is ready; unset takes the queue default.
 	DelayMs *int64 `protobuf:"varint,4,opt,name=delay_ms,json=delayMs,proto3,oneof" json:"delay_ms,omitempty"`
 	// Free-form attributes, handed back on pop.
-	Attributes    map[string]string `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Attributes map[string]string `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5162,6 +5320,13 @@ func (x *CollectionsServiceQueuePushRequest) GetAttributes() map[string]string {
 		return x.Attributes
 	}
 	return nil
+}
+
+func (x *CollectionsServiceQueuePushRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceQueuePushResponse answers QueuePush.
@@ -5240,7 +5405,11 @@ type CollectionsServiceQueuePopRequest struct {
 	VisibilityTimeoutMs *int64 `protobuf:"varint,3,opt,name=visibility_timeout_ms,json=visibilityTimeoutMs,proto3,oneof" json:"visibility_timeout_ms,omitempty"`
 	// Most messages to answer; 0 takes 1; at most 1000. The call answers as
 	// soon as one is ready, with all ready ones up to this count.
-	MaxMessages   int32 `protobuf:"varint,4,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	MaxMessages int32 `protobuf:"varint,4,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5301,6 +5470,13 @@ func (x *CollectionsServiceQueuePopRequest) GetMaxMessages() int32 {
 		return x.MaxMessages
 	}
 	return 0
+}
+
+func (x *CollectionsServiceQueuePopRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceQueuePopResponse answers QueuePop.
@@ -5364,7 +5540,11 @@ type CollectionsServiceQueueAckRequest struct {
 	// The queue.
 	Queue string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
 	// The receipt of the pop.
-	Receipt       string `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Receipt string `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5409,6 +5589,13 @@ func (x *CollectionsServiceQueueAckRequest) GetQueue() string {
 func (x *CollectionsServiceQueueAckRequest) GetReceipt() string {
 	if x != nil {
 		return x.Receipt
+	}
+	return ""
+}
+
+func (x *CollectionsServiceQueueAckRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -5467,7 +5654,11 @@ type CollectionsServiceQueueNackRequest struct {
 	// The receipt of the pop.
 	Receipt string `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Delay before it is ready again; 0: at once (back at its FIFO place).
-	DelayMs       int64 `protobuf:"varint,3,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	DelayMs int64 `protobuf:"varint,3,opt,name=delay_ms,json=delayMs,proto3" json:"delay_ms,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5521,6 +5712,13 @@ func (x *CollectionsServiceQueueNackRequest) GetDelayMs() int64 {
 		return x.DelayMs
 	}
 	return 0
+}
+
+func (x *CollectionsServiceQueueNackRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceQueueNackResponse answers QueueNack.
@@ -5578,8 +5776,12 @@ type CollectionsServiceQueueExtendVisibilityRequest struct {
 	Receipt string `protobuf:"bytes,2,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// New invisibility from now; must be positive.
 	VisibilityTimeoutMs int64 `protobuf:"varint,3,opt,name=visibility_timeout_ms,json=visibilityTimeoutMs,proto3" json:"visibility_timeout_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CollectionsServiceQueueExtendVisibilityRequest) Reset() {
@@ -5631,6 +5833,13 @@ func (x *CollectionsServiceQueueExtendVisibilityRequest) GetVisibilityTimeoutMs(
 		return x.VisibilityTimeoutMs
 	}
 	return 0
+}
+
+func (x *CollectionsServiceQueueExtendVisibilityRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CollectionsServiceQueueExtendVisibilityResponse answers
@@ -5922,7 +6131,11 @@ func (x *CollectionsServiceQueuePeekResponse) GetMessages() []*QueueMessage {
 type CollectionsServiceQueuePurgeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The queue.
-	Queue         string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Queue string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5960,6 +6173,13 @@ func (*CollectionsServiceQueuePurgeRequest) Descriptor() ([]byte, []int) {
 func (x *CollectionsServiceQueuePurgeRequest) GetQueue() string {
 	if x != nil {
 		return x.Queue
+	}
+	return ""
+}
+
+func (x *CollectionsServiceQueuePurgeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -6071,9 +6291,11 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"c\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x82\x01\n" +
 	"$CollectionsServiceCreateStoreRequest\x12;\n" +
-	"\x06config\x18\x01 \x01(\v2#.waymaker.v1.CollectionsStoreConfigR\x06config\"\x8b\x01\n" +
+	"\x06config\x18\x01 \x01(\v2#.waymaker.v1.CollectionsStoreConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x8b\x01\n" +
 	"%CollectionsServiceCreateStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x125\n" +
 	"\x04info\x18\x02 \x01(\v2!.waymaker.v1.CollectionsStoreInfoR\x04info\"p\n" +
@@ -6082,10 +6304,12 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2!.waymaker.v1.CollectionsStoreKindR\x04kind\"\x88\x01\n" +
 	"\"CollectionsServiceGetStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x125\n" +
-	"\x04info\x18\x02 \x01(\v2!.waymaker.v1.CollectionsStoreInfoR\x04info\"s\n" +
+	"\x04info\x18\x02 \x01(\v2!.waymaker.v1.CollectionsStoreInfoR\x04info\"\x92\x01\n" +
 	"$CollectionsServiceDeleteStoreRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x125\n" +
-	"\x04kind\x18\x02 \x01(\x0e2!.waymaker.v1.CollectionsStoreKindR\x04kind\"T\n" +
+	"\x04kind\x18\x02 \x01(\x0e2!.waymaker.v1.CollectionsStoreKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"T\n" +
 	"%CollectionsServiceDeleteStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x98\x01\n" +
 	"#CollectionsServiceListStoresRequest\x125\n" +
@@ -6105,28 +6329,34 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\"CollectionsServiceScanKeysResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
-	"\x04keys\x18\x03 \x03(\tR\x04keys\"O\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"n\n" +
 	"#CollectionsServiceDeleteKeysRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
-	"\x04keys\x18\x02 \x03(\tR\x04keys\"m\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"m\n" +
 	"$CollectionsServiceDeleteKeysResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
-	"\aremoved\x18\x02 \x01(\x03R\aremoved\"\xd2\x01\n" +
+	"\aremoved\x18\x02 \x01(\x03R\aremoved\"\xf1\x01\n" +
 	"\x1dCollectionsServiceHSetRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12N\n" +
-	"\x06fields\x18\x03 \x03(\v26.waymaker.v1.CollectionsServiceHSetRequest.FieldsEntryR\x06fields\x1a9\n" +
+	"\x06fields\x18\x03 \x03(\v26.waymaker.v1.CollectionsServiceHSetRequest.FieldsEntryR\x06fields\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"c\n" +
 	"\x1eCollectionsServiceHSetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\x03R\x05added\"u\n" +
+	"\x05added\x18\x02 \x01(\x03R\x05added\"\x94\x01\n" +
 	"\x1fCollectionsServiceHSetNXRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\fR\x05value\"a\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"a\n" +
 	" CollectionsServiceHSetNXResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x10\n" +
 	"\x03set\x18\x02 \x01(\bR\x03set\"]\n" +
@@ -6143,11 +6373,13 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\"\x83\x01\n" +
 	"\x1fCollectionsServiceHMGetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x123\n" +
-	"\x06values\x18\x02 \x03(\v2\x1b.waymaker.v1.HashMaybeValueR\x06values\"_\n" +
+	"\x06values\x18\x02 \x03(\v2\x1b.waymaker.v1.HashMaybeValueR\x06values\"~\n" +
 	"\x1dCollectionsServiceHDelRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
-	"\x06fields\x18\x03 \x03(\tR\x06fields\"g\n" +
+	"\x06fields\x18\x03 \x03(\tR\x06fields\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
 	"\x1eCollectionsServiceHDelResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\aremoved\x18\x02 \x01(\x03R\aremoved\"J\n" +
@@ -6159,20 +6391,24 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x02 \x03(\v2:.waymaker.v1.CollectionsServiceHGetAllResponse.FieldsEntryR\x06fields\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"v\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x95\x01\n" +
 	" CollectionsServiceHIncrByRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
-	"\x05delta\x18\x04 \x01(\x03R\x05delta\"f\n" +
+	"\x05delta\x18\x04 \x01(\x03R\x05delta\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"f\n" +
 	"!CollectionsServiceHIncrByResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value\"{\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\"\x9a\x01\n" +
 	"%CollectionsServiceHIncrByFloatRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
-	"\x05delta\x18\x04 \x01(\x01R\x05delta\"k\n" +
+	"\x05delta\x18\x04 \x01(\x01R\x05delta\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"k\n" +
 	"&CollectionsServiceHIncrByFloatResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\"`\n" +
@@ -6210,20 +6446,24 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceHScanResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12.\n" +
-	"\x06fields\x18\x03 \x03(\v2\x16.waymaker.v1.HashFieldR\x06fields\"\xb9\x01\n" +
+	"\x06fields\x18\x03 \x03(\v2\x16.waymaker.v1.HashFieldR\x06fields\"\xd8\x01\n" +
 	" CollectionsServiceHExpireRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\x12\x15\n" +
 	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\x12>\n" +
-	"\tcondition\x18\x05 \x01(\x0e2 .waymaker.v1.HashExpireConditionR\tcondition\"\x8c\x01\n" +
+	"\tcondition\x18\x05 \x01(\x0e2 .waymaker.v1.HashExpireConditionR\tcondition\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\"\x8c\x01\n" +
 	"!CollectionsServiceHExpireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12:\n" +
-	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"c\n" +
+	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"\x82\x01\n" +
 	"!CollectionsServiceHPersistRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
-	"\x06fields\x18\x03 \x03(\tR\x06fields\"\x8d\x01\n" +
+	"\x06fields\x18\x03 \x03(\tR\x06fields\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x8d\x01\n" +
 	"\"CollectionsServiceHPersistResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12:\n" +
 	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"_\n" +
@@ -6233,18 +6473,22 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\"d\n" +
 	"\x1eCollectionsServiceHTTLResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x15\n" +
-	"\x06ttl_ms\x18\x02 \x03(\x03R\x05ttlMs\"a\n" +
+	"\x06ttl_ms\x18\x02 \x03(\x03R\x05ttlMs\"\x80\x01\n" +
 	"\x1dCollectionsServiceSAddRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
-	"\amembers\x18\x03 \x03(\fR\amembers\"c\n" +
+	"\amembers\x18\x03 \x03(\fR\amembers\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"c\n" +
 	"\x1eCollectionsServiceSAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\x03R\x05added\"a\n" +
+	"\x05added\x18\x02 \x01(\x03R\x05added\"\x80\x01\n" +
 	"\x1dCollectionsServiceSRemRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
-	"\amembers\x18\x03 \x03(\fR\amembers\"g\n" +
+	"\amembers\x18\x03 \x03(\fR\amembers\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
 	"\x1eCollectionsServiceSRemResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\aremoved\x18\x02 \x01(\x03R\aremoved\"d\n" +
@@ -6273,11 +6517,13 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"p\n" +
 	"\x1fCollectionsServiceSCardResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12 \n" +
-	"\vcardinality\x18\x02 \x01(\x03R\vcardinality\"]\n" +
+	"\vcardinality\x18\x02 \x01(\x03R\vcardinality\"|\n" +
 	"\x1dCollectionsServiceSPopRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\x03R\x05count\"g\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
 	"\x1eCollectionsServiceSPopResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\fR\amembers\"d\n" +
@@ -6311,12 +6557,14 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceSDiffResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\fR\amembers\x12 \n" +
-	"\vcardinality\x18\x03 \x01(\x03R\vcardinality\"\x88\x01\n" +
+	"\vcardinality\x18\x03 \x01(\x03R\vcardinality\"\xa7\x01\n" +
 	"\x1eCollectionsServiceSMoveRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x03 \x01(\tR\vdestination\x12\x16\n" +
-	"\x06member\x18\x04 \x01(\fR\x06member\"d\n" +
+	"\x06member\x18\x04 \x01(\fR\x06member\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"d\n" +
 	"\x1fCollectionsServiceSMoveResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
 	"\x05moved\x18\x02 \x01(\bR\x05moved\"\x8c\x01\n" +
@@ -6329,7 +6577,7 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceSScanResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x18\n" +
-	"\amembers\x18\x03 \x03(\fR\amembers\"\xb1\x02\n" +
+	"\amembers\x18\x03 \x03(\fR\amembers\"\xd0\x02\n" +
 	"\"CollectionsServiceQueuePushRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x0e\n" +
@@ -6337,7 +6585,9 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\bdelay_ms\x18\x04 \x01(\x03H\x00R\adelayMs\x88\x01\x01\x12_\n" +
 	"\n" +
 	"attributes\x18\x05 \x03(\v2?.waymaker.v1.CollectionsServiceQueuePushRequest.AttributesEntryR\n" +
-	"attributes\x1a=\n" +
+	"attributes\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
@@ -6345,31 +6595,39 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"#CollectionsServiceQueuePushResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xc8\x01\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xe7\x01\n" +
 	"!CollectionsServiceQueuePopRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n" +
 	"\await_ms\x18\x02 \x01(\x03R\x06waitMs\x127\n" +
 	"\x15visibility_timeout_ms\x18\x03 \x01(\x03H\x00R\x13visibilityTimeoutMs\x88\x01\x01\x12!\n" +
-	"\fmax_messages\x18\x04 \x01(\x05R\vmaxMessagesB\x18\n" +
+	"\fmax_messages\x18\x04 \x01(\x05R\vmaxMessages\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestIdB\x18\n" +
 	"\x16_visibility_timeout_ms\"\x88\x01\n" +
 	"\"CollectionsServiceQueuePopResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x125\n" +
-	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\"S\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\"r\n" +
 	"!CollectionsServiceQueueAckRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
-	"\areceipt\x18\x02 \x01(\tR\areceipt\"Q\n" +
+	"\areceipt\x18\x02 \x01(\tR\areceipt\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"Q\n" +
 	"\"CollectionsServiceQueueAckResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"o\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x8e\x01\n" +
 	"\"CollectionsServiceQueueNackRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\areceipt\x18\x02 \x01(\tR\areceipt\x12\x19\n" +
-	"\bdelay_ms\x18\x03 \x01(\x03R\adelayMs\"R\n" +
+	"\bdelay_ms\x18\x03 \x01(\x03R\adelayMs\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"R\n" +
 	"#CollectionsServiceQueueNackResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x94\x01\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\xb3\x01\n" +
 	".CollectionsServiceQueueExtendVisibilityRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\areceipt\x18\x02 \x01(\tR\areceipt\x122\n" +
-	"\x15visibility_timeout_ms\x18\x03 \x01(\x03R\x13visibilityTimeoutMs\"\x91\x01\n" +
+	"\x15visibility_timeout_ms\x18\x03 \x01(\x03R\x13visibilityTimeoutMs\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x91\x01\n" +
 	"/CollectionsServiceQueueExtendVisibilityResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x121\n" +
 	"\x15invisible_until_at_ms\x18\x02 \x01(\x03R\x12invisibleUntilAtMs\"9\n" +
@@ -6385,9 +6643,11 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\"\x89\x01\n" +
 	"#CollectionsServiceQueuePeekResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x125\n" +
-	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\";\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\"Z\n" +
 	"#CollectionsServiceQueuePurgeRequest\x12\x14\n" +
-	"\x05queue\x18\x01 \x01(\tR\x05queue\"k\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"k\n" +
 	"$CollectionsServiceQueuePurgeResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06purged\x18\x02 \x01(\x03R\x06purged*\xa1\x01\n" +
@@ -6407,55 +6667,55 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x18HASH_EXPIRE_CONDITION_NX\x10\x01\x12\x1c\n" +
 	"\x18HASH_EXPIRE_CONDITION_XX\x10\x02\x12\x1c\n" +
 	"\x18HASH_EXPIRE_CONDITION_GT\x10\x03\x12\x1c\n" +
-	"\x18HASH_EXPIRE_CONDITION_LT\x10\x042\x90$\n" +
-	"\x12CollectionsService\x12t\n" +
-	"\vCreateStore\x121.waymaker.v1.CollectionsServiceCreateStoreRequest\x1a2.waymaker.v1.CollectionsServiceCreateStoreResponse\x12k\n" +
-	"\bGetStore\x12..waymaker.v1.CollectionsServiceGetStoreRequest\x1a/.waymaker.v1.CollectionsServiceGetStoreResponse\x12t\n" +
-	"\vDeleteStore\x121.waymaker.v1.CollectionsServiceDeleteStoreRequest\x1a2.waymaker.v1.CollectionsServiceDeleteStoreResponse\x12q\n" +
+	"\x18HASH_EXPIRE_CONDITION_LT\x10\x042\xe7%\n" +
+	"\x12CollectionsService\x12y\n" +
+	"\vCreateStore\x121.waymaker.v1.CollectionsServiceCreateStoreRequest\x1a2.waymaker.v1.CollectionsServiceCreateStoreResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bGetStore\x12..waymaker.v1.CollectionsServiceGetStoreRequest\x1a/.waymaker.v1.CollectionsServiceGetStoreResponse\"\x03\x90\x02\x01\x12y\n" +
+	"\vDeleteStore\x121.waymaker.v1.CollectionsServiceDeleteStoreRequest\x1a2.waymaker.v1.CollectionsServiceDeleteStoreResponse\"\x03\x90\x02\x02\x12v\n" +
 	"\n" +
-	"ListStores\x120.waymaker.v1.CollectionsServiceListStoresRequest\x1a1.waymaker.v1.CollectionsServiceListStoresResponse\x12k\n" +
-	"\bScanKeys\x12..waymaker.v1.CollectionsServiceScanKeysRequest\x1a/.waymaker.v1.CollectionsServiceScanKeysResponse\x12q\n" +
+	"ListStores\x120.waymaker.v1.CollectionsServiceListStoresRequest\x1a1.waymaker.v1.CollectionsServiceListStoresResponse\"\x03\x90\x02\x01\x12p\n" +
+	"\bScanKeys\x12..waymaker.v1.CollectionsServiceScanKeysRequest\x1a/.waymaker.v1.CollectionsServiceScanKeysResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\n" +
-	"DeleteKeys\x120.waymaker.v1.CollectionsServiceDeleteKeysRequest\x1a1.waymaker.v1.CollectionsServiceDeleteKeysResponse\x12_\n" +
-	"\x04HSet\x12*.waymaker.v1.CollectionsServiceHSetRequest\x1a+.waymaker.v1.CollectionsServiceHSetResponse\x12e\n" +
-	"\x06HSetNX\x12,.waymaker.v1.CollectionsServiceHSetNXRequest\x1a-.waymaker.v1.CollectionsServiceHSetNXResponse\x12_\n" +
-	"\x04HGet\x12*.waymaker.v1.CollectionsServiceHGetRequest\x1a+.waymaker.v1.CollectionsServiceHGetResponse\x12b\n" +
-	"\x05HMGet\x12+.waymaker.v1.CollectionsServiceHMGetRequest\x1a,.waymaker.v1.CollectionsServiceHMGetResponse\x12_\n" +
-	"\x04HDel\x12*.waymaker.v1.CollectionsServiceHDelRequest\x1a+.waymaker.v1.CollectionsServiceHDelResponse\x12h\n" +
-	"\aHGetAll\x12-.waymaker.v1.CollectionsServiceHGetAllRequest\x1a..waymaker.v1.CollectionsServiceHGetAllResponse\x12h\n" +
-	"\aHIncrBy\x12-.waymaker.v1.CollectionsServiceHIncrByRequest\x1a..waymaker.v1.CollectionsServiceHIncrByResponse\x12w\n" +
-	"\fHIncrByFloat\x122.waymaker.v1.CollectionsServiceHIncrByFloatRequest\x1a3.waymaker.v1.CollectionsServiceHIncrByFloatResponse\x12h\n" +
-	"\aHExists\x12-.waymaker.v1.CollectionsServiceHExistsRequest\x1a..waymaker.v1.CollectionsServiceHExistsResponse\x12_\n" +
-	"\x04HLen\x12*.waymaker.v1.CollectionsServiceHLenRequest\x1a+.waymaker.v1.CollectionsServiceHLenResponse\x12b\n" +
-	"\x05HKeys\x12+.waymaker.v1.CollectionsServiceHKeysRequest\x1a,.waymaker.v1.CollectionsServiceHKeysResponse\x12b\n" +
-	"\x05HVals\x12+.waymaker.v1.CollectionsServiceHValsRequest\x1a,.waymaker.v1.CollectionsServiceHValsResponse\x12b\n" +
-	"\x05HScan\x12+.waymaker.v1.CollectionsServiceHScanRequest\x1a,.waymaker.v1.CollectionsServiceHScanResponse\x12h\n" +
-	"\aHExpire\x12-.waymaker.v1.CollectionsServiceHExpireRequest\x1a..waymaker.v1.CollectionsServiceHExpireResponse\x12k\n" +
-	"\bHPersist\x12..waymaker.v1.CollectionsServiceHPersistRequest\x1a/.waymaker.v1.CollectionsServiceHPersistResponse\x12_\n" +
-	"\x04HTTL\x12*.waymaker.v1.CollectionsServiceHTTLRequest\x1a+.waymaker.v1.CollectionsServiceHTTLResponse\x12_\n" +
-	"\x04SAdd\x12*.waymaker.v1.CollectionsServiceSAddRequest\x1a+.waymaker.v1.CollectionsServiceSAddResponse\x12_\n" +
-	"\x04SRem\x12*.waymaker.v1.CollectionsServiceSRemRequest\x1a+.waymaker.v1.CollectionsServiceSRemResponse\x12n\n" +
-	"\tSIsMember\x12/.waymaker.v1.CollectionsServiceSIsMemberRequest\x1a0.waymaker.v1.CollectionsServiceSIsMemberResponse\x12q\n" +
+	"DeleteKeys\x120.waymaker.v1.CollectionsServiceDeleteKeysRequest\x1a1.waymaker.v1.CollectionsServiceDeleteKeysResponse\"\x03\x90\x02\x02\x12d\n" +
+	"\x04HSet\x12*.waymaker.v1.CollectionsServiceHSetRequest\x1a+.waymaker.v1.CollectionsServiceHSetResponse\"\x03\x90\x02\x02\x12j\n" +
+	"\x06HSetNX\x12,.waymaker.v1.CollectionsServiceHSetNXRequest\x1a-.waymaker.v1.CollectionsServiceHSetNXResponse\"\x03\x90\x02\x02\x12d\n" +
+	"\x04HGet\x12*.waymaker.v1.CollectionsServiceHGetRequest\x1a+.waymaker.v1.CollectionsServiceHGetResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05HMGet\x12+.waymaker.v1.CollectionsServiceHMGetRequest\x1a,.waymaker.v1.CollectionsServiceHMGetResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\x04HDel\x12*.waymaker.v1.CollectionsServiceHDelRequest\x1a+.waymaker.v1.CollectionsServiceHDelResponse\"\x03\x90\x02\x02\x12m\n" +
+	"\aHGetAll\x12-.waymaker.v1.CollectionsServiceHGetAllRequest\x1a..waymaker.v1.CollectionsServiceHGetAllResponse\"\x03\x90\x02\x01\x12m\n" +
+	"\aHIncrBy\x12-.waymaker.v1.CollectionsServiceHIncrByRequest\x1a..waymaker.v1.CollectionsServiceHIncrByResponse\"\x03\x90\x02\x02\x12|\n" +
+	"\fHIncrByFloat\x122.waymaker.v1.CollectionsServiceHIncrByFloatRequest\x1a3.waymaker.v1.CollectionsServiceHIncrByFloatResponse\"\x03\x90\x02\x02\x12m\n" +
+	"\aHExists\x12-.waymaker.v1.CollectionsServiceHExistsRequest\x1a..waymaker.v1.CollectionsServiceHExistsResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\x04HLen\x12*.waymaker.v1.CollectionsServiceHLenRequest\x1a+.waymaker.v1.CollectionsServiceHLenResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05HKeys\x12+.waymaker.v1.CollectionsServiceHKeysRequest\x1a,.waymaker.v1.CollectionsServiceHKeysResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05HVals\x12+.waymaker.v1.CollectionsServiceHValsRequest\x1a,.waymaker.v1.CollectionsServiceHValsResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05HScan\x12+.waymaker.v1.CollectionsServiceHScanRequest\x1a,.waymaker.v1.CollectionsServiceHScanResponse\"\x03\x90\x02\x01\x12m\n" +
+	"\aHExpire\x12-.waymaker.v1.CollectionsServiceHExpireRequest\x1a..waymaker.v1.CollectionsServiceHExpireResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bHPersist\x12..waymaker.v1.CollectionsServiceHPersistRequest\x1a/.waymaker.v1.CollectionsServiceHPersistResponse\"\x03\x90\x02\x02\x12d\n" +
+	"\x04HTTL\x12*.waymaker.v1.CollectionsServiceHTTLRequest\x1a+.waymaker.v1.CollectionsServiceHTTLResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\x04SAdd\x12*.waymaker.v1.CollectionsServiceSAddRequest\x1a+.waymaker.v1.CollectionsServiceSAddResponse\"\x03\x90\x02\x02\x12d\n" +
+	"\x04SRem\x12*.waymaker.v1.CollectionsServiceSRemRequest\x1a+.waymaker.v1.CollectionsServiceSRemResponse\"\x03\x90\x02\x02\x12s\n" +
+	"\tSIsMember\x12/.waymaker.v1.CollectionsServiceSIsMemberRequest\x1a0.waymaker.v1.CollectionsServiceSIsMemberResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\n" +
-	"SMIsMember\x120.waymaker.v1.CollectionsServiceSMIsMemberRequest\x1a1.waymaker.v1.CollectionsServiceSMIsMemberResponse\x12k\n" +
-	"\bSMembers\x12..waymaker.v1.CollectionsServiceSMembersRequest\x1a/.waymaker.v1.CollectionsServiceSMembersResponse\x12b\n" +
-	"\x05SCard\x12+.waymaker.v1.CollectionsServiceSCardRequest\x1a,.waymaker.v1.CollectionsServiceSCardResponse\x12_\n" +
-	"\x04SPop\x12*.waymaker.v1.CollectionsServiceSPopRequest\x1a+.waymaker.v1.CollectionsServiceSPopResponse\x12t\n" +
-	"\vSRandMember\x121.waymaker.v1.CollectionsServiceSRandMemberRequest\x1a2.waymaker.v1.CollectionsServiceSRandMemberResponse\x12e\n" +
-	"\x06SInter\x12,.waymaker.v1.CollectionsServiceSInterRequest\x1a-.waymaker.v1.CollectionsServiceSInterResponse\x12e\n" +
-	"\x06SUnion\x12,.waymaker.v1.CollectionsServiceSUnionRequest\x1a-.waymaker.v1.CollectionsServiceSUnionResponse\x12b\n" +
-	"\x05SDiff\x12+.waymaker.v1.CollectionsServiceSDiffRequest\x1a,.waymaker.v1.CollectionsServiceSDiffResponse\x12b\n" +
-	"\x05SMove\x12+.waymaker.v1.CollectionsServiceSMoveRequest\x1a,.waymaker.v1.CollectionsServiceSMoveResponse\x12b\n" +
-	"\x05SScan\x12+.waymaker.v1.CollectionsServiceSScanRequest\x1a,.waymaker.v1.CollectionsServiceSScanResponse\x12n\n" +
-	"\tQueuePush\x12/.waymaker.v1.CollectionsServiceQueuePushRequest\x1a0.waymaker.v1.CollectionsServiceQueuePushResponse\x12k\n" +
-	"\bQueuePop\x12..waymaker.v1.CollectionsServiceQueuePopRequest\x1a/.waymaker.v1.CollectionsServiceQueuePopResponse\x12k\n" +
-	"\bQueueAck\x12..waymaker.v1.CollectionsServiceQueueAckRequest\x1a/.waymaker.v1.CollectionsServiceQueueAckResponse\x12n\n" +
-	"\tQueueNack\x12/.waymaker.v1.CollectionsServiceQueueNackRequest\x1a0.waymaker.v1.CollectionsServiceQueueNackResponse\x12\x92\x01\n" +
-	"\x15QueueExtendVisibility\x12;.waymaker.v1.CollectionsServiceQueueExtendVisibilityRequest\x1a<.waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse\x12k\n" +
-	"\bQueueLen\x12..waymaker.v1.CollectionsServiceQueueLenRequest\x1a/.waymaker.v1.CollectionsServiceQueueLenResponse\x12n\n" +
-	"\tQueuePeek\x12/.waymaker.v1.CollectionsServiceQueuePeekRequest\x1a0.waymaker.v1.CollectionsServiceQueuePeekResponse\x12q\n" +
+	"SMIsMember\x120.waymaker.v1.CollectionsServiceSMIsMemberRequest\x1a1.waymaker.v1.CollectionsServiceSMIsMemberResponse\"\x03\x90\x02\x01\x12p\n" +
+	"\bSMembers\x12..waymaker.v1.CollectionsServiceSMembersRequest\x1a/.waymaker.v1.CollectionsServiceSMembersResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05SCard\x12+.waymaker.v1.CollectionsServiceSCardRequest\x1a,.waymaker.v1.CollectionsServiceSCardResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\x04SPop\x12*.waymaker.v1.CollectionsServiceSPopRequest\x1a+.waymaker.v1.CollectionsServiceSPopResponse\"\x03\x90\x02\x02\x12y\n" +
+	"\vSRandMember\x121.waymaker.v1.CollectionsServiceSRandMemberRequest\x1a2.waymaker.v1.CollectionsServiceSRandMemberResponse\"\x03\x90\x02\x01\x12j\n" +
+	"\x06SInter\x12,.waymaker.v1.CollectionsServiceSInterRequest\x1a-.waymaker.v1.CollectionsServiceSInterResponse\"\x03\x90\x02\x01\x12j\n" +
+	"\x06SUnion\x12,.waymaker.v1.CollectionsServiceSUnionRequest\x1a-.waymaker.v1.CollectionsServiceSUnionResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05SDiff\x12+.waymaker.v1.CollectionsServiceSDiffRequest\x1a,.waymaker.v1.CollectionsServiceSDiffResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\x05SMove\x12+.waymaker.v1.CollectionsServiceSMoveRequest\x1a,.waymaker.v1.CollectionsServiceSMoveResponse\"\x03\x90\x02\x02\x12g\n" +
+	"\x05SScan\x12+.waymaker.v1.CollectionsServiceSScanRequest\x1a,.waymaker.v1.CollectionsServiceSScanResponse\"\x03\x90\x02\x01\x12s\n" +
+	"\tQueuePush\x12/.waymaker.v1.CollectionsServiceQueuePushRequest\x1a0.waymaker.v1.CollectionsServiceQueuePushResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bQueuePop\x12..waymaker.v1.CollectionsServiceQueuePopRequest\x1a/.waymaker.v1.CollectionsServiceQueuePopResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bQueueAck\x12..waymaker.v1.CollectionsServiceQueueAckRequest\x1a/.waymaker.v1.CollectionsServiceQueueAckResponse\"\x03\x90\x02\x02\x12s\n" +
+	"\tQueueNack\x12/.waymaker.v1.CollectionsServiceQueueNackRequest\x1a0.waymaker.v1.CollectionsServiceQueueNackResponse\"\x03\x90\x02\x02\x12\x97\x01\n" +
+	"\x15QueueExtendVisibility\x12;.waymaker.v1.CollectionsServiceQueueExtendVisibilityRequest\x1a<.waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bQueueLen\x12..waymaker.v1.CollectionsServiceQueueLenRequest\x1a/.waymaker.v1.CollectionsServiceQueueLenResponse\"\x03\x90\x02\x01\x12s\n" +
+	"\tQueuePeek\x12/.waymaker.v1.CollectionsServiceQueuePeekRequest\x1a0.waymaker.v1.CollectionsServiceQueuePeekResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\n" +
-	"QueuePurge\x120.waymaker.v1.CollectionsServiceQueuePurgeRequest\x1a1.waymaker.v1.CollectionsServiceQueuePurgeResponseBLZJgit.awesomike.com/pub/waymaker-client/go/genpb/collectionspb;collectionspbb\x06proto3"
+	"QueuePurge\x120.waymaker.v1.CollectionsServiceQueuePurgeRequest\x1a1.waymaker.v1.CollectionsServiceQueuePurgeResponse\"\x03\x90\x02\x02BLZJgit.awesomike.com/pub/waymaker-client/go/genpb/collectionspb;collectionspbb\x06proto3"
 
 var (
 	file_waymaker_v1_collections_proto_rawDescOnce sync.Once

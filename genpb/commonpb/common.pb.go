@@ -13,9 +13,22 @@
 //     success=false with a result_code from the list below.
 //   - Durations are int64 milliseconds with a `_ms` suffix; instants are
 //     Unix epoch milliseconds with an `_at_ms` suffix.
-//   - A mutation that a retry could apply twice carries a client-made id
-//     (lock request_id, publish msg_id, queue message id) and the server
-//     deduplicates it.
+//   - Retries. Reads are marked `idempotency_level = NO_SIDE_EFFECTS` and
+//     may be sent any number of times. Every other unary call is marked
+//     IDEMPOTENT and carries `string request_id`, made by the client once
+//     per call (at most 128 bytes) and sent unchanged on every retry of it.
+//     The server remembers the answer it gave to each request id, as
+//     replicated state, for at least 2 minutes and the last 250,000 ids by
+//     default (a server setting): a retry is answered with the first answer
+//     (the same revision, count or sequence) and is never applied twice. A
+//     request id sent again with a different request is refused with
+//     invalid_argument naming request_id. Without a request id a call is
+//     applied every time it arrives.
+//     The lock service's request_id is different: it names the owner of a
+//     lease across calls (see lock.proto). msg_id (publish) and queue
+//     message ids are the user's own deduplication keys: a second publish
+//     with a msg_id seen before answers duplicate=true, while a retry of
+//     the same call answers what the first attempt answered.
 //   - Every server stream carries a resume point (KV revision, stream
 //     sequence, lock request id, object chunk offset) so that a client can
 //     reopen it after a drop with no gap and no duplicate.

@@ -16,11 +16,11 @@
 // one token and `>` for one or more trailing tokens; ">" matches every key.
 // Bucket names: [A-Za-z0-9_-], 1 to 256 bytes.
 //
-// Retries: mutations may carry a client-made request_id. When set, the server
-// remembers the outcome of that id for a while (at least 2 minutes) and
-// answers a retry with the original outcome instead of applying it again, so
-// a Create or Update retried after a lost reply does not report a false
-// "exists" or "wrong_revision".
+// Retries: every mutation carries a client-made request_id, and a retry
+// of it is answered with the first answer (see common.proto, "Retries"),
+// so a Put retried after a lost reply is not applied twice, and a Create or
+// Update retried after a lost reply does not report a false "exists" or
+// "wrong_revision".
 
 package kvpb
 
@@ -380,7 +380,11 @@ func (x *KVEntry) GetOperation() KVOperation {
 type KVServiceCreateBucketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The configuration; name is required.
-	Config        *KVBucketConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *KVBucketConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -420,6 +424,13 @@ func (x *KVServiceCreateBucketRequest) GetConfig() *KVBucketConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *KVServiceCreateBucketRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // KVServiceCreateBucketResponse answers CreateBucket.
@@ -481,7 +492,11 @@ func (x *KVServiceCreateBucketResponse) GetInfo() *KVBucketInfo {
 type KVServiceUpdateBucketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new configuration; name selects the bucket.
-	Config        *KVBucketConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *KVBucketConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -521,6 +536,13 @@ func (x *KVServiceUpdateBucketRequest) GetConfig() *KVBucketConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *KVServiceUpdateBucketRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // KVServiceUpdateBucketResponse answers UpdateBucket.
@@ -683,7 +705,11 @@ func (x *KVServiceGetBucketResponse) GetInfo() *KVBucketInfo {
 type KVServiceDeleteBucketRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The bucket.
-	Bucket        string `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Bucket string `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,6 +747,13 @@ func (*KVServiceDeleteBucketRequest) Descriptor() ([]byte, []int) {
 func (x *KVServiceDeleteBucketRequest) GetBucket() string {
 	if x != nil {
 		return x.Bucket
+	}
+	return ""
+}
+
+func (x *KVServiceDeleteBucketRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2149,14 +2182,18 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\x04R\brevision\x12\"\n" +
 	"\rcreated_at_ms\x18\x05 \x01(\x03R\vcreatedAtMs\x126\n" +
-	"\toperation\x18\x06 \x01(\x0e2\x18.waymaker.v1.KVOperationR\toperation\"S\n" +
+	"\toperation\x18\x06 \x01(\x0e2\x18.waymaker.v1.KVOperationR\toperation\"r\n" +
 	"\x1cKVServiceCreateBucketRequest\x123\n" +
-	"\x06config\x18\x01 \x01(\v2\x1b.waymaker.v1.KVBucketConfigR\x06config\"{\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.waymaker.v1.KVBucketConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"{\n" +
 	"\x1dKVServiceCreateBucketResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.KVBucketInfoR\x04info\"S\n" +
+	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.KVBucketInfoR\x04info\"r\n" +
 	"\x1cKVServiceUpdateBucketRequest\x123\n" +
-	"\x06config\x18\x01 \x01(\v2\x1b.waymaker.v1.KVBucketConfigR\x06config\"{\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.waymaker.v1.KVBucketConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"{\n" +
 	"\x1dKVServiceUpdateBucketResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
 	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.KVBucketInfoR\x04info\"3\n" +
@@ -2164,9 +2201,11 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\"x\n" +
 	"\x1aKVServiceGetBucketResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.KVBucketInfoR\x04info\"6\n" +
+	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.KVBucketInfoR\x04info\"U\n" +
 	"\x1cKVServiceDeleteBucketRequest\x12\x16\n" +
-	"\x06bucket\x18\x01 \x01(\tR\x06bucket\"L\n" +
+	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"L\n" +
 	"\x1dKVServiceDeleteBucketResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"Y\n" +
 	"\x1bKVServiceListBucketsRequest\x12\x1b\n" +
@@ -2267,22 +2306,23 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\x18KV_OPERATION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KV_OPERATION_PUT\x10\x01\x12\x17\n" +
 	"\x13KV_OPERATION_DELETE\x10\x02\x12\x16\n" +
-	"\x12KV_OPERATION_PURGE\x10\x032\xea\t\n" +
-	"\tKVService\x12e\n" +
-	"\fCreateBucket\x12).waymaker.v1.KVServiceCreateBucketRequest\x1a*.waymaker.v1.KVServiceCreateBucketResponse\x12e\n" +
-	"\fUpdateBucket\x12).waymaker.v1.KVServiceUpdateBucketRequest\x1a*.waymaker.v1.KVServiceUpdateBucketResponse\x12\\\n" +
-	"\tGetBucket\x12&.waymaker.v1.KVServiceGetBucketRequest\x1a'.waymaker.v1.KVServiceGetBucketResponse\x12e\n" +
-	"\fDeleteBucket\x12).waymaker.v1.KVServiceDeleteBucketRequest\x1a*.waymaker.v1.KVServiceDeleteBucketResponse\x12b\n" +
-	"\vListBuckets\x12(.waymaker.v1.KVServiceListBucketsRequest\x1a).waymaker.v1.KVServiceListBucketsResponse\x12J\n" +
-	"\x03Put\x12 .waymaker.v1.KVServicePutRequest\x1a!.waymaker.v1.KVServicePutResponse\x12J\n" +
-	"\x03Get\x12 .waymaker.v1.KVServiceGetRequest\x1a!.waymaker.v1.KVServiceGetResponse\x12S\n" +
-	"\x06Create\x12#.waymaker.v1.KVServiceCreateRequest\x1a$.waymaker.v1.KVServiceCreateResponse\x12S\n" +
-	"\x06Update\x12#.waymaker.v1.KVServiceUpdateRequest\x1a$.waymaker.v1.KVServiceUpdateResponse\x12S\n" +
-	"\x06Delete\x12#.waymaker.v1.KVServiceDeleteRequest\x1a$.waymaker.v1.KVServiceDeleteResponse\x12P\n" +
-	"\x05Purge\x12\".waymaker.v1.KVServicePurgeRequest\x1a#.waymaker.v1.KVServicePurgeResponse\x12O\n" +
-	"\x04Keys\x12!.waymaker.v1.KVServiceKeysRequest\x1a\".waymaker.v1.KVServiceKeysResponse0\x01\x12X\n" +
-	"\aHistory\x12$.waymaker.v1.KVServiceHistoryRequest\x1a%.waymaker.v1.KVServiceHistoryResponse0\x01\x12R\n" +
-	"\x05Watch\x12\".waymaker.v1.KVServiceWatchRequest\x1a#.waymaker.v1.KVServiceWatchResponse0\x01B:Z8git.awesomike.com/pub/waymaker-client/go/genpb/kvpb;kvpbb\x06proto3"
+	"\x12KV_OPERATION_PURGE\x10\x032\xb0\n" +
+	"\n" +
+	"\tKVService\x12j\n" +
+	"\fCreateBucket\x12).waymaker.v1.KVServiceCreateBucketRequest\x1a*.waymaker.v1.KVServiceCreateBucketResponse\"\x03\x90\x02\x02\x12j\n" +
+	"\fUpdateBucket\x12).waymaker.v1.KVServiceUpdateBucketRequest\x1a*.waymaker.v1.KVServiceUpdateBucketResponse\"\x03\x90\x02\x02\x12a\n" +
+	"\tGetBucket\x12&.waymaker.v1.KVServiceGetBucketRequest\x1a'.waymaker.v1.KVServiceGetBucketResponse\"\x03\x90\x02\x01\x12j\n" +
+	"\fDeleteBucket\x12).waymaker.v1.KVServiceDeleteBucketRequest\x1a*.waymaker.v1.KVServiceDeleteBucketResponse\"\x03\x90\x02\x02\x12g\n" +
+	"\vListBuckets\x12(.waymaker.v1.KVServiceListBucketsRequest\x1a).waymaker.v1.KVServiceListBucketsResponse\"\x03\x90\x02\x01\x12O\n" +
+	"\x03Put\x12 .waymaker.v1.KVServicePutRequest\x1a!.waymaker.v1.KVServicePutResponse\"\x03\x90\x02\x02\x12O\n" +
+	"\x03Get\x12 .waymaker.v1.KVServiceGetRequest\x1a!.waymaker.v1.KVServiceGetResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\x06Create\x12#.waymaker.v1.KVServiceCreateRequest\x1a$.waymaker.v1.KVServiceCreateResponse\"\x03\x90\x02\x02\x12X\n" +
+	"\x06Update\x12#.waymaker.v1.KVServiceUpdateRequest\x1a$.waymaker.v1.KVServiceUpdateResponse\"\x03\x90\x02\x02\x12X\n" +
+	"\x06Delete\x12#.waymaker.v1.KVServiceDeleteRequest\x1a$.waymaker.v1.KVServiceDeleteResponse\"\x03\x90\x02\x02\x12U\n" +
+	"\x05Purge\x12\".waymaker.v1.KVServicePurgeRequest\x1a#.waymaker.v1.KVServicePurgeResponse\"\x03\x90\x02\x02\x12T\n" +
+	"\x04Keys\x12!.waymaker.v1.KVServiceKeysRequest\x1a\".waymaker.v1.KVServiceKeysResponse\"\x03\x90\x02\x010\x01\x12]\n" +
+	"\aHistory\x12$.waymaker.v1.KVServiceHistoryRequest\x1a%.waymaker.v1.KVServiceHistoryResponse\"\x03\x90\x02\x010\x01\x12W\n" +
+	"\x05Watch\x12\".waymaker.v1.KVServiceWatchRequest\x1a#.waymaker.v1.KVServiceWatchResponse\"\x03\x90\x02\x010\x01B:Z8git.awesomike.com/pub/waymaker-client/go/genpb/kvpb;kvpbb\x06proto3"
 
 var (
 	file_waymaker_v1_kv_proto_rawDescOnce sync.Once

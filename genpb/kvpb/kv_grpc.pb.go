@@ -16,11 +16,11 @@
 // one token and `>` for one or more trailing tokens; ">" matches every key.
 // Bucket names: [A-Za-z0-9_-], 1 to 256 bytes.
 //
-// Retries: mutations may carry a client-made request_id. When set, the server
-// remembers the outcome of that id for a while (at least 2 minutes) and
-// answers a retry with the original outcome instead of applying it again, so
-// a Create or Update retried after a lost reply does not report a false
-// "exists" or "wrong_revision".
+// Retries: every mutation carries a client-made request_id, and a retry
+// of it is answered with the first answer (see common.proto, "Retries"),
+// so a Put retried after a lost reply is not applied twice, and a Create or
+// Update retried after a lost reply does not report a false "exists" or
+// "wrong_revision".
 
 package kvpb
 

@@ -1700,17 +1700,17 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x17LOCK_EVENT_TYPE_RENEWED\x10\x02\x12\x1c\n" +
 	"\x18LOCK_EVENT_TYPE_RELEASED\x10\x03\x12\x1b\n" +
 	"\x17LOCK_EVENT_TYPE_EXPIRED\x10\x04\x12\x1b\n" +
-	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\x97\x06\n" +
+	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xa1\x06\n" +
 	"\vLockService\x12\\\n" +
 	"\aAcquire\x12&.waymaker.v1.LockServiceAcquireRequest\x1a'.waymaker.v1.LockServiceAcquireResponse0\x01\x12k\n" +
 	"\fMultiAcquire\x12+.waymaker.v1.LockServiceMultiAcquireRequest\x1a,.waymaker.v1.LockServiceMultiAcquireResponse0\x01\x12c\n" +
 	"\n" +
 	"TryAcquire\x12).waymaker.v1.LockServiceTryAcquireRequest\x1a*.waymaker.v1.LockServiceTryAcquireResponse\x12r\n" +
-	"\x0fMultiTryAcquire\x12..waymaker.v1.LockServiceMultiTryAcquireRequest\x1a/.waymaker.v1.LockServiceMultiTryAcquireResponse\x12V\n" +
-	"\x05Watch\x12$.waymaker.v1.LockServiceWatchRequest\x1a%.waymaker.v1.LockServiceWatchResponse0\x01\x12T\n" +
+	"\x0fMultiTryAcquire\x12..waymaker.v1.LockServiceMultiTryAcquireRequest\x1a/.waymaker.v1.LockServiceMultiTryAcquireResponse\x12[\n" +
+	"\x05Watch\x12$.waymaker.v1.LockServiceWatchRequest\x1a%.waymaker.v1.LockServiceWatchResponse\"\x03\x90\x02\x010\x01\x12T\n" +
 	"\x05Renew\x12$.waymaker.v1.LockServiceRenewRequest\x1a%.waymaker.v1.LockServiceRenewResponse\x12Z\n" +
-	"\aRelease\x12&.waymaker.v1.LockServiceReleaseRequest\x1a'.waymaker.v1.LockServiceReleaseResponse\x12Z\n" +
-	"\aInspect\x12&.waymaker.v1.LockServiceInspectRequest\x1a'.waymaker.v1.LockServiceInspectResponseB>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
+	"\aRelease\x12&.waymaker.v1.LockServiceReleaseRequest\x1a'.waymaker.v1.LockServiceReleaseResponse\x12_\n" +
+	"\aInspect\x12&.waymaker.v1.LockServiceInspectRequest\x1a'.waymaker.v1.LockServiceInspectResponse\"\x03\x90\x02\x01B>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
 
 var (
 	file_waymaker_v1_lock_proto_rawDescOnce sync.Once

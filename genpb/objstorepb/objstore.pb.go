@@ -623,7 +623,11 @@ func (x *ObjectPutCommit) GetExpectedSize() int64 {
 type ObjectStoreServiceCreateStoreRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The configuration.
-	Config        *ObjectStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *ObjectStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +667,13 @@ func (x *ObjectStoreServiceCreateStoreRequest) GetConfig() *ObjectStoreConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *ObjectStoreServiceCreateStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // ObjectStoreServiceCreateStoreResponse answers CreateStore.
@@ -724,7 +735,11 @@ func (x *ObjectStoreServiceCreateStoreResponse) GetInfo() *ObjectStoreInfo {
 type ObjectStoreServiceUpdateStoreRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new configuration; name selects the store.
-	Config        *ObjectStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *ObjectStoreConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -764,6 +779,13 @@ func (x *ObjectStoreServiceUpdateStoreRequest) GetConfig() *ObjectStoreConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *ObjectStoreServiceUpdateStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // ObjectStoreServiceUpdateStoreResponse answers UpdateStore.
@@ -926,7 +948,11 @@ func (x *ObjectStoreServiceGetStoreResponse) GetInfo() *ObjectStoreInfo {
 type ObjectStoreServiceDeleteStoreRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The store.
-	Store         string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -964,6 +990,13 @@ func (*ObjectStoreServiceDeleteStoreRequest) Descriptor() ([]byte, []int) {
 func (x *ObjectStoreServiceDeleteStoreRequest) GetStore() string {
 	if x != nil {
 		return x.Store
+	}
+	return ""
+}
+
+func (x *ObjectStoreServiceDeleteStoreRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1569,7 +1602,11 @@ type ObjectStoreServiceUpdateMetaRequest struct {
 	// The object's current name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The new metadata; meta.name is the new name (equal to name to keep it).
-	Meta          *ObjectMeta `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	Meta *ObjectMeta `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1623,6 +1660,13 @@ func (x *ObjectStoreServiceUpdateMetaRequest) GetMeta() *ObjectMeta {
 		return x.Meta
 	}
 	return nil
+}
+
+func (x *ObjectStoreServiceUpdateMetaRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // ObjectStoreServiceUpdateMetaResponse answers UpdateMeta.
@@ -1686,7 +1730,11 @@ type ObjectStoreServiceDeleteRequest struct {
 	// The store.
 	Store string `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"`
 	// The object name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1731,6 +1779,13 @@ func (x *ObjectStoreServiceDeleteRequest) GetStore() string {
 func (x *ObjectStoreServiceDeleteRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *ObjectStoreServiceDeleteRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2129,14 +2184,18 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\x0fObjectPutCommit\x12'\n" +
 	"\x0fexpected_sha256\x18\x01 \x01(\fR\x0eexpectedSha256\x12(\n" +
 	"\rexpected_size\x18\x02 \x01(\x03H\x00R\fexpectedSize\x88\x01\x01B\x10\n" +
-	"\x0e_expected_size\"^\n" +
+	"\x0e_expected_size\"}\n" +
 	"$ObjectStoreServiceCreateStoreRequest\x126\n" +
-	"\x06config\x18\x01 \x01(\v2\x1e.waymaker.v1.ObjectStoreConfigR\x06config\"\x86\x01\n" +
+	"\x06config\x18\x01 \x01(\v2\x1e.waymaker.v1.ObjectStoreConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x86\x01\n" +
 	"%ObjectStoreServiceCreateStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
-	"\x04info\x18\x02 \x01(\v2\x1c.waymaker.v1.ObjectStoreInfoR\x04info\"^\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.waymaker.v1.ObjectStoreInfoR\x04info\"}\n" +
 	"$ObjectStoreServiceUpdateStoreRequest\x126\n" +
-	"\x06config\x18\x01 \x01(\v2\x1e.waymaker.v1.ObjectStoreConfigR\x06config\"\x86\x01\n" +
+	"\x06config\x18\x01 \x01(\v2\x1e.waymaker.v1.ObjectStoreConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x86\x01\n" +
 	"%ObjectStoreServiceUpdateStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
 	"\x04info\x18\x02 \x01(\v2\x1c.waymaker.v1.ObjectStoreInfoR\x04info\"9\n" +
@@ -2144,9 +2203,11 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\x05store\x18\x01 \x01(\tR\x05store\"\x83\x01\n" +
 	"\"ObjectStoreServiceGetStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
-	"\x04info\x18\x02 \x01(\v2\x1c.waymaker.v1.ObjectStoreInfoR\x04info\"<\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.waymaker.v1.ObjectStoreInfoR\x04info\"[\n" +
 	"$ObjectStoreServiceDeleteStoreRequest\x12\x14\n" +
-	"\x05store\x18\x01 \x01(\tR\x05store\"T\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"T\n" +
 	"%ObjectStoreServiceDeleteStoreResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"a\n" +
 	"#ObjectStoreServiceListStoresRequest\x12\x1b\n" +
@@ -2181,17 +2242,21 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\x0finclude_deleted\x18\x03 \x01(\bR\x0eincludeDeleted\"}\n" +
 	"!ObjectStoreServiceGetInfoResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"|\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"\x9b\x01\n" +
 	"#ObjectStoreServiceUpdateMetaRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
-	"\x04meta\x18\x03 \x01(\v2\x17.waymaker.v1.ObjectMetaR\x04meta\"\x80\x01\n" +
+	"\x04meta\x18\x03 \x01(\v2\x17.waymaker.v1.ObjectMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"\x80\x01\n" +
 	"$ObjectStoreServiceUpdateMetaResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"K\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"j\n" +
 	"\x1fObjectStoreServiceDeleteRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"O\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"O\n" +
 	" ObjectStoreServiceDeleteResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x9e\x01\n" +
 	"\x1dObjectStoreServiceListRequest\x12\x14\n" +
@@ -2214,23 +2279,23 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
 	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\x12!\n" +
 	"\finitial_done\x18\x03 \x01(\bR\vinitialDone\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x04R\brevision2\xa3\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision2\xda\n" +
 	"\n" +
-	"\x12ObjectStoreService\x12t\n" +
-	"\vCreateStore\x121.waymaker.v1.ObjectStoreServiceCreateStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceCreateStoreResponse\x12t\n" +
-	"\vUpdateStore\x121.waymaker.v1.ObjectStoreServiceUpdateStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceUpdateStoreResponse\x12k\n" +
-	"\bGetStore\x12..waymaker.v1.ObjectStoreServiceGetStoreRequest\x1a/.waymaker.v1.ObjectStoreServiceGetStoreResponse\x12t\n" +
-	"\vDeleteStore\x121.waymaker.v1.ObjectStoreServiceDeleteStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceDeleteStoreResponse\x12q\n" +
+	"\x12ObjectStoreService\x12y\n" +
+	"\vCreateStore\x121.waymaker.v1.ObjectStoreServiceCreateStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceCreateStoreResponse\"\x03\x90\x02\x02\x12y\n" +
+	"\vUpdateStore\x121.waymaker.v1.ObjectStoreServiceUpdateStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceUpdateStoreResponse\"\x03\x90\x02\x02\x12p\n" +
+	"\bGetStore\x12..waymaker.v1.ObjectStoreServiceGetStoreRequest\x1a/.waymaker.v1.ObjectStoreServiceGetStoreResponse\"\x03\x90\x02\x01\x12y\n" +
+	"\vDeleteStore\x121.waymaker.v1.ObjectStoreServiceDeleteStoreRequest\x1a2.waymaker.v1.ObjectStoreServiceDeleteStoreResponse\"\x03\x90\x02\x02\x12v\n" +
 	"\n" +
-	"ListStores\x120.waymaker.v1.ObjectStoreServiceListStoresRequest\x1a1.waymaker.v1.ObjectStoreServiceListStoresResponse\x12^\n" +
-	"\x03Put\x12).waymaker.v1.ObjectStoreServicePutRequest\x1a*.waymaker.v1.ObjectStoreServicePutResponse(\x01\x12^\n" +
-	"\x03Get\x12).waymaker.v1.ObjectStoreServiceGetRequest\x1a*.waymaker.v1.ObjectStoreServiceGetResponse0\x01\x12h\n" +
-	"\aGetInfo\x12-.waymaker.v1.ObjectStoreServiceGetInfoRequest\x1a..waymaker.v1.ObjectStoreServiceGetInfoResponse\x12q\n" +
+	"ListStores\x120.waymaker.v1.ObjectStoreServiceListStoresRequest\x1a1.waymaker.v1.ObjectStoreServiceListStoresResponse\"\x03\x90\x02\x01\x12^\n" +
+	"\x03Put\x12).waymaker.v1.ObjectStoreServicePutRequest\x1a*.waymaker.v1.ObjectStoreServicePutResponse(\x01\x12c\n" +
+	"\x03Get\x12).waymaker.v1.ObjectStoreServiceGetRequest\x1a*.waymaker.v1.ObjectStoreServiceGetResponse\"\x03\x90\x02\x010\x01\x12m\n" +
+	"\aGetInfo\x12-.waymaker.v1.ObjectStoreServiceGetInfoRequest\x1a..waymaker.v1.ObjectStoreServiceGetInfoResponse\"\x03\x90\x02\x01\x12v\n" +
 	"\n" +
-	"UpdateMeta\x120.waymaker.v1.ObjectStoreServiceUpdateMetaRequest\x1a1.waymaker.v1.ObjectStoreServiceUpdateMetaResponse\x12e\n" +
-	"\x06Delete\x12,.waymaker.v1.ObjectStoreServiceDeleteRequest\x1a-.waymaker.v1.ObjectStoreServiceDeleteResponse\x12a\n" +
-	"\x04List\x12*.waymaker.v1.ObjectStoreServiceListRequest\x1a+.waymaker.v1.ObjectStoreServiceListResponse0\x01\x12d\n" +
-	"\x05Watch\x12+.waymaker.v1.ObjectStoreServiceWatchRequest\x1a,.waymaker.v1.ObjectStoreServiceWatchResponse0\x01BFZDgit.awesomike.com/pub/waymaker-client/go/genpb/objstorepb;objstorepbb\x06proto3"
+	"UpdateMeta\x120.waymaker.v1.ObjectStoreServiceUpdateMetaRequest\x1a1.waymaker.v1.ObjectStoreServiceUpdateMetaResponse\"\x03\x90\x02\x02\x12j\n" +
+	"\x06Delete\x12,.waymaker.v1.ObjectStoreServiceDeleteRequest\x1a-.waymaker.v1.ObjectStoreServiceDeleteResponse\"\x03\x90\x02\x02\x12f\n" +
+	"\x04List\x12*.waymaker.v1.ObjectStoreServiceListRequest\x1a+.waymaker.v1.ObjectStoreServiceListResponse\"\x03\x90\x02\x010\x01\x12i\n" +
+	"\x05Watch\x12+.waymaker.v1.ObjectStoreServiceWatchRequest\x1a,.waymaker.v1.ObjectStoreServiceWatchResponse\"\x03\x90\x02\x010\x01BFZDgit.awesomike.com/pub/waymaker-client/go/genpb/objstorepb;objstorepbb\x06proto3"
 
 var (
 	file_waymaker_v1_objstore_proto_rawDescOnce sync.Once

@@ -1180,7 +1180,11 @@ func (x *TopKItem) GetCount() int64 {
 type SketchServiceCreateSketchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The configuration.
-	Config        *SketchConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *SketchConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1220,6 +1224,13 @@ func (x *SketchServiceCreateSketchRequest) GetConfig() *SketchConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *SketchServiceCreateSketchRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceCreateSketchResponse answers CreateSketch.
@@ -1393,7 +1404,11 @@ type SketchServiceDeleteSketchRequest struct {
 	// The sketch.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When set, the kind the sketch must have ("conflict" otherwise).
-	Kind          SketchKind `protobuf:"varint,2,opt,name=kind,proto3,enum=waymaker.v1.SketchKind" json:"kind,omitempty"`
+	Kind SketchKind `protobuf:"varint,2,opt,name=kind,proto3,enum=waymaker.v1.SketchKind" json:"kind,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1440,6 +1455,13 @@ func (x *SketchServiceDeleteSketchRequest) GetKind() SketchKind {
 		return x.Kind
 	}
 	return SketchKind_SKETCH_KIND_UNSPECIFIED
+}
+
+func (x *SketchServiceDeleteSketchRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceDeleteSketchResponse answers DeleteSketch.
@@ -1622,7 +1644,11 @@ type SketchServiceBloomAddRequest struct {
 	// The Bloom filter.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The item.
-	Item          []byte `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	Item []byte `protobuf:"bytes,2,opt,name=item,proto3" json:"item,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1669,6 +1695,13 @@ func (x *SketchServiceBloomAddRequest) GetItem() []byte {
 		return x.Item
 	}
 	return nil
+}
+
+func (x *SketchServiceBloomAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceBloomAddResponse answers BloomAdd.
@@ -1732,7 +1765,11 @@ type SketchServiceBloomMAddRequest struct {
 	// The Bloom filter.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The items.
-	Items         [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	Items [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1779,6 +1816,13 @@ func (x *SketchServiceBloomMAddRequest) GetItems() [][]byte {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *SketchServiceBloomMAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceBloomMAddResponse answers BloomMAdd.
@@ -2163,7 +2207,11 @@ type SketchServiceHLLAddRequest struct {
 	// The HyperLogLog.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The items.
-	Items         [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	Items [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2210,6 +2258,13 @@ func (x *SketchServiceHLLAddRequest) GetItems() [][]byte {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *SketchServiceHLLAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceHLLAddResponse answers HLLAdd.
@@ -2383,7 +2438,11 @@ type SketchServiceHLLMergeRequest struct {
 	// The destination HyperLogLog; must exist.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The sources; same precision as the destination.
-	Sources       []string `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	Sources []string `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2430,6 +2489,13 @@ func (x *SketchServiceHLLMergeRequest) GetSources() []string {
 		return x.Sources
 	}
 	return nil
+}
+
+func (x *SketchServiceHLLMergeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceHLLMergeResponse answers HLLMerge.
@@ -2493,7 +2559,11 @@ type SketchServiceCMSIncrByRequest struct {
 	// The Count-Min sketch.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Items and amounts.
-	Increments    []*SketchIncrement `protobuf:"bytes,2,rep,name=increments,proto3" json:"increments,omitempty"`
+	Increments []*SketchIncrement `protobuf:"bytes,2,rep,name=increments,proto3" json:"increments,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2540,6 +2610,13 @@ func (x *SketchServiceCMSIncrByRequest) GetIncrements() []*SketchIncrement {
 		return x.Increments
 	}
 	return nil
+}
+
+func (x *SketchServiceCMSIncrByRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceCMSIncrByResponse answers CMSIncrBy.
@@ -2717,7 +2794,11 @@ type SketchServiceCMSMergeRequest struct {
 	Sources []string `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
 	// Weight per source, in order; empty means 1 for each. Otherwise one per
 	// source.
-	Weights       []int64 `protobuf:"varint,3,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	Weights []int64 `protobuf:"varint,3,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2773,6 +2854,13 @@ func (x *SketchServiceCMSMergeRequest) GetWeights() []int64 {
 	return nil
 }
 
+func (x *SketchServiceCMSMergeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // SketchServiceCMSMergeResponse answers CMSMerge.
 type SketchServiceCMSMergeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2825,7 +2913,11 @@ type SketchServiceTopKAddRequest struct {
 	// The Top-K sketch.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The items, each counted once.
-	Items         [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	Items [][]byte `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2872,6 +2964,13 @@ func (x *SketchServiceTopKAddRequest) GetItems() [][]byte {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *SketchServiceTopKAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceTopKAddResponse answers TopKAdd.
@@ -2935,7 +3034,11 @@ type SketchServiceTopKIncrByRequest struct {
 	// The Top-K sketch.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Items and amounts.
-	Increments    []*SketchIncrement `protobuf:"bytes,2,rep,name=increments,proto3" json:"increments,omitempty"`
+	Increments []*SketchIncrement `protobuf:"bytes,2,rep,name=increments,proto3" json:"increments,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2982,6 +3085,13 @@ func (x *SketchServiceTopKIncrByRequest) GetIncrements() []*SketchIncrement {
 		return x.Increments
 	}
 	return nil
+}
+
+func (x *SketchServiceTopKIncrByRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceTopKIncrByResponse answers TopKIncrBy.
@@ -3256,7 +3366,11 @@ type SketchServiceTDigestAddRequest struct {
 	// The t-digest.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The values; NaN or infinite is invalid.
-	Values        []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Values []float64 `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3303,6 +3417,13 @@ func (x *SketchServiceTDigestAddRequest) GetValues() []float64 {
 		return x.Values
 	}
 	return nil
+}
+
+func (x *SketchServiceTDigestAddRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // SketchServiceTDigestAddResponse answers TDigestAdd.
@@ -4347,7 +4468,11 @@ type SketchServiceTDigestMergeRequest struct {
 	Sources []string `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
 	// When true, the destination's own observations are discarded first, so it
 	// holds only the merge of the sources (TDIGEST.MERGE OVERRIDE).
-	Override      bool `protobuf:"varint,3,opt,name=override,proto3" json:"override,omitempty"`
+	Override bool `protobuf:"varint,3,opt,name=override,proto3" json:"override,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4403,6 +4528,13 @@ func (x *SketchServiceTDigestMergeRequest) GetOverride() bool {
 	return false
 }
 
+func (x *SketchServiceTDigestMergeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // SketchServiceTDigestMergeResponse answers TDigestMerge.
 type SketchServiceTDigestMergeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4453,7 +4585,11 @@ func (x *SketchServiceTDigestMergeResponse) GetResult() *commonpb.Result {
 type SketchServiceTDigestResetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The t-digest.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4491,6 +4627,13 @@ func (*SketchServiceTDigestResetRequest) Descriptor() ([]byte, []int) {
 func (x *SketchServiceTDigestResetRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *SketchServiceTDigestResetRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -4617,9 +4760,11 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\tincrement\x18\x02 \x01(\x03R\tincrement\"4\n" +
 	"\bTopKItem\x12\x12\n" +
 	"\x04item\x18\x01 \x01(\fR\x04item\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\"U\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"t\n" +
 	" SketchServiceCreateSketchRequest\x121\n" +
-	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.SketchConfigR\x06config\"}\n" +
+	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.SketchConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"}\n" +
 	"!SketchServiceCreateSketchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
 	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.SketchInfoR\x04info\"`\n" +
@@ -4628,10 +4773,12 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.waymaker.v1.SketchKindR\x04kind\"z\n" +
 	"\x1eSketchServiceGetSketchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.SketchInfoR\x04info\"c\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.SketchInfoR\x04info\"\x82\x01\n" +
 	" SketchServiceDeleteSketchRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x17.waymaker.v1.SketchKindR\x04kind\"P\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x17.waymaker.v1.SketchKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"P\n" +
 	"!SketchServiceDeleteSketchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x8b\x01\n" +
 	" SketchServiceListSketchesRequest\x12+\n" +
@@ -4642,16 +4789,20 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"!SketchServiceListSketchesResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x123\n" +
 	"\bsketches\x18\x02 \x03(\v2\x17.waymaker.v1.SketchInfoR\bsketches\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"F\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"e\n" +
 	"\x1cSketchServiceBloomAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04item\x18\x02 \x01(\fR\x04item\"b\n" +
+	"\x04item\x18\x02 \x01(\fR\x04item\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"b\n" +
 	"\x1dSketchServiceBloomAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\bR\x05added\"I\n" +
+	"\x05added\x18\x02 \x01(\bR\x05added\"h\n" +
 	"\x1dSketchServiceBloomMAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05items\x18\x02 \x03(\fR\x05items\"c\n" +
+	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"c\n" +
 	"\x1eSketchServiceBloomMAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\bR\x05added\"I\n" +
@@ -4671,10 +4822,12 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"o\n" +
 	"\x1eSketchServiceBloomCardResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12 \n" +
-	"\vcardinality\x18\x02 \x01(\x04R\vcardinality\"F\n" +
+	"\vcardinality\x18\x02 \x01(\x04R\vcardinality\"e\n" +
 	"\x1aSketchServiceHLLAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05items\x18\x02 \x03(\fR\x05items\"d\n" +
+	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"d\n" +
 	"\x1bSketchServiceHLLAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\achanged\x18\x02 \x01(\bR\achanged\"J\n" +
@@ -4683,18 +4836,22 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x06others\x18\x02 \x03(\tR\x06others\"b\n" +
 	"\x1dSketchServiceHLLCountResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"L\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"k\n" +
 	"\x1cSketchServiceHLLMergeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\asources\x18\x02 \x03(\tR\asources\"b\n" +
+	"\asources\x18\x02 \x03(\tR\asources\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"b\n" +
 	"\x1dSketchServiceHLLMergeResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x04R\x05count\"q\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\x90\x01\n" +
 	"\x1dSketchServiceCMSIncrByRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\n" +
 	"increments\x18\x02 \x03(\v2\x1c.waymaker.v1.SketchIncrementR\n" +
-	"increments\"e\n" +
+	"increments\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"e\n" +
 	"\x1eSketchServiceCMSIncrByResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06counts\x18\x02 \x03(\x03R\x06counts\"H\n" +
@@ -4703,24 +4860,30 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\fR\x05items\"d\n" +
 	"\x1dSketchServiceCMSQueryResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
-	"\x06counts\x18\x02 \x03(\x03R\x06counts\"f\n" +
+	"\x06counts\x18\x02 \x03(\x03R\x06counts\"\x85\x01\n" +
 	"\x1cSketchServiceCMSMergeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asources\x18\x02 \x03(\tR\asources\x12\x18\n" +
-	"\aweights\x18\x03 \x03(\x03R\aweights\"L\n" +
+	"\aweights\x18\x03 \x03(\x03R\aweights\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"L\n" +
 	"\x1dSketchServiceCMSMergeResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"G\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"f\n" +
 	"\x1bSketchServiceTopKAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05items\x18\x02 \x03(\fR\x05items\"e\n" +
+	"\x05items\x18\x02 \x03(\fR\x05items\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"e\n" +
 	"\x1cSketchServiceTopKAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
-	"\adropped\x18\x02 \x03(\fR\adropped\"r\n" +
+	"\adropped\x18\x02 \x03(\fR\adropped\"\x91\x01\n" +
 	"\x1eSketchServiceTopKIncrByRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\n" +
 	"increments\x18\x02 \x03(\v2\x1c.waymaker.v1.SketchIncrementR\n" +
-	"increments\"h\n" +
+	"increments\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"h\n" +
 	"\x1fSketchServiceTopKIncrByResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\adropped\x18\x02 \x03(\fR\adropped\"I\n" +
@@ -4734,10 +4897,12 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"y\n" +
 	"\x1dSketchServiceTopKListResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x05items\x18\x02 \x03(\v2\x15.waymaker.v1.TopKItemR\x05items\"L\n" +
+	"\x05items\x18\x02 \x03(\v2\x15.waymaker.v1.TopKItemR\x05items\"k\n" +
 	"\x1eSketchServiceTDigestAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x01R\x06values\"N\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"N\n" +
 	"\x1fSketchServiceTDigestAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"W\n" +
 	"#SketchServiceTDigestQuantileRequest\x12\x12\n" +
@@ -4792,15 +4957,19 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"d\n" +
 	"\x1fSketchServiceTDigestMaxResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"l\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\x8b\x01\n" +
 	" SketchServiceTDigestMergeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asources\x18\x02 \x03(\tR\asources\x12\x1a\n" +
-	"\boverride\x18\x03 \x01(\bR\boverride\"P\n" +
+	"\boverride\x18\x03 \x01(\bR\boverride\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"P\n" +
 	"!SketchServiceTDigestMergeResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"6\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"U\n" +
 	" SketchServiceTDigestResetRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"P\n" +
 	"!SketchServiceTDigestResetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result*\x99\x01\n" +
 	"\n" +
@@ -4810,44 +4979,44 @@ const file_waymaker_v1_sketch_proto_rawDesc = "" +
 	"\x0fSKETCH_KIND_HLL\x10\x02\x12\x13\n" +
 	"\x0fSKETCH_KIND_CMS\x10\x03\x12\x14\n" +
 	"\x10SKETCH_KIND_TOPK\x10\x04\x12\x17\n" +
-	"\x13SKETCH_KIND_TDIGEST\x10\x052\xf6\x19\n" +
-	"\rSketchService\x12m\n" +
-	"\fCreateSketch\x12-.waymaker.v1.SketchServiceCreateSketchRequest\x1a..waymaker.v1.SketchServiceCreateSketchResponse\x12d\n" +
-	"\tGetSketch\x12*.waymaker.v1.SketchServiceGetSketchRequest\x1a+.waymaker.v1.SketchServiceGetSketchResponse\x12m\n" +
-	"\fDeleteSketch\x12-.waymaker.v1.SketchServiceDeleteSketchRequest\x1a..waymaker.v1.SketchServiceDeleteSketchResponse\x12m\n" +
-	"\fListSketches\x12-.waymaker.v1.SketchServiceListSketchesRequest\x1a..waymaker.v1.SketchServiceListSketchesResponse\x12a\n" +
-	"\bBloomAdd\x12).waymaker.v1.SketchServiceBloomAddRequest\x1a*.waymaker.v1.SketchServiceBloomAddResponse\x12d\n" +
-	"\tBloomMAdd\x12*.waymaker.v1.SketchServiceBloomMAddRequest\x1a+.waymaker.v1.SketchServiceBloomMAddResponse\x12j\n" +
-	"\vBloomExists\x12,.waymaker.v1.SketchServiceBloomExistsRequest\x1a-.waymaker.v1.SketchServiceBloomExistsResponse\x12m\n" +
-	"\fBloomMExists\x12-.waymaker.v1.SketchServiceBloomMExistsRequest\x1a..waymaker.v1.SketchServiceBloomMExistsResponse\x12d\n" +
-	"\tBloomCard\x12*.waymaker.v1.SketchServiceBloomCardRequest\x1a+.waymaker.v1.SketchServiceBloomCardResponse\x12[\n" +
-	"\x06HLLAdd\x12'.waymaker.v1.SketchServiceHLLAddRequest\x1a(.waymaker.v1.SketchServiceHLLAddResponse\x12a\n" +
-	"\bHLLCount\x12).waymaker.v1.SketchServiceHLLCountRequest\x1a*.waymaker.v1.SketchServiceHLLCountResponse\x12a\n" +
-	"\bHLLMerge\x12).waymaker.v1.SketchServiceHLLMergeRequest\x1a*.waymaker.v1.SketchServiceHLLMergeResponse\x12d\n" +
-	"\tCMSIncrBy\x12*.waymaker.v1.SketchServiceCMSIncrByRequest\x1a+.waymaker.v1.SketchServiceCMSIncrByResponse\x12a\n" +
-	"\bCMSQuery\x12).waymaker.v1.SketchServiceCMSQueryRequest\x1a*.waymaker.v1.SketchServiceCMSQueryResponse\x12a\n" +
-	"\bCMSMerge\x12).waymaker.v1.SketchServiceCMSMergeRequest\x1a*.waymaker.v1.SketchServiceCMSMergeResponse\x12^\n" +
-	"\aTopKAdd\x12(.waymaker.v1.SketchServiceTopKAddRequest\x1a).waymaker.v1.SketchServiceTopKAddResponse\x12g\n" +
+	"\x13SKETCH_KIND_TDIGEST\x10\x052\x92\x1b\n" +
+	"\rSketchService\x12r\n" +
+	"\fCreateSketch\x12-.waymaker.v1.SketchServiceCreateSketchRequest\x1a..waymaker.v1.SketchServiceCreateSketchResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\tGetSketch\x12*.waymaker.v1.SketchServiceGetSketchRequest\x1a+.waymaker.v1.SketchServiceGetSketchResponse\"\x03\x90\x02\x01\x12r\n" +
+	"\fDeleteSketch\x12-.waymaker.v1.SketchServiceDeleteSketchRequest\x1a..waymaker.v1.SketchServiceDeleteSketchResponse\"\x03\x90\x02\x02\x12r\n" +
+	"\fListSketches\x12-.waymaker.v1.SketchServiceListSketchesRequest\x1a..waymaker.v1.SketchServiceListSketchesResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\bBloomAdd\x12).waymaker.v1.SketchServiceBloomAddRequest\x1a*.waymaker.v1.SketchServiceBloomAddResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\tBloomMAdd\x12*.waymaker.v1.SketchServiceBloomMAddRequest\x1a+.waymaker.v1.SketchServiceBloomMAddResponse\"\x03\x90\x02\x02\x12o\n" +
+	"\vBloomExists\x12,.waymaker.v1.SketchServiceBloomExistsRequest\x1a-.waymaker.v1.SketchServiceBloomExistsResponse\"\x03\x90\x02\x01\x12r\n" +
+	"\fBloomMExists\x12-.waymaker.v1.SketchServiceBloomMExistsRequest\x1a..waymaker.v1.SketchServiceBloomMExistsResponse\"\x03\x90\x02\x01\x12i\n" +
+	"\tBloomCard\x12*.waymaker.v1.SketchServiceBloomCardRequest\x1a+.waymaker.v1.SketchServiceBloomCardResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\x06HLLAdd\x12'.waymaker.v1.SketchServiceHLLAddRequest\x1a(.waymaker.v1.SketchServiceHLLAddResponse\"\x03\x90\x02\x02\x12f\n" +
+	"\bHLLCount\x12).waymaker.v1.SketchServiceHLLCountRequest\x1a*.waymaker.v1.SketchServiceHLLCountResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\bHLLMerge\x12).waymaker.v1.SketchServiceHLLMergeRequest\x1a*.waymaker.v1.SketchServiceHLLMergeResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\tCMSIncrBy\x12*.waymaker.v1.SketchServiceCMSIncrByRequest\x1a+.waymaker.v1.SketchServiceCMSIncrByResponse\"\x03\x90\x02\x02\x12f\n" +
+	"\bCMSQuery\x12).waymaker.v1.SketchServiceCMSQueryRequest\x1a*.waymaker.v1.SketchServiceCMSQueryResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\bCMSMerge\x12).waymaker.v1.SketchServiceCMSMergeRequest\x1a*.waymaker.v1.SketchServiceCMSMergeResponse\"\x03\x90\x02\x02\x12c\n" +
+	"\aTopKAdd\x12(.waymaker.v1.SketchServiceTopKAddRequest\x1a).waymaker.v1.SketchServiceTopKAddResponse\"\x03\x90\x02\x02\x12l\n" +
 	"\n" +
-	"TopKIncrBy\x12+.waymaker.v1.SketchServiceTopKIncrByRequest\x1a,.waymaker.v1.SketchServiceTopKIncrByResponse\x12d\n" +
-	"\tTopKQuery\x12*.waymaker.v1.SketchServiceTopKQueryRequest\x1a+.waymaker.v1.SketchServiceTopKQueryResponse\x12a\n" +
-	"\bTopKList\x12).waymaker.v1.SketchServiceTopKListRequest\x1a*.waymaker.v1.SketchServiceTopKListResponse\x12g\n" +
+	"TopKIncrBy\x12+.waymaker.v1.SketchServiceTopKIncrByRequest\x1a,.waymaker.v1.SketchServiceTopKIncrByResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\tTopKQuery\x12*.waymaker.v1.SketchServiceTopKQueryRequest\x1a+.waymaker.v1.SketchServiceTopKQueryResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\bTopKList\x12).waymaker.v1.SketchServiceTopKListRequest\x1a*.waymaker.v1.SketchServiceTopKListResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\n" +
-	"TDigestAdd\x12+.waymaker.v1.SketchServiceTDigestAddRequest\x1a,.waymaker.v1.SketchServiceTDigestAddResponse\x12v\n" +
-	"\x0fTDigestQuantile\x120.waymaker.v1.SketchServiceTDigestQuantileRequest\x1a1.waymaker.v1.SketchServiceTDigestQuantileResponse\x12g\n" +
+	"TDigestAdd\x12+.waymaker.v1.SketchServiceTDigestAddRequest\x1a,.waymaker.v1.SketchServiceTDigestAddResponse\"\x03\x90\x02\x02\x12{\n" +
+	"\x0fTDigestQuantile\x120.waymaker.v1.SketchServiceTDigestQuantileRequest\x1a1.waymaker.v1.SketchServiceTDigestQuantileResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\n" +
-	"TDigestCDF\x12+.waymaker.v1.SketchServiceTDigestCDFRequest\x1a,.waymaker.v1.SketchServiceTDigestCDFResponse\x12j\n" +
-	"\vTDigestRank\x12,.waymaker.v1.SketchServiceTDigestRankRequest\x1a-.waymaker.v1.SketchServiceTDigestRankResponse\x12s\n" +
-	"\x0eTDigestRevRank\x12/.waymaker.v1.SketchServiceTDigestRevRankRequest\x1a0.waymaker.v1.SketchServiceTDigestRevRankResponse\x12p\n" +
-	"\rTDigestByRank\x12..waymaker.v1.SketchServiceTDigestByRankRequest\x1a/.waymaker.v1.SketchServiceTDigestByRankResponse\x12y\n" +
-	"\x10TDigestByRevRank\x121.waymaker.v1.SketchServiceTDigestByRevRankRequest\x1a2.waymaker.v1.SketchServiceTDigestByRevRankResponse\x12\x7f\n" +
-	"\x12TDigestTrimmedMean\x123.waymaker.v1.SketchServiceTDigestTrimmedMeanRequest\x1a4.waymaker.v1.SketchServiceTDigestTrimmedMeanResponse\x12g\n" +
+	"TDigestCDF\x12+.waymaker.v1.SketchServiceTDigestCDFRequest\x1a,.waymaker.v1.SketchServiceTDigestCDFResponse\"\x03\x90\x02\x01\x12o\n" +
+	"\vTDigestRank\x12,.waymaker.v1.SketchServiceTDigestRankRequest\x1a-.waymaker.v1.SketchServiceTDigestRankResponse\"\x03\x90\x02\x01\x12x\n" +
+	"\x0eTDigestRevRank\x12/.waymaker.v1.SketchServiceTDigestRevRankRequest\x1a0.waymaker.v1.SketchServiceTDigestRevRankResponse\"\x03\x90\x02\x01\x12u\n" +
+	"\rTDigestByRank\x12..waymaker.v1.SketchServiceTDigestByRankRequest\x1a/.waymaker.v1.SketchServiceTDigestByRankResponse\"\x03\x90\x02\x01\x12~\n" +
+	"\x10TDigestByRevRank\x121.waymaker.v1.SketchServiceTDigestByRevRankRequest\x1a2.waymaker.v1.SketchServiceTDigestByRevRankResponse\"\x03\x90\x02\x01\x12\x84\x01\n" +
+	"\x12TDigestTrimmedMean\x123.waymaker.v1.SketchServiceTDigestTrimmedMeanRequest\x1a4.waymaker.v1.SketchServiceTDigestTrimmedMeanResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\n" +
-	"TDigestMin\x12+.waymaker.v1.SketchServiceTDigestMinRequest\x1a,.waymaker.v1.SketchServiceTDigestMinResponse\x12g\n" +
+	"TDigestMin\x12+.waymaker.v1.SketchServiceTDigestMinRequest\x1a,.waymaker.v1.SketchServiceTDigestMinResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\n" +
-	"TDigestMax\x12+.waymaker.v1.SketchServiceTDigestMaxRequest\x1a,.waymaker.v1.SketchServiceTDigestMaxResponse\x12m\n" +
-	"\fTDigestMerge\x12-.waymaker.v1.SketchServiceTDigestMergeRequest\x1a..waymaker.v1.SketchServiceTDigestMergeResponse\x12m\n" +
-	"\fTDigestReset\x12-.waymaker.v1.SketchServiceTDigestResetRequest\x1a..waymaker.v1.SketchServiceTDigestResetResponseBBZ@git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb;sketchpbb\x06proto3"
+	"TDigestMax\x12+.waymaker.v1.SketchServiceTDigestMaxRequest\x1a,.waymaker.v1.SketchServiceTDigestMaxResponse\"\x03\x90\x02\x01\x12r\n" +
+	"\fTDigestMerge\x12-.waymaker.v1.SketchServiceTDigestMergeRequest\x1a..waymaker.v1.SketchServiceTDigestMergeResponse\"\x03\x90\x02\x02\x12r\n" +
+	"\fTDigestReset\x12-.waymaker.v1.SketchServiceTDigestResetRequest\x1a..waymaker.v1.SketchServiceTDigestResetResponse\"\x03\x90\x02\x02BBZ@git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb;sketchpbb\x06proto3"
 
 var (
 	file_waymaker_v1_sketch_proto_rawDescOnce sync.Once

@@ -1361,7 +1361,11 @@ func (x *ConsumerInfo) GetNumBound() int32 {
 type StreamServiceCreateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The configuration; name is required.
-	Config        *StreamConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *StreamConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1401,6 +1405,13 @@ func (x *StreamServiceCreateStreamRequest) GetConfig() *StreamConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *StreamServiceCreateStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceCreateStreamResponse answers CreateStream.
@@ -1462,7 +1473,11 @@ func (x *StreamServiceCreateStreamResponse) GetInfo() *StreamInfo {
 type StreamServiceUpdateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new configuration; name selects the stream.
-	Config        *StreamConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Config *StreamConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1502,6 +1517,13 @@ func (x *StreamServiceUpdateStreamRequest) GetConfig() *StreamConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *StreamServiceUpdateStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceUpdateStreamResponse answers UpdateStream.
@@ -1664,7 +1686,11 @@ func (x *StreamServiceGetStreamResponse) GetInfo() *StreamInfo {
 type StreamServiceDeleteStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The stream.
-	Stream        string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1702,6 +1728,13 @@ func (*StreamServiceDeleteStreamRequest) Descriptor() ([]byte, []int) {
 func (x *StreamServiceDeleteStreamRequest) GetStream() string {
 	if x != nil {
 		return x.Stream
+	}
+	return ""
+}
+
+func (x *StreamServiceDeleteStreamRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1884,7 +1917,11 @@ func (x *StreamServiceListStreamsResponse) GetNextPageToken() string {
 type StreamServicePublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The message.
-	Message       *StreamPublishMessage `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Message *StreamPublishMessage `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1924,6 +1961,13 @@ func (x *StreamServicePublishRequest) GetMessage() *StreamPublishMessage {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *StreamServicePublishRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServicePublishResponse answers Publish.
@@ -2003,7 +2047,11 @@ func (x *StreamServicePublishResponse) GetDuplicate() bool {
 type StreamServicePublishBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The messages, applied in order; at most 10000 and 16 MiB in total.
-	Messages      []*StreamPublishMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	Messages []*StreamPublishMessage `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2043,6 +2091,13 @@ func (x *StreamServicePublishBatchRequest) GetMessages() []*StreamPublishMessage
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *StreamServicePublishBatchRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServicePublishBatchResponse answers PublishBatch.
@@ -2276,7 +2331,11 @@ type StreamServicePurgeRequest struct {
 	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	// When non-zero, keep the newest `keep` messages (per the subject filter).
 	// seq and keep are mutually exclusive.
-	Keep          uint64 `protobuf:"varint,4,opt,name=keep,proto3" json:"keep,omitempty"`
+	Keep uint64 `protobuf:"varint,4,opt,name=keep,proto3" json:"keep,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2337,6 +2396,13 @@ func (x *StreamServicePurgeRequest) GetKeep() uint64 {
 		return x.Keep
 	}
 	return 0
+}
+
+func (x *StreamServicePurgeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServicePurgeResponse answers Purge.
@@ -2620,7 +2686,11 @@ type StreamServiceDeleteMsgRequest struct {
 	// The stream.
 	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	// The stream sequence.
-	Seq           uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2667,6 +2737,13 @@ func (x *StreamServiceDeleteMsgRequest) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *StreamServiceDeleteMsgRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceDeleteMsgResponse answers DeleteMsg.
@@ -2721,7 +2798,11 @@ type StreamServiceCreateConsumerRequest struct {
 	// The stream.
 	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	// The configuration.
-	Config        *ConsumerConfig `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Config *ConsumerConfig `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2768,6 +2849,13 @@ func (x *StreamServiceCreateConsumerRequest) GetConfig() *ConsumerConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *StreamServiceCreateConsumerRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceCreateConsumerResponse answers CreateConsumer.
@@ -2832,7 +2920,11 @@ type StreamServiceUpdateConsumerRequest struct {
 	// The stream.
 	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	// The new configuration; durable_name selects the consumer.
-	Config        *ConsumerConfig `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Config *ConsumerConfig `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2879,6 +2971,13 @@ func (x *StreamServiceUpdateConsumerRequest) GetConfig() *ConsumerConfig {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *StreamServiceUpdateConsumerRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceUpdateConsumerResponse answers UpdateConsumer.
@@ -3052,7 +3151,11 @@ type StreamServiceDeleteConsumerRequest struct {
 	// The stream.
 	Stream string `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	// The consumer name.
-	Consumer      string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	Consumer string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3097,6 +3200,13 @@ func (x *StreamServiceDeleteConsumerRequest) GetStream() string {
 func (x *StreamServiceDeleteConsumerRequest) GetConsumer() string {
 	if x != nil {
 		return x.Consumer
+	}
+	return ""
+}
+
+func (x *StreamServiceDeleteConsumerRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -3636,7 +3746,11 @@ type StreamServiceAckRequest struct {
 	// The consumer name.
 	Consumer string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
 	// The deliveries to settle, applied in order; at least one.
-	Items         []*StreamAckItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	Items []*StreamAckItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// Client-made id of this call (at most 128 bytes), the same on every
+	// retry of it: the server answers a retry with the first answer instead
+	// of applying it again (see common.proto, "Retries").
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3690,6 +3804,13 @@ func (x *StreamServiceAckRequest) GetItems() []*StreamAckItem {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *StreamServiceAckRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // StreamServiceAckResponse answers Ack.
@@ -3856,14 +3977,18 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	" \x01(\x03R\x14numDroppedMaxDeliver\x12\x1f\n" +
 	"\vnum_waiting\x18\v \x01(\x05R\n" +
 	"numWaiting\x12\x1b\n" +
-	"\tnum_bound\x18\f \x01(\x05R\bnumBound\"U\n" +
+	"\tnum_bound\x18\f \x01(\x05R\bnumBound\"t\n" +
 	" StreamServiceCreateStreamRequest\x121\n" +
-	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.StreamConfigR\x06config\"}\n" +
+	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.StreamConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"}\n" +
 	"!StreamServiceCreateStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.StreamInfoR\x04info\"U\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.StreamInfoR\x04info\"t\n" +
 	" StreamServiceUpdateStreamRequest\x121\n" +
-	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.StreamConfigR\x06config\"}\n" +
+	"\x06config\x18\x01 \x01(\v2\x19.waymaker.v1.StreamConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"}\n" +
 	"!StreamServiceUpdateStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
 	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.StreamInfoR\x04info\"7\n" +
@@ -3871,9 +3996,11 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\"z\n" +
 	"\x1eStreamServiceGetStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.StreamInfoR\x04info\":\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.StreamInfoR\x04info\"Y\n" +
 	" StreamServiceDeleteStreamRequest\x12\x16\n" +
-	"\x06stream\x18\x01 \x01(\tR\x06stream\"P\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"P\n" +
 	"!StreamServiceDeleteStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"w\n" +
 	"\x1fStreamServiceListStreamsRequest\x12\x1b\n" +
@@ -3884,16 +4011,20 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	" StreamServiceListStreamsResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x121\n" +
 	"\astreams\x18\x02 \x03(\v2\x17.waymaker.v1.StreamInfoR\astreams\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"Z\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"y\n" +
 	"\x1bStreamServicePublishRequest\x12;\n" +
-	"\amessage\x18\x01 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\"\x93\x01\n" +
+	"\amessage\x18\x01 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x93\x01\n" +
 	"\x1cStreamServicePublishResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x1c\n" +
-	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"a\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\x80\x01\n" +
 	" StreamServicePublishBatchRequest\x12=\n" +
-	"\bmessages\x18\x01 \x03(\v2!.waymaker.v1.StreamPublishMessageR\bmessages\"\x7f\n" +
+	"\bmessages\x18\x01 \x03(\v2!.waymaker.v1.StreamPublishMessageR\bmessages\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\x7f\n" +
 	"!StreamServicePublishBatchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
 	"\x04acks\x18\x02 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\xb6\x01\n" +
@@ -3909,12 +4040,14 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\x06stream\x18\x03 \x01(\tR\x06stream\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12\x1c\n" +
 	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12-\n" +
-	"\x04acks\x18\x06 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"s\n" +
+	"\x04acks\x18\x06 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\x92\x01\n" +
 	"\x19StreamServicePurgeRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04keep\x18\x04 \x01(\x04R\x04keep\"a\n" +
+	"\x04keep\x18\x04 \x01(\x04R\x04keep\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"a\n" +
 	"\x1aStreamServicePurgeResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06purged\x18\x02 \x01(\x04R\x06purged\"F\n" +
@@ -3929,21 +4062,27 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\asubject\x18\x02 \x01(\tR\asubject\"\x82\x01\n" +
 	")StreamServiceGetLastMsgForSubjectResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12(\n" +
-	"\x03msg\x18\x02 \x01(\v2\x16.waymaker.v1.StreamMsgR\x03msg\"I\n" +
+	"\x03msg\x18\x02 \x01(\v2\x16.waymaker.v1.StreamMsgR\x03msg\"h\n" +
 	"\x1dStreamServiceDeleteMsgRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\"M\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"M\n" +
 	"\x1eStreamServiceDeleteMsgResponse\x12+\n" +
-	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"q\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x90\x01\n" +
 	"\"StreamServiceCreateConsumerRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x123\n" +
-	"\x06config\x18\x02 \x01(\v2\x1b.waymaker.v1.ConsumerConfigR\x06config\"\x81\x01\n" +
+	"\x06config\x18\x02 \x01(\v2\x1b.waymaker.v1.ConsumerConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x81\x01\n" +
 	"#StreamServiceCreateConsumerResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.ConsumerInfoR\x04info\"q\n" +
+	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.ConsumerInfoR\x04info\"\x90\x01\n" +
 	"\"StreamServiceUpdateConsumerRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x123\n" +
-	"\x06config\x18\x02 \x01(\v2\x1b.waymaker.v1.ConsumerConfigR\x06config\"\x81\x01\n" +
+	"\x06config\x18\x02 \x01(\v2\x1b.waymaker.v1.ConsumerConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x81\x01\n" +
 	"#StreamServiceUpdateConsumerResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
 	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.ConsumerInfoR\x04info\"U\n" +
@@ -3952,10 +4091,12 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\bconsumer\x18\x02 \x01(\tR\bconsumer\"~\n" +
 	" StreamServiceGetConsumerResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.ConsumerInfoR\x04info\"X\n" +
+	"\x04info\x18\x02 \x01(\v2\x19.waymaker.v1.ConsumerInfoR\x04info\"w\n" +
 	"\"StreamServiceDeleteConsumerRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
-	"\bconsumer\x18\x02 \x01(\tR\bconsumer\"R\n" +
+	"\bconsumer\x18\x02 \x01(\tR\bconsumer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"R\n" +
 	"#StreamServiceDeleteConsumerResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"w\n" +
 	"!StreamServiceListConsumersRequest\x12\x16\n" +
@@ -3992,11 +4133,13 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\fnak_delay_ms\x18\x04 \x01(\x03R\n" +
 	"nakDelayMs\x12\x1f\n" +
 	"\vterm_reason\x18\x05 \x01(\tR\n" +
-	"termReason\"\x7f\n" +
+	"termReason\"\x9e\x01\n" +
 	"\x17StreamServiceAckRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
 	"\bconsumer\x18\x02 \x01(\tR\bconsumer\x120\n" +
-	"\x05items\x18\x03 \x03(\v2\x1a.waymaker.v1.StreamAckItemR\x05items\"v\n" +
+	"\x05items\x18\x03 \x03(\v2\x1a.waymaker.v1.StreamAckItemR\x05items\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"v\n" +
 	"\x18StreamServiceAckResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
 	"\aresults\x18\x02 \x03(\v2\x13.waymaker.v1.ResultR\aresults*\x8f\x01\n" +
@@ -4027,28 +4170,28 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	"\x13STREAM_ACK_KIND_ACK\x10\x01\x12\x17\n" +
 	"\x13STREAM_ACK_KIND_NAK\x10\x02\x12\x1f\n" +
 	"\x1bSTREAM_ACK_KIND_IN_PROGRESS\x10\x03\x12\x18\n" +
-	"\x14STREAM_ACK_KIND_TERM\x10\x042\xe5\x10\n" +
-	"\rStreamService\x12m\n" +
-	"\fCreateStream\x12-.waymaker.v1.StreamServiceCreateStreamRequest\x1a..waymaker.v1.StreamServiceCreateStreamResponse\x12m\n" +
-	"\fUpdateStream\x12-.waymaker.v1.StreamServiceUpdateStreamRequest\x1a..waymaker.v1.StreamServiceUpdateStreamResponse\x12d\n" +
-	"\tGetStream\x12*.waymaker.v1.StreamServiceGetStreamRequest\x1a+.waymaker.v1.StreamServiceGetStreamResponse\x12m\n" +
-	"\fDeleteStream\x12-.waymaker.v1.StreamServiceDeleteStreamRequest\x1a..waymaker.v1.StreamServiceDeleteStreamResponse\x12j\n" +
-	"\vListStreams\x12,.waymaker.v1.StreamServiceListStreamsRequest\x1a-.waymaker.v1.StreamServiceListStreamsResponse\x12^\n" +
-	"\aPublish\x12(.waymaker.v1.StreamServicePublishRequest\x1a).waymaker.v1.StreamServicePublishResponse\x12m\n" +
-	"\fPublishBatch\x12-.waymaker.v1.StreamServicePublishBatchRequest\x1a..waymaker.v1.StreamServicePublishBatchResponse\x12t\n" +
-	"\rPublishStream\x12..waymaker.v1.StreamServicePublishStreamRequest\x1a/.waymaker.v1.StreamServicePublishStreamResponse(\x010\x01\x12X\n" +
-	"\x05Purge\x12&.waymaker.v1.StreamServicePurgeRequest\x1a'.waymaker.v1.StreamServicePurgeResponse\x12[\n" +
-	"\x06GetMsg\x12'.waymaker.v1.StreamServiceGetMsgRequest\x1a(.waymaker.v1.StreamServiceGetMsgResponse\x12\x85\x01\n" +
-	"\x14GetLastMsgForSubject\x125.waymaker.v1.StreamServiceGetLastMsgForSubjectRequest\x1a6.waymaker.v1.StreamServiceGetLastMsgForSubjectResponse\x12d\n" +
-	"\tDeleteMsg\x12*.waymaker.v1.StreamServiceDeleteMsgRequest\x1a+.waymaker.v1.StreamServiceDeleteMsgResponse\x12s\n" +
-	"\x0eCreateConsumer\x12/.waymaker.v1.StreamServiceCreateConsumerRequest\x1a0.waymaker.v1.StreamServiceCreateConsumerResponse\x12s\n" +
-	"\x0eUpdateConsumer\x12/.waymaker.v1.StreamServiceUpdateConsumerRequest\x1a0.waymaker.v1.StreamServiceUpdateConsumerResponse\x12j\n" +
-	"\vGetConsumer\x12,.waymaker.v1.StreamServiceGetConsumerRequest\x1a-.waymaker.v1.StreamServiceGetConsumerResponse\x12s\n" +
-	"\x0eDeleteConsumer\x12/.waymaker.v1.StreamServiceDeleteConsumerRequest\x1a0.waymaker.v1.StreamServiceDeleteConsumerResponse\x12p\n" +
-	"\rListConsumers\x12..waymaker.v1.StreamServiceListConsumersRequest\x1a/.waymaker.v1.StreamServiceListConsumersResponse\x12`\n" +
+	"\x14STREAM_ACK_KIND_TERM\x10\x042\xba\x11\n" +
+	"\rStreamService\x12r\n" +
+	"\fCreateStream\x12-.waymaker.v1.StreamServiceCreateStreamRequest\x1a..waymaker.v1.StreamServiceCreateStreamResponse\"\x03\x90\x02\x02\x12r\n" +
+	"\fUpdateStream\x12-.waymaker.v1.StreamServiceUpdateStreamRequest\x1a..waymaker.v1.StreamServiceUpdateStreamResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\tGetStream\x12*.waymaker.v1.StreamServiceGetStreamRequest\x1a+.waymaker.v1.StreamServiceGetStreamResponse\"\x03\x90\x02\x01\x12r\n" +
+	"\fDeleteStream\x12-.waymaker.v1.StreamServiceDeleteStreamRequest\x1a..waymaker.v1.StreamServiceDeleteStreamResponse\"\x03\x90\x02\x02\x12o\n" +
+	"\vListStreams\x12,.waymaker.v1.StreamServiceListStreamsRequest\x1a-.waymaker.v1.StreamServiceListStreamsResponse\"\x03\x90\x02\x01\x12c\n" +
+	"\aPublish\x12(.waymaker.v1.StreamServicePublishRequest\x1a).waymaker.v1.StreamServicePublishResponse\"\x03\x90\x02\x02\x12r\n" +
+	"\fPublishBatch\x12-.waymaker.v1.StreamServicePublishBatchRequest\x1a..waymaker.v1.StreamServicePublishBatchResponse\"\x03\x90\x02\x02\x12t\n" +
+	"\rPublishStream\x12..waymaker.v1.StreamServicePublishStreamRequest\x1a/.waymaker.v1.StreamServicePublishStreamResponse(\x010\x01\x12]\n" +
+	"\x05Purge\x12&.waymaker.v1.StreamServicePurgeRequest\x1a'.waymaker.v1.StreamServicePurgeResponse\"\x03\x90\x02\x02\x12`\n" +
+	"\x06GetMsg\x12'.waymaker.v1.StreamServiceGetMsgRequest\x1a(.waymaker.v1.StreamServiceGetMsgResponse\"\x03\x90\x02\x01\x12\x8a\x01\n" +
+	"\x14GetLastMsgForSubject\x125.waymaker.v1.StreamServiceGetLastMsgForSubjectRequest\x1a6.waymaker.v1.StreamServiceGetLastMsgForSubjectResponse\"\x03\x90\x02\x01\x12i\n" +
+	"\tDeleteMsg\x12*.waymaker.v1.StreamServiceDeleteMsgRequest\x1a+.waymaker.v1.StreamServiceDeleteMsgResponse\"\x03\x90\x02\x02\x12x\n" +
+	"\x0eCreateConsumer\x12/.waymaker.v1.StreamServiceCreateConsumerRequest\x1a0.waymaker.v1.StreamServiceCreateConsumerResponse\"\x03\x90\x02\x02\x12x\n" +
+	"\x0eUpdateConsumer\x12/.waymaker.v1.StreamServiceUpdateConsumerRequest\x1a0.waymaker.v1.StreamServiceUpdateConsumerResponse\"\x03\x90\x02\x02\x12o\n" +
+	"\vGetConsumer\x12,.waymaker.v1.StreamServiceGetConsumerRequest\x1a-.waymaker.v1.StreamServiceGetConsumerResponse\"\x03\x90\x02\x01\x12x\n" +
+	"\x0eDeleteConsumer\x12/.waymaker.v1.StreamServiceDeleteConsumerRequest\x1a0.waymaker.v1.StreamServiceDeleteConsumerResponse\"\x03\x90\x02\x02\x12u\n" +
+	"\rListConsumers\x12..waymaker.v1.StreamServiceListConsumersRequest\x1a/.waymaker.v1.StreamServiceListConsumersResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\aConsume\x12(.waymaker.v1.StreamServiceConsumeRequest\x1a).waymaker.v1.StreamServiceConsumeResponse0\x01\x12X\n" +
-	"\x05Fetch\x12&.waymaker.v1.StreamServiceFetchRequest\x1a'.waymaker.v1.StreamServiceFetchResponse\x12R\n" +
-	"\x03Ack\x12$.waymaker.v1.StreamServiceAckRequest\x1a%.waymaker.v1.StreamServiceAckResponseBBZ@git.awesomike.com/pub/waymaker-client/go/genpb/streampb;streampbb\x06proto3"
+	"\x05Fetch\x12&.waymaker.v1.StreamServiceFetchRequest\x1a'.waymaker.v1.StreamServiceFetchResponse\x12W\n" +
+	"\x03Ack\x12$.waymaker.v1.StreamServiceAckRequest\x1a%.waymaker.v1.StreamServiceAckResponse\"\x03\x90\x02\x02BBZ@git.awesomike.com/pub/waymaker-client/go/genpb/streampb;streampbb\x06proto3"
 
 var (
 	file_waymaker_v1_stream_proto_rawDescOnce sync.Once

@@ -601,6 +601,13 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
 	}
+	if rid := req.GetRequestId(); rid != "" && s.d.Remembered != nil {
+		if res, ok := s.d.Remembered(collections.Name, rid); ok {
+			if resp, ok := res.(*pb.CollectionsServiceQueuePopResponse); ok {
+				return resp, nil // a retry of a pop that was applied
+			}
+		}
+	}
 	deadline := time.Now().Add(time.Duration(req.GetWaitMs()) * time.Millisecond)
 	var w *notify.Waiter[string]
 	defer func() {

@@ -7,6 +7,12 @@ import "go.uber.org/zap"
 type Deps struct {
 	// Node proposes commands through raft.
 	Node Proposer
+	// Remembered answers the response the FSM gave to a request id of a
+	// subsystem, while it remembers it (fsm.FSM.Remembered). A handler that
+	// decides from local state whether to propose at all (a blocking pop)
+	// asks it first, so a retry of a call that was applied gets its answer.
+	// Nil in tests: nothing is remembered.
+	Remembered func(subsystem, requestID string) (any, bool)
 	// Limits are the validated request limits, defaults applied.
 	Limits Limits
 	// Logger is the server's logger; never nil.

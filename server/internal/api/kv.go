@@ -101,7 +101,7 @@ func (s *KVService) CreateBucket(ctx context.Context, req *kvpb.KVServiceCreateB
 	if r != nil {
 		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
 	}
-	resp, r := Propose[*kvpb.KVServiceCreateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg})
+	resp, r := Propose[*kvpb.KVServiceCreateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
 	if r != nil {
 		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
 	}
@@ -114,7 +114,7 @@ func (s *KVService) UpdateBucket(ctx context.Context, req *kvpb.KVServiceUpdateB
 	if r != nil {
 		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
 	}
-	resp, r := Propose[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg})
+	resp, r := Propose[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
 	if r != nil {
 		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
 	}

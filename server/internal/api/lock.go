@@ -75,7 +75,7 @@ type quorumLocks struct {
 func (q *quorumLocks) table() *lock.Table { return q.t }
 
 func (q *quorumLocks) acquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result) {
-	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpAcquire, req)
+	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpAcquire, req)
 }
 
 func (q *quorumLocks) cancel(reqID string, attempt uint64) {
@@ -86,11 +86,11 @@ func (q *quorumLocks) cancel(reqID string, attempt uint64) {
 }
 
 func (q *quorumLocks) renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result) {
-	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRenew, req)
+	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRenew, req)
 }
 
 func (q *quorumLocks) release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result) {
-	return Propose[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRelease, req)
+	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRelease, req)
 }
 
 // localLocks drives the LOCAL table with this node's clock. Expiries run on

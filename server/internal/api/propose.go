@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
 // Proposer sends one command through raft and returns its apply result.
@@ -14,19 +16,74 @@ type Proposer interface {
 	Propose(ctx context.Context, subsystem string, op uint16, payload []byte) (any, error)
 }
 
+// OnceProposer is a Proposer that also proposes commands with a client-made
+// request id, which the FSM applies at most once per id (fsm/dedup.go).
+// *raftnode.Node implements it. A Proposer without it (a test's) applies
+// every proposal.
+type OnceProposer interface {
+	Proposer
+	ProposeOnce(ctx context.Context, subsystem string, op uint16, requestID string, payload []byte) (any, error)
+}
+
+// requestIDer is every request message with a request_id field.
+type requestIDer interface{ GetRequestId() string }
+
+// RequestID is the client-made request id of msg, or "" when it has none.
+//
+// The lock service's request_id is not this: it names a lease owner across
+// many calls (acquire, renew, release), so its handlers propose through
+// ProposeEach, and the lock state machine deduplicates by lease itself.
+func RequestID(msg proto.Message) string {
+	if r, ok := msg.(requestIDer); ok {
+		return r.GetRequestId()
+	}
+	return ""
+}
+
+// checkRequestID validates a request id: at most fsm.MaxRequestIDLen bytes.
+func checkRequestID(id string) *commonpb.Result {
+	if len(id) > fsm.MaxRequestIDLen {
+		return Invalid("request_id", fmt.Sprintf("is %d bytes, limit %d", len(id), fsm.MaxRequestIDLen))
+	}
+	return nil
+}
+
 // Propose marshals msg as the payload of a command (subsystem, op), proposes
 // it, and returns the apply result as R. On failure it returns a non-nil
 // Result ready to put in the response, and R's zero value.
 //
+// When msg carries a request id (RequestID), the command is proposed with
+// it, so a retry of the same request is answered with the first answer
+// instead of being applied again.
+//
 // R is what the subsystem's Apply returns for op, conventionally the
 // operation's proto response; a different type is an internal error.
 func Propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, msg proto.Message) (R, *commonpb.Result) {
+	return propose[R](ctx, p, subsystem, op, RequestID(msg), msg)
+}
+
+// ProposeEach is Propose without the request id: every proposal applies.
+func ProposeEach[R any](ctx context.Context, p Proposer, subsystem string, op uint16, msg proto.Message) (R, *commonpb.Result) {
+	return propose[R](ctx, p, subsystem, op, "", msg)
+}
+
+func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, rid string, msg proto.Message) (R, *commonpb.Result) {
 	var zero R
-	payload, err := proto.Marshal(msg)
+	if r := checkRequestID(rid); r != nil {
+		return zero, r
+	}
+	// Deterministic, so that a retry of the same request has the same
+	// payload, and so the same digest in the FSM's memory of request ids.
+	payload, err := proto.MarshalOptions{Deterministic: rid != ""}.Marshal(msg)
 	if err != nil {
 		return zero, Failf(CodeInternal, "marshal %s command: %v", subsystem, err)
 	}
-	res, err := p.Propose(ctx, subsystem, op, payload)
+	var res any
+	if once, ok := p.(OnceProposer); ok && rid != "" {
+		res, err = once.ProposeOnce(ctx, subsystem, op, rid, payload)
+	} else {
+		res, err = p.Propose(ctx, subsystem, op, payload)
+	}
 	if err != nil {
 		return zero, FromError(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
 
@@ -55,6 +56,7 @@ func Invalid(field, rule string) *commonpb.Result {
 //   - not the leader: not_leader, with leader_hint set when the leader is known;
 //   - stopping, starting, or an outcome lost with leadership: unavailable
 //     (safe to retry: mutations carry client-made ids for deduplication);
+//   - a request id used before for another request: invalid_argument;
 //   - the request's context ended: unavailable (the client has gone or given up);
 //   - anything else, including an error returned by a subsystem's Apply: internal.
 //
@@ -70,6 +72,8 @@ func FromError(err error) *commonpb.Result {
 		return r
 	case errors.Is(err, raftnode.ErrShuttingDown), errors.Is(err, raftnode.ErrUnavailable), errors.Is(err, raftnode.ErrNotStarted):
 		return Fail(CodeUnavailable, err.Error())
+	case errors.Is(err, fsm.ErrRequestIDReused):
+		return Fail(CodeInvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Fail(CodeUnavailable, "request ended before the outcome was known: "+err.Error())
 	default:

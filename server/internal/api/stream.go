@@ -11,6 +11,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -241,7 +242,7 @@ func (h *StreamService) Publish(ctx context.Context, req *sp.StreamServicePublis
 // publishValid proposes the valid messages of msgs as one command and
 // answers one ack per message, in order; invalid ones carry their
 // invalid_argument result. A failed proposal fails every valid message.
-func (h *StreamService) publishValid(ctx context.Context, msgs []*sp.StreamPublishMessage, field string) []*sp.StreamPubAck {
+func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs []*sp.StreamPublishMessage, field string) []*sp.StreamPubAck {
 	acks := make([]*sp.StreamPubAck, len(msgs))
 	valid, bad := msgs, false
 	for i, m := range msgs {
@@ -261,7 +262,7 @@ func (h *StreamService) publishValid(ctx context.Context, msgs []*sp.StreamPubli
 	if len(valid) == 0 {
 		return acks
 	}
-	resp, r := h.proposeBatch(ctx, valid)
+	resp, r := h.proposeBatch(ctx, requestID, valid)
 	j := 0
 	for i := range acks {
 		if acks[i] != nil {
@@ -279,8 +280,15 @@ func (h *StreamService) publishValid(ctx context.Context, msgs []*sp.StreamPubli
 
 // proposeBatch proposes msgs as one OpPublishRaw command (cheaper to
 // encode and apply than the proto form).
-func (h *StreamService) proposeBatch(ctx context.Context, msgs []*sp.StreamPublishMessage) (*sp.StreamServicePublishBatchResponse, *commonpb.Result) {
-	res, err := h.d.Node.Propose(ctx, stream.Name, stream.OpPublishRaw, stream.EncodeBatch(msgs))
+// A non-empty requestID proposes it at most once (see Propose).
+func (h *StreamService) proposeBatch(ctx context.Context, requestID string, msgs []*sp.StreamPublishMessage) (*sp.StreamServicePublishBatchResponse, *commonpb.Result) {
+	var res any
+	var err error
+	if once, ok := h.d.Node.(OnceProposer); ok && requestID != "" {
+		res, err = once.ProposeOnce(ctx, stream.Name, stream.OpPublishRaw, requestID, stream.EncodeBatch(msgs))
+	} else {
+		res, err = h.d.Node.Propose(ctx, stream.Name, stream.OpPublishRaw, stream.EncodeBatch(msgs))
+	}
 	if err != nil {
 		return nil, FromError(err)
 	}
@@ -302,10 +310,11 @@ func (h *StreamService) PublishBatch(ctx context.Context, req *sp.StreamServiceP
 		total += len(m.GetData())
 	}
 	v.Check(total <= maxBatchBytes, "messages", fmt.Sprintf("%d payload bytes, limit %d", total, maxBatchBytes))
+	v.MaxLen("request_id", len(req.GetRequestId()), fsm.MaxRequestIDLen)
 	if r := v.Result(); r != nil {
 		return &sp.StreamServicePublishBatchResponse{Result: r}, nil
 	}
-	return &sp.StreamServicePublishBatchResponse{Result: OK(), Acks: h.publishValid(ctx, msgs, "messages")}, nil
+	return &sp.StreamServicePublishBatchResponse{Result: OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
 }
 
 // pubReq is one PublishStream request within a proposed batch: its first
@@ -445,7 +454,7 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 				break drain
 			}
 		}
-		acks := h.publishValid(ctx, msgs, "message")
+		acks := h.publishValid(ctx, "", msgs, "message")
 		out <- pubBatch{reqs: reqs, acks: acks}
 		for _, a := range acks {
 			if c := a.GetResult().GetResultCode(); c == CodeUnavailable || c == CodeNotLeader {

@@ -310,6 +310,16 @@ func notFoundStore(name string) *commonpb.Result {
 }
 
 // Apply implements fsm.Subsystem.
-func (m *StateMachine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+//
+// A pop that found nothing is answered as an fsm.Retry: it changed
+// nothing, so the FSM does not remember it under the pop's request id,
+// and the waiting handler's next pop with that id applies.
+func (m *StateMachine) Apply(cmd fsm.Command) any {
+	r := m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload)
+	if p, ok := r.(*pb.CollectionsServiceQueuePopResponse); ok && cmd.Op == OpQueuePop && p.GetResult().GetSuccess() && len(p.GetMessages()) == 0 {
+		return fsm.Retry{Response: r}
+	}
+	return r
+}
 
 var _ fsm.Subsystem = (*StateMachine)(nil)

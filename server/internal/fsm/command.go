@@ -20,6 +20,11 @@ type Command struct {
 	// across replicas and replays. The FSM never lets it go backwards: see
 	// FSM.Apply.
 	AtMs int64
+	// RequestID is the client-made id of a mutation that a client may send
+	// more than once; empty for none. The FSM answers a command whose id it
+	// remembers with the remembered response instead of applying it again
+	// (see dedup.go). At most MaxRequestIDLen bytes.
+	RequestID string
 	// Payload is the subsystem-defined body, usually a marshalled proto
 	// message. After Unmarshal it aliases the input buffer: read it, or copy
 	// it before keeping it, and never modify it.
@@ -30,6 +35,10 @@ type Command struct {
 // of layout gets a new version and Unmarshal keeps decoding the old one, so
 // logs and snapshots written by older servers still replay.
 const commandVersion = 1
+
+// commandVersionID is the layout of a command with a RequestID: version 1's
+// with the id, length-prefixed, between AtMs and Payload.
+const commandVersionID = 2
 
 // MaxSubsystemNameLen bounds Command.Subsystem. Names are short identifiers;
 // the bound lets Unmarshal reject garbage before allocating.
@@ -43,17 +52,29 @@ var ErrBadCommand = errors.New("fsm: malformed command")
 //
 //	version:1 | uvarint len(Subsystem) | Subsystem | Op:2 big-endian | zigzag varint AtMs | Payload (rest)
 //
-// The payload runs to the end, so it costs no length prefix.
+// or, with a RequestID, version 2 with uvarint len(RequestID) | RequestID
+// before Payload. The payload runs to the end, so it costs no length prefix.
 func (c Command) Marshal() ([]byte, error) {
 	if len(c.Subsystem) > MaxSubsystemNameLen {
 		return nil, fmt.Errorf("%w: subsystem name is %d bytes, max %d", ErrBadCommand, len(c.Subsystem), MaxSubsystemNameLen)
 	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(c.Subsystem)+2+binary.MaxVarintLen64+len(c.Payload))
-	b = append(b, commandVersion)
+	if len(c.RequestID) > MaxRequestIDLen {
+		return nil, fmt.Errorf("%w: request id is %d bytes, max %d", ErrBadCommand, len(c.RequestID), MaxRequestIDLen)
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(c.Subsystem)+2+binary.MaxVarintLen64+2+len(c.RequestID)+len(c.Payload))
+	version := byte(commandVersion)
+	if c.RequestID != "" {
+		version = commandVersionID
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(len(c.Subsystem)))
 	b = append(b, c.Subsystem...)
 	b = binary.BigEndian.AppendUint16(b, c.Op)
 	b = binary.AppendVarint(b, c.AtMs)
+	if c.RequestID != "" {
+		b = binary.AppendUvarint(b, uint64(len(c.RequestID)))
+		b = append(b, c.RequestID...)
+	}
 	b = append(b, c.Payload...)
 	return b, nil
 }
@@ -66,7 +87,7 @@ func Unmarshal(data []byte) (Command, error) {
 	if len(data) == 0 {
 		return c, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
-	if data[0] != commandVersion {
+	if data[0] != commandVersion && data[0] != commandVersionID {
 		return c, fmt.Errorf("%w: unknown version %d", ErrBadCommand, data[0])
 	}
 	rest := data[1:]
@@ -90,7 +111,20 @@ func Unmarshal(data []byte) (Command, error) {
 		return c, fmt.Errorf("%w: bad timestamp", ErrBadCommand)
 	}
 	c.AtMs = at
-	if rest = rest[k:]; len(rest) > 0 {
+	rest = rest[k:]
+	if data[0] == commandVersionID {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return c, fmt.Errorf("%w: bad request id length", ErrBadCommand)
+		}
+		rest = rest[k:]
+		if n == 0 || n > MaxRequestIDLen || n > uint64(len(rest)) {
+			return c, fmt.Errorf("%w: request id length %d out of range", ErrBadCommand, n)
+		}
+		c.RequestID = string(rest[:n])
+		rest = rest[n:]
+	}
+	if len(rest) > 0 {
 		c.Payload = rest
 	}
 	return c, nil

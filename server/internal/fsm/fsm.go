@@ -37,16 +37,33 @@ type FSM struct {
 	// clock); clamping to clock keeps time monotonic for every subsystem, so
 	// a lease never un-expires. Touched only on the FSM goroutine.
 	clock int64
+
+	// dedup remembers the answers to commands with a request id.
+	dedup *dedup
 }
 
 var _ raft.FSM = (*FSM)(nil)
 
-// New returns an FSM with no subsystems. A nil logger discards.
+// New returns an FSM with no subsystems that remembers request ids with
+// the default DedupConfig. A nil logger discards.
 func New(logger *zap.Logger) *FSM {
+	return NewWithDedup(logger, DedupConfig{})
+}
+
+// NewWithDedup is New with the bounds of what is remembered of request ids.
+// Every replica of one cluster must use the same bounds.
+func NewWithDedup(logger *zap.Logger, cfg DedupConfig) *FSM {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &FSM{log: logger, byName: map[string]Subsystem{}}
+	return &FSM{log: logger, byName: map[string]Subsystem{}, dedup: newDedup(cfg)}
+}
+
+// Remembered returns the response the FSM answered to the command of
+// subsystem with requestID, when it still remembers it. Safe to call from
+// any goroutine; it reads local state.
+func (f *FSM) Remembered(subsystem, requestID string) (any, bool) {
+	return f.dedup.Lookup(subsystem, requestID)
 }
 
 // Register adds a subsystem. It fails on an invalid or duplicate name, and
@@ -125,14 +142,25 @@ func (f *FSM) ApplyCommand(cmd Command) (result any) {
 		for _, s := range f.subs {
 			f.guard(s.Name(), "Tick", func() { s.Tick(cmd.AtMs) }, &result)
 		}
+		f.dedup.expire(cmd.AtMs)
 		return result
 	}
 	s, ok := f.byName[cmd.Subsystem]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownSubsystem, cmd.Subsystem)
 	}
+	if cmd.RequestID == "" {
+		f.guard(s.Name(), "Apply", func() { result = s.Apply(cmd) }, &result)
+		if r, ok := result.(Retry); ok {
+			return r.Response
+		}
+		return result
+	}
+	if r, ok := f.dedup.check(cmd); ok {
+		return r
+	}
 	f.guard(s.Name(), "Apply", func() { result = s.Apply(cmd) }, &result)
-	return result
+	return f.dedup.remember(cmd, result)
 }
 
 // guard runs fn and turns a panic into an error result. A panic in a

@@ -20,6 +20,10 @@ import (
 // Chunking lets each subsystem stream its state of unknown size without
 // buffering it whole, and lets Restore hand each subsystem a reader that ends
 // exactly at its own frame.
+// dedupFrame names the snapshot frame of the FSM's memory of request ids.
+// The leading underscore keeps it out of the space of subsystem names.
+const dedupFrame = "_dedup"
+
 const (
 	snapMagic    = "WMFS"
 	snapVersion  = 1
@@ -50,6 +54,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		}
 		snap.parts = append(snap.parts, snapPart{name: s.Name(), write: w})
 	}
+	snap.parts = append(snap.parts, snapPart{name: dedupFrame, write: f.dedup.snapshot()})
 	return snap, nil
 }
 
@@ -225,6 +230,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("fsm: snapshot frame name: %w", unexpected(err))
 		}
 		name := string(nb)
+		if name == dedupFrame && !seen[name] {
+			seen[name] = true
+			cr := &chunkReader{r: br}
+			if err := f.dedup.restore(cr); err != nil {
+				return fmt.Errorf("fsm: restore request ids: %w", err)
+			}
+			if _, err := io.Copy(io.Discard, cr); err != nil {
+				return fmt.Errorf("fsm: restore request ids: %w", err)
+			}
+			continue
+		}
 		s, ok := f.byName[name]
 		if !ok {
 			return fmt.Errorf("fsm: snapshot holds %w %q", ErrUnknownSubsystem, name)
@@ -249,6 +265,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 				return fmt.Errorf("fsm: reset %q: %w", s.Name(), err)
 			}
 		}
+	}
+	if !seen[dedupFrame] {
+		f.dedup.replace(newDedup(f.dedup.cfg))
 	}
 	f.clock = clock
 	return nil

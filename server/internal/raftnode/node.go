@@ -256,6 +256,13 @@ func (n *Node) Propose(ctx context.Context, subsystem string, op uint16, payload
 	return n.propose(ctx, fsm.Command{Subsystem: subsystem, Op: op, AtMs: time.Now().UnixMilli(), Payload: payload})
 }
 
+// ProposeOnce is Propose for a mutation with a client-made request id: the
+// FSM applies it at most once per id within its window and answers every
+// later proposal of the same id with the first answer.
+func (n *Node) ProposeOnce(ctx context.Context, subsystem string, op uint16, requestID string, payload []byte) (any, error) {
+	return n.propose(ctx, fsm.Command{Subsystem: subsystem, Op: op, AtMs: time.Now().UnixMilli(), RequestID: requestID, Payload: payload})
+}
+
 func (n *Node) propose(ctx context.Context, cmd fsm.Command) (any, error) {
 	r := n.raft.Load()
 	if r == nil {
