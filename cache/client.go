@@ -31,7 +31,7 @@ func (c *Client) AttachPolicy(ctx context.Context, p Policy) (Policy, error) {
 	if err := p.validate(); err != nil {
 		return Policy{}, err
 	}
-	req := &cachepb.CacheServiceAttachPolicyRequest{Policy: p.toPB()}
+	req := &cachepb.CacheServiceAttachPolicyRequest{RequestId: transport.NewRequestID(), Policy: p.toPB()}
 	// Attaching the same policy twice leaves the same state: idempotent.
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceAttachPolicyResponse, error) {
 		return c.rpc.AttachPolicy(ctx, req)
@@ -48,8 +48,8 @@ func (c *Client) DetachPolicy(ctx context.Context, bucket string) error {
 	if err := validBucket("bucket", bucket); err != nil {
 		return err
 	}
-	req := &cachepb.CacheServiceDetachPolicyRequest{Bucket: bucket}
-	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*cachepb.CacheServiceDetachPolicyResponse, error) {
+	req := &cachepb.CacheServiceDetachPolicyRequest{RequestId: transport.NewRequestID(), Bucket: bucket}
+	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceDetachPolicyResponse, error) {
 		return c.rpc.DetachPolicy(ctx, req)
 	})
 	return err

@@ -51,7 +51,7 @@ func (s *HashStore) Set(ctx context.Context, key string, fields map[string][]byt
 			return 0, err
 		}
 	}
-	req := &pb.CollectionsServiceHSetRequest{Store: s.name, Key: key, Fields: fields}
+	req := &pb.CollectionsServiceHSetRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHSetResponse, error) {
 		return s.c.rpc.HSet(ctx, req)
 	})
@@ -70,7 +70,7 @@ func (s *HashStore) SetNX(ctx context.Context, key, field string, value []byte) 
 	if err := checkKey("field", field); err != nil {
 		return false, err
 	}
-	req := &pb.CollectionsServiceHSetNXRequest{Store: s.name, Key: key, Field: field, Value: value}
+	req := &pb.CollectionsServiceHSetNXRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Value: value}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHSetNXResponse, error) {
 		return s.c.rpc.HSetNX(ctx, req)
 	})
@@ -129,7 +129,7 @@ func (s *HashStore) Del(ctx context.Context, key string, fields ...string) (int6
 	if err := checkKeys("fields", fields); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceHDelRequest{Store: s.name, Key: key, Fields: fields}
+	req := &pb.CollectionsServiceHDelRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHDelResponse, error) {
 		return s.c.rpc.HDel(ctx, req)
 	})
@@ -168,8 +168,8 @@ func (s *HashStore) IncrBy(ctx context.Context, key, field string, delta int64) 
 	if err := checkKey("field", field); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceHIncrByRequest{Store: s.name, Key: key, Field: field, Delta: delta}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceHIncrByResponse, error) {
+	req := &pb.CollectionsServiceHIncrByRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHIncrByResponse, error) {
 		return s.c.rpc.HIncrBy(ctx, req)
 	})
 	if err != nil {
@@ -191,8 +191,8 @@ func (s *HashStore) IncrByFloat(ctx context.Context, key, field string, delta fl
 	if math.IsNaN(delta) || math.IsInf(delta, 0) {
 		return 0, transport.Invalid("delta", "must be a finite number")
 	}
-	req := &pb.CollectionsServiceHIncrByFloatRequest{Store: s.name, Key: key, Field: field, Delta: delta}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceHIncrByFloatResponse, error) {
+	req := &pb.CollectionsServiceHIncrByFloatRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHIncrByFloatResponse, error) {
 		return s.c.rpc.HIncrByFloat(ctx, req)
 	})
 	if err != nil {
@@ -314,8 +314,8 @@ func (s *HashStore) ExpireIf(ctx context.Context, key string, ttl time.Duration,
 	if err := checkKeys("fields", fields); err != nil {
 		return nil, err
 	}
-	req := &pb.CollectionsServiceHExpireRequest{Store: s.name, Key: key, Fields: fields, TtlMs: ms(ttl), Condition: pb.HashExpireCondition(cond)}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceHExpireResponse, error) {
+	req := &pb.CollectionsServiceHExpireRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, TtlMs: ms(ttl), Condition: pb.HashExpireCondition(cond)}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHExpireResponse, error) {
 		return s.c.rpc.HExpire(ctx, req)
 	})
 	if err != nil {
@@ -333,7 +333,7 @@ func (s *HashStore) Persist(ctx context.Context, key string, fields ...string) (
 	if err := checkKeys("fields", fields); err != nil {
 		return nil, err
 	}
-	req := &pb.CollectionsServiceHPersistRequest{Store: s.name, Key: key, Fields: fields}
+	req := &pb.CollectionsServiceHPersistRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHPersistResponse, error) {
 		return s.c.rpc.HPersist(ctx, req)
 	})

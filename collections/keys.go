@@ -51,7 +51,7 @@ func (k *keyspace) DeleteKeys(ctx context.Context, keys ...string) (int64, error
 	if err := checkKeys("keys", keys); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceDeleteKeysRequest{Store: k.name, Keys: keys}
+	req := &pb.CollectionsServiceDeleteKeysRequest{RequestId: transport.NewRequestID(), Store: k.name, Keys: keys}
 	resp, err := transport.Call(ctx, k.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceDeleteKeysResponse, error) {
 		return k.c.rpc.DeleteKeys(ctx, req)
 	})

@@ -106,7 +106,7 @@ func (q *Queue) Push(ctx context.Context, payload []byte, opts ...PushOption) (P
 	} else if !utf8.ValidString(o.id) {
 		return PushResult{}, transport.Invalid("WithID", "the id must be valid UTF-8")
 	}
-	req := &pb.CollectionsServiceQueuePushRequest{Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs}
+	req := &pb.CollectionsServiceQueuePushRequest{RequestId: transport.NewRequestID(), Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs}
 	if o.delay != nil {
 		if err := checkDuration("WithDelay", *o.delay); err != nil {
 			return PushResult{}, err
@@ -155,7 +155,7 @@ func (q *Queue) PopBatch(ctx context.Context, wait time.Duration, max int, opts 
 	for _, opt := range opts {
 		opt.applyPop(&o)
 	}
-	req := &pb.CollectionsServiceQueuePopRequest{Queue: q.name, WaitMs: ms(wait), MaxMessages: int32(max)}
+	req := &pb.CollectionsServiceQueuePopRequest{RequestId: transport.NewRequestID(), Queue: q.name, WaitMs: ms(wait), MaxMessages: int32(max)}
 	if o.visibility != nil {
 		if *o.visibility <= 0 {
 			return nil, transport.Invalid("WithVisibilityTimeout", "must be positive, got %v", *o.visibility)
@@ -163,7 +163,7 @@ func (q *Queue) PopBatch(ctx context.Context, wait time.Duration, max int, opts 
 		v := ms(*o.visibility)
 		req.VisibilityTimeoutMs = &v
 	}
-	resp, err := transport.Call(ctx, q.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceQueuePopResponse, error) {
+	resp, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueuePopResponse, error) {
 		return q.c.rpc.QueuePop(ctx, req)
 	})
 	if err != nil {
@@ -248,8 +248,8 @@ func (q *Queue) Ack(ctx context.Context, receipt string) error {
 	if err := checkReceipt(receipt); err != nil {
 		return err
 	}
-	req := &pb.CollectionsServiceQueueAckRequest{Queue: q.name, Receipt: receipt}
-	_, err := transport.Call(ctx, q.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceQueueAckResponse, error) {
+	req := &pb.CollectionsServiceQueueAckRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt}
+	_, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueAckResponse, error) {
 		return q.c.rpc.QueueAck(ctx, req)
 	})
 	return err
@@ -265,8 +265,8 @@ func (q *Queue) Nack(ctx context.Context, receipt string, delay time.Duration) e
 	if err := checkDuration("delay", delay); err != nil {
 		return err
 	}
-	req := &pb.CollectionsServiceQueueNackRequest{Queue: q.name, Receipt: receipt, DelayMs: ms(delay)}
-	_, err := transport.Call(ctx, q.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceQueueNackResponse, error) {
+	req := &pb.CollectionsServiceQueueNackRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt, DelayMs: ms(delay)}
+	_, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueNackResponse, error) {
 		return q.c.rpc.QueueNack(ctx, req)
 	})
 	return err
@@ -282,7 +282,7 @@ func (q *Queue) ExtendVisibility(ctx context.Context, receipt string, d time.Dur
 	if d <= 0 {
 		return time.Time{}, transport.Invalid("d", "must be positive, got %v", d)
 	}
-	req := &pb.CollectionsServiceQueueExtendVisibilityRequest{Queue: q.name, Receipt: receipt, VisibilityTimeoutMs: ms(d)}
+	req := &pb.CollectionsServiceQueueExtendVisibilityRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt, VisibilityTimeoutMs: ms(d)}
 	resp, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueExtendVisibilityResponse, error) {
 		return q.c.rpc.QueueExtendVisibility(ctx, req)
 	})
@@ -342,8 +342,8 @@ func (q *Queue) Peek(ctx context.Context, n int) ([]*Message, error) {
 // Purge removes every message (ready, in flight and delayed) and answers
 // how many there were.
 func (q *Queue) Purge(ctx context.Context) (int64, error) {
-	req := &pb.CollectionsServiceQueuePurgeRequest{Queue: q.name}
-	resp, err := transport.Call(ctx, q.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceQueuePurgeResponse, error) {
+	req := &pb.CollectionsServiceQueuePurgeRequest{RequestId: transport.NewRequestID(), Queue: q.name}
+	resp, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueuePurgeResponse, error) {
 		return q.c.rpc.QueuePurge(ctx, req)
 	})
 	if err != nil {

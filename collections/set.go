@@ -44,7 +44,7 @@ func (s *SetStore) Add(ctx context.Context, key string, members ...string) (int6
 	if err := checkMembers("members", members); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceSAddRequest{Store: s.name, Key: key, Members: membersPB(members)}
+	req := &pb.CollectionsServiceSAddRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members)}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSAddResponse, error) {
 		return s.c.rpc.SAdd(ctx, req)
 	})
@@ -62,7 +62,7 @@ func (s *SetStore) Rem(ctx context.Context, key string, members ...string) (int6
 	if err := checkMembers("members", members); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceSRemRequest{Store: s.name, Key: key, Members: membersPB(members)}
+	req := &pb.CollectionsServiceSRemRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members)}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSRemResponse, error) {
 		return s.c.rpc.SRem(ctx, req)
 	})
@@ -150,8 +150,8 @@ func (s *SetStore) Pop(ctx context.Context, key string, count int) ([]string, er
 	if count < 0 {
 		return nil, transport.Invalid("count", "must not be negative, got %d", count)
 	}
-	req := &pb.CollectionsServiceSPopRequest{Store: s.name, Key: key, Count: int64(count)}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceSPopResponse, error) {
+	req := &pb.CollectionsServiceSPopRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Count: int64(count)}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSPopResponse, error) {
 		return s.c.rpc.SPop(ctx, req)
 	})
 	if err != nil {
@@ -284,8 +284,8 @@ func (s *SetStore) Move(ctx context.Context, source, destination, member string)
 	if err := checkMembers("member", []string{member}); err != nil {
 		return false, err
 	}
-	req := &pb.CollectionsServiceSMoveRequest{Store: s.name, Source: source, Destination: destination, Member: []byte(member)}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceSMoveResponse, error) {
+	req := &pb.CollectionsServiceSMoveRequest{RequestId: transport.NewRequestID(), Store: s.name, Source: source, Destination: destination, Member: []byte(member)}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSMoveResponse, error) {
 		return s.c.rpc.SMove(ctx, req)
 	})
 	if err != nil {

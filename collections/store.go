@@ -204,7 +204,7 @@ func (cfg QueueConfig) proto() (*pb.CollectionsStoreConfig, error) {
 // create makes a store; an identical configuration on an existing store
 // succeeds, a different one answers ErrExists.
 func (c *Client) create(ctx context.Context, cfg *pb.CollectionsStoreConfig) (StoreInfo, error) {
-	req := &pb.CollectionsServiceCreateStoreRequest{Config: cfg}
+	req := &pb.CollectionsServiceCreateStoreRequest{RequestId: transport.NewRequestID(), Config: cfg}
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceCreateStoreResponse, error) {
 		return c.rpc.CreateStore(ctx, req)
 	})
@@ -261,8 +261,8 @@ func (c *Client) deleteStore(ctx context.Context, name string, kind Kind) error 
 	if err := checkName("name", name); err != nil {
 		return err
 	}
-	req := &pb.CollectionsServiceDeleteStoreRequest{Store: name, Kind: kind.pb()}
-	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*pb.CollectionsServiceDeleteStoreResponse, error) {
+	req := &pb.CollectionsServiceDeleteStoreRequest{RequestId: transport.NewRequestID(), Store: name, Kind: kind.pb()}
+	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceDeleteStoreResponse, error) {
 		return c.rpc.DeleteStore(ctx, req)
 	})
 	return err

@@ -45,10 +45,9 @@ func (b *Bucket) Put(ctx context.Context, key string, value []byte) (uint64, err
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	// No request id: a Put retried after a lost reply stores the same value
-	// again (a second revision), which leaves the same state, and it spares
-	// the server remembering an id for every Put on the hottest write path.
-	req := &kvpb.KVServicePutRequest{Bucket: b.name, Key: key, Value: value}
+	// The request id makes a retry after a lost reply answer the first
+	// revision instead of storing the value again over later writes.
+	req := &kvpb.KVServicePutRequest{RequestId: transport.NewRequestID(), Bucket: b.name, Key: key, Value: value}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePutResponse, error) {
 		return b.c.rpc.Put(ctx, req)
 	})
@@ -97,7 +96,7 @@ func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, 
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	req := &kvpb.KVServiceCreateRequest{Bucket: b.name, Key: key, Value: value, RequestId: b.c.requestID()}
+	req := &kvpb.KVServiceCreateRequest{Bucket: b.name, Key: key, Value: value, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceCreateResponse, error) {
 		return b.c.rpc.Create(ctx, req)
 	})
@@ -118,7 +117,7 @@ func (b *Bucket) Update(ctx context.Context, key string, value []byte, lastRev u
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	req := &kvpb.KVServiceUpdateRequest{Bucket: b.name, Key: key, Value: value, LastRevision: lastRev, RequestId: b.c.requestID()}
+	req := &kvpb.KVServiceUpdateRequest{Bucket: b.name, Key: key, Value: value, LastRevision: lastRev, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceUpdateResponse, error) {
 		return b.c.rpc.Update(ctx, req)
 	})
@@ -148,7 +147,7 @@ func (b *Bucket) Delete(ctx context.Context, key string, opts ...DeleteOption) (
 	for _, opt := range opts {
 		opt(&o)
 	}
-	req := &kvpb.KVServiceDeleteRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: b.c.requestID()}
+	req := &kvpb.KVServiceDeleteRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceDeleteResponse, error) {
 		return b.c.rpc.Delete(ctx, req)
 	})
@@ -168,7 +167,7 @@ func (b *Bucket) Purge(ctx context.Context, key string, opts ...DeleteOption) (u
 	for _, opt := range opts {
 		opt(&o)
 	}
-	req := &kvpb.KVServicePurgeRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: b.c.requestID()}
+	req := &kvpb.KVServicePurgeRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePurgeResponse, error) {
 		return b.c.rpc.Purge(ctx, req)
 	})

@@ -2,12 +2,8 @@ package kv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"iter"
-	"strconv"
-	"sync/atomic"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
@@ -18,22 +14,11 @@ import (
 type Client struct {
 	conn *transport.Conn
 	rpc  kvpb.KVServiceClient
-
-	// Mutations carry request ids (prefix + counter) so that a retry after
-	// a lost reply is answered with the first outcome, not applied twice.
-	idPrefix string
-	idSeq    atomic.Uint64
 }
 
 // New returns a KV client on conn. It touches no network.
 func New(conn *transport.Conn) *Client {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than returning an error)
-	return &Client{conn: conn, rpc: kvpb.NewKVServiceClient(conn), idPrefix: hex.EncodeToString(b[:]) + "-"}
-}
-
-func (c *Client) requestID() string {
-	return c.idPrefix + strconv.FormatUint(c.idSeq.Add(1), 36)
+	return &Client{conn: conn, rpc: kvpb.NewKVServiceClient(conn)}
 }
 
 // Create makes a bucket and returns it. Creating a bucket that exists with
@@ -42,7 +27,7 @@ func (c *Client) Create(ctx context.Context, cfg Config) (*Bucket, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &kvpb.KVServiceCreateBucketRequest{Config: cfg.toPB()}
+	req := &kvpb.KVServiceCreateBucketRequest{RequestId: transport.NewRequestID(), Config: cfg.toPB()}
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceCreateBucketResponse, error) {
 		return c.rpc.CreateBucket(ctx, req)
 	})
@@ -90,7 +75,7 @@ func (c *Client) Update(ctx context.Context, cfg Config) (*Status, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &kvpb.KVServiceUpdateBucketRequest{Config: cfg.toPB()}
+	req := &kvpb.KVServiceUpdateBucketRequest{RequestId: transport.NewRequestID(), Config: cfg.toPB()}
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceUpdateBucketResponse, error) {
 		return c.rpc.UpdateBucket(ctx, req)
 	})
@@ -106,8 +91,8 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	if err := checkBucket("name", name); err != nil {
 		return err
 	}
-	req := &kvpb.KVServiceDeleteBucketRequest{Bucket: name}
-	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*kvpb.KVServiceDeleteBucketResponse, error) {
+	req := &kvpb.KVServiceDeleteBucketRequest{RequestId: transport.NewRequestID(), Bucket: name}
+	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceDeleteBucketResponse, error) {
 		return c.rpc.DeleteBucket(ctx, req)
 	})
 	return err

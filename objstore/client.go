@@ -27,7 +27,7 @@ func (c *Client) CreateStore(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &objstorepb.ObjectStoreServiceCreateStoreRequest{Config: cfg.toPB()}
+	req := &objstorepb.ObjectStoreServiceCreateStoreRequest{RequestId: transport.NewRequestID(), Config: cfg.toPB()}
 	// Idempotent: an identical create of an existing store succeeds.
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
 		return c.rpc.CreateStore(ctx, req)
@@ -74,7 +74,7 @@ func (c *Client) UpdateStore(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &objstorepb.ObjectStoreServiceUpdateStoreRequest{Config: cfg.toPB()}
+	req := &objstorepb.ObjectStoreServiceUpdateStoreRequest{RequestId: transport.NewRequestID(), Config: cfg.toPB()}
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
 		return c.rpc.UpdateStore(ctx, req)
 	})
@@ -90,8 +90,8 @@ func (c *Client) DeleteStore(ctx context.Context, name string) error {
 	if err := validStoreName("name", name); err != nil {
 		return err
 	}
-	req := &objstorepb.ObjectStoreServiceDeleteStoreRequest{Store: name}
-	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
+	req := &objstorepb.ObjectStoreServiceDeleteStoreRequest{RequestId: transport.NewRequestID(), Store: name}
+	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
 		return c.rpc.DeleteStore(ctx, req)
 	})
 	return err

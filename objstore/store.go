@@ -64,8 +64,8 @@ func (s *Store) UpdateMeta(ctx context.Context, name string, meta ObjectMeta) (O
 	if err := meta.validate("meta"); err != nil {
 		return ObjectInfo{}, err
 	}
-	req := &objstorepb.ObjectStoreServiceUpdateMetaRequest{Store: s.name, Name: name, Meta: meta.toPB()}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
+	req := &objstorepb.ObjectStoreServiceUpdateMetaRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name, Meta: meta.toPB()}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
 		return s.c.rpc.UpdateMeta(ctx, req)
 	})
 	if err != nil {
@@ -80,8 +80,8 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := validObjectName("name", name); err != nil {
 		return err
 	}
-	req := &objstorepb.ObjectStoreServiceDeleteRequest{Store: s.name, Name: name}
-	_, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
+	req := &objstorepb.ObjectStoreServiceDeleteRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name}
+	_, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
 		return s.c.rpc.Delete(ctx, req)
 	})
 	return err

@@ -41,8 +41,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
+		cfg: cfg,
+		log: cfg.Logger,
 		fsm: fsm.NewWithDedup(cfg.Logger, fsm.DedupConfig{
 			WindowMs:   cfg.RequestIDWindow.Milliseconds(),
 			MaxEntries: cfg.RequestIDMaxEntries,

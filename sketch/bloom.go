@@ -99,8 +99,9 @@ func (b *Bloom) Add(ctx context.Context, item []byte) (bool, error) {
 	if len(item) == 0 {
 		return false, transport.Invalid("item", "must not be empty")
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceBloomAddResponse, error) {
-		return b.c.rpc.BloomAdd(ctx, &sketchpb.SketchServiceBloomAddRequest{Name: b.name, Item: item})
+		return b.c.rpc.BloomAdd(ctx, &sketchpb.SketchServiceBloomAddRequest{RequestId: rid, Name: b.name, Item: item})
 	})
 	if err != nil {
 		return false, err
@@ -118,8 +119,9 @@ func (b *Bloom) MAdd(ctx context.Context, items ...[]byte) ([]bool, error) {
 	if err := checkItems("items", items); err != nil {
 		return nil, err
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceBloomMAddResponse, error) {
-		return b.c.rpc.BloomMAdd(ctx, &sketchpb.SketchServiceBloomMAddRequest{Name: b.name, Items: items})
+		return b.c.rpc.BloomMAdd(ctx, &sketchpb.SketchServiceBloomMAddRequest{RequestId: rid, Name: b.name, Items: items})
 	})
 	if err != nil {
 		return nil, err

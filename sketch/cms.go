@@ -125,8 +125,9 @@ func (m *CMS) MIncrBy(ctx context.Context, incs ...Increment) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := transport.Call(ctx, m.c.conn, transport.Once, func(ctx context.Context) (*sketchpb.SketchServiceCMSIncrByResponse, error) {
-		return m.c.rpc.CMSIncrBy(ctx, &sketchpb.SketchServiceCMSIncrByRequest{Name: m.name, Increments: pbs})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	resp, err := transport.Call(ctx, m.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceCMSIncrByResponse, error) {
+		return m.c.rpc.CMSIncrBy(ctx, &sketchpb.SketchServiceCMSIncrByRequest{RequestId: rid, Name: m.name, Increments: pbs})
 	})
 	if err != nil {
 		return nil, err
@@ -178,8 +179,9 @@ func (m *CMS) Merge(ctx context.Context, sources ...MergeSource) error {
 	if !weighted {
 		weights = nil
 	}
-	_, err := transport.Call(ctx, m.c.conn, transport.Once, func(ctx context.Context) (*sketchpb.SketchServiceCMSMergeResponse, error) {
-		return m.c.rpc.CMSMerge(ctx, &sketchpb.SketchServiceCMSMergeRequest{Name: m.name, Sources: names, Weights: weights})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	_, err := transport.Call(ctx, m.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceCMSMergeResponse, error) {
+		return m.c.rpc.CMSMerge(ctx, &sketchpb.SketchServiceCMSMergeRequest{RequestId: rid, Name: m.name, Sources: names, Weights: weights})
 	})
 	return err
 }

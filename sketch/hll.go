@@ -79,8 +79,9 @@ func (h *HLL) Add(ctx context.Context, items ...[]byte) (bool, error) {
 	if err := checkItems("items", items); err != nil {
 		return false, err
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	resp, err := transport.Call(ctx, h.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceHLLAddResponse, error) {
-		return h.c.rpc.HLLAdd(ctx, &sketchpb.SketchServiceHLLAddRequest{Name: h.name, Items: items})
+		return h.c.rpc.HLLAdd(ctx, &sketchpb.SketchServiceHLLAddRequest{RequestId: rid, Name: h.name, Items: items})
 	})
 	if err != nil {
 		return false, err
@@ -117,8 +118,9 @@ func (h *HLL) Merge(ctx context.Context, sources ...string) (uint64, error) {
 	if err := checkNames("sources", sources); err != nil {
 		return 0, err
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	resp, err := transport.Call(ctx, h.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceHLLMergeResponse, error) {
-		return h.c.rpc.HLLMerge(ctx, &sketchpb.SketchServiceHLLMergeRequest{Name: h.name, Sources: sources})
+		return h.c.rpc.HLLMerge(ctx, &sketchpb.SketchServiceHLLMergeRequest{RequestId: rid, Name: h.name, Sources: sources})
 	})
 	if err != nil {
 		return 0, err

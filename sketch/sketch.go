@@ -125,8 +125,9 @@ func checkFloats(field string, vs []float64, allowInf bool) error {
 // create sends CreateSketch. An identical configuration on an existing
 // sketch succeeds, so the call is safe to retry.
 func (c *Client) create(ctx context.Context, cfg *sketchpb.SketchConfig) (*sketchpb.SketchInfo, error) {
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceCreateSketchResponse, error) {
-		return c.rpc.CreateSketch(ctx, &sketchpb.SketchServiceCreateSketchRequest{Config: cfg})
+		return c.rpc.CreateSketch(ctx, &sketchpb.SketchServiceCreateSketchRequest{RequestId: rid, Config: cfg})
 	})
 	if err != nil {
 		return nil, err
@@ -166,8 +167,9 @@ func (c *Client) delete(ctx context.Context, name string, kind Kind) error {
 	if err := checkName("name", name); err != nil {
 		return err
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceDeleteSketchResponse, error) {
-		return c.rpc.DeleteSketch(ctx, &sketchpb.SketchServiceDeleteSketchRequest{Name: name, Kind: kind.pb()})
+		return c.rpc.DeleteSketch(ctx, &sketchpb.SketchServiceDeleteSketchRequest{RequestId: rid, Name: name, Kind: kind.pb()})
 	})
 	return err
 }

@@ -83,8 +83,9 @@ func (t *TDigest) Add(ctx context.Context, values ...float64) error {
 	if err := checkFloats("values", values, false); err != nil {
 		return err
 	}
-	_, err := transport.Call(ctx, t.c.conn, transport.Once, func(ctx context.Context) (*sketchpb.SketchServiceTDigestAddResponse, error) {
-		return t.c.rpc.TDigestAdd(ctx, &sketchpb.SketchServiceTDigestAddRequest{Name: t.name, Values: values})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	_, err := transport.Call(ctx, t.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceTDigestAddResponse, error) {
+		return t.c.rpc.TDigestAdd(ctx, &sketchpb.SketchServiceTDigestAddRequest{RequestId: rid, Name: t.name, Values: values})
 	})
 	return err
 }
@@ -287,12 +288,9 @@ func (t *TDigest) merge(ctx context.Context, sources []string, override bool) er
 	if err := checkNames("sources", sources); err != nil {
 		return err
 	}
-	idem := transport.Once
-	if override {
-		idem = transport.Idempotent // the result does not depend on the prior state
-	}
-	_, err := transport.Call(ctx, t.c.conn, idem, func(ctx context.Context) (*sketchpb.SketchServiceTDigestMergeResponse, error) {
-		return t.c.rpc.TDigestMerge(ctx, &sketchpb.SketchServiceTDigestMergeRequest{Name: t.name, Sources: sources, Override: override})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	_, err := transport.Call(ctx, t.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceTDigestMergeResponse, error) {
+		return t.c.rpc.TDigestMerge(ctx, &sketchpb.SketchServiceTDigestMergeRequest{RequestId: rid, Name: t.name, Sources: sources, Override: override})
 	})
 	return err
 }
@@ -302,8 +300,9 @@ func (t *TDigest) Reset(ctx context.Context) error {
 	if err := checkName("name", t.name); err != nil {
 		return err
 	}
+	rid := transport.NewRequestID() // one id for every attempt of this call
 	_, err := transport.Call(ctx, t.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceTDigestResetResponse, error) {
-		return t.c.rpc.TDigestReset(ctx, &sketchpb.SketchServiceTDigestResetRequest{Name: t.name})
+		return t.c.rpc.TDigestReset(ctx, &sketchpb.SketchServiceTDigestResetRequest{RequestId: rid, Name: t.name})
 	})
 	return err
 }

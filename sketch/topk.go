@@ -95,8 +95,9 @@ func (t *TopK) Add(ctx context.Context, items ...[]byte) ([][]byte, error) {
 	if err := checkItems("items", items); err != nil {
 		return nil, err
 	}
-	resp, err := transport.Call(ctx, t.c.conn, transport.Once, func(ctx context.Context) (*sketchpb.SketchServiceTopKAddResponse, error) {
-		return t.c.rpc.TopKAdd(ctx, &sketchpb.SketchServiceTopKAddRequest{Name: t.name, Items: items})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	resp, err := transport.Call(ctx, t.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceTopKAddResponse, error) {
+		return t.c.rpc.TopKAdd(ctx, &sketchpb.SketchServiceTopKAddRequest{RequestId: rid, Name: t.name, Items: items})
 	})
 	if err != nil {
 		return nil, err
@@ -114,8 +115,9 @@ func (t *TopK) IncrBy(ctx context.Context, incs ...Increment) ([][]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := transport.Call(ctx, t.c.conn, transport.Once, func(ctx context.Context) (*sketchpb.SketchServiceTopKIncrByResponse, error) {
-		return t.c.rpc.TopKIncrBy(ctx, &sketchpb.SketchServiceTopKIncrByRequest{Name: t.name, Increments: pbs})
+	rid := transport.NewRequestID() // one id for every attempt of this call
+	resp, err := transport.Call(ctx, t.c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceTopKIncrByResponse, error) {
+		return t.c.rpc.TopKIncrBy(ctx, &sketchpb.SketchServiceTopKIncrByRequest{RequestId: rid, Name: t.name, Increments: pbs})
 	})
 	if err != nil {
 		return nil, err

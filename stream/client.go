@@ -34,7 +34,7 @@ func (c *Client) Create(ctx context.Context, cfg Config) (*Stream, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &streampb.StreamServiceCreateStreamRequest{Config: cfg.proto()}
+	req := &streampb.StreamServiceCreateStreamRequest{RequestId: transport.NewRequestID(), Config: cfg.proto()}
 	// Idempotent: an identical create of an existing stream succeeds.
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceCreateStreamResponse, error) {
 		return c.rpc.CreateStream(ctx, req)
@@ -96,7 +96,7 @@ func (c *Client) Update(ctx context.Context, cfg Config) (*Stream, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	req := &streampb.StreamServiceUpdateStreamRequest{Config: cfg.proto()}
+	req := &streampb.StreamServiceUpdateStreamRequest{RequestId: transport.NewRequestID(), Config: cfg.proto()}
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceUpdateStreamResponse, error) {
 		return c.rpc.UpdateStream(ctx, req)
 	})
@@ -111,8 +111,8 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	if err := checkName("name", name); err != nil {
 		return err
 	}
-	req := &streampb.StreamServiceDeleteStreamRequest{Stream: name}
-	_, err := transport.Call(ctx, c.conn, transport.Once, func(ctx context.Context) (*streampb.StreamServiceDeleteStreamResponse, error) {
+	req := &streampb.StreamServiceDeleteStreamRequest{RequestId: transport.NewRequestID(), Stream: name}
+	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceDeleteStreamResponse, error) {
 		return c.rpc.DeleteStream(ctx, req)
 	})
 	return err

@@ -227,12 +227,8 @@ func (s *Stream) CreateConsumer(ctx context.Context, cfg ConsumerConfig) (*Consu
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	idem := transport.Idempotent
-	if cfg.DurableName == "" {
-		idem = transport.Once // a retry would make a second ephemeral
-	}
-	req := &streampb.StreamServiceCreateConsumerRequest{Stream: s.name, Config: cfg.proto()}
-	resp, err := transport.Call(ctx, s.c.conn, idem, func(ctx context.Context) (*streampb.StreamServiceCreateConsumerResponse, error) {
+	req := &streampb.StreamServiceCreateConsumerRequest{RequestId: transport.NewRequestID(), Stream: s.name, Config: cfg.proto()}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceCreateConsumerResponse, error) {
 		return s.c.rpc.CreateConsumer(ctx, req)
 	})
 	if err != nil {
@@ -272,7 +268,7 @@ func (s *Stream) UpdateConsumer(ctx context.Context, cfg ConsumerConfig) (*Consu
 	if cfg.DurableName == "" {
 		return nil, transport.Invalid("DurableName", "is required to update a consumer")
 	}
-	req := &streampb.StreamServiceUpdateConsumerRequest{Stream: s.name, Config: cfg.proto()}
+	req := &streampb.StreamServiceUpdateConsumerRequest{RequestId: transport.NewRequestID(), Stream: s.name, Config: cfg.proto()}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceUpdateConsumerResponse, error) {
 		return s.c.rpc.UpdateConsumer(ctx, req)
 	})
@@ -301,8 +297,8 @@ func (s *Stream) DeleteConsumer(ctx context.Context, name string) error {
 	if err := checkName("name", name); err != nil {
 		return err
 	}
-	req := &streampb.StreamServiceDeleteConsumerRequest{Stream: s.name, Consumer: name}
-	_, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*streampb.StreamServiceDeleteConsumerResponse, error) {
+	req := &streampb.StreamServiceDeleteConsumerRequest{RequestId: transport.NewRequestID(), Stream: s.name, Consumer: name}
+	_, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceDeleteConsumerResponse, error) {
 		return s.c.rpc.DeleteConsumer(ctx, req)
 	})
 	return err

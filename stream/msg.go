@@ -50,7 +50,7 @@ func (m *Msg) settle(ctx context.Context, item *streampb.StreamAckItem) error {
 		return transport.Invalid("Msg", "was not delivered by a consumer")
 	}
 	item.StreamSeq, item.NumDelivered = m.StreamSeq, m.NumDelivered
-	req := &streampb.StreamServiceAckRequest{Stream: m.c.s.name, Consumer: m.c.name, Items: []*streampb.StreamAckItem{item}}
+	req := &streampb.StreamServiceAckRequest{RequestId: transport.NewRequestID(), Stream: m.c.s.name, Consumer: m.c.name, Items: []*streampb.StreamAckItem{item}}
 	// Acks are idempotent on the server, so they are retried through drops.
 	resp, err := transport.Call(ctx, m.c.s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceAckResponse, error) {
 		return m.c.s.c.rpc.Ack(ctx, req)
@@ -115,7 +115,7 @@ func (c *Consumer) Ack(ctx context.Context, msgs ...*Msg) error {
 		it.StreamSeq, it.NumDelivered, it.Kind = m.StreamSeq, m.NumDelivered, streampb.StreamAckKind_STREAM_ACK_KIND_ACK
 		items[i] = it
 	}
-	req := &streampb.StreamServiceAckRequest{Stream: c.s.name, Consumer: c.name, Items: items}
+	req := &streampb.StreamServiceAckRequest{RequestId: transport.NewRequestID(), Stream: c.s.name, Consumer: c.name, Items: items}
 	resp, err := transport.Call(ctx, c.s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceAckResponse, error) {
 		return c.s.c.rpc.Ack(ctx, req)
 	})

@@ -69,20 +69,17 @@ func (s *Stream) message(field, subject string, data []byte, opts []PublishOpt) 
 }
 
 // Publish stores one message on subject, which this stream must bind, and
-// waits for its ack. Without a msg id it is sent once (retried only when the
-// server guarantees nothing was applied); with WithMsgID it is retried
-// through server restarts and deduplicated.
+// waits for its ack. It carries a request id, so it is retried through
+// lost replies and server restarts and stored once, answering the first
+// ack; WithMsgID is the deduplication of your own retries on top (a
+// second Publish with a seen msg id answers Duplicate).
 func (s *Stream) Publish(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (PubAck, error) {
 	m, err := s.message("subject", subject, data, opts)
 	if err != nil {
 		return PubAck{}, err
 	}
-	idem := transport.Once
-	if m.MsgId != "" {
-		idem = transport.Idempotent
-	}
-	req := &streampb.StreamServicePublishRequest{Message: m}
-	resp, err := transport.Call(ctx, s.c.conn, idem, func(ctx context.Context) (*streampb.StreamServicePublishResponse, error) {
+	req := &streampb.StreamServicePublishRequest{RequestId: transport.NewRequestID(), Message: m}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServicePublishResponse, error) {
 		return s.c.rpc.Publish(ctx, req)
 	})
 	if err != nil {
@@ -110,8 +107,8 @@ type BatchAck struct {
 // PublishBatch stores many messages in one round trip (at most 10,000 and
 // 16 MiB of payload). Messages are applied in order; each succeeds or fails
 // on its own, reported in its BatchAck. The error is for the call as a
-// whole. The batch is retried as a whole only when every message has a
-// MsgID (so a retry cannot store one twice).
+// whole. The batch carries a request id, so a retry after a lost reply
+// stores nothing twice and answers the first acks.
 func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, error) {
 	if len(msgs) == 0 {
 		return nil, transport.Invalid("msgs", "must not be empty")
@@ -121,7 +118,6 @@ func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, 
 	}
 	pm := make([]*streampb.StreamPublishMessage, len(msgs))
 	store := make([]streampb.StreamPublishMessage, len(msgs))
-	idem := transport.Idempotent
 	for i := range msgs {
 		m := &msgs[i]
 		if err := checkSubject("Subject", m.Subject, false); err != nil {
@@ -134,12 +130,9 @@ func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, 
 		p := &store[i]
 		p.Subject, p.Data, p.Headers, p.MsgId, p.ExpectedStream = m.Subject, m.Data, m.Headers.proto(), m.MsgID, s.name
 		pm[i] = p
-		if m.MsgID == "" {
-			idem = transport.Once
-		}
 	}
-	req := &streampb.StreamServicePublishBatchRequest{Messages: pm}
-	resp, err := transport.Call(ctx, s.c.conn, idem, func(ctx context.Context) (*streampb.StreamServicePublishBatchResponse, error) {
+	req := &streampb.StreamServicePublishBatchRequest{RequestId: transport.NewRequestID(), Messages: pm}
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServicePublishBatchResponse, error) {
 		return s.c.rpc.PublishBatch(ctx, req)
 	})
 	if err != nil {

@@ -58,7 +58,7 @@ func PurgeBelow(seq uint64) PurgeOpt {
 // Purge removes messages (all of them, unless narrowed by opts) and
 // returns how many it removed.
 func (s *Stream) Purge(ctx context.Context, opts ...PurgeOpt) (uint64, error) {
-	req := &streampb.StreamServicePurgeRequest{Stream: s.name}
+	req := &streampb.StreamServicePurgeRequest{RequestId: transport.NewRequestID(), Stream: s.name}
 	for _, o := range opts {
 		o(req)
 	}
@@ -70,7 +70,7 @@ func (s *Stream) Purge(ctx context.Context, opts ...PurgeOpt) (uint64, error) {
 	if req.Seq != 0 && req.Keep != 0 {
 		return 0, transport.Invalid("PurgeKeep", "cannot be combined with PurgeBelow")
 	}
-	resp, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*streampb.StreamServicePurgeResponse, error) {
+	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServicePurgeResponse, error) {
 		return s.c.rpc.Purge(ctx, req)
 	})
 	if err != nil {
@@ -131,8 +131,8 @@ func (s *Stream) DeleteMsg(ctx context.Context, seq uint64) error {
 	if seq == 0 {
 		return transport.Invalid("seq", "must be positive")
 	}
-	req := &streampb.StreamServiceDeleteMsgRequest{Stream: s.name, Seq: seq}
-	_, err := transport.Call(ctx, s.c.conn, transport.Once, func(ctx context.Context) (*streampb.StreamServiceDeleteMsgResponse, error) {
+	req := &streampb.StreamServiceDeleteMsgRequest{RequestId: transport.NewRequestID(), Stream: s.name, Seq: seq}
+	_, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceDeleteMsgResponse, error) {
 		return s.c.rpc.DeleteMsg(ctx, req)
 	})
 	return err

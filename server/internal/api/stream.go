@@ -10,8 +10,8 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
