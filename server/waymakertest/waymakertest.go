@@ -38,6 +38,15 @@ func WithConfig(f func(*server.Config)) Option {
 	return func(o *options) { o.configure = append(o.configure, f) }
 }
 
+// WithAbruptStop makes Stop and Restart cut the server off as a crash
+// would: in-flight calls are dropped after a millisecond instead of being
+// let finish, so a client sees replies lost for operations that may or may
+// not have been applied. Everything committed still survives a Restart
+// with a data dir.
+func WithAbruptStop() Option {
+	return WithConfig(func(c *server.Config) { c.StopTimeout = time.Millisecond })
+}
+
 // Server is a running test server.
 type Server struct {
 	t    testing.TB

@@ -59,6 +59,7 @@ func FuzzCommandDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{})
+	f.Add([]byte{2, 2, 'k', 'v', 0, 1, 0, 3, 'r', 'i', 'd', 9})
 	f.Add([]byte{1, 0x80})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -77,7 +78,7 @@ func FuzzCommandDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
-		if c2.Subsystem != c.Subsystem || c2.Op != c.Op || c2.AtMs != c.AtMs || !bytes.Equal(c2.Payload, c.Payload) {
+		if c2.Subsystem != c.Subsystem || c2.Op != c.Op || c2.AtMs != c.AtMs || c2.RequestID != c.RequestID || !bytes.Equal(c2.Payload, c.Payload) {
 			t.Fatalf("re-decode differs: %+v vs %+v", c2, c)
 		}
 	})
