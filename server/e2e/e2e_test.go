@@ -25,7 +25,7 @@ func start(t testing.TB, opts ...waymakertest.Option) *waymaker.Client {
 	t.Helper()
 	addr := os.Getenv("WAYMAKER_ADDR")
 	if addr == "" {
-		addr = waymakertest.Start(t, opts...).Addr()
+		addr = waymakertest.Start(t, append([]waymakertest.Option{withRequestIDCheck(t)}, opts...)...).Addr()
 	}
 	return connect(t, addr)
 }
@@ -33,7 +33,7 @@ func start(t testing.TB, opts ...waymakertest.Option) *waymaker.Client {
 // startEmbedded always embeds a server, for tests that restart or stop it.
 func startEmbedded(t testing.TB, opts ...waymakertest.Option) (*waymakertest.Server, *waymaker.Client) {
 	t.Helper()
-	srv := waymakertest.Start(t, opts...)
+	srv := waymakertest.Start(t, append([]waymakertest.Option{withRequestIDCheck(t)}, opts...)...)
 	return srv, connect(t, srv.Addr())
 }
 
