@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/waymakertest"
+)
+
+// The KV history model: each key is a register with the revision of its
+// latest write. Revisions are per bucket, so across keys only their order
+// is known; for one key, a read must see exactly the latest write's value
+// and revision.
+
+type kvOpKind int
+
+const (
+	opGet kvOpKind = iota
+	opPut
+	opUpdate
+)
+
+type kvIn struct {
+	kind    kvOpKind
+	key     string
+	value   string
+	lastRev uint64 // Update's precondition
+}
+
+type kvOut struct {
+	unknown  bool // the outcome of a write is not known (its reply never came)
+	notFound bool // Get: no live value
+	wrongRev bool // Update: refused with wrong_revision
+	value    string
+	rev      uint64
+}
+
+// kvReg is one key's state. rev 0 with exists means "written by a write
+// whose revision is unknown": the next read fixes it.
+type kvReg struct {
+	exists bool
+	value  string
+	rev    uint64
+}
+
+var kvModel = porcupine.NondeterministicModel{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range h {
+			k := op.Input.(kvIn).key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() []any { return []any{kvReg{}} },
+	Step: func(state, input, output any) []any {
+		st, in, out := state.(kvReg), input.(kvIn), output.(kvOut)
+		written := func(rev uint64) kvReg { return kvReg{exists: true, value: in.value, rev: rev} }
+		switch in.kind {
+		case opGet:
+			if out.notFound {
+				if !st.exists {
+					return []any{st}
+				}
+				return nil
+			}
+			if st.exists && st.value == out.value && (st.rev == 0 || st.rev == out.rev) {
+				return []any{kvReg{exists: true, value: out.value, rev: out.rev}}
+			}
+			return nil
+		case opPut:
+			if out.unknown {
+				// Applied here; "never applied" is the linearization at the
+				// end, which the checker finds on its own.
+				return []any{written(0)}
+			}
+			if st.rev == 0 || out.rev > st.rev {
+				return []any{written(out.rev)}
+			}
+			return nil
+		default: // opUpdate
+			matches := st.rev == in.lastRev || (in.lastRev == 0 && !st.exists)
+			revKnown := st.rev != 0 || !st.exists
+			switch {
+			case out.unknown:
+				if revKnown && !matches {
+					return []any{st} // it can only have been refused
+				}
+				if revKnown {
+					return []any{written(0)}
+				}
+				return []any{st, written(0)}
+			case out.wrongRev:
+				if revKnown && matches {
+					return nil
+				}
+				return []any{st}
+			default:
+				if revKnown && !matches {
+					return nil
+				}
+				if out.rev <= in.lastRev {
+					return nil
+				}
+				return []any{written(out.rev)}
+			}
+		}
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(kvIn), output.(kvOut)
+		res := fmt.Sprintf("%q@%d", out.value, out.rev)
+		switch {
+		case out.unknown:
+			res = "unknown"
+		case out.notFound:
+			res = "not found"
+		case out.wrongRev:
+			res = "wrong revision"
+		}
+		switch in.kind {
+		case opGet:
+			return fmt.Sprintf("get(%s) → %s", in.key, res)
+		case opPut:
+			return fmt.Sprintf("put(%s, %q) → %s", in.key, in.value, res)
+		}
+		return fmt.Sprintf("update(%s, %q, last %d) → %s", in.key, in.value, in.lastRev, res)
+	},
+}
+
+// TestKVLinearizableUnderAbruptRestarts runs 8 clients doing Get, Put and
+// Update on three keys while the server is stopped abruptly (in-flight
+// calls cut off after a millisecond, as in a crash) and restarted on its
+// data dir, and checks the history with porcupine. A write whose reply
+// never came is modelled as unknown: it may or may not have been applied,
+// at any point after it was called.
+func TestKVLinearizableUnderAbruptRestarts(t *testing.T) {
+	const (
+		clients  = 8
+		restarts = 3
+		phase    = 400 * time.Millisecond // load between restarts
+	)
+	srv := waymakertest.Start(t, waymakertest.WithTempDataDir(), waymakertest.WithAbruptStop(), withRequestIDCheck(t))
+	setup := connect(t, srv.Addr())
+	ctx := testCtx(t, 2*time.Minute)
+	bucket := "lin"
+	if _, err := setup.KeyValue().Create(ctx, kv.Config{Name: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a", "b", "c"}
+	start := time.Now()
+	now := func() int64 { return int64(time.Since(start)) }
+
+	var (
+		mu      sync.Mutex
+		history []porcupine.Operation
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+		ops     opCounter
+	)
+	record := func(client int, in kvIn, call int64, out kvOut) {
+		ret := now()
+		if out.unknown {
+			ret = math.MaxInt64 // may take effect any time after its call
+		}
+		mu.Lock()
+		history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+		mu.Unlock()
+		ops.add()
+	}
+	for c := range clients {
+		cl := connect(t, srv.Addr())
+		b := cl.KeyValue().Bucket(bucket)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 42))
+			seen := map[string]uint64{}
+			for i := 0; !stop.Load(); i++ {
+				key := keys[rng.IntN(len(keys))]
+				in := kvIn{key: key, value: fmt.Sprintf("c%d-%d", c, i)}
+				opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				call := now()
+				switch p := rng.IntN(10); {
+				case p < 4:
+					in.kind = opGet
+					e, err := b.Get(opCtx, key)
+					switch {
+					case errors.Is(err, waymaker.ErrNotFound):
+						record(c, in, call, kvOut{notFound: true})
+					case err == nil:
+						seen[key] = e.Revision
+						record(c, in, call, kvOut{value: string(e.Value), rev: e.Revision})
+					}
+					// A failed read has no effect: it is left out.
+				case p < 7:
+					in.kind = opPut
+					rev, err := b.Put(opCtx, key, []byte(in.value))
+					record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
+				default:
+					in.kind, in.lastRev = opUpdate, seen[key]
+					rev, err := b.Update(opCtx, key, []byte(in.value), in.lastRev)
+					switch {
+					case errors.Is(err, waymaker.ErrWrongRevision):
+						record(c, in, call, kvOut{wrongRev: true})
+					default:
+						record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
+					}
+				}
+				cancel()
+			}
+		}()
+	}
+	for range restarts {
+		ops.wait(t, 200, phase)
+		srv.Restart()
+	}
+	ops.wait(t, 200, phase)
+	stop.Store(true)
+	wg.Wait()
+
+	unknown := 0
+	for _, op := range history {
+		if op.Output.(kvOut).unknown {
+			unknown++
+		}
+	}
+	t.Logf("%d operations, %d with unknown outcome, %d abrupt restarts", len(history), unknown, restarts)
+	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), history, time.Minute)
+	if res != porcupine.Ok {
+		path := t.TempDir() + "/history.html"
+		if err := porcupine.VisualizePath(kvModel.ToModel(), info, path); err == nil {
+			t.Logf("history visualised in %s", path)
+		}
+		t.Fatalf("KV history under abrupt restarts is %v, want linearizable", res)
+	}
+}
+
+// opCounter counts completed operations and tells when more have.
+type opCounter struct {
+	mu   sync.Mutex
+	n    int64
+	want int64
+	done chan struct{}
+}
+
+func (c *opCounter) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if c.done != nil && c.n >= c.want {
+		close(c.done)
+		c.done = nil
+	}
+}
+
+// wait lets the load run for at least d and until k more operations
+// completed, so every phase between restarts has load in it.
+func (c *opCounter) wait(t *testing.T, k int64, d time.Duration) {
+	t.Helper()
+	c.mu.Lock()
+	c.want, c.done = c.n+k, make(chan struct{})
+	done := c.done
+	c.mu.Unlock()
+	<-time.After(d) // the phase's length of load, not a synchronisation
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("fewer than %d operations completed within 30 s of a restart", k)
+	}
+}
