@@ -14,6 +14,19 @@
 // in time (or Nacked) returns to the queue, or to the dead-letter queue once
 // it has been received MaxReceiveCount times.
 //
+// Retries: every call is retried on its own after a lost reply, a cut
+// connection, Unavailable or a server restart, until its context ends (or
+// the Conn's Backoff.MaxElapsed). Every mutation carries a request id made
+// once per call, and the server answers a retry with the answer of the
+// attempt that was applied, so the Redis counts stay true through a retry:
+// Set of a new field answers 1 (not 0), Del of an existing field 1, Add of
+// a new member 1, IncrBy adds once, a set Pop removes once, a Push answers
+// Duplicate false and stores once, and a queue Pop whose reply was lost
+// answers the message it took. The server remembers an answer for its
+// request-id window (2 minutes by default). Push's id (WithID) is your own
+// deduplication on top: a second Push with an id seen within the queue's
+// dedupe window answers Duplicate true.
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

@@ -14,6 +14,16 @@
 // anything is sent, with a *transport.Error of Kind "invalid" naming the
 // field.
 //
+// Retries: every call is retried on its own after a lost reply, a cut
+// connection, Unavailable or a server restart, until its context ends (or
+// the Conn's Backoff.MaxElapsed). Reads are simply sent again. Every
+// mutation (Put, Create, Update, Delete, Purge, and the bucket calls)
+// carries a request id made once per call, and the server answers a retry
+// with the answer of the attempt that was applied: a Put is stored once and
+// answers its first revision, a Create or Update retried after its reply
+// was lost answers success, not ErrExists or ErrWrongRevision. The server
+// remembers an answer for its request-id window (2 minutes by default).
+//
 // A Watcher delivers the current values (or the history), an InitialDone
 // event, then every change in revision order. Its stream rebinds by itself
 // after a drop (a server restart, a network failure), from the last
