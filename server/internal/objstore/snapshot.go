@@ -16,16 +16,26 @@ import (
 
 // Snapshot layout (integers varint-encoded, "bytes" = uvarint length + data):
 //
-//	"WMOS" | version:1 | stores | store*  | blobs | blob*
+//	"WMOS" | version:2 | stores | store*  | blobs | blob*
 //	store := bytes(config) | createdAt | rev | objects | object*
 //	object := bytes(info) | bytes(blob id) | putRev | putAt | expireAt
-//	blob := bytes(id) | size | size raw bytes
+//	blob := bytes(id) | size
 //
-// Blob data follows the metadata, streamed from the blob files, so a
-// snapshot of a large store needs no memory in proportion to its data.
+// A snapshot refers to blobs by id and holds none of their data: the blob
+// files stay where they are (DataDir/objstore/blobs), written and synced
+// when their Put committed, so a snapshot costs metadata only and the two
+// snapshots raft keeps do not copy every object twice more. A restore on
+// the same data dir finds them in place; the log replayed after it deletes
+// whatever was deleted since. (Until objects travel through raft, a node
+// cannot take another node's snapshot with its objects.)
+//
+// Version 1 snapshots, written by older servers, carry the blob data after
+// the metadata (blob := bytes(id) | size | size raw bytes); Restore still
+// reads them.
 const (
-	snapMagic   = "WMOS"
-	snapVersion = 1
+	snapMagic       = "WMOS"
+	snapVersion     = 2
+	snapVersionData = 1
 )
 
 type snapObject struct {
@@ -48,8 +58,9 @@ type snapBlob struct {
 }
 
 // Snapshot implements fsm.Subsystem. It copies the metadata (infos are
-// immutable, so this copies pointers) and pins the blobs: until the writer
-// has streamed them, blobs dropped by apply are removed only afterwards.
+// immutable, so this copies pointers) and pins the blobs: while the writer
+// runs, blobs dropped by apply are removed only afterwards, so every blob
+// the snapshot names exists at least until it is written.
 func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -154,21 +165,6 @@ func (m *StateMachine) writeSnapshot(w io.Writer, stores []snapStore, blobs []sn
 	for _, b := range blobs {
 		sw.bytes([]byte(b.id))
 		sw.uvarint(uint64(b.size))
-		if sw.err != nil {
-			return sw.err
-		}
-		r, err := m.blobs.open(b.id)
-		if err != nil {
-			return fmt.Errorf("objstore: snapshot blob %s: %w", b.id, err)
-		}
-		n, err := io.Copy(sw.w, io.NewSectionReader(r, 0, b.size))
-		r.Close()
-		if err == nil && n != b.size {
-			err = fmt.Errorf("blob is %d bytes, want %d", n, b.size)
-		}
-		if err != nil {
-			return fmt.Errorf("objstore: snapshot blob %s: %w", b.id, err)
-		}
 	}
 	if sw.err != nil {
 		return sw.err
@@ -247,7 +243,8 @@ func (m *StateMachine) readSnapshot(r io.Reader) (map[string]*store, map[string]
 	if n == 0 && errors.Is(err, io.EOF) {
 		return stores, refs, exp, nil // empty state
 	}
-	if err != nil || string(magic[:len(snapMagic)]) != snapMagic || magic[len(snapMagic)] != snapVersion {
+	version := magic[len(snapMagic)]
+	if err != nil || string(magic[:len(snapMagic)]) != snapMagic || (version != snapVersion && version != snapVersionData) {
 		return nil, nil, nil, errors.New("objstore: not an object store snapshot of a known version")
 	}
 	sr := &snapReader{r: br}
@@ -293,7 +290,9 @@ func (m *StateMachine) readSnapshot(r io.Reader) (map[string]*store, map[string]
 			sr.err = fmt.Errorf("objstore: snapshot holds a bad blob id")
 			break
 		}
-		sr.err = m.blobs.restore(id, int64(size), br)
+		if version == snapVersionData {
+			sr.err = m.blobs.restore(id, int64(size), br)
+		}
 	}
 	if sr.err != nil {
 		return nil, nil, nil, fmt.Errorf("objstore: restore: %w", sr.err)

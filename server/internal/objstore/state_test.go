@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"io"
@@ -79,8 +80,9 @@ func readBlob(t *testing.T, m *StateMachine, store, name string) []byte {
 	return b
 }
 
-func TestSnapshotRestoreStreamsBlobs(t *testing.T) {
-	m, err := NewStateMachine(t.TempDir())
+func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
+	dir := t.TempDir()
+	m, err := NewStateMachine(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +96,6 @@ func TestSnapshotRestoreStreamsBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Deleting after the snapshot was taken must not take the blob from
-	// under the pending writer.
 	m.Apply(cmd(t, opDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
@@ -104,8 +104,12 @@ func TestSnapshotRestoreStreamsBlobs(t *testing.T) {
 	if len(m.deferred) != 0 || m.pinned {
 		t.Fatal("the writer did not release its pin")
 	}
+	// The snapshot holds metadata only: far less than the 300 KiB object.
+	if buf.Len() > 4<<10 {
+		t.Fatalf("snapshot of %d bytes for 300 KiB of objects: blob data is in it", buf.Len())
+	}
 
-	dir := t.TempDir()
+	// A restart restores on the same data dir, where the blobs are.
 	r, err := NewStateMachine(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -116,18 +120,17 @@ func TestSnapshotRestoreStreamsBlobs(t *testing.T) {
 	if got := readBlob(t, r, "s", "a"); !bytes.Equal(got, a) {
 		t.Fatalf("restored blob: %d bytes", len(got))
 	}
-	if got := readBlob(t, r, "s", "gone"); string(got) != "bye" {
-		t.Fatalf("restored blob of the snapshot's version: %q", got)
-	}
 	if info, _ := r.StoreInfo("s"); info.GetObjects() != 3 || info.GetBytes() != int64(len(a))+3 || info.GetRevision() != 3 {
 		t.Fatalf("restored store info %v", info)
 	}
 	if r.NextDeadline() != 1010 {
 		t.Fatalf("restored deadline %d, want 1010", r.NextDeadline())
 	}
-	// Restoring again over existing files keeps them.
-	if err := r.Restore(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
+	// "gone" was deleted after the snapshot; the log replayed after it
+	// deletes it again.
+	r.Apply(cmd(t, opDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
+	if info, _ := r.StoreInfo("s"); info.GetObjects() != 2 {
+		t.Fatalf("after replaying the delete: %v", info)
 	}
 	// An empty reader is the empty state.
 	if err := r.Restore(bytes.NewReader(nil)); err != nil {
@@ -138,6 +141,46 @@ func TestSnapshotRestoreStreamsBlobs(t *testing.T) {
 	}
 	if err := r.Restore(bytes.NewReader([]byte("garbage!"))); err == nil {
 		t.Fatal("garbage restored")
+	}
+}
+
+func TestVersion1SnapshotWithBlobDataStillRestores(t *testing.T) {
+	// The layout older servers wrote: one store, one object, and its blob's
+	// data after the metadata.
+	cfg := &objstorepb.ObjectStoreConfig{Name: "s"}
+	info := &objstorepb.ObjectInfo{Name: "o", Size: 5, Revision: 1}
+	const id = "0123456789abcdef0123456789abcdef"
+	sw := &snapWriter{w: bufio.NewWriter(io.Discard)}
+	var buf bytes.Buffer
+	sw.w = bufio.NewWriter(&buf)
+	sw.write([]byte(snapMagic))
+	sw.write([]byte{snapVersionData})
+	sw.uvarint(1)
+	sw.msg(cfg)
+	sw.varint(1)
+	sw.uvarint(1)
+	sw.uvarint(1)
+	sw.msg(info)
+	sw.bytes([]byte(id))
+	sw.uvarint(1)
+	sw.varint(1)
+	sw.varint(0)
+	sw.uvarint(1)
+	sw.bytes([]byte(id))
+	sw.uvarint(5)
+	sw.write([]byte("hello"))
+	if err := sw.w.Flush(); err != nil || sw.err != nil {
+		t.Fatal(err, sw.err)
+	}
+	r, err := NewStateMachine(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBlob(t, r, "s", "o"); string(got) != "hello" {
+		t.Fatalf("blob of a version 1 snapshot: %q", got)
 	}
 }
 
