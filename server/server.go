@@ -44,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		fsm:      fsm.New(cfg.Logger),
-		grpc:     grpc.NewServer(append(serverOptions(), cfg.GRPCOptions...)...),
+		grpc:     grpc.NewServer(append(serverOptions(cfg), cfg.GRPCOptions...)...),
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
 	}
@@ -128,8 +128,12 @@ func (s *Server) Stop() {
 }
 
 // serverOptions come before Config.GRPCOptions, which may override them.
-func serverOptions() []grpc.ServerOption {
+func serverOptions(cfg Config) []grpc.ServerOption {
 	return []grpc.ServerOption{
+		// One message limit, the SDK's too: gRPC's default 4 MiB receive
+		// limit refused batches the SDK documents as valid.
+		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageSize),
+		grpc.MaxSendMsgSize(cfg.Limits.MaxMessageSize),
 		// The SDK pings every 10 s, also with no stream open, so that a held
 		// lock or a watch notices a dead server well inside a lease. gRPC's
 		// default policy (one ping per 5 minutes) answers that with GOAWAY
