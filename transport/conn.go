@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,10 +185,11 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 	return st, nil
 }
 
-// connError explains a call that failed while cc was not connected after
-// a TLS handshake failed: the error names the handshake failure and wraps
-// it (errors.As finds the *tls.CertificateVerificationError), instead of a
-// bare Unavailable or deadline. Any other error is returned as it is.
+// connError explains a call that failed because cc's latest connection
+// attempt failed its TLS handshake: the error names the handshake failure
+// and wraps it (errors.As finds the *tls.CertificateVerificationError),
+// instead of a bare Unavailable or deadline. Any other error is returned as
+// it is.
 func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) error {
 	addr, hs := c.handshake.failure()
 	if hs == nil {
@@ -196,7 +198,7 @@ func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) er
 	if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
 		return err
 	}
-	if cc.GetState() == connectivity.Ready {
+	if cc.GetState() == connectivity.Ready || !mentions(status.Convert(err).Message(), hs) {
 		return err
 	}
 	e, ok := MapError(ctx, err).(*Error)
@@ -211,6 +213,15 @@ func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) er
 	}
 	e.Err = errors.Join(e.Err, hs)
 	return e
+}
+
+// mentions reports whether gRPC's error text msg carries err: gRPC reports
+// its latest connection error as text (quoted, as %q), and it must still be
+// this handshake failure, not a refused connection since.
+func mentions(msg string, err error) bool {
+	s := err.Error()
+	q := strconv.Quote(s)
+	return strings.Contains(msg, s) || strings.Contains(msg, q[1:len(q)-1])
 }
 
 // whenUp returns a channel that is closed once the connection calls use is

@@ -230,3 +230,38 @@ func TestTLSHandshakeFailureNamesTheCertificateProblem(t *testing.T) {
 		t.Fatalf("server answered %d calls over an untrusted connection", n)
 	}
 }
+
+func TestTLSHandshakeFailureIsNotReportedOnceTheServerIsGone(t *testing.T) {
+	served, trusted := selfSigned(t), selfSigned(t)
+	svc := &seqService{}
+	s := serve(t, "127.0.0.1:0", svc, grpc.Creds(credentials.NewServerTLSFromCert(&served)))
+	pool := x509.NewCertPool()
+	pool.AddCert(trusted.Leaf)
+	conn, err := Dial(context.Background(), []string{s.addr}, WithTLS(&tls.Config{RootCAs: pool}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var verr *tls.CertificateVerificationError
+	if _, err := callDo(context.Background(), conn); !errors.As(err, &verr) {
+		t.Fatalf("call = %v, want the certificate error", err)
+	}
+	s.stop()
+	// Once the latest connection attempt is refused, calls say so and are
+	// retried like any outage, instead of repeating the old handshake error.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err := Call(ctx, conn, Idempotent, func(ctx context.Context) (doResp, error) { return callDo(ctx, conn) })
+		cancel()
+		if !errors.As(err, &verr) {
+			if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "TLS handshake") {
+				t.Fatalf("call to a stopped server = %v, want a deadline after retrying a refused connection", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10 s after the server stopped, calls still report the old handshake failure: %v", err)
+		}
+	}
+}
