@@ -265,3 +265,30 @@ func TestTLSHandshakeFailureIsNotReportedOnceTheServerIsGone(t *testing.T) {
 		}
 	}
 }
+
+func TestFollowRebindsWhenServerReturnsNotAtNextBackoffStep(t *testing.T) {
+	svc := &seqService{total: 30, pauseAt: 10}
+	s := serve(t, "127.0.0.1:0", svc)
+	conn, err := Dial(context.Background(), []string{s.addr}, WithBackoff(Backoff{Initial: 10 * time.Second, Max: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []uint64
+	var back chan time.Time
+	err = follow(ctx, conn, 30, &got, func(seq uint64) {
+		if seq == 10 {
+			back = outage(t, s, svc, 300*time.Millisecond)
+		}
+	})
+	done := time.Now()
+	if err != nil {
+		t.Fatalf("Follow across an outage: %v", err)
+	}
+	wantSequence(t, got, 30)
+	if late := done.Sub(<-back); late > reconnectBound {
+		t.Fatalf("stream resumed %v after the server was back; the bound is %v", late, reconnectBound)
+	}
+}
