@@ -18,4 +18,9 @@ var (
 	WithBackoff           = transport.WithBackoff
 	WithCallTimeout       = transport.WithCallTimeout
 	WithDialOptions       = transport.WithDialOptions
+	WithMaxMessageSize    = transport.WithMaxMessageSize
 )
+
+// MaxMessageSize is the largest message a Client sends or accepts by
+// default (16 MiB, the server's default); see transport.MaxMessageSize.
+const MaxMessageSize = transport.MaxMessageSize

@@ -16,8 +16,10 @@ import (
 // Limits bounds what one request may carry; every request is validated
 // against them and refused with invalid_argument, naming the field, when it
 // exceeds one. A zero field means its default (MaxKeyLen 1024, MaxValueSize
-// 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB); see the
-// field comments for what each bounds.
+// 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB,
+// MaxMessageSize 16 MiB); see the field comments for what each bounds.
+// MaxMessageSize is gRPC's receive and send limit; a client sending more
+// than the SDK's default 16 MiB needs transport.WithMaxMessageSize too.
 type Limits = api.Limits
 
 // DefaultLimits returns Limits with every field at its default.
@@ -82,6 +84,9 @@ type Config struct {
 }
 
 const (
+	// messageOverhead is the room Limits.MaxMessageSize must leave beside
+	// the largest value or chunk for everything else in its request.
+	messageOverhead    = 64 << 10
 	defaultStopTimeout = 5 * time.Second
 	maxNodeIDLen       = 64
 )
@@ -105,6 +110,16 @@ func (cfg Config) validate() (Config, error) {
 		return cfg, fmt.Errorf("server: Config.Limits.%w", err)
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
+	// A value or chunk at its limit must fit in a message, with room for
+	// the key, names and headers around it.
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"MaxValueSize", cfg.Limits.MaxValueSize}, {"MaxChunkSize", cfg.Limits.MaxChunkSize}} {
+		if cfg.Limits.MaxMessageSize < l.v+messageOverhead {
+			return cfg, fmt.Errorf("server: Config.Limits.MaxMessageSize: %d bytes cannot carry a %s of %d bytes; want at least %d", cfg.Limits.MaxMessageSize, l.name, l.v, l.v+messageOverhead)
+		}
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration

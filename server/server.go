@@ -48,7 +48,7 @@ func New(cfg Config) (*Server, error) {
 			MaxEntries: cfg.RequestIDMaxEntries,
 			MaxBytes:   cfg.RequestIDMaxBytes,
 		}),
-		grpc:     grpc.NewServer(append(serverOptions(), cfg.GRPCOptions...)...),
+		grpc:     grpc.NewServer(append(serverOptions(cfg), cfg.GRPCOptions...)...),
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
 	}
@@ -132,8 +132,12 @@ func (s *Server) Stop() {
 }
 
 // serverOptions come before Config.GRPCOptions, which may override them.
-func serverOptions() []grpc.ServerOption {
+func serverOptions(cfg Config) []grpc.ServerOption {
 	return []grpc.ServerOption{
+		// One message limit, the SDK's too: gRPC's default 4 MiB receive
+		// limit refused batches the SDK documents as valid.
+		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessageSize),
+		grpc.MaxSendMsgSize(cfg.Limits.MaxMessageSize),
 		// The SDK pings every 10 s, also with no stream open, so that a held
 		// lock or a watch notices a dead server well inside a lease. gRPC's
 		// default policy (one ping per 5 minutes) answers that with GOAWAY

@@ -104,8 +104,11 @@ type BatchAck struct {
 	Err error
 }
 
-// PublishBatch stores many messages in one round trip (at most 10,000 and
-// 16 MiB of payload). Messages are applied in order; each succeeds or fails
+// PublishBatch stores many messages in one round trip: at most 10,000, in a
+// request of at most transport.MaxMessageSize (16 MiB, the server's default
+// Limits.MaxMessageSize) with payloads, subjects, headers and ids together.
+// A larger batch is refused before anything is sent, with a KindInvalid
+// error naming the limit. Messages are applied in order; each succeeds or fails
 // on its own, reported in its BatchAck. The error is for the call as a
 // whole. The batch carries a request id, so a retry after a lost reply
 // stores nothing twice and answers the first acks.

@@ -72,7 +72,7 @@ func retry[R Response](ctx context.Context, c *Conn, idem Idempotency, fn func(c
 	if !retryable(idem, err) || ctx.Err() != nil {
 		return zero, err
 	}
-	b := c.newBackOff(c.opts.backoff.MaxElapsed)
+	b := c.newBackOff(c.retryBudget(ctx))
 	for {
 		c.followHint(err)
 		wait := b.NextBackOff()
@@ -81,7 +81,7 @@ func retry[R Response](ctx context.Context, c *Conn, idem Idempotency, fn func(c
 		}
 		c.opts.logger.Debug("waymaker: retrying call", zap.Duration("after", wait), zap.Error(err))
 		if werr := c.sleep(ctx, wait); werr != nil {
-			return zero, werr
+			return zero, gaveUp(werr, err)
 		}
 		resp, cerr := fn(ctx)
 		if cerr = check(ctx, resp, cerr); cerr == nil {
@@ -105,12 +105,19 @@ func (c *Conn) newBackOff(maxElapsed time.Duration) *backoff.ExponentialBackOff 
 	)
 }
 
-// sleep waits d, or until ctx ends or the Conn closes.
+// sleep waits d, or until ctx ends or the Conn closes. While the connection
+// is down it also ends as soon as the connection is ready again, so a call
+// waiting out an outage goes on at the server's return, not at its next
+// backoff step.
 func (c *Conn) sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	up, stop := c.whenUp()
+	defer stop()
 	select {
 	case <-t.C:
+		return nil
+	case <-up:
 		return nil
 	case <-ctx.Done():
 		return MapError(ctx, ctx.Err())

@@ -2,6 +2,10 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,11 +13,28 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Reconnect schedule (see the package doc): while a server is down, a Conn
+// tries again at most reconnectMaxDelay (±20% jitter) after each failed
+// attempt, so it is back at most 0.6 s after the server is.
+const (
+	reconnectBaseDelay = 100 * time.Millisecond
+	reconnectMaxDelay  = 500 * time.Millisecond
+	// connectTimeout bounds one connection attempt (TCP and TLS handshake):
+	// through a partition that drops packets, the next attempt starts at
+	// most this long after the last.
+	connectTimeout = 2 * time.Second
 )
 
 // Conn is a connection to one or several waymaker servers. It implements
@@ -33,6 +54,10 @@ type Conn struct {
 	route   atomic.Pointer[grpc.ClientConn]
 	hintsMu sync.Mutex
 	hints   map[string]*grpc.ClientConn
+
+	// handshake keeps the last TLS handshake failure (nil after a success),
+	// so a call that fails while the connection is down says why.
+	handshake handshakeLog
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
@@ -76,13 +101,24 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Conn, error) {
 func (c *Conn) baseDialOptions() []grpc.DialOption {
 	var tc credentials.TransportCredentials = insecure.NewCredentials()
 	if c.opts.tls != nil {
-		tc = credentials.NewTLS(c.opts.tls)
+		tc = &recordingCreds{TransportCredentials: credentials.NewTLS(c.opts.tls), log: &c.handshake}
 	}
 	d := []grpc.DialOption{
 		grpc.WithTransportCredentials(tc),
 		// Detect a dead peer within seconds, so held locks and watches rebind
 		// well inside a lease.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+		// gRPC's default reconnect backoff grows to 120 s, so a long-lived
+		// Conn noticed a restarted server seconds to minutes late. Capped at
+		// 0.5 s, a down server costs a refused connection attempt twice a
+		// second per Conn.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: reconnectBaseDelay, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
+			MinConnectTimeout: connectTimeout,
+		}),
+		// One message limit on both sides: the server's default
+		// Limits.MaxMessageSize is MaxMessageSize too.
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(c.opts.maxMsg), grpc.MaxCallRecvMsgSize(c.opts.maxMsg)),
 	}
 	if c.opts.creds != nil {
 		d = append(d, grpc.WithPerRPCCredentials(c.opts.creds))
@@ -111,12 +147,29 @@ func (c *Conn) Logger() *zap.Logger { return c.opts.logger }
 // Addrs returns the addresses the Conn was dialed with.
 func (c *Conn) Addrs() []string { return append([]string(nil), c.addrs...) }
 
-// Invoke implements grpc.ClientConnInterface.
+// Invoke implements grpc.ClientConnInterface. A request that encodes to
+// more than the Conn's message limit is refused before it is sent
+// (KindInvalid, naming the limit). gRPC's own send limit, set to the same
+// value, finds it while encoding, so a call within the limit pays nothing
+// for the check; the request is sized again only when gRPC refused it.
 func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	return c.pick().Invoke(ctx, method, args, reply, opts...)
+	cc := c.pick()
+	if err := cc.Invoke(ctx, method, args, reply, opts...); err != nil {
+		if status.Code(err) == codes.ResourceExhausted {
+			if m, ok := args.(proto.Message); ok {
+				if n := proto.Size(m); n > c.opts.maxMsg {
+					return &Error{Kind: KindInvalid, Code: CodeInvalidArgument, Err: err, Message: fmt.Sprintf(
+						"request: %s encodes to %d bytes, above the message limit of %d bytes (transport.MaxMessageSize, WithMaxMessageSize; the server's Limits.MaxMessageSize); nothing was sent",
+						method, n, c.opts.maxMsg)}
+				}
+			}
+		}
+		return c.connError(ctx, cc, err)
+	}
+	return nil
 }
 
 // NewStream implements grpc.ClientConnInterface.
@@ -124,7 +177,81 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 	if c.isClosed() {
 		return nil, ErrClosed
 	}
-	return c.pick().NewStream(ctx, desc, method, opts...)
+	cc := c.pick()
+	st, err := cc.NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		return nil, c.connError(ctx, cc, err)
+	}
+	return st, nil
+}
+
+// connError explains a call that failed because cc's latest connection
+// attempt failed its TLS handshake: the error names the handshake failure
+// and wraps it (errors.As finds the *tls.CertificateVerificationError),
+// instead of a bare Unavailable or deadline. Any other error is returned as
+// it is.
+func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) error {
+	addr, hs := c.handshake.failure()
+	if hs == nil {
+		return err
+	}
+	if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		return err
+	}
+	if cc.GetState() == connectivity.Ready || !mentions(status.Convert(err).Message(), hs) {
+		return err
+	}
+	e, ok := MapError(ctx, err).(*Error)
+	if !ok {
+		return err
+	}
+	detail := fmt.Sprintf("TLS handshake with %s failed: %v", addr, hs)
+	if e.Code == codes.Unavailable.String() {
+		e.Message = detail
+	} else {
+		e.Message += "; the last connection attempt failed: " + detail
+	}
+	e.Err = errors.Join(e.Err, hs)
+	return e
+}
+
+// mentions reports whether gRPC's error text msg carries err: gRPC reports
+// its latest connection error as text (quoted, as %q), and it must still be
+// this handshake failure, not a refused connection since.
+func mentions(msg string, err error) bool {
+	s := err.Error()
+	q := strconv.Quote(s)
+	return strings.Contains(msg, s) || strings.Contains(msg, q[1:len(q)-1])
+}
+
+// whenUp returns a channel that is closed once the connection calls use is
+// READY again after being down, and a stop function that must be called.
+// While the connection is up, the channel is nil: a call that failed on a
+// working connection waits out its backoff.
+func (c *Conn) whenUp() (<-chan struct{}, func()) {
+	cc := c.pick()
+	s := cc.GetState()
+	if s == connectivity.Ready || s == connectivity.Shutdown {
+		return nil, func() {}
+	}
+	if s == connectivity.Idle {
+		cc.Connect()
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	up, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for cc.WaitForStateChange(ctx, s) {
+			if s = cc.GetState(); s == connectivity.Ready {
+				close(up)
+				return
+			}
+		}
+	}()
+	return up, func() {
+		cancel()
+		<-done
+	}
 }
 
 func (c *Conn) pick() *grpc.ClientConn {
@@ -221,4 +348,47 @@ func (c *Conn) Close() error {
 	c.hints = nil
 	c.hintsMu.Unlock()
 	return err
+}
+
+// handshakeLog keeps the outcome of the last TLS handshake of a Conn's
+// connections.
+type handshakeLog struct {
+	mu   sync.Mutex
+	err  error
+	addr string
+}
+
+func (h *handshakeLog) record(addr string, err error) {
+	h.mu.Lock()
+	h.err, h.addr = err, addr
+	h.mu.Unlock()
+}
+
+func (h *handshakeLog) failure() (addr string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.addr, h.err
+}
+
+// recordingCreds are TLS credentials that note each client handshake's
+// outcome in log. gRPC reports a failed handshake to calls as text only;
+// this keeps the typed error, so the SDK can tell a certificate refusal
+// (permanent) from a dropped connection (transient).
+type recordingCreds struct {
+	credentials.TransportCredentials
+	log *handshakeLog
+}
+
+func (r *recordingCreds) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := r.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	if err != nil && ctx.Err() == nil {
+		r.log.record(raw.RemoteAddr().String(), err)
+	} else if err == nil {
+		r.log.record("", nil)
+	}
+	return conn, info, err
+}
+
+func (r *recordingCreds) Clone() credentials.TransportCredentials {
+	return &recordingCreds{TransportCredentials: r.TransportCredentials.Clone(), log: r.log}
 }

@@ -13,4 +13,35 @@
 //	if err != nil { ... }
 //	defer conn.Close()
 //	locks := lock.New(conn)
+//
+// # Reconnecting
+//
+// While a server is down, a Conn tries to connect again 0.1 s after a
+// failed attempt, growing by 1.6 to at most 0.5 s (±20% jitter), whatever
+// the outage's length; one attempt (TCP and TLS handshake) may take up to
+// 2 s. So once a server that was stopped or restarted listens again, a
+// long-lived Conn is connected within 0.6 s plus a handshake, and within
+// 1 s in all: an idempotent call that was waiting to retry goes on as soon
+// as the connection is ready, not at its next backoff step. Through a
+// partition that drops packets, add up to the 2 s of an attempt in flight.
+// grpc.WithConnectParams given to WithDialOptions replaces this schedule.
+//
+// An idempotent call whose context has a deadline retries until that
+// deadline (Backoff.MaxElapsed bounds only calls without one), so a call
+// given 30 s rides out a 20 s outage and succeeds once the server is back;
+// one that runs out of time says what its last attempt met. Calls fail fast
+// while no server is reachable (no grpc.WaitForReady): a Once call is not
+// sent, and the retry loop, not gRPC, decides how long an idempotent call
+// waits. A TLS handshake the server refuses or whose certificate the client
+// does not trust is not retried: the call fails at once with an error that
+// names the handshake failure and wraps it, so errors.As finds the
+// *tls.CertificateVerificationError.
+//
+// # Message size
+//
+// A Conn sends and accepts messages of up to MaxMessageSize (16 MiB), the
+// reference server's default Limits.MaxMessageSize; WithMaxMessageSize
+// matches a server configured otherwise. A unary request that encodes
+// larger fails before it is sent, with a KindInvalid error naming the
+// limit. ResourceExhausted (a message over a limit) is never retried.
 package transport

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -169,8 +171,43 @@ func MapError(ctx context.Context, err error) error {
 	return &Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err}
 }
 
+// gaveUp is the error of a call whose context ended (ctxErr, mapped) while
+// it waited to try again after last: the context's error, naming the last
+// failure and wrapping its cause, so a call that timed out during an outage
+// says what kept it from getting through, not only that time ran out.
+func gaveUp(ctxErr, last error) error {
+	e, ok := ctxErr.(*Error)
+	l, lok := last.(*Error)
+	if !ok || !lok || e.Kind != KindRPC || (e.Code != codes.DeadlineExceeded.String() && e.Code != codes.Canceled.String()) {
+		return ctxErr
+	}
+	return &Error{Kind: e.Kind, Code: e.Code, Message: e.Message + "; the last attempt failed: " + l.Code + ": " + l.Message, Err: errors.Join(e.Err, l.Err)}
+}
+
+// refusedHandshake reports whether err is a TLS handshake that failed on
+// its merits (a certificate the client does not trust or that names
+// another host, an alert from the server, a peer that does not speak TLS),
+// which trying again will not change, unlike a connection dropped mid-way.
+func refusedHandshake(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		alert    tls.AlertError
+		record   tls.RecordHeaderError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &record) ||
+		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
 // transient reports whether a mapped error may succeed when tried again:
 // the server was unreachable, restarting, or not the leader.
+// ResourceExhausted is not: it is a message over a size limit, which the
+// same message exceeds again. A TLS handshake refusal is not either.
 func transient(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -178,8 +215,11 @@ func transient(err error) bool {
 	}
 	switch e.Kind {
 	case KindRPC:
+		if refusedHandshake(e.Err) {
+			return false
+		}
 		switch e.Code {
-		case codes.Unavailable.String(), codes.Aborted.String(), codes.ResourceExhausted.String():
+		case codes.Unavailable.String(), codes.Aborted.String():
 			return true
 		}
 	case KindServer:

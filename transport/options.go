@@ -32,9 +32,11 @@ type Backoff struct {
 	// Jitter is the randomization factor in [0,1): each wait is drawn from
 	// [wait*(1-Jitter), wait*(1+Jitter)].
 	Jitter float64
-	// MaxElapsed bounds how long a unary call keeps retrying; 0 means the
-	// call's context alone bounds it. Streams ignore it: they retry until
-	// their context ends or the Conn closes.
+	// MaxElapsed bounds how long a unary call whose context has no deadline
+	// keeps retrying; 0 means the context alone bounds it. A call with a
+	// deadline (its own, or WithCallTimeout's) retries until that deadline,
+	// so an idempotent call given 30 s rides out a 20 s outage. Streams
+	// ignore it: they retry until their context ends or the Conn closes.
 	MaxElapsed time.Duration
 }
 
@@ -47,17 +49,46 @@ var DefaultBackoff = Backoff{
 	MaxElapsed: 15 * time.Second,
 }
 
+// MaxMessageSize is the largest message, in bytes, a Conn sends or
+// accepts unless WithMaxMessageSize says otherwise: 16 MiB, the reference
+// server's default Limits.MaxMessageSize, so both sides agree. A unary
+// request that encodes larger is refused before it is sent, with a
+// KindInvalid error naming the limit; a larger message on a stream fails
+// with ResourceExhausted, which is never retried.
+const MaxMessageSize = 16 << 20
+
+// retryBudget is how long a failing unary call keeps retrying: until its
+// deadline when its context has one, else Backoff.MaxElapsed.
+func (c *Conn) retryBudget(ctx context.Context) time.Duration {
+	if _, ok := ctx.Deadline(); ok {
+		return 0
+	}
+	return c.opts.backoff.MaxElapsed
+}
+
 type options struct {
 	logger      *zap.Logger
 	tls         *tls.Config
 	creds       credentials.PerRPCCredentials
 	backoff     Backoff
 	callTimeout time.Duration
+	maxMsg      int
 	dialOpts    []grpc.DialOption
 }
 
 func defaultOptions() options {
-	return options{logger: zap.NewNop(), backoff: DefaultBackoff}
+	return options{logger: zap.NewNop(), backoff: DefaultBackoff, maxMsg: MaxMessageSize}
+}
+
+// WithMaxMessageSize sets the largest message the Conn sends or accepts,
+// for a server whose Limits.MaxMessageSize is not the default. n <= 0 keeps
+// MaxMessageSize.
+func WithMaxMessageSize(n int) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.maxMsg = n
+		}
+	})
 }
 
 // WithLogger sets the logger. The default discards everything; the SDK

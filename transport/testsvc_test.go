@@ -123,21 +123,21 @@ var seqDesc = grpc.ServiceDesc{
 	}},
 }
 
-// testServer serves svc on addr ("127.0.0.1:0" for a fresh port) and stops
-// with the test.
+// testServer serves svc on addr ("127.0.0.1:0" for a fresh port), with
+// opts (credentials), and stops with the test.
 type testServer struct {
 	addr string
 	srv  *grpc.Server
 	done chan struct{}
 }
 
-func serve(t *testing.T, addr string, svc *seqService) *testServer {
+func serve(t *testing.T, addr string, svc *seqService, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{addr: lis.Addr().String(), srv: grpc.NewServer(), done: make(chan struct{})}
+	s := &testServer{addr: lis.Addr().String(), srv: grpc.NewServer(opts...), done: make(chan struct{})}
 	s.srv.RegisterService(&seqDesc, svc)
 	go func() {
 		defer close(s.done)

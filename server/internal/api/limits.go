@@ -25,6 +25,11 @@ type Limits struct {
 	// across its sub-filters, a Count-Min or Top-K table), in bytes.
 	// Default 64 MiB.
 	MaxSketchSize int
+	// MaxMessageSize bounds one gRPC message, request or response, in
+	// bytes: a larger request is refused by gRPC with ResourceExhausted
+	// before any handler runs. Default 16 MiB, the SDK's
+	// transport.MaxMessageSize, so both sides agree.
+	MaxMessageSize int
 }
 
 type limitField struct {
@@ -41,6 +46,7 @@ func (l *Limits) table() []limitField {
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
+		{"MaxMessageSize", &l.MaxMessageSize, 16 << 20},
 	}
 }
 
