@@ -18,6 +18,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/collections"
 	_ "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	_ "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	_ "git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	_ "git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
@@ -125,18 +126,24 @@ func levelOf(fullMethod string) descriptorpb.MethodOptions_IdempotencyLevel {
 }
 
 // requireRequestIDs is a server interceptor that every e2e server runs
-// (see start): an SDK call of an IDEMPOTENT method without a request id
-// fails the test, so the rule is checked on every mutation the suites make.
+// (see start): an SDK call of an IDEMPOTENT method that the server applied
+// without a request id fails the test, so the rule is checked on every
+// mutation the suites make. Refused requests are left to the bad-input
+// tests, which send them through the generated stubs.
 func requireRequestIDs(t testing.TB) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if levelOf(info.FullMethod) == descriptorpb.MethodOptions_IDEMPOTENT {
-			if r, ok := req.(interface{ GetRequestId() string }); !ok || r.GetRequestId() == "" {
-				if !rawClient(ctx) {
-					t.Errorf("the SDK sent %s without a request id: a retry of it could apply twice", info.FullMethod)
-				}
-			}
+		resp, err := handler(ctx, req)
+		if levelOf(info.FullMethod) != descriptorpb.MethodOptions_IDEMPOTENT || rawClient(ctx) {
+			return resp, err
 		}
-		return handler(ctx, req)
+		if r, ok := req.(interface{ GetRequestId() string }); ok && r.GetRequestId() != "" {
+			return resp, err
+		}
+		if res, ok := resp.(interface{ GetResult() *commonpb.Result }); !ok || !res.GetResult().GetSuccess() {
+			return resp, err
+		}
+		t.Errorf("%s was applied without a request id: a retry of it could apply twice", info.FullMethod)
+		return resp, err
 	}
 }
 
