@@ -25,6 +25,13 @@ type Limits struct {
 	// across its sub-filters, a Count-Min or Top-K table), in bytes.
 	// Default 64 MiB.
 	MaxSketchSize int
+	// MaxSubjectsPerStream bounds the subjects of a stream and the filter
+	// subjects of a consumer, per create or update. Default 1000: with
+	// MaxSubjectLen that keeps a configuration near 1 MiB, and publish
+	// lookups and overlap checks use a subject index either way. It is an
+	// admission limit: a stream an older server (or a larger limit)
+	// stored with more subjects stays as it is and is replayed as logged.
+	MaxSubjectsPerStream int
 }
 
 type limitField struct {
@@ -41,6 +48,7 @@ func (l *Limits) table() []limitField {
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
+		{"MaxSubjectsPerStream", &l.MaxSubjectsPerStream, 1000},
 	}
 }
 

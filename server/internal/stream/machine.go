@@ -78,7 +78,7 @@ type Machine struct {
 	// subjIdx indexes every stream's subjects (owner: stream name, index
 	// in its filters); derived state, rebuilt on Restore.
 	subjIdx subjectIndex
-	ephSeq    uint64 // numbers server-made ephemeral consumer names
+	ephSeq  uint64 // numbers server-made ephemeral consumer names
 
 	// changed is called after a command changed what waiters of a stream
 	// look at (new messages, freed ack slots, due redeliveries, a deleted
