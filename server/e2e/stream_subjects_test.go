@@ -44,9 +44,11 @@ func median(ds []time.Duration) time.Duration {
 // meanwhile is not held up beyond a generous multiple of its uncontended
 // time, and a restart replaying the creates is within the default
 // StartTimeout. Before the subject index the 2nd and 3rd creates of 20,000
-// subjects took seconds each, and so did the Put.
+// subjects took 5 and 11 s (10,000: a quarter of that, 10x more under
+// -race), and so did the Put; now each create's apply is linear in its own
+// subjects, which the Put may still wait for, hence the generous bound.
 func TestStreamManySubjectsCost(t *testing.T) {
-	const max = 20_000
+	const max = 10_000
 	srv, c := startEmbedded(t, waymakertest.WithTempDataDir(), waymakertest.WithConfig(func(cfg *server.Config) {
 		cfg.Limits.MaxSubjectsPerStream = max
 	}))
@@ -64,9 +66,9 @@ func TestStreamManySubjectsCost(t *testing.T) {
 		alone = append(alone, time.Since(t0))
 	}
 	uncontended := median(alone)
-	putBound := 50*uncontended + time.Second
+	putBound := 100*uncontended + 2*time.Second
 
-	const streams = 4
+	const streams = 3
 	var first time.Duration
 	for k := range streams {
 		subs := make([]string, max)
