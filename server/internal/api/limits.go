@@ -30,6 +30,13 @@ type Limits struct {
 	// before any handler runs. Default 16 MiB, the SDK's
 	// transport.MaxMessageSize, so both sides agree.
 	MaxMessageSize int
+	// MaxSubjectsPerStream bounds the subjects of a stream and the filter
+	// subjects of a consumer, per create or update. Default 1000: with
+	// MaxSubjectLen that keeps a configuration near 1 MiB, and publish
+	// lookups and overlap checks use a subject index either way. It is an
+	// admission limit: a stream an older server (or a larger limit)
+	// stored with more subjects stays as it is and is replayed as logged.
+	MaxSubjectsPerStream int
 }
 
 type limitField struct {
@@ -47,6 +54,7 @@ func (l *Limits) table() []limitField {
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
 		{"MaxMessageSize", &l.MaxMessageSize, 16 << 20},
+		{"MaxSubjectsPerStream", &l.MaxSubjectsPerStream, 1000},
 	}
 }
 

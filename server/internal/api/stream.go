@@ -60,15 +60,25 @@ func (h *StreamService) checkSubject(v *Validator, field, s string, filter bool)
 	v.MaxLen(field, len(s), h.d.Limits.MaxSubjectLen)
 }
 
+// checkSubjects checks a list of filters, the count (MaxSubjectsPerStream)
+// first so that an oversized list costs nothing more.
+func (h *StreamService) checkSubjects(v *Validator, field string, subjects []string) {
+	if n, max := len(subjects), h.d.Limits.MaxSubjectsPerStream; n > max {
+		v.Check(false, field, fmt.Sprintf("has %d subjects, limit %d (MaxSubjectsPerStream)", n, max))
+		return
+	}
+	for i, s := range subjects {
+		h.checkSubject(v, fmt.Sprintf("%s[%d]", field, i), s, true)
+	}
+}
+
 func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 	if c == nil {
 		v.Check(false, "config", "is required")
 		return
 	}
 	h.checkName(v, "config.name", c.GetName())
-	for i, s := range c.GetSubjects() {
-		h.checkSubject(v, fmt.Sprintf("config.subjects[%d]", i), s, true)
-	}
+	h.checkSubjects(v, "config.subjects", c.GetSubjects())
 	v.Check(sp.StreamRetention_name[int32(c.GetRetention())] != "", "config.retention", "unknown retention policy")
 	v.Check(sp.StreamDiscard_name[int32(c.GetDiscard())] != "", "config.discard", "unknown discard policy")
 	v.NonNegative("config.max_msgs", c.GetMaxMsgs())
@@ -144,9 +154,7 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 	for i, b := range c.GetBackoffMs() {
 		v.Check(b > 0, fmt.Sprintf("config.backoff_ms[%d]", i), "must be positive")
 	}
-	for i, f := range c.GetFilterSubjects() {
-		h.checkSubject(v, fmt.Sprintf("config.filter_subjects[%d]", i), f, true)
-	}
+	h.checkSubjects(v, "config.filter_subjects", c.GetFilterSubjects())
 	v.NonNegative("config.max_ack_pending", int64(c.GetMaxAckPending()))
 	v.NonNegative("config.inactive_threshold_ms", c.GetInactiveThresholdMs())
 }

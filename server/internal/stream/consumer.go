@@ -76,6 +76,20 @@ type consumer struct {
 
 	// scanned: no message below it matches the filter (see nextMatch).
 	scanned atomic.Uint64
+	// fset indexes the filters when there are more than matchScanMax, so
+	// matching a message costs its tokens, not the number of filters.
+	fset *filterSet
+}
+
+// matchScanMax is the most filters matched one by one.
+const matchScanMax = 8
+
+// setConfig installs cfg and its derived filter index.
+func (c *consumer) setConfig(cfg *sp.ConsumerConfig) {
+	c.cfg, c.fset = cfg, nil
+	if fs := cfg.GetFilterSubjects(); len(fs) > matchScanMax {
+		c.fset = newFilterSet(fs)
+	}
 }
 
 func (c *consumer) ephemeral() bool { return !c.durable }
@@ -84,6 +98,9 @@ func (c *consumer) matches(subject string) bool {
 	fs := c.cfg.GetFilterSubjects()
 	if len(fs) == 0 {
 		return true
+	}
+	if c.fset != nil {
+		return c.fset.ix.any(subject)
 	}
 	for _, f := range fs {
 		if Match(f, subject) {
@@ -143,23 +160,6 @@ func (m *Machine) consumerOf(stream, name string) (*strm, *consumer, *commonpb.R
 	return s, c, nil
 }
 
-func filtersOverlap(a, b []string) (string, string, bool) {
-	if len(a) == 0 {
-		a = []string{">"}
-	}
-	if len(b) == 0 {
-		b = []string{">"}
-	}
-	for _, x := range a {
-		for _, y := range b {
-			if Overlap(x, y) {
-				return x, y, true
-			}
-		}
-	}
-	return "", "", false
-}
-
 func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64) *sp.StreamServiceCreateConsumerResponse {
 	cfg = FillConsumerDefaults(cfg)
 	s, ok := m.streams[stream]
@@ -179,8 +179,9 @@ func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 		return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeLimit, "max_consumers: stream %q has %d consumers, limit %d", stream, len(s.consumers), mc)}
 	}
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_WORKQUEUE {
+		mine := newFilterSet(cfg.GetFilterSubjects())
 		for _, on := range s.sortedConsumers() {
-			if x, y, ov := filtersOverlap(cfg.GetFilterSubjects(), s.consumers[on].cfg.GetFilterSubjects()); ov {
+			if x, y, ov := mine.overlap(s.consumers[on].cfg.GetFilterSubjects()); ov {
 				return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeConflict,
 					"filter_subjects: %q overlaps consumer %q's filter %q; a work-queue stream delivers each message to one consumer, so consumer filters may not overlap", x, on, y)}
 			}
@@ -190,7 +191,8 @@ func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 		m.ephSeq++
 		name = fmt.Sprintf("eph_%d", m.ephSeq)
 	}
-	c := &consumer{name: name, cfg: cfg, created: at, lastAt: at, lastActive: at, durable: cfg.GetDurableName() != "", pending: map[uint64]*pend{}}
+	c := &consumer{name: name, created: at, lastAt: at, lastActive: at, durable: cfg.GetDurableName() != "", pending: map[uint64]*pend{}}
+	c.setConfig(cfg)
 	s.position(c)
 	s.consumers[name] = c
 	m.fire(stream)
@@ -265,16 +267,17 @@ func (m *Machine) updateConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 		return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "ack_policy: cannot change on an existing consumer")}
 	}
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_WORKQUEUE {
+		mine := newFilterSet(cfg.GetFilterSubjects())
 		for _, on := range s.sortedConsumers() {
 			if on == c.name {
 				continue
 			}
-			if x, y, ov := filtersOverlap(cfg.GetFilterSubjects(), s.consumers[on].cfg.GetFilterSubjects()); ov {
+			if x, y, ov := mine.overlap(s.consumers[on].cfg.GetFilterSubjects()); ov {
 				return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeConflict, "filter_subjects: %q overlaps consumer %q's filter %q on a work-queue stream", x, on, y)}
 			}
 		}
 	}
-	c.cfg = cfg
+	c.setConfig(cfg)
 	c.scanned.Store(0) // the filter may have changed
 	m.fire(stream)
 	return &sp.StreamServiceUpdateConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}

@@ -75,7 +75,10 @@ type Machine struct {
 	// bySubject caches publish subject -> stream (nil: bound by none). It is
 	// derived state, cleared whenever stream subjects change.
 	bySubject map[string]*strm
-	ephSeq    uint64 // numbers server-made ephemeral consumer names
+	// subjIdx indexes every stream's subjects (owner: stream name, index
+	// in its filters); derived state, rebuilt on Restore.
+	subjIdx subjectIndex
+	ephSeq  uint64 // numbers server-made ephemeral consumer names
 
 	// changed is called after a command changed what waiters of a stream
 	// look at (new messages, freed ack slots, due redeliveries, a deleted
@@ -301,11 +304,10 @@ func (m *Machine) streamFor(subj []byte) *strm {
 	}
 	subject := string(subj)
 	var found *strm
-	for _, s := range m.streams {
-		if s.binds(subject) {
-			found = s
-			break // subjects never overlap, so at most one stream binds it
-		}
+	// Subjects never overlap, so at most one stream binds it; the least
+	// name is the tie-break should a state ever hold more.
+	if o, ok := m.subjIdx.first(subject); ok {
+		found = m.streams[o.name]
 	}
 	if len(m.bySubject) >= 1<<16 {
 		clear(m.bySubject)

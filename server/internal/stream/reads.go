@@ -30,10 +30,15 @@ func (m *Machine) ListStreams(after string, size int, subject string) ([]*sp.Str
 	if i < len(names) && names[i] == after {
 		i++
 	}
+	var bound map[string]bool
+	if subject != "" {
+		bound = map[string]bool{}
+		m.subjIdx.overlaps(subject, func(o sxOwner) bool { bound[o.name] = true; return true })
+	}
 	var out []*sp.StreamInfo
 	for ; i < len(names); i++ {
 		s := m.streams[names[i]]
-		if subject != "" && !s.bindsFilter(subject) {
+		if subject != "" && !bound[s.name] {
 			continue
 		}
 		if len(out) == size {
@@ -42,15 +47,6 @@ func (m *Machine) ListStreams(after string, size int, subject string) ([]*sp.Str
 		out = append(out, s.info())
 	}
 	return out, ""
-}
-
-func (s *strm) bindsFilter(subject string) bool {
-	for _, f := range s.filters {
-		if Overlap(f, subject) {
-			return true
-		}
-	}
-	return false
 }
 
 // GetMsg answers the stored message at seq.

@@ -149,6 +149,7 @@ func (m *Machine) Restore(r io.Reader) error {
 		return fmt.Errorf("stream restore: unknown snapshot version %d", st.Version)
 	}
 	streams := map[string]*strm{}
+	var idx subjectIndex
 	for _, ss := range st.Streams {
 		cfg := &sp.StreamConfig{}
 		if err := proto.Unmarshal(ss.Config, cfg); err != nil {
@@ -194,9 +195,10 @@ func (m *Machine) Restore(r io.Reader) error {
 			if err := proto.Unmarshal(sc.Config, ccfg); err != nil {
 				return fmt.Errorf("stream restore: %w", err)
 			}
-			c := &consumer{name: sc.Name, cfg: ccfg, created: sc.Created, startSeq: sc.StartSeq, next: sc.Next, dseq: sc.DSeq,
+			c := &consumer{name: sc.Name, created: sc.Created, startSeq: sc.StartSeq, next: sc.Next, dseq: sc.DSeq,
 				lastSeq: sc.LastSeq, lastAt: sc.LastAt, lastActive: sc.LastActive, durable: sc.Durable,
 				numRedelivered: sc.NumRedelivered, numDropped: sc.NumDropped, pending: make(map[uint64]*pend, len(sc.Pending))}
+			c.setConfig(ccfg)
 			for _, p := range sc.Pending {
 				c.pending[p.Seq] = &pend{cseq: p.CSeq, n: p.N, deadline: p.Deadline, waiting: p.Waiting}
 				if p.Waiting {
@@ -210,9 +212,11 @@ func (m *Machine) Restore(r io.Reader) error {
 			s.consumers[c.name] = c
 		}
 		streams[s.name] = s
+		idx.insert(s.name, s.filters)
 	}
 	m.mu.Lock()
 	m.streams = streams
+	m.subjIdx = idx
 	m.ephSeq = st.EphSeq
 	m.bySubject = map[string]*strm{}
 	m.gen++

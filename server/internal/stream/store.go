@@ -89,15 +89,6 @@ func (s *strm) setFilters() {
 	}
 }
 
-func (s *strm) binds(subject string) bool {
-	for _, f := range s.filters {
-		if Match(f, subject) {
-			return true
-		}
-	}
-	return false
-}
-
 // Slots live in fixed-size blocks, so appending never copies stored
 // messages and a dead head is dropped a block at a time.
 const (
@@ -148,23 +139,21 @@ func FillStreamDefaults(cfg *sp.StreamConfig) *sp.StreamConfig {
 	return c
 }
 
-// overlapping returns a subject of another stream that overlaps one of
-// subjects, or "".
-func (m *Machine) overlapping(name string, subjects []string) (string, string) {
-	for _, on := range m.sortedNames() {
-		o := m.streams[on]
-		if on == name {
+// overlapping answers, for the first of subjects (in order) that overlaps
+// a subject of another stream, that stream, its subject and ours; "" when
+// none does. It walks the subject index, so its cost is the new subjects'
+// tokens times the wildcard fan-out they meet, never the number of stored
+// subjects: the check runs inside apply, where it holds up every write.
+// The caller has taken the stream's own subjects out of the index.
+func (m *Machine) overlapping(subjects []string) (stream, theirs, ours string) {
+	for _, g := range subjects {
+		if !m.subjIdx.any(g) {
 			continue
 		}
-		for _, f := range o.filters {
-			for _, g := range subjects {
-				if Overlap(f, g) {
-					return on, f
-				}
-			}
-		}
+		o, _ := m.subjIdx.first(g) // least stream name: the same answer on every node
+		return o.name, m.streams[o.name].filters[o.idx], g
 	}
-	return "", ""
+	return "", "", ""
 }
 
 func bindings(cfg *sp.StreamConfig) []string {
@@ -182,11 +171,17 @@ func (m *Machine) createStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 		}
 		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeExists, "stream %q exists with a different configuration", cfg.GetName())}
 	}
-	if on, f := m.overlapping(cfg.GetName(), bindings(cfg)); on != "" {
-		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeConflict, "subjects: overlap stream %q's subject %q; two streams may not bind overlapping subjects", on, f)}
+	// No count limit here: the API refuses more than its configured
+	// MaxSubjectsPerStream, but a committed create must apply alike on every
+	// node and every replay, whatever limit each was started with, and a log
+	// written before the limit existed may hold more. The index keeps the
+	// cost linear in the command's subjects either way.
+	if on, f, g := m.overlapping(bindings(cfg)); on != "" {
+		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
 	}
 	s := newStrm(cfg, at)
 	m.streams[s.name] = s
+	m.subjIdx.insert(s.name, s.filters)
 	clear(m.bySubject)
 	return &sp.StreamServiceCreateStreamResponse{Result: okRes(), Info: s.info()}
 }
@@ -200,12 +195,17 @@ func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 	if cfg.GetRetention() != s.cfg.GetRetention() {
 		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "retention: cannot change a stream's retention (%v to %v)", s.cfg.GetRetention(), cfg.GetRetention())}
 	}
-	if on, f := m.overlapping(cfg.GetName(), bindings(cfg)); on != "" {
-		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeConflict, "subjects: overlap stream %q's subject %q; two streams may not bind overlapping subjects", on, f)}
+	// The stream's own subjects leave the index for the check, so a new
+	// subject is never compared with the old ones it replaces.
+	m.subjIdx.remove(s.name, s.filters)
+	if on, f, g := m.overlapping(bindings(cfg)); on != "" {
+		m.subjIdx.insert(s.name, s.filters)
+		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
 	}
 	perSubj := cfg.GetMaxMsgsPerSubject() > 0 && s.cfg.GetMaxMsgsPerSubject() == 0
 	s.cfg = cfg
 	s.setFilters()
+	m.subjIdx.insert(s.name, s.filters)
 	clear(m.bySubject)
 	if perSubj {
 		s.rebuildSubjectSeqs()
@@ -216,9 +216,11 @@ func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 }
 
 func (m *Machine) deleteStream(name string) *sp.StreamServiceDeleteStreamResponse {
-	if _, ok := m.streams[name]; !ok {
+	s, ok := m.streams[name]
+	if !ok {
 		return &sp.StreamServiceDeleteStreamResponse{Result: fail(codeNotFound, "stream %q not found", name)}
 	}
+	m.subjIdx.remove(name, s.filters)
 	delete(m.streams, name)
 	clear(m.bySubject)
 	m.fire(name)
