@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -148,14 +149,19 @@ func requireRequestIDs(t testing.TB) grpc.UnaryServerInterceptor {
 }
 
 // rawClient tells calls made by tests through the generated stubs (which
-// may leave request_id empty on purpose) from the SDK's: those tests mark
-// their context with rawCtx.
+// may leave request_id empty on purpose) from the SDK's: those tests send
+// their calls with rawCtx.
 func rawClient(ctx context.Context) bool {
-	_, ok := ctx.Value(rawKey{}).(bool)
-	return ok
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(rawHeader)) > 0
 }
 
-type rawKey struct{}
+const rawHeader = "x-e2e-raw-stub"
+
+// rawCtx marks the calls made with ctx as a test's own raw calls.
+func rawCtx(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, rawHeader, "1")
+}
 
 // withRequestIDCheck adds requireRequestIDs to a test server.
 func withRequestIDCheck(t testing.TB) waymakertest.Option {
@@ -360,7 +366,7 @@ func TestRequestIDReusedWithAnotherRequestIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawKV(t, c)
-	ctx = context.WithValue(ctx, rawKey{}, true)
+	ctx = rawCtx(ctx)
 	first, err := raw.Put(ctx, putReq(b.Name(), "k", "one", "same-id"))
 	if err != nil || !first.GetResult().GetSuccess() {
 		t.Fatalf("first Put: %v, %v", first, err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -195,7 +194,7 @@ func TestStreamBadInput(t *testing.T) {
 	check(ar.GetResult(), err, "items[0].stream_seq")
 	fr, err := rpc.Fetch(ctx, &streampb.StreamServiceFetchRequest{Stream: s.Name(), Consumer: "d", Batch: -1})
 	check(fr.GetResult(), err, "batch")
-	br, err := rpc.PublishBatch(context.WithValue(ctx, rawKey{}, true), &streampb.StreamServicePublishBatchRequest{Messages: []*streampb.StreamPublishMessage{{Subject: s.Name()}, {Subject: "a..b"}}})
+	br, err := rpc.PublishBatch(rawCtx(ctx), &streampb.StreamServicePublishBatchRequest{Messages: []*streampb.StreamPublishMessage{{Subject: s.Name()}, {Subject: "a..b"}}})
 	if err != nil || !br.GetResult().GetSuccess() || !br.GetAcks()[0].GetResult().GetSuccess() {
 		t.Fatalf("batch with one bad message = %v, %v", br, err)
 	}
