@@ -207,16 +207,16 @@ func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int6
 	h := s.hashes[req.GetKey()]
 	if h != nil {
 		if v, ok := h.get(req.GetField(), at); ok {
-			n, err := strconv.ParseInt(string(v.v), 10, 64)
-			if err != nil {
-				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q does not hold a base-10 int64", req.GetField())}
+			n, ok := parseRedisInt(v.v)
+			if !ok {
+				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: hash value is not an integer", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	d := req.GetDelta()
 	if (d > 0 && cur > math.MaxInt64-d) || (d < 0 && cur < math.MinInt64-d) {
-		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "incrementing field %q by %d would overflow int64", req.GetField(), d)}
+		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: increment or decrement would overflow", req.GetField())}
 	}
 	next := cur + d
 	v := strconv.AppendInt(nil, next, 10)
@@ -240,16 +240,16 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 	h := s.hashes[req.GetKey()]
 	if h != nil {
 		if v, ok := h.get(req.GetField(), at); ok {
-			n, err := strconv.ParseFloat(string(v.v), 64)
-			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q does not hold a number", req.GetField())}
+			n, ok := parseRedisFloat(v.v)
+			if !ok {
+				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: hash value is not a float", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	next := cur + d
 	if math.IsNaN(next) || math.IsInf(next, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "incrementing field %q would make it NaN or infinite", req.GetField())}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
 	}
 	v := strconv.AppendFloat(nil, next, 'f', -1, 64)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
