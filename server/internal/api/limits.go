@@ -25,6 +25,9 @@ type Limits struct {
 	// across its sub-filters, a Count-Min or Top-K table), in bytes.
 	// Default 64 MiB.
 	MaxSketchSize int
+	// MaxPatternLen bounds a MATCH glob pattern (HSCAN, SSCAN, SCAN), in
+	// bytes. Default 1024.
+	MaxPatternLen int
 }
 
 type limitField struct {
@@ -41,6 +44,7 @@ func (l *Limits) table() []limitField {
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
+		{"MaxPatternLen", &l.MaxPatternLen, 1024},
 	}
 }
 

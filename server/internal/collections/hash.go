@@ -556,31 +556,38 @@ func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) 
 
 // HScan pages through live fields in byte order.
 func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	h, r := m.readHash(req.GetStore(), req.GetKey())
+	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceHScanResponse{Result: r}
 	}
-	after, err := decodeCursor(req.GetCursor())
-	if err != nil {
-		return &pb.CollectionsServiceHScanResponse{Result: fail(codeInvalid, "cursor: %v", err)}
+	items, more, r := m.collectHash(req.GetStore(), req.GetKey(), now, sc)
+	if r != nil {
+		return &pb.CollectionsServiceHScanResponse{Result: r}
 	}
-	if h == nil {
-		return &pb.CollectionsServiceHScanResponse{Result: ok()}
+	page, next := sc.finish(items, more)
+	out := make([]*pb.HashField, len(page))
+	for i, it := range page {
+		out[i] = &pb.HashField{Field: it.name, Value: it.val}
 	}
-	page, next := scanPage(func(yield func(string) bool) {
+	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+}
+
+// collectHash is HScan's part under the lock.
+func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h, r := m.readHash(store, key)
+	if r != nil || h == nil {
+		return nil, false, r
+	}
+	items, more := sc.collect(func(yield func(scanItem) bool) {
 		for f, v := range h.fields {
-			if (h.ttls == 0 || v.alive(now)) && !yield(f) {
+			if (h.ttls == 0 || v.alive(now)) && !yield(scanItem{name: f, val: v.v}) {
 				return
 			}
 		}
-	}, after, req.GetMatch(), int(req.GetCount()))
-	out := make([]*pb.HashField, len(page))
-	for i, f := range page {
-		out[i] = &pb.HashField{Field: f, Value: h.fields[f].v}
-	}
-	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+	})
+	return items, more, nil
 }
 
 // HTTL answers remaining TTLs: ms left, -1 for no TTL, -2 for no field.
