@@ -15,6 +15,9 @@ import (
 //   - '\x' outside a class is x;
 //   - every other byte is itself (bytes, not runes; case counts).
 //
+// Ranges compare bytes as unsigned (Redis on x86 compares C's signed char,
+// so there a range with one end below 0x80 and one above differs).
+//
 // Where Redis reads a pattern by running off its end (a class never closed,
 // as in "[abc" or "[a-]", or a trailing '\'), this server refuses it as
 // malformed instead of guessing (ValidGlob).
@@ -212,6 +215,21 @@ func (sg *segment) find(s string) int {
 		}
 	}
 	return -1
+}
+
+// costPerByte is the matching work per byte of s, in units of one byte
+// compared: up to shortSegment per byte for a short middle segment, one
+// per word of state for a long one.
+func (g *glob) costPerByte() int {
+	c := 1
+	for i := range g.middle {
+		if w := g.middle[i].words; w > 0 {
+			c = max(c, w)
+		} else {
+			c = max(c, len(g.middle[i].pos))
+		}
+	}
+	return c
 }
 
 func (g *glob) match(s string) bool {

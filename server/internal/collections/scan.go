@@ -39,7 +39,9 @@ func ValidCursor(c string) bool { _, err := decodeCursor(c); return err == nil }
 //     and stored values are never changed in place, so the items stay valid
 //     once the lock is released;
 //   - outside it, finish matches them in byte order, up to count matches and
-//     scanBudget bytes examined.
+//     scanBudget bytes examined, each byte of a name weighted by the
+//     pattern's matching cost per byte, so a page costs about the same work
+//     whatever the pattern.
 //
 // Without a pattern limit is count, so a page holds count items unless the
 // byte budget ends it. With one, limit is scanExamineFactor times count (at
@@ -119,12 +121,17 @@ func (sc *scan) collect(each func(yield func(scanItem) bool)) (items []scanItem,
 // and the cursor of the next one ("" when none remains).
 func (sc *scan) finish(items []scanItem, more bool) ([]scanItem, string) {
 	var page []scanItem
+	factor := 1
+	if sc.g != nil {
+		factor = sc.g.costPerByte()
+	}
 	examined := 0
 	for i, it := range items {
-		if i > 0 && examined+it.size() > scanBudget {
+		cost := it.size() + (factor-1)*len(it.name)
+		if i > 0 && examined+cost > scanBudget {
 			return page, encodeCursor(items[i-1].name)
 		}
-		examined += it.size()
+		examined += cost
 		if sc.g != nil && !sc.g.match(it.name) {
 			continue
 		}
