@@ -159,8 +159,10 @@ func (s *HashStore) GetAll(ctx context.Context, key string) (map[string][]byte, 
 }
 
 // IncrBy adds delta to an integer field (HINCRBY; a missing field counts as
-// 0) and answers the new value. A field that is not a base-10 int64, or an
-// overflow, is ErrConflict. Not retried after an unknown outcome.
+// 0) and answers the new value. A field Redis would not read as an integer
+// (an optional '-', then digits without a leading zero: no '+', no spaces,
+// no "-0", within int64), or a sum that would overflow, is ErrConflict and
+// leaves the field as it was. Not retried after an unknown outcome.
 func (s *HashStore) IncrBy(ctx context.Context, key, field string, delta int64) (int64, error) {
 	if err := s.check(key); err != nil {
 		return 0, err
@@ -179,8 +181,11 @@ func (s *HashStore) IncrBy(ctx context.Context, key, field string, delta int64) 
 }
 
 // IncrByFloat adds delta to a numeric field (HINCRBYFLOAT) and answers the
-// new value. A field that is not a number, or a NaN or infinite result, is
-// ErrConflict.
+// new value. A field Redis would not read as a number (strtold's syntax with
+// no surrounding spaces: "+1", "007", "1e3", "0x1p4" are numbers; "", " 1",
+// "nan" are not), one past float64's range, or a NaN or infinite result
+// (also from a field holding "inf") is ErrConflict and leaves the field as
+// it was.
 func (s *HashStore) IncrByFloat(ctx context.Context, key, field string, delta float64) (float64, error) {
 	if err := s.check(key); err != nil {
 		return 0, err

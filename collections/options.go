@@ -6,8 +6,13 @@ import pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 // pages of 100.
 type ScanOptions struct {
 	// Match is a Redis MATCH glob: * ? [abc] [^a-z], \ escapes. Empty: all.
+	// The server bounds its length (MaxPatternLen, 1024 bytes by default)
+	// and refuses an unclosed '[' or a trailing '\'.
 	Match string
-	// Count is how many items a page holds at most; 0 takes 100.
+	// Count is how many items a page holds at most; 0 takes 100. As in
+	// Redis, Match filters the items a page examined, so with Match a page
+	// may hold fewer, even none, and still have a next cursor; a page also
+	// stops short to stay under the response size limit.
 	Count int
 }
 

@@ -108,7 +108,8 @@ func (v *collectionsValidator) members(field string, ms [][]byte, atLeastOne boo
 
 func (v *collectionsValidator) scan(cursor, match string, count int32) {
 	v.Check(collections.ValidCursor(cursor), "cursor", "not a cursor this server answered")
-	v.Check(collections.ValidGlob(match), "match", "malformed pattern (unclosed [ or trailing \\)")
+	v.MaxLen("match", len(match), v.l.MaxPatternLen)
+	v.Check(collections.ValidGlob(match), "match", "malformed pattern (a [ class not closed, or a trailing \\)")
 	v.NonNegative("count", int64(count))
 }
 

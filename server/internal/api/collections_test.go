@@ -148,3 +148,52 @@ func TestCollectionsStoreNames(t *testing.T) {
 		}
 	}
 }
+
+// A MATCH pattern longer than MaxPatternLen is refused naming the field and
+// the limit; one of exactly MaxPatternLen bytes is served.
+func TestCollectionsMatchPatternLimit(t *testing.T) {
+	svc, _ := newCollections(t)
+	ctx := context.Background()
+	for _, cfg := range []*pb.CollectionsStoreConfig{
+		{Name: "s", Kind: &pb.CollectionsStoreConfig_Set{Set: &pb.SetStoreConfig{}}},
+		{Name: "h", Kind: &pb.CollectionsStoreConfig_Hash{Hash: &pb.HashStoreConfig{}}},
+	} {
+		if resp, _ := svc.CreateStore(ctx, &pb.CollectionsServiceCreateStoreRequest{Config: cfg}); !resp.GetResult().GetSuccess() {
+			t.Fatal(resp.GetResult())
+		}
+	}
+	svc.SAdd(ctx, &pb.CollectionsServiceSAddRequest{Store: "s", Key: "k", Members: [][]byte{[]byte(strings.Repeat("a", 2000))}})
+	max := DefaultLimits().MaxPatternLen
+	if max != 1024 {
+		t.Fatalf("MaxPatternLen default = %d, documented 1024", max)
+	}
+	scans := map[string]func(match string) (code, msg string, n int){
+		"SScan": func(match string) (string, string, int) {
+			r, _ := svc.SScan(ctx, &pb.CollectionsServiceSScanRequest{Store: "s", Key: "k", Match: match})
+			return r.GetResult().GetResultCode(), r.GetResult().GetMessage(), len(r.GetMembers())
+		},
+		"HScan": func(match string) (string, string, int) {
+			r, _ := svc.HScan(ctx, &pb.CollectionsServiceHScanRequest{Store: "h", Key: "k", Match: match})
+			return r.GetResult().GetResultCode(), r.GetResult().GetMessage(), len(r.GetFields())
+		},
+		"ScanKeys": func(match string) (string, string, int) {
+			r, _ := svc.ScanKeys(ctx, &pb.CollectionsServiceScanKeysRequest{Store: "s", Match: match})
+			return r.GetResult().GetResultCode(), r.GetResult().GetMessage(), len(r.GetKeys())
+		},
+	}
+	for name, scan := range scans {
+		if code, msg, _ := scan(strings.Repeat("*", max+1)); code != CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") || !strings.Contains(msg, "1024") {
+			t.Errorf("%s with a %d-byte pattern: %s %q", name, max+1, code, msg)
+		}
+		if code, msg, _ := scan(strings.Repeat("*", max)); code != "" && code != "ok" {
+			t.Errorf("%s with a %d-byte pattern: %s %q", name, max, code, msg)
+		}
+		if code, msg, _ := scan("[abc"); code != CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") {
+			t.Errorf("%s with an unclosed class: %s %q", name, code, msg)
+		}
+	}
+	// The longest pattern still matches.
+	if _, _, n := scans["SScan"](strings.Repeat("a", max-1) + "*"); n != 1 {
+		t.Fatalf("SScan with a %d-byte pattern found %d members", max, n)
+	}
+}

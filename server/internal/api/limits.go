@@ -37,6 +37,9 @@ type Limits struct {
 	// admission limit: a stream an older server (or a larger limit)
 	// stored with more subjects stays as it is and is replayed as logged.
 	MaxSubjectsPerStream int
+	// MaxPatternLen bounds a MATCH glob pattern (HSCAN, SSCAN, SCAN), in
+	// bytes. Default 1024.
+	MaxPatternLen int
 }
 
 type limitField struct {
@@ -55,6 +58,7 @@ func (l *Limits) table() []limitField {
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
 		{"MaxMessageSize", &l.MaxMessageSize, 16 << 20},
 		{"MaxSubjectsPerStream", &l.MaxSubjectsPerStream, 1000},
+		{"MaxPatternLen", &l.MaxPatternLen, 1024},
 	}
 }
 

@@ -207,16 +207,16 @@ func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int6
 	h := s.hashes[req.GetKey()]
 	if h != nil {
 		if v, ok := h.get(req.GetField(), at); ok {
-			n, err := strconv.ParseInt(string(v.v), 10, 64)
-			if err != nil {
-				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q does not hold a base-10 int64", req.GetField())}
+			n, ok := parseRedisInt(v.v)
+			if !ok {
+				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: hash value is not an integer", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	d := req.GetDelta()
 	if (d > 0 && cur > math.MaxInt64-d) || (d < 0 && cur < math.MinInt64-d) {
-		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "incrementing field %q by %d would overflow int64", req.GetField(), d)}
+		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: increment or decrement would overflow", req.GetField())}
 	}
 	next := cur + d
 	v := strconv.AppendInt(nil, next, 10)
@@ -240,16 +240,16 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 	h := s.hashes[req.GetKey()]
 	if h != nil {
 		if v, ok := h.get(req.GetField(), at); ok {
-			n, err := strconv.ParseFloat(string(v.v), 64)
-			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
-				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q does not hold a number", req.GetField())}
+			n, ok := parseRedisFloat(v.v)
+			if !ok {
+				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: hash value is not a float", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	next := cur + d
 	if math.IsNaN(next) || math.IsInf(next, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "incrementing field %q would make it NaN or infinite", req.GetField())}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
 	}
 	v := strconv.AppendFloat(nil, next, 'f', -1, 64)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
@@ -556,31 +556,38 @@ func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) 
 
 // HScan pages through live fields in byte order.
 func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	h, r := m.readHash(req.GetStore(), req.GetKey())
+	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceHScanResponse{Result: r}
 	}
-	after, err := decodeCursor(req.GetCursor())
-	if err != nil {
-		return &pb.CollectionsServiceHScanResponse{Result: fail(codeInvalid, "cursor: %v", err)}
+	items, more, r := m.collectHash(req.GetStore(), req.GetKey(), now, sc)
+	if r != nil {
+		return &pb.CollectionsServiceHScanResponse{Result: r}
 	}
-	if h == nil {
-		return &pb.CollectionsServiceHScanResponse{Result: ok()}
+	page, next := sc.finish(items, more)
+	out := make([]*pb.HashField, len(page))
+	for i, it := range page {
+		out[i] = &pb.HashField{Field: it.name, Value: it.val}
 	}
-	page, next := scanPage(func(yield func(string) bool) {
+	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+}
+
+// collectHash is HScan's part under the lock.
+func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h, r := m.readHash(store, key)
+	if r != nil || h == nil {
+		return nil, false, r
+	}
+	items, more := sc.collect(func(yield func(scanItem) bool) {
 		for f, v := range h.fields {
-			if (h.ttls == 0 || v.alive(now)) && !yield(f) {
+			if (h.ttls == 0 || v.alive(now)) && !yield(scanItem{name: f, val: v.v}) {
 				return
 			}
 		}
-	}, after, req.GetMatch(), int(req.GetCount()))
-	out := make([]*pb.HashField, len(page))
-	for i, f := range page {
-		out[i] = &pb.HashField{Field: f, Value: h.fields[f].v}
-	}
-	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+	})
+	return items, more, nil
 }
 
 // HTTL answers remaining TTLs: ms left, -1 for no TTL, -2 for no field.

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"sort"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 )
 
-// A scan cursor is the last item answered, base64url-encoded (items may be
-// arbitrary bytes, cursors travel as strings). Pages answer items in byte
-// order after the cursor, so an item present for the whole scan is answered
-// exactly once whatever changes in between.
+// A scan cursor is the last item answered or examined, base64url-encoded
+// (items may be arbitrary bytes, cursors travel as strings). Pages answer
+// items in byte order after the cursor, so an item present for the whole
+// scan is answered exactly once whatever changes in between.
 
 func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
 
@@ -28,172 +30,134 @@ func decodeCursor(c string) (string, error) {
 // ValidCursor reports whether c is empty or a cursor this server answers.
 func ValidCursor(c string) bool { _, err := decodeCursor(c); return err == nil }
 
-// scanPage answers up to count (0: the default) items of each, greater than
-// after and matching the glob pattern, in byte order, and the cursor of the
-// next page ("" when none remains). It keeps only count+1 candidates, so a
-// page costs O(n log count), not a sort of everything.
-func scanPage(each func(yield func(string) bool), after, match string, count int) ([]string, string) {
-	if count <= 0 {
-		count = defaultScanCount
+// A scan page is made in two steps, so that the state lock is held only for
+// a walk of the key's items, never for matching, whose cost depends on the
+// pattern and the items' sizes:
+//
+//   - under the read lock, collect keeps the limit smallest items after the
+//     cursor (O(n log limit) for a key of n items, no matching); Go strings
+//     and stored values are never changed in place, so the items stay valid
+//     once the lock is released;
+//   - outside it, finish matches them in byte order, up to count matches and
+//     scanBudget bytes examined, each byte of a name weighted by the
+//     pattern's matching cost per byte, so a page costs about the same work
+//     whatever the pattern.
+//
+// Without a pattern limit is count, so a page holds count items unless the
+// byte budget ends it. With one, limit is scanExamineFactor times count (at
+// most maxScanExamine, at least count): when fewer than count of those
+// match, the page is short (even empty) and its cursor is the last item
+// examined, as Redis's MATCH filters a page after it is gathered. The byte
+// budget also keeps every page under MaxResponseBytes (its first item is
+// always examined, so each page makes progress).
+
+const (
+	scanExamineFactor = 8
+	maxScanExamine    = 10_000
+	scanBudget        = MaxResponseBytes
+)
+
+// scanItem is one candidate: its name (what MATCH tests and the cursor
+// orders) and, for a hash field, its value.
+type scanItem struct {
+	name string
+	val  []byte
+}
+
+func (it scanItem) size() int { return len(it.name) + len(it.val) }
+
+// scan is one page's request, parsed before the lock is taken.
+type scan struct {
+	after        string
+	g            *glob // nil: every item
+	count, limit int
+}
+
+func newScan(cursor, match string, count int32) (*scan, *commonpb.Result) {
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, fail(codeInvalid, "cursor: %v", err)
 	}
-	count = min(count, maxScanHint)
+	sc := &scan{after: after, count: int(count)}
+	if sc.count <= 0 {
+		sc.count = defaultScanCount
+	}
+	sc.count = min(sc.count, maxScanHint)
+	sc.limit = sc.count
+	if match != "" {
+		if sc.g, err = compileGlob(match); err != nil {
+			return nil, fail(codeInvalid, "match: %v", err)
+		}
+		sc.limit = max(sc.count, min(sc.count*scanExamineFactor, maxScanExamine))
+	}
+	return sc, nil
+}
+
+// collect answers the limit smallest items of each after the cursor, in
+// byte order, and whether more remain. Call it under the read lock.
+func (sc *scan) collect(each func(yield func(scanItem) bool)) (items []scanItem, more bool) {
 	h := &maxHeap{}
-	each(func(item string) bool {
-		if item <= after && after != "" {
+	each(func(it scanItem) bool {
+		if sc.after != "" && it.name <= sc.after {
 			return true
 		}
-		if match != "" && !Glob(match, item) {
-			return true
-		}
-		if h.Len() <= count {
-			heap.Push(h, item)
-		} else if item < (*h)[0] {
-			(*h)[0] = item
+		if h.Len() <= sc.limit {
+			heap.Push(h, it)
+		} else if it.name < (*h)[0].name {
+			(*h)[0] = it
 			heap.Fix(h, 0)
 		}
 		return true
 	})
-	items := []string(*h)
-	sort.Strings(items)
-	if len(items) > count {
-		items = items[:count]
-		return items, encodeCursor(items[count-1])
+	items = []scanItem(*h)
+	sort.Slice(items, func(i, j int) bool { return items[i].name < items[j].name })
+	if len(items) > sc.limit {
+		return items[:sc.limit], true
 	}
-	return items, ""
+	return items, false
 }
 
-type maxHeap []string
+// finish matches collected items, without the lock, and answers the page
+// and the cursor of the next one ("" when none remains).
+func (sc *scan) finish(items []scanItem, more bool) ([]scanItem, string) {
+	var page []scanItem
+	factor := 1
+	if sc.g != nil {
+		factor = sc.g.costPerByte()
+	}
+	examined := 0
+	for i, it := range items {
+		cost := it.size() + (factor-1)*len(it.name)
+		if i > 0 && examined+cost > scanBudget {
+			return page, encodeCursor(items[i-1].name)
+		}
+		examined += cost
+		if sc.g != nil && !sc.g.match(it.name) {
+			continue
+		}
+		page = append(page, it)
+		if len(page) == sc.count {
+			if i < len(items)-1 || more {
+				return page, encodeCursor(it.name)
+			}
+			return page, ""
+		}
+	}
+	if more {
+		return page, encodeCursor(items[len(items)-1].name)
+	}
+	return page, ""
+}
+
+type maxHeap []scanItem
 
 func (h maxHeap) Len() int           { return len(h) }
-func (h maxHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h maxHeap) Less(i, j int) bool { return h[i].name > h[j].name }
 func (h maxHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *maxHeap) Push(x any)        { *h = append(*h, x.(string)) }
+func (h *maxHeap) Push(x any)        { *h = append(*h, x.(scanItem)) }
 func (h *maxHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
-}
-
-// ValidGlob reports whether pattern is a well-formed glob: every '[' closed,
-// no trailing '\'.
-func ValidGlob(pattern string) bool {
-	for i := 0; i < len(pattern); i++ {
-		switch pattern[i] {
-		case '\\':
-			if i++; i >= len(pattern) {
-				return false
-			}
-		case '[':
-			j := i + 1
-			if j < len(pattern) && pattern[j] == '^' {
-				j++
-			}
-			if j < len(pattern) && pattern[j] == ']' {
-				j++ // a leading ']' is literal
-			}
-			for j < len(pattern) && pattern[j] != ']' {
-				if pattern[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(pattern) {
-				return false
-			}
-			i = j
-		}
-	}
-	return true
-}
-
-// Glob matches s against a Redis MATCH pattern: '*' any run of bytes, '?'
-// one byte, '[abc]', '[^abc]' and '[a-z]' classes, '\' escapes. Patterns are
-// checked with ValidGlob first; a malformed one matches nothing.
-func Glob(pattern, s string) bool {
-	// Iterative with one backtrack point for the last '*': linear for
-	// patterns without classes, never exponential.
-	p, i := 0, 0
-	starP, starI := -1, 0
-	for i < len(s) {
-		if p < len(pattern) {
-			switch c := pattern[p]; c {
-			case '*':
-				starP, starI = p, i
-				p++
-				continue
-			case '?':
-				p++
-				i++
-				continue
-			case '[':
-				if end, hit, ok := matchClass(pattern, p, s[i]); ok && hit {
-					p = end
-					i++
-					continue
-				}
-			case '\\':
-				if p+1 < len(pattern) && pattern[p+1] == s[i] {
-					p += 2
-					i++
-					continue
-				}
-			default:
-				if c == s[i] {
-					p++
-					i++
-					continue
-				}
-			}
-		}
-		if starP < 0 {
-			return false
-		}
-		starI++
-		p, i = starP+1, starI
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
-
-// matchClass matches b against the class starting at pattern[p] ('[') and
-// returns the index after the class.
-func matchClass(pattern string, p int, b byte) (end int, hit, ok bool) {
-	j := p + 1
-	neg := false
-	if j < len(pattern) && pattern[j] == '^' {
-		neg = true
-		j++
-	}
-	first := true
-	for j < len(pattern) && (first || pattern[j] != ']') {
-		first = false
-		lo := pattern[j]
-		if lo == '\\' && j+1 < len(pattern) {
-			j++
-			lo = pattern[j]
-		}
-		hi := lo
-		if j+2 < len(pattern) && pattern[j+1] == '-' && pattern[j+2] != ']' {
-			hi = pattern[j+2]
-			if hi == '\\' && j+3 < len(pattern) {
-				j++
-				hi = pattern[j+2]
-			}
-			j += 2
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if b >= lo && b <= hi {
-			hit = true
-		}
-		j++
-	}
-	if j >= len(pattern) {
-		return 0, false, false
-	}
-	return j + 1, hit != neg, true
 }

@@ -439,25 +439,36 @@ func (m *StateMachine) SAlgebra(name string, keys []string, op string) ([][]byte
 
 // SScan pages through members in byte order.
 func (m *StateMachine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.CollectionsServiceSScanResponse {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	st, r := m.readSet(req.GetStore(), req.GetKey())
+	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceSScanResponse{Result: r}
 	}
-	after, err := decodeCursor(req.GetCursor())
-	if err != nil {
-		return &pb.CollectionsServiceSScanResponse{Result: fail(codeInvalid, "cursor: %v", err)}
+	items, more, r := m.collectSet(req.GetStore(), req.GetKey(), sc)
+	if r != nil {
+		return &pb.CollectionsServiceSScanResponse{Result: r}
 	}
-	if st == nil {
-		return &pb.CollectionsServiceSScanResponse{Result: ok()}
+	page, next := sc.finish(items, more)
+	out := make([][]byte, len(page))
+	for i, it := range page {
+		out[i] = []byte(it.name)
 	}
-	page, next := scanPage(func(yield func(string) bool) {
+	return &pb.CollectionsServiceSScanResponse{Result: ok(), Members: out, Cursor: next}
+}
+
+// collectSet is SScan's part under the lock.
+func (m *StateMachine) collectSet(store, key string, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st, r := m.readSet(store, key)
+	if r != nil || st == nil {
+		return nil, false, r
+	}
+	items, more := sc.collect(func(yield func(scanItem) bool) {
 		for _, mb := range st.list {
-			if !yield(mb) {
+			if !yield(scanItem{name: mb}) {
 				return
 			}
 		}
-	}, after, req.GetMatch(), int(req.GetCount()))
-	return &pb.CollectionsServiceSScanResponse{Result: ok(), Members: toBytes(page), Cursor: next}
+	})
+	return items, more, nil
 }

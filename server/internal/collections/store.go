@@ -293,36 +293,49 @@ func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *
 
 // ScanKeys pages through the keys of a hash or set store.
 func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
+	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
+	if r != nil {
+		return &pb.CollectionsServiceScanKeysResponse{Result: r}
+	}
+	items, more, r := m.collectKeys(req.GetStore(), now, sc)
+	if r != nil {
+		return &pb.CollectionsServiceScanKeysResponse{Result: r}
+	}
+	page, next := sc.finish(items, more)
+	keys := make([]string, len(page))
+	for i, it := range page {
+		keys[i] = it.name
+	}
+	return &pb.CollectionsServiceScanKeysResponse{Result: ok(), Keys: keys, Cursor: next}
+}
+
+// collectKeys is ScanKeys' part under the lock.
+func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	s, r := m.lookup(req.GetStore(), kindAny)
+	s, r := m.lookup(store, kindAny)
 	if r == nil && s.kind == kindQueue {
 		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
 	}
 	if r != nil {
-		return &pb.CollectionsServiceScanKeysResponse{Result: r}
+		return nil, false, r
 	}
-	after, err := decodeCursor(req.GetCursor())
-	if err != nil {
-		return &pb.CollectionsServiceScanKeysResponse{Result: fail(codeInvalid, "cursor: %v", err)}
-	}
-	each := func(yield func(string) bool) {
+	items, more := sc.collect(func(yield func(scanItem) bool) {
 		if s.kind == kindHash {
 			for k, h := range s.hashes {
-				if h.live(now) && !yield(k) {
+				if h.live(now) && !yield(scanItem{name: k}) {
 					return
 				}
 			}
 			return
 		}
 		for k := range s.sets {
-			if !yield(k) {
+			if !yield(scanItem{name: k}) {
 				return
 			}
 		}
-	}
-	page, next := scanPage(each, after, req.GetMatch(), int(req.GetCount()))
-	return &pb.CollectionsServiceScanKeysResponse{Result: ok(), Keys: page, Cursor: next}
+	})
+	return items, more, nil
 }
 
 func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
