@@ -35,7 +35,7 @@ import (
 //
 // Never rename a registered state machine: its name is in every log entry
 // and snapshot written so far.
-func registerSubsystems(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
+func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
 	locksm := lock.NewStateMachine()
 	if err := f.Register(locksm); err != nil {
 		return err

@@ -40,7 +40,7 @@ type Service struct {
 // d.DisableCache the state machine is still registered (so a data dir
 // written with caching on still replays), but KV is served unwrapped and
 // every CacheService call answers gRPC Unimplemented.
-func Register(f *fsm.FSM, g *grpc.Server, d api.Deps, kvs *api.KVService) error {
+func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, kvs *api.KVService) error {
 	sub, ok := kvs.Subsystem().(kv.Subsystem)
 	if !ok {
 		return errorf("cache: the KV service's state machine is a %T", kvs.Subsystem())

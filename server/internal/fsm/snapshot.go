@@ -3,6 +3,7 @@ package fsm
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -271,4 +272,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.clock = clock
 	return nil
+}
+
+// StateDigest is a SHA-256 over every subsystem's snapshot, in
+// registration order, leaving out the memory of request ids: two FSMs with
+// the same digest hold the same state. Tests use it to check that a refused
+// request changed nothing. Call it where Snapshot may be called.
+func (f *FSM) StateDigest() ([32]byte, error) {
+	h := sha256.New()
+	for _, s := range f.subs {
+		w, err := s.Snapshot()
+		if err != nil {
+			return [32]byte{}, err
+		}
+		fmt.Fprintf(h, "%s\x00", s.Name())
+		if err := w(h); err != nil {
+			return [32]byte{}, err
+		}
+	}
+	var d [32]byte
+	copy(d[:], h.Sum(nil))
+	return d, nil
 }

@@ -582,7 +582,7 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 
 // Register plugs the object store into a server: its state machine into
 // the FSM and its service into the gRPC server.
-func Register(f *fsm.FSM, g *grpc.Server, d api.Deps) error {
+func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
 	sm, err := NewStateMachine(d.DataDir)
 	if err != nil {
 		return err
