@@ -80,7 +80,8 @@ func crashChild(dir, tag string) {
 		fail(err)
 	}
 	acked := 0
-	for stalled := false; !stalled; {
+	// Bounded, so that an orphaned process ends by itself.
+	for stalled := false; !stalled && acked < 100_000; {
 		if _, err := n.Propose(context.Background(), "journal", 1, fmt.Appendf(nil, "%s-%d", tag, acked)); err != nil {
 			fail(err)
 		}
@@ -92,7 +93,8 @@ func crashChild(dir, tag string) {
 		}
 	}
 	fmt.Println("acked", acked)
-	select {}
+	<-time.After(time.Minute) // killed long before, unless orphaned
+	os.Exit(3)
 }
 
 // runCrashChild runs one server process on dir, waits until it has a
