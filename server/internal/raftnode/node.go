@@ -392,7 +392,8 @@ func (n *Node) replay(ctx context.Context, r *raft.Raft, from, last uint64) erro
 
 // appliedFSM records the index of each entry it applies, which is what the
 // replay's progress counts: raft's own AppliedIndex moves when entries are
-// handed to the FSM, not when it has applied them.
+// handed to the FSM, not when it has applied them. (Should fsm.FSM ever
+// implement raft.BatchingFSM, this wrapper must count in ApplyBatch too.)
 type appliedFSM struct {
 	*fsm.FSM
 	applied *atomic.Uint64
