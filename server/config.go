@@ -51,7 +51,10 @@ type Config struct {
 	// SnapshotInterval is how often raft checks SnapshotThreshold. Default 2m;
 	// at least 5ms.
 	SnapshotInterval time.Duration
-	// StartTimeout bounds New's wait for leadership and log replay.
+	// StartTimeout bounds how long Start (and New) waits for this node to
+	// lead. It does not bound restoring the latest snapshot or replaying
+	// the log after it: those take what the data needs, are logged as they
+	// go, and the health service answers NOT_SERVING until they are done.
 	// Default 10s.
 	StartTimeout time.Duration
 	// StopTimeout bounds how long Stop lets in-flight RPCs finish before
@@ -81,6 +84,9 @@ type Config struct {
 	// extraSubsystems are registered with the FSM after the built-in ones;
 	// tests use it to replicate state machines of their own.
 	extraSubsystems []fsm.Subsystem
+	// replayProgressInterval overrides how often Start logs the replay's
+	// progress (default 1s), so tests see it without waiting.
+	replayProgressInterval time.Duration
 }
 
 const (

@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
@@ -28,6 +33,7 @@ type Server struct {
 	node     *raftnode.Node
 	grpc     *grpc.Server
 	health   *health.Server
+	ready    atomic.Bool // Start has finished: the state is whole
 	stopping chan struct{}
 	stopOnce sync.Once
 }
@@ -35,7 +41,29 @@ type Server struct {
 // New builds a server from cfg, starts raft, and returns once the server is
 // ready: it leads and has re-applied everything committed before (so a
 // restart on a DataDir has recovered its state). Then call Serve.
+//
+// New is Open followed by Start. A program that should answer health
+// checks while a long log replays (a daemon behind a load balancer) calls
+// Open, Serve and Start itself.
 func New(cfg Config) (*Server, error) {
+	s, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(context.Background()); err != nil {
+		_ = s.node.Shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open validates cfg, opens the DataDir (removing snapshot folders a crash
+// left half-written) and builds every service, but does not start raft.
+// Serve may be called at once: until Start has returned, the health service
+// answers NOT_SERVING and every other call fails with gRPC Unavailable
+// (which the SDK retries), because the state is not whole before the log
+// has been replayed. Call Start next, and Stop in any case.
+func Open(cfg Config) (*Server, error) {
 	cfg, err := cfg.validate()
 	if err != nil {
 		return nil, err
@@ -48,10 +76,11 @@ func New(cfg Config) (*Server, error) {
 			MaxEntries: cfg.RequestIDMaxEntries,
 			MaxBytes:   cfg.RequestIDMaxBytes,
 		}),
-		grpc:     grpc.NewServer(append(serverOptions(cfg), cfg.GRPCOptions...)...),
 		health:   health.NewServer(),
 		stopping: make(chan struct{}),
 	}
+	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}
+	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -65,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		StartTimeout:      cfg.StartTimeout,
+		ProgressInterval:  cfg.replayProgressInterval,
 	}, s.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -80,12 +110,46 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	if err := s.node.Start(context.Background()); err != nil {
-		_ = s.node.Shutdown()
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	return s, nil
+}
+
+// Start starts raft and returns once the server is ready, then reports
+// SERVING. It restores the latest snapshot, waits up to StartTimeout for
+// leadership, and replays the log after the snapshot, which is not bounded
+// by StartTimeout: it takes what the data needs and is logged as it goes
+// ("replaying the raft log", entries replayed of the total, every second).
+// It returns early with an error when ctx ends or Stop is called; call Stop
+// after an error. Call it once, after Open.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.node.Start(ctx); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.ready.Store(true)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
+	return nil
+}
+
+// errStarting answers every call but the health service's until Start has
+// finished. Unavailable is what a client retries.
+var errStarting = status.Error(codes.Unavailable, "waymaker server is starting: replaying its raft log")
+
+func (s *Server) admitted(method string) bool {
+	return s.ready.Load() || strings.HasPrefix(method, "/grpc.health.v1.Health/")
+}
+
+func (s *Server) gateUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if !s.admitted(info.FullMethod) {
+		return nil, errStarting
+	}
+	return next(ctx, req)
+}
+
+func (s *Server) gateStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if !s.admitted(info.FullMethod) {
+		return errStarting
+	}
+	return next(srv, ss)
 }
 
 // Serve accepts gRPC connections on lis until Stop. It returns nil after

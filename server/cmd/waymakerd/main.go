@@ -4,6 +4,13 @@
 //
 // Without --data-dir everything is kept in memory and lost on exit. It stops
 // gracefully on SIGINT or SIGTERM.
+//
+// It listens at once, also while a restart replays a long raft log: until
+// the replay is done (logged as it goes, entries replayed of the total) the
+// gRPC health service answers NOT_SERVING and every other call fails with
+// Unavailable. Only the wait for leadership is bounded (10 s, then the
+// daemon exits with an error); restoring the snapshot and replaying the
+// log take what the data needs.
 package main
 
 import (
@@ -31,7 +38,8 @@ func main() {
 }
 
 // run is main without the process exits, so a test can drive it. ready, if
-// not nil, receives the listen address once the server accepts connections.
+// not nil, receives the listen address once the server accepts connections,
+// which is before it is ready: its health service says when it is.
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("waymakerd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -67,7 +75,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 	}
 
-	srv, err := server.New(server.Config{DataDir: *dataDir, NodeID: *nodeID, Peers: peerList, Logger: log})
+	// Open, listen and serve before Start: while a long log replays, health
+	// checks get a NOT_SERVING answer (and other calls Unavailable) instead
+	// of a refused connection, and the log says how far the replay is.
+	srv, err := server.Open(server.Config{DataDir: *dataDir, NodeID: *nodeID, Peers: peerList, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -84,7 +95,15 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if ready != nil {
 		ready <- lis.Addr().String()
 	}
-
+	if err := srv.Start(ctx); err != nil {
+		srv.Stop()
+		<-served
+		if ctx.Err() != nil {
+			log.Info("shut down while starting", zap.String("cause", context.Cause(ctx).Error()))
+			return nil
+		}
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", zap.String("cause", context.Cause(ctx).Error()))

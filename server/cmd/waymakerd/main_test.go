@@ -49,10 +49,22 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	defer conn.Close()
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{})
-	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health: %v %v", resp, err)
+	// ready comes once the daemon listens, which may be before its start
+	// is complete: wait for SERVING.
+	watch, err := healthpb.NewHealthClient(conn).Watch(cctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	for {
+		resp, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("health: %v", err)
+		}
+		if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+	}
+
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run after cancel: %v", err)

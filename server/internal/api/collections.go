@@ -180,10 +180,13 @@ func (s *CollectionsService) ListStores(_ context.Context, req *pb.CollectionsSe
 	v.kind(req.GetKind())
 	v.NonNegative("page_size", int64(req.GetPageSize()))
 	v.Check(req.GetPageSize() <= 1000, "page_size", "at most 1000")
+	req.PageToken = v.PageToken("page_token", ScopeCollectionsStores, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceListStoresResponse{Result: r}, nil
 	}
-	return s.sm.ListStores(req), nil
+	resp := s.sm.ListStores(req)
+	resp.NextPageToken = NextPageToken(ScopeCollectionsStores, resp.GetNextPageToken())
+	return resp, nil
 }
 
 func (s *CollectionsService) ScanKeys(_ context.Context, req *pb.CollectionsServiceScanKeysRequest) (*pb.CollectionsServiceScanKeysResponse, error) {

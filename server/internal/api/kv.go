@@ -149,14 +149,12 @@ func (s *KVService) DeleteBucket(ctx context.Context, req *kvpb.KVServiceDeleteB
 	return resp, nil
 }
 
-// ListBuckets implements kvpb.KVServiceServer. The page token is the last
-// bucket name of the previous page.
+// ListBuckets implements kvpb.KVServiceServer. The page token is opaque
+// (see PageToken).
 func (s *KVService) ListBuckets(_ context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
 	var v Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= kvMaxPageSize, "page_size", "must be between 0 and 1000")
-	if t := req.GetPageToken(); t != "" {
-		s.checkBucket(&v, "page_token", t)
-	}
+	after := v.PageToken("page_token", ScopeKVBuckets, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &kvpb.KVServiceListBucketsResponse{Result: r}, nil
 	}
@@ -164,10 +162,10 @@ func (s *KVService) ListBuckets(_ context.Context, req *kvpb.KVServiceListBucket
 	if size == 0 {
 		size = kvDefaultPageSize
 	}
-	infos, more := s.sm.List(req.GetPageToken(), size)
+	infos, more := s.sm.List(after, size)
 	resp := &kvpb.KVServiceListBucketsResponse{Result: kvOK, Buckets: infos}
 	if more && len(infos) > 0 {
-		resp.NextPageToken = infos[len(infos)-1].GetConfig().GetName()
+		resp.NextPageToken = NextPageToken(ScopeKVBuckets, infos[len(infos)-1].GetConfig().GetName())
 	}
 	return resp, nil
 }

@@ -66,7 +66,13 @@ func (s *SketchService) DeleteSketch(ctx context.Context, req *sketchpb.SketchSe
 
 // ListSketches implements sketchpb.SketchServiceServer.
 func (s *SketchService) ListSketches(_ context.Context, req *sketchpb.SketchServiceListSketchesRequest) (*sketchpb.SketchServiceListSketchesResponse, error) {
-	return s.sm.List(req), nil
+	var v Validator
+	if req.PageToken = v.PageToken("page_token", ScopeSketches, req.GetPageToken()); v.Result() != nil {
+		return &sketchpb.SketchServiceListSketchesResponse{Result: v.Result()}, nil
+	}
+	resp := s.sm.List(req)
+	resp.NextPageToken = NextPageToken(ScopeSketches, resp.GetNextPageToken())
+	return resp, nil
 }
 
 // BloomAdd implements sketchpb.SketchServiceServer.

@@ -223,14 +223,15 @@ func pageSize(field string, v *Validator, n int32) int {
 func (h *StreamService) ListStreams(ctx context.Context, req *sp.StreamServiceListStreamsRequest) (*sp.StreamServiceListStreamsResponse, error) {
 	var v Validator
 	size := pageSize("page_size", &v, req.GetPageSize())
+	after := v.PageToken("page_token", ScopeStreams, req.GetPageToken())
 	if req.GetSubject() != "" {
 		h.checkSubject(&v, "subject", req.GetSubject(), true)
 	}
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceListStreamsResponse{Result: r}, nil
 	}
-	infos, next := h.sm.ListStreams(req.GetPageToken(), size, req.GetSubject())
-	return &sp.StreamServiceListStreamsResponse{Result: OK(), Streams: infos, NextPageToken: next}, nil
+	infos, next := h.sm.ListStreams(after, size, req.GetSubject())
+	return &sp.StreamServiceListStreamsResponse{Result: OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}, nil
 }
 
 // Publish implements StreamService.
@@ -592,14 +593,15 @@ func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamService
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	size := pageSize("page_size", &v, req.GetPageSize())
+	after := v.PageToken("page_token", ScopeConsumers(req.GetStream()), req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceListConsumersResponse{Result: r}, nil
 	}
-	infos, next, ok := h.sm.ListConsumers(req.GetStream(), req.GetPageToken(), size)
+	infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)
 	if !ok {
 		return &sp.StreamServiceListConsumersResponse{Result: Failf(CodeNotFound, "stream: %q not found", req.GetStream())}, nil
 	}
-	return &sp.StreamServiceListConsumersResponse{Result: OK(), Consumers: infos, NextPageToken: next}, nil
+	return &sp.StreamServiceListConsumersResponse{Result: OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}, nil
 }
 
 // Consume implements StreamService: push delivery. Whenever the consumer

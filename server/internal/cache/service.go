@@ -258,11 +258,12 @@ func (s *Service) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolic
 	return &cachepb.CacheServiceGetPolicyResponse{Result: api.OK(), Policy: p}, nil
 }
 
-// ListPolicies implements CacheServiceServer; the page token is the last
-// bucket of the previous page.
+// ListPolicies implements CacheServiceServer; the page token is opaque
+// (see api.PageToken).
 func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
 	var v api.Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
+	after := v.PageToken("page_token", api.ScopeCachePolicies, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceListPoliciesResponse{Result: r}, nil
 	}
@@ -270,10 +271,10 @@ func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListP
 	if size == 0 {
 		size = defaultPage
 	}
-	page, more := s.sm.list(req.GetPageToken(), size)
+	page, more := s.sm.list(after, size)
 	resp := &cachepb.CacheServiceListPoliciesResponse{Result: api.OK(), Policies: page}
 	if more {
-		resp.NextPageToken = page[len(page)-1].GetBucket()
+		resp.NextPageToken = api.NextPageToken(api.ScopeCachePolicies, page[len(page)-1].GetBucket())
 	}
 	return resp, nil
 }

@@ -2,29 +2,30 @@ package collections
 
 import (
 	"container/heap"
-	"encoding/base64"
 	"errors"
 	"sort"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/pagetoken"
 )
 
-// A scan cursor is the last item answered or examined, base64url-encoded
-// (items may be arbitrary bytes, cursors travel as strings). Pages answer
+// A scan cursor is the last item answered or examined, in an opaque,
+// checksummed token (package pagetoken: items may be arbitrary bytes,
+// cursors travel as strings, and one this server did not answer is
+// refused). Pages answer
 // items in byte order after the cursor, so an item present for the whole
 // scan is answered exactly once whatever changes in between.
 
-func encodeCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }
+const cursorScope = "collections.scan"
+
+func encodeCursor(last string) string { return pagetoken.Encode(cursorScope, last) }
 
 func decodeCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
+	pos, err := pagetoken.Decode(cursorScope, c)
+	if err != nil {
+		return "", errors.New("not a cursor this server answered; pass the previous page's cursor unchanged, or empty to start")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 {
-		return "", errors.New("not a cursor this server answered")
-	}
-	return string(b), nil
+	return pos, nil
 }
 
 // ValidCursor reports whether c is empty or a cursor this server answers.

@@ -169,11 +169,12 @@ func (s *Service) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreSe
 	return resp, nil
 }
 
-// ListStores implements ObjectStoreServiceServer. The page token is the
-// last name of the previous page.
+// ListStores implements ObjectStoreServiceServer. The page token is opaque
+// (see api.PageToken).
 func (s *Service) ListStores(_ context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
 	var v api.Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
+	after := v.PageToken("page_token", api.ScopeObjectStores, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceListStoresResponse{Result: r}, nil
 	}
@@ -181,10 +182,10 @@ func (s *Service) ListStores(_ context.Context, req *objstorepb.ObjectStoreServi
 	if size == 0 {
 		size = defaultPage
 	}
-	page, more := s.sm.Stores(req.GetPageToken(), size)
+	page, more := s.sm.Stores(after, size)
 	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: api.OK(), Stores: page}
 	if more {
-		resp.NextPageToken = page[len(page)-1].GetConfig().GetName()
+		resp.NextPageToken = api.NextPageToken(api.ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
 	}
 	return resp, nil
 }

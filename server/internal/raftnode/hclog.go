@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,9 +47,36 @@ func fields(args []any) []zap.Field {
 			fs = append(fs, zap.Any("EXTRA_VALUE_AT_END", args[i]))
 			break
 		}
-		fs = append(fs, zap.Any(key, args[i+1]))
+		fs = append(fs, zap.Any(key, value(args[i+1])))
 	}
 	return fs
+}
+
+// value renders hclog's formatting wrappers as hclog itself would. Without
+// it zap prints them as what they are: hclog.Fmt("%+v", servers) (raft's
+// "initial configuration" line) came out as the array ["%+v", [...]].
+func value(v any) any {
+	switch v := v.(type) {
+	case hclog.Format:
+		if len(v) == 0 {
+			return ""
+		}
+		if f, ok := v[0].(string); ok {
+			return fmt.Sprintf(f, v[1:]...)
+		}
+		return fmt.Sprint(v...)
+	case hclog.Hex:
+		return "0x" + strconv.FormatUint(uint64(v), 16)
+	case hclog.Octal:
+		return "0" + strconv.FormatUint(uint64(v), 8)
+	case hclog.Binary:
+		return "0b" + strconv.FormatUint(uint64(v), 2)
+	case hclog.Quote:
+		return strconv.Quote(string(v))
+	case hclog.CapturedStacktrace:
+		return string(v)
+	}
+	return v
 }
 
 func (h *zapHCLog) Log(level hclog.Level, msg string, args ...any) {

@@ -1,6 +1,8 @@
 package raftnode
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,5 +37,50 @@ func TestHCLogRoutesToZap(t *testing.T) {
 	}
 	if h.IsDebug() || !h.IsInfo() || h.GetLevel() != hclog.Info || h.Name() != "raft.snap" {
 		t.Fatal("level queries do not follow zap")
+	}
+}
+
+// raft logs its configuration as hclog.Fmt("%+v", servers); the line must
+// carry the formatted servers, not a literal "%+v".
+func TestHCLogFormatsHCLogWrappers(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	h := newHCLog(zap.New(core))
+	type server struct{ ID, Address string }
+	h.Info("initial configuration",
+		"servers", hclog.Fmt("%+v", []server{{ID: "node1", Address: "node1"}}),
+		"hex", hclog.Hex(255), "octal", hclog.Octal(8), "binary", hclog.Binary(5),
+		"quoted", hclog.Quote("a b"), "empty", hclog.Format{})
+
+	got := logs.All()
+	if len(got) != 1 {
+		t.Fatalf("got %d entries, want 1", len(got))
+	}
+	want := map[string]any{
+		"servers": "[{ID:node1 Address:node1}]",
+		"hex":     "0xff", "octal": "010", "binary": "0b101",
+		"quoted": `"a b"`, "empty": "",
+	}
+	ctx := got[0].ContextMap()
+	for k, w := range want {
+		if ctx[k] != w {
+			t.Errorf("%s = %#v, want %#v", k, ctx[k], w)
+		}
+	}
+}
+
+// The real raft start-up path: no field of any line raft logs while a node
+// bootstraps and elects itself may hold an unformatted verb.
+func TestRaftStartLogsNoLiteralVerb(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	startNode(t, Config{Logger: zap.New(core)})
+	if logs.FilterMessage("initial configuration").Len() == 0 {
+		t.Fatalf("raft logged no initial configuration; lines: %v", logs.All())
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if s := fmt.Sprint(v); strings.Contains(s, "%+v") || strings.Contains(s, "%#v") {
+				t.Errorf("%q: field %s = %s", e.Message, k, s)
+			}
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,7 @@ const (
 	DefaultSnapshotThreshold = 8192
 	DefaultSnapshotInterval  = 2 * time.Minute
 	DefaultStartTimeout      = 10 * time.Second
+	DefaultProgressInterval  = time.Second
 	DefaultNodeID            = "node1"
 )
 
@@ -50,9 +53,15 @@ type Config struct {
 	// SnapshotInterval is how often raft checks the threshold. Default
 	// DefaultSnapshotInterval; raft refuses values under 5ms.
 	SnapshotInterval time.Duration
-	// StartTimeout bounds how long Start waits for leadership and for the
-	// log to be re-applied. Default DefaultStartTimeout.
+	// StartTimeout bounds how long Start waits for this node to lead. It
+	// does not bound restoring the latest snapshot (before the wait) nor
+	// replaying the log after it (after leadership): both take as long as
+	// the data needs, and Start logs the replay's progress. Default
+	// DefaultStartTimeout.
 	StartTimeout time.Duration
+	// ProgressInterval is how often Start logs how far the log replay has
+	// come. Default DefaultProgressInterval.
+	ProgressInterval time.Duration
 
 	// onTickCheck, when set, is called after every ticker evaluation on the
 	// leader with whether a tick was due; tests use it to count evaluations
@@ -100,6 +109,8 @@ type Node struct {
 	bolt   *raftboltdb.BoltStore // nil in memory mode
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
+	startMu sync.Mutex                // orders Start's creation of raft with Shutdown
+	applied atomic.Uint64             // index of the last log entry the FSM applied
 	ctx     context.Context           // cancelled by Shutdown; bounds the ticker's proposals
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -135,6 +146,9 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger, fsm: f}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.openStores(); err != nil {
@@ -165,6 +179,12 @@ func (n *Node) openStores() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: open raft log in DataDir %q: %w", n.cfg.DataDir, err)
 	}
+	// Only now, with bolt's lock held, is no other server using DataDir, so
+	// a snapshot folder still being written can only be a dead one's.
+	if err := n.removeAbandonedSnapshots(); err != nil {
+		bolt.Close()
+		return err
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, newHCLog(n.log))
 	if err != nil {
 		bolt.Close()
@@ -179,6 +199,53 @@ func (n *Node) openStores() error {
 	}
 	n.bolt, n.logs, n.stable, n.snaps = bolt, cached, bolt, snaps
 	return nil
+}
+
+// snapshotTmpSuffix ends the name of a folder that raft's FileSnapshotStore
+// is still writing; it renames the folder when the snapshot is complete.
+const snapshotTmpSuffix = ".tmp"
+
+// removeAbandonedSnapshots deletes the snapshot folders a process killed
+// mid-snapshot left behind. raft never looks at them again (it lists only
+// complete snapshots and reaps only those), so each crash would otherwise
+// keep a partial copy of the whole state on disk for good.
+func (n *Node) removeAbandonedSnapshots() error {
+	dir := filepath.Join(n.cfg.DataDir, "snapshots")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("raftnode: read snapshots in DataDir %q: %w", n.cfg.DataDir, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), snapshotTmpSuffix) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		size := dirSize(path)
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("raftnode: remove abandoned snapshot %q: %w", path, err)
+		}
+		n.log.Info("removed a snapshot folder left by an interrupted snapshot",
+			zap.String("path", path), zap.Int64("bytes", size))
+	}
+	return nil
+}
+
+// dirSize is the total size of the files under path, for the log; errors
+// only make it smaller.
+func dirSize(path string) int64 {
+	var total int64
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
 }
 
 func (n *Node) raftConfig() *raft.Config {
@@ -201,18 +268,72 @@ func (n *Node) raftConfig() *raft.Config {
 // until this node leads and a barrier has passed, so that every entry
 // committed before a restart has been re-applied to the FSM when Start
 // returns. Then it starts the leader ticker.
+//
+// Only the wait for leadership is bounded, by StartTimeout. Restoring the
+// latest snapshot comes before it and replaying the log after it; both
+// take what the data needs, and the replay logs its progress every
+// ProgressInterval. Start returns early when ctx ends or Shutdown is called.
 func (n *Node) Start(ctx context.Context) error {
+	r, existing, err := n.startRaft()
+	if err != nil {
+		return err
+	}
+	// raft restored the latest snapshot in NewRaft; the entries after it
+	// up to the last one on disk are replayed once this node leads.
+	from, last := r.AppliedIndex(), r.LastIndex()
+
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
+	defer cancel()
+	for leader := false; !leader; {
+		select {
+		case leader = <-r.LeaderCh():
+		case <-n.ctx.Done():
+			return ErrShuttingDown
+		case <-lctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("raftnode: start: %w", ctx.Err())
+			}
+			return fmt.Errorf("raftnode: no leadership within StartTimeout (%v): %w", n.cfg.StartTimeout, lctx.Err())
+		}
+	}
+	if !existing {
+		// The bootstrap configuration is the only entry: nothing to tell.
+		from = last
+	}
+	if err := n.replay(ctx, r, from, last); err != nil {
+		return err
+	}
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
 	if n.stopped.Load() {
 		return ErrShuttingDown
+	}
+	n.wg.Add(1) // under startMu: a Shutdown now waits for the ticker
+	go n.runTicker(r)
+	n.log.Debug("raft node ready", zap.String("node_id", n.cfg.NodeID), zap.Bool("restored", existing))
+	return nil
+}
+
+// startRaft creates raft (restoring the latest snapshot) and bootstraps a
+// node without state. Holding startMu keeps a concurrent Shutdown from
+// missing the raft it creates.
+func (n *Node) startRaft() (*raft.Raft, bool, error) {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.stopped.Load() {
+		return nil, false, ErrShuttingDown
+	}
+	if n.raft.Load() != nil {
+		return nil, false, errors.New("raftnode: Start called twice")
 	}
 	conf := n.raftConfig()
 	existing, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
 	if err != nil {
-		return fmt.Errorf("raftnode: inspect existing state: %w", err)
+		return nil, false, fmt.Errorf("raftnode: inspect existing state: %w", err)
 	}
-	r, err := raft.NewRaft(conf, n.fsm, n.logs, n.stable, n.snaps, n.trans)
+	r, err := raft.NewRaft(conf, appliedFSM{n.fsm, &n.applied}, n.logs, n.stable, n.snaps, n.trans)
 	if err != nil {
-		return fmt.Errorf("raftnode: start raft: %w", err)
+		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.raft.Store(r)
 	// Bootstrapping only a node without state keeps a restart from
@@ -222,27 +343,66 @@ func (n *Node) Start(ctx context.Context) error {
 			Suffrage: raft.Voter, ID: conf.LocalID, Address: n.trans.LocalAddr(),
 		}}}
 		if err := r.BootstrapCluster(boot).Error(); err != nil {
-			return fmt.Errorf("raftnode: bootstrap: %w", err)
+			return nil, false, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
 	}
+	return r, existing, nil
+}
 
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
-	defer cancel()
-	for leader := false; !leader; {
+// replay waits, unbounded, until the FSM has applied every entry up to a
+// barrier behind the log's last entry, logging how many of the entries
+// from+1..last have been applied every ProgressInterval and at the end.
+func (n *Node) replay(ctx context.Context, r *raft.Raft, from, last uint64) error {
+	total := last - min(from, last)
+	progress := func() uint64 { return min(max(n.applied.Load(), from), last) - min(from, last) }
+	start := time.Now()
+	if total > 0 {
+		n.log.Info("replaying the raft log", zap.Uint64("replayed", progress()), zap.Uint64("entries", total),
+			zap.Uint64("from_index", from), zap.Uint64("last_index", last))
+	}
+	done := make(chan error, 1)
+	// The future resolves when the barrier is applied or raft shuts down;
+	// Shutdown guarantees the latter, so this goroutine always ends.
+	go func() { done <- r.Barrier(0).Error() }()
+	t := time.NewTicker(n.cfg.ProgressInterval)
+	defer t.Stop()
+	for {
 		select {
-		case leader = <-r.LeaderCh():
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("raftnode: replaying the log: %w", n.mapErr(r, err))
+			}
+			level := zap.InfoLevel
+			if total == 0 {
+				level = zap.DebugLevel
+			}
+			n.log.Log(level, "raft log replayed", zap.Uint64("replayed", total), zap.Uint64("entries", total),
+				zap.Duration("took", time.Since(start)))
+			return nil
+		case <-t.C:
+			n.log.Info("replaying the raft log", zap.Uint64("replayed", progress()), zap.Uint64("entries", total),
+				zap.Duration("elapsed", time.Since(start)))
 		case <-ctx.Done():
-			return fmt.Errorf("raftnode: no leadership within StartTimeout: %w", ctx.Err())
+			return fmt.Errorf("raftnode: replaying the log: %w", ctx.Err())
+		case <-n.ctx.Done():
+			return ErrShuttingDown
 		}
 	}
-	deadline, _ := ctx.Deadline()
-	if err := r.Barrier(time.Until(deadline)).Error(); err != nil {
-		return fmt.Errorf("raftnode: re-applying the log: %w", err)
-	}
-	n.wg.Add(1)
-	go n.runTicker(r)
-	n.log.Debug("raft node ready", zap.String("node_id", n.cfg.NodeID), zap.Bool("restored", existing))
-	return nil
+}
+
+// appliedFSM records the index of each entry it applies, which is what the
+// replay's progress counts: raft's own AppliedIndex moves when entries are
+// handed to the FSM, not when it has applied them. (Should fsm.FSM ever
+// implement raft.BatchingFSM, this wrapper must count in ApplyBatch too.)
+type appliedFSM struct {
+	*fsm.FSM
+	applied *atomic.Uint64
+}
+
+func (f appliedFSM) Apply(l *raft.Log) any {
+	res := f.FSM.Apply(l)
+	f.applied.Store(l.Index)
+	return res
 }
 
 // Propose appends a command for subsystem to the raft log, stamped with this
@@ -371,9 +531,12 @@ func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.stopped.Store(true)
 		n.cancel()
+		n.startMu.Lock() // a Start creating raft or the ticker finishes that first
+		r := n.raft.Load()
+		n.startMu.Unlock()
 		n.wg.Wait()
 		var errs []error
-		if r := n.raft.Load(); r != nil {
+		if r != nil {
 			errs = append(errs, r.Shutdown().Error())
 		}
 		errs = append(errs, n.trans.Close())

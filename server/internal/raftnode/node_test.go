@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,12 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir, os.Getenv(crashChildTagEnv)) // never returns: the test kills it
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // journal records applied payloads and has one settable deadline.
 type journal struct {
