@@ -1,6 +1,13 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+)
+
+// DefaultMaxDurationMs is Limits.MaxDurationMs's default: 10 years of 365 days.
+const DefaultMaxDurationMs = 10 * 365 * 24 * 3600 * 1000
 
 // Limits bounds what a request may carry. Each handler validates against
 // them before proposing anything, answering invalid_argument naming the
@@ -25,6 +32,12 @@ type Limits struct {
 	// across its sub-filters, a Count-Min or Top-K table), in bytes.
 	// Default 64 MiB.
 	MaxSketchSize int
+	// MaxDurationMs bounds every duration a request carries (TTLs, ages,
+	// windows, timeouts, waits, delays), in milliseconds. Default 10 years
+	// (315,360,000,000); at most 2^43 (msec.MaxDuration, about 278 years),
+	// the ceiling apply enforces. A few durations have a lower
+	// limit of their own (a lock's lease_ttl_ms and max_wait_ms: 1 hour).
+	MaxDurationMs int
 }
 
 type limitField struct {
@@ -41,6 +54,7 @@ func (l *Limits) table() []limitField {
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
+		{"MaxDurationMs", &l.MaxDurationMs, DefaultMaxDurationMs},
 	}
 }
 
@@ -63,6 +77,9 @@ func (l Limits) Validate() error {
 		if *f.p < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", f.name, *f.p)
 		}
+	}
+	if int64(l.MaxDurationMs) > msec.MaxDuration {
+		return fmt.Errorf("MaxDurationMs: must be at most %d (2^43 ms), got %d", msec.MaxDuration, l.MaxDurationMs)
 	}
 	return nil
 }

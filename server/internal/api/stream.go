@@ -72,12 +72,12 @@ func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 	v.Check(sp.StreamDiscard_name[int32(c.GetDiscard())] != "", "config.discard", "unknown discard policy")
 	v.NonNegative("config.max_msgs", c.GetMaxMsgs())
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
-	v.NonNegative("config.max_age_ms", c.GetMaxAgeMs())
+	v.Duration("config.max_age_ms", c.GetMaxAgeMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_msg_size", c.GetMaxMsgSize())
 	v.Check(c.GetMaxMsgSize() <= int64(h.d.Limits.MaxValueSize), "config.max_msg_size",
 		fmt.Sprintf("%d exceeds the server's message limit %d", c.GetMaxMsgSize(), h.d.Limits.MaxValueSize))
 	v.NonNegative("config.max_msgs_per_subject", c.GetMaxMsgsPerSubject())
-	v.NonNegative("config.duplicate_window_ms", c.GetDuplicateWindowMs())
+	v.Duration("config.duplicate_window_ms", c.GetDuplicateWindowMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_consumers", int64(c.GetMaxConsumers()))
 }
 
@@ -137,17 +137,19 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 		"config.opt_start_at_ms", "is required (> 0) with deliver_policy BY_START_TIME")
 	v.Check(dp == sp.ConsumerDeliverPolicy_CONSUMER_DELIVER_POLICY_BY_START_TIME || c.GetOptStartAtMs() == 0,
 		"config.opt_start_at_ms", "is only allowed with deliver_policy BY_START_TIME")
+	v.Instant("config.opt_start_at_ms", c.GetOptStartAtMs())
 	v.Check(sp.ConsumerAckPolicy_name[int32(c.GetAckPolicy())] != "", "config.ack_policy", "unknown ack policy")
-	v.NonNegative("config.ack_wait_ms", c.GetAckWaitMs())
+	v.Duration("config.ack_wait_ms", c.GetAckWaitMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_deliver", int64(c.GetMaxDeliver()))
 	for i, b := range c.GetBackoffMs() {
 		v.Check(b > 0, fmt.Sprintf("config.backoff_ms[%d]", i), "must be positive")
+		v.Duration(fmt.Sprintf("config.backoff_ms[%d]", i), b, h.d.Limits.MaxDurationMs)
 	}
 	for i, f := range c.GetFilterSubjects() {
 		h.checkSubject(v, fmt.Sprintf("config.filter_subjects[%d]", i), f, true)
 	}
 	v.NonNegative("config.max_ack_pending", int64(c.GetMaxAckPending()))
-	v.NonNegative("config.inactive_threshold_ms", c.GetInactiveThresholdMs())
+	v.Duration("config.inactive_threshold_ms", c.GetInactiveThresholdMs(), h.d.Limits.MaxDurationMs)
 }
 
 // CreateStream implements StreamService.
@@ -591,7 +593,7 @@ func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamService
 func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.StreamService_ConsumeServer) error {
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
-	v.NonNegative("idle_heartbeat_ms", req.GetIdleHeartbeatMs())
+	v.Duration("idle_heartbeat_ms", req.GetIdleHeartbeatMs(), h.d.Limits.MaxDurationMs)
 	if r := v.Result(); r != nil {
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
@@ -668,7 +670,7 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
 	v.Check(req.GetBatch() >= 0 && req.GetBatch() <= maxFetchBatch, "batch", fmt.Sprintf("must be 0..%d", maxFetchBatch))
-	v.NonNegative("max_wait_ms", req.GetMaxWaitMs())
+	v.Duration("max_wait_ms", req.GetMaxWaitMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("max_bytes", req.GetMaxBytes())
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceFetchResponse{Result: r}, nil
@@ -720,7 +722,7 @@ func (h *StreamService) Ack(ctx context.Context, req *sp.StreamServiceAckRequest
 	for i, it := range req.GetItems() {
 		v.Check(it.GetStreamSeq() > 0, fmt.Sprintf("items[%d].stream_seq", i), "must be positive")
 		v.Check(sp.StreamAckKind_name[int32(it.GetKind())] != "", fmt.Sprintf("items[%d].kind", i), "unknown ack kind")
-		v.NonNegative(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs())
+		v.Duration(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs(), h.d.Limits.MaxDurationMs)
 	}
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceAckResponse{Result: r}, nil

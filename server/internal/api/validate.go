@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // Validator collects the first rule a request breaks. Checks after the
@@ -57,4 +58,20 @@ func (v *Validator) Name(field, s string, max int) {
 // NonNegative requires n >= 0 (durations, counts).
 func (v *Validator) NonNegative(field string, n int64) {
 	v.Check(n >= 0, field, "must not be negative")
+}
+
+// Duration requires 0 <= d <= max (milliseconds); max is the server's
+// Limits.MaxDurationMs or a lower limit of the field's own.
+func (v *Validator) Duration(field string, d int64, max int) {
+	v.NonNegative(field, d)
+	if d > int64(max) && v.failed == nil {
+		v.failed = Invalid(field, fmt.Sprintf("is %d ms, limit %d ms", d, max))
+	}
+}
+
+// Instant requires an epoch instant in milliseconds from 0 to
+// msec.MaxInstant (9999-12-31).
+func (v *Validator) Instant(field string, at int64) {
+	v.NonNegative(field, at)
+	v.Check(at <= msec.MaxInstant, field, "must be at most 253402300799999 (9999-12-31T23:59:59.999Z)")
 }

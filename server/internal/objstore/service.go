@@ -72,7 +72,7 @@ func (s *Service) sweep() {
 func (s *Service) validConfig(v *api.Validator, c *objstorepb.ObjectStoreConfig) {
 	validStoreName(v, "config.name", c.GetName(), s.d.Limits.MaxNameLen)
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
-	v.NonNegative("config.ttl_ms", c.GetTtlMs())
+	v.Duration("config.ttl_ms", c.GetTtlMs(), s.d.Limits.MaxDurationMs)
 	max := min(MaxChunkSize, s.d.Limits.MaxChunkSize)
 	if cs := int(c.GetChunkSize()); cs != 0 && (cs < MinChunkSize || cs > max) {
 		v.Check(false, "config.chunk_size", "must be 0 (default 131072) or from 1024 to "+itoa(int64(max)))
