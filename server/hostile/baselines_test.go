@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	colp "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	kp "git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	lp "git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	op "git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
@@ -123,7 +123,8 @@ func seed(t *testing.T, ctx context.Context, cc grpc.ClientConnInterface) fixtur
 
 func objectPut(name string) []*op.ObjectStoreServicePutRequest {
 	return []*op.ObjectStoreServicePutRequest{
-		{Part: &op.ObjectStoreServicePutRequest_Header{Header: &op.ObjectPutHeader{Store: fxObjects, Meta: &op.ObjectMeta{Name: name, Description: "d"}}}},
+		{Part: &op.ObjectStoreServicePutRequest_Header{Header: &op.ObjectPutHeader{Store: fxObjects, Meta: &op.ObjectMeta{Name: name, Description: "d",
+			Headers: []*commonpb.Header{{Key: "h", Values: []string{"v"}}}, Metadata: map[string]string{"m": "v"}}}}},
 		{Part: &op.ObjectStoreServicePutRequest_Chunk{Chunk: &op.ObjectChunk{Offset: 0, Data: []byte("hello")}}},
 		{Part: &op.ObjectStoreServicePutRequest_Commit{Commit: &op.ObjectPutCommit{}}},
 	}
@@ -308,7 +309,8 @@ func baselines(fx fixture) map[string][]proto.Message {
 	b[o+"/Put"] = []proto.Message{put[0], put[1], put[2]}
 	add(o, "Get", &op.ObjectStoreServiceGetRequest{Store: fxObjects, Name: "obj", Offset: 0, Length: 5})
 	add(o, "GetInfo", &op.ObjectStoreServiceGetInfoRequest{Store: fxObjects, Name: "obj"})
-	add(o, "UpdateMeta", &op.ObjectStoreServiceUpdateMetaRequest{Store: fxObjects, Name: "obj", Meta: &op.ObjectMeta{Name: "obj", Description: "d2"}})
+	add(o, "UpdateMeta", &op.ObjectStoreServiceUpdateMetaRequest{Store: fxObjects, Name: "obj", Meta: &op.ObjectMeta{Name: "obj", Description: "d2",
+		Headers: []*commonpb.Header{{Key: "h", Values: []string{"v"}}}}})
 	add(o, "Delete", &op.ObjectStoreServiceDeleteRequest{Store: fxObjects, Name: "gone"})
 	add(o, "List", &op.ObjectStoreServiceListRequest{Store: fxObjects, BatchSize: 10})
 	add(o, "Watch", &op.ObjectStoreServiceWatchRequest{Store: fxObjects})

@@ -232,6 +232,15 @@ func rawWith(m protoreflect.Message, path []protoreflect.FieldDescriptor, leaf [
 	return protowire.AppendBytes(out, inner), nil
 }
 
+// unbounded lists the string fields whose length no limit bounds yet, and
+// why that is harmless; any other over-long field that is accepted fails.
+var unbounded = map[string]string{
+	"page_token":  "a resume position, compared and never stored",
+	"cursor":      "a resume position, compared and never stored",
+	"start_after": "a resume position, compared and never stored",
+	"match":       "a glob pattern; its bound comes with the linear matcher (issue 14 item 3)",
+}
+
 // mayBlock: methods that may rightly wait (for a lock, a message, an
 // event) until the call's deadline; that counts as accepted.
 func mayBlock(md protoreflect.MethodDescriptor) bool {
@@ -498,7 +507,11 @@ func TestHostileInput(t *testing.T) {
 						}
 					case anyClean:
 						if ok && !blocked && (mu.label == "70KiB" || mu.label == "1MiB+1") {
-							accepted = append(accepted, what)
+							if why, known := unbounded[mu.leaf()]; known {
+								accepted = append(accepted, what+" ("+why+")")
+							} else {
+								t.Errorf("%s: accepted; every string and byte field has a documented bound (docs/LIMITS.md)", what)
+							}
 						}
 					}
 					if !ok && !blocked {
@@ -517,6 +530,6 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	sort.Strings(accepted)
-	t.Logf("%d hostile requests, %d refused, in %v; over-long values accepted (%d):\n%s",
+	t.Logf("%d hostile requests, %d refused, in %v; over-long values accepted where no bound applies yet (%d):\n%s",
 		sent, refused, time.Since(start).Round(time.Millisecond), len(accepted), strings.Join(accepted, "\n"))
 }

@@ -124,7 +124,7 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	cfg := req.GetConfig()
 	v.Check(cfg != nil, "config", "is required")
 	v.store("config.name", cfg.GetName())
-	v.MaxLen("config.description", len(cfg.GetDescription()), 4096)
+	v.MaxLen("config.description", len(cfg.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	if field, rule := collections.ValidateConfig(cfg); field != "" {
 		v.Check(false, field, rule)
 	}

@@ -38,6 +38,14 @@ type Limits struct {
 	// the ceiling apply enforces. A few durations have a lower
 	// limit of their own (a lock's lease_ttl_ms and max_wait_ms: 1 hour).
 	MaxDurationMs int
+	// MaxDescriptionLen bounds the description of a bucket, stream,
+	// consumer, collection, object store or object, and an ack's
+	// term_reason, in bytes. Default 4096.
+	MaxDescriptionLen int
+	// MaxHeaderBytes bounds the headers of one stream message or object
+	// (and an object's metadata), keys and values together, in bytes; each
+	// header key is also bounded by MaxKeyLen. Default 64 KiB.
+	MaxHeaderBytes int
 }
 
 type limitField struct {
@@ -55,6 +63,8 @@ func (l *Limits) table() []limitField {
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
 		{"MaxDurationMs", &l.MaxDurationMs, DefaultMaxDurationMs},
+		{"MaxDescriptionLen", &l.MaxDescriptionLen, 4096},
+		{"MaxHeaderBytes", &l.MaxHeaderBytes, 64 << 10},
 	}
 }
 

@@ -65,6 +65,7 @@ func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 		return
 	}
 	h.checkName(v, "config.name", c.GetName())
+	v.MaxLen("config.description", len(c.GetDescription()), h.d.Limits.MaxDescriptionLen)
 	for i, s := range c.GetSubjects() {
 		h.checkSubject(v, fmt.Sprintf("config.subjects[%d]", i), s, true)
 	}
@@ -106,10 +107,11 @@ func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) (string, stri
 	if n, max := len(m.GetMsgId()), h.d.Limits.MaxKeyLen; n > max {
 		return ".msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
 	}
-	for i, hd := range m.GetHeaders() {
-		if hd.GetKey() == "" {
-			return fmt.Sprintf(".headers[%d].key", i), "must not be empty"
-		}
+	if n, max := len(m.GetExpectedLastMsgId()), h.d.Limits.MaxKeyLen; n > max {
+		return ".expected_last_msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	}
+	if f, r := HeadersProblem(m.GetHeaders(), h.d.Limits.MaxKeyLen, h.d.Limits.MaxHeaderBytes); r != "" {
+		return ".headers" + f, r
 	}
 	if es := m.GetExpectedStream(); es != "" {
 		if r := stream.CheckName(es, h.d.Limits.MaxNameLen); r != "" {
@@ -127,6 +129,7 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 	if c.GetDurableName() != "" || durableRequired {
 		h.checkName(v, "config.durable_name", c.GetDurableName())
 	}
+	v.MaxLen("config.description", len(c.GetDescription()), h.d.Limits.MaxDescriptionLen)
 	dp := c.GetDeliverPolicy()
 	v.Check(sp.ConsumerDeliverPolicy_name[int32(dp)] != "", "config.deliver_policy", "unknown deliver policy")
 	v.Check(dp != sp.ConsumerDeliverPolicy_CONSUMER_DELIVER_POLICY_BY_START_SEQ || c.GetOptStartSeq() > 0,
@@ -723,6 +726,7 @@ func (h *StreamService) Ack(ctx context.Context, req *sp.StreamServiceAckRequest
 		v.Check(it.GetStreamSeq() > 0, fmt.Sprintf("items[%d].stream_seq", i), "must be positive")
 		v.Check(sp.StreamAckKind_name[int32(it.GetKind())] != "", fmt.Sprintf("items[%d].kind", i), "unknown ack kind")
 		v.Duration(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs(), h.d.Limits.MaxDurationMs)
+		v.MaxLen(fmt.Sprintf("items[%d].term_reason", i), len(it.GetTermReason()), h.d.Limits.MaxDescriptionLen)
 	}
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceAckResponse{Result: r}, nil

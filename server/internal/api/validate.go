@@ -75,3 +75,27 @@ func (v *Validator) Instant(field string, at int64) {
 	v.NonNegative(field, at)
 	v.Check(at <= msec.MaxInstant, field, "must be at most 253402300799999 (9999-12-31T23:59:59.999Z)")
 }
+
+// HeadersProblem returns the field (relative to the headers, e.g.
+// "[2].values") and rule that headers break, or "", "": every key
+// non-empty and at most maxKey bytes, keys and values together at most
+// maxBytes.
+func HeadersProblem(hs []*commonpb.Header, maxKey, maxBytes int) (field, rule string) {
+	total := 0
+	for i, h := range hs {
+		switch n := len(h.GetKey()); {
+		case n == 0:
+			return fmt.Sprintf("[%d].key", i), "must not be empty"
+		case n > maxKey:
+			return fmt.Sprintf("[%d].key", i), fmt.Sprintf("is %d bytes, limit %d", n, maxKey)
+		}
+		total += len(h.GetKey())
+		for _, val := range h.GetValues() {
+			total += len(val)
+		}
+		if total > maxBytes {
+			return fmt.Sprintf("[%d].values", i), fmt.Sprintf("the headers hold more than %d bytes (MaxHeaderBytes)", maxBytes)
+		}
+	}
+	return "", ""
+}
