@@ -84,7 +84,7 @@ func seed(t *testing.T, ctx context.Context, cc grpc.ClientConnInterface) fixtur
 		qp, err := col.QueuePush(ctx, &colp.CollectionsServiceQueuePushRequest{Queue: fxQueue, Payload: []byte("p"), Id: id})
 		must("push", qp, err)
 	}
-	pop, err := col.QueuePop(ctx, &colp.CollectionsServiceQueuePopRequest{Queue: fxQueue})
+	pop, err := col.QueuePop(ctx, &colp.CollectionsServiceQueuePopRequest{Queue: fxQueue, VisibilityTimeoutMs: proto.Int64(3_600_000)})
 	must("pop", pop, err)
 
 	sk := skp.NewSketchServiceClient(cc)
@@ -116,7 +116,7 @@ func seed(t *testing.T, ctx context.Context, cc grpc.ClientConnInterface) fixtur
 	ack, err := put.CloseAndRecv()
 	must("object put", ack, err)
 
-	lr, err := lp.NewLockServiceClient(cc).TryAcquire(ctx, &lp.LockServiceTryAcquireRequest{Key: "hl-held", RequestId: "hl-req"})
+	lr, err := lp.NewLockServiceClient(cc).TryAcquire(ctx, &lp.LockServiceTryAcquireRequest{Key: "hl-held", RequestId: "hl-req", LeaseTtlMs: 3_600_000})
 	must("lock", lr, err)
 	return fixture{receipt: pop.GetMessages()[0].GetReceipt(), leaseID: lr.GetLease().GetLeaseId()}
 }
@@ -317,12 +317,12 @@ func baselines(fx fixture) map[string][]proto.Message {
 
 	// Locks.
 	l := "LockService"
-	add(l, "Acquire", &lp.LockServiceAcquireRequest{Key: "hl-a", RequestId: "la", MaxWaitMs: 0, LeaseTtlMs: 30_000})
-	add(l, "MultiAcquire", &lp.LockServiceMultiAcquireRequest{Keys: []string{"hl-m1", "hl-m2"}, RequestId: "lm", LeaseTtlMs: 30_000})
-	add(l, "TryAcquire", &lp.LockServiceTryAcquireRequest{Key: "hl-t", RequestId: "lt", MaxWaitMs: 0, LeaseTtlMs: 30_000})
-	add(l, "MultiTryAcquire", &lp.LockServiceMultiTryAcquireRequest{Keys: []string{"hl-n1"}, RequestId: "ln", LeaseTtlMs: 30_000})
+	add(l, "Acquire", &lp.LockServiceAcquireRequest{Key: "hl-a", RequestId: "la", MaxWaitMs: 0, LeaseTtlMs: 3_600_000})
+	add(l, "MultiAcquire", &lp.LockServiceMultiAcquireRequest{Keys: []string{"hl-m1", "hl-m2"}, RequestId: "lm", LeaseTtlMs: 3_600_000})
+	add(l, "TryAcquire", &lp.LockServiceTryAcquireRequest{Key: "hl-t", RequestId: "lt", MaxWaitMs: 0, LeaseTtlMs: 3_600_000})
+	add(l, "MultiTryAcquire", &lp.LockServiceMultiTryAcquireRequest{Keys: []string{"hl-n1"}, RequestId: "ln", LeaseTtlMs: 3_600_000})
 	add(l, "Watch", &lp.LockServiceWatchRequest{LeaseId: fx.leaseID, RequestId: "hl-req"})
-	add(l, "Renew", &lp.LockServiceRenewRequest{LeaseId: fx.leaseID, RequestId: "hl-req", LeaseTtlMs: 30_000})
+	add(l, "Renew", &lp.LockServiceRenewRequest{LeaseId: fx.leaseID, RequestId: "hl-req", LeaseTtlMs: 3_600_000})
 	add(l, "Release", &lp.LockServiceReleaseRequest{LeaseId: "gone", RequestId: "gone"})
 	add(l, "Inspect", &lp.LockServiceInspectRequest{Key: "hl-held"})
 	return b
