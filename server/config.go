@@ -16,8 +16,9 @@ import (
 // Limits bounds what one request may carry; every request is validated
 // against them and refused with invalid_argument, naming the field, when it
 // exceeds one. A zero field means its default (MaxKeyLen 1024, MaxValueSize
-// 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB); see the
-// field comments for what each bounds.
+// 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB,
+// MaxDurationMs 10 years, ...); see the field comments for what each bounds,
+// and docs/LIMITS.md for every limit in one table.
 type Limits = api.Limits
 
 // DefaultLimits returns Limits with every field at its default.
