@@ -42,6 +42,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{NodeID: "has space"}, "NodeID"},
 		{Config{NodeID: strings.Repeat("n", 65)}, "NodeID"},
 		{Config{Limits: Limits{MaxKeyLen: -1}}, "Limits.MaxKeyLen"},
+		{Config{Limits: Limits{MaxDurationMs: 1<<43 + 1}}, "Limits.MaxDurationMs"},
 		{Config{TickInterval: -time.Second}, "TickInterval"},
 		{Config{SnapshotInterval: time.Millisecond}, "SnapshotInterval"},
 		{Config{StopTimeout: -1}, "StopTimeout"},
