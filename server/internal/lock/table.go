@@ -17,6 +17,7 @@ const (
 	CodeNotOwner     = "not_owner"
 	CodeLeaseExpired = "lease_expired"
 	CodeConflict     = "conflict"
+	CodeInvalid      = "invalid_argument"
 )
 
 // TombstoneRetentionMs is how long a Table remembers how a lease ended
@@ -157,6 +158,12 @@ func (t *Table) now(atMs int64) int64 {
 func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if rule := msec.Check(r.MaxWaitMs); rule != "" {
+		return fail(CodeInvalid, "max_wait_ms: "+rule)
+	}
+	if rule := msec.Check(r.TTLMs); rule != "" {
+		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+	}
 	now := t.now(atMs)
 	t.expireDue(now)
 	if l := t.byReq[r.RequestID]; l != nil {
@@ -252,6 +259,9 @@ func (t *Table) Cancel(reqID string, attempt uint64, atMs int64) *Outcome {
 // Renew extends a live lease to now + ttlMs (0: its current TTL). An
 // expired lease is never revived.
 func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
+	if rule := msec.Check(ttlMs); rule != "" {
+		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now(atMs)
