@@ -100,7 +100,8 @@ func isDuration(name string) bool {
 
 // mutations lists, for every scalar field of m (and of the sub-messages m
 // sets), the hostile values to try and what each must be answered with.
-func mutations(svc string, m protoreflect.Message, path []protoreflect.FieldDescriptor, maxDur int64) []mutation {
+func mutations(method string, m protoreflect.Message, path []protoreflect.FieldDescriptor, maxDur int64) []mutation {
+	svc, _, _ := strings.Cut(method, "/")
 	var out []mutation
 	fs := m.Descriptor().Fields()
 	for i := 0; i < fs.Len(); i++ {
@@ -113,9 +114,9 @@ func mutations(svc string, m protoreflect.Message, path []protoreflect.FieldDesc
 			switch {
 			case !m.Has(f):
 			case f.IsList():
-				out = append(out, mutations(svc, m.Get(f).List().Get(0).Message(), p, maxDur)...)
+				out = append(out, mutations(method, m.Get(f).List().Get(0).Message(), p, maxDur)...)
 			default:
-				out = append(out, mutations(svc, m.Get(f).Message(), p, maxDur)...)
+				out = append(out, mutations(method, m.Get(f).Message(), p, maxDur)...)
 			}
 			continue
 		}
@@ -123,6 +124,7 @@ func mutations(svc string, m protoreflect.Message, path []protoreflect.FieldDesc
 			out = append(out, mutation{path: p, label: label, value: v, expect: e})
 		}
 		name := string(f.Name())
+		docMax, hasMax := countMax[method+" "+mutation{path: p}.field()]
 		switch f.Kind() {
 		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 			i64 := func(label string, n int64, e expect) { add(label, protoreflect.ValueOfInt64(n), e) }
@@ -146,10 +148,18 @@ func mutations(svc string, m protoreflect.Message, path []protoreflect.FieldDesc
 				i64("-1", -1, anyClean)
 				i64("MaxInt64", math.MaxInt64, anyClean)
 				i64("MinInt64", math.MinInt64, anyClean)
+				if hasMax {
+					i64("max", docMax, mustNotBlame)
+					i64("max+1", docMax+1, mustRefuse)
+				}
 			}
 		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 			for _, n := range []int32{0, -1, math.MaxInt32, math.MinInt32} {
 				add(fmt.Sprint(n), protoreflect.ValueOfInt32(n), anyClean)
+			}
+			if hasMax {
+				add("max", protoreflect.ValueOfInt32(int32(docMax)), mustNotBlame)
+				add("max+1", protoreflect.ValueOfInt32(int32(docMax+1)), mustRefuse)
 			}
 		case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 			add("0", protoreflect.ValueOfUint64(0), anyClean)
@@ -232,6 +242,26 @@ func rawWith(m protoreflect.Message, path []protoreflect.FieldDescriptor, leaf [
 	out = protowire.AppendTag(out, f.Number(), protowire.BytesType)
 	return protowire.AppendBytes(out, inner), nil
 }
+
+// countMax holds the documented maxima of counts ("Service/Method field"),
+// as docs/LIMITS.md lists them: the maximum must be accepted, one more
+// refused naming the field. Durations need no entry: every one is checked
+// against MaxDurationMs (the lock service's against its 1 hour).
+var countMax = func() map[string]int64 {
+	m := map[string]int64{
+		"KVService/Keys batch_size":                10_000,
+		"ObjectStoreService/List batch_size":       1000,
+		"StreamService/Fetch batch":                10_000,
+		"CollectionsService/QueuePop max_messages": 1000,
+		"CollectionsService/QueuePeek count":       1000,
+		"CollectionsService/SRandMember count":     100_000,
+	}
+	for _, list := range []string{"KVService/ListBuckets", "StreamService/ListStreams", "StreamService/ListConsumers",
+		"CollectionsService/ListStores", "SketchService/ListSketches", "ObjectStoreService/ListStores", "CacheService/ListPolicies"} {
+		m[list+" page_size"] = 1000
+	}
+	return m
+}()
 
 // unbounded lists the string fields whose length no limit bounds yet, and
 // why that is harmless; any other over-long field that is accepted fails.
@@ -438,7 +468,7 @@ func TestHostileInput(t *testing.T) {
 				}
 				var targets []target
 				for at, m := range msgs {
-					for _, mu := range mutations(svc, m.ProtoReflect(), nil, maxDur) {
+					for _, mu := range mutations(key, m.ProtoReflect(), nil, maxDur) {
 						targets = append(targets, target{at, mu})
 					}
 				}
