@@ -17,9 +17,10 @@ import (
 // against them and refused with invalid_argument, naming the field, when it
 // exceeds one. A zero field means its default (MaxKeyLen 1024, MaxValueSize
 // 1 MiB, MaxNameLen 256, MaxSubjectLen 1024, MaxChunkSize 1 MiB,
-// MaxMessageSize 16 MiB); see the field comments for what each bounds.
-// MaxMessageSize is gRPC's receive and send limit; a client sending more
-// than the SDK's default 16 MiB needs transport.WithMaxMessageSize too.
+// MaxMessageSize 16 MiB, MaxDurationMs 10 years, ...); see the field
+// comments for what each bounds, and docs/LIMITS.md for every limit in one
+// table. MaxMessageSize is gRPC's receive and send limit; a client sending
+// more than the SDK's default 16 MiB needs transport.WithMaxMessageSize too.
 type Limits = api.Limits
 
 // DefaultLimits returns Limits with every field at its default.

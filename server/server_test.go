@@ -45,6 +45,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Limits: Limits{MaxMessageSize: -1}}, "Limits.MaxMessageSize"},
 		{Config{Limits: Limits{MaxMessageSize: 1 << 20}}, "Limits.MaxMessageSize"},
 		{Config{Limits: Limits{MaxMessageSize: 4 << 20, MaxChunkSize: 4 << 20}}, "Limits.MaxMessageSize"},
+		{Config{Limits: Limits{MaxDurationMs: 1<<43 + 1}}, "Limits.MaxDurationMs"},
 		{Config{TickInterval: -time.Second}, "TickInterval"},
 		{Config{SnapshotInterval: time.Millisecond}, "SnapshotInterval"},
 		{Config{StopTimeout: -1}, "StopTimeout"},

@@ -125,13 +125,24 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	cfg := req.GetConfig()
 	v.Check(cfg != nil, "config", "is required")
 	v.store("config.name", cfg.GetName())
-	v.MaxLen("config.description", len(cfg.GetDescription()), 4096)
+	v.MaxLen("config.description", len(cfg.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	if field, rule := collections.ValidateConfig(cfg); field != "" {
 		v.Check(false, field, rule)
 	}
 	if q := cfg.GetQueue(); q != nil {
 		if q.GetDeadLetterQueue() != "" {
 			v.store("config.queue.dead_letter_queue", q.GetDeadLetterQueue())
+		}
+		for _, d := range []struct {
+			field string
+			ms    int64
+		}{
+			{"config.queue.visibility_timeout_ms", q.GetVisibilityTimeoutMs()},
+			{"config.queue.delay_ms", q.GetDelayMs()},
+			{"config.queue.retention_ms", q.GetRetentionMs()},
+			{"config.queue.dedupe_window_ms", q.GetDedupeWindowMs()},
+		} {
+			v.Duration(d.field, d.ms, s.d.Limits.MaxDurationMs)
 		}
 		v.MaxLen("config.queue.max_message_size", int(min(q.GetMaxMessageSize(), math.MaxInt32)), s.d.Limits.MaxValueSize)
 	}
@@ -361,8 +372,7 @@ func (s *CollectionsService) HScan(_ context.Context, req *pb.CollectionsService
 func (s *CollectionsService) HExpire(ctx context.Context, req *pb.CollectionsServiceHExpireRequest) (*pb.CollectionsServiceHExpireResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.keys("fields", req.GetFields(), true)
-	v.NonNegative("ttl_ms", req.GetTtlMs())
-	v.Check(req.GetTtlMs() <= 1<<45, "ttl_ms", "at most 2^45 ms (about 1,100 years)")
+	v.Duration("ttl_ms", req.GetTtlMs(), s.d.Limits.MaxDurationMs)
 	_, known := pb.HashExpireCondition_name[int32(req.GetCondition())]
 	v.Check(known, "condition", "unknown condition")
 	if r := v.Result(); r != nil {
@@ -567,8 +577,7 @@ func (s *CollectionsService) QueuePush(ctx context.Context, req *pb.CollectionsS
 	v.value("payload", req.GetPayload())
 	v.MaxLen("id", len(req.GetId()), s.d.Limits.MaxKeyLen)
 	if req.DelayMs != nil {
-		v.NonNegative("delay_ms", req.GetDelayMs())
-		v.Check(req.GetDelayMs() <= 1<<45, "delay_ms", "at most 2^45 ms")
+		v.Duration("delay_ms", req.GetDelayMs(), s.d.Limits.MaxDurationMs)
 	}
 	v.Check(len(req.GetAttributes()) <= 64, "attributes", "at most 64")
 	for k, val := range req.GetAttributes() {
@@ -594,11 +603,10 @@ func (s *CollectionsService) QueuePush(ctx context.Context, req *pb.CollectionsS
 func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsServiceQueuePopRequest) (*pb.CollectionsServiceQueuePopResponse, error) {
 	v := s.validator()
 	v.store("queue", req.GetQueue())
-	v.NonNegative("wait_ms", req.GetWaitMs())
-	v.Check(req.GetWaitMs() <= 1<<45, "wait_ms", "at most 2^45 ms")
+	v.Duration("wait_ms", req.GetWaitMs(), s.d.Limits.MaxDurationMs)
 	if req.VisibilityTimeoutMs != nil {
 		v.Check(req.GetVisibilityTimeoutMs() > 0, "visibility_timeout_ms", "must be positive")
-		v.Check(req.GetVisibilityTimeoutMs() <= 1<<45, "visibility_timeout_ms", "at most 2^45 ms")
+		v.Duration("visibility_timeout_ms", req.GetVisibilityTimeoutMs(), s.d.Limits.MaxDurationMs)
 	}
 	v.NonNegative("max_messages", int64(req.GetMaxMessages()))
 	v.Check(req.GetMaxMessages() <= collections.MaxPopMessages, "max_messages", "at most 1000")
@@ -702,8 +710,7 @@ func (s *CollectionsService) QueueAck(ctx context.Context, req *pb.CollectionsSe
 
 func (s *CollectionsService) QueueNack(ctx context.Context, req *pb.CollectionsServiceQueueNackRequest) (*pb.CollectionsServiceQueueNackResponse, error) {
 	v := s.receipt(req.GetQueue(), req.GetReceipt())
-	v.NonNegative("delay_ms", req.GetDelayMs())
-	v.Check(req.GetDelayMs() <= 1<<45, "delay_ms", "at most 2^45 ms")
+	v.Duration("delay_ms", req.GetDelayMs(), s.d.Limits.MaxDurationMs)
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceQueueNackResponse{Result: r}, nil
 	}
@@ -717,7 +724,7 @@ func (s *CollectionsService) QueueNack(ctx context.Context, req *pb.CollectionsS
 func (s *CollectionsService) QueueExtendVisibility(ctx context.Context, req *pb.CollectionsServiceQueueExtendVisibilityRequest) (*pb.CollectionsServiceQueueExtendVisibilityResponse, error) {
 	v := s.receipt(req.GetQueue(), req.GetReceipt())
 	v.Check(req.GetVisibilityTimeoutMs() > 0, "visibility_timeout_ms", "must be positive")
-	v.Check(req.GetVisibilityTimeoutMs() <= 1<<45, "visibility_timeout_ms", "at most 2^45 ms")
+	v.Duration("visibility_timeout_ms", req.GetVisibilityTimeoutMs(), s.d.Limits.MaxDurationMs)
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}, nil
 	}

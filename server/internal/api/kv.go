@@ -75,9 +75,9 @@ func (s *KVService) normalizeConfig(cfg *kvpb.KVBucketConfig) (*kvpb.KVBucketCon
 		return nil, v.Result()
 	}
 	s.checkBucket(&v, "config.name", cfg.GetName())
-	v.MaxLen("config.description", len(cfg.GetDescription()), 4096)
+	v.MaxLen("config.description", len(cfg.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	v.Check(cfg.GetHistory() <= kv.MaxHistory, "config.history", "must be at most 64")
-	v.NonNegative("config.ttl_ms", cfg.GetTtlMs())
+	v.Duration("config.ttl_ms", cfg.GetTtlMs(), s.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_value_size", cfg.GetMaxValueSize())
 	v.Check(cfg.GetMaxValueSize() <= int64(s.d.Limits.MaxValueSize), "config.max_value_size", "exceeds the server's MaxValueSize")
 	v.NonNegative("config.max_bytes", cfg.GetMaxBytes())

@@ -1,6 +1,13 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+)
+
+// DefaultMaxDurationMs is Limits.MaxDurationMs's default: 10 years of 365 days.
+const DefaultMaxDurationMs = 10 * 365 * 24 * 3600 * 1000
 
 // Limits bounds what a request may carry. Each handler validates against
 // them before proposing anything, answering invalid_argument naming the
@@ -40,6 +47,20 @@ type Limits struct {
 	// MaxPatternLen bounds a MATCH glob pattern (HSCAN, SSCAN, SCAN), in
 	// bytes. Default 1024.
 	MaxPatternLen int
+	// MaxDurationMs bounds every duration a request carries (TTLs, ages,
+	// windows, timeouts, waits, delays), in milliseconds. Default 10 years
+	// (315,360,000,000); at most 2^43 (msec.MaxDuration, about 278 years),
+	// the ceiling apply enforces. A few durations have a lower
+	// limit of their own (a lock's lease_ttl_ms and max_wait_ms: 1 hour).
+	MaxDurationMs int
+	// MaxDescriptionLen bounds the description of a bucket, stream,
+	// consumer, collection, object store or object, and an ack's
+	// term_reason, in bytes. Default 4096.
+	MaxDescriptionLen int
+	// MaxHeaderBytes bounds the headers of one stream message or object
+	// (and an object's metadata), keys and values together, in bytes; each
+	// header key is also bounded by MaxKeyLen. Default 64 KiB.
+	MaxHeaderBytes int
 }
 
 type limitField struct {
@@ -59,6 +80,9 @@ func (l *Limits) table() []limitField {
 		{"MaxMessageSize", &l.MaxMessageSize, 16 << 20},
 		{"MaxSubjectsPerStream", &l.MaxSubjectsPerStream, 1000},
 		{"MaxPatternLen", &l.MaxPatternLen, 1024},
+		{"MaxDurationMs", &l.MaxDurationMs, DefaultMaxDurationMs},
+		{"MaxDescriptionLen", &l.MaxDescriptionLen, 4096},
+		{"MaxHeaderBytes", &l.MaxHeaderBytes, 64 << 10},
 	}
 }
 
@@ -81,6 +105,9 @@ func (l Limits) Validate() error {
 		if *f.p < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", f.name, *f.p)
 		}
+	}
+	if int64(l.MaxDurationMs) > msec.MaxDuration {
+		return fmt.Errorf("MaxDurationMs: must be at most %d (2^43 ms), got %d", msec.MaxDuration, l.MaxDurationMs)
 	}
 	return nil
 }

@@ -78,17 +78,18 @@ func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 		return
 	}
 	h.checkName(v, "config.name", c.GetName())
+	v.MaxLen("config.description", len(c.GetDescription()), h.d.Limits.MaxDescriptionLen)
 	h.checkSubjects(v, "config.subjects", c.GetSubjects())
 	v.Check(sp.StreamRetention_name[int32(c.GetRetention())] != "", "config.retention", "unknown retention policy")
 	v.Check(sp.StreamDiscard_name[int32(c.GetDiscard())] != "", "config.discard", "unknown discard policy")
 	v.NonNegative("config.max_msgs", c.GetMaxMsgs())
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
-	v.NonNegative("config.max_age_ms", c.GetMaxAgeMs())
+	v.Duration("config.max_age_ms", c.GetMaxAgeMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_msg_size", c.GetMaxMsgSize())
 	v.Check(c.GetMaxMsgSize() <= int64(h.d.Limits.MaxValueSize), "config.max_msg_size",
 		fmt.Sprintf("%d exceeds the server's message limit %d", c.GetMaxMsgSize(), h.d.Limits.MaxValueSize))
 	v.NonNegative("config.max_msgs_per_subject", c.GetMaxMsgsPerSubject())
-	v.NonNegative("config.duplicate_window_ms", c.GetDuplicateWindowMs())
+	v.Duration("config.duplicate_window_ms", c.GetDuplicateWindowMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_consumers", int64(c.GetMaxConsumers()))
 }
 
@@ -117,10 +118,11 @@ func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) (string, stri
 	if n, max := len(m.GetMsgId()), h.d.Limits.MaxKeyLen; n > max {
 		return ".msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
 	}
-	for i, hd := range m.GetHeaders() {
-		if hd.GetKey() == "" {
-			return fmt.Sprintf(".headers[%d].key", i), "must not be empty"
-		}
+	if n, max := len(m.GetExpectedLastMsgId()), h.d.Limits.MaxKeyLen; n > max {
+		return ".expected_last_msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	}
+	if f, r := HeadersProblem(m.GetHeaders(), h.d.Limits.MaxKeyLen, h.d.Limits.MaxHeaderBytes); r != "" {
+		return ".headers" + f, r
 	}
 	if es := m.GetExpectedStream(); es != "" {
 		if r := stream.CheckName(es, h.d.Limits.MaxNameLen); r != "" {
@@ -138,6 +140,7 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 	if c.GetDurableName() != "" || durableRequired {
 		h.checkName(v, "config.durable_name", c.GetDurableName())
 	}
+	v.MaxLen("config.description", len(c.GetDescription()), h.d.Limits.MaxDescriptionLen)
 	dp := c.GetDeliverPolicy()
 	v.Check(sp.ConsumerDeliverPolicy_name[int32(dp)] != "", "config.deliver_policy", "unknown deliver policy")
 	v.Check(dp != sp.ConsumerDeliverPolicy_CONSUMER_DELIVER_POLICY_BY_START_SEQ || c.GetOptStartSeq() > 0,
@@ -148,15 +151,17 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 		"config.opt_start_at_ms", "is required (> 0) with deliver_policy BY_START_TIME")
 	v.Check(dp == sp.ConsumerDeliverPolicy_CONSUMER_DELIVER_POLICY_BY_START_TIME || c.GetOptStartAtMs() == 0,
 		"config.opt_start_at_ms", "is only allowed with deliver_policy BY_START_TIME")
+	v.Instant("config.opt_start_at_ms", c.GetOptStartAtMs())
 	v.Check(sp.ConsumerAckPolicy_name[int32(c.GetAckPolicy())] != "", "config.ack_policy", "unknown ack policy")
-	v.NonNegative("config.ack_wait_ms", c.GetAckWaitMs())
+	v.Duration("config.ack_wait_ms", c.GetAckWaitMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("config.max_deliver", int64(c.GetMaxDeliver()))
 	for i, b := range c.GetBackoffMs() {
 		v.Check(b > 0, fmt.Sprintf("config.backoff_ms[%d]", i), "must be positive")
+		v.Duration(fmt.Sprintf("config.backoff_ms[%d]", i), b, h.d.Limits.MaxDurationMs)
 	}
 	h.checkSubjects(v, "config.filter_subjects", c.GetFilterSubjects())
 	v.NonNegative("config.max_ack_pending", int64(c.GetMaxAckPending()))
-	v.NonNegative("config.inactive_threshold_ms", c.GetInactiveThresholdMs())
+	v.Duration("config.inactive_threshold_ms", c.GetInactiveThresholdMs(), h.d.Limits.MaxDurationMs)
 }
 
 // CreateStream implements StreamService.
@@ -610,7 +615,7 @@ func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamService
 func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.StreamService_ConsumeServer) error {
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
-	v.NonNegative("idle_heartbeat_ms", req.GetIdleHeartbeatMs())
+	v.Duration("idle_heartbeat_ms", req.GetIdleHeartbeatMs(), h.d.Limits.MaxDurationMs)
 	if r := v.Result(); r != nil {
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
@@ -687,7 +692,7 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
 	v.Check(req.GetBatch() >= 0 && req.GetBatch() <= maxFetchBatch, "batch", fmt.Sprintf("must be 0..%d", maxFetchBatch))
-	v.NonNegative("max_wait_ms", req.GetMaxWaitMs())
+	v.Duration("max_wait_ms", req.GetMaxWaitMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("max_bytes", req.GetMaxBytes())
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceFetchResponse{Result: r}, nil
@@ -739,7 +744,8 @@ func (h *StreamService) Ack(ctx context.Context, req *sp.StreamServiceAckRequest
 	for i, it := range req.GetItems() {
 		v.Check(it.GetStreamSeq() > 0, fmt.Sprintf("items[%d].stream_seq", i), "must be positive")
 		v.Check(sp.StreamAckKind_name[int32(it.GetKind())] != "", fmt.Sprintf("items[%d].kind", i), "unknown ack kind")
-		v.NonNegative(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs())
+		v.Duration(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs(), h.d.Limits.MaxDurationMs)
+		v.MaxLen(fmt.Sprintf("items[%d].term_reason", i), len(it.GetTermReason()), h.d.Limits.MaxDescriptionLen)
 	}
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceAckResponse{Result: r}, nil

@@ -196,7 +196,7 @@ func (s *Service) checkPolicy(v *api.Validator, p *cachepb.CachePolicy) {
 	v.NonNegative("policy.max_entries", p.GetMaxEntries())
 	v.NonNegative("policy.max_bytes", p.GetMaxBytes())
 	v.Check(p.GetMaxEntries() > 0 || p.GetMaxBytes() > 0, "policy.max_entries", "a policy needs a bound: set max_entries, max_bytes or both")
-	v.NonNegative("policy.default_ttl_ms", p.GetDefaultTtlMs())
+	v.Duration("policy.default_ttl_ms", p.GetDefaultTtlMs(), s.d.Limits.MaxDurationMs)
 	_, known := cachepb.CacheEviction_name[int32(p.GetEviction())]
 	v.Check(known, "policy.eviction", "must be CACHE_EVICTION_LRU or CACHE_EVICTION_LFU")
 }

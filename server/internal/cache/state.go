@@ -16,6 +16,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // Name is the state machine's registered name; it is in every log entry.
@@ -79,6 +80,9 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 			return fmt.Errorf("cache: attach payload: %w", err)
 		}
 		p := withDefaults(req.GetPolicy())
+		if rule := msec.Check(p.GetDefaultTtlMs()); rule != "" {
+			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Invalid("policy.default_ttl_ms", rule)}
+		}
 		if _, ok := m.kv.Info(p.GetBucket()); !ok {
 			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q does not exist", p.GetBucket())}
 		}
@@ -219,7 +223,7 @@ func (m *StateMachine) Tick(atMs int64) {
 			if r != nil {
 				continue
 			}
-			at := max(e.GetCreatedAtMs(), p.attachedAt) + ttl
+			at := msec.Add(max(e.GetCreatedAtMs(), p.attachedAt), ttl)
 			if at <= atMs {
 				if m.purge(b, k, e.GetRevision(), atMs) {
 					p.expirations++
@@ -244,7 +248,7 @@ func (m *StateMachine) noteWrite(bucket string, atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p := m.policies[bucket]; p != nil && p.pb.GetDefaultTtlMs() > 0 {
-		if at := atMs + p.pb.GetDefaultTtlMs(); m.next == 0 || at < m.next {
+		if at := msec.Add(atMs, p.pb.GetDefaultTtlMs()); m.next == 0 || at < m.next {
 			m.next = at
 		}
 	}

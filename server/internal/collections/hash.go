@@ -8,6 +8,7 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // hash is one key of a hash store.
@@ -286,10 +287,10 @@ func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int6
 	if ttl < 0 {
 		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: must not be negative")}
 	}
-	newExp := at + ttl
-	if newExp < at {
-		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: too large")}
+	if rule := msec.Check(ttl); rule != "" {
+		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: %s", rule)}
 	}
+	newExp := msec.Add(at, ttl)
 	out := make([]pb.HashExpireOutcome, len(req.GetFields()))
 	for i, f := range req.GetFields() {
 		h := s.hashes[req.GetKey()]

@@ -7,6 +7,7 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // MaxPopMessages bounds QueuePop's max_messages and QueuePeek's count.
@@ -143,7 +144,7 @@ func (q *queue) nextDeadline() int64 {
 		// which trims it.
 		if m := q.msgs[q.rfifo[q.rhead]]; m == nil {
 			return 1
-		} else if d := m.pushedAt + q.retention; next == 0 || d < next {
+		} else if d := msec.Add(m.pushedAt, q.retention); next == 0 || d < next {
 			next = d
 		}
 	}
@@ -174,7 +175,7 @@ func (m *StateMachine) advance(s *store, at int64) {
 		for q.rhead < len(q.rfifo) {
 			msg := q.msgs[q.rfifo[q.rhead]]
 			if msg != nil {
-				if msg.pushedAt+q.retention > at {
+				if msec.Add(msg.pushedAt, q.retention) > at {
 					break
 				}
 				s.removeMsg(msg)
@@ -290,8 +291,8 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 	if req.DelayMs != nil {
 		delay = req.GetDelayMs()
 	}
-	if delay < 0 {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeInvalid, "delay_ms: must not be negative")}
+	if rule := msec.Check(delay); rule != "" {
+		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
 	}
 	id := req.GetId()
 	if id != "" {
@@ -318,7 +319,7 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 	if id == "" {
 		id = "s" + strconv.FormatUint(s.gen, 36) + "-" + strconv.FormatUint(q.seq, 36)
 	} else {
-		exp := at + cfg.GetDedupeWindowMs()
+		exp := msec.Add(at, cfg.GetDedupeWindowMs())
 		q.dedupe[id] = exp
 		q.dfifo = append(q.dfifo, dedupeEntry{id: id, exp: exp})
 	}
@@ -329,7 +330,7 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 		q.rfifo = append(q.rfifo, msg.seq)
 	}
 	if delay > 0 {
-		msg.at = at + delay
+		msg.at = msec.Add(at, delay)
 		q.put(msg, stDelayed)
 	} else {
 		q.put(msg, stReady)
@@ -351,6 +352,9 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 	if vis <= 0 {
 		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
 	}
+	if rule := msec.Check(vis); rule != "" {
+		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+	}
 	n := int(req.GetMaxMessages())
 	if n <= 0 {
 		n = 1
@@ -360,7 +364,7 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 	for range n {
 		msg := heap.Pop(&q.ready).(*qmsg)
 		msg.receives++
-		msg.at = at + vis
+		msg.at = msec.Add(at, vis)
 		q.put(msg, stInflight)
 		resp.Messages = append(resp.Messages, &pb.QueueMessage{
 			Id: msg.id, Payload: msg.payload, Receipt: Receipt(s.gen, msg.seq, msg.receives),
@@ -384,8 +388,8 @@ func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64)
 }
 
 func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
-	if req.GetDelayMs() < 0 {
-		return &pb.CollectionsServiceQueueNackResponse{Result: fail(codeInvalid, "delay_ms: must not be negative")}
+	if rule := msec.Check(req.GetDelayMs()); rule != "" {
+		return &pb.CollectionsServiceQueueNackResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
 	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
@@ -399,7 +403,7 @@ func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int6
 	if max := s.cfg.GetQueue().GetMaxReceiveCount(); max > 0 && msg.receives >= max {
 		m.deadLetter(s, msg, at)
 	} else if d := req.GetDelayMs(); d > 0 {
-		msg.at = at + d
+		msg.at = msec.Add(at, d)
 		s.q.put(msg, stDelayed)
 	} else {
 		s.q.put(msg, stReady)
@@ -412,6 +416,9 @@ func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRe
 	if req.GetVisibilityTimeoutMs() <= 0 {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
 	}
+	if rule := msec.Check(req.GetVisibilityTimeoutMs()); rule != "" {
+		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}
@@ -420,7 +427,7 @@ func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRe
 	if r != nil {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}
 	}
-	msg.at = at + req.GetVisibilityTimeoutMs()
+	msg.at = msec.Add(at, req.GetVisibilityTimeoutMs())
 	heap.Fix(&s.q.inflight, msg.hidx)
 	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: ok(), InvisibleUntilAtMs: msg.at}
 }

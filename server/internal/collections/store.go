@@ -7,6 +7,7 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // Store kinds.
@@ -157,6 +158,19 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 		} {
 			if f.v < 0 {
 				return f.name, "must not be negative"
+			}
+		}
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{
+			{"config.queue.visibility_timeout_ms", q.GetVisibilityTimeoutMs()},
+			{"config.queue.delay_ms", q.GetDelayMs()},
+			{"config.queue.retention_ms", q.GetRetentionMs()},
+			{"config.queue.dedupe_window_ms", q.GetDedupeWindowMs()},
+		} {
+			if rule := msec.Check(f.v); rule != "" {
+				return f.name, rule
 			}
 		}
 		if q.GetDeadLetterQueue() != "" && q.GetDeadLetterQueue() == cfg.GetName() {

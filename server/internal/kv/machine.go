@@ -9,6 +9,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -235,7 +236,7 @@ func (m *Machine) write(op uint16, w writeReq, atMs int64) (any, string) {
 	}
 	r, rev := m.writeKey(op, w, atMs)
 	if w.requestID != "" {
-		exp := atMs + DedupWindowMs
+		exp := msec.Add(atMs, DedupWindowMs)
 		m.dedup[w.requestID] = dedupRec{op: op, code: r.GetResultCode(), msg: r.GetMessage(), rev: rev, expiry: exp}
 		m.dedupQ = append(m.dedupQ, dedupKey{w.requestID, exp})
 	}
@@ -398,6 +399,9 @@ func (m *Machine) createBucket(cfg *kvpb.KVBucketConfig, atMs int64) *kvpb.KVSer
 	if cfg == nil {
 		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config: is required")}
 	}
+	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
+		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}
+	}
 	if b := m.buckets[cfg.Name]; b != nil {
 		if !proto.Equal(b.cfg, cfg) {
 			return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
@@ -413,6 +417,9 @@ func (m *Machine) createBucket(cfg *kvpb.KVBucketConfig, atMs int64) *kvpb.KVSer
 func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateBucketResponse, string) {
 	if cfg == nil {
 		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config: is required")}, ""
+	}
+	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
+		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}, ""
 	}
 	b := m.buckets[cfg.Name]
 	if b == nil {
@@ -482,7 +489,7 @@ func (b *bucket) expire(atMs int64) bool {
 		if e.removed {
 			continue
 		}
-		if e.pb.CreatedAtMs+ttl > atMs {
+		if msec.Add(e.pb.CreatedAtMs, ttl) > atMs {
 			break
 		}
 		k := b.keys[e.pb.Key]
@@ -515,7 +522,7 @@ func (m *Machine) NextDeadline() int64 {
 		}
 		for i := b.head; i < len(b.log); i++ {
 			if e := b.log[i]; !e.removed {
-				if d := e.pb.CreatedAtMs + b.cfg.TtlMs; next == 0 || d < next {
+				if d := msec.Add(e.pb.CreatedAtMs, b.cfg.TtlMs); next == 0 || d < next {
 					next = d
 				}
 				break

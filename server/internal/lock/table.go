@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 )
 
@@ -16,6 +17,7 @@ const (
 	CodeNotOwner     = "not_owner"
 	CodeLeaseExpired = "lease_expired"
 	CodeConflict     = "conflict"
+	CodeInvalid      = "invalid_argument"
 )
 
 // TombstoneRetentionMs is how long a Table remembers how a lease ended
@@ -156,6 +158,12 @@ func (t *Table) now(atMs int64) int64 {
 func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if rule := msec.Check(r.MaxWaitMs); rule != "" {
+		return fail(CodeInvalid, "max_wait_ms: "+rule)
+	}
+	if rule := msec.Check(r.TTLMs); rule != "" {
+		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+	}
 	now := t.now(atMs)
 	t.expireDue(now)
 	if l := t.byReq[r.RequestID]; l != nil {
@@ -184,7 +192,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		// call's Cancel (with the old attempt) no longer applies.
 		t.attemptSeq++
 		w.attempt = t.attemptSeq
-		w.deadline = now + r.MaxWaitMs
+		w.deadline = msec.Add(now, r.MaxWaitMs)
 		w.ttlMs = r.TTLMs
 		heap.Fix(&t.waits, w.heapIdx)
 		t.notify.Fire(w.reqID)
@@ -199,7 +207,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	}
 	t.attemptSeq++
 	t.orderSeq++
-	w := &waiter{reqID: r.RequestID, keys: r.Keys, mode: r.Mode, ttlMs: r.TTLMs, deadline: now + r.MaxWaitMs, order: t.orderSeq, attempt: t.attemptSeq}
+	w := &waiter{reqID: r.RequestID, keys: r.Keys, mode: r.Mode, ttlMs: r.TTLMs, deadline: msec.Add(now, r.MaxWaitMs), order: t.orderSeq, attempt: t.attemptSeq}
 	t.enqueue(w)
 	return &Outcome{Waiting: true, Attempt: w.attempt}
 }
@@ -251,6 +259,9 @@ func (t *Table) Cancel(reqID string, attempt uint64, atMs int64) *Outcome {
 // Renew extends a live lease to now + ttlMs (0: its current TTL). An
 // expired lease is never revived.
 func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
+	if rule := msec.Check(ttlMs); rule != "" {
+		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now(atMs)
@@ -268,7 +279,7 @@ func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
 	if ttlMs > 0 {
 		l.ttlMs = ttlMs
 	}
-	l.expiresAt = now + l.ttlMs
+	l.expiresAt = msec.Add(now, l.ttlMs)
 	heap.Fix(&t.expiries, l.heapIdx)
 	t.notify.Fire(l.reqID)
 	return &Outcome{Lease: t.leasePB(l, false)}
@@ -456,7 +467,7 @@ func (t *Table) forget(k string) {
 
 func (t *Table) grant(reqID string, keys []string, mode lockpb.LockMode, ttlMs, now int64) *lease {
 	t.leaseSeq++
-	l := &lease{id: t.leaseSeq, reqID: reqID, keys: keys, mode: mode, fences: make([]uint64, len(keys)), ttlMs: ttlMs, grantedAt: now, expiresAt: now + ttlMs}
+	l := &lease{id: t.leaseSeq, reqID: reqID, keys: keys, mode: mode, fences: make([]uint64, len(keys)), ttlMs: ttlMs, grantedAt: now, expiresAt: msec.Add(now, ttlMs)}
 	for i, k := range keys {
 		ks := t.key(k)
 		ks.fence++ // the fence invariant: strictly increasing per key, never reset

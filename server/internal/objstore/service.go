@@ -71,11 +71,28 @@ func (s *Service) sweep() {
 
 func (s *Service) validConfig(v *api.Validator, c *objstorepb.ObjectStoreConfig) {
 	validStoreName(v, "config.name", c.GetName(), s.d.Limits.MaxNameLen)
+	v.MaxLen("config.description", len(c.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
-	v.NonNegative("config.ttl_ms", c.GetTtlMs())
+	v.Duration("config.ttl_ms", c.GetTtlMs(), s.d.Limits.MaxDurationMs)
 	max := min(MaxChunkSize, s.d.Limits.MaxChunkSize)
 	if cs := int(c.GetChunkSize()); cs != 0 && (cs < MinChunkSize || cs > max) {
 		v.Check(false, "config.chunk_size", "must be 0 (default 131072) or from 1024 to "+itoa(int64(max)))
+	}
+}
+
+// validMeta bounds an object's description, headers and metadata.
+func (s *Service) validMeta(v *api.Validator, field string, m *objstorepb.ObjectMeta) {
+	l := s.d.Limits
+	v.MaxLen(field+".description", len(m.GetDescription()), l.MaxDescriptionLen)
+	if f, rule := api.HeadersProblem(m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); rule != "" {
+		v.Check(false, field+".headers"+f, rule)
+	}
+	total := 0
+	for k, val := range m.GetMetadata() {
+		total += len(k) + len(val)
+	}
+	if total > l.MaxHeaderBytes {
+		v.Check(false, field+".metadata", "holds "+itoa(int64(total))+" bytes, limit "+itoa(int64(l.MaxHeaderBytes))+" (MaxHeaderBytes)")
 	}
 }
 
@@ -214,6 +231,7 @@ func (s *Service) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreSer
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	s.validObjectName(&v, "meta.name", req.GetMeta().GetName())
+	s.validMeta(&v, "meta", req.GetMeta())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
 	}
@@ -264,6 +282,7 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 	v.Check(hdr != nil, "header", "the first message must be the header")
 	validStoreName(&v, "header.store", hdr.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "header.meta.name", hdr.GetMeta().GetName())
+	s.validMeta(&v, "header.meta", hdr.GetMeta())
 	v.Check(len(hdr.GetExpectedSha256()) == 0 || len(hdr.GetExpectedSha256()) == sha256.Size, "header.expected_sha256", "must be empty or 32 bytes")
 	v.Check(!(hdr != nil && hdr.ExpectedSize != nil) || hdr.GetExpectedSize() >= 0, "header.expected_size", "must not be negative")
 	if r := v.Result(); r != nil {

@@ -16,6 +16,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 )
 
@@ -205,6 +206,9 @@ func (s *store) infoPB() *objstorepb.ObjectStoreInfo {
 
 func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
 	cfg = withDefaults(cfg)
+	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+	}
 	if s, ok := m.stores[cfg.GetName()]; ok {
 		if proto.Equal(s.cfg, cfg) {
 			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
@@ -219,6 +223,9 @@ func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) 
 
 func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
 	cfg = withDefaults(cfg)
+	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+	}
 	s, ok := m.stores[cfg.GetName()]
 	if !ok {
 		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeNotFound, "store %q", cfg.GetName())}
@@ -379,7 +386,7 @@ func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorep
 func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
 	o.expireAt = 0
 	if ttl := s.cfg.GetTtlMs(); ttl > 0 {
-		o.expireAt = from + ttl
+		o.expireAt = msec.Add(from, ttl)
 		heap.Push(&m.exp, expiry{at: o.expireAt, store: s.cfg.GetName(), name: o.info.GetName(), rev: o.info.GetRevision()})
 	}
 }

@@ -48,6 +48,7 @@ func TestBadInput(t *testing.T) {
 		{OpCreate, cfg(tdCfg("x", -1)), "config.tdigest.compression"},
 		{OpCreate, cfg(tdCfg("x", math.Inf(1))), "config.tdigest.compression"},
 		{OpDelete, &sketchpb.SketchServiceDeleteSketchRequest{}, "name"},
+		{OpDelete, &sketchpb.SketchServiceDeleteSketchRequest{Name: "b", Kind: 99}, "kind"},
 		{OpBloomAdd, &sketchpb.SketchServiceBloomAddRequest{Name: "b"}, "item"},
 		{OpBloomAdd, &sketchpb.SketchServiceBloomAddRequest{Item: []byte("x")}, "name"},
 		{OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "b"}, "items"},
@@ -82,6 +83,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{s.Get(&sketchpb.SketchServiceGetSketchRequest{}), "name"},
 		{s.List(&sketchpb.SketchServiceListSketchesRequest{PageSize: -1}), "page_size"},
+		{s.List(&sketchpb.SketchServiceListSketchesRequest{Kind: 99}), "kind"},
+		{s.List(&sketchpb.SketchServiceListSketchesRequest{Kind: -1}), "kind"},
+		{s.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "b", Kind: 99}), "kind"},
 		{s.BloomExists(&sketchpb.SketchServiceBloomExistsRequest{Name: "b"}), "item"},
 		{s.BloomMExists(&sketchpb.SketchServiceBloomMExistsRequest{Name: "b"}), "items"},
 		{s.HLLCount(&sketchpb.SketchServiceHLLCountRequest{Name: "h", Others: []string{"ok", "bad name"}}), "others[1]"},

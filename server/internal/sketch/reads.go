@@ -39,6 +39,9 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 	case size == 0:
 		size = defaultPageSize
 	}
+	if _, known := sketchpb.SketchKind_name[int32(req.GetKind())]; !known {
+		return &sketchpb.SketchServiceListSketchesResponse{Result: invalid("kind", "unknown sketch kind %d", req.GetKind())}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	names := make([]string, 0, len(s.sketches))

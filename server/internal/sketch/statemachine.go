@@ -163,6 +163,9 @@ func (e *entry) info() *sketchpb.SketchInfo {
 // lookup finds a sketch of the wanted kind (any kind when unspecified).
 // Callers hold s.mu.
 func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+	if _, known := sketchpb.SketchKind_name[int32(kind)]; !known {
+		return nil, invalid("kind", "unknown sketch kind %d", kind)
+	}
 	e, found := s.sketches[name]
 	if !found {
 		return nil, fail(codeNotFound, "%s: sketch %q does not exist", field, name)

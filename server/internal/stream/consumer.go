@@ -10,6 +10,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // pend is one delivered-but-unsettled message of a consumer.
@@ -450,7 +451,7 @@ func (c *consumer) deliverOne(s *strm, seq uint64, e *entry, p *pend, at int64) 
 	msg.NumDelivered = 1
 	if p != nil {
 		p.cseq = c.dseq
-		p.deadline = at + c.wait(p.n)
+		p.deadline = msec.Add(at, c.wait(p.n))
 		heap.Push(&c.deadlines, deadline{at: p.deadline, seq: seq})
 		msg.NumDelivered = p.n
 	}
@@ -589,7 +590,7 @@ func (c *consumer) settle(s *strm, it *sp.StreamAckItem, at int64) (*commonpb.Re
 	switch kind {
 	case sp.StreamAckKind_STREAM_ACK_KIND_NAK:
 		if d := it.GetNakDelayMs(); d > 0 {
-			p.deadline = at + d
+			p.deadline = msec.Add(at, d)
 			heap.Push(&c.deadlines, deadline{at: p.deadline, seq: seq})
 			return okRes(), false
 		}
@@ -597,7 +598,7 @@ func (c *consumer) settle(s *strm, it *sp.StreamAckItem, at int64) (*commonpb.Re
 		heap.Push(&c.redeliver, seq)
 		return okRes(), true
 	case sp.StreamAckKind_STREAM_ACK_KIND_IN_PROGRESS:
-		p.deadline = at + c.wait(p.n)
+		p.deadline = msec.Add(at, c.wait(p.n))
 		heap.Push(&c.deadlines, deadline{at: p.deadline, seq: seq})
 		return okRes(), false
 	}

@@ -9,6 +9,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -137,11 +138,17 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
+		if p := streamDurations(req.GetConfig()); p != "" {
+			return &sp.StreamServiceCreateStreamResponse{Result: fail(codeInvalid, "%s", p)}
+		}
 		return m.createStream(req.GetConfig(), at)
 	case OpUpdateStream:
 		req, err := decode[sp.StreamServiceUpdateStreamRequest](payload)
 		if err != nil {
 			return err
+		}
+		if p := streamDurations(req.GetConfig()); p != "" {
+			return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "%s", p)}
 		}
 		return m.updateStream(req.GetConfig(), at)
 	case OpDeleteStream:
@@ -195,11 +202,17 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
+		if p := consumerDurations(req.GetConfig()); p != "" {
+			return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
+		}
 		return m.createConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpUpdateConsumer:
 		req, err := decode[sp.StreamServiceUpdateConsumerRequest](payload)
 		if err != nil {
 			return err
+		}
+		if p := consumerDurations(req.GetConfig()); p != "" {
+			return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
 		}
 		return m.updateConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpDeleteConsumer:
@@ -218,6 +231,9 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		req, err := decode[sp.StreamServiceAckRequest](payload)
 		if err != nil {
 			return err
+		}
+		if p := ackDurations(req); p != "" {
+			return &sp.StreamServiceAckResponse{Result: fail(codeInvalid, "%s", p)}
 		}
 		return m.ack(req, at)
 	case OpTouch:
@@ -243,7 +259,7 @@ func (m *Machine) Tick(atMs int64) {
 		}
 		for _, cn := range s.sortedConsumers() {
 			c := s.consumers[cn]
-			if c.ephemeral() && c.lastActive+c.cfg.GetInactiveThresholdMs() <= atMs {
+			if c.ephemeral() && msec.Add(c.lastActive, c.cfg.GetInactiveThresholdMs()) <= atMs {
 				s.removeConsumer(cn)
 				m.fire(name)
 				continue
@@ -274,14 +290,14 @@ func (m *Machine) NextDeadline() int64 {
 	}
 	for _, s := range m.streams {
 		if age := s.cfg.GetMaxAgeMs(); age > 0 && s.count > 0 {
-			min(s.at(s.first) + age)
+			min(msec.Add(s.at(s.first), age))
 		}
 		for _, c := range s.consumers {
 			if len(c.deadlines) > 0 {
 				min(c.deadlines[0].at)
 			}
 			if c.ephemeral() {
-				min(c.lastActive + c.cfg.GetInactiveThresholdMs())
+				min(msec.Add(c.lastActive, c.cfg.GetInactiveThresholdMs()))
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
 // entry is one stored message slot. Slots are kept in sequence order; a
@@ -416,7 +417,7 @@ func (s *strm) advanceFirst() {
 
 func (s *strm) expireDedup(at int64) {
 	w := s.cfg.GetDuplicateWindowMs()
-	for s.dedupH < len(s.dedupQ) && s.dedupQ[s.dedupH].at+w <= at {
+	for s.dedupH < len(s.dedupQ) && msec.Add(s.dedupQ[s.dedupH].at, w) <= at {
 		r := s.dedupQ[s.dedupH]
 		if d, ok := s.dedup[r.id]; ok && d.at == r.at {
 			delete(s.dedup, r.id)
@@ -438,7 +439,7 @@ func (s *strm) expireAge(at int64) bool {
 		return false
 	}
 	removed := false
-	for s.count > 0 && s.at0(s.first).at+age <= at {
+	for s.count > 0 && msec.Add(s.at0(s.first).at, age) <= at {
 		s.remove(s.first)
 		removed = true
 	}
