@@ -1,6 +1,10 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+)
 
 // Limits bounds what a request may carry. Each handler validates against
 // them before proposing anything, answering invalid_argument naming the
@@ -25,6 +29,14 @@ type Limits struct {
 	// across its sub-filters, a Count-Min or Top-K table), in bytes.
 	// Default 64 MiB.
 	MaxSketchSize int
+	// WatchBacklog is how many of a KV bucket's most recent changes the
+	// server keeps for its watchers, whatever the bucket's History: a
+	// watcher that falls further behind gets "compacted" instead of a gap.
+	// Default 10000.
+	WatchBacklog int
+	// WatchBacklogBytes bounds the keys and values of those changes, per
+	// bucket, in bytes (the newest change is always kept). Default 64 MiB.
+	WatchBacklogBytes int
 }
 
 type limitField struct {
@@ -41,6 +53,8 @@ func (l *Limits) table() []limitField {
 		{"MaxSubjectLen", &l.MaxSubjectLen, 1024},
 		{"MaxChunkSize", &l.MaxChunkSize, 1 << 20},
 		{"MaxSketchSize", &l.MaxSketchSize, 64 << 20},
+		{"WatchBacklog", &l.WatchBacklog, kv.DefaultWatchBacklog},
+		{"WatchBacklogBytes", &l.WatchBacklogBytes, kv.DefaultWatchBacklogBytes},
 	}
 }
 
