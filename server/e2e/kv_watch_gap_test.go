@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server"
@@ -122,11 +124,19 @@ var resumeFrom = regexp.MustCompile(`resume from revision (\d+)`)
 // resume, never with a gap. A watch resumed from there gets the rest.
 func TestKVWatchStalledGetsCompacted(t *testing.T) {
 	const backlog, backlogBytes = 50, 1 << 20
-	_, c := startEmbedded(t, waymakertest.WithConfig(func(cfg *server.Config) {
+	srv := waymakertest.Start(t, waymakertest.WithConfig(func(cfg *server.Config) {
 		cfg.Limits.WatchBacklog, cfg.Limits.WatchBacklogBytes = backlog, backlogBytes
 	}))
+	// Fixed flow-control windows (which turns gRPC's window growth off), so
+	// what the transport buffers for a reader that stops is known: 64 KiB.
+	c, err := waymaker.Connect(context.Background(), srv.Addr(), waymaker.WithDialOptions(
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	ctx := testCtx(t, 2*time.Minute)
-	b := kvBucket(t, c, waymaker.KVConfig{History: 1, MaxValueSize: 64 << 10})
+	b := kvBucket(t, c, waymaker.KVConfig{History: 1})
 	w, err := b.WatchAll(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -137,13 +147,13 @@ func TestKVWatchStalledGetsCompacted(t *testing.T) {
 	}
 
 	// Stalled: nobody reads while more is written than every buffer on the
-	// way holds (the change log keeps 16 of these, gRPC's flow control
-	// windows at most 16 MiB, the watcher 64 events).
-	const puts = 400
-	val := make([]byte, 64<<10)
+	// way holds: the change log 50 changes, the transport 64 KiB (16 of
+	// these), the server's batch in hand 256 and the watcher 64 events.
+	const puts = 1000
+	val := make([]byte, 4<<10)
 	var last uint64
 	for i := range puts {
-		copy(val, strconv.Itoa(i))
+		copy(val, strconv.Itoa(i)+".")
 		if last, err = b.Put(ctx, "k", val); err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +188,7 @@ func TestKVWatchStalledGetsCompacted(t *testing.T) {
 		if ev.Put.Revision != prev+1 {
 			t.Fatalf("revision %d after %d: a gap", ev.Put.Revision, prev)
 		}
-		if want := strconv.Itoa(int(ev.Put.Revision - 1)); string(ev.Put.Value[:len(want)]) != want {
+		if want := strconv.Itoa(int(ev.Put.Revision-1)) + "."; string(ev.Put.Value[:len(want)]) != want {
 			t.Fatalf("revision %d holds put %q", ev.Put.Revision, ev.Put.Value[:8])
 		}
 		prev = ev.Put.Revision
