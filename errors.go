@@ -36,4 +36,8 @@ var (
 	ErrUnimplemented   = transport.ErrUnimplemented
 	ErrUnavailable     = transport.ErrUnavailable
 	ErrClosed          = transport.ErrClosed
+	// ErrCompacted: a watch or consumer fell further behind than the
+	// server keeps for it (or resumed from before that); it ended there
+	// rather than skip anything.
+	ErrCompacted = transport.ErrCompacted
 )

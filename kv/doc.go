@@ -25,10 +25,22 @@
 // remembers an answer for its request-id window (2 minutes by default).
 //
 // A Watcher delivers the current values (or the history), an InitialDone
-// event, then every change in revision order. Its stream rebinds by itself
-// after a drop (a server restart, a network failure), from the last
-// revision it delivered, so the caller sees no gap and no duplicate. Its
-// zero Event means the watch has ended.
+// event, then every change in revision order, each exactly once, whatever
+// the bucket's History: a value overwritten before the watcher reached it
+// is still delivered. Its stream rebinds by itself after a drop (a server
+// restart, a network failure), from the last revision it delivered, so the
+// caller sees no gap and no duplicate. Its zero Event means the watch has
+// ended.
+//
+// The server keeps each bucket's most recent changes for its watchers,
+// besides the history: the reference server keeps the last 10,000 changes,
+// at most 64 MiB of their keys and values (server Limits WatchBacklog and
+// WatchBacklogBytes). A watcher that falls further behind than that (it
+// stops reading while writers go on), or resumes from a revision older
+// than that, is never skipped forward: it delivers every change up to where
+// it fell behind, then ends with an error matching transport.ErrCompacted
+// (waymaker.ErrCompacted), whose message names the revision it can resume
+// from. Watch again to start over from the current values.
 //
 // It can be used alone, without the root package:
 //

@@ -49,9 +49,12 @@ func UpdatesOnly() WatchOption { return func(o *watchOpts) { o.updatesOnly = tru
 // IgnoreDeletes leaves delete, purge and expiry markers out.
 func IgnoreDeletes() WatchOption { return func(o *watchOpts) { o.ignoreDeletes = true } }
 
-// ResumeFromRevision delivers, instead of initial values, every retained
-// entry with a revision above rev, then live changes: pass a Watcher's
-// Revision to pick up where it stopped.
+// ResumeFromRevision delivers, instead of initial values, every change with
+// a revision above rev, then live changes: pass a Watcher's Revision to pick
+// up where it stopped. When the server no longer keeps all of those changes
+// (see the package doc), Watch fails with an error matching
+// transport.ErrCompacted, whose message names the revision it can resume
+// from; a Watch without this option starts over from the current values.
 func ResumeFromRevision(rev uint64) WatchOption { return func(o *watchOpts) { o.resumeFrom = rev } }
 
 // watchBuffer is how many events a watcher holds for a slow reader before
@@ -60,7 +63,10 @@ const watchBuffer = 64
 
 // Watcher delivers the events of one watch. When its stream drops (server
 // restart, network failure) it rebinds from the last revision it delivered,
-// so the caller sees no gap and no duplicate. Call Stop when done.
+// so the caller sees no gap and no duplicate. A watcher that falls further
+// behind than the server keeps for it ends with an error matching
+// transport.ErrCompacted, after the events up to where it fell behind:
+// never with a gap. Call Stop when done.
 type Watcher struct {
 	ch       chan Event
 	done     chan struct{} // closed when the background goroutine has ended
@@ -118,9 +124,10 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 	var (
 		received    bool // a message arrived: rebinds resume from w.rev
 		initialDone bool
-		// latestOnly: the initial phase delivers each key's latest entry,
-		// so a rebind inside it asks for the rest of those.
-		latestOnly = !o.history && !o.updatesOnly && o.resumeFrom == 0
+		// withInitial: the watch has an initial phase (each key's latest
+		// entry, or the retained history), so a rebind inside it asks for
+		// the rest of that rather than every change since.
+		withInitial = !o.updatesOnly && o.resumeFrom == 0
 	)
 	if o.resumeFrom > 0 {
 		w.rev.Store(o.resumeFrom)
@@ -131,7 +138,7 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 			UpdatesOnly: o.updatesOnly, IgnoreDeletes: o.ignoreDeletes}
 		if received {
 			req.Resume, req.ResumeFromRevision = true, w.rev.Load()
-			req.ResumeInitial = !initialDone && latestOnly
+			req.ResumeInitial = !initialDone && withInitial
 			req.UpdatesOnly = false
 		}
 		return b.c.rpc.Watch(ctx, req)
@@ -194,7 +201,8 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 // Next returns the next event. After the watch has ended it returns the
 // zero Event: with a nil error when the caller ended it (Stop, or the
 // context given to Watch ended), otherwise with the reason (ErrClosed when
-// the Client was closed, ErrNotFound when the bucket was deleted).
+// the Client was closed, ErrNotFound when the bucket was deleted,
+// ErrCompacted when the watcher fell further behind than the server keeps).
 func (w *Watcher) Next() (Event, error) {
 	if w.stopped.Load() {
 		return Event{}, nil

@@ -167,8 +167,10 @@ type WatchOptions struct {
 	// IgnoreDeletes skips deleted markers.
 	IgnoreDeletes bool
 	// ResumeFromRevision, when non-zero, skips the current objects and
-	// delivers every change with a later revision (for each name, at least
-	// its latest change), then live changes.
+	// delivers every change with a later revision, then live changes. When
+	// the server no longer keeps all of those changes, Watch ends with an
+	// error matching transport.ErrCompacted naming the revision it can
+	// resume from.
 	ResumeFromRevision uint64
 }
 
@@ -186,8 +188,13 @@ type WatchEvent struct {
 	Revision uint64
 }
 
-// Watcher delivers a store's changes in revision order. It rebinds a
-// dropped stream from the last revision delivered. Stop it when done.
+// Watcher delivers a store's changes in revision order, each exactly once:
+// every version of an object and every deleted marker, even when a later
+// change replaced it before the watcher got there. It rebinds a dropped
+// stream from the last revision delivered. A watcher that falls further
+// behind than the server keeps for it (the reference server: each store's
+// last 10,000 changes) ends with an error matching transport.ErrCompacted
+// after the changes up to there, never with a gap. Stop it when done.
 type Watcher struct{ p *pump[WatchEvent] }
 
 // Watch delivers the store's current objects, a marker, then every change.

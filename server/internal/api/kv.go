@@ -41,6 +41,7 @@ type KVService struct {
 func NewKVService(d Deps) *KVService {
 	s := &KVService{changes: &notify.Notifier[string]{}, d: d}
 	s.sm = kv.New(s.changes)
+	s.sm.SetWatchBacklog(d.Limits.WatchBacklog, int64(d.Limits.WatchBacklogBytes))
 	return s
 }
 
@@ -321,11 +322,19 @@ func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.Serve
 	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Done: true})
 }
 
+func kvStartMode(req *kvpb.KVServiceWatchRequest) kv.StartMode {
+	if req.GetIncludeHistory() {
+		return kv.StartHistory
+	}
+	return kv.StartLatest
+}
+
 // Watch implements kvpb.KVServiceServer: the initial values (or history, or
 // the backlog of a resumed watch) in revision order, the marker, then every
 // change as apply announces it. It ends when the client goes, when the
-// bucket is deleted (not_found) or when the server stops (unavailable, so
-// the client rebinds).
+// bucket is deleted (not_found), when the watch fell further behind than
+// the bucket's change log holds (compacted: never a gap) or when the server
+// stops (unavailable, so the client rebinds).
 func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStreamingServer[kvpb.KVServiceWatchResponse]) error {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
@@ -350,12 +359,17 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	)
 	switch {
 	case req.GetResume() || req.GetResumeFromRevision() > 0:
-		latestOnly := req.GetResumeInitial() && !req.GetIncludeHistory()
-		id, initial, cursor, r = s.sm.WatchStart(bucket, f, req.GetResumeFromRevision(), latestOnly)
+		// A rebind inside the initial phase asks for the rest of it; any
+		// other resume for every change since, or compacted.
+		mode := kv.StartChanges
+		if req.GetResumeInitial() {
+			mode = kvStartMode(req)
+		}
+		id, initial, cursor, r = s.sm.WatchStart(bucket, f, req.GetResumeFromRevision(), mode)
 	case req.GetUpdatesOnly():
-		id, _, cursor, r = s.sm.WatchStart(bucket, f, math.MaxUint64, true)
+		id, _, cursor, r = s.sm.WatchStart(bucket, f, math.MaxUint64, kv.StartLatest)
 	default:
-		id, initial, cursor, r = s.sm.WatchStart(bucket, f, 0, !req.GetIncludeHistory())
+		id, initial, cursor, r = s.sm.WatchStart(bucket, f, 0, kvStartMode(req))
 	}
 	if r != nil {
 		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 )
 
@@ -61,6 +62,14 @@ type Limits struct {
 	// (and an object's metadata), keys and values together, in bytes; each
 	// header key is also bounded by MaxKeyLen. Default 64 KiB.
 	MaxHeaderBytes int
+	// WatchBacklog is how many of a KV bucket's most recent changes the
+	// server keeps for its watchers, whatever the bucket's History: a
+	// watcher that falls further behind gets "compacted" instead of a gap.
+	// Default 10000.
+	WatchBacklog int
+	// WatchBacklogBytes bounds the keys and values of those changes, per
+	// bucket, in bytes (the newest change is always kept). Default 64 MiB.
+	WatchBacklogBytes int
 }
 
 type limitField struct {
@@ -83,6 +92,8 @@ func (l *Limits) table() []limitField {
 		{"MaxDurationMs", &l.MaxDurationMs, DefaultMaxDurationMs},
 		{"MaxDescriptionLen", &l.MaxDescriptionLen, 4096},
 		{"MaxHeaderBytes", &l.MaxHeaderBytes, 64 << 10},
+		{"WatchBacklog", &l.WatchBacklog, kv.DefaultWatchBacklog},
+		{"WatchBacklogBytes", &l.WatchBacklogBytes, kv.DefaultWatchBacklogBytes},
 	}
 }
 

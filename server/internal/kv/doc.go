@@ -7,4 +7,10 @@
 // replay reaches the same state; time is only the command's AtMs. Reads are
 // answered from the state under a read lock, and changes are announced to
 // the API layer's waiters through a Notifier after the lock is released.
+//
+// Watches read each bucket's change log (changes.go): its last changes,
+// bounded by count and bytes (SetWatchBacklog), kept whether or not the
+// history still retains them, and part of the snapshot. A watch gets every
+// change above its resume point, or "compacted" when some of them are no
+// longer kept; never a gap.
 package kv

@@ -53,6 +53,9 @@ type Machine struct {
 	dedup   map[string]dedupRec
 	dedupQ  []dedupKey // request ids in expiry order
 	notify  Notifier
+	// Bounds of each bucket's change log (SetWatchBacklog).
+	maxChanges     int
+	maxChangeBytes int64
 }
 
 type dedupRec struct {
@@ -70,7 +73,10 @@ type dedupKey struct {
 
 // bucket is one bucket. log holds every retained entry in revision order;
 // entries removed by trimming, purge or expiry are marked and skipped, and
-// compacted away once they are the majority.
+// compacted away once they are the majority. changes holds the latest
+// changes whether retained or not, for watchers; hole is the highest
+// revision whose entry neither holds any more (0: none), so a watch can
+// resume from any revision at or above it without a gap.
 type bucket struct {
 	id          uint64
 	cfg         *kvpb.KVBucketConfig
@@ -83,6 +89,8 @@ type bucket struct {
 	live        int64
 	bytes       int64
 	entries     int64
+	changes     changeLog
+	hole        uint64
 }
 
 type keyState struct {
@@ -103,7 +111,8 @@ func New(n Notifier) *Machine {
 	if n == nil {
 		n = nopNotifier{}
 	}
-	return &Machine{buckets: map[string]*bucket{}, dedup: map[string]dedupRec{}, notify: n}
+	return &Machine{buckets: map[string]*bucket{}, dedup: map[string]dedupRec{}, notify: n,
+		maxChanges: DefaultWatchBacklog, maxChangeBytes: DefaultWatchBacklogBytes}
 }
 
 var okResult = &commonpb.Result{Success: true}
@@ -317,7 +326,7 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 			return fail(codeLimit, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
 		}
 	}
-	e := b.append(w.key, w.value, kvop, atMs)
+	e := m.append(b, w.key, w.value, kvop, atMs)
 	b.compact()
 	return okResult, e.pb.Revision
 }
@@ -325,7 +334,8 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 // append writes a new entry for key as the bucket's next revision, trimming
 // the key's history to the bucket's limit (a purge drops it all). It leaves
 // the log's layout alone (callers compact when they are done walking it).
-func (b *bucket) append(key string, value []byte, op kvpb.KVOperation, atMs int64) *entry {
+// The entry joins the bucket's change log.
+func (m *Machine) append(b *bucket, key string, value []byte, op kvpb.KVOperation, atMs int64) *entry {
 	b.rev++
 	k := b.keys[key]
 	if k == nil {
@@ -350,6 +360,7 @@ func (b *bucket) append(key string, value []byte, op kvpb.KVOperation, atMs int6
 	b.bytes += e.size()
 	b.entries++
 	b.log = append(b.log, e)
+	b.record(e, m.maxChanges, m.maxChangeBytes)
 	return e
 }
 
@@ -368,6 +379,7 @@ func (b *bucket) drop(e *entry) {
 	b.removed++
 	b.bytes -= e.size()
 	b.entries--
+	b.forgot(e)
 }
 
 // compact advances head over removed entries and rewrites the log once
@@ -466,7 +478,7 @@ func (m *Machine) Tick(atMs int64) {
 	var changed []string
 	m.mu.Lock()
 	for name, b := range m.buckets {
-		if b.expire(atMs) {
+		if m.expire(b, atMs) {
 			changed = append(changed, name)
 		}
 	}
@@ -476,7 +488,7 @@ func (m *Machine) Tick(atMs int64) {
 	}
 }
 
-func (b *bucket) expire(atMs int64) bool {
+func (m *Machine) expire(b *bucket, atMs int64) bool {
 	ttl := b.cfg.TtlMs
 	if ttl <= 0 {
 		return false
@@ -495,7 +507,7 @@ func (b *bucket) expire(atMs int64) bool {
 		k := b.keys[e.pb.Key]
 		if len(k.hist) == 1 {
 			if e.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
-				b.append(e.pb.Key, nil, kvpb.KVOperation_KV_OPERATION_PURGE, atMs)
+				m.append(b, e.pb.Key, nil, kvpb.KVOperation_KV_OPERATION_PURGE, atMs)
 				changed = true
 				continue
 			}

@@ -205,11 +205,11 @@ func TestWatchReads(t *testing.T) {
 	h.put("a.x", "2") // 3
 	h.put("a.y.z", "1")
 	h.ok(h.apply(OpDelete, &kvpb.KVServiceDeleteRequest{Bucket: "b", Key: "b.x"})) // 5
-	_, got, rev, _ := h.m.WatchStart("b", Filter{Pattern: "*.x"}, 0, true)
+	_, got, rev, _ := h.m.WatchStart("b", Filter{Pattern: "*.x"}, 0, StartLatest)
 	if rev != 5 || len(got) != 2 || got[0].Revision != 3 || got[1].Revision != 5 {
 		t.Fatalf("latest %v rev %d", got, rev)
 	}
-	id, got, _, _ := h.m.WatchStart("b", Filter{Pattern: "a.>"}, 0, false)
+	id, got, _, _ := h.m.WatchStart("b", Filter{Pattern: "a.>"}, 0, StartHistory)
 	if len(got) != 3 || got[2].Key != "a.y.z" {
 		t.Fatalf("history %v", got)
 	}

@@ -150,22 +150,41 @@ func (f *Filter) wants(e *entry) bool {
 	return Match(f.Pattern, e.pb.Key)
 }
 
-// WatchStart answers what a watch delivers before its marker: with
-// latestOnly, each matching key's latest entry above after; otherwise every
-// retained matching entry above after. Entries come in revision order. It
-// also answers the bucket's id (to tell a recreated bucket apart) and its
-// revision, which is the resume point once these are delivered.
-func (m *Machine) WatchStart(bucket string, f Filter, after uint64, latestOnly bool) (id uint64, out []*kvpb.KVEntry, rev uint64, res *commonpb.Result) {
+// StartMode selects what a watch delivers before its marker.
+type StartMode int
+
+const (
+	// StartLatest: each matching key's latest retained entry above the
+	// revision (the initial values, or the rest of them on a rebind).
+	StartLatest StartMode = iota
+	// StartHistory: every retained matching entry above the revision.
+	StartHistory
+	// StartChanges: every matching change above the revision, whether the
+	// history still retains it or not (a resumed watch's backlog); answers
+	// compacted when some of them are no longer kept.
+	StartChanges
+)
+
+// WatchStart answers what a watch delivers before its marker, in revision
+// order (see StartMode). It also answers the bucket's id (to tell a
+// recreated bucket apart) and its revision, which is the resume point once
+// these are delivered. A resume point above the bucket's revision answers
+// not_found: the bucket it came from was deleted (and created again).
+func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMode) (id uint64, out []*kvpb.KVEntry, rev uint64, res *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b := m.buckets[bucket]
 	if b == nil {
 		return 0, nil, 0, bucketNotFound(bucket)
 	}
+	if mode == StartChanges && after > b.rev {
+		return 0, nil, 0, fail(codeNotFound, "bucket %q is at revision %d, below the resume point %d: the bucket watched was deleted", bucket, b.rev, after)
+	}
 	if after >= b.rev {
 		return b.id, nil, b.rev, nil
 	}
-	if latestOnly {
+	switch mode {
+	case StartLatest:
 		add := func(k *keyState) {
 			if e := k.hist[len(k.hist)-1]; e.pb.Revision > after && f.wants(e) {
 				out = append(out, e.pb)
@@ -182,14 +201,23 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, latestOnly b
 			sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
 		}
 		return b.id, out, b.rev, nil
+	case StartHistory:
+		out, rev = b.since(f, after, 0, nil)
+		return b.id, out, rev, nil
+	default:
+		out, rev, res = m.changesSince(b, f, after, 0, nil)
+		if res != nil {
+			return 0, nil, 0, res
+		}
+		return b.id, out, rev, nil
 	}
-	out, rev = b.since(f, after, 0, nil)
-	return b.id, out, rev, nil
 }
 
-// WatchNext answers up to max matching entries above after, appended to
+// WatchNext answers up to max matching changes above after, appended to
 // buf, and the resume point once they are delivered. It answers not_found
-// when the bucket is gone or is no longer the bucket with id.
+// when the bucket is gone or is no longer the bucket with id, and
+// compacted when changes above after are no longer kept (the watcher fell
+// further behind than the change log holds).
 func (m *Machine) WatchNext(bucket string, id uint64, f Filter, after uint64, max int, buf []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -197,8 +225,7 @@ func (m *Machine) WatchNext(bucket string, id uint64, f Filter, after uint64, ma
 	if b == nil || b.id != id {
 		return buf, 0, fail(codeNotFound, "bucket %q was deleted", bucket)
 	}
-	out, rev := b.since(f, after, max, buf)
-	return out, rev, nil
+	return m.changesSince(b, f, after, max, buf)
 }
 
 // since collects retained matching entries above after in revision order,

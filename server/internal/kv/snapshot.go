@@ -40,6 +40,13 @@ type snapBucket struct {
 	CreatedAtMs int64
 	Rev         uint64
 	Entries     []snapEntry // every retained entry, in revision order
+	// Version 2: the change log holds revisions ChangesFrom..Rev (none when
+	// ChangesFrom is 0): the retained entries among them, plus Changes,
+	// the ones the history no longer retains, in revision order. Hole is
+	// the bucket's hole.
+	ChangesFrom uint64
+	Changes     []snapEntry
+	Hole        uint64
 }
 
 type snapEntry struct {
@@ -50,7 +57,10 @@ type snapEntry struct {
 	Op    int32
 }
 
-const snapVersion = 1
+// snapVersion 2 added the change log; a version 1 snapshot restores with
+// an empty one and a hole at its revision (a watch resuming from before it
+// gets compacted, never a gap).
+const snapVersion = 2
 
 // Snapshot freezes the state (entries are immutable, so it copies only the
 // lists of them) and returns the function that writes it.
@@ -64,10 +74,13 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 		}
 	}
 	type frozen struct {
-		b   *bucket
-		cfg *kvpb.KVBucketConfig
-		rev uint64
-		log []*kvpb.KVEntry
+		b       *bucket
+		cfg     *kvpb.KVBucketConfig
+		rev     uint64
+		log     []*kvpb.KVEntry
+		from    uint64
+		changes []*kvpb.KVEntry // the change log's entries not in log
+		hole    uint64
 	}
 	names := make([]string, 0, len(m.buckets))
 	for n := range m.buckets {
@@ -83,6 +96,15 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 				f.log = append(f.log, e.pb)
 			}
 		}
+		if b.changes.len() > 0 {
+			f.from = b.changes.from(b.rev)
+			for _, e := range b.changes.log[b.changes.head:] {
+				if e.removed {
+					f.changes = append(f.changes, e.pb)
+				}
+			}
+		}
+		f.hole = b.hole
 		fr = append(fr, f)
 	}
 	return func(w io.Writer) error {
@@ -95,9 +117,13 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 				ID: f.b.id, Name: f.cfg.Name, Description: f.cfg.Description, History: f.cfg.History,
 				TTLMs: f.cfg.TtlMs, MaxValue: f.cfg.MaxValueSize, MaxBytes: f.cfg.MaxBytes,
 				CreatedAtMs: f.b.createdAtMs, Rev: f.rev, Entries: make([]snapEntry, len(f.log)),
+				ChangesFrom: f.from, Changes: make([]snapEntry, len(f.changes)), Hole: f.hole,
 			}
 			for i, e := range f.log {
-				sb.Entries[i] = snapEntry{Key: e.Key, Value: e.Value, Rev: e.Revision, AtMs: e.CreatedAtMs, Op: int32(e.Operation)}
+				sb.Entries[i] = toSnapEntry(e)
+			}
+			for i, e := range f.changes {
+				sb.Changes[i] = toSnapEntry(e)
 			}
 			if err := enc.Encode(sb); err != nil {
 				return err
@@ -105,6 +131,59 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 		}
 		return nil
 	}, nil
+}
+
+func toSnapEntry(e *kvpb.KVEntry) snapEntry {
+	return snapEntry{Key: e.Key, Value: e.Value, Rev: e.Revision, AtMs: e.CreatedAtMs, Op: int32(e.Operation)}
+}
+
+func (se snapEntry) entry(bucket string) *entry {
+	return &entry{pb: &kvpb.KVEntry{Bucket: bucket, Key: se.Key, Value: se.Value, Revision: se.Rev,
+		CreatedAtMs: se.AtMs, Operation: kvpb.KVOperation(se.Op)}}
+}
+
+// restoreChanges rebuilds a bucket's change log from its snapshot record:
+// the retained entries from ChangesFrom on, merged with the ones only the
+// change log held. A record that does not add up to consecutive revisions
+// up to Rev leaves the log empty with a hole at Rev, so a watch resuming
+// from before gets compacted rather than a gap.
+func restoreChanges(b *bucket, sb *snapBucket, version, maxChanges int, maxBytes int64) {
+	b.hole = sb.Hole
+	if version == 1 {
+		b.hole = sb.Rev
+	}
+	if sb.ChangesFrom == 0 {
+		return
+	}
+	log := b.log
+	i := sort.Search(len(log), func(i int) bool { return log[i].pb.Revision >= sb.ChangesFrom })
+	next := sb.ChangesFrom
+	var merged []*entry
+	j := 0
+	for i < len(log) || j < len(sb.Changes) {
+		var e *entry
+		if j < len(sb.Changes) && (i == len(log) || sb.Changes[j].Rev < log[i].pb.Revision) {
+			e = sb.Changes[j].entry(sb.Name)
+			e.removed = true
+			j++
+		} else {
+			e = log[i]
+			i++
+		}
+		if e.pb.Revision != next {
+			b.hole = sb.Rev
+			return
+		}
+		merged = append(merged, e)
+		next++
+	}
+	if next != sb.Rev+1 {
+		b.hole = sb.Rev
+		return
+	}
+	for _, e := range merged {
+		b.record(e, maxChanges, maxBytes)
+	}
 }
 
 // Restore replaces the whole state with a snapshot; an empty reader means
@@ -115,13 +194,16 @@ func (m *Machine) Restore(r io.Reader) error {
 	buckets := map[string]*bucket{}
 	dedup := map[string]dedupRec{}
 	var dedupQ []dedupKey
+	m.mu.RLock()
+	maxChanges, maxBytes := m.maxChanges, m.maxChangeBytes
+	m.mu.RUnlock()
 	err := dec.Decode(&hdr)
 	switch {
 	case errors.Is(err, io.EOF):
 		// empty state
 	case err != nil:
 		return fmt.Errorf("kv: restore header: %w", err)
-	case hdr.Version != snapVersion:
+	case hdr.Version != snapVersion && hdr.Version != 1:
 		return fmt.Errorf("kv: restore: unknown snapshot version %d", hdr.Version)
 	default:
 		for _, d := range hdr.Dedup {
@@ -141,8 +223,7 @@ func (m *Machine) Restore(r io.Reader) error {
 				log: make([]*entry, 0, len(sb.Entries)),
 			}
 			for _, se := range sb.Entries {
-				e := &entry{pb: &kvpb.KVEntry{Bucket: sb.Name, Key: se.Key, Value: se.Value, Revision: se.Rev,
-					CreatedAtMs: se.AtMs, Operation: kvpb.KVOperation(se.Op)}}
+				e := se.entry(sb.Name)
 				k := b.keys[se.Key]
 				if k == nil {
 					k = &keyState{}
@@ -158,6 +239,7 @@ func (m *Machine) Restore(r io.Reader) error {
 					b.live++
 				}
 			}
+			restoreChanges(b, &sb, hdr.Version, maxChanges, maxBytes)
 			buckets[sb.Name] = b
 		}
 	}

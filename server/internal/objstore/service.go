@@ -560,8 +560,13 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 	var ok bool
 	switch {
 	case req.GetResumeFromRevision() != 0:
-		initial, last, ok = s.sm.changes(req.GetStore(), req.GetResumeFromRevision(), true, deletes)
-		last = max(last, req.GetResumeFromRevision())
+		// Every change since, or compacted when some are no longer kept.
+		var r *commonpb.Result
+		initial, last, r = s.sm.changesSince(req.GetStore(), req.GetResumeFromRevision(), deletes, 0)
+		if r != nil {
+			return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
+		}
+		last, ok = max(last, req.GetResumeFromRevision()), true
 	case req.GetUpdatesOnly():
 		_, last, ok = s.sm.changes(req.GetStore(), ^uint64(0), false, false)
 	default:
@@ -578,18 +583,22 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 	if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), InitialDone: true, Revision: last}); err != nil {
 		return err
 	}
-	for {
-		select {
-		case <-w.C():
-			_ = w.Wait(stream.Context()) // returns at once, re-subscribing
-		case <-stream.Context().Done():
-			return nil
-		case <-s.d.Stopping:
-			return status.Error(codes.Unavailable, "server stopping")
+	for more := false; ; {
+		if !more {
+			select {
+			case <-w.C():
+				_ = w.Wait(stream.Context()) // returns at once, re-subscribing
+			case <-stream.Context().Done():
+				return nil
+			case <-s.d.Stopping:
+				return status.Error(codes.Unavailable, "server stopping")
+			}
 		}
-		changed, rev, ok := s.sm.changes(req.GetStore(), last, true, deletes)
-		if !ok {
-			return notFound()
+		// Every change since last, from the change log: a watcher that fell
+		// further behind than it holds is told so, never skipped forward.
+		changed, rev, r := s.sm.changesSince(req.GetStore(), last, deletes, watchBatch)
+		if r != nil {
+			return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 		}
 		for _, info := range changed {
 			if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
@@ -597,8 +606,12 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 			}
 		}
 		last = max(last, rev)
+		more = len(changed) == watchBatch
 	}
 }
+
+// watchBatch is how many changes a watch takes from the state at a time.
+const watchBatch = 256
 
 // Register plugs the object store into a server: its state machine into
 // the FSM and its service into the gRPC server.
@@ -607,6 +620,7 @@ func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
 	if err != nil {
 		return err
 	}
+	sm.SetWatchBacklog(d.Limits.WatchBacklog)
 	if err := f.Register(sm); err != nil {
 		return err
 	}

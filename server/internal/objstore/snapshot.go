@@ -17,7 +17,7 @@ import (
 // Snapshot layout (integers varint-encoded, "bytes" = uvarint length + data):
 //
 //	"WMOS" | version:2 | stores | store*  | blobs | blob*
-//	store := bytes(config) | createdAt | rev | objects | object*
+//	store := bytes(config) | createdAt | rev | hole | objects | object*
 //	object := bytes(info) | bytes(blob id) | putRev | putAt | expireAt
 //	blob := bytes(id) | size
 //
@@ -29,9 +29,12 @@ import (
 // whatever was deleted since. (Until objects travel through raft, a node
 // cannot take another node's snapshot with its objects.)
 //
-// Version 1 snapshots, written by older servers, carry the blob data after
-// the metadata (blob := bytes(id) | size | size raw bytes); Restore still
-// reads them.
+// The change log of watchers is not in the snapshot: hole is set so that,
+// restored without it, no watch resumes across a change that is lost.
+//
+// Version 1 snapshots, written by older servers, have no hole (they
+// restore with one at rev) and carry the blob data after the metadata
+// (blob := bytes(id) | size | size raw bytes); Restore still reads them.
 const (
 	snapMagic       = "WMOS"
 	snapVersion     = 2
@@ -49,6 +52,7 @@ type snapStore struct {
 	cfg       *objstorepb.ObjectStoreConfig
 	createdAt int64
 	rev       uint64
+	hole      uint64
 	objects   []snapObject
 }
 
@@ -76,7 +80,7 @@ func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		s := m.stores[n]
-		ss := snapStore{cfg: s.cfg, createdAt: s.createdAt, rev: s.rev, objects: make([]snapObject, 0, len(s.objects))}
+		ss := snapStore{cfg: s.cfg, createdAt: s.createdAt, rev: s.rev, hole: s.restoredHole(), objects: make([]snapObject, 0, len(s.objects))}
 		for _, o := range s.objects {
 			ss.objects = append(ss.objects, snapObject{info: o.info, blob: o.blob, putRev: o.putRev, putAt: o.putAt, expireAt: o.expireAt})
 			if o.blob != "" {
@@ -152,6 +156,7 @@ func (m *StateMachine) writeSnapshot(w io.Writer, stores []snapStore, blobs []sn
 		sw.msg(s.cfg)
 		sw.varint(s.createdAt)
 		sw.uvarint(s.rev)
+		sw.uvarint(s.hole)
 		sw.uvarint(uint64(len(s.objects)))
 		for _, o := range s.objects {
 			sw.msg(o.info)
@@ -243,10 +248,10 @@ func (m *StateMachine) readSnapshot(r io.Reader) (map[string]*store, map[string]
 	if n == 0 && errors.Is(err, io.EOF) {
 		return stores, refs, exp, nil // empty state
 	}
-	version := magic[len(snapMagic)]
-	if err != nil || string(magic[:len(snapMagic)]) != snapMagic || (version != snapVersion && version != snapVersionData) {
+	if err != nil || string(magic[:len(snapMagic)]) != snapMagic || (magic[len(snapMagic)] != snapVersion && magic[len(snapMagic)] != snapVersionData) {
 		return nil, nil, nil, errors.New("objstore: not an object store snapshot of a known version")
 	}
+	version := magic[len(snapMagic)]
 	sr := &snapReader{r: br}
 	nStores := sr.uvarint()
 	for i := uint64(0); i < nStores && sr.err == nil; i++ {
@@ -254,6 +259,10 @@ func (m *StateMachine) readSnapshot(r io.Reader) (map[string]*store, map[string]
 		sr.msg(s.cfg)
 		s.createdAt = sr.varint()
 		s.rev = sr.uvarint()
+		s.hole = s.rev
+		if version >= 2 {
+			s.hole = sr.uvarint()
+		}
 		nObj := sr.uvarint()
 		for j := uint64(0); j < nObj && sr.err == nil; j++ {
 			o := &object{info: &objstorepb.ObjectInfo{}}

@@ -48,6 +48,10 @@ type store struct {
 	bytes     int64 // live data
 	live      int64 // live objects
 	objects   map[string]*object
+	// changes holds the latest changes' infos for watchers; hole is the
+	// highest revision whose info neither it nor objects holds any more.
+	changes changeLog
+	hole    uint64
 }
 
 // object is one name's latest version or deleted marker. Its info is
@@ -77,6 +81,8 @@ type StateMachine struct {
 	deferred []string
 
 	notify notify.Notifier[string] // keyed by store name; fired on every change in it
+
+	backlog int // changes kept per store for watchers (SetWatchBacklog)
 }
 
 // NewStateMachine returns an empty state machine keeping blobs under
@@ -90,7 +96,7 @@ func NewStateMachine(dataDir string) (*StateMachine, error) {
 		}
 		bs = fb
 	}
-	return &StateMachine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs}, nil
+	return &StateMachine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog}, nil
 }
 
 var _ fsm.Subsystem = (*StateMachine)(nil)
@@ -272,6 +278,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 	if old != nil {
 		m.removeObject(s, old)
 	}
+	s.superseded(old)
 	s.rev++
 	cs := s.cfg.GetChunkSize()
 	info := &objstorepb.ObjectInfo{
@@ -286,6 +293,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 		m.refs[blob] = struct{}{}
 	}
 	s.objects[info.Name] = o
+	m.record(s, info)
 	s.bytes += info.Size
 	s.live++
 	m.setExpiry(s, o, at)
@@ -318,11 +326,13 @@ func (m *StateMachine) dropBlob(id string) {
 // markDeleted replaces o (live) with a deleted marker at a new revision.
 func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
 	m.removeObject(s, o)
+	s.superseded(o)
 	s.rev++
 	marker := &object{info: &objstorepb.ObjectInfo{
 		Store: o.info.GetStore(), Name: o.info.GetName(), ModifiedAtMs: at, Deleted: true, Revision: s.rev,
 	}, putAt: at}
 	s.objects[o.info.GetName()] = marker
+	m.record(s, marker.info)
 	m.setExpiry(s, marker, at)
 }
 
@@ -347,17 +357,22 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 		}
 		// The old name becomes a deleted marker; the data moves with the
 		// new name, so its blob is not dropped.
+		s.superseded(o)
+		s.superseded(s.objects[newName])
 		s.rev++
 		marker := &object{info: &objstorepb.ObjectInfo{Store: s.cfg.GetName(), Name: req.GetName(), ModifiedAtMs: at, Deleted: true, Revision: s.rev}, putAt: at}
 		s.objects[req.GetName()] = marker
+		m.record(s, marker.info)
 		m.setExpiry(s, marker, at)
 		s.rev++
 		n.putRev = s.rev // a Get pinned to the old name's revision cannot resume on the new name
 	} else {
+		s.superseded(o)
 		s.rev++
 	}
 	info.Revision = s.rev
 	s.objects[newName] = n
+	m.record(s, info)
 	if newName != req.GetName() {
 		m.setExpiry(s, n, n.putAt)
 	} else {
@@ -422,6 +437,7 @@ func (m *StateMachine) Tick(atMs int64) {
 			continue // stale entry: the object changed since
 		}
 		if o.info.GetDeleted() {
+			s.superseded(o)
 			delete(s.objects, e.name)
 		} else {
 			m.markDeleted(s, o, atMs)
