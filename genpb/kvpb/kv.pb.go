@@ -1976,11 +1976,13 @@ type KVServiceWatchRequest struct {
 	UpdatesOnly bool `protobuf:"varint,4,opt,name=updates_only,json=updatesOnly,proto3" json:"updates_only,omitempty"`
 	// Do not deliver DELETE and PURGE entries (initial or live).
 	IgnoreDeletes bool `protobuf:"varint,5,opt,name=ignore_deletes,json=ignoreDeletes,proto3" json:"ignore_deletes,omitempty"`
-	// When non-zero, skip initial values and deliver every retained entry with
-	// a revision above this one, in revision order, then live changes. This is
-	// how a dropped watch rebinds with no gap and no duplicate. Changes that
-	// history trimming already discarded are not delivered, but each key's
-	// latest entry above the revision always is.
+	// When non-zero, skip initial values and deliver every change with a
+	// revision above this one, in revision order, then live changes, whatever
+	// the bucket's history: the server keeps each bucket's recent changes for
+	// its watchers (its WatchBacklog, 10,000 changes by default). This is how
+	// a dropped watch rebinds with no gap and no duplicate. When a change
+	// above the revision is no longer kept, the watch answers "compacted",
+	// naming the oldest revision it can resume from; it never skips ahead.
 	ResumeFromRevision uint64 `protobuf:"varint,6,opt,name=resume_from_revision,json=resumeFromRevision,proto3" json:"resume_from_revision,omitempty"`
 	// When true, resume_from_revision is the resume point even when it is 0
 	// (a watch that began on a bucket with no revision yet).

@@ -1985,8 +1985,10 @@ type ObjectStoreServiceWatchRequest struct {
 	// Do not deliver deleted markers.
 	IgnoreDeletes bool `protobuf:"varint,3,opt,name=ignore_deletes,json=ignoreDeletes,proto3" json:"ignore_deletes,omitempty"`
 	// When non-zero, skip current objects and deliver every change with a
-	// revision above this one (for each name, at least its latest change),
-	// then live changes.
+	// revision above this one, in revision order, then live changes. When a
+	// change above the revision is no longer kept (the store keeps its recent
+	// changes for watchers), the watch answers "compacted", naming the oldest
+	// revision it can resume from; it never skips ahead.
 	ResumeFromRevision uint64 `protobuf:"varint,4,opt,name=resume_from_revision,json=resumeFromRevision,proto3" json:"resume_from_revision,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
