@@ -225,13 +225,14 @@ func mentions(msg string, err error) bool {
 }
 
 // whenUp returns a channel that is closed once the connection calls use is
-// READY again after being down, and a stop function that must be called.
-// While the connection is up, the channel is nil: a call that failed on a
-// working connection waits out its backoff.
+// READY after having been down, and a stop function that must be called.
+// A connection that still reads READY when a call failed on it (the server
+// closed it a moment ago) counts once it has gone down and come back; one
+// that stays up leaves the call to wait out its backoff.
 func (c *Conn) whenUp() (<-chan struct{}, func()) {
 	cc := c.pick()
 	s := cc.GetState()
-	if s == connectivity.Ready || s == connectivity.Shutdown {
+	if s == connectivity.Shutdown {
 		return nil, func() {}
 	}
 	if s == connectivity.Idle {
@@ -241,10 +242,21 @@ func (c *Conn) whenUp() (<-chan struct{}, func()) {
 	up, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		wasDown := s != connectivity.Ready
 		for cc.WaitForStateChange(ctx, s) {
-			if s = cc.GetState(); s == connectivity.Ready {
-				close(up)
+			switch s = cc.GetState(); s {
+			case connectivity.Ready:
+				if wasDown {
+					close(up)
+					return
+				}
+			case connectivity.Shutdown:
 				return
+			case connectivity.Idle:
+				wasDown = true
+				cc.Connect()
+			default:
+				wasDown = true
 			}
 		}
 	}()

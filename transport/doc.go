@@ -14,6 +14,30 @@
 //	defer conn.Close()
 //	locks := lock.New(conn)
 //
+// # Retries and request ids
+//
+// One rule, which every subsystem follows:
+//
+//   - A read is retried freely: after Unavailable, a lost connection, a
+//     server restart or not_leader, until the call's deadline (or, without
+//     one, Backoff.MaxElapsed).
+//   - A mutation carries a request id made once per call by NewRequestID
+//     and sent unchanged on every attempt. The server remembers the answer
+//     it gave to each id (for its request-id window, 2 minutes by default)
+//     and answers a retry with that first answer, so a retried mutation is
+//     never applied twice and never answers differently: a Put keeps its
+//     revision, an HSET its "added" count, a Push its "not duplicate". So a
+//     mutation with a request id is retried like a read (Idempotent), and
+//     the retry is invisible to the caller.
+//   - A call without a request id that could apply twice is sent with Once:
+//     retried only after not_leader, which guarantees nothing was applied.
+//
+// Lock calls differ in shape only: their request_id names the lease owner
+// across acquire, renew and release, and the lock state machine answers a
+// repeated request_id with the same lease. The proto marks every rpc with
+// its idempotency_level (NO_SIDE_EFFECTS for reads, IDEMPOTENT for
+// mutations with a request_id), and the server's tests check both sides.
+//
 // # Reconnecting
 //
 // While a server is down, a Conn tries to connect again 0.1 s after a
@@ -25,6 +49,9 @@
 // as the connection is ready, not at its next backoff step. Through a
 // partition that drops packets, add up to the 2 s of an attempt in flight.
 // grpc.WithConnectParams given to WithDialOptions replaces this schedule.
+// A server that accepts connections while it still replays its log
+// answers Unavailable; a call then retries at its backoff's pace (at most
+// Backoff.Max apart, 2 s by default).
 //
 // An idempotent call whose context has a deadline retries until that
 // deadline (Backoff.MaxElapsed bounds only calls without one), so a call
