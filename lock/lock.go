@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 	"unsafe"
@@ -379,8 +380,8 @@ func (l *Lock) Unlock(ctx context.Context) error {
 }
 
 func isLocalLoss(err error) bool {
-	e, ok := err.(*transport.Error)
-	return ok && e.Err == transport.ErrLockLost
+	var e *transport.Error
+	return errors.As(err, &e) && errors.Is(e.Err, transport.ErrLockLost)
 }
 
 // Done returns a channel closed once the lock is lost or released.

@@ -21,17 +21,13 @@ import (
 // registerSubsystems is the one place a subsystem is plugged into the
 // server. For each subsystem it registers the deterministic state machine
 // with the FSM (so its commands are replicated, and its state snapshotted and
-// restored) and the gRPC service with the server. A landed subsystem looks
-// like:
+// restored) and the gRPC service with the server, for example:
 //
-//	kvsm := kv.NewStateMachine(d.Limits)
-//	if err := f.Register(kvsm); err != nil {
+//	locksm := lock.NewStateMachine()
+//	if err := f.Register(locksm); err != nil {
 //		return err
 //	}
-//	kvpb.RegisterKVServiceServer(g, kv.NewService(kvsm, d))
-//
-// Until then its service is the generated Unimplemented server, so every
-// operation answers gRPC Unimplemented.
+//	lockpb.RegisterLockServiceServer(g, api.NewLockService(locksm, d))
 //
 // Never rename a registered state machine: its name is in every log entry
 // and snapshot written so far.
@@ -68,6 +64,5 @@ func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
 	if err := objstore.Register(f, g, d); err != nil {
 		return err
 	}
-	_ = d // used by each subsystem's service as it lands
 	return nil
 }

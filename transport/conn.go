@@ -276,8 +276,8 @@ func (c *Conn) pick() *grpc.ClientConn {
 // followHint routes later calls to the leader named by a not_leader error,
 // or back to the balanced connection when the routed one became unreachable.
 func (c *Conn) followHint(err error) {
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	if !errors.As(err, &e) {
 		return
 	}
 	if e.Kind == KindRPC && c.route.Load() != nil {

@@ -5,19 +5,22 @@
 //
 // A handler follows one shape: validate, propose, (wait), reply.
 //
-//	func (h *handler) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
-//		var v api.Validator
+//	func (s *KVService) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
+//		var v Validator
 //		v.NonEmpty("bucket", req.GetBucket())
-//		v.MaxLen("key", len(req.GetKey()), h.limits.MaxKeyLen)
+//		v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
 //		if r := v.Result(); r != nil {
-//			return &kvpb.PutResponse{Result: r}, nil
+//			return &kvpb.KVServicePutResponse{Result: r}, nil
 //		}
-//		resp, r := api.Propose[*kvpb.PutResponse](ctx, h.node, "kv", opPut, req)
+//		resp, r := Propose[*kvpb.KVServicePutResponse](ctx, s.d.Node, kv.Name, kv.OpPut, req)
 //		if r != nil {
-//			return &kvpb.PutResponse{Result: r}, nil
+//			return &kvpb.KVServicePutResponse{Result: r}, nil
 //		}
 //		return resp, nil
 //	}
+//
+// Propose carries the request's request_id into the command, so a retried
+// mutation is answered with its first answer (fsm/dedup.go).
 //
 // Failures travel in the response's Result; a handler returns a non-nil
 // gRPC error only for what the wire contract says (Unimplemented). Blocking
