@@ -28,9 +28,6 @@ const (
 	OpPurge        uint16 = 8
 )
 
-// DedupWindowMs is how long the outcome of a request_id is remembered.
-const DedupWindowMs = 2 * 60 * 1000
-
 // Notifier is told which bucket changed after every apply, outside the
 // machine's lock (notify.Notifier[string] satisfies it).
 type Notifier interface {
@@ -50,25 +47,10 @@ type Machine struct {
 	mu      sync.RWMutex
 	buckets map[string]*bucket
 	lastID  uint64 // bucket ids: a recreated bucket is a new bucket to watchers
-	dedup   map[string]dedupRec
-	dedupQ  []dedupKey // request ids in expiry order
 	notify  Notifier
 	// Bounds of each bucket's change log (SetWatchBacklog).
 	maxChanges     int
 	maxChangeBytes int64
-}
-
-type dedupRec struct {
-	op     uint16
-	code   string
-	msg    string
-	rev    uint64
-	expiry int64
-}
-
-type dedupKey struct {
-	id     string
-	expiry int64
 }
 
 // bucket is one bucket. log holds every retained entry in revision order;
@@ -111,7 +93,7 @@ func New(n Notifier) *Machine {
 	if n == nil {
 		n = nopNotifier{}
 	}
-	return &Machine{buckets: map[string]*bucket{}, dedup: map[string]dedupRec{}, notify: n,
+	return &Machine{buckets: map[string]*bucket{}, notify: n,
 		maxChanges: DefaultWatchBacklog, maxChangeBytes: DefaultWatchBacklogBytes}
 }
 
@@ -138,7 +120,6 @@ func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
 		changed string
 	)
 	m.mu.Lock()
-	m.expireDedup(atMs)
 	switch op {
 	case OpCreateBucket:
 		var req kvpb.KVServiceCreateBucketRequest
@@ -234,42 +215,13 @@ func writeResponse(op uint16, r *commonpb.Result, rev uint64) any {
 }
 
 func (m *Machine) write(op uint16, w writeReq, atMs int64) (any, string) {
-	if w.requestID != "" {
-		if d, ok := m.dedup[w.requestID]; ok && d.op == op {
-			r := okResult
-			if d.code != "" {
-				r = &commonpb.Result{ResultCode: d.code, Message: d.msg}
-			}
-			return writeResponse(op, r, d.rev), ""
-		}
-	}
+	// A retry of the same request_id never reaches here: the FSM answers
+	// it with the first answer (fsm/dedup.go).
 	r, rev := m.writeKey(op, w, atMs)
-	if w.requestID != "" {
-		exp := msec.Add(atMs, DedupWindowMs)
-		m.dedup[w.requestID] = dedupRec{op: op, code: r.GetResultCode(), msg: r.GetMessage(), rev: rev, expiry: exp}
-		m.dedupQ = append(m.dedupQ, dedupKey{w.requestID, exp})
-	}
 	if rev == 0 {
 		return writeResponse(op, r, 0), ""
 	}
 	return writeResponse(op, r, rev), w.bucket
-}
-
-func (m *Machine) expireDedup(atMs int64) {
-	n := 0
-	for n < len(m.dedupQ) && m.dedupQ[n].expiry <= atMs {
-		k := m.dedupQ[n]
-		if d, ok := m.dedup[k.id]; ok && d.expiry == k.expiry {
-			delete(m.dedup, k.id)
-		}
-		n++
-	}
-	if n > 0 {
-		m.dedupQ = m.dedupQ[n:]
-		if cap(m.dedupQ) > 1024 && len(m.dedupQ) < cap(m.dedupQ)/4 {
-			m.dedupQ = append([]dedupKey(nil), m.dedupQ...)
-		}
-	}
 }
 
 // writeKey applies a key mutation and returns its result and the new

@@ -186,18 +186,6 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestDedup(t *testing.T) {
-	h := newHarness(t, &kvpb.KVBucketConfig{Name: "b"})
-	req := &kvpb.KVServiceCreateRequest{Bucket: "b", Key: "k", Value: []byte("v"), RequestId: "r1"}
-	r1 := h.ok(h.apply(OpCreate, req)).(*kvpb.KVServiceCreateResponse)
-	r2 := h.ok(h.apply(OpCreate, req)).(*kvpb.KVServiceCreateResponse)
-	if r1.Revision != r2.Revision {
-		t.Fatalf("retry applied twice: %d %d", r1.Revision, r2.Revision)
-	}
-	h.now += DedupWindowMs
-	h.code(h.apply(OpCreate, req), codeExists)
-}
-
 func TestWatchReads(t *testing.T) {
 	h := newHarness(t, &kvpb.KVBucketConfig{Name: "b", History: 5})
 	h.put("a.x", "1") // 1
@@ -252,10 +240,6 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	if d := m2.NextDeadline(); d != 2000 {
 		t.Fatalf("deadline %d", d)
-	}
-	res := m2.ApplyOp(OpPut, h.now, must(proto.Marshal(&kvpb.KVServicePutRequest{Bucket: "b", Key: "d", Value: []byte("v"), RequestId: "rid"})))
-	if res.(*kvpb.KVServicePutResponse).Revision != 7 {
-		t.Fatalf("dedup not restored: %v", res)
 	}
 	if err := m2.Restore(bytes.NewReader(nil)); err != nil {
 		t.Fatal(err)

@@ -17,16 +17,6 @@ type snapHeader struct {
 	Version int
 	LastID  uint64
 	Buckets int
-	Dedup   []snapDedup
-}
-
-type snapDedup struct {
-	ID     string
-	Op     uint16
-	Code   string
-	Msg    string
-	Rev    uint64
-	Expiry int64
 }
 
 type snapBucket struct {
@@ -68,11 +58,6 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	hdr := snapHeader{Version: snapVersion, LastID: m.lastID, Buckets: len(m.buckets)}
-	for _, k := range m.dedupQ {
-		if d, ok := m.dedup[k.id]; ok && d.expiry == k.expiry {
-			hdr.Dedup = append(hdr.Dedup, snapDedup{ID: k.id, Op: d.op, Code: d.code, Msg: d.msg, Rev: d.rev, Expiry: d.expiry})
-		}
-	}
 	type frozen struct {
 		b       *bucket
 		cfg     *kvpb.KVBucketConfig
@@ -192,8 +177,6 @@ func (m *Machine) Restore(r io.Reader) error {
 	dec := gob.NewDecoder(r)
 	var hdr snapHeader
 	buckets := map[string]*bucket{}
-	dedup := map[string]dedupRec{}
-	var dedupQ []dedupKey
 	m.mu.RLock()
 	maxChanges, maxBytes := m.maxChanges, m.maxChangeBytes
 	m.mu.RUnlock()
@@ -206,10 +189,8 @@ func (m *Machine) Restore(r io.Reader) error {
 	case hdr.Version != snapVersion && hdr.Version != 1:
 		return fmt.Errorf("kv: restore: unknown snapshot version %d", hdr.Version)
 	default:
-		for _, d := range hdr.Dedup {
-			dedup[d.ID] = dedupRec{op: d.Op, code: d.Code, msg: d.Msg, rev: d.Rev, expiry: d.Expiry}
-			dedupQ = append(dedupQ, dedupKey{d.ID, d.Expiry})
-		}
+		// Older snapshots also carried KV's own memory of request ids; gob
+		// skips it: the FSM remembers request ids for every subsystem now.
 		for i := 0; i < hdr.Buckets; i++ {
 			var sb snapBucket
 			if err := dec.Decode(&sb); err != nil {
@@ -244,7 +225,7 @@ func (m *Machine) Restore(r io.Reader) error {
 		}
 	}
 	m.mu.Lock()
-	m.buckets, m.lastID, m.dedup, m.dedupQ = buckets, hdr.LastID, dedup, dedupQ
+	m.buckets, m.lastID = buckets, hdr.LastID
 	m.mu.Unlock()
 	m.notify.FireAll()
 	return nil
