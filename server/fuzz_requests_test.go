@@ -96,14 +96,16 @@ type requestHarness struct {
 // the service named (e.g. "waymaker.v1.KVService") with fixtures: bucket
 // "b", stream "s" on "s.>", hash store "h", set store "st", queue "q",
 // object store "o".
-func newRequestHarness(t testing.TB, service string) *requestHarness {
+func newRequestHarness(t testing.TB, service string, stopping <-chan struct{}) *requestHarness {
 	t.Helper()
 	f := fsm.New(zap.NewNop())
 	node := &directNode{f: f}
-	stopping := make(chan struct{})
-	t.Cleanup(func() { close(stopping) })
 	reg := registrar{}
-	d := api.Deps{Node: node, Remembered: f.Remembered, Limits: api.DefaultLimits(), Logger: zap.NewNop(), Stopping: stopping}
+	// Small sketches: every exec digests the whole state twice, and the
+	// size limit is checked the same way at 1 MiB as at 64.
+	limits := api.DefaultLimits()
+	limits.MaxSketchSize = 1 << 20
+	d := api.Deps{Node: node, Remembered: f.Remembered, Limits: limits, Logger: zap.NewNop(), Stopping: stopping}
 	if err := registerSubsystems(f, reg, d); err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +281,24 @@ func callJSON(t testing.TB, r registered, method, text string) (*commonpb.Result
 }
 
 func fuzzService(f *testing.F, service string) {
-	h := newRequestHarness(f, service)
+	stopping := make(chan struct{})
+	f.Cleanup(func() { close(stopping) })
+	h := newRequestHarness(f, service, stopping)
 	h.seeds(f)
-	f.Fuzz(func(t *testing.T, method uint8, data []byte) { h.run(t, method, data) })
+	var (
+		mu    sync.Mutex
+		execs int
+	)
+	f.Fuzz(func(t *testing.T, method uint8, data []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		// A fresh state every so often, so that what the fuzzer created does
+		// not grow each exec's digests without bound.
+		if execs++; execs%2000 == 0 {
+			h = newRequestHarness(t, service, stopping)
+		}
+		h.run(t, method, data)
+	})
 }
 
 func FuzzKVRequests(f *testing.F)          { fuzzService(f, "waymaker.v1.KVService") }
