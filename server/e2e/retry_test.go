@@ -297,9 +297,16 @@ func TestLostReplyAnswersAsTheFirstAttempt(t *testing.T) {
 			}
 		}},
 		{"KVService/Put", func(t *testing.T) {
+			before, err := b.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			rev, err := b.Put(ctx, "k", []byte("v1"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if rev != before.Revision+1 {
+				t.Fatalf("Put answered revision %d after %d: the retry stored it again", rev, before.Revision)
 			}
 			e, err := b.Get(ctx, "k")
 			if err != nil || e.Revision != rev {
