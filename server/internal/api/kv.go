@@ -20,7 +20,7 @@ const (
 	kvDefaultKeysBatch = 1000
 	kvMaxKeysBatch     = 10000
 	kvWatchBatch       = 256
-	kvMaxRequestID     = 256
+	kvMaxRequestID     = fsm.MaxRequestIDLen
 )
 
 // kvOK is shared by every successful read; it is never modified.
