@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		restoring = err == nil
 	}
 
-	// Open, listen and serve before Start: while a long log replays, health
+	// Open and serve before Start: while a long log replays, health
 	// checks get a NOT_SERVING answer (and other calls Unavailable) instead
 	// of a refused connection, and the log says how far the replay is.
 	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log})
