@@ -22,8 +22,8 @@ type leadership struct {
 }
 
 // contend tries to lead until ctx ends or the client is closed. The first
-// try is the seed's try-acquire (MaxWait 0): if someone else leads it
-// reports "expired", and then waits in line for up to one TTL per attempt,
+// try is the seed's try-acquire (MaxWait 0): if another instance leads it
+// fails with code "expired", and then waits in line for up to one TTL per attempt,
 // so it takes over the moment a crashed leader's lease runs out. While it
 // leads it works fenced; when leadership is lost it contends again. Each
 // time it becomes leader it reports to led (if not nil).
@@ -41,7 +41,11 @@ func contend(ctx context.Context, client *waymaker.Client, key string, ttl time.
 		case errors.Is(err, waymaker.ErrClosed):
 			return err
 		case waymaker.IsServerCode(err, "expired"):
-			say("[%s] not leader: %s is held by someone else (expired); waiting in line up to %v\n", name, key, ttl)
+			if wait == 0 {
+				say("[%s] not leader: another instance holds %s (the try, MaxWait 0, answered code expired); waiting in line up to %v\n", name, key, ttl)
+			} else {
+				say("[%s] not leader: %s stayed held for all of %v; waiting in line again\n", name, key, wait)
+			}
 			wait = ttl
 			continue
 		case err != nil:

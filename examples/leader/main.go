@@ -3,15 +3,19 @@
 // fenced work while leading, and go back to contending when leadership is
 // lost.
 //
-// Against a server, start it twice and kill the leader:
+// Against a server, build the binaries, start two instances and kill the
+// leader with the PID it printed first:
 //
-//	go run ./server/cmd/waymakerd --data-dir /tmp/wm &
-//	WAYMAKER_ADDR=localhost:8818 go run ./examples/leader -name a &
-//	WAYMAKER_ADDR=localhost:8818 go run ./examples/leader -name b &
-//	kill -9 <pid of the leader>
+//	go build -o /tmp/waymakerd ./server/cmd/waymakerd
+//	go build -o /tmp/leader ./examples/leader
+//	/tmp/waymakerd --data-dir /tmp/wm &
+//	WAYMAKER_ADDR=127.0.0.1:8818 /tmp/leader -name a &
+//	WAYMAKER_ADDR=127.0.0.1:8818 /tmp/leader -name b &
+//	kill -9 <the PID the leader printed>
 //
-// The other instance takes over within the lease TTL, with a higher fence
-// token. Without WAYMAKER_ADDR it embeds a server, which only this process
+// Build first: under go run, kill -9 ends only the go command, and the
+// program it started keeps running and keeps the lock. The other instance
+// takes over within the lease TTL, with a higher fence token. Without WAYMAKER_ADDR it embeds a server, which only this process
 // can reach, so it plays both instances itself: a leads, then "crashes"
 // (drops its connection without unlocking), and b takes over.
 package main
@@ -46,8 +50,10 @@ func main() {
 	}
 	var err error
 	if os.Getenv("WAYMAKER_ADDR") == "" {
+		say("pid %d plays both instances, a and b, against a server in this process\n", os.Getpid())
 		err = demo(ctx, *key, *ttl)
 	} else {
+		say("[%s] pid %d (kill -9 %d crashes this instance)\n", *name, os.Getpid(), os.Getpid())
 		err = single(ctx, *key, *ttl, *name)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {

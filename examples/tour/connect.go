@@ -19,6 +19,6 @@ func tourConnect(ctx context.Context, c *waymaker.Client) error {
 		return fmt.Errorf("connecting to an empty address gave %v, want a *waymaker.Error", err)
 	}
 	fmt.Printf("Connect(\"\") -> kind=%s code=%s message=%q\n", werr.Kind, werr.Code, werr.Message)
-	fmt.Printf("connected to %v\n", c.Conn().Addrs())
+	fmt.Printf("this client talks to %v\n", c.Conn().Addrs())
 	return nil
 }

@@ -24,7 +24,7 @@ func tourLock(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("AcquireLock %s -> fence token %d, lease expires at %d\n", key, l.FenceToken(), l.LeaseExpiresAtMs())
+	fmt.Printf("AcquireLock %s -> fence token %d, lease expires in %v\n", key, l.FenceToken(), fromNow(l.LeaseExpiresAtMs()))
 	_, err = c.AcquireLock(ctx, key, waymaker.LockConfig{MaxWait: 0})
 	if !waymaker.IsServerCode(err, "expired") {
 		return fmt.Errorf("contended try-lock answered %v, want expired", err)
@@ -38,8 +38,11 @@ func tourLock(ctx context.Context, c *waymaker.Client) error {
 	case <-time.After(5 * time.Second):
 		return errors.New("no renewal within 5s")
 	}
-	fmt.Printf("SpawnRenewal(500ms) -> Watch fired, lease now expires at %d (+%dms)\n", l.LeaseExpiresAtMs(), l.LeaseExpiresAtMs()-before)
-	renewal.Stop()
+	fmt.Printf("SpawnRenewal(500ms) -> Watch fired, lease now expires in %v (pushed back %v)\n",
+		fromNow(l.LeaseExpiresAtMs()), time.Duration(l.LeaseExpiresAtMs()-before)*time.Millisecond)
+	// The renewal runs on until the Unlock below: a lease that ran out
+	// while the waiter queues would hand the waiter the key early.
+	defer renewal.Stop()
 
 	// A waiter gets the key, with a higher token, as soon as it is freed.
 	got := make(chan *waymaker.Lock, 1)
@@ -60,13 +63,16 @@ func tourLock(ctx context.Context, c *waymaker.Client) error {
 		}
 		select { // poll until the waiter has queued
 		case <-time.After(10 * time.Millisecond):
+		case w := <-got:
+			return fmt.Errorf("the waiter got the lock (%v) before it was unlocked", w != nil)
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("waiting for the waiter to queue: %w", ctx.Err())
 		}
 	}
 	if err := l.Unlock(ctx); err != nil {
 		return err
 	}
+	renewal.Stop()
 	w := <-got
 	if w == nil {
 		return errors.New("the waiter got nothing")
@@ -113,4 +119,9 @@ func tourLock(ctx context.Context, c *waymaker.Client) error {
 	_, err = c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: time.Millisecond})
 	fmt.Printf("AcquireLock with LeaseTTL 1ms -> %v\n", err)
 	return nil
+}
+
+// fromNow says when a server time in Unix milliseconds is, from now.
+func fromNow(ms int64) time.Duration {
+	return time.Until(time.UnixMilli(ms)).Round(10 * time.Millisecond)
 }

@@ -12,8 +12,8 @@ import (
 
 func init() { register(50, "sketches: Bloom, HyperLogLog, Count-Min, Top-K, t-digest", tourSketches) }
 
-// tourSketches shows each probabilistic sketch answering what the RedisBloom
-// command of the same name answers.
+// tourSketches shows what each probabilistic sketch answers: the same
+// answers as the RedisBloom commands named in each method's doc.
 func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	suffix := time.Now().Format("150405")
 	name := func(s string) string { return "tour-" + s + "-" + suffix }
@@ -32,12 +32,12 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("BF.ADD order-17 -> %v, again -> %v\n", first, again)
+	fmt.Printf("Bloom filter: add order-17 -> newly added %v; add it again -> newly added %v (already there)\n", first, again)
 	ex, err := seen.MExists(ctx, []byte("order-17"), []byte("order-18"))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("BF.MEXISTS order-17 order-18 -> %v\n", ex)
+	fmt.Printf("may it hold order-17, order-18? -> %v (a no is certain; a yes is wrong at most 1%% of the time)\n", ex)
 	var batch [][]byte
 	for i := range 3000 {
 		batch = append(batch, fmt.Appendf(nil, "order-%d", 1000+i))
@@ -49,7 +49,7 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("BF.INFO after 3,001 items in a 1,000-capacity filter -> %d sub-filters, capacity %d, %d items\n",
+	fmt.Printf("3,001 items in a filter sized for 1,000 -> it grew to %d sub-filters with room for %d; %d items went in as new (the rest tested as present already)\n",
 		info.Filters, info.Capacity, info.Items)
 
 	visitors, err := c.CreateHLL(ctx, waymaker.HLLConfig{Name: name("visitors")})
@@ -76,7 +76,7 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("PFADD 30,000 users -> changed=%v; PFCOUNT -> %d; PFCOUNT with a second HLL (50,000 distinct in all) -> %d\n", changed, n, union)
+	fmt.Printf("HyperLogLog: add 30,000 users -> changed %v; about %d distinct; with a second HLL (50,000 distinct in all) about %d\n", changed, n, union)
 
 	words, err := c.CreateCMS(ctx, waymaker.CMSConfig{Name: name("words"), ErrorRate: 0.001, Probability: 0.01})
 	if err != nil {
@@ -87,9 +87,9 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("CMS.INCRBY the 5 sketch 2 the 1 -> %v\n", counts)
+	fmt.Printf("Count-Min sketch: count the +5, sketch +2, the +1 -> counts now %v\n", counts)
 	q, _ := words.Query(ctx, []byte("the"), []byte("absent"))
-	fmt.Printf("CMS.QUERY the absent -> %v (never below the true count)\n", q)
+	fmt.Printf("how often the, absent? -> %v (an estimate never below the true count)\n", q)
 
 	pages, err := c.CreateTopK(ctx, waymaker.TopKConfig{Name: name("pages"), K: 2, Width: 50})
 	if err != nil {
@@ -102,10 +102,10 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("TOPK.INCRBY /pricing 10 -> expelled %q\n", dropped)
+	fmt.Printf("Top-2 pages: /pricing +10 -> pushed %q out of the top 2\n", dropped)
 	top, _ := pages.List(ctx)
 	for _, p := range top {
-		fmt.Printf("  TOPK.LIST %s %d\n", p.Item, p.Count)
+		fmt.Printf("  in the top 2: %s, counted %d\n", p.Item, p.Count)
 	}
 
 	latency, err := c.CreateTDigest(ctx, waymaker.TDigestConfig{Name: name("latency")})
@@ -123,14 +123,21 @@ func tourSketches(ctx context.Context, c *waymaker.Client) error {
 	if err != nil {
 		return err
 	}
-	ranks, _ := latency.Rank(ctx, 30)
-	mean, _ := latency.TrimmedMean(ctx, 0.1, 0.9)
-	fmt.Printf("TDIGEST.QUANTILE 0.5 0.99 -> %v; RANK 30 -> %v; TRIMMED_MEAN 0.1 0.9 -> %.1f\n", qs, ranks, mean)
+	ranks, err := latency.Rank(ctx, 30)
+	if err != nil {
+		return err
+	}
+	mean, err := latency.TrimmedMean(ctx, 0.1, 0.9)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("t-digest of 1,000 latencies of 10..49 ms: median %.1f ms, p99 %.1f ms; 30 ms ranks %d of 1,000; mean of the middle 80%% %.1f ms\n",
+		qs[0], qs[1], ranks[0], mean)
 
 	if err := latency.Add(ctx, 1, math.NaN()); err != nil {
 		var werr *waymaker.Error
 		if errors.As(err, &werr) {
-			fmt.Printf("TDIGEST.ADD NaN -> kind=%s %s\n", werr.Kind, werr.Message)
+			fmt.Printf("adding NaN to the t-digest -> refused: kind=%s %s\n", werr.Kind, werr.Message)
 		}
 	}
 	return nil

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/server"
@@ -40,10 +43,18 @@ func Connect(ctx context.Context) (*waymaker.Client, func(), error) {
 		}
 		fmt.Printf("started an embedded waymaker server on %s (set WAYMAKER_ADDR to use another)\n", addr)
 	} else {
-		fmt.Printf("using the waymaker server at %s\n", addr)
+		fmt.Printf("will use the waymaker server at %s (WAYMAKER_ADDR)\n", addr)
 	}
 	client, err := waymaker.Connect(ctx, addr)
 	if err != nil {
+		stopServer()
+		return nil, nil, err
+	}
+	// Connect does not touch the network; ask the server's health service
+	// now, so that a wrong address fails here, in a second, and not as the
+	// first call's retries running out.
+	if err := checkReachable(ctx, client, addr); err != nil {
+		_ = client.Close()
 		stopServer()
 		return nil, nil, err
 	}
@@ -51,4 +62,20 @@ func Connect(ctx context.Context) (*waymaker.Client, func(), error) {
 		_ = client.Close()
 		stopServer()
 	}, nil
+}
+
+// checkReachable asks the gRPC health service at addr, for up to 5 s.
+func checkReachable(ctx context.Context, client *waymaker.Client, addr string) error {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(client.Conn()).Check(hctx, &healthpb.HealthCheckRequest{})
+	switch {
+	case err != nil:
+		return fmt.Errorf("no waymaker server answers at %s: %v (start one with go run ./server/cmd/waymakerd, or unset WAYMAKER_ADDR to embed one)", addr, err)
+	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		fmt.Printf("the server at %s answers but is %v (still starting); calls retry until it is ready\n", addr, resp.GetStatus())
+	default:
+		fmt.Printf("the server at %s answers: %v\n", addr, resp.GetStatus())
+	}
+	return nil
 }

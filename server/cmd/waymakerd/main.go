@@ -1,19 +1,31 @@
 // Command waymakerd is the waymaker reference server.
 //
-//	waymakerd --listen :8818 --data-dir /var/lib/waymaker
+//	waymakerd --data-dir /var/lib/waymaker
+//
+// It serves gRPC on 127.0.0.1:8818 unless --listen says otherwise. The
+// default is loopback because the server has no authentication yet: who
+// can reach the port can read and change everything, so --listen :8818
+// (every interface) is for a network where that is acceptable.
 //
 // Without --data-dir everything is kept in memory and lost on exit. It stops
-// gracefully on SIGINT or SIGTERM.
+// gracefully on SIGINT or SIGTERM. --version prints the SDK's version, the
+// Go version and the commit it was built from.
 //
-// It listens at once, also while a restart replays a long raft log: until
-// the replay is done (logged as it goes, entries replayed of the total) the
-// gRPC health service answers NOT_SERVING and every other call fails with
-// Unavailable. Only the wait for leadership is bounded (10 s, then the
-// daemon exits with an error); restoring the snapshot and replaying the
-// log take what the data needs.
+// Flags are checked and the listener bound before anything is opened, so a
+// bad flag or a taken port fails at once. It listens while a restart
+// replays a long raft log: until the replay is done (logged as it goes,
+// entries replayed of the total) the gRPC health service answers
+// NOT_SERVING and every other call fails with Unavailable. Only the wait
+// for leadership is bounded (10 s, then the daemon exits with an error);
+// restoring the snapshot and replaying the log take what the data needs.
+//
+// At the info level a start logs, one line each, the data dir (fresh, or
+// restoring), the listen address, the replay (when there is one) and the
+// leader; raft's own lines are at debug.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -22,70 +34,132 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
+	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/server"
 )
 
+// defaultListen is loopback until the server authenticates its clients.
+const defaultListen = "127.0.0.1:8818"
+
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stderr, nil); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "waymakerd:", err)
 		os.Exit(1)
 	}
 }
 
+type options struct {
+	listen, dataDir, nodeID string
+	level                   zap.AtomicLevel
+	version                 bool
+}
+
+// parse reads the flags. --help prints the usage to stdout and returns
+// flag.ErrHelp.
+func parse(args []string, stdout io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("waymakerd", flag.ContinueOnError)
+	var parseOut bytes.Buffer
+	fs.SetOutput(&parseOut)
+	fs.StringVar(&o.listen, "listen", defaultListen, "host:port to serve gRPC on. Loopback by default: the server has no authentication yet, so\nwhoever reaches the port can read and change everything; :8818 serves every interface")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the raft log and snapshots; empty keeps everything in memory, lost on exit")
+	fs.StringVar(&o.nodeID, "node-id", "node1", "this node's raft ID; keep it stable for a data dir")
+	peers := fs.String("peers", "", "comma-separated addresses of the other voters (cluster mode: not implemented yet)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, "Usage: waymakerd [flags]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC. It stops gracefully on SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return o, err
+		}
+		return o, fmt.Errorf("%w (waymakerd --help lists the flags)", err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q: waymakerd takes flags only (waymakerd --help lists them)", fs.Args())
+	}
+	if o.version {
+		return o, nil
+	}
+	var err error
+	if o.level, err = zap.ParseAtomicLevel(*logLevel); err != nil {
+		return o, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if strings.TrimSpace(*peers) != "" {
+		return o, errors.New("--peers: cluster mode is not implemented yet; run a single node (no --peers)")
+	}
+	return o, nil
+}
+
 // run is main without the process exits, so a test can drive it. ready, if
 // not nil, receives the listen address once the server accepts connections,
 // which is before it is ready: its health service says when it is.
-func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
-	fs := flag.NewFlagSet("waymakerd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", ":8818", "address to serve gRPC on")
-	dataDir := fs.String("data-dir", "", "directory for the raft log and snapshots; empty keeps everything in memory")
-	nodeID := fs.String("node-id", "node1", "this node's raft ID; keep it stable for a data dir")
-	peers := fs.String("peers", "", "comma-separated addresses of the other voters (cluster mode: not implemented yet)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return err
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- string) error {
+	o, err := parse(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	level, err := zap.ParseAtomicLevel(*logLevel)
-	if err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	zcfg := zap.NewProductionConfig()
-	zcfg.Level = level
-	zcfg.ErrorOutputPaths = []string{"stderr"}
-	zcfg.OutputPaths = []string{"stderr"}
-	log, err := zcfg.Build()
 	if err != nil {
 		return err
 	}
+	if o.version {
+		fmt.Fprint(stdout, versionText(debug.ReadBuildInfo()))
+		return nil
+	}
+
+	// Bind before anything is opened or started: a taken port or a bad
+	// address is the whole story, not the end of raft's.
+	lis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", o.listen, err)
+	}
+	defer lis.Close() // Serve closes it too; this covers the errors before
+
+	// JSON lines to stderr, as zap's production config writes them, but
+	// with readable times.
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	out := zapcore.Lock(zapcore.AddSync(stderr))
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), out, o.level), zap.AddCaller(), zap.ErrorOutput(out))
 	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
 
-	var peerList []string
-	for p := range strings.SplitSeq(*peers, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			peerList = append(peerList, p)
-		}
+	// Whether the data dir holds a raft log is known only before Open,
+	// which creates one.
+	restoring := false
+	if o.dataDir != "" {
+		_, err := os.Stat(filepath.Join(o.dataDir, "raft.db"))
+		restoring = err == nil
 	}
 
-	// Open, listen and serve before Start: while a long log replays, health
+	// Open and serve before Start: while a long log replays, health
 	// checks get a NOT_SERVING answer (and other calls Unavailable) instead
 	// of a refused connection, and the log says how far the replay is.
-	srv, err := server.Open(server.Config{DataDir: *dataDir, NodeID: *nodeID, Peers: peerList, Logger: log})
+	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log})
 	if err != nil {
-		return err
+		return openError(err, o.dataDir)
 	}
-	lis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		srv.Stop()
-		return fmt.Errorf("--listen: %w", err)
+	switch {
+	case o.dataDir == "":
+		log.Info("no data dir: the state is kept in memory and lost on exit")
+	case restoring:
+		log.Info("data dir holds a raft log: restoring its state", zap.String("data_dir", o.dataDir))
+	default:
+		log.Info("data dir is new: starting with an empty state", zap.String("data_dir", o.dataDir))
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -104,6 +178,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 		return err
 	}
+	log.Info("leading: this node is the single voter and elected itself", zap.String("node_id", o.nodeID))
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", zap.String("cause", context.Cause(ctx).Error()))
@@ -116,4 +191,46 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 		return err
 	}
+}
+
+// openError names the cause of a failed Open in the daemon's terms. bolt
+// locks raft.db while it is open; failing to take that lock within its
+// timeout means another process has the data dir.
+func openError(err error, dataDir string) error {
+	//lint:ignore SA1019 server/go.mod requires bbolt v1.3.5, which has no bbolt/errors package
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return fmt.Errorf("--data-dir %q: another process holds it (its raft log %s is locked; is a waymakerd already running on it?): %w",
+			dataDir, filepath.Join(dataDir, "raft.db"), err)
+	}
+	return err
+}
+
+// versionText says which SDK, Go and commit this binary was built from.
+// The commit is known when it was built with go build inside a git
+// checkout; go run and test binaries carry none.
+func versionText(info *debug.BuildInfo, ok bool) string {
+	commit := "unknown (not built by go build from a git checkout)"
+	if ok {
+		var rev, at, modified string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			commit = rev
+			if at != "" {
+				commit += " (" + at + ")"
+			}
+			if modified == "true" {
+				commit += " with uncommitted changes"
+			}
+		}
+	}
+	return fmt.Sprintf("waymakerd %s\ngo:     %s %s/%s\ncommit: %s\n", waymaker.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, commit)
 }

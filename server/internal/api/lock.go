@@ -264,7 +264,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 	// which every acknowledged operation is in, answers it (the leader-
 	// election follower's hot path costs no log write).
 	if req.MaxWaitMs == 0 && t.Contended(lockAcquireRequest(req), arrival) {
-		return nil, Fail(CodeExpired, "contended")
+		return nil, Fail(CodeExpired, lock.MsgContended)
 	}
 	// Subscribe before proposing, so a grant right after the queuing is
 	// never missed.
@@ -291,7 +291,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 		case st.TakenOver:
 			return nil, Fail(CodeConflict, "another call with this request_id took over the wait")
 		case !st.Waiting:
-			return nil, Fail(CodeExpired, "the lock stayed contended for max_wait_ms")
+			return nil, Fail(CodeExpired, lock.MsgWaitedOut)
 		}
 		select {
 		case <-w.C():

@@ -74,7 +74,7 @@ func TestLockServiceContendedTryWritesNothing(t *testing.T) {
 	}
 	for range 10 {
 		resp, _ := s.TryAcquire(ctx, &lockpb.LockServiceTryAcquireRequest{Key: "k", RequestId: "b"})
-		if resp.GetResult().GetResultCode() != CodeExpired {
+		if resp.GetResult().GetResultCode() != CodeExpired || resp.GetResult().GetMessage() != lock.MsgContended {
 			t.Fatal(resp)
 		}
 	}

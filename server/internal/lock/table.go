@@ -20,6 +20,16 @@ const (
 	CodeInvalid      = "invalid_argument"
 )
 
+// Messages of an acquisition refused with CodeExpired: what happened, in
+// the request's terms, for the error a user reads.
+const (
+	// MsgContended answers a try (max_wait_ms 0) on a lock that someone
+	// else holds, or that an earlier waiter is queued for.
+	MsgContended = "the lock is held by another owner (or an earlier waiter is queued for it); max_wait_ms is 0, so this try does not wait"
+	// MsgWaitedOut answers a wait that ended at max_wait_ms.
+	MsgWaitedOut = "the lock stayed held by another owner for all of max_wait_ms"
+)
+
 // TombstoneRetentionMs is how long a Table remembers how a lease ended
 // (released, expired, revoked). Within it a retried Release of a released
 // lease answers success and a late Renew or rebind gets the precise code;
@@ -186,7 +196,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		}
 		if r.MaxWaitMs == 0 {
 			t.removeWaiter(w, now)
-			return fail(CodeExpired, "contended")
+			return fail(CodeExpired, MsgContended)
 		}
 		// A re-issue takes over the waiter's place in the queue; the earlier
 		// call's Cancel (with the old attempt) no longer applies.
@@ -203,7 +213,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		return &Outcome{Lease: t.leasePB(l, false)}
 	}
 	if r.MaxWaitMs == 0 {
-		return fail(CodeExpired, "contended")
+		return fail(CodeExpired, MsgContended)
 	}
 	t.attemptSeq++
 	t.orderSeq++

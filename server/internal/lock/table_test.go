@@ -462,3 +462,24 @@ func TestLockDeterministic(t *testing.T) {
 		t.Fatal("two replays of one log diverged")
 	}
 }
+
+// A contended try says what happened, not only the code: the lock is held
+// by another owner and max_wait_ms 0 does not wait. So does a waiter that
+// re-issues itself as a try.
+func TestLockContendedTrySaysWhy(t *testing.T) {
+	tb := NewTable("", 0)
+	mustGrant(t, acq(t, tb, "holder", excl, 0, 10, "k"))
+	o := acq(t, tb, "try", excl, 0, 11, "k")
+	mustCode(t, o, CodeExpired)
+	if o.Message != MsgContended {
+		t.Fatalf("contended try: message %q, want %q", o.Message, MsgContended)
+	}
+	if o := acq(t, tb, "waiter", excl, 60_000, 12, "k"); !o.Waiting {
+		t.Fatalf("want a queued waiter, got %+v", o)
+	}
+	o = acq(t, tb, "waiter", excl, 0, 13, "k")
+	mustCode(t, o, CodeExpired)
+	if o.Message != MsgContended {
+		t.Fatalf("waiter re-issued as a try: message %q, want %q", o.Message, MsgContended)
+	}
+}

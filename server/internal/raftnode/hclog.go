@@ -79,11 +79,48 @@ func value(v any) any {
 	return v
 }
 
-func (h *zapHCLog) Log(level hclog.Level, msg string, args ...any) {
-	if level == hclog.Off {
+// operatorInfo are the raft lines kept at info: restoring a snapshot at
+// start takes what the data needs, and these say that it runs and how far
+// it is. Every other line of raft's info level is its own chatter (state
+// changes, elections, snapshots taken and reaped) and goes to debug: the
+// server logs itself, at info, where it listens, what it restored and that
+// it leads.
+var operatorInfo = map[string]bool{
+	"starting restore from snapshot":     true,
+	"snapshot restore progress":          true,
+	"snapshot network transfer progress": true,
+	"restored from snapshot":             true,
+}
+
+// level is the zap level of one raft line.
+func level(l hclog.Level, msg string, args []any) zapcore.Level {
+	switch {
+	case l == hclog.Info && !operatorInfo[msg]:
+		return zapcore.DebugLevel
+	case l == hclog.Warn && msg == "heartbeat timeout reached, starting election" && firstElection(args):
+		// A node that has never seen a leader elects one at start: a
+		// single node does so on every start. Only losing a known leader
+		// is worth a warning.
+		return zapcore.DebugLevel
+	}
+	return toZapLevel(l)
+}
+
+// firstElection reports whether an election line names no last leader.
+func firstElection(args []any) bool {
+	for i := 0; i+1 < len(args); i += 2 {
+		if fmt.Sprint(args[i]) == "last-leader-id" {
+			return fmt.Sprint(args[i+1]) == ""
+		}
+	}
+	return false
+}
+
+func (h *zapHCLog) Log(l hclog.Level, msg string, args ...any) {
+	if l == hclog.Off {
 		return
 	}
-	if ce := h.z.Check(toZapLevel(level), msg); ce != nil {
+	if ce := h.z.Check(level(l, msg, args), msg); ce != nil {
 		ce.Write(fields(args)...)
 	}
 }

@@ -16,7 +16,7 @@ func TestHCLogRoutesToZap(t *testing.T) {
 	h := newHCLog(zap.New(core)).Named("snap").With("node", "n1")
 
 	h.Debug("dropped below info")
-	h.Info("entering leader state", "term", 3)
+	h.Info("restored from snapshot", "term", 3)
 	h.Warn("odd", "dangling")
 	h.Error("failed", "err", "boom")
 	h.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}).Print("from std log")
@@ -26,7 +26,7 @@ func TestHCLogRoutesToZap(t *testing.T) {
 		t.Fatalf("got %d entries, want 4: %v", len(got), got)
 	}
 	e := got[0]
-	if e.Message != "entering leader state" || e.LoggerName != "raft.snap" || e.ContextMap()["term"] != int64(3) || e.ContextMap()["node"] != "n1" {
+	if e.Message != "restored from snapshot" || e.LoggerName != "raft.snap" || e.ContextMap()["term"] != int64(3) || e.ContextMap()["node"] != "n1" {
 		t.Fatalf("entry = %+v %v", e.Entry, e.ContextMap())
 	}
 	if got[1].Level != zapcore.WarnLevel || got[1].ContextMap()["EXTRA_VALUE_AT_END"] != "dangling" {
@@ -43,7 +43,7 @@ func TestHCLogRoutesToZap(t *testing.T) {
 // raft logs its configuration as hclog.Fmt("%+v", servers); the line must
 // carry the formatted servers, not a literal "%+v".
 func TestHCLogFormatsHCLogWrappers(t *testing.T) {
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zapcore.DebugLevel)
 	h := newHCLog(zap.New(core))
 	type server struct{ ID, Address string }
 	h.Info("initial configuration",
@@ -81,6 +81,45 @@ func TestRaftStartLogsNoLiteralVerb(t *testing.T) {
 			if s := fmt.Sprint(v); strings.Contains(s, "%+v") || strings.Contains(s, "%#v") {
 				t.Errorf("%q: field %s = %s", e.Message, k, s)
 			}
+		}
+	}
+}
+
+// Raft's chatter is debug: at info a start says nothing in raft's words but
+// a snapshot restore, and a first election is no warning, while losing a
+// known leader still is.
+func TestHCLogLevelsRaftChatter(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	h := newHCLog(zap.New(core))
+	h.Info("entering leader state", "leader", "Node at node1 [Leader]")
+	h.Info("election won", "term", 2, "tally", 1)
+	h.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "", "last-leader-id", "")
+	h.Info("starting restore from snapshot", "id", "1-2-3")
+	h.Info("restored from snapshot", "id", "1-2-3")
+	h.Warn("heartbeat timeout reached, starting election", "last-leader-addr", "n2", "last-leader-id", "n2")
+	h.Warn("failed to contact quorum of nodes, stepping down")
+
+	want := []zapcore.Level{zapcore.DebugLevel, zapcore.DebugLevel, zapcore.DebugLevel,
+		zapcore.InfoLevel, zapcore.InfoLevel, zapcore.WarnLevel, zapcore.WarnLevel}
+	got := logs.All()
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		if e.Level != want[i] {
+			t.Errorf("%q %v: level %v, want %v", e.Message, e.ContextMap(), e.Level, want[i])
+		}
+	}
+}
+
+// A single node's whole start, bootstrap and election included, logs
+// nothing of raft's at info or above.
+func TestRaftStartIsQuietAtInfo(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	startNode(t, Config{Logger: zap.New(core)})
+	for _, e := range logs.All() {
+		if strings.HasPrefix(e.LoggerName, "raft") {
+			t.Errorf("raft logged at %v: %q %v", e.Level, e.Message, e.ContextMap())
 		}
 	}
 }
