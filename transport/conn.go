@@ -178,6 +178,9 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 		return nil, ErrClosed
 	}
 	cc := c.pick()
+	if cc.GetState() != connectivity.Ready {
+		c.awaitReady(ctx, cc)
+	}
 	st, err := cc.NewStream(ctx, desc, method, opts...)
 	if err != nil {
 		return nil, c.connError(ctx, cc, err)
@@ -222,6 +225,33 @@ func mentions(msg string, err error) bool {
 	s := err.Error()
 	q := strconv.Quote(s)
 	return strings.Contains(msg, s) || strings.Contains(msg, q[1:len(q)-1])
+}
+
+// awaitReady waits, before a stream is opened on a connection that is not
+// READY (reconnecting after a server restart), until it is, for at most
+// the call's context and Backoff.MaxElapsed. Opening a stream fails at once
+// while a connection is down, and a stream that carries data (an object
+// Put) is not re-sent, so it should start once the server is back rather
+// than fail in the moment the connection is being made again. Nothing is
+// sent while waiting.
+func (c *Conn) awaitReady(ctx context.Context, cc *grpc.ClientConn) {
+	if c.opts.backoff.MaxElapsed > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.backoff.MaxElapsed)
+		defer cancel()
+	}
+	for {
+		s := cc.GetState()
+		switch s {
+		case connectivity.Ready, connectivity.Shutdown:
+			return
+		case connectivity.Idle:
+			cc.Connect()
+		}
+		if !cc.WaitForStateChange(ctx, s) {
+			return
+		}
+	}
 }
 
 // whenUp returns a channel that is closed once the connection calls use is
