@@ -81,14 +81,20 @@ type Retry struct{ Response any }
 const entrySize = 96
 
 type dedupEntry struct {
-	key    string // subsystem + "\x00" + request id
-	digest [16]byte
+	key    dedupKey
+	op     uint16
+	digest [32]byte // SHA-256 of the payload
 	atMs   int64
 	typ    protoreflect.MessageType
 	resp   []byte // the response, marshalled
 }
 
-func (e *dedupEntry) size() int { return entrySize + len(e.key) + len(e.resp) }
+func (e *dedupEntry) size() int {
+	return entrySize + len(e.key.subsystem) + len(e.key.requestID) + len(e.resp)
+}
+
+// dedupKey names a request id within its subsystem.
+type dedupKey struct{ subsystem, requestID string }
 
 // dedup is the FSM's memory of request ids. Apply, Snapshot and Restore
 // run on the FSM goroutine; Lookup runs on API goroutines, so the state is
@@ -97,27 +103,14 @@ type dedup struct {
 	cfg DedupConfig
 
 	mu    sync.RWMutex
-	byKey map[string]*dedupEntry
+	byKey map[dedupKey]*dedupEntry
 	fifo  []*dedupEntry // apply order; fifo[head:] are live
 	head  int
 	bytes int
 }
 
 func newDedup(cfg DedupConfig) *dedup {
-	return &dedup{cfg: cfg.withDefaults(), byKey: map[string]*dedupEntry{}}
-}
-
-func dedupKey(subsystem, requestID string) string { return subsystem + "\x00" + requestID }
-
-func commandDigest(op uint16, payload []byte) [16]byte {
-	h := sha256.New()
-	var ob [2]byte
-	binary.BigEndian.PutUint16(ob[:], op)
-	h.Write(ob[:])
-	h.Write(payload)
-	var d [16]byte
-	copy(d[:], h.Sum(nil))
-	return d
+	return &dedup{cfg: cfg.withDefaults(), byKey: map[dedupKey]*dedupEntry{}}
 }
 
 // check answers a command with a request id from memory: the remembered
@@ -125,12 +118,12 @@ func commandDigest(op uint16, payload []byte) [16]byte {
 func (d *dedup) check(cmd Command) (any, bool) {
 	d.expire(cmd.AtMs)
 	d.mu.RLock()
-	e := d.byKey[dedupKey(cmd.Subsystem, cmd.RequestID)]
+	e := d.byKey[dedupKey{cmd.Subsystem, cmd.RequestID}]
 	d.mu.RUnlock()
 	if e == nil {
 		return nil, false
 	}
-	if e.digest != commandDigest(cmd.Op, cmd.Payload) {
+	if e.op != cmd.Op || e.digest != sha256.Sum256(cmd.Payload) {
 		return ErrRequestIDReused, true
 	}
 	return e.decode(), true
@@ -153,11 +146,11 @@ func (d *dedup) remember(cmd Command, result any) any {
 	if !ok || m == nil {
 		return result
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	b, err := proto.Marshal(m)
 	if err != nil {
 		return result // not remembered: a retry applies again, as before
 	}
-	e := &dedupEntry{key: dedupKey(cmd.Subsystem, cmd.RequestID), digest: commandDigest(cmd.Op, cmd.Payload), atMs: cmd.AtMs, typ: m.ProtoReflect().Type(), resp: b}
+	e := &dedupEntry{key: dedupKey{cmd.Subsystem, cmd.RequestID}, op: cmd.Op, digest: sha256.Sum256(cmd.Payload), atMs: cmd.AtMs, typ: m.ProtoReflect().Type(), resp: b}
 	d.add(e)
 	return result
 }
@@ -210,7 +203,7 @@ func (d *dedup) expire(atMs int64) {
 // blocking pop). It is a read of local state.
 func (d *dedup) Lookup(subsystem, requestID string) (any, bool) {
 	d.mu.RLock()
-	e := d.byKey[dedupKey(subsystem, requestID)]
+	e := d.byKey[dedupKey{subsystem, requestID}]
 	d.mu.RUnlock()
 	if e == nil {
 		return nil, false
@@ -225,9 +218,10 @@ func (d *dedup) Len() int {
 	return len(d.fifo) - d.head
 }
 
-// Snapshot layout (varints): count | count × (len key | key | digest:16 |
-// zigzag atMs | len type | type | len resp | resp). Entries never change
-// once stored, so the copy of the slice is a point-in-time copy.
+// Snapshot layout (varints): count | count × (len subsystem | subsystem |
+// len request id | request id | op | digest:32 | zigzag atMs | len type |
+// type | len resp | resp). Entries never change once stored, so the copy
+// of the slice is a point-in-time copy.
 func (d *dedup) snapshot() func(io.Writer) error {
 	d.mu.RLock()
 	live := append([]*dedupEntry(nil), d.fifo[d.head:]...)
@@ -237,8 +231,11 @@ func (d *dedup) snapshot() func(io.Writer) error {
 		var b []byte
 		b = binary.AppendUvarint(b, uint64(len(live)))
 		for _, e := range live {
-			b = binary.AppendUvarint(b, uint64(len(e.key)))
-			b = append(b, e.key...)
+			b = binary.AppendUvarint(b, uint64(len(e.key.subsystem)))
+			b = append(b, e.key.subsystem...)
+			b = binary.AppendUvarint(b, uint64(len(e.key.requestID)))
+			b = append(b, e.key.requestID...)
+			b = binary.AppendUvarint(b, uint64(e.op))
 			b = append(b, e.digest[:]...)
 			b = binary.AppendVarint(b, e.atMs)
 			name := string(e.typ.Descriptor().FullName())
@@ -289,11 +286,22 @@ func (d *dedup) restore(r io.Reader) error {
 		return b, nil
 	}
 	for range n {
-		key, err := readBytes(MaxSubsystemNameLen+1+MaxRequestIDLen, "key")
+		sub, err := readBytes(MaxSubsystemNameLen, "subsystem")
 		if err != nil {
 			return err
 		}
-		e := &dedupEntry{key: string(key)}
+		rid, err := readBytes(MaxRequestIDLen, "request id")
+		if err != nil {
+			return err
+		}
+		op, err := binary.ReadUvarint(br)
+		if err != nil {
+			return fmt.Errorf("dedup op: %w", unexpected(err))
+		}
+		if op > 0xffff {
+			return fmt.Errorf("dedup op %d out of range", op)
+		}
+		e := &dedupEntry{key: dedupKey{string(sub), string(rid)}, op: uint16(op)}
 		if _, err := io.ReadFull(br, e.digest[:]); err != nil {
 			return fmt.Errorf("dedup digest: %w", unexpected(err))
 		}
