@@ -42,7 +42,7 @@
 //
 // # Errors
 //
-// Every call fails with an [*Error]: its Kind says where it failed
+// A call that fails returns an [*Error]: its Kind says where it failed
 // ([KindRPC] on the wire, [KindServer] a result code from the server,
 // [KindInvalid] an argument refused before anything was sent, naming it),
 // Code is the server's result code ("expired", "not_found",
