@@ -18,4 +18,13 @@
 // A server with caching off answers Unimplemented; every call then returns
 // an error for which errors.Is(err, transport.ErrUnimplemented) holds, at
 // once and without retrying.
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. ExampleClient_CacheAttachPolicy in
+// server/e2e/cache_test.go (the server module) starts a server in its own
+// process and checks its output. Run it with:
+//
+//	cd server && go test -run Example ./e2e/
 package cache

@@ -36,4 +36,13 @@
 //
 // Arguments are checked before anything is sent: a bad one fails with a
 // *transport.Error of Kind "invalid" naming it.
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. Example_collectionsQueue in server/e2e/collections_test.go
+// (the server module) starts a server in its own process and checks its
+// output. Run it with:
+//
+//	cd server && go test -run Example ./e2e/
 package collections

@@ -47,4 +47,13 @@
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
 //	c := kv.New(conn)
 //	bucket, err := c.GetOrCreate(ctx, kv.Config{Name: "config"})
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. ExampleClient_GetOrCreateKV in
+// server/e2e/kv_example_test.go (the server module) starts a server in its
+// own process and checks its output. Run it with:
+//
+//	cd server && go test -run Example ./e2e/
 package kv

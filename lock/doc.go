@@ -44,4 +44,13 @@
 // Dropping a Lock without Unlock does not release it: the lease expires on
 // its TTL. Unlock is idempotent for a held lock, and never succeeds silently
 // for a lost one.
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. ExampleClient_AcquireLock and ExampleClient_MultiLock in
+// server/e2e/lock_example_test.go (the server module) start a server in
+// their own process and check their output. Run them with:
+//
+//	cd server && go test -run Example ./e2e/
 package lock

@@ -26,4 +26,13 @@
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
 //	c := objstore.New(conn)
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. ExampleObjectStore in server/e2e/objstore_test.go (the
+// server module) starts a server in its own process and checks its output.
+// Run it with:
+//
+//	cd server && go test -run Example ./e2e/
 package objstore

@@ -26,4 +26,13 @@
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
 //	c := stream.New(conn)
+//
+// # Runnable examples
+//
+// This package's Examples compile but do not run: they dial a server at
+// localhost:8818. ExampleClient_GetOrCreateStream and ExampleConsumer_Fetch
+// in server/e2e/stream_example_test.go (the server module) start a server in
+// their own process and check their output. Run them with:
+//
+//	cd server && go test -run Example ./e2e/
 package stream

@@ -1,12 +1,10 @@
 //go:build tools
 
-// Package tools pins the code generators and linters this repository runs,
-// so that `go run` or `go install` from this module always uses the same versions.
+// Package tools pins the linter this repository runs (staticcheck), so that
+// `go install` from this module always builds the same version. The code
+// generators are pinned apart, in tools/gen, which stays out of go.work.
 package tools
 
 import (
-	_ "github.com/bufbuild/buf/cmd/buf"
-	_ "google.golang.org/grpc/cmd/protoc-gen-go-grpc"
-	_ "google.golang.org/protobuf/cmd/protoc-gen-go"
 	_ "honnef.co/go/tools/cmd/staticcheck"
 )

@@ -71,4 +71,12 @@
 // matches a server configured otherwise. A unary request that encodes
 // larger fails before it is sent, with a KindInvalid error naming the
 // limit. ResourceExhausted (a message over a limit) is never retried.
+//
+// # Runnable examples
+//
+// The subsystem packages' Examples dial a server at localhost:8818 and only
+// compile. The Examples in the server module's server/e2e directory run the
+// whole path against a server they start themselves (cd server && go test
+// -run Example ./e2e/); server/e2e/reconnect_test.go and retry_test.go hold
+// the rule above to account through server restarts and lost replies.
 package transport
