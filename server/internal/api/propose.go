@@ -67,6 +67,15 @@ func ProposeEach[R any](ctx context.Context, p Proposer, subsystem string, op ui
 	return propose[R](ctx, p, subsystem, op, "", msg)
 }
 
+// proposePayload proposes an encoded payload, at most once per request id
+// when rid is set and p can.
+func proposePayload(ctx context.Context, p Proposer, subsystem string, op uint16, rid string, payload []byte) (any, error) {
+	if once, ok := p.(OnceProposer); ok && rid != "" {
+		return once.ProposeOnce(ctx, subsystem, op, rid, payload)
+	}
+	return p.Propose(ctx, subsystem, op, payload)
+}
+
 func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, rid string, msg proto.Message) (R, *commonpb.Result) {
 	var zero R
 	if r := checkRequestID(rid); r != nil {
@@ -78,12 +87,7 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	if err != nil {
 		return zero, Failf(CodeInternal, "marshal %s command: %v", subsystem, err)
 	}
-	var res any
-	if once, ok := p.(OnceProposer); ok && rid != "" {
-		res, err = once.ProposeOnce(ctx, subsystem, op, rid, payload)
-	} else {
-		res, err = p.Propose(ctx, subsystem, op, payload)
-	}
+	res, err := proposePayload(ctx, p, subsystem, op, rid, payload)
 	if err != nil {
 		return zero, FromError(err)
 	}

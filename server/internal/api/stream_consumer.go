@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
+)
+
+// CreateConsumer implements StreamService.
+func (h *StreamService) CreateConsumer(ctx context.Context, req *sp.StreamServiceCreateConsumerRequest) (*sp.StreamServiceCreateConsumerResponse, error) {
+	var v Validator
+	h.checkName(&v, "stream", req.GetStream())
+	h.checkConsumerConfig(&v, req.GetConfig(), false)
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceCreateConsumerResponse{Result: r}, nil
+	}
+	resp, r := Propose[*sp.StreamServiceCreateConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpCreateConsumer, req)
+	if r != nil {
+		return &sp.StreamServiceCreateConsumerResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// UpdateConsumer implements StreamService.
+func (h *StreamService) UpdateConsumer(ctx context.Context, req *sp.StreamServiceUpdateConsumerRequest) (*sp.StreamServiceUpdateConsumerResponse, error) {
+	var v Validator
+	h.checkName(&v, "stream", req.GetStream())
+	h.checkConsumerConfig(&v, req.GetConfig(), true)
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceUpdateConsumerResponse{Result: r}, nil
+	}
+	resp, r := Propose[*sp.StreamServiceUpdateConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpUpdateConsumer, req)
+	if r != nil {
+		return &sp.StreamServiceUpdateConsumerResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+func (h *StreamService) checkConsumerRef(v *Validator, streamName, consumer string) {
+	h.checkName(v, "stream", streamName)
+	h.checkName(v, "consumer", consumer)
+}
+
+// GetConsumer implements StreamService.
+func (h *StreamService) GetConsumer(ctx context.Context, req *sp.StreamServiceGetConsumerRequest) (*sp.StreamServiceGetConsumerResponse, error) {
+	var v Validator
+	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceGetConsumerResponse{Result: r}, nil
+	}
+	return h.sm.ConsumerInfo(req.GetStream(), req.GetConsumer()), nil
+}
+
+// DeleteConsumer implements StreamService.
+func (h *StreamService) DeleteConsumer(ctx context.Context, req *sp.StreamServiceDeleteConsumerRequest) (*sp.StreamServiceDeleteConsumerResponse, error) {
+	var v Validator
+	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceDeleteConsumerResponse{Result: r}, nil
+	}
+	resp, r := Propose[*sp.StreamServiceDeleteConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteConsumer, req)
+	if r != nil {
+		return &sp.StreamServiceDeleteConsumerResponse{Result: r}, nil
+	}
+	return resp, nil
+}
+
+// ListConsumers implements StreamService.
+func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamServiceListConsumersRequest) (*sp.StreamServiceListConsumersResponse, error) {
+	var v Validator
+	h.checkName(&v, "stream", req.GetStream())
+	size := pageSize("page_size", &v, req.GetPageSize())
+	after := v.PageToken("page_token", ScopeConsumers(req.GetStream()), req.GetPageToken())
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceListConsumersResponse{Result: r}, nil
+	}
+	infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)
+	if !ok {
+		return &sp.StreamServiceListConsumersResponse{Result: Failf(CodeNotFound, "stream: %q not found", req.GetStream())}, nil
+	}
+	return &sp.StreamServiceListConsumersResponse{Result: OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}, nil
+}
+
+// Consume implements StreamService: push delivery. Whenever the consumer
+// has work it proposes a deliver command and streams what it answers;
+// otherwise it waits for the stream's notification.
+func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.StreamService_ConsumeServer) error {
+	var v Validator
+	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
+	v.Duration("idle_heartbeat_ms", req.GetIdleHeartbeatMs(), h.d.Limits.MaxDurationMs)
+	if r := v.Result(); r != nil {
+		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
+	}
+	ctx := srv.Context()
+	w := h.n.Watch(req.GetStream())
+	defer w.Stop()
+
+	// A bound ephemeral consumer is kept alive by touching it.
+	var touch <-chan time.Time
+	if eph, inactive := h.sm.Ephemeral(req.GetStream(), req.GetConsumer()); eph {
+		every := min(time.Duration(inactive)*time.Millisecond/3, streamIdleTouch)
+		t := time.NewTicker(max(every, 10*time.Millisecond))
+		defer t.Stop()
+		touch = t.C
+	}
+	var hb <-chan time.Time
+	var hbTimer *time.Timer
+	if d := req.GetIdleHeartbeatMs(); d > 0 {
+		hbTimer = time.NewTimer(time.Duration(d) * time.Millisecond)
+		defer hbTimer.Stop()
+		hb = hbTimer.C
+	}
+	deliver := &sp.StreamServiceFetchRequest{Stream: req.GetStream(), Consumer: req.GetConsumer(), Batch: consumeBatch}
+	for {
+		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
+		if !exists {
+			return srv.Send(&sp.StreamServiceConsumeResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
+		}
+		if work {
+			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, deliver)
+			if r == nil {
+				r = resp.GetResult()
+			}
+			switch {
+			case r.GetSuccess():
+				for _, m := range resp.GetMsgs() {
+					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Msg: m}); err != nil {
+						return err
+					}
+				}
+				if hbTimer != nil {
+					hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
+				}
+				continue
+			case r.GetResultCode() == CodeExpired:
+				// Another stream of the consumer took it first; wait.
+			case r.GetResultCode() == CodeUnavailable || r.GetResultCode() == CodeNotLeader:
+				return status.Error(codes.Unavailable, r.GetMessage())
+			default:
+				return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
+			}
+		}
+		select {
+		case <-w.C():
+			_ = w.Wait(ctx)
+		case <-ctx.Done():
+			return nil
+		case <-h.d.Stopping:
+			return status.Error(codes.Unavailable, "server stopping")
+		case <-touch:
+			_, _ = Propose[*sp.StreamServiceGetConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpTouch,
+				&sp.StreamServiceGetConsumerRequest{Stream: req.GetStream(), Consumer: req.GetConsumer()})
+		case <-hb:
+			if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Heartbeat: true}); err != nil {
+				return err
+			}
+			hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
+		}
+	}
+}
+
+// Fetch implements StreamService: pull delivery with a bounded wait.
+func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchRequest) (*sp.StreamServiceFetchResponse, error) {
+	var v Validator
+	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
+	v.Check(req.GetBatch() >= 0 && req.GetBatch() <= maxFetchBatch, "batch", fmt.Sprintf("must be 0..%d", maxFetchBatch))
+	v.Duration("max_wait_ms", req.GetMaxWaitMs(), h.d.Limits.MaxDurationMs)
+	v.NonNegative("max_bytes", req.GetMaxBytes())
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceFetchResponse{Result: r}, nil
+	}
+	w := h.n.Watch(req.GetStream())
+	defer w.Stop()
+	var expire <-chan time.Time
+	if d := req.GetMaxWaitMs(); d > 0 {
+		t := time.NewTimer(time.Duration(d) * time.Millisecond)
+		defer t.Stop()
+		expire = t.C
+	}
+	for {
+		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
+		if !exists {
+			return &sp.StreamServiceFetchResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())}, nil
+		}
+		if work {
+			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, req)
+			if r != nil {
+				return &sp.StreamServiceFetchResponse{Result: r}, nil
+			}
+			if resp.GetResult().GetResultCode() != CodeExpired {
+				return resp, nil
+			}
+		}
+		if expire == nil {
+			return &sp.StreamServiceFetchResponse{Result: Fail(CodeExpired, "no message ready")}, nil
+		}
+		select {
+		case <-w.C():
+			_ = w.Wait(ctx)
+		case <-expire:
+			expire = nil // look once more, then answer
+		case <-ctx.Done():
+			return &sp.StreamServiceFetchResponse{Result: FromError(ctx.Err())}, nil
+		case <-h.d.Stopping:
+			return &sp.StreamServiceFetchResponse{Result: Fail(CodeUnavailable, "server stopping")}, nil
+		}
+	}
+}
+
+// Ack implements StreamService.
+func (h *StreamService) Ack(ctx context.Context, req *sp.StreamServiceAckRequest) (*sp.StreamServiceAckResponse, error) {
+	var v Validator
+	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
+	v.Check(len(req.GetItems()) > 0, "items", "must not be empty")
+	v.Check(len(req.GetItems()) <= maxBatchMsgs, "items", fmt.Sprintf("%d items, limit %d", len(req.GetItems()), maxBatchMsgs))
+	for i, it := range req.GetItems() {
+		v.Check(it.GetStreamSeq() > 0, fmt.Sprintf("items[%d].stream_seq", i), "must be positive")
+		v.Check(sp.StreamAckKind_name[int32(it.GetKind())] != "", fmt.Sprintf("items[%d].kind", i), "unknown ack kind")
+		v.Duration(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs(), h.d.Limits.MaxDurationMs)
+		v.MaxLen(fmt.Sprintf("items[%d].term_reason", i), len(it.GetTermReason()), h.d.Limits.MaxDescriptionLen)
+	}
+	if r := v.Result(); r != nil {
+		return &sp.StreamServiceAckResponse{Result: r}, nil
+	}
+	resp, r := Propose[*sp.StreamServiceAckResponse](ctx, h.d.Node, stream.Name, stream.OpAck, req)
+	if r != nil {
+		return &sp.StreamServiceAckResponse{Result: r}, nil
+	}
+	return resp, nil
+}
