@@ -13,8 +13,26 @@ import (
 // The leading underscore keeps it out of the space of valid subsystem names.
 const tickSubsystem = "_fsm"
 
-// opTick is the FSM's only own op: call Tick(AtMs) on every subsystem.
-const opTick uint16 = 1
+// The FSM's own ops: opTick calls Tick(AtMs) on every subsystem; opRearm
+// calls Rearm(AtMs) on every subsystem that implements Rearmer.
+const (
+	opTick  uint16 = 1
+	opRearm uint16 = 2
+)
+
+// Rearmer is implemented by a subsystem with deadlines a client keeps
+// alive (lock leases): Rearm gives each of them a full period from atMs
+// when that is later than its deadline. A new leader commits a re-arm
+// before it expires anything (raftnode), as etcd's lessor does on
+// promotion, so a change of leader never ends a lease early.
+type Rearmer interface {
+	Rearm(atMs int64)
+}
+
+// RearmCommand is the command a new leader proposes to re-arm every lease.
+func RearmCommand(atMs int64) Command {
+	return Command{Subsystem: tickSubsystem, Op: opRearm, AtMs: atMs}
+}
 
 // ErrUnknownSubsystem is returned (as an Apply result) for a command naming
 // no registered subsystem, e.g. a log written by a newer server.
@@ -40,7 +58,18 @@ type FSM struct {
 
 	// dedup remembers the answers to commands with a request id.
 	dedup *dedup
+
+	// applied is the raft index of the last entry applied, or of the
+	// snapshot last restored. A read that must see every entry up to a
+	// read index waits until it gets there.
+	applied atomic.Uint64
 }
+
+// AppliedIndex is the raft index of the last log entry the FSM has
+// finished applying (or of the snapshot it last restored). Raft's own
+// AppliedIndex counts entries handed to the FSM, which may not have been
+// applied yet. Safe to call from any goroutine.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 
 var _ raft.FSM = (*FSM)(nil)
 
@@ -121,9 +150,12 @@ func (f *FSM) Apply(l *raft.Log) any {
 	cmd, err := Unmarshal(l.Data)
 	if err != nil {
 		f.log.Error("undecodable raft log entry", zap.Uint64("index", l.Index), zap.Error(err))
+		f.applied.Store(l.Index)
 		return err
 	}
-	return f.ApplyCommand(cmd)
+	res := f.ApplyCommand(cmd)
+	f.applied.Store(l.Index)
+	return res
 }
 
 // ApplyCommand applies a decoded command, as Apply does for a log entry. It
@@ -136,6 +168,14 @@ func (f *FSM) ApplyCommand(cmd Command) (result any) {
 	f.clock = cmd.AtMs
 
 	if cmd.Subsystem == tickSubsystem {
+		if cmd.Op == opRearm {
+			for _, s := range f.subs {
+				if r, ok := s.(Rearmer); ok {
+					f.guard(s.Name(), "Rearm", func() { r.Rearm(cmd.AtMs) }, &result)
+				}
+			}
+			return result
+		}
 		if cmd.Op != opTick {
 			return fmt.Errorf("%w: unknown fsm op %d", ErrBadCommand, cmd.Op)
 		}

@@ -25,6 +25,11 @@ import (
 // The leading underscore keeps it out of the space of subsystem names.
 const dedupFrame = "_dedup"
 
+// indexFrame names the snapshot frame holding the raft index the snapshot
+// was taken at (8 bytes, big-endian), so a restored FSM knows how far it
+// has applied. Snapshots written before it restore with index 0.
+const indexFrame = "_index"
+
 const (
 	snapMagic    = "WMFS"
 	snapVersion  = 1
@@ -56,6 +61,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		snap.parts = append(snap.parts, snapPart{name: s.Name(), write: w})
 	}
 	snap.parts = append(snap.parts, snapPart{name: dedupFrame, write: f.dedup.snapshot()})
+	index := binary.BigEndian.AppendUint64(nil, f.applied.Load())
+	snap.parts = append(snap.parts, snapPart{name: indexFrame, write: func(w io.Writer) error {
+		_, err := w.Write(index)
+		return err
+	}})
 	return snap, nil
 }
 
@@ -218,6 +228,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 
 	seen := make(map[string]bool, count)
+	var index uint64
 	for range count {
 		n, err := binary.ReadUvarint(br)
 		if err != nil {
@@ -240,6 +251,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			if _, err := io.Copy(io.Discard, cr); err != nil {
 				return fmt.Errorf("fsm: restore request ids: %w", err)
 			}
+			continue
+		}
+		if name == indexFrame && !seen[name] {
+			seen[name] = true
+			b, err := io.ReadAll(&chunkReader{r: br})
+			if err != nil || len(b) != 8 {
+				return fmt.Errorf("fsm: snapshot index frame: %d bytes, %v", len(b), unexpected(err))
+			}
+			index = binary.BigEndian.Uint64(b)
 			continue
 		}
 		s, ok := f.byName[name]
@@ -271,6 +291,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		f.dedup.replace(newDedup(f.dedup.cfg))
 	}
 	f.clock = clock
+	f.applied.Store(index)
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package raftnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +31,20 @@ const (
 	DefaultStartTimeout      = 10 * time.Second
 	DefaultProgressInterval  = time.Second
 	DefaultNodeID            = "node1"
+
+	// LAN defaults of a cluster's raft timeouts: a follower suspects the
+	// leader after one heartbeat timeout without contact (randomised up to
+	// twice that), so a dead leader is replaced in well under 2 s.
+	DefaultHeartbeatTimeout   = 250 * time.Millisecond
+	DefaultElectionTimeout    = 250 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 200 * time.Millisecond
 )
+
+// Peer is one member of a cluster's raft configuration.
+type Peer struct {
+	// ID is the node id; Addr its raft transport address (host:port).
+	ID, Addr string
+}
 
 // Config configures a Node. Zero values mean the documented defaults.
 type Config struct {
@@ -38,9 +54,38 @@ type Config struct {
 	// (snapshots/). Empty means everything lives in memory and is lost when
 	// the node stops.
 	DataDir string
-	// Peers lists other voters. Cluster mode is not implemented yet: a
-	// non-empty Peers makes New fail.
-	Peers []string
+	// RaftBind is the TCP address the raft transport listens on for its
+	// peers (host:port). Empty runs a single node on an in-memory transport,
+	// which no other node can reach.
+	RaftBind string
+	// RaftListener, when set, is the listener the raft transport accepts its
+	// peers on, instead of binding RaftBind (which then only documents the
+	// address); tests make the listeners of a whole cluster first, to
+	// know every address before any node starts.
+	RaftListener net.Listener
+	// RaftAdvertise is the raft address the other nodes reach this one on,
+	// when RaftBind is not reachable as is (a wildcard or a NAT). Default:
+	// the bound address.
+	RaftAdvertise string
+	// Bootstrap lists the initial voters of a fresh cluster, this node among
+	// them. Every initial voter must be given the same list. Ignored when
+	// the node has state already. Empty with Join false: this node
+	// bootstraps as the single voter.
+	Bootstrap []Peer
+	// Join makes a fresh node start without bootstrapping: it waits to be
+	// added by the leader of a running cluster (AddVoter or AddNonvoter).
+	Join bool
+	// WrapTransport, when set, wraps the raft transport; fault injection in
+	// tests uses it. The result must keep raft.WithPreVote and
+	// raft.WithClose when the transport it wraps has them.
+	WrapTransport func(raft.Transport) raft.Transport
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are raft's
+	// timeouts. Defaults: 20ms each for a single node, which elects itself
+	// at once; DefaultHeartbeatTimeout, DefaultElectionTimeout and
+	// DefaultLeaderLeaseTimeout (LAN values) in a cluster.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
 	// Logger receives the node's and raft's logs. Default: discard.
 	Logger *zap.Logger
 	// TickInterval is how often the leader checks whether some subsystem has
@@ -81,15 +126,18 @@ var ErrNotStarted = errors.New("raftnode: not started")
 
 // NotLeaderError is returned by Propose on a node that is not the leader.
 type NotLeaderError struct {
-	// LeaderID and LeaderAddr name the current leader when known. LeaderAddr
-	// is the raft transport address; mapping it to the leader's client
-	// address is the cluster mode's job.
+	// LeaderID and LeaderAddr name the current leader when known.
+	// LeaderAddr is its client address, as it announced it (see
+	// Node.SetClientAddrs); empty while unknown.
 	LeaderID, LeaderAddr string
 }
 
 func (e *NotLeaderError) Error() string {
 	if e.LeaderID == "" {
 		return "raftnode: not the leader, leader unknown"
+	}
+	if e.LeaderAddr == "" {
+		return fmt.Sprintf("raftnode: not the leader; leader is %s", e.LeaderID)
 	}
 	return fmt.Sprintf("raftnode: not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }
@@ -105,12 +153,16 @@ type Node struct {
 	logs   raft.LogStore
 	stable raft.StableStore
 	snaps  raft.SnapshotStore
-	trans  *raft.InmemTransport
-	bolt   *raftboltdb.BoltStore // nil in memory mode
+	trans  raft.Transport
+	closer interface{ Close() error } // the transport's, nil if none
+	bolt   *raftboltdb.BoltStore      // nil in memory mode
+	single bool                       // in-memory transport: one node only
+
+	clientAddrs atomic.Pointer[func(id string) string]
+	leadership                        // cluster.go: leader readiness, read index, apply waiters
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
 	startMu sync.Mutex                // orders Start's creation of raft with Shutdown
-	applied atomic.Uint64             // index of the last log entry the FSM applied
 	ctx     context.Context           // cancelled by Shutdown; bounds the ticker's proposals
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -122,9 +174,6 @@ type Node struct {
 // New validates cfg and opens the stores, but starts nothing: register every
 // subsystem with f before calling Start.
 func New(cfg Config, f *fsm.FSM) (*Node, error) {
-	if len(cfg.Peers) > 0 {
-		return nil, errors.New("raftnode: Peers: cluster mode is not implemented yet; run a single node (no peers)")
-	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = DefaultNodeID
 	}
@@ -149,17 +198,142 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.ProgressInterval <= 0 {
 		cfg.ProgressInterval = DefaultProgressInterval
 	}
+	if err := cfg.validateCluster(); err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger, fsm: f}
+	n.leadership.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.openStores(); err != nil {
+	if err := n.openTransport(); err != nil {
 		n.cancel()
 		return nil, err
 	}
-	// A fixed address (the node ID) keeps the persisted raft configuration
-	// valid across restarts, where a random in-memory address would not.
-	_, n.trans = raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
+	if err := n.openStores(); err != nil {
+		n.cancel()
+		_ = n.closer.Close()
+		return nil, err
+	}
 	return n, nil
 }
+
+// openTransport makes the raft transport: TCP when RaftBind is set, else
+// in memory, at a fixed address (the node ID) so that the persisted raft
+// configuration stays valid across restarts.
+func (n *Node) openTransport() error {
+	var t raft.Transport
+	if n.cfg.RaftBind == "" && n.cfg.RaftListener == nil {
+		_, inmem := raft.NewInmemTransport(raft.ServerAddress(n.cfg.NodeID))
+		t, n.single = inmem, true
+	} else {
+		lis := n.cfg.RaftListener
+		if lis == nil {
+			l, err := net.Listen("tcp", n.cfg.RaftBind)
+			if err != nil {
+				return fmt.Errorf("raftnode: RaftBind %q: %w", n.cfg.RaftBind, err)
+			}
+			lis = l
+		}
+		var adv net.Addr = lis.Addr()
+		if n.cfg.RaftAdvertise != "" {
+			a, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
+			if err != nil {
+				lis.Close()
+				return fmt.Errorf("raftnode: RaftAdvertise %q: %w", n.cfg.RaftAdvertise, err)
+			}
+			adv = a
+		} else if a, ok := adv.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+			lis.Close()
+			return invalid("RaftAdvertise", "raft listens on %s, which peers cannot dial; give the address they reach this node on", a)
+		}
+		// NetworkTransport implements raft.WithPreVote, so pre-vote stays on:
+		// a node cut off and rejoining does not disrupt a healthy leader.
+		t = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: lis, adv: adv}, 3, 5*time.Second, newHCLog(n.log))
+	}
+	if n.cfg.WrapTransport != nil {
+		t = n.cfg.WrapTransport(t)
+	}
+	c, _ := t.(raft.WithClose)
+	if _, ok := t.(raft.WithPreVote); !ok {
+		if c != nil {
+			_ = c.Close()
+		}
+		return errors.New("raftnode: the raft transport does not implement raft.WithPreVote, which would silently turn pre-vote off")
+	}
+	n.trans, n.closer = t, c
+	return nil
+}
+
+// streamLayer is raft's TCP stream layer over a given listener. It keeps
+// every connection it made or accepted and closes them with the listener:
+// raft's NetworkTransport closes neither, which would leave its handlers
+// and its peers' pooled connections alive after Shutdown.
+type streamLayer struct {
+	net.Listener
+	adv net.Addr
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (s *streamLayer) Addr() net.Addr { return s.adv }
+
+func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return &trackedConn{Conn: c, s: s}, nil
+}
+
+func (s *streamLayer) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+func (s *streamLayer) Close() error {
+	err := s.Listener.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	clear(s.conns)
+	return err
+}
+
+type trackedConn struct {
+	net.Conn
+	s *streamLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c.Conn)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// RaftAddr is the address this node's raft transport is reached on.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
 
 func (n *Node) openStores() error {
 	if n.cfg.DataDir == "" {
@@ -252,24 +426,31 @@ func (n *Node) raftConfig() *raft.Config {
 	c := raft.DefaultConfig()
 	c.LocalID = raft.ServerID(n.cfg.NodeID)
 	// A single voter elects itself one heartbeat timeout after start, so
-	// small timeouts make start and restart fast. They would be too tight
-	// for a real network; cluster mode will choose its own.
-	c.HeartbeatTimeout = 20 * time.Millisecond
-	c.ElectionTimeout = 20 * time.Millisecond
-	c.LeaderLeaseTimeout = 20 * time.Millisecond
+	// small timeouts make start and restart fast. A network needs more.
+	hb, el, ll := 20*time.Millisecond, 20*time.Millisecond, 20*time.Millisecond
+	if !n.single {
+		hb, el, ll = DefaultHeartbeatTimeout, DefaultElectionTimeout, DefaultLeaderLeaseTimeout
+	}
+	c.HeartbeatTimeout = cmp.Or(n.cfg.HeartbeatTimeout, hb)
+	c.ElectionTimeout = cmp.Or(n.cfg.ElectionTimeout, el)
+	c.LeaderLeaseTimeout = cmp.Or(n.cfg.LeaderLeaseTimeout, ll)
 	c.CommitTimeout = 5 * time.Millisecond
+	c.NotifyCh = n.notifyCh
 	c.SnapshotThreshold = n.cfg.SnapshotThreshold
 	c.SnapshotInterval = n.cfg.SnapshotInterval
 	c.Logger = newHCLog(n.log)
 	return c
 }
 
-// Start starts raft, bootstraps a fresh node as the single voter, and waits
-// until this node leads and a barrier has passed, so that every entry
-// committed before a restart has been re-applied to the FSM when Start
-// returns. Then it starts the leader ticker.
+// Start starts raft, bootstraps a fresh node (as the single voter, or with
+// the Bootstrap voters), and waits until a leader is known and this node
+// has applied what it knows to be committed: on the leader, every entry up
+// to a barrier behind its last one, so that everything committed before a
+// restart has been re-applied when Start returns. Then it starts the
+// leader ticker. A follower's server catches up the rest with a read
+// index from the leader (Node.ReadIndex there, WaitApplied here).
 //
-// Only the wait for leadership is bounded, by StartTimeout. Restoring the
+// Only the wait for a leader is bounded, by StartTimeout. Restoring the
 // latest snapshot comes before it and replaying the log after it; both
 // take what the data needs, and the replay logs its progress every
 // ProgressInterval. Start returns early when ctx ends or Shutdown is called.
@@ -279,26 +460,14 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	// raft restored the latest snapshot in NewRaft; the entries after it
-	// up to the last one on disk are replayed once this node leads.
+	// up to the last one on disk are replayed once a leader commits them.
 	from, last := r.AppliedIndex(), r.LastIndex()
-
-	lctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
-	defer cancel()
-	for leader := false; !leader; {
-		select {
-		case leader = <-r.LeaderCh():
-		case <-n.ctx.Done():
-			return ErrShuttingDown
-		case <-lctx.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("raftnode: start: %w", ctx.Err())
-			}
-			return fmt.Errorf("raftnode: no leadership within StartTimeout (%v): %w", n.cfg.StartTimeout, lctx.Err())
-		}
-	}
 	if !existing {
 		// The bootstrap configuration is the only entry: nothing to tell.
 		from = last
+	}
+	if err := n.waitLeader(ctx, r); err != nil {
+		return err
 	}
 	if err := n.replay(ctx, r, from, last); err != nil {
 		return err
@@ -312,6 +481,28 @@ func (n *Node) Start(ctx context.Context) error {
 	go n.runTicker(r)
 	n.log.Debug("raft node ready", zap.String("node_id", n.cfg.NodeID), zap.Bool("restored", existing))
 	return nil
+}
+
+// waitLeader waits, up to StartTimeout, until some node leads.
+func (n *Node) waitLeader(ctx context.Context, r *raft.Raft) error {
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
+	defer cancel()
+	for {
+		_, id := r.LeaderWithID()
+		if id != "" {
+			return nil
+		}
+		select {
+		case <-n.changed():
+		case <-n.ctx.Done():
+			return ErrShuttingDown
+		case <-lctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("raftnode: start: %w", ctx.Err())
+			}
+			return fmt.Errorf("raftnode: no leader within StartTimeout (%v): %w", n.cfg.StartTimeout, lctx.Err())
+		}
+	}
 }
 
 // startRaft creates raft (restoring the latest snapshot) and bootstraps a
@@ -331,17 +522,26 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("raftnode: inspect existing state: %w", err)
 	}
-	r, err := raft.NewRaft(conf, appliedFSM{n.fsm, &n.applied}, n.logs, n.stable, n.snaps, n.trans)
+	r, err := raft.NewRaft(conf, appliedFSM{n.fsm, n}, n.logs, n.stable, n.snaps, n.trans)
 	if err != nil {
 		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.raft.Store(r)
+	n.wg.Add(1)
+	go n.runLeadership(r)
 	// Bootstrapping only a node without state keeps a restart from
-	// rewriting the configuration its log already holds.
-	if !existing {
+	// rewriting the configuration its log already holds; a joining node
+	// waits to be added instead.
+	if !existing && !n.cfg.Join {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: conf.LocalID, Address: n.trans.LocalAddr(),
 		}}}
+		if len(n.cfg.Bootstrap) > 0 {
+			boot.Servers = nil
+			for _, p := range n.cfg.Bootstrap {
+				boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+			}
+		}
 		if err := r.BootstrapCluster(boot).Error(); err != nil {
 			return nil, false, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
@@ -349,29 +549,24 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 	return r, existing, nil
 }
 
-// replay waits, unbounded, until the FSM has applied every entry up to a
-// barrier behind the log's last entry, logging how many of the entries
-// from+1..last have been applied every ProgressInterval and at the end.
+// replay waits, unbounded, until the FSM has applied what this node must
+// have before it serves: on the leader every entry up to the barrier its
+// leadership begins with; on a follower the commit index it has learned.
+// It logs how many of the entries from+1..last have been applied every
+// ProgressInterval and at the end.
 func (n *Node) replay(ctx context.Context, r *raft.Raft, from, last uint64) error {
 	total := last - min(from, last)
-	progress := func() uint64 { return min(max(n.applied.Load(), from), last) - min(from, last) }
+	progress := func() uint64 { return min(max(n.fsm.AppliedIndex(), from), last) - min(from, last) }
 	start := time.Now()
 	if total > 0 {
 		n.log.Info("replaying the raft log", zap.Uint64("replayed", progress()), zap.Uint64("entries", total),
 			zap.Uint64("from_index", from), zap.Uint64("last_index", last))
 	}
-	done := make(chan error, 1)
-	// The future resolves when the barrier is applied or raft shuts down;
-	// Shutdown guarantees the latter, so this goroutine always ends.
-	go func() { done <- r.Barrier(0).Error() }()
 	t := time.NewTicker(n.cfg.ProgressInterval)
 	defer t.Stop()
 	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return fmt.Errorf("raftnode: replaying the log: %w", n.mapErr(r, err))
-			}
+		done, wait := n.caughtUp(r)
+		if done {
 			level := zap.InfoLevel
 			if total == 0 {
 				level = zap.DebugLevel
@@ -379,6 +574,9 @@ func (n *Node) replay(ctx context.Context, r *raft.Raft, from, last uint64) erro
 			n.log.Log(level, "raft log replayed", zap.Uint64("replayed", total), zap.Uint64("entries", total),
 				zap.Duration("took", time.Since(start)))
 			return nil
+		}
+		select {
+		case <-wait:
 		case <-t.C:
 			n.log.Info("replaying the raft log", zap.Uint64("replayed", progress()), zap.Uint64("entries", total),
 				zap.Duration("elapsed", time.Since(start)))
@@ -390,19 +588,29 @@ func (n *Node) replay(ctx context.Context, r *raft.Raft, from, last uint64) erro
 	}
 }
 
-// appliedFSM records the index of each entry it applies, which is what the
-// replay's progress counts: raft's own AppliedIndex moves when entries are
-// handed to the FSM, not when it has applied them. (Should fsm.FSM ever
-// implement raft.BatchingFSM, this wrapper must count in ApplyBatch too.)
+// appliedFSM wakes the waiters for an applied index (reads behind a read
+// index, the replay) after each entry the FSM applies; the FSM itself
+// records the index (fsm.FSM.AppliedIndex), because raft's own AppliedIndex
+// moves when entries are handed to the FSM, not when it has applied them.
+// (Should fsm.FSM ever implement raft.BatchingFSM, this wrapper must wake
+// in ApplyBatch too.)
 type appliedFSM struct {
 	*fsm.FSM
-	applied *atomic.Uint64
+	n *Node
 }
 
 func (f appliedFSM) Apply(l *raft.Log) any {
 	res := f.FSM.Apply(l)
-	f.applied.Store(l.Index)
+	f.n.wakeApplied()
 	return res
+}
+
+// Restore wakes the waiters too: an installed snapshot moves the applied
+// index past every entry it covers.
+func (f appliedFSM) Restore(rc io.ReadCloser) error {
+	err := f.FSM.Restore(rc)
+	f.n.wakeApplied()
+	return err
 }
 
 // Propose appends a command for subsystem to the raft log, stamped with this
@@ -471,8 +679,7 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (any, error) {
 func (n *Node) mapErr(r *raft.Raft, err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		addr, id := r.LeaderWithID()
-		return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
+		return n.notLeader(r)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShuttingDown
 	default:
@@ -493,7 +700,7 @@ func (n *Node) runTicker(r *raft.Raft) {
 			return
 		case <-t.C:
 		}
-		if r.State() != raft.Leader {
+		if !n.ready() {
 			continue
 		}
 		now := time.Now().UnixMilli()
@@ -527,6 +734,8 @@ func (n *Node) Snapshot() error {
 
 // Shutdown stops the ticker and raft and closes the stores. Every goroutine
 // the node started has ended when it returns. Safe to call more than once.
+// It hands leadership to no one: to the other nodes it looks like a crash,
+// and they elect a new leader after their election timeout.
 func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.stopped.Store(true)
@@ -534,12 +743,16 @@ func (n *Node) Shutdown() error {
 		n.startMu.Lock() // a Start creating raft or the ticker finishes that first
 		r := n.raft.Load()
 		n.startMu.Unlock()
-		n.wg.Wait()
 		var errs []error
 		if r != nil {
+			// Before the wait: a new leader's barrier resolves only when its
+			// leadership ends or raft shuts down.
 			errs = append(errs, r.Shutdown().Error())
 		}
-		errs = append(errs, n.trans.Close())
+		n.wg.Wait()
+		if n.closer != nil {
+			errs = append(errs, n.closer.Close())
+		}
 		if n.bolt != nil {
 			errs = append(errs, n.bolt.Close())
 		}

@@ -32,6 +32,19 @@ type journal struct {
 	ticks    []int64
 	deadline int64
 	restored int // entries seen by the last non-empty Restore
+	rearms   []int64
+}
+
+func (j *journal) Rearm(at int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.rearms = append(j.rearms, at)
+}
+
+func (j *journal) rearmCount() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.rearms)
 }
 
 func (j *journal) Name() string { return "journal" }
@@ -171,13 +184,6 @@ func TestProposeBeforeStart(t *testing.T) {
 	}
 	defer n.Shutdown()
 	if _, err := n.Propose(context.Background(), "x", 1, nil); !errors.Is(err, ErrNotStarted) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
-func TestPeersNotImplemented(t *testing.T) {
-	_, err := New(Config{Peers: []string{"a:1"}}, fsm.New(nil))
-	if err == nil || !strings.Contains(err.Error(), "not implemented") || !strings.Contains(err.Error(), "Peers") {
 		t.Fatalf("err = %v", err)
 	}
 }
