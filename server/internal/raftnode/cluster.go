@@ -158,9 +158,9 @@ type leadership struct {
 	readyBit atomic.Bool
 	nwait    atomic.Int32
 
-	vmu       sync.Mutex
-	vwaiting  []chan error
-	vrunning  bool
+	vmu      sync.Mutex
+	vwaiting []chan error
+	vrunning bool
 }
 
 type appliedWaiter struct {

@@ -159,7 +159,7 @@ type Node struct {
 	single bool                       // in-memory transport: one node only
 
 	clientAddrs atomic.Pointer[func(id string) string]
-	leadership                        // cluster.go: leader readiness, read index, apply waiters
+	leadership  // cluster.go: leader readiness, read index, apply waiters
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
 	startMu sync.Mutex                // orders Start's creation of raft with Shutdown
