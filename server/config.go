@@ -1,8 +1,10 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +25,12 @@ import (
 // more than the SDK's default 16 MiB needs transport.WithMaxMessageSize too.
 type Limits = api.Limits
 
+// Peer is one initial voter of a cluster: its node id and raft address.
+type Peer = raftnode.Peer
+
+// ParsePeers parses a --bootstrap list, "id=host:port,id=host:port".
+func ParsePeers(s string) ([]Peer, error) { return raftnode.ParsePeers(s) }
+
 // DefaultLimits returns Limits with every field at its default.
 func DefaultLimits() Limits { return api.DefaultLimits() }
 
@@ -36,9 +44,48 @@ type Config struct {
 	// NodeID names this node in raft. Default "node1". 1..64 characters of
 	// [A-Za-z0-9._-]; keep it stable across restarts of one DataDir.
 	NodeID string
-	// Peers lists the other voters' addresses. Cluster mode is not
-	// implemented yet, so New refuses a non-empty Peers.
-	Peers []string
+	// RaftListen makes this node a cluster member: the raft transport
+	// listens there (host:port) for the other nodes. Empty (the default)
+	// runs a single node that no other node can reach.
+	RaftListen string
+	// RaftAdvertise is the raft address the other nodes reach this one on,
+	// when RaftListen is not reachable as is (a wildcard host, a NAT).
+	RaftAdvertise string
+	// Advertise is the client address other nodes and clients reach this
+	// node on (host:port); it is replicated, so a not_leader hint names it.
+	// Default: the address Serve listens on.
+	Advertise string
+	// Bootstrap lists the initial voters of a new cluster, this node among
+	// them, as id and raft address. Give every initial voter the same
+	// list; a node whose list disagrees with the cluster's is refused.
+	// Ignored once the DataDir holds state. Empty with RaftListen set and
+	// no Join: the node bootstraps a cluster of one, which others can join.
+	Bootstrap []Peer
+	// Join is the client address of a node of a running cluster: a fresh
+	// node asks it to be added as a voter, then catches up from the leader
+	// (by snapshot install when the log has been compacted).
+	Join string
+	// HeartbeatTimeout and ElectionTimeout are raft's (cluster mode).
+	// Defaults 250ms each (LAN): a dead leader is replaced within about a
+	// second. Every node should use the same values.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// ForwardHold bounds how long a call waits for a leader to be known
+	// (during an election) before it is answered Unavailable. Default:
+	// twice ElectionTimeout, at least 1s.
+	ForwardHold time.Duration
+	// StaleReads makes reads answer from this node's local state by
+	// default, without confirming that the state is current (like etcd's
+	// serializable reads). A call can ask for either with the metadata key
+	// ReadConsistencyKey; the SDK's transport.StaleRead does. Default:
+	// linearizable reads.
+	StaleReads bool
+	// RaftListener, when set, is the listener the raft transport accepts
+	// peers on instead of binding RaftListen; waymakertest uses it.
+	RaftListener net.Listener
+	// Faults injects network faults into the raft transport and the
+	// forwarding of calls; waymakertest.Cluster sets it.
+	Faults *raftnode.Faults
 	// Logger receives the server's logs, raft's included. Default: discard.
 	Logger *zap.Logger
 	// Limits bounds request sizes. Zero fields take their defaults.
@@ -95,20 +142,19 @@ const (
 	// the largest value or chunk for everything else in its request.
 	messageOverhead    = 64 << 10
 	defaultStopTimeout = 5 * time.Second
-	maxNodeIDLen       = 64
 )
 
 // validate reports the first unusable field, by name, and returns cfg with
 // defaults applied.
 func (cfg Config) validate() (Config, error) {
-	if len(cfg.Peers) > 0 {
-		return cfg, errors.New("server: Config.Peers: cluster mode is not implemented yet; leave Peers empty to run a single node")
-	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = raftnode.DefaultNodeID
 	}
-	if !validNodeID(cfg.NodeID) {
-		return cfg, fmt.Errorf("server: Config.NodeID %q: want 1..%d characters of [A-Za-z0-9._-]", cfg.NodeID, maxNodeIDLen)
+	if !raftnode.ValidNodeID(cfg.NodeID) {
+		return cfg, fmt.Errorf("server: Config.NodeID %q: want 1..%d characters of [A-Za-z0-9._-]", cfg.NodeID, raftnode.MaxNodeIDLen)
+	}
+	if err := cfg.validateCluster(); err != nil {
+		return cfg, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -136,6 +182,9 @@ func (cfg Config) validate() (Config, error) {
 		{"StartTimeout", cfg.StartTimeout},
 		{"StopTimeout", cfg.StopTimeout},
 		{"RequestIDWindow", cfg.RequestIDWindow},
+		{"HeartbeatTimeout", cfg.HeartbeatTimeout},
+		{"ElectionTimeout", cfg.ElectionTimeout},
+		{"ForwardHold", cfg.ForwardHold},
 	} {
 		if d.v < 0 {
 			return cfg, fmt.Errorf("server: Config.%s: must not be negative, got %v", d.name, d.v)
@@ -150,18 +199,40 @@ func (cfg Config) validate() (Config, error) {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = defaultStopTimeout
 	}
+	if cfg.ForwardHold == 0 {
+		cfg.ForwardHold = max(2*cmp.Or(cfg.ElectionTimeout, raftnode.DefaultElectionTimeout), time.Second)
+	}
 	return cfg, nil
 }
 
-func validNodeID(id string) bool {
-	if len(id) == 0 || len(id) > maxNodeIDLen {
-		return false
+// clustered reports whether the node is a cluster member (reachable by
+// other nodes), as opposed to a single node on an in-memory transport.
+func (cfg Config) clustered() bool { return cfg.RaftListen != "" || cfg.RaftListener != nil }
+
+func (cfg Config) validateCluster() error {
+	if !cfg.clustered() {
+		switch {
+		case len(cfg.Bootstrap) > 0:
+			return errors.New("server: Config.Bootstrap: a cluster needs RaftListen, the address the other nodes reach this one on")
+		case cfg.Join != "":
+			return errors.New("server: Config.Join: a cluster needs RaftListen, the address the other nodes reach this one on")
+		}
+		return nil
 	}
-	for _, c := range []byte(id) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			return false
+	if cfg.Join != "" && len(cfg.Bootstrap) > 0 {
+		return errors.New("server: Config.Join and Config.Bootstrap: a node either bootstraps a new cluster or joins a running one, not both")
+	}
+	for _, a := range []struct{ name, v string }{{"Join", cfg.Join}, {"Advertise", cfg.Advertise}, {"RaftAdvertise", cfg.RaftAdvertise}} {
+		if a.v != "" {
+			if err := raftnode.CheckAddr(a.name, a.v); err != nil {
+				return fmt.Errorf("server: Config.%w", err)
+			}
 		}
 	}
-	return true
+	if cfg.RaftListen != "" && cfg.RaftListener == nil {
+		if _, _, err := net.SplitHostPort(cfg.RaftListen); err != nil {
+			return fmt.Errorf("server: Config.RaftListen %q: want host:port: %v", cfg.RaftListen, err)
+		}
+	}
+	return nil
 }

@@ -19,7 +19,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/cluster"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
@@ -36,6 +38,14 @@ type Server struct {
 	ready    atomic.Bool // Start has finished: the state is whole
 	stopping chan struct{}
 	stopOnce sync.Once
+
+	// Cluster mode: routing of calls to the leader, the member record,
+	// and the background work (health, announcing the client address).
+	router     *router
+	clusterSM  *cluster.Machine
+	cluster    *api.ClusterService
+	bg         sync.WaitGroup
+	servedAddr chan string // Serve's listener address, sent once
 }
 
 // New builds a server from cfg, starts raft, and returns once the server is
@@ -76,40 +86,68 @@ func Open(cfg Config) (*Server, error) {
 			MaxEntries: cfg.RequestIDMaxEntries,
 			MaxBytes:   cfg.RequestIDMaxBytes,
 		}),
-		health:   health.NewServer(),
-		stopping: make(chan struct{}),
+		health:     health.NewServer(),
+		stopping:   make(chan struct{}),
+		servedAddr: make(chan string, 1),
 	}
+	s.router = &router{s: s, hold: cfg.ForwardHold}
 	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}
+	if cfg.clustered() {
+		gate = []grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(s.gateUnary, s.router.unary),
+			grpc.ChainStreamInterceptor(s.gateStream, s.router.stream),
+		}
+	}
 	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 
-	s.node, err = raftnode.New(raftnode.Config{
+	rcfg := raftnode.Config{
 		NodeID:            cfg.NodeID,
 		DataDir:           cfg.DataDir,
+		RaftBind:          cfg.RaftListen,
+		RaftListener:      cfg.RaftListener,
+		RaftAdvertise:     cfg.RaftAdvertise,
+		Bootstrap:         cfg.Bootstrap,
+		Join:              cfg.Join != "",
+		HeartbeatTimeout:  cfg.HeartbeatTimeout,
+		ElectionTimeout:   cfg.ElectionTimeout,
 		Logger:            cfg.Logger,
 		TickInterval:      cfg.TickInterval,
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		StartTimeout:      cfg.StartTimeout,
 		ProgressInterval:  cfg.replayProgressInterval,
-	}, s.fsm)
+	}
+	if cfg.Faults != nil {
+		rcfg.WrapTransport = cfg.Faults.Wrap
+	}
+	s.node, err = raftnode.New(rcfg, s.fsm)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.clusterSM = cluster.New()
+	if err := s.fsm.Register(s.clusterSM); err != nil {
+		_ = s.node.Shutdown()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.node.SetClientAddrs(s.clusterSM.ClientAddr)
 	deps := api.Deps{Node: s.node, Remembered: s.fsm.Remembered, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
 	if err := registerSubsystems(s.fsm, s.grpc, deps); err != nil {
 		_ = s.node.Shutdown()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.cluster = api.NewClusterService(s.clusterSM, s.node, deps)
+	clusterpb.RegisterClusterServiceServer(s.grpc, s.cluster)
 	for _, sub := range cfg.extraSubsystems {
 		if err := s.fsm.Register(sub); err != nil {
 			_ = s.node.Shutdown()
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	s.router.routes = routes(s.grpc)
 	return s, nil
 }
 
@@ -120,14 +158,81 @@ func Open(cfg Config) (*Server, error) {
 // ("replaying the raft log", entries replayed of the total, every second).
 // It returns early with an error when ctx ends or Stop is called; call Stop
 // after an error. Call it once, after Open.
+//
+// In cluster mode Start returns once a leader is known and this node has
+// caught up with it: a node given Join asks that node to add it first; a
+// follower waits until it has applied what the leader had committed; and
+// the node records its client address with the cluster, which refuses a
+// node bootstrapped with a different list of initial voters.
 func (s *Server) Start(ctx context.Context) error {
+	if !s.cfg.clustered() {
+		if err := s.node.Start(ctx); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		s.ready.Store(true)
+		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
+		return nil
+	}
+	jctx, cancelJoin := context.WithCancel(ctx)
+	defer cancelJoin()
+	joined := make(chan error, 1)
+	if s.cfg.Join != "" {
+		go func() { joined <- s.join(jctx, s.cfg.Join) }()
+	}
 	if err := s.node.Start(ctx); err != nil {
+		cancelJoin()
+		if s.cfg.Join != "" {
+			if jerr := <-joined; jerr != nil && !errors.Is(jerr, context.Canceled) {
+				err = fmt.Errorf("%w; %v", err, jerr)
+			}
+		}
+		if len(s.cfg.Bootstrap) > 0 && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (if this node was bootstrapped: every initial voter must be given the same --bootstrap list)", err)
+		}
+		return fmt.Errorf("server: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, max(s.cfg.StartTimeout, 10*time.Second))
+	defer cancel()
+	if err := s.router.readBarrier(cctx); err != nil {
+		return fmt.Errorf("server: catching up with the leader: %w", err)
+	}
+	if err := s.announce(cctx, s.cfg.Advertise); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.ready.Store(true)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
+	s.bg.Add(2)
+	go s.watchHealth()
+	go s.announceServed()
+	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID), zap.String("raft_address", s.node.RaftAddr()))
 	return nil
+}
+
+// announceServed records the address Serve listens on as this node's
+// client address, when Config.Advertise did not give one.
+func (s *Server) announceServed() {
+	defer s.bg.Done()
+	if s.cfg.Advertise != "" {
+		return
+	}
+	var addr string
+	select {
+	case addr = <-s.servedAddr:
+	case <-s.stopping:
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := s.announce(ctx, addr); err != nil && ctx.Err() == nil {
+		s.log.Error("cannot record this node's client address with the cluster", zap.Error(err))
+	}
 }
 
 // errStarting answers every call but the health service's until Start has
@@ -157,6 +262,10 @@ func (s *Server) gateStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 func (s *Server) Serve(lis net.Listener) error {
 	s.log.Info("waymaker server listening", zap.String("addr", lis.Addr().String()),
 		zap.String("node_id", s.cfg.NodeID), zap.String("data_dir", s.cfg.DataDir))
+	select {
+	case s.servedAddr <- lis.Addr().String():
+	default:
+	}
 	err := s.grpc.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
@@ -191,6 +300,8 @@ func (s *Server) Stop() {
 		if err := s.node.Shutdown(); err != nil {
 			s.log.Warn("raft shutdown", zap.Error(err))
 		}
+		s.bg.Wait()
+		s.router.close()
 		s.log.Info("waymaker server stopped")
 	})
 }
@@ -209,3 +320,46 @@ func serverOptions(cfg Config) []grpc.ServerOption {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 }
+
+// Kill stops the server as a crash would, for fault tests: every
+// connection is cut at once, in-flight calls get no reply, and raft stops
+// without handing leadership to anyone, so the other nodes of a cluster
+// notice only by their election timeout. Committed operations survive a
+// restart on the same DataDir. Safe to call more than once, and with Stop.
+func (s *Server) Kill() {
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		s.grpc.Stop()
+		if err := s.node.Shutdown(); err != nil {
+			s.log.Debug("raft shutdown after kill", zap.Error(err))
+		}
+		s.health.Shutdown()
+		s.bg.Wait()
+		s.router.close()
+		s.log.Info("waymaker server killed")
+	})
+}
+
+// NodeID is this node's raft id.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// RaftAddr is the address this node's raft transport is reached on ("" for
+// a single node, which has none).
+func (s *Server) RaftAddr() string {
+	if !s.cfg.clustered() {
+		return ""
+	}
+	return s.node.RaftAddr()
+}
+
+// IsLeader reports whether this node leads and has established its term,
+// so it serves writes and reads itself.
+func (s *Server) IsLeader() bool { return s.node.Ready() }
+
+// Leader returns the id and client address of the node this one believes
+// leads, empty while none is known.
+func (s *Server) Leader() (id, addr string) { return s.node.Leader() }
+
+// LeaderChanged returns a channel closed at the next change of leader or of
+// this node's readiness to lead.
+func (s *Server) LeaderChanged() <-chan struct{} { return s.node.Changed() }

@@ -52,6 +52,8 @@ type Server struct {
 	t    testing.TB
 	cfg  server.Config
 	addr string
+	// raftAddr is a cluster node's raft address, kept across Restart.
+	raftAddr string
 
 	mu     sync.Mutex
 	srv    *server.Server // nil while stopped

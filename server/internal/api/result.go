@@ -72,6 +72,10 @@ func FromError(err error) *commonpb.Result {
 		return r
 	case errors.Is(err, raftnode.ErrShuttingDown), errors.Is(err, raftnode.ErrUnavailable), errors.Is(err, raftnode.ErrNotStarted):
 		return Fail(CodeUnavailable, err.Error())
+	case errors.Is(err, raftnode.ErrInvalid):
+		return Fail(CodeInvalidArgument, err.Error())
+	case errors.Is(err, raftnode.ErrUnknownMember):
+		return Fail(CodeNotFound, err.Error())
 	case errors.Is(err, fsm.ErrRequestIDReused):
 		return Fail(CodeInvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

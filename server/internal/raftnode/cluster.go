@@ -26,8 +26,15 @@ var ErrInvalid = errors.New("invalid")
 // configuration. Nothing was changed.
 var ErrUnknownMember = errors.New("no such member")
 
+// InvalidError is a refused request or configuration; it matches
+// ErrInvalid.
+type InvalidError struct{ Field, Rule string }
+
+func (e *InvalidError) Error() string        { return e.Field + ": " + e.Rule }
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
 func invalid(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	return &InvalidError{Field: field, Rule: fmt.Sprintf(format, args...)}
 }
 
 // MaxNodeIDLen bounds a node id.

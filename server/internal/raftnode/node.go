@@ -433,7 +433,7 @@ func (n *Node) raftConfig() *raft.Config {
 	}
 	c.HeartbeatTimeout = cmp.Or(n.cfg.HeartbeatTimeout, hb)
 	c.ElectionTimeout = cmp.Or(n.cfg.ElectionTimeout, el)
-	c.LeaderLeaseTimeout = cmp.Or(n.cfg.LeaderLeaseTimeout, ll)
+	c.LeaderLeaseTimeout = cmp.Or(n.cfg.LeaderLeaseTimeout, min(ll, c.HeartbeatTimeout))
 	c.CommitTimeout = 5 * time.Millisecond
 	c.NotifyCh = n.notifyCh
 	c.SnapshotThreshold = n.cfg.SnapshotThreshold

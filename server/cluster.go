@@ -1,0 +1,457 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+)
+
+// Metadata keys of the cluster's routing.
+const (
+	// forwardedKey marks a call a follower forwarded to the leader; the
+	// receiver never forwards it again (a leader that lost its role
+	// answers not_leader instead, which the client follows).
+	forwardedKey = "waymaker-forwarded"
+	// ReadConsistencyKey is the metadata key a client sets to "stale" to
+	// have a read answered from the local state of whichever node it
+	// reaches, without confirming leadership, or to "linearizable" to
+	// override a server whose Config.StaleReads is set.
+	ReadConsistencyKey = "waymaker-read"
+)
+
+// route says where a method is served in a cluster.
+type route uint8
+
+const (
+	// routeLeader: a write (or a call that needs the leader's local state,
+	// such as an object's blob): served by the leader; a follower forwards.
+	routeLeader route = iota
+	// routeRead: a read: served locally after the read barrier.
+	routeRead
+	// routeLocal: served by the node asked, as it is (health, Status).
+	routeLocal
+)
+
+// routes classifies every method from its proto options: NO_SIDE_EFFECTS
+// is a read, anything else a write, with the few exceptions listed here.
+func routes(g *grpc.Server) map[string]route {
+	exceptions := map[string]route{
+		// Blobs live on the node that took the Put until cluster data
+		// replicates them: read them where writes go.
+		"/waymaker.v1.ObjectStoreService/Get": routeLeader,
+		// The leader's half of every read barrier.
+		"/waymaker.v1.ClusterService/ReadIndex": routeLeader,
+		// What this node knows; also answers without a leader.
+		"/waymaker.v1.ClusterService/Status": routeLocal,
+	}
+	m := map[string]route{}
+	for svc, info := range g.GetServiceInfo() {
+		for _, mi := range info.Methods {
+			full := "/" + svc + "/" + mi.Name
+			if r, ok := exceptions[full]; ok {
+				m[full] = r
+				continue
+			}
+			d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc + "." + mi.Name))
+			if err != nil {
+				m[full] = routeLocal // not a waymaker service (health, reflection)
+				continue
+			}
+			opts, _ := d.(protoreflect.MethodDescriptor).Options().(*descriptorpb.MethodOptions)
+			if opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS {
+				m[full] = routeRead
+			} else {
+				m[full] = routeLeader
+			}
+		}
+	}
+	return m
+}
+
+// router forwards calls to the leader and holds reads behind the barrier.
+type router struct {
+	s      *Server
+	routes map[string]route
+	hold   time.Duration // how long a call waits for a leader to be known
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (rt *router) close() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, c := range rt.conns {
+		_ = c.Close()
+	}
+	rt.conns = nil
+}
+
+func forwarded(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(forwardedKey)) > 0
+}
+
+// forwardContext carries the incoming metadata (tokens, test markers) to
+// the leader, marked as forwarded.
+func forwardContext(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	md = md.Copy()
+	for _, k := range []string{":authority", "content-type", "user-agent", "grpc-timeout"} {
+		delete(md, k)
+	}
+	md.Set(forwardedKey, "1")
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// errNoLeader answers a call that found no leader within the hold time.
+func (rt *router) errNoLeader() error {
+	id, addr := rt.s.node.Leader()
+	hint := "no leader is known"
+	if id != "" {
+		hint = fmt.Sprintf("the last known leader is %s at %q, which this node cannot reach", id, addr)
+	}
+	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", rt.hold, hint)
+}
+
+// leader waits, up to the hold time, until a leader is known that is
+// reachable, and returns nil when it is this node or a connection to it.
+func (rt *router) leader(ctx context.Context) (*grpc.ClientConn, error) {
+	hold := time.NewTimer(rt.hold)
+	defer hold.Stop()
+	for {
+		changed, announced := rt.s.node.Changed(), rt.s.clusterSM.Changed()
+		if rt.s.node.IsLeader() {
+			return nil, nil
+		}
+		id, addr := rt.s.node.Leader()
+		if id != "" && addr != "" && id != rt.s.cfg.NodeID && (rt.s.cfg.Faults == nil || !rt.s.cfg.Faults.CutOut(id)) {
+			return rt.conn(addr)
+		}
+		select {
+		case <-changed:
+		case <-announced:
+		case <-hold.C:
+			return nil, rt.errNoLeader()
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-rt.s.stopping:
+			return nil, status.Error(codes.Unavailable, "waymaker server is stopping")
+		}
+	}
+}
+
+func (rt *router) conn(addr string) (*grpc.ClientConn, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if c, ok := rt.conns[addr]; ok {
+		return c, nil
+	}
+	if rt.conns == nil {
+		rt.conns = map[string]*grpc.ClientConn{}
+	}
+	c, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(rt.s.cfg.Limits.MaxMessageSize), grpc.MaxCallSendMsgSize(rt.s.cfg.Limits.MaxMessageSize)),
+	)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "waymaker: dial the leader at %s: %v", addr, err)
+	}
+	rt.conns[addr] = c
+	return c, nil
+}
+
+// newMessage makes an empty message of a method's request (in) or
+// response type.
+func newMessage(fullMethod string, in bool) (proto.Message, error) {
+	name := strings.ReplaceAll(strings.TrimPrefix(fullMethod, "/"), "/", ".")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return nil, err
+	}
+	md := d.(protoreflect.MethodDescriptor)
+	msg := md.Output()
+	if in {
+		msg = md.Input()
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(msg.FullName())
+	if err != nil {
+		return nil, err
+	}
+	return mt.New().Interface(), nil
+}
+
+// stale reports whether a read may skip the barrier.
+func (rt *router) stale(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	switch v := md.Get(ReadConsistencyKey); {
+	case len(v) > 0 && v[0] == "stale":
+		return true
+	case len(v) > 0 && v[0] == "linearizable":
+		return false
+	}
+	return rt.s.cfg.StaleReads
+}
+
+// readBarrier returns once this node may serve a linearizable read: it has
+// applied everything the leader had committed when the read arrived, and
+// the leader confirmed it still led after that.
+func (rt *router) readBarrier(ctx context.Context) error {
+	if rt.stale(ctx) {
+		return nil
+	}
+	for {
+		conn, err := rt.leader(ctx)
+		if err != nil {
+			return err
+		}
+		var idx uint64
+		if conn == nil {
+			idx, err = rt.s.node.ReadIndex(ctx)
+			var nl *raftnode.NotLeaderError
+			if errors.As(err, &nl) {
+				continue // lost leadership just now: ask the new leader
+			}
+			if err != nil {
+				return status.Errorf(codes.Unavailable, "waymaker: confirm leadership for a read: %v", err)
+			}
+		} else {
+			resp, err := clusterpb.NewClusterServiceClient(conn).ReadIndex(forwardContext(ctx), &clusterpb.ClusterServiceReadIndexRequest{})
+			if err != nil {
+				return status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %v", err)
+			}
+			if !resp.GetResult().GetSuccess() {
+				return status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %s", resp.GetResult().GetMessage())
+			}
+			idx = resp.ReadIndex
+		}
+		if err := rt.s.node.WaitApplied(ctx, idx); err != nil {
+			return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
+		}
+		return nil
+	}
+}
+
+func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	switch rt.routes[info.FullMethod] {
+	case routeLocal:
+		return next(ctx, req)
+	case routeRead:
+		if err := rt.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+	if forwarded(ctx) {
+		return next(ctx, req)
+	}
+	conn, err := rt.leader(ctx)
+	if err != nil || conn == nil {
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+	out, err := newMessage(info.FullMethod, false)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "waymaker: forward %s: %v", info.FullMethod, err)
+	}
+	if err := conn.Invoke(forwardContext(ctx), info.FullMethod, req, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	ctx := ss.Context()
+	switch rt.routes[info.FullMethod] {
+	case routeLocal:
+		return next(srv, ss)
+	case routeRead:
+		if err := rt.readBarrier(ctx); err != nil {
+			return err
+		}
+		return next(srv, ss)
+	}
+	if forwarded(ctx) {
+		return next(srv, ss)
+	}
+	conn, err := rt.leader(ctx)
+	if err != nil {
+		return err
+	}
+	if conn == nil {
+		return next(srv, ss)
+	}
+	return proxyStream(ss, conn, info)
+}
+
+// proxyStream relays a stream to the leader and back, message by message.
+func proxyStream(ss grpc.ServerStream, conn *grpc.ClientConn, info *grpc.StreamServerInfo) error {
+	ctx, cancel := context.WithCancel(forwardContext(ss.Context()))
+	defer cancel()
+	desc := &grpc.StreamDesc{StreamName: info.FullMethod, ServerStreams: info.IsServerStream, ClientStreams: info.IsClientStream}
+	cs, err := conn.NewStream(ctx, desc, info.FullMethod)
+	if err != nil {
+		return err
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for {
+			in, err := newMessage(info.FullMethod, true)
+			if err == nil {
+				err = ss.RecvMsg(in)
+			}
+			if errors.Is(err, io.EOF) {
+				sent <- cs.CloseSend()
+				return
+			}
+			if err == nil {
+				err = cs.SendMsg(in)
+			}
+			if err != nil {
+				sent <- err
+				cancel()
+				return
+			}
+		}
+	}()
+	for {
+		out, err := newMessage(info.FullMethod, false)
+		if err != nil {
+			return status.Errorf(codes.Internal, "waymaker: forward %s: %v", info.FullMethod, err)
+		}
+		if err := cs.RecvMsg(out); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := ss.SendMsg(out); err != nil {
+			return err
+		}
+	}
+}
+
+// announce tells the cluster this node's client address (and the initial
+// voters it was bootstrapped with), retrying until it is recorded, the
+// cluster refuses it, or ctx ends.
+func (s *Server) announce(ctx context.Context, clientAddr string) error {
+	req := &clusterpb.ClusterServiceAnnounceRequest{Id: s.cfg.NodeID, ClientAddress: clientAddr}
+	if len(s.cfg.Bootstrap) > 0 {
+		req.Bootstrap = raftnode.BootstrapString(s.cfg.Bootstrap)
+	}
+	for {
+		var resp *clusterpb.ClusterServiceAnnounceResponse
+		conn, err := s.router.leader(ctx)
+		switch {
+		case err != nil:
+		case conn == nil:
+			resp, err = s.cluster.Announce(ctx, req)
+		default:
+			resp, err = clusterpb.NewClusterServiceClient(conn).Announce(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
+		}
+		if err == nil && resp.GetResult().GetSuccess() {
+			return nil
+		}
+		if err == nil && resp.GetResult().GetResultCode() == "invalid_argument" {
+			return errors.New(resp.GetResult().GetMessage())
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("announce this node's client address: %w (last: %v %s)", ctx.Err(), err, resp.GetResult().GetMessage())
+		}
+		s.log.Debug("announce failed; retrying", zap.Error(err), zap.String("message", resp.GetResult().GetMessage()))
+		select {
+		case <-s.node.Changed():
+		case <-time.After(100 * time.Millisecond): // a bounded pause between attempts, not a synchronisation
+		case <-ctx.Done():
+		}
+	}
+}
+
+// join asks the cluster at addr to add this node as a voter, retrying
+// until it succeeds, is refused, or ctx ends.
+func (s *Server) join(ctx context.Context, addr string) error {
+	c, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("join %s: %w", addr, err)
+	}
+	defer c.Close()
+	req := &clusterpb.ClusterServiceAddVoterRequest{Id: s.cfg.NodeID, RaftAddress: s.node.RaftAddr(), ClientAddress: s.cfg.Advertise}
+	for {
+		resp, err := clusterpb.NewClusterServiceClient(c).AddVoter(ctx, req)
+		if err == nil && resp.GetResult().GetSuccess() {
+			s.log.Info("joined the cluster", zap.String("through", addr))
+			return nil
+		}
+		if err == nil && (resp.GetResult().GetResultCode() == "invalid_argument" || resp.GetResult().GetResultCode() == "not_found") {
+			return fmt.Errorf("join %s: %s", addr, resp.GetResult().GetMessage())
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("join %s: %w (last: %v %s)", addr, ctx.Err(), err, resp.GetResult().GetMessage())
+		}
+		s.log.Debug("join failed; retrying", zap.Error(err), zap.String("message", resp.GetResult().GetMessage()))
+		select {
+		case <-time.After(200 * time.Millisecond): // a bounded pause between attempts
+		case <-ctx.Done():
+		}
+	}
+}
+
+// watchHealth reports SERVING only while this node knows a leader, until
+// the server stops.
+func (s *Server) watchHealth() {
+	defer s.bg.Done()
+	last := healthUnknown
+	for {
+		changed := s.node.Changed()
+		id, _ := s.node.Leader()
+		st := healthNotServing
+		if id != "" {
+			st = healthServing
+		}
+		if st != last {
+			s.health.SetServingStatus("", st.proto())
+			last = st
+		}
+		select {
+		case <-changed:
+		case <-s.stopping:
+			return
+		}
+	}
+}
+
+type healthState int
+
+const (
+	healthUnknown healthState = iota
+	healthServing
+	healthNotServing
+)
+
+func (h healthState) proto() healthpb.HealthCheckResponse_ServingStatus {
+	if h == healthServing {
+		return healthpb.HealthCheckResponse_SERVING
+	}
+	return healthpb.HealthCheckResponse_NOT_SERVING
+}

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/cluster"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+)
+
+// ClusterNode is what the cluster service needs of the raft node;
+// *raftnode.Node implements it.
+type ClusterNode interface {
+	NodeID() string
+	Status() raftnode.Status
+	Members() ([]raftnode.Member, error)
+	Leader() (id, clientAddr string)
+	ReadIndex(ctx context.Context) (uint64, error)
+	AddVoter(ctx context.Context, id, addr string) error
+	AddNonvoter(ctx context.Context, id, addr string) error
+	RemoveServer(ctx context.Context, id string) error
+	TransferLeadership(ctx context.Context, id string) (string, error)
+}
+
+// ClusterService serves clusterpb.ClusterService. Status answers what this
+// node knows; the membership changes run on the leader (the server
+// forwards them there like every write), and announcements are proposed
+// to the cluster state machine.
+type ClusterService struct {
+	clusterpb.UnimplementedClusterServiceServer
+	m    *cluster.Machine
+	node ClusterNode
+	d    Deps
+}
+
+// NewClusterService returns the service over m and node.
+func NewClusterService(m *cluster.Machine, node ClusterNode, d Deps) *ClusterService {
+	return &ClusterService{m: m, node: node, d: d}
+}
+
+// Status implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) Status(context.Context, *clusterpb.ClusterServiceStatusRequest) (*clusterpb.ClusterServiceStatusResponse, error) {
+	st := s.node.Status()
+	lid, laddr := s.node.Leader()
+	resp := &clusterpb.ClusterServiceStatusResponse{
+		Result: OK(), NodeId: s.node.NodeID(), State: st.State, LeaderId: lid, LeaderAddress: laddr,
+		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.Apply,
+	}
+	members, err := s.node.Members()
+	if err != nil {
+		resp.Result = FromError(err)
+		return resp, nil
+	}
+	for _, m := range members {
+		resp.Members = append(resp.Members, &clusterpb.ClusterMember{
+			Id: m.ID, RaftAddress: m.RaftAddr, ClientAddress: s.m.ClientAddr(m.ID), Suffrage: m.Suffrage, Leader: m.ID == lid,
+		})
+	}
+	return resp, nil
+}
+
+// announceAfterAdd records a new member's client address when it was given.
+func (s *ClusterService) announceAfterAdd(ctx context.Context, id, addr string) *commonpb.Result {
+	if addr == "" {
+		return nil
+	}
+	if err := raftnode.CheckAddr("client_address", addr); err != nil {
+		return FromError(err)
+	}
+	_, r := ProposeEach[*clusterpb.ClusterServiceAnnounceResponse](ctx, s.d.Node, cluster.Name, cluster.OpAnnounce,
+		&clusterpb.ClusterServiceAnnounceRequest{Id: id, ClientAddress: addr})
+	return r
+}
+
+// AddVoter implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) AddVoter(ctx context.Context, req *clusterpb.ClusterServiceAddVoterRequest) (*clusterpb.ClusterServiceAddVoterResponse, error) {
+	if req.ClientAddress != "" {
+		if err := raftnode.CheckAddr("client_address", req.ClientAddress); err != nil {
+			return &clusterpb.ClusterServiceAddVoterResponse{Result: FromError(err)}, nil
+		}
+	}
+	if err := s.node.AddVoter(ctx, req.Id, req.RaftAddress); err != nil {
+		return &clusterpb.ClusterServiceAddVoterResponse{Result: FromError(err)}, nil
+	}
+	if r := s.announceAfterAdd(ctx, req.Id, req.ClientAddress); r != nil {
+		return &clusterpb.ClusterServiceAddVoterResponse{Result: r}, nil
+	}
+	return &clusterpb.ClusterServiceAddVoterResponse{Result: OK()}, nil
+}
+
+// AddNonvoter implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) AddNonvoter(ctx context.Context, req *clusterpb.ClusterServiceAddNonvoterRequest) (*clusterpb.ClusterServiceAddNonvoterResponse, error) {
+	if req.ClientAddress != "" {
+		if err := raftnode.CheckAddr("client_address", req.ClientAddress); err != nil {
+			return &clusterpb.ClusterServiceAddNonvoterResponse{Result: FromError(err)}, nil
+		}
+	}
+	if err := s.node.AddNonvoter(ctx, req.Id, req.RaftAddress); err != nil {
+		return &clusterpb.ClusterServiceAddNonvoterResponse{Result: FromError(err)}, nil
+	}
+	if r := s.announceAfterAdd(ctx, req.Id, req.ClientAddress); r != nil {
+		return &clusterpb.ClusterServiceAddNonvoterResponse{Result: r}, nil
+	}
+	return &clusterpb.ClusterServiceAddNonvoterResponse{Result: OK()}, nil
+}
+
+// RemoveServer implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) RemoveServer(ctx context.Context, req *clusterpb.ClusterServiceRemoveServerRequest) (*clusterpb.ClusterServiceRemoveServerResponse, error) {
+	return &clusterpb.ClusterServiceRemoveServerResponse{Result: FromError(s.node.RemoveServer(ctx, req.Id))}, nil
+}
+
+// TransferLeadership implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) TransferLeadership(ctx context.Context, req *clusterpb.ClusterServiceTransferLeadershipRequest) (*clusterpb.ClusterServiceTransferLeadershipResponse, error) {
+	id, err := s.node.TransferLeadership(ctx, req.Id)
+	return &clusterpb.ClusterServiceTransferLeadershipResponse{Result: FromError(err), LeaderId: id}, nil
+}
+
+// ReadIndex implements clusterpb.ClusterServiceServer (leader only).
+func (s *ClusterService) ReadIndex(ctx context.Context, _ *clusterpb.ClusterServiceReadIndexRequest) (*clusterpb.ClusterServiceReadIndexResponse, error) {
+	idx, err := s.node.ReadIndex(ctx)
+	return &clusterpb.ClusterServiceReadIndexResponse{Result: FromError(err), ReadIndex: idx}, nil
+}
+
+// Announce implements clusterpb.ClusterServiceServer.
+func (s *ClusterService) Announce(ctx context.Context, req *clusterpb.ClusterServiceAnnounceRequest) (*clusterpb.ClusterServiceAnnounceResponse, error) {
+	if !raftnode.ValidNodeID(req.Id) {
+		return &clusterpb.ClusterServiceAnnounceResponse{Result: Invalid("id", "want 1..64 characters of [A-Za-z0-9._-]")}, nil
+	}
+	if req.ClientAddress != "" {
+		if err := raftnode.CheckAddr("client_address", req.ClientAddress); err != nil {
+			return &clusterpb.ClusterServiceAnnounceResponse{Result: FromError(err)}, nil
+		}
+	}
+	resp, r := ProposeEach[*clusterpb.ClusterServiceAnnounceResponse](ctx, s.d.Node, cluster.Name, cluster.OpAnnounce, req)
+	if r != nil {
+		return &clusterpb.ClusterServiceAnnounceResponse{Result: r}, nil
+	}
+	return resp, nil
+}

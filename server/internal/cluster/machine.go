@@ -1,0 +1,172 @@
+// Package cluster is the replicated record of a cluster's members as
+// clients see them: the client address each node serves on (so a
+// not_leader hint can name the leader's client address) and the list of
+// initial voters the cluster was bootstrapped with (so a node started
+// with a different list is refused instead of silently splitting the
+// cluster). Raft's own configuration holds the raft addresses.
+package cluster
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+)
+
+// Name is the registered subsystem name; never change it.
+const Name = "cluster"
+
+// OpAnnounce records a node's client address; payload
+// ClusterServiceAnnounceRequest, result *ClusterServiceAnnounceResponse.
+const OpAnnounce uint16 = 1
+
+// Machine is the replicated member record.
+type Machine struct {
+	mu        sync.RWMutex
+	addrs     map[string]string // node id -> client address
+	bootstrap string            // canonical initial voter list, "" until a bootstrapped node announced
+	changed   chan struct{}     // closed and replaced on every change
+}
+
+// Changed returns a channel closed at the next change of the record.
+func (m *Machine) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+func (m *Machine) fireLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+var _ fsm.Subsystem = (*Machine)(nil)
+
+// New returns an empty record.
+func New() *Machine { return &Machine{addrs: map[string]string{}, changed: make(chan struct{})} }
+
+// Name implements fsm.Subsystem.
+func (m *Machine) Name() string { return Name }
+
+// ClientAddr is the client address node id announced, or "".
+func (m *Machine) ClientAddr(id string) string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.addrs[id]
+}
+
+// Addrs returns a copy of every announced client address by node id.
+func (m *Machine) Addrs() map[string]string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return maps.Clone(m.addrs)
+}
+
+// Apply implements fsm.Subsystem.
+func (m *Machine) Apply(cmd fsm.Command) any {
+	if cmd.Op != OpAnnounce {
+		return fmt.Errorf("cluster: unknown op %d", cmd.Op)
+	}
+	var req clusterpb.ClusterServiceAnnounceRequest
+	if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+		return fmt.Errorf("cluster: announce payload: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if req.Bootstrap != "" {
+		switch {
+		case m.bootstrap == "":
+			m.bootstrap = req.Bootstrap
+		case m.bootstrap != req.Bootstrap:
+			return &clusterpb.ClusterServiceAnnounceResponse{Result: &commonpb.Result{ResultCode: "invalid_argument",
+				Message: fmt.Sprintf("bootstrap: node %q was started with the initial voters %q, but this cluster was bootstrapped with %q; give every initial voter the same --bootstrap list", req.Id, req.Bootstrap, m.bootstrap)}}
+		}
+	}
+	if req.ClientAddress != "" && m.addrs[req.Id] != req.ClientAddress {
+		m.addrs[req.Id] = req.ClientAddress
+		m.fireLocked()
+	}
+	return &clusterpb.ClusterServiceAnnounceResponse{Result: &commonpb.Result{Success: true}}
+}
+
+// Tick implements fsm.Subsystem: nothing expires.
+func (m *Machine) Tick(int64) {}
+
+// NextDeadline implements fsm.Subsystem.
+func (m *Machine) NextDeadline() int64 { return 0 }
+
+// Snapshot implements fsm.Subsystem: bootstrap, then sorted id/address
+// pairs, each length-prefixed.
+func (m *Machine) Snapshot() (func(io.Writer) error, error) {
+	m.mu.RLock()
+	var b []byte
+	b = appendString(b, m.bootstrap)
+	b = binary.AppendUvarint(b, uint64(len(m.addrs)))
+	for _, id := range slices.Sorted(maps.Keys(m.addrs)) {
+		b = appendString(appendString(b, id), m.addrs[id])
+	}
+	m.mu.RUnlock()
+	return func(w io.Writer) error { _, err := w.Write(b); return err }, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// maxRecord bounds a restored string and the member count.
+const maxRecord = 1 << 16
+
+// Restore implements fsm.Subsystem.
+func (m *Machine) Restore(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	addrs := map[string]string{}
+	var boot string
+	if len(data) > 0 {
+		br := bytes.NewReader(data)
+		if boot, err = readString(br); err != nil {
+			return err
+		}
+		n, err := binary.ReadUvarint(br)
+		if err != nil || n > maxRecord {
+			return fmt.Errorf("cluster: snapshot member count: %d, %v", n, err)
+		}
+		for range n {
+			id, err := readString(br)
+			if err != nil {
+				return err
+			}
+			addr, err := readString(br)
+			if err != nil {
+				return err
+			}
+			addrs[id] = addr
+		}
+	}
+	m.mu.Lock()
+	m.addrs, m.bootstrap = addrs, boot
+	m.fireLocked()
+	m.mu.Unlock()
+	return nil
+}
+
+func readString(r *bytes.Reader) (string, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > maxRecord || n > uint64(r.Len()) {
+		return "", fmt.Errorf("cluster: snapshot string length %d: %v", n, err)
+	}
+	b := make([]byte, n)
+	_, _ = io.ReadFull(r, b)
+	return string(b), nil
+}

@@ -1,0 +1,239 @@
+package waymakertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"git.awesomike.com/pub/waymaker-client/go/server"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+)
+
+// Cluster is a running test cluster of waymaker nodes on loopback: real
+// raft over TCP between them, each node with its own data dir, client
+// port and fault injector. It is how a test checks that its own code rides
+// through a leader kill or a partition.
+type Cluster struct {
+	t      testing.TB
+	nodes  []*Server
+	faults []*raftnode.Faults
+	ids    []string
+}
+
+// clusterTimeouts are raft's heartbeat and election timeouts in a test
+// cluster: short, so failover takes a fraction of a second, but not so
+// short that a busy 2-core machine starts spurious elections.
+const clusterTimeouts = 150 * time.Millisecond
+
+// StartCluster starts n nodes (n >= 1) bootstrapped together, waits until
+// one leads and every node has caught up, and stops them all when the test
+// ends. Each node keeps its data in a t.TempDir() unless WithDataDir is
+// given (which is then ignored: each node needs its own). Options apply
+// to every node; WithConfig may adjust each node's server.Config.
+func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("waymakertest: StartCluster: n = %d, want at least 1", n)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	c := &Cluster{t: t}
+	var boot []server.Peer
+	clientLis := make([]net.Listener, n)
+	raftLis := make([]net.Listener, n)
+	for i := range n {
+		var err error
+		if clientLis[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("waymakertest: listen: %v", err)
+		}
+		if raftLis[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("waymakertest: listen: %v", err)
+		}
+		id := fmt.Sprintf("node%d", i+1)
+		c.ids = append(c.ids, id)
+		boot = append(boot, server.Peer{ID: id, Addr: raftLis[i].Addr().String()})
+	}
+	for i := range n {
+		f := raftnode.NewFaults()
+		cfg := server.Config{
+			DataDir: t.TempDir(), NodeID: c.ids[i], RaftListen: boot[i].Addr, Bootstrap: boot,
+			HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
+		}
+		for _, fn := range o.configure {
+			fn(&cfg)
+		}
+		s := &Server{t: t, cfg: cfg, addr: clientLis[i].Addr().String(), raftAddr: boot[i].Addr}
+		t.Cleanup(s.Stop)
+		c.nodes, c.faults = append(c.nodes, s), append(c.faults, f)
+	}
+	// Every node must be starting before any can elect a leader.
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, s := range c.nodes {
+		wg.Go(func() { errs[i] = s.startCluster(clientLis[i], raftLis[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("waymakertest: start node %d: %v", i, err)
+		}
+	}
+	return c
+}
+
+// startCluster opens the node, serves it and starts it, on the given
+// listeners.
+func (s *Server) startCluster(lis, raftLis net.Listener) error {
+	cfg := s.cfg
+	cfg.RaftListener = raftLis
+	srv, err := server.Open(cfg)
+	if err != nil {
+		lis.Close()
+		raftLis.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	s.mu.Lock()
+	s.srv, s.served = srv, served
+	s.mu.Unlock()
+	return srv.Start(context.Background())
+}
+
+// Addrs returns every node's client address, in node order; pass them to
+// waymaker.ConnectMulti.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.nodes))
+	for i, s := range c.nodes {
+		addrs[i] = s.Addr()
+	}
+	return addrs
+}
+
+// Node returns node i (0-based).
+func (c *Cluster) Node(i int) *Server { return c.nodes[i] }
+
+// Leader waits up to 10 s until a running node leads and has established
+// its term, and returns its index. It fails the test if none does.
+func (c *Cluster) Leader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var changed []<-chan struct{}
+		for i, s := range c.nodes {
+			srv := s.server()
+			if srv == nil {
+				continue
+			}
+			if srv.IsLeader() {
+				return i
+			}
+			changed = append(changed, srv.LeaderChanged())
+		}
+		if len(changed) == 0 || time.Now().After(deadline) {
+			c.t.Fatalf("waymakertest: no node leads within 10s")
+		}
+		// Any node's change may be the one; waiting on the first with a
+		// short bound covers the others without a goroutine per node.
+		select {
+		case <-changed[0]:
+		case <-changed[len(changed)-1]:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Kill stops node i as a crash would (server.Server.Kill): connections
+// cut, no reply to calls in flight, no leadership transfer.
+func (c *Cluster) Kill(i int) {
+	s := c.nodes[i]
+	s.mu.Lock()
+	srv, served := s.srv, s.served
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	srv.Kill()
+	<-served
+}
+
+// Restart starts node i again, after Kill or Stop (or stops it first), on
+// the same data dir and addresses. It returns once the node has a leader
+// and has caught up; it fails the test otherwise.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	s := c.nodes[i]
+	s.Stop()
+	lis, err := listenAgain(s.addr)
+	if err != nil {
+		c.t.Fatalf("waymakertest: restart node %d: listen on %s: %v", i, s.addr, err)
+	}
+	raftLis, err := listenAgain(s.raftAddr)
+	if err != nil {
+		lis.Close()
+		c.t.Fatalf("waymakertest: restart node %d: listen on %s: %v", i, s.raftAddr, err)
+	}
+	if err := s.startCluster(lis, raftLis); err != nil {
+		c.t.Fatalf("waymakertest: restart node %d: %v", i, err)
+	}
+}
+
+// Partition splits the cluster: nodes in different groups can no longer
+// reach each other, neither for raft nor for forwarding calls. A node in
+// no group is alone. Clients still reach every node. Heal undoes it.
+func (c *Cluster) Partition(groups ...[]int) {
+	group := make([]int, len(c.nodes))
+	for i := range group {
+		group[i] = -1 - i // alone unless listed
+	}
+	for g, members := range groups {
+		for _, i := range members {
+			group[i] = g
+		}
+	}
+	for i := range c.nodes {
+		for j := range c.nodes {
+			if i != j && group[i] != group[j] {
+				c.faults[i].Cut(c.ids[j], true, true)
+			}
+		}
+	}
+}
+
+// CutOneWay stops node from's messages to node to (raft and forwarding),
+// leaving the other direction open.
+func (c *Cluster) CutOneWay(from, to int) {
+	c.faults[from].Cut(c.ids[to], true, false)
+	c.faults[to].Cut(c.ids[from], false, true)
+}
+
+// Heal removes every partition and cut.
+func (c *Cluster) Heal() {
+	for _, f := range c.faults {
+		f.Heal()
+	}
+}
+
+// Running returns the indexes of the nodes not killed or stopped.
+func (c *Cluster) Running() []int {
+	var r []int
+	for i, s := range c.nodes {
+		if s.server() != nil {
+			r = append(r, i)
+		}
+	}
+	return slices.Clip(r)
+}
+
+func (s *Server) server() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv
+}
