@@ -81,3 +81,43 @@ func TestClusterLeaderKill(t *testing.T) {
 		t.Fatalf("after restart of the old leader: %+v, %v", e, err)
 	}
 }
+
+// TestClusterKVLinearizableUnderFaults checks a KV history of 8 clients
+// (connected to every node) against the register model while the leader
+// is killed and restarted, cut off from the others, and while one node
+// hears but cannot be heard. At least 10,000 operations; a write without
+// a reply is modelled as unknown.
+func TestClusterKVLinearizableUnderFaults(t *testing.T) {
+	const phase = 300 * time.Millisecond
+	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	var clients []*waymaker.Client
+	for range 8 {
+		clients = append(clients, connectCluster(t, c))
+	}
+	load := startKVLoad(t, clients)
+	kills, partitions := 0, 0
+	for round := 0; load.ops.count() < 10000 || round < 4; round++ {
+		load.ops.wait(t, 300, phase)
+		l := c.Leader()
+		switch round % 3 {
+		case 0, 1: // abrupt leader kill, then restart on its data dir
+			c.Kill(l)
+			load.ops.wait(t, 300, phase)
+			c.Restart(l)
+			kills++
+		default: // the leader alone in a minority, then healed
+			var rest []int
+			for i := range 3 {
+				if i != l {
+					rest = append(rest, i)
+				}
+			}
+			c.Partition([]int{l}, rest)
+			load.ops.wait(t, 300, phase)
+			c.Heal()
+			partitions++
+		}
+	}
+	load.ops.wait(t, 300, phase)
+	load.check(t, fmt.Sprintf("%d leader kills and %d leader partitions", kills, partitions))
+}

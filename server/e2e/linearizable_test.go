@@ -154,103 +154,122 @@ var kvModel = porcupine.NondeterministicModel{
 // at any point after it was called.
 func TestKVLinearizableUnderAbruptRestarts(t *testing.T) {
 	const (
-		clients  = 8
 		restarts = 3
 		phase    = 400 * time.Millisecond // load between restarts
 	)
 	srv := waymakertest.Start(t, waymakertest.WithTempDataDir(), waymakertest.WithAbruptStop(), withRequestIDCheck(t))
-	setup := connect(t, srv.Addr())
-	ctx := testCtx(t, 2*time.Minute)
-	bucket := "lin"
-	if _, err := setup.KeyValue().Create(ctx, kv.Config{Name: bucket}); err != nil {
-		t.Fatal(err)
+	var clients []*waymaker.Client
+	for range 8 {
+		clients = append(clients, connect(t, srv.Addr()))
 	}
-	keys := []string{"a", "b", "c"}
-	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
-
-	var (
-		mu      sync.Mutex
-		history []porcupine.Operation
-		stop    atomic.Bool
-		wg      sync.WaitGroup
-		ops     opCounter
-	)
-	record := func(client int, in kvIn, call int64, out kvOut) {
-		ret := now()
-		if out.unknown {
-			ret = math.MaxInt64 // may take effect any time after its call
-		}
-		mu.Lock()
-		history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
-		mu.Unlock()
-		ops.add()
-	}
-	for c := range clients {
-		cl := connect(t, srv.Addr())
-		b := cl.KeyValue().Bucket(bucket)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(c), 42))
-			seen := map[string]uint64{}
-			for i := 0; !stop.Load(); i++ {
-				key := keys[rng.IntN(len(keys))]
-				in := kvIn{key: key, value: fmt.Sprintf("c%d-%d", c, i)}
-				opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				call := now()
-				switch p := rng.IntN(10); {
-				case p < 4:
-					in.kind = opGet
-					e, err := b.Get(opCtx, key)
-					switch {
-					case errors.Is(err, waymaker.ErrNotFound):
-						record(c, in, call, kvOut{notFound: true})
-					case err == nil:
-						seen[key] = e.Revision
-						record(c, in, call, kvOut{value: string(e.Value), rev: e.Revision})
-					}
-					// A failed read has no effect: it is left out.
-				case p < 7:
-					in.kind = opPut
-					rev, err := b.Put(opCtx, key, []byte(in.value))
-					record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
-				default:
-					in.kind, in.lastRev = opUpdate, seen[key]
-					rev, err := b.Update(opCtx, key, []byte(in.value), in.lastRev)
-					switch {
-					case errors.Is(err, waymaker.ErrWrongRevision):
-						record(c, in, call, kvOut{wrongRev: true})
-					default:
-						record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
-					}
-				}
-				cancel()
-			}
-		}()
-	}
+	load := startKVLoad(t, clients)
 	for range restarts {
-		ops.wait(t, 200, phase)
+		load.ops.wait(t, 200, phase)
 		srv.Restart()
 	}
-	ops.wait(t, 200, phase)
-	stop.Store(true)
-	wg.Wait()
+	load.ops.wait(t, 200, phase)
+	load.check(t, fmt.Sprintf("%d abrupt restarts", restarts))
+}
 
+// kvLoad is a porcupine-checked KV load: one goroutine per client doing
+// Get, Put and Update on three keys of one bucket.
+type kvLoad struct {
+	start   time.Time
+	mu      sync.Mutex
+	history []porcupine.Operation
+	stop    atomic.Bool
+	wg      sync.WaitGroup
+	ops     opCounter
+}
+
+// startKVLoad creates the bucket through clients[0] and starts the load.
+func startKVLoad(t *testing.T, clients []*waymaker.Client) *kvLoad {
+	t.Helper()
+	ctx := testCtx(t, 2*time.Minute)
+	const bucket = "lin"
+	if _, err := clients[0].KeyValue().Create(ctx, kv.Config{Name: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	l := &kvLoad{start: time.Now()}
+	for c, cl := range clients {
+		l.wg.Add(1)
+		go l.run(ctx, c, cl.KeyValue().Bucket(bucket))
+	}
+	return l
+}
+
+func (l *kvLoad) now() int64 { return int64(time.Since(l.start)) }
+
+func (l *kvLoad) record(client int, in kvIn, call int64, out kvOut) {
+	ret := l.now()
+	if out.unknown {
+		ret = math.MaxInt64 // may take effect any time after its call
+	}
+	l.mu.Lock()
+	l.history = append(l.history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	l.mu.Unlock()
+	l.ops.add()
+}
+
+func (l *kvLoad) run(ctx context.Context, c int, b *kv.Bucket) {
+	defer l.wg.Done()
+	keys := []string{"a", "b", "c"}
+	rng := rand.New(rand.NewPCG(uint64(c), 42))
+	seen := map[string]uint64{}
+	for i := 0; !l.stop.Load(); i++ {
+		key := keys[rng.IntN(len(keys))]
+		in := kvIn{key: key, value: fmt.Sprintf("c%d-%d", c, i)}
+		opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		call := l.now()
+		switch p := rng.IntN(10); {
+		case p < 4:
+			in.kind = opGet
+			e, err := b.Get(opCtx, key)
+			switch {
+			case errors.Is(err, waymaker.ErrNotFound):
+				l.record(c, in, call, kvOut{notFound: true})
+			case err == nil:
+				seen[key] = e.Revision
+				l.record(c, in, call, kvOut{value: string(e.Value), rev: e.Revision})
+			}
+			// A failed read has no effect: it is left out.
+		case p < 7:
+			in.kind = opPut
+			rev, err := b.Put(opCtx, key, []byte(in.value))
+			l.record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
+		default:
+			in.kind, in.lastRev = opUpdate, seen[key]
+			rev, err := b.Update(opCtx, key, []byte(in.value), in.lastRev)
+			switch {
+			case errors.Is(err, waymaker.ErrWrongRevision):
+				l.record(c, in, call, kvOut{wrongRev: true})
+			default:
+				l.record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
+			}
+		}
+		cancel()
+	}
+}
+
+// check stops the load and checks its history; what names the faults.
+func (l *kvLoad) check(t *testing.T, what string) {
+	t.Helper()
+	l.stop.Store(true)
+	l.wg.Wait()
 	unknown := 0
-	for _, op := range history {
+	for _, op := range l.history {
 		if op.Output.(kvOut).unknown {
 			unknown++
 		}
 	}
-	t.Logf("%d operations, %d with unknown outcome, %d abrupt restarts", len(history), unknown, restarts)
-	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), history, time.Minute)
+	t.Logf("%d operations, %d with unknown outcome, %s", len(l.history), unknown, what)
+	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), l.history, time.Minute)
 	if res != porcupine.Ok {
 		path := t.TempDir() + "/history.html"
 		if err := porcupine.VisualizePath(kvModel.ToModel(), info, path); err == nil {
 			t.Logf("history visualised in %s", path)
 		}
-		t.Fatalf("KV history under abrupt restarts is %v, want linearizable", res)
+		t.Fatalf("KV history under %s is %v, want linearizable", what, res)
 	}
 }
 
@@ -270,6 +289,12 @@ func (c *opCounter) add() {
 		close(c.done)
 		c.done = nil
 	}
+}
+
+func (c *opCounter) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // wait lets the load run for at least d and until k more operations

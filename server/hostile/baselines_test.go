@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
+	clp "git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	colp "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	kp "git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
@@ -156,6 +157,17 @@ func baselines(fx fixture) map[string][]proto.Message {
 	add(kv, "Keys", &kp.KVServiceKeysRequest{Bucket: fxBucket, Pattern: ">", StartAfter: "a", BatchSize: 10})
 	add(kv, "History", &kp.KVServiceHistoryRequest{Bucket: fxBucket, Key: "k", AfterRevision: 0})
 	add(kv, "Watch", &kp.KVServiceWatchRequest{Bucket: fxBucket, Pattern: ">"})
+
+	// Cluster: the server is a single in-memory node, which refuses every
+	// membership change, so the hostile variants must be refused too.
+	cl := "ClusterService"
+	add(cl, "Status", &clp.ClusterServiceStatusRequest{})
+	add(cl, "AddVoter", &clp.ClusterServiceAddVoterRequest{Id: "n2", RaftAddress: "127.0.0.1:1", ClientAddress: "127.0.0.1:2"})
+	add(cl, "AddNonvoter", &clp.ClusterServiceAddNonvoterRequest{Id: "n2", RaftAddress: "127.0.0.1:1", ClientAddress: "127.0.0.1:2"})
+	add(cl, "RemoveServer", &clp.ClusterServiceRemoveServerRequest{Id: "n2"})
+	add(cl, "TransferLeadership", &clp.ClusterServiceTransferLeadershipRequest{Id: "n2"})
+	add(cl, "ReadIndex", &clp.ClusterServiceReadIndexRequest{})
+	add(cl, "Announce", &clp.ClusterServiceAnnounceRequest{Id: "node1", ClientAddress: "127.0.0.1:8818"})
 
 	// Cache.
 	ca := "CacheService"

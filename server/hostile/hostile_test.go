@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
+	clp "git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	colp "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	kp "git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	lp "git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
@@ -268,6 +269,11 @@ var countMax = func() map[string]int64 {
 // first (an ack of a receipt never handed out cannot consume the fixture's).
 var refusedBaseline = map[string]string{
 	"CollectionsService/QueueAck": "receipt",
+	// A single in-memory node refuses every membership change.
+	"ClusterService/AddVoter":           "cluster",
+	"ClusterService/AddNonvoter":        "cluster",
+	"ClusterService/RemoveServer":       "cluster",
+	"ClusterService/TransferLeadership": "cluster",
 }
 
 // withRequestID gives every mutation sent its own request id, as the SDK
@@ -418,6 +424,9 @@ func (fp fingerprinter) of(t *testing.T, svc string) []byte {
 		for _, k := range []string{"hl-held", "hl-a", "hl-t", "hl-m1", "hl-n1"} {
 			put(l.Inspect(ctx, &lp.LockServiceInspectRequest{Key: k}))
 		}
+	case "ClusterService":
+		st, err := clp.NewClusterServiceClient(cc).Status(ctx, &clp.ClusterServiceStatusRequest{})
+		put(&clp.ClusterServiceStatusResponse{Members: st.GetMembers(), LeaderId: st.GetLeaderId()}, err)
 	default:
 		t.Fatalf("no fingerprint for %s", svc)
 	}
@@ -451,8 +460,8 @@ func TestHostileInput(t *testing.T) {
 	fp := fingerprinter{ctx: ctx, cc: cc}
 
 	svcs := services()
-	if len(svcs) != 7 {
-		t.Fatalf("found %d services in waymaker.v1, want 7 (a service without a fingerprint would go unchecked)", len(svcs))
+	if len(svcs) != 8 {
+		t.Fatalf("found %d services in waymaker.v1, want 8 (a service without a fingerprint would go unchecked)", len(svcs))
 	}
 	used := map[string]bool{}
 	var sent, refused, blockedN int

@@ -2,12 +2,16 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cluster"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
+
+// MaxBootstrapLen bounds an announced bootstrap list.
+const MaxBootstrapLen = 16 << 10
 
 // ClusterNode is what the cluster service needs of the raft node;
 // *raftnode.Node implements it.
@@ -131,6 +135,9 @@ func (s *ClusterService) Announce(ctx context.Context, req *clusterpb.ClusterSer
 		if err := raftnode.CheckAddr("client_address", req.ClientAddress); err != nil {
 			return &clusterpb.ClusterServiceAnnounceResponse{Result: FromError(err)}, nil
 		}
+	}
+	if len(req.Bootstrap) > MaxBootstrapLen {
+		return &clusterpb.ClusterServiceAnnounceResponse{Result: Invalid("bootstrap", fmt.Sprintf("is %d bytes, limit %d", len(req.Bootstrap), MaxBootstrapLen))}, nil
 	}
 	resp, r := ProposeEach[*clusterpb.ClusterServiceAnnounceResponse](ctx, s.d.Node, cluster.Name, cluster.OpAnnounce, req)
 	if r != nil {

@@ -55,8 +55,17 @@ func ValidNodeID(id string) bool {
 	return true
 }
 
+// MaxAddrLen bounds an address.
+const MaxAddrLen = 256
+
+// errSingle refuses membership changes on a node without a raft network.
+var errSingle = invalid("cluster", "this server runs a single node on an in-memory transport, which no other node can reach; start it with a raft listen address (--raft-listen) to change membership")
+
 // CheckAddr checks that addr is host:port with a port in 1..65535.
 func CheckAddr(field, addr string) error {
+	if len(addr) > MaxAddrLen {
+		return invalid(field, "is %d bytes, limit %d", len(addr), MaxAddrLen)
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return invalid(field, "%q is not host:port: %v", addr, err)
@@ -520,6 +529,9 @@ func (n *Node) leaderRaft() (*raft.Raft, error) {
 	if r == nil {
 		return nil, ErrNotStarted
 	}
+	if n.single {
+		return nil, errSingle
+	}
 	if n.stopped.Load() {
 		return nil, ErrShuttingDown
 	}
@@ -630,6 +642,9 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 // the most up-to-date voter, and returns the new leader's id when known.
 // Refused: an unknown id, or a member that does not vote.
 func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error) {
+	if id != "" && !ValidNodeID(id) {
+		return "", invalid("id", "%q: want 1..%d characters of [A-Za-z0-9._-], or empty for any voter", id, MaxNodeIDLen)
+	}
 	r, err := n.leaderRaft()
 	if err != nil {
 		return "", err
