@@ -136,7 +136,14 @@ func (rt *router) errNoLeader() error {
 // leader waits, up to the hold time, until a leader is known that is
 // reachable, and returns nil when it is this node or a connection to it.
 func (rt *router) leader(ctx context.Context) (*grpc.ClientConn, error) {
-	hold := time.NewTimer(rt.hold)
+	d := rt.hold
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > d {
+		d = time.Until(dl) // a caller that allows longer (Start's catch-up)
+	}
+	if _, ok := ctx.Value(longHold{}).(bool); !ok {
+		d = rt.hold
+	}
+	hold := time.NewTimer(d)
 	defer hold.Stop()
 	for {
 		changed, announced := rt.s.node.Changed(), rt.s.clusterSM.Changed()
@@ -219,36 +226,74 @@ func (rt *router) readBarrier(ctx context.Context) error {
 	if rt.stale(ctx) {
 		return nil
 	}
+	return rt.barrier(ctx, rt.hold)
+}
+
+// barrier is the read barrier, seeking a leader for up to hold.
+func (rt *router) barrier(ctx context.Context, hold time.Duration) error {
+	// Leadership may move while the barrier is sought; each move restarts
+	// it with the new leader, within the hold time.
+	hctx, cancel := context.WithTimeout(ctx, hold)
+	defer cancel()
 	for {
-		conn, err := rt.leader(ctx)
-		if err != nil {
+		changed := rt.s.node.Changed()
+		idx, err := rt.readIndex(hctx)
+		if err == nil {
+			if err := rt.s.node.WaitApplied(ctx, idx); err != nil {
+				return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, errLeaderMoved) {
 			return err
 		}
-		var idx uint64
-		if conn == nil {
-			idx, err = rt.s.node.ReadIndex(ctx)
-			var nl *raftnode.NotLeaderError
-			if errors.As(err, &nl) {
-				continue // lost leadership just now: ask the new leader
+		select {
+		case <-changed:
+		case <-hctx.Done():
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
 			}
-			if err != nil {
-				return status.Errorf(codes.Unavailable, "waymaker: confirm leadership for a read: %v", err)
-			}
-		} else {
-			resp, err := clusterpb.NewClusterServiceClient(conn).ReadIndex(forwardContext(ctx), &clusterpb.ClusterServiceReadIndexRequest{})
-			if err != nil {
-				return status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %v", err)
-			}
-			if !resp.GetResult().GetSuccess() {
-				return status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %s", resp.GetResult().GetMessage())
-			}
-			idx = resp.ReadIndex
+			return rt.errNoLeader()
 		}
-		if err := rt.s.node.WaitApplied(ctx, idx); err != nil {
-			return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
-		}
-		return nil
 	}
+}
+
+// longHold marks a context whose deadline, not the hold time, bounds the
+// wait for a leader.
+type longHold struct{}
+
+// errLeaderMoved: the node asked for a read index no longer leads.
+var errLeaderMoved = errors.New("leader moved")
+
+// readIndex asks the leader (this node or another) for a read index.
+func (rt *router) readIndex(ctx context.Context) (uint64, error) {
+	conn, err := rt.leader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if conn == nil {
+		idx, err := rt.s.node.ReadIndex(ctx)
+		var nl *raftnode.NotLeaderError
+		switch {
+		case errors.As(err, &nl):
+			return 0, errLeaderMoved
+		case err != nil:
+			return 0, status.Errorf(codes.Unavailable, "waymaker: confirm leadership for a read: %v", err)
+		}
+		return idx, nil
+	}
+	resp, err := clusterpb.NewClusterServiceClient(conn).ReadIndex(forwardContext(ctx), &clusterpb.ClusterServiceReadIndexRequest{})
+	switch {
+	case err != nil && status.Code(err) == codes.Unavailable:
+		return 0, errLeaderMoved // the leader may have died: find the next one
+	case err != nil:
+		return 0, status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %v", err)
+	case resp.GetResult().GetResultCode() == "not_leader":
+		return 0, errLeaderMoved
+	case !resp.GetResult().GetSuccess():
+		return 0, status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %s", resp.GetResult().GetMessage())
+	}
+	return resp.ReadIndex, nil
 }
 
 func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {

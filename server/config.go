@@ -41,6 +41,12 @@ type Config struct {
 	// (snapshots/) live there and a restart on the same DataDir recovers
 	// every committed operation. Empty keeps everything in memory.
 	DataDir string
+	// UnsafeNoFsync skips the fsync after each raft log write: committed
+	// writes survive a crash of the process but not of the machine (or a
+	// power loss). For tests that kill servers in process; like etcd's
+	// --unsafe-no-fsync. waymakertest.StartCluster sets it unless
+	// WithFsync is given.
+	UnsafeNoFsync bool
 	// NodeID names this node in raft. Default "node1". 1..64 characters of
 	// [A-Za-z0-9._-]; keep it stable across restarts of one DataDir.
 	NodeID string
@@ -72,7 +78,7 @@ type Config struct {
 	ElectionTimeout  time.Duration
 	// ForwardHold bounds how long a call waits for a leader to be known
 	// (during an election) before it is answered Unavailable. Default:
-	// twice ElectionTimeout, at least 1s.
+	// twice ElectionTimeout.
 	ForwardHold time.Duration
 	// StaleReads makes reads answer from this node's local state by
 	// default, without confirming that the state is current (like etcd's
@@ -200,7 +206,7 @@ func (cfg Config) validate() (Config, error) {
 		cfg.StopTimeout = defaultStopTimeout
 	}
 	if cfg.ForwardHold == 0 {
-		cfg.ForwardHold = max(2*cmp.Or(cfg.ElectionTimeout, raftnode.DefaultElectionTimeout), time.Second)
+		cfg.ForwardHold = 2 * cmp.Or(cfg.ElectionTimeout, raftnode.DefaultElectionTimeout)
 	}
 	return cfg, nil
 }

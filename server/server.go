@@ -107,6 +107,7 @@ func Open(cfg Config) (*Server, error) {
 	rcfg := raftnode.Config{
 		NodeID:            cfg.NodeID,
 		DataDir:           cfg.DataDir,
+		UnsafeNoFsync:     cfg.UnsafeNoFsync,
 		RaftBind:          cfg.RaftListen,
 		RaftListener:      cfg.RaftListener,
 		RaftAdvertise:     cfg.RaftAdvertise,
@@ -192,9 +193,11 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("server: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, max(s.cfg.StartTimeout, 10*time.Second))
+	// A restarted node learns where the leader serves clients from the log
+	// it is catching up on, so it waits for a leader longer than a call.
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, longHold{}, true), max(s.cfg.StartTimeout, 10*time.Second))
 	defer cancel()
-	if err := s.router.readBarrier(cctx); err != nil {
+	if err := s.router.barrier(cctx, max(s.cfg.StartTimeout, 10*time.Second)); err != nil {
 		return fmt.Errorf("server: catching up with the leader: %w", err)
 	}
 	if err := s.announce(cctx, s.cfg.Advertise); err != nil {

@@ -180,6 +180,7 @@ type kvLoad struct {
 	stop    atomic.Bool
 	wg      sync.WaitGroup
 	ops     opCounter
+	errs    map[string]int // why writes ended unknown, by message
 }
 
 // startKVLoad creates the bucket through clients[0] and starts the load.
@@ -190,12 +191,21 @@ func startKVLoad(t *testing.T, clients []*waymaker.Client) *kvLoad {
 	if _, err := clients[0].KeyValue().Create(ctx, kv.Config{Name: bucket}); err != nil {
 		t.Fatal(err)
 	}
-	l := &kvLoad{start: time.Now()}
+	l := &kvLoad{start: time.Now(), errs: map[string]int{}}
 	for c, cl := range clients {
 		l.wg.Add(1)
 		go l.run(ctx, c, cl.KeyValue().Bucket(bucket))
 	}
 	return l
+}
+
+func (l *kvLoad) failed(err error) {
+	if err == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.errs[err.Error()]++
 }
 
 func (l *kvLoad) now() int64 { return int64(time.Since(l.start)) }
@@ -236,6 +246,7 @@ func (l *kvLoad) run(ctx context.Context, c int, b *kv.Bucket) {
 		case p < 7:
 			in.kind = opPut
 			rev, err := b.Put(opCtx, key, []byte(in.value))
+			l.failed(err)
 			l.record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
 		default:
 			in.kind, in.lastRev = opUpdate, seen[key]
@@ -244,6 +255,7 @@ func (l *kvLoad) run(ctx context.Context, c int, b *kv.Bucket) {
 			case errors.Is(err, waymaker.ErrWrongRevision):
 				l.record(c, in, call, kvOut{wrongRev: true})
 			default:
+				l.failed(err)
 				l.record(c, in, call, kvOut{unknown: err != nil, rev: rev, value: in.value})
 			}
 		}
@@ -263,6 +275,9 @@ func (l *kvLoad) check(t *testing.T, what string) {
 		}
 	}
 	t.Logf("%d operations, %d with unknown outcome, %s", len(l.history), unknown, what)
+	for msg, n := range l.errs {
+		t.Logf("%d writes ended unknown with: %s", n, msg)
+	}
 	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), l.history, time.Minute)
 	if res != porcupine.Ok {
 		path := t.TempDir() + "/history.html"

@@ -31,9 +31,11 @@ const clusterTimeouts = 150 * time.Millisecond
 
 // StartCluster starts n nodes (n >= 1) bootstrapped together, waits until
 // one leads and every node has caught up, and stops them all when the test
-// ends. Each node keeps its data in a t.TempDir() unless WithDataDir is
-// given (which is then ignored: each node needs its own). Options apply
-// to every node; WithConfig may adjust each node's server.Config.
+// ends. Each node keeps its data in its own t.TempDir() (WithDataDir and
+// WithTempDataDir are ignored), written without fsync unless WithFsync is
+// given: Kill and Restart happen in process, so the OS keeps every write.
+// Options apply to every node; WithConfig may adjust each node's
+// server.Config.
 func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -64,6 +66,9 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		cfg := server.Config{
 			DataDir: t.TempDir(), NodeID: c.ids[i], RaftListen: boot[i].Addr, Bootstrap: boot,
 			HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
+			// Kill and Restart are in process, so the OS keeps every write:
+			// the fsync would only slow the test.
+			UnsafeNoFsync: !o.fsync,
 		}
 		for _, fn := range o.configure {
 			fn(&cfg)

@@ -18,7 +18,12 @@ type options struct {
 	dataDir   string
 	tempDir   bool
 	configure []func(*server.Config)
+	fsync     bool
 }
+
+// WithFsync makes StartCluster's nodes fsync every raft log write, as a
+// production node does (and as Start's servers with a data dir always do).
+func WithFsync() Option { return func(o *options) { o.fsync = true } }
 
 // WithDataDir makes the server durable in dir: Restart keeps its data, and
 // a later Start on the same dir finds it.

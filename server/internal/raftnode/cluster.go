@@ -206,14 +206,8 @@ func (l *leadership) ready() bool { return l.readyBit.Load() }
 
 // runLeadership follows raft's leadership notifications and leader
 // observations until Shutdown.
-func (n *Node) runLeadership(r *raft.Raft) {
+func (n *Node) runLeadership(r *raft.Raft, obs *raft.Observer, obsCh <-chan raft.Observation) {
 	defer n.wg.Done()
-	obsCh := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	r.RegisterObserver(obs)
 	defer r.DeregisterObserver(obs)
 	for {
 		select {
@@ -367,14 +361,18 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 	if r == nil {
 		return 0, ErrNotStarted
 	}
-	for !n.ready() {
+	for {
+		changed := n.changed() // before the check, so no change is missed
+		if n.ready() {
+			break
+		}
 		if r.State() != raft.Leader {
 			return 0, n.notLeader(r)
 		}
 		// A leader that has not committed its barrier yet does not know
 		// the commit index of earlier terms.
 		select {
-		case <-n.changed():
+		case <-changed:
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-n.ctx.Done():
@@ -675,12 +673,13 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error
 	// The transfer returns once the target was told to start an election;
 	// wait (bounded by ctx) until a leader is known again.
 	for {
+		changed := n.changed()
 		_, lid := r.LeaderWithID()
 		if lid != "" && string(lid) != n.cfg.NodeID {
 			return string(lid), nil
 		}
 		select {
-		case <-n.changed():
+		case <-changed:
 		case <-ctx.Done():
 			return "", nil
 		case <-n.ctx.Done():

@@ -54,6 +54,11 @@ type Config struct {
 	// (snapshots/). Empty means everything lives in memory and is lost when
 	// the node stops.
 	DataDir string
+	// UnsafeNoFsync skips the fsync after each raft log write: the log
+	// survives a process crash (the OS still has the writes) but not a
+	// machine crash or power loss. For tests only, as etcd's
+	// --unsafe-no-fsync.
+	UnsafeNoFsync bool
 	// RaftBind is the TCP address the raft transport listens on for its
 	// peers (host:port). Empty runs a single node on an in-memory transport,
 	// which no other node can reach.
@@ -349,6 +354,7 @@ func (n *Node) openStores() error {
 	bolt, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(n.cfg.DataDir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+		NoSync:      n.cfg.UnsafeNoFsync,
 	})
 	if err != nil {
 		return fmt.Errorf("raftnode: open raft log in DataDir %q: %w", n.cfg.DataDir, err)
@@ -488,12 +494,13 @@ func (n *Node) waitLeader(ctx context.Context, r *raft.Raft) error {
 	lctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
 	defer cancel()
 	for {
+		changed := n.changed() // before the check, so no change is missed
 		_, id := r.LeaderWithID()
 		if id != "" {
 			return nil
 		}
 		select {
-		case <-n.changed():
+		case <-changed:
 		case <-n.ctx.Done():
 			return ErrShuttingDown
 		case <-lctx.Done():
@@ -527,8 +534,16 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.raft.Store(r)
+	// Registered before Start first looks for a leader, so no change of
+	// leader after that look goes unnoticed.
+	obsCh := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(obs)
 	n.wg.Add(1)
-	go n.runLeadership(r)
+	go n.runLeadership(r, obs, obsCh)
 	// Bootstrapping only a node without state keeps a restart from
 	// rewriting the configuration its log already holds; a joining node
 	// waits to be added instead.
