@@ -79,7 +79,7 @@ func (l *Lock) handle(m eventMsg) error {
 		l.setExpiryLocked(lease.GetLeaseExpiresAtMs())
 		return nil
 	case lockpb.LockEventType_LOCK_EVENT_TYPE_RELEASED:
-		if l.state == releasing {
+		if l.state == stateReleasing {
 			l.releasedLocked()
 		} else {
 			l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeNotOwner, Message: "the lease was released by another call"})

@@ -86,7 +86,7 @@ type Lock struct {
 
 	mu    sync.Mutex
 	state lockState
-	err   error // why the lock was lost; nil unless state is lost
+	err   error // why the lock was lost; nil unless state is stateLost
 	// expiresAtMs is the server's expiry of the lease, as last reported.
 	expiresAtMs int64
 	// deadline is the local time until which the lease surely lives: the
@@ -107,14 +107,17 @@ type Lock struct {
 // along these transitions:
 //
 //	held      -> releasing  Unlock sends Release
-//	releasing -> held       that Release failed and left the lease as it was
-//	                        (a transient error: the lock is still held)
+//	releasing -> held       that Release failed without an answer about the
+//	                        lease (server unreachable, context ended): the
+//	                        lock is still held, and Unlock may be called again
 //	releasing -> released   that Release succeeded, or the event stream
 //	                        reported the release first
-//	held      -> lost       the server expired or revoked the lease, or
-//	releasing -> lost       answered a release made elsewhere (held only), a
-//	                        renewal or a rebind with "lease_expired" or
-//	                        "not_owner"; the deadline passed unconfirmed; the
+//	held      -> lost       the lease is gone, or the client can no longer
+//	releasing -> lost       vouch for it: the server expired or revoked it,
+//	                        or refused a renewal, rebind or release
+//	                        ("lease_expired", "not_owner"); the event stream
+//	                        reported a release while no Unlock was under way
+//	                        (held only); the deadline passed unconfirmed; the
 //	                        event stream could not be kept; the connection
 //	                        was closed
 //
@@ -123,13 +126,13 @@ type Lock struct {
 type lockState uint8
 
 const (
-	held lockState = iota
-	releasing
-	released
-	lost
+	stateHeld lockState = iota
+	stateReleasing
+	stateReleased
+	stateLost
 )
 
-func (s lockState) ended() bool { return s == released || s == lost }
+func (s lockState) ended() bool { return s == stateReleased || s == stateLost }
 
 // closedChan is what Watch returns once the lock has ended.
 var closedChan = func() chan struct{} {
@@ -209,7 +212,7 @@ func (l *Lock) deadlineHoldsLocked() bool {
 // stream delay later). l.mu is held.
 func (l *Lock) readLocked() (lockState, error) {
 	if !l.state.ended() && l.c.conn.Context().Err() != nil {
-		return lost, transport.ErrClosed
+		return stateLost, transport.ErrClosed
 	}
 	return l.state, l.err
 }
@@ -258,7 +261,7 @@ func (l *Lock) IsLost() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st, _ := l.readLocked()
-	return st == lost
+	return st == stateLost
 }
 
 // State returns a snapshot of the lock.
@@ -276,8 +279,8 @@ func (l *Lock) State() State {
 		RequestID:        l.requestID,
 		LeaseTTL:         l.ttl,
 		LeaseExpiresAtMs: l.expiresAtMs,
-		Lost:             st == lost,
-		Released:         st == released,
+		Lost:             st == stateLost,
+		Released:         st == stateReleased,
 		Err:              err,
 	}
 }
@@ -318,7 +321,7 @@ func (l *Lock) lostLocked(err error) {
 	if l.state.ended() {
 		return
 	}
-	l.state, l.err = lost, err
+	l.state, l.err = stateLost, err
 	l.endLocked()
 	l.c.conn.Logger().Debug("waymaker: lock lost", zap.String("key", l.key), zap.String("lease_id", l.leaseID), zap.Error(err))
 }
@@ -326,7 +329,7 @@ func (l *Lock) lostLocked(err error) {
 // releasedLocked ends the lock as released, unless it already ended.
 func (l *Lock) releasedLocked() {
 	if !l.state.ended() {
-		l.state = released
+		l.state = stateReleased
 		l.endLocked()
 	}
 }
@@ -374,15 +377,15 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
 	st, lostErr := l.readLocked()
 	switch {
-	case st == released:
+	case st == stateReleased:
 		l.mu.Unlock()
 		return nil
-	case st == lost && transport.IsServerCode(lostErr, transport.CodeNotOwner),
-		st == lost && transport.IsServerCode(lostErr, transport.CodeLeaseExpired) && !isLocalLoss(lostErr):
+	case st == stateLost && transport.IsServerCode(lostErr, transport.CodeNotOwner),
+		st == stateLost && transport.IsServerCode(lostErr, transport.CodeLeaseExpired) && !isLocalLoss(lostErr):
 		l.mu.Unlock()
 		return lostErr // the server no longer holds the lease
-	case st == held:
-		l.state = releasing
+	case st == stateHeld:
+		l.state = stateReleasing
 	}
 	l.mu.Unlock()
 
@@ -392,7 +395,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if st == lost {
+	if st == stateLost {
 		if err != nil {
 			return err
 		}
@@ -403,8 +406,8 @@ func (l *Lock) Unlock(ctx context.Context) error {
 		l.releasedLocked()
 	case transport.IsServerCode(err, transport.CodeLeaseExpired), transport.IsServerCode(err, transport.CodeNotOwner):
 		l.lostLocked(err)
-	case l.state == releasing:
-		l.state = held
+	case l.state == stateReleasing:
+		l.state = stateHeld
 	}
 	return err
 }
