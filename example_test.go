@@ -2,8 +2,10 @@ package waymaker_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -91,15 +93,27 @@ func ExampleConnect() {
 	fmt.Println("holders:", len(info.Holders), "waiting:", info.Waiters)
 }
 
-// Several nodes, balanced round-robin.
+// Several nodes, balanced round-robin, over TLS with a bearer token.
 func ExampleConnectMulti() {
 	ctx := context.Background()
-	client, err := waymaker.ConnectMulti(ctx, []string{"node1:8818", "node2:8818", "node3:8818"})
+	client, err := waymaker.ConnectMulti(ctx, []string{"node1:8818", "node2:8818", "node3:8818"},
+		waymaker.WithTLS(&tls.Config{MinVersion: tls.VersionTLS13}),
+		waymaker.WithToken(os.Getenv("WAYMAKER_TOKEN")),
+	)
 	if err != nil {
 		panic(err)
 	}
 	defer client.Close()
-	fmt.Println(client.Conn() != nil)
+
+	bucket, err := client.GetOrCreateKV(ctx, waymaker.KVConfig{Name: "profiles"})
+	if err != nil {
+		panic(err)
+	}
+	rev, err := bucket.Put(ctx, "user.1.name", []byte("Ada"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("written at revision", rev)
 }
 
 // Leader election: try once, renew in the background, and stop leading as
