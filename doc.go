@@ -60,8 +60,10 @@
 //
 // # Examples
 //
-// The Examples of this SDK's packages compile but do not run: they dial a
-// server at localhost:8818. The runnable ones start a server in their own
+// The Examples of this package (on [Client], [Connect] and the package
+// itself) and of the subsystem packages compile, and all but Example_errors
+// do not run: they dial a server at localhost:8818 (cd server && go run
+// ./cmd/waymakerd starts one). The runnable ones start a server in their own
 // process and check their output; they are in the server module's
 // server/e2e directory, one or two per subsystem (kv_example_test.go,
 // lock_example_test.go, stream_example_test.go, sketch_example_test.go,

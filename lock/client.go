@@ -65,7 +65,6 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 	}
 	ttl := cfg.ttl()
 	l := c.newLock(key, keys, mode, cfg.Scope, ttl)
-	keys = l.keys
 	waitUntil := time.Now().Add(cfg.MaxWait)
 	if cfg.MaxWait > 0 {
 		if d, ok := ctx.Deadline(); !ok || d.After(waitUntil.Add(waitGrace)) {
@@ -90,7 +89,9 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 		}
 	}
 	var lease *lockpb.LockLease
-	if l.multi {
+	want := 1 // grants: one per key
+	if keys != nil {
+		want = len(keys)
 		req := &lockpb.LockServiceMultiTryAcquireRequest{Keys: keys, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
 		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
 			stamp()
@@ -102,7 +103,7 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 		}
 		lease = resp.GetLease()
 	} else {
-		req := &lockpb.LockServiceTryAcquireRequest{Key: keys[0], Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
+		req := &lockpb.LockServiceTryAcquireRequest{Key: key, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
 		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceTryAcquireResponse, error) {
 			stamp()
 			req.MaxWaitMs = remaining()
@@ -113,7 +114,7 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 		}
 		lease = resp.GetLease()
 	}
-	if len(lease.GetGrants()) != len(keys) {
+	if len(lease.GetGrants()) != want {
 		return nil, &transport.Error{Kind: transport.KindServer, Code: transport.CodeInternal, Message: "grant does not cover the requested keys"}
 	}
 	// The lease surely lives until ttl after the grant, and the grant came

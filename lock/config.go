@@ -177,13 +177,14 @@ func validateKeys(keys []string) error {
 	return nil
 }
 
-// newRequestID writes into s the client-made identity of one acquisition:
-// a random (version 4) UUID.
-func newRequestID(s *[36]byte) {
+// newRequestID returns the client-made identity of one acquisition: a
+// random (version 4) UUID.
+func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents it)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -193,4 +194,5 @@ func newRequestID(s *[36]byte) {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
+	return string(s[:])
 }

@@ -21,7 +21,7 @@ type eventMsg interface {
 // because the first open answers the lease's state as it is then (a lease
 // already gone makes the lock lost), and until then the renewal and the
 // local deadline watch over the lease as they always do. A Close of the
-// connection in that window makes the lock lost as well (settleLocked).
+// connection in that window makes the lock lost as well (readLocked).
 func streamDelay(ttl time.Duration) time.Duration { return min(ttl/4, 200*time.Millisecond) }
 
 // follow holds the lease's event stream until the lock ends (ctx), or the
@@ -30,13 +30,13 @@ func streamDelay(ttl time.Duration) time.Duration { return min(ttl/4, 200*time.M
 // never become a fresh grant.
 func (l *Lock) follow(ctx context.Context) {
 	var err error
-	if l.multi {
+	if l.keys != nil {
 		req := &lockpb.LockServiceMultiAcquireRequest{Keys: l.keys, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
 		err = followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceMultiAcquireResponse], error) {
 			return l.c.rpc.MultiAcquire(ctx, req)
 		})
 	} else {
-		req := &lockpb.LockServiceAcquireRequest{Key: l.keys[0], Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
+		req := &lockpb.LockServiceAcquireRequest{Key: l.key, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
 		err = followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceAcquireResponse], error) {
 			return l.c.rpc.Acquire(ctx, req)
 		})
@@ -66,7 +66,7 @@ func (l *Lock) handle(m eventMsg) error {
 	lease := ev.GetLease()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lost || l.released {
+	if l.state.ended() {
 		return transport.ErrStreamDone
 	}
 	switch ev.GetType() {
@@ -79,9 +79,8 @@ func (l *Lock) handle(m eventMsg) error {
 		l.setExpiryLocked(lease.GetLeaseExpiresAtMs())
 		return nil
 	case lockpb.LockEventType_LOCK_EVENT_TYPE_RELEASED:
-		if l.unlocking {
-			l.released = true
-			l.endLocked()
+		if l.state == stateReleasing {
+			l.releasedLocked()
 		} else {
 			l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeNotOwner, Message: "the lease was released by another call"})
 		}

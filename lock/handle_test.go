@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type quietLockService struct {
 	lockpb.UnimplementedLockServiceServer
 	streams  chan *lockpb.LockServiceAcquireRequest
 	released chan *lockpb.LockServiceReleaseRequest
+	// stall, while set, makes Release answer nothing until the caller
+	// gives up.
+	stall atomic.Bool
 }
 
 func (s *quietLockService) TryAcquire(_ context.Context, req *lockpb.LockServiceTryAcquireRequest) (*lockpb.LockServiceTryAcquireResponse, error) {
@@ -40,7 +44,11 @@ func (s *quietLockService) Acquire(req *lockpb.LockServiceAcquireRequest, st grp
 	return nil
 }
 
-func (s *quietLockService) Release(_ context.Context, req *lockpb.LockServiceReleaseRequest) (*lockpb.LockServiceReleaseResponse, error) {
+func (s *quietLockService) Release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lockpb.LockServiceReleaseResponse, error) {
+	if s.stall.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	s.released <- req
 	return &lockpb.LockServiceReleaseResponse{Result: &commonpb.Result{Success: true}}, nil
 }
@@ -192,5 +200,47 @@ func TestLockSingleKeyHandleKeepsItsState(t *testing.T) {
 	}
 	if l.State().RequestID != st.RequestID {
 		t.Fatal("the request id changed")
+	}
+}
+
+// An Unlock that gets no answer (here its context runs out) leaves the
+// lock held, not lost nor released: its watchers keep waiting, and a
+// later Unlock releases it.
+func TestLockUnlockWithoutAnAnswerLeavesItHeld(t *testing.T) {
+	c, _, svc := startQuiet(t)
+	ctx := context.Background()
+	l, err := c.Acquire(ctx, "k", Config{LeaseTTL: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := l.Done()
+	svc.stall.Store(true)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = l.Unlock(short)
+	cancel()
+	if err == nil || transport.IsServerCode(err, transport.CodeLeaseExpired) || transport.IsServerCode(err, transport.CodeNotOwner) {
+		t.Fatalf("Unlock with no answer: %v, want the call's failure", err)
+	}
+	if st := l.State(); st.Lost || st.Released || st.Err != nil {
+		t.Fatalf("after an unanswered Unlock: %+v", st)
+	}
+	select {
+	case <-done:
+		t.Fatal("Done closed although the lock is still held")
+	default:
+	}
+	svc.stall.Store(false)
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rel := <-svc.released; rel.GetRequestId() != l.State().RequestID {
+		t.Fatalf("released %v", rel)
+	}
+	ended(t, l, 5*time.Second)
+	if st := l.State(); !st.Released || st.Lost {
+		t.Fatalf("after the second Unlock: %+v", st)
+	}
+	if err := l.Unlock(ctx); err != nil {
+		t.Fatalf("Unlock of a released lock: %v", err)
 	}
 }

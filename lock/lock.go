@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -69,45 +68,73 @@ type State struct {
 //
 // All methods are safe for concurrent use.
 type Lock struct {
-	c         *Client
-	multi     bool
-	keys      []string
+	c *Client
+
+	// What was asked for and granted: set before the Lock is returned,
+	// never changed after, so read without mu.
+	key       string   // the (first) key
+	keys      []string // every key of a MultiLock; nil for a single key
 	mode      Mode
 	scope     Scope
-	requestID string
 	ttl       time.Duration
+	requestID string
 	leaseID   string
-	grants    []Grant // set before the Lock is returned, never changed after
+	grants    []Grant
+	// oneGrant backs grants for a single key, so that the common
+	// acquisition allocates no slice for it.
+	oneGrant [1]Grant
 
-	// Backing arrays for a single-key lock's keys, grants and request id:
-	// the common acquisition then allocates only the Lock and its timer.
-	key1   [1]string
-	grant1 [1]Grant
-	rid    [36]byte
-
-	mu          sync.Mutex
+	mu    sync.Mutex
+	state lockState
+	err   error // why the lock was lost; nil unless state is stateLost
+	// expiresAtMs is the server's expiry of the lease, as last reported.
 	expiresAtMs int64
 	// deadline is the local time until which the lease surely lives: the
 	// last confirmed grant or renewal, placed on this machine's clock
 	// conservatively. Past it without a newer confirmation, the lock is lost.
 	deadline time.Time
-	// timer first opens the event stream (streamDelay after the grant),
-	// then fires at the deadline, where it re-arms if a renewal moved it.
-	timer     *time.Timer
-	streaming bool // the event stream's goroutine was started
-	lost      bool
-	released  bool
-	unlocking bool
-	err       error
-	// changed, term and ctx are made on first use, so a lock nobody
-	// watches costs none of them.
+	// timer first opens the event stream (openStream, streamDelay after the
+	// grant); from then on it watches the deadline (watchDeadline).
+	timer *time.Timer
+	// changed and ctx are made on first use, so a lock nobody watches
+	// costs neither.
 	changed chan struct{}   // made by Watch; closed and cleared on the next change
-	term    chan struct{}   // made by Done; closed once lost or released
-	ctx     context.Context // made by life; ends when the lock ends
+	ctx     context.Context // made by life and Done; ends when the lock ends
 	cancel  context.CancelFunc
 }
 
-// closedChan is what Watch and Done return once the lock has ended.
+// lockState is where a Lock is in its life. It changes only under Lock.mu,
+// along these transitions:
+//
+//	held      -> releasing  Unlock sends Release
+//	releasing -> held       that Release failed without an answer about the
+//	                        lease (server unreachable, context ended): the
+//	                        lock is still held, and Unlock may be called again
+//	releasing -> released   that Release succeeded, or the event stream
+//	                        reported the release first
+//	held      -> lost       the lease is gone, or the client can no longer
+//	releasing -> lost       vouch for it: the server expired or revoked it,
+//	                        or refused a renewal, rebind or release
+//	                        ("lease_expired", "not_owner"); the event stream
+//	                        reported a release while no Unlock was under way
+//	                        (held only); the deadline passed unconfirmed; the
+//	                        event stream could not be kept; the connection
+//	                        was closed
+//
+// released and lost are final: nothing leaves them, and the lock's ctx
+// ends on entering either.
+type lockState uint8
+
+const (
+	stateHeld lockState = iota
+	stateReleasing
+	stateReleased
+	stateLost
+)
+
+func (s lockState) ended() bool { return s == stateReleased || s == stateLost }
+
+// closedChan is what Watch returns once the lock has ended.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
 	close(c)
@@ -117,21 +144,15 @@ var closedChan = func() chan struct{} {
 // newLock returns a Lock on keys, or on key alone when keys is nil, with a
 // fresh request id.
 func (c *Client) newLock(key string, keys []string, mode Mode, scope Scope, ttl time.Duration) *Lock {
-	l := &Lock{c: c, keys: keys, multi: keys != nil, mode: mode, scope: scope, ttl: ttl}
-	if keys == nil {
-		l.key1[0] = key
-		l.keys = l.key1[:]
+	if keys != nil {
+		key = keys[0]
 	}
-	newRequestID(&l.rid)
-	// The bytes never change once written, and the string keeps the Lock
-	// alive, so it can share them rather than copy them.
-	l.requestID = unsafe.String(&l.rid[0], len(l.rid))
-	return l
+	return &Lock{c: c, key: key, keys: keys, mode: mode, scope: scope, ttl: ttl, requestID: newRequestID()}
 }
 
 func (l *Lock) start(lease *lockpb.LockLease, deadline time.Time) {
 	l.leaseID = lease.GetLeaseId()
-	l.grants = l.grant1[:0]
+	l.grants = l.oneGrant[:0]
 	for _, g := range lease.GetGrants() {
 		l.grants = append(l.grants, Grant{Key: g.GetKey(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken()})
 	}
@@ -139,43 +160,61 @@ func (l *Lock) start(lease *lockpb.LockLease, deadline time.Time) {
 	defer l.mu.Unlock()
 	l.expiresAtMs = lease.GetLeaseExpiresAtMs()
 	l.deadline = deadline
-	l.timer = time.AfterFunc(min(streamDelay(l.ttl), time.Until(deadline)), l.onTimer)
+	l.timer = time.AfterFunc(min(streamDelay(l.ttl), time.Until(deadline)), l.openStream)
 }
 
-// onTimer opens the event stream on its first run, and watches the
-// deadline on every run: unless a renewal moved it, the client can no
-// longer confirm the lease once it passes, so the lock is lost.
-func (l *Lock) onTimer() {
+// openStream is the timer's first run: unless the lock ended or its
+// deadline passed, it starts following the event stream, and hands the
+// deadline watch to a new timer.
+func (l *Lock) openStream() {
 	l.mu.Lock()
-	if l.lost || l.released {
+	if !l.deadlineHoldsLocked() {
 		l.mu.Unlock()
 		return
 	}
-	left := time.Until(l.deadline)
-	if left <= 0 {
-		l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeLeaseExpired,
-			Message: "the client could not confirm the lease before it expired", Err: transport.ErrLockLost})
-		l.mu.Unlock()
-		return
-	}
-	l.timer.Reset(left)
-	open := !l.streaming
-	l.streaming = true
+	l.timer = time.AfterFunc(time.Until(l.deadline), l.watchDeadline)
 	ctx := l.lifeLocked()
 	l.mu.Unlock()
-	if open && !l.c.conn.Go(func(context.Context) { l.follow(ctx) }) {
+	if !l.c.conn.Go(func(context.Context) { l.follow(ctx) }) {
 		l.markLost(transport.ErrClosed)
 	}
 }
 
-// settleLocked makes the lock lost if the connection was closed before its
-// event stream opened: the stream would have seen the Close at once, so
-// the lock reads as lost as soon as Close returns, not only when the
-// stream delay ends. l.mu is held.
-func (l *Lock) settleLocked() {
-	if !l.streaming && !l.lost && !l.released && l.c.conn.Context().Err() != nil {
-		l.lostLocked(transport.ErrClosed)
+// watchDeadline runs at the deadline, and re-arms for it if a renewal
+// moved it meanwhile.
+func (l *Lock) watchDeadline() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.deadlineHoldsLocked() {
+		l.timer.Reset(time.Until(l.deadline))
 	}
+}
+
+// deadlineHoldsLocked reports whether the lock goes on: it has not ended,
+// and its deadline has not passed (past it the client can no longer
+// confirm the lease, so the lock is lost). l.mu is held.
+func (l *Lock) deadlineHoldsLocked() bool {
+	if l.state.ended() {
+		return false
+	}
+	if time.Until(l.deadline) <= 0 {
+		l.lostLocked(&transport.Error{Kind: transport.KindServer, Code: transport.CodeLeaseExpired,
+			Message: "the client could not confirm the lease before it expired", Err: transport.ErrLockLost})
+		return false
+	}
+	return true
+}
+
+// readLocked returns the lock's state and loss as a reader sees them. A
+// lock still held when its connection was closed reads as lost at once:
+// its event stream, had it opened, would have recorded the loss before
+// Close returned, and the timer records it when it next runs (at most the
+// stream delay later). l.mu is held.
+func (l *Lock) readLocked() (lockState, error) {
+	if !l.state.ended() && l.c.conn.Context().Err() != nil {
+		return stateLost, transport.ErrClosed
+	}
+	return l.state, l.err
 }
 
 // life returns a context that ends when the lock ends; it bounds the calls
@@ -189,7 +228,7 @@ func (l *Lock) life() context.Context {
 func (l *Lock) lifeLocked() context.Context {
 	if l.ctx == nil {
 		l.ctx, l.cancel = context.WithCancel(context.Background())
-		if l.lost || l.released {
+		if st, _ := l.readLocked(); st.ended() {
 			l.cancel()
 		}
 	}
@@ -197,22 +236,14 @@ func (l *Lock) lifeLocked() context.Context {
 }
 
 // Key returns the (first) locked key.
-func (l *Lock) Key() string { return l.keys[0] }
+func (l *Lock) Key() string { return l.key }
 
 // FenceToken returns the fence token of the (first) key. Re-read it before
 // every fenced write.
-func (l *Lock) FenceToken() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.grants[0].FenceToken
-}
+func (l *Lock) FenceToken() uint64 { return l.grants[0].FenceToken }
 
 // Grants returns every key with its fence token, in the requested order.
-func (l *Lock) Grants() []Grant {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]Grant(nil), l.grants...)
-}
+func (l *Lock) Grants() []Grant { return append([]Grant(nil), l.grants...) }
 
 // LeaseExpiresAtMs returns when the server expires the lease unless it is
 // renewed (epoch ms, server clock).
@@ -229,17 +260,17 @@ func (l *Lock) LeaseExpiresAtMs() int64 {
 func (l *Lock) IsLost() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settleLocked()
-	return l.lost
+	st, _ := l.readLocked()
+	return st == stateLost
 }
 
 // State returns a snapshot of the lock.
 func (l *Lock) State() State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settleLocked()
+	st, err := l.readLocked()
 	return State{
-		Key:              l.keys[0],
+		Key:              l.key,
 		Mode:             l.mode,
 		Scope:            l.scope,
 		FenceToken:       l.grants[0].FenceToken,
@@ -248,9 +279,9 @@ func (l *Lock) State() State {
 		RequestID:        l.requestID,
 		LeaseTTL:         l.ttl,
 		LeaseExpiresAtMs: l.expiresAtMs,
-		Lost:             l.lost,
-		Released:         l.released,
-		Err:              l.err,
+		Lost:             st == stateLost,
+		Released:         st == stateReleased,
+		Err:              err,
 	}
 }
 
@@ -262,9 +293,8 @@ func (l *Lock) State() State {
 func (l *Lock) Watch() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settleLocked()
 	if l.changed == nil {
-		if l.lost || l.released {
+		if st, _ := l.readLocked(); st.ended() {
 			return closedChan
 		}
 		l.changed = make(chan struct{})
@@ -288,23 +318,31 @@ func (l *Lock) markLost(err error) {
 }
 
 func (l *Lock) lostLocked(err error) {
-	if l.lost || l.released {
+	if l.state.ended() {
 		return
 	}
-	l.lost, l.err = true, err
+	l.state, l.err = stateLost, err
 	l.endLocked()
-	l.c.conn.Logger().Debug("waymaker: lock lost", zap.String("key", l.keys[0]), zap.String("lease_id", l.leaseID), zap.Error(err))
+	l.c.conn.Logger().Debug("waymaker: lock lost", zap.String("key", l.key), zap.String("lease_id", l.leaseID), zap.Error(err))
 }
 
+// releasedLocked ends the lock as released, unless it already ended.
+func (l *Lock) releasedLocked() {
+	if !l.state.ended() {
+		l.state = stateReleased
+		l.endLocked()
+	}
+}
+
+// endLocked stops the lock's timer, wakes its watchers, then ends its ctx:
+// in that order, so whoever sees Done closed finds Watch's channel closed
+// too. l.mu is held.
 func (l *Lock) endLocked() {
 	l.timer.Stop()
+	l.changedLocked()
 	if l.cancel != nil {
 		l.cancel()
 	}
-	if l.term != nil {
-		close(l.term)
-	}
-	l.changedLocked()
 }
 
 // confirmed records that the lease was confirmed (by a renewal) to live
@@ -312,7 +350,7 @@ func (l *Lock) endLocked() {
 func (l *Lock) confirmed(deadline time.Time, expiresAtMs int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lost || l.released {
+	if l.state.ended() {
 		return
 	}
 	if deadline.After(l.deadline) {
@@ -337,20 +375,18 @@ func (l *Lock) setExpiryLocked(expiresAtMs int64) {
 // release whatever it may hold, and returns the loss.
 func (l *Lock) Unlock(ctx context.Context) error {
 	l.mu.Lock()
-	if l.released {
+	st, lostErr := l.readLocked()
+	switch {
+	case st == stateReleased:
 		l.mu.Unlock()
 		return nil
-	}
-	lost, lostErr := l.lost, l.err
-	if lost && transport.IsServerCode(lostErr, transport.CodeNotOwner) {
+	case st == stateLost && transport.IsServerCode(lostErr, transport.CodeNotOwner),
+		st == stateLost && transport.IsServerCode(lostErr, transport.CodeLeaseExpired) && !isLocalLoss(lostErr):
 		l.mu.Unlock()
-		return lostErr
+		return lostErr // the server no longer holds the lease
+	case st == stateHeld:
+		l.state = stateReleasing
 	}
-	if lost && transport.IsServerCode(lostErr, transport.CodeLeaseExpired) && !isLocalLoss(lostErr) {
-		l.mu.Unlock()
-		return lostErr
-	}
-	l.unlocking = true
 	l.mu.Unlock()
 
 	req := &lockpb.LockServiceReleaseRequest{LeaseId: l.leaseID, RequestId: l.requestID}
@@ -359,7 +395,7 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if lost {
+	if st == stateLost {
 		if err != nil {
 			return err
 		}
@@ -367,41 +403,26 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	switch {
 	case err == nil:
-		if !l.lost && !l.released {
-			l.released = true
-			l.endLocked()
-		}
-		return nil
+		l.releasedLocked()
 	case transport.IsServerCode(err, transport.CodeLeaseExpired), transport.IsServerCode(err, transport.CodeNotOwner):
 		l.lostLocked(err)
+	case l.state == stateReleasing:
+		l.state = stateHeld
 	}
-	l.unlocking = false
 	return err
 }
 
-func isLocalLoss(err error) bool {
-	var e *transport.Error
-	return errors.As(err, &e) && errors.Is(e.Err, transport.ErrLockLost)
-}
+// isLocalLoss reports whether err is a loss the client decided alone (it
+// could not confirm the lease in time), not one the server reported.
+func isLocalLoss(err error) bool { return errors.Is(err, transport.ErrLockLost) }
 
 // Done returns a channel closed once the lock is lost or released.
-func (l *Lock) Done() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.settleLocked()
-	if l.term == nil {
-		if l.lost || l.released {
-			return closedChan
-		}
-		l.term = make(chan struct{})
-	}
-	return l.term
-}
+func (l *Lock) Done() <-chan struct{} { return l.life().Done() }
 
 // Err returns why the lock was lost, or nil.
 func (l *Lock) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.settleLocked()
-	return l.err
+	_, err := l.readLocked()
+	return err
 }

@@ -58,9 +58,7 @@ func TestLockClientValidation(t *testing.T) {
 func TestLockRequestIDsAreUUIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		var b [36]byte
-		newRequestID(&b)
-		id := string(b[:])
+		id := newRequestID()
 		if len(id) != 36 || id[14] != '4' || strings.Count(id, "-") != 4 || seen[id] {
 			t.Fatalf("bad or repeated request id %q", id)
 		}

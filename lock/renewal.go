@@ -115,9 +115,10 @@ func (r *Renewal) renew(ctx context.Context, l *Lock) error {
 // SpawnRenewal calls it on a schedule.
 func (l *Lock) Renew(ctx context.Context) error {
 	l.mu.Lock()
-	deadline, ended, lostErr := l.deadline, l.lost || l.released, l.err
+	deadline := l.deadline
+	st, lostErr := l.readLocked()
 	l.mu.Unlock()
-	if ended {
+	if st.ended() {
 		if lostErr != nil {
 			return lostErr
 		}

@@ -1,10 +1,11 @@
-package waymaker_test
+package overhead
 
 import (
 	"context"
 
 	"google.golang.org/grpc"
 
+	"git.awesomike.com/pub/waymaker-client/go/cache"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 )
 
@@ -20,23 +21,22 @@ func (overheadCache) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequ
 	}}, nil
 }
 
-func init() {
-	overheadServices = append(overheadServices, func(s *grpc.Server) {
-		cachepb.RegisterCacheServiceServer(s, overheadCache{})
-	})
-	overheadPairs = append(overheadPairs, func(f *overheadFixture) []overheadPair {
-		rpc := cachepb.NewCacheServiceClient(f.conn)
-		c := f.client.Cache()
-		return []overheadPair{{
-			name: "cache.Stats",
-			raw: func(ctx context.Context) error {
-				_, err := rpc.Stats(ctx, &cachepb.CacheServiceStatsRequest{Bucket: "b"})
-				return err
-			},
-			wrapper: func(ctx context.Context) error {
-				_, err := c.Stats(ctx, "b")
-				return err
-			},
-		}}
-	})
+func serveCache(s *grpc.Server) {
+	cachepb.RegisterCacheServiceServer(s, overheadCache{})
+}
+
+func cachePairs(f *fixture) []pair {
+	rpc := cachepb.NewCacheServiceClient(f.conn)
+	c := cache.New(f.conn)
+	return []pair{{
+		name: "cache.Stats",
+		raw: func(ctx context.Context) error {
+			_, err := rpc.Stats(ctx, &cachepb.CacheServiceStatsRequest{Bucket: "b"})
+			return err
+		},
+		wrapper: func(ctx context.Context) error {
+			_, err := c.Stats(ctx, "b")
+			return err
+		},
+	}}
 }

@@ -1,4 +1,4 @@
-package waymaker_test
+package overhead
 
 import (
 	"context"
@@ -38,46 +38,45 @@ func (overheadLock) Inspect(context.Context, *lockpb.LockServiceInspectRequest) 
 	return &lockpb.LockServiceInspectResponse{Result: okResult}, nil
 }
 
-func init() {
-	overheadServices = append(overheadServices, func(s *grpc.Server) {
-		lockpb.RegisterLockServiceServer(s, overheadLock{})
-	})
-	overheadPairs = append(overheadPairs, func(f *overheadFixture) []overheadPair {
-		rpc := lockpb.NewLockServiceClient(f.conn)
-		c := f.client.Locks()
-		return []overheadPair{
-			{
-				name: "lock.Inspect",
-				raw: func(ctx context.Context) error {
-					_, err := rpc.Inspect(ctx, &lockpb.LockServiceInspectRequest{Key: "k"})
-					return err
-				},
-				wrapper: func(ctx context.Context) error {
-					_, err := c.Inspect(ctx, "k", lock.ScopeQuorum)
-					return err
-				},
+func serveLock(s *grpc.Server) {
+	lockpb.RegisterLockServiceServer(s, overheadLock{})
+}
+
+func lockPairs(f *fixture) []pair {
+	rpc := lockpb.NewLockServiceClient(f.conn)
+	c := lock.New(f.conn)
+	return []pair{
+		{
+			name: "lock.Inspect",
+			raw: func(ctx context.Context) error {
+				_, err := rpc.Inspect(ctx, &lockpb.LockServiceInspectRequest{Key: "k"})
+				return err
 			},
-			{
-				// The wrapper also opens the lease's event stream, which the
-				// SDK holds for every Lock to learn of loss at once: its cost
-				// shows here.
-				name: "lock.Acquire+Unlock",
-				raw: func(ctx context.Context) error {
-					resp, err := rpc.TryAcquire(ctx, &lockpb.LockServiceTryAcquireRequest{Key: "k", RequestId: "r-1", LeaseTtlMs: 30_000})
-					if err != nil {
-						return err
-					}
-					_, err = rpc.Release(ctx, &lockpb.LockServiceReleaseRequest{LeaseId: resp.GetLease().GetLeaseId(), RequestId: "r-1"})
-					return err
-				},
-				wrapper: func(ctx context.Context) error {
-					l, err := c.Acquire(ctx, "k", lock.Config{LeaseTTL: 30 * time.Second})
-					if err != nil {
-						return err
-					}
-					return l.Unlock(ctx)
-				},
+			wrapper: func(ctx context.Context) error {
+				_, err := c.Inspect(ctx, "k", lock.ScopeQuorum)
+				return err
 			},
-		}
-	})
+		},
+		{
+			// A Lock unlocked this soon never opens its lease's event
+			// stream (it opens a quarter of the TTL, at most 200ms, after
+			// the grant), so this is the cost of a short critical section.
+			name: "lock.Acquire+Unlock",
+			raw: func(ctx context.Context) error {
+				resp, err := rpc.TryAcquire(ctx, &lockpb.LockServiceTryAcquireRequest{Key: "k", RequestId: "r-1", LeaseTtlMs: 30_000})
+				if err != nil {
+					return err
+				}
+				_, err = rpc.Release(ctx, &lockpb.LockServiceReleaseRequest{LeaseId: resp.GetLease().GetLeaseId(), RequestId: "r-1"})
+				return err
+			},
+			wrapper: func(ctx context.Context) error {
+				l, err := c.Acquire(ctx, "k", lock.Config{LeaseTTL: 30 * time.Second})
+				if err != nil {
+					return err
+				}
+				return l.Unlock(ctx)
+			},
+		},
+	}
 }

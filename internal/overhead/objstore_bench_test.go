@@ -1,4 +1,4 @@
-package waymaker_test
+package overhead
 
 import (
 	"context"
@@ -28,29 +28,29 @@ func (overheadObjects) GetInfo(_ context.Context, req *objstorepb.ObjectStoreSer
 	}}, nil
 }
 
-func init() {
-	overheadServices = append(overheadServices, func(s *grpc.Server) {
-		objstorepb.RegisterObjectStoreServiceServer(s, overheadObjects{})
-	})
-	overheadPairs = append(overheadPairs, func(f *overheadFixture) []overheadPair {
-		rpc := objstorepb.NewObjectStoreServiceClient(f.conn)
-		var st *objstore.Store // opened on first use (one round trip)
-		return []overheadPair{{
-			name: "objstore.Store.GetInfo",
-			raw: func(ctx context.Context) error {
-				_, err := rpc.GetInfo(ctx, &objstorepb.ObjectStoreServiceGetInfoRequest{Store: "o", Name: "obj"})
-				return err
-			},
-			wrapper: func(ctx context.Context) error {
-				if st == nil {
-					var err error
-					if st, err = f.client.Objects().Store(ctx, "o"); err != nil {
-						return err
-					}
+func serveObjstore(s *grpc.Server) {
+	objstorepb.RegisterObjectStoreServiceServer(s, overheadObjects{})
+}
+
+func objstorePairs(f *fixture) []pair {
+	rpc := objstorepb.NewObjectStoreServiceClient(f.conn)
+	c := objstore.New(f.conn)
+	var st *objstore.Store // opened on first use (one round trip)
+	return []pair{{
+		name: "objstore.Store.GetInfo",
+		raw: func(ctx context.Context) error {
+			_, err := rpc.GetInfo(ctx, &objstorepb.ObjectStoreServiceGetInfoRequest{Store: "o", Name: "obj"})
+			return err
+		},
+		wrapper: func(ctx context.Context) error {
+			if st == nil {
+				var err error
+				if st, err = c.Store(ctx, "o"); err != nil {
+					return err
 				}
-				_, err := st.GetInfo(ctx, "obj")
-				return err
-			},
-		}}
-	})
+			}
+			_, err := st.GetInfo(ctx, "obj")
+			return err
+		},
+	}}
 }

@@ -1,4 +1,7 @@
-package waymaker_test
+// Package overhead measures what the SDK adds to a call, against the raw
+// generated stubs. It holds only benchmarks (tools/bench runs them for
+// BENCHMARKS.md) and is imported by nothing.
+package overhead
 
 import (
 	"context"
@@ -7,13 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
-	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // BenchmarkOverhead measures what the SDK adds to a call: each pair runs the
 // same RPC through the raw generated stub (raw) and through the SDK
@@ -22,18 +27,16 @@ import (
 // server's work is identical, so the difference is the SDK's. Goals: under
 // 5% extra time and at most 3 extra allocations per call.
 //
-//	go test -run '^$' -bench '^BenchmarkOverhead' -benchmem .
+//	go test -run '^$' -bench '^BenchmarkOverhead' -benchmem ./internal/overhead/
 //
-// tools/bench runs this and puts the figures in BENCHMARKS.md. Each
-// subsystem adds its pairs in overhead_<subsystem>_bench_test.go by
-// appending to overheadPairs from an init function, and registers its
-// minimal service in overheadServices.
+// tools/bench runs this and puts the figures in BENCHMARKS.md. The pairs
+// and the services they call are listed in suites.
 func BenchmarkOverhead(b *testing.B) {
-	f := startOverheadServer(b)
-	for _, mk := range overheadPairs {
-		for _, p := range mk(f) {
-			b.Run(p.name+"/raw", func(b *testing.B) { runOverheadOp(b, p.raw) })
-			b.Run(p.name+"/wrapper", func(b *testing.B) { runOverheadOp(b, p.wrapper) })
+	f := startServer(b)
+	for _, s := range suites {
+		for _, p := range s.pairs(f) {
+			b.Run(p.name+"/raw", func(b *testing.B) { runOp(b, p.raw) })
+			b.Run(p.name+"/wrapper", func(b *testing.B) { runOp(b, p.wrapper) })
 		}
 	}
 }
@@ -44,9 +47,9 @@ func BenchmarkOverhead(b *testing.B) {
 // ratio, from the medians of the per-call times. BenchmarkOverhead gives the
 // allocation counts.
 func BenchmarkOverheadPaired(b *testing.B) {
-	f := startOverheadServer(b)
-	for _, mk := range overheadPairs {
-		for _, p := range mk(f) {
+	f := startServer(b)
+	for _, s := range suites {
+		for _, p := range s.pairs(f) {
 			b.Run(p.name, func(b *testing.B) {
 				ctx := context.Background()
 				if err := p.raw(ctx); err != nil {
@@ -92,34 +95,53 @@ func medianDuration(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-type overheadPair struct {
+// suite is one subsystem's share of the benchmarks.
+type suite struct {
+	// serve registers the minimal implementation of the subsystem's
+	// service on the in-process server; nil when the pairs call a service
+	// another suite registers.
+	serve func(s *grpc.Server)
+	// pairs returns the raw/wrapper pairs measured on it.
+	pairs func(f *fixture) []pair
+}
+
+// suites is everything BenchmarkOverhead and BenchmarkOverheadPaired
+// measure. A new subsystem adds one line here and a <subsystem>_bench_test.go
+// with its service and pairs.
+var suites = []suite{
+	{nil, transportPairs}, // on the KV service
+	{serveKV, kvPairs},
+	{serveLock, lockPairs},
+	{serveStream, streamPairs},
+	{serveCollections, collectionsPairs},
+	{serveSketch, sketchPairs},
+	{serveObjstore, objstorePairs},
+	{serveCache, cachePairs},
+}
+
+// pair is one call made both ways.
+type pair struct {
 	name         string
 	raw, wrapper func(ctx context.Context) error
 }
 
-// overheadFixture is one connection to the in-process server, shared by raw
-// stubs and SDK clients.
-type overheadFixture struct {
-	conn   *transport.Conn
-	client *waymaker.Client
+// fixture is one connection to the in-process server, shared by the raw
+// stubs and the SDK's subsystem clients.
+type fixture struct {
+	conn *transport.Conn
 }
 
-var (
-	// overheadServices register minimal implementations on the server.
-	overheadServices []func(s *grpc.Server)
-	// overheadPairs return the raw/wrapper pairs of one subsystem.
-	overheadPairs []func(f *overheadFixture) []overheadPair
-)
-
-func startOverheadServer(b *testing.B) *overheadFixture {
+func startServer(b *testing.B) *fixture {
 	b.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	for _, reg := range overheadServices {
-		reg(srv)
+	for _, s := range suites {
+		if s.serve != nil {
+			s.serve(srv)
+		}
 	}
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(lis); close(served) }()
@@ -127,16 +149,15 @@ func startOverheadServer(b *testing.B) *overheadFixture {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := waymaker.NewClient(conn)
 	b.Cleanup(func() {
-		client.Close()
+		conn.Close()
 		srv.Stop()
 		<-served
 	})
-	return &overheadFixture{conn: conn, client: client}
+	return &fixture{conn: conn}
 }
 
-func runOverheadOp(b *testing.B, op func(context.Context) error) {
+func runOp(b *testing.B, op func(context.Context) error) {
 	ctx := context.Background()
 	if err := op(ctx); err != nil { // connect and warm up outside the timing
 		b.Fatal(err)
@@ -152,42 +173,22 @@ func runOverheadOp(b *testing.B, op func(context.Context) error) {
 
 var okResult = &commonpb.Result{Success: true}
 
-// overheadKV answers Get and Put with a fixed success, so that the KV
-// pairs below, and the transport pair, measure client-side work only.
-type overheadKV struct {
-	kvpb.UnimplementedKVServiceServer
-	entry *kvpb.KVEntry
-}
-
-func (s *overheadKV) Get(context.Context, *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
-	return &kvpb.KVServiceGetResponse{Result: okResult, Entry: s.entry}, nil
-}
-
-func (s *overheadKV) Put(context.Context, *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
-	return &kvpb.KVServicePutResponse{Result: okResult, Revision: 7}, nil
-}
-
-func init() {
-	overheadServices = append(overheadServices, func(s *grpc.Server) {
-		kvpb.RegisterKVServiceServer(s, &overheadKV{entry: &kvpb.KVEntry{Bucket: "b", Key: "k", Value: []byte("value-of-sixteen"), Revision: 7}})
-	})
-	// transport.Call is the path every unary wrapper takes: deadline, retry
-	// policy and result check around the stub.
-	overheadPairs = append(overheadPairs, func(f *overheadFixture) []overheadPair {
-		rpc := kvpb.NewKVServiceClient(f.conn)
-		return []overheadPair{{
-			name: "transport.Call",
-			raw: func(ctx context.Context) error {
-				_, err := rpc.Get(ctx, &kvpb.KVServiceGetRequest{Bucket: "b", Key: "k"})
-				return err
-			},
-			wrapper: func(ctx context.Context) error {
-				req := &kvpb.KVServiceGetRequest{Bucket: "b", Key: "k"}
-				_, err := transport.Call(ctx, f.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceGetResponse, error) {
-					return rpc.Get(ctx, req)
-				})
-				return err
-			},
-		}}
-	})
+// transportPairs measure transport.Call, the path every unary wrapper
+// takes: deadline, retry policy and result check around the stub.
+func transportPairs(f *fixture) []pair {
+	rpc := kvpb.NewKVServiceClient(f.conn)
+	return []pair{{
+		name: "transport.Call",
+		raw: func(ctx context.Context) error {
+			_, err := rpc.Get(ctx, &kvpb.KVServiceGetRequest{Bucket: "b", Key: "k"})
+			return err
+		},
+		wrapper: func(ctx context.Context) error {
+			req := &kvpb.KVServiceGetRequest{Bucket: "b", Key: "k"}
+			_, err := transport.Call(ctx, f.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceGetResponse, error) {
+				return rpc.Get(ctx, req)
+			})
+			return err
+		},
+	}}
 }
