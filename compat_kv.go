@@ -14,7 +14,8 @@ type (
 	KVBucket = kv.Bucket
 	// KVEntry is one entry of a key; see kv.Entry.
 	KVEntry = kv.Entry
-	// KVEvent is one watch event; its zero value means the watch ended.
+	// KVEvent is one watch event; Next returns its zero value, with the
+	// reason, once the watch has ended.
 	KVEvent = kv.Event
 	// KVWatcher delivers a watch's events; see kv.Watcher.
 	KVWatcher = kv.Watcher

@@ -42,14 +42,11 @@ const readAhead = 2
 // the object's info, so a missing object fails here with ErrNotFound. The
 // download ends when the Reader is read to the end or closed, or when ctx
 // ends.
-func (s *Store) Get(ctx context.Context, name string, opts ...Option) (*Reader, error) {
+func (s *Store) Get(ctx context.Context, name string, opts ...GetOption) (*Reader, error) {
 	if err := validObjectName("name", name); err != nil {
 		return nil, err
 	}
-	o, err := collect(opts)
-	if err != nil {
-		return nil, err
-	}
+	o := getOptionsOf(opts)
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Reader{ch: make(chan []byte, readAhead), exited: make(chan struct{}), cancel: cancel, progress: o.progress}
 	infoc := make(chan *objstorepb.ObjectInfo, 1)
@@ -208,7 +205,7 @@ func (r *Reader) Close() error {
 }
 
 // GetBytes returns the data of the object name.
-func (s *Store) GetBytes(ctx context.Context, name string, opts ...Option) ([]byte, error) {
+func (s *Store) GetBytes(ctx context.Context, name string, opts ...GetOption) ([]byte, error) {
 	r, err := s.Get(ctx, name, opts...)
 	if err != nil {
 		return nil, err
@@ -225,7 +222,7 @@ func (s *Store) GetBytes(ctx context.Context, name string, opts ...Option) ([]by
 // to a temporary file beside path and renames it into place only when the
 // whole object arrived and its digest matched, so path never holds a
 // partial object.
-func (s *Store) GetFile(ctx context.Context, name, path string, opts ...Option) (err error) {
+func (s *Store) GetFile(ctx context.Context, name, path string, opts ...GetOption) (err error) {
 	r, err := s.Get(ctx, name, opts...)
 	if err != nil {
 		return err

@@ -480,11 +480,11 @@ func TestObjstoreListAndMeta(t *testing.T) {
 	if err != nil || len(live) != 249 { // 250 - n000 - n005 + renamed
 		t.Fatalf("Objects = %d, %v", len(live), err)
 	}
-	all, err := s.Objects(ctx, objstore.ListOptions{IncludeDeleted: true})
+	all, err := s.Objects(ctx, objstore.IncludeDeleted())
 	if err != nil || len(all) != 251 {
 		t.Fatalf("Objects with deleted = %d, %v", len(all), err)
 	}
-	after, err := s.Objects(ctx, objstore.ListOptions{StartAfter: "n247"})
+	after, err := s.Objects(ctx, objstore.StartAfter("n247"))
 	if err != nil || len(after) != 3 || after[0].Name != "n248" {
 		t.Fatalf("Objects after n247 = %v, %v", after, err)
 	}
@@ -536,7 +536,7 @@ func TestObjstoreWatch(t *testing.T) {
 	if ev := next(); ev.Info.Description != "new" {
 		t.Fatalf("meta event %+v", ev)
 	}
-	w2, err := s.Watch(ctx, objstore.WatchOptions{ResumeFromRevision: ev.Revision})
+	w2, err := s.Watch(ctx, objstore.ResumeFromRevision(ev.Revision))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +567,7 @@ func TestObjstoreTTL(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{TTL: 150 * time.Millisecond})
-	w, err := s.Watch(ctx, objstore.WatchOptions{UpdatesOnly: true})
+	w, err := s.Watch(ctx, objstore.UpdatesOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +664,7 @@ func TestObjstoreServerValidation(t *testing.T) {
 	wantField("second header", put(hdr(s.Name(), "x"), hdr(s.Name(), "x")).GetResult(), "header")
 	short := &objstorepb.ObjectStoreServicePutRequest{Part: &objstorepb.ObjectStoreServicePutRequest_Commit{Commit: &objstorepb.ObjectPutCommit{ExpectedSha256: []byte{1}}}}
 	wantField("short digest", put(hdr(s.Name(), "x"), short).GetResult(), "commit.expected_sha256")
-	if infos, err := s.Objects(ctx, objstore.ListOptions{IncludeDeleted: true}); err != nil || len(infos) != 0 {
+	if infos, err := s.Objects(ctx, objstore.IncludeDeleted()); err != nil || len(infos) != 0 {
 		t.Fatalf("refused puts stored %d objects, %v", len(infos), err)
 	}
 	if _, err := s.PutBytes(ctx, "x", []byte("abc")); err != nil {
