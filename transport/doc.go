@@ -69,8 +69,9 @@
 // Every SDK iterator over a server stream (kv.Watcher, kv.KeyLister,
 // stream.Messages, objstore.Lister, objstore.Watcher) is a Pump: a
 // goroutine owned by the Conn follows the stream, rebinding it from its
-// resume point after a drop, and buffers values for Next. They all end the
-// same way, as a gRPC stream's Recv does:
+// resume point after a drop, and buffers values for Next (objstore.Reader
+// reads its chunks from one too, and ends as an io.Reader does). They all
+// end the same way, as a gRPC stream's Recv does:
 //
 //   - Next blocks until the next value and returns it with a nil error. A
 //     value is never its type's zero value (a *Msg is not nil, an Event has

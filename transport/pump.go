@@ -26,7 +26,8 @@ type PumpConfig struct {
 // handler emits, and hands it out through Next, All and Stop under the end
 // contract stated in the package doc (# Iterators). Every SDK iterator over
 // a stream (kv.Watcher, kv.KeyLister, stream.Messages, objstore.Lister,
-// objstore.Watcher) is a Pump with its own element type.
+// objstore.Watcher) is a Pump with its own element type, and
+// objstore.Reader reads an object's chunks from one.
 type Pump[T any] struct {
 	ch      chan T
 	done    chan struct{} // closed when the goroutine has ended
