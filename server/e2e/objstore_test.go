@@ -62,8 +62,10 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		data := objRandBytes(size, uint64(i))
 		name := fmt.Sprintf("obj-%d", size)
 		var progressed int64
+		// One option value serves both calls: it is a PutOption and a GetOption.
+		progress := objstore.WithProgress(func(done, _ int64) { progressed = done })
 		info, err := s.Put(ctx, waymaker.ObjectMeta{Name: name, Description: "size " + fmt.Sprint(size), Metadata: map[string]string{"k": "v"}},
-			bytes.NewReader(data), objstore.WithProgress(func(done, _ int64) { progressed = done }))
+			bytes.NewReader(data), progress)
 		if err != nil {
 			t.Fatalf("Put %d bytes: %v", size, err)
 		}
@@ -74,7 +76,8 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		if want := (int64(size) + objstore.DefaultChunkSize - 1) / objstore.DefaultChunkSize; info.Chunks != want {
 			t.Fatalf("Put %d bytes: %d chunks, want %d", size, info.Chunks, want)
 		}
-		r, err := s.Get(ctx, name)
+		progressed = 0
+		r, err := s.Get(ctx, name, progress)
 		if err != nil {
 			t.Fatalf("Get %d bytes: %v", size, err)
 		}
@@ -83,8 +86,8 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		}
 		got, err := io.ReadAll(r)
 		r.Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("Get %d bytes: %d bytes back, err %v", size, len(got), err)
+		if err != nil || !bytes.Equal(got, data) || progressed != int64(size) {
+			t.Fatalf("Get %d bytes: %d bytes back, err %v, progress %d", size, len(got), err, progressed)
 		}
 	}
 	// The convenience forms.
