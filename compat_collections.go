@@ -43,7 +43,7 @@ func (c *Client) DeleteHashStore(ctx context.Context, name string) error {
 
 // ListHashStores lists hash stores in name order.
 func (c *Client) ListHashStores(ctx context.Context) ([]CollectionStoreInfo, error) {
-	return c.collections.ListHashStores(ctx)
+	return collect(c.collections.List(ctx, collections.KindHash))
 }
 
 // CreateSetStore makes a set store (see collections.Client.CreateSetStore).
@@ -68,7 +68,7 @@ func (c *Client) DeleteSetStore(ctx context.Context, name string) error {
 
 // ListSetStores lists set stores in name order.
 func (c *Client) ListSetStores(ctx context.Context) ([]CollectionStoreInfo, error) {
-	return c.collections.ListSetStores(ctx)
+	return collect(c.collections.List(ctx, collections.KindSet))
 }
 
 // CreateQueue makes a reliable queue (see collections.Client.CreateQueue).
@@ -93,5 +93,5 @@ func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 
 // ListQueues lists queues in name order.
 func (c *Client) ListQueues(ctx context.Context) ([]CollectionStoreInfo, error) {
-	return c.collections.ListQueues(ctx)
+	return collect(c.collections.List(ctx, collections.KindQueue))
 }

@@ -2,6 +2,7 @@ package waymaker
 
 import (
 	"context"
+	"iter"
 
 	"git.awesomike.com/pub/waymaker-client/go/kv"
 )
@@ -14,7 +15,8 @@ type (
 	KVBucket = kv.Bucket
 	// KVEntry is one entry of a key; see kv.Entry.
 	KVEntry = kv.Entry
-	// KVEvent is one watch event; its zero value means the watch ended.
+	// KVEvent is one watch event; Next returns its zero value, with the
+	// reason, once the watch has ended.
 	KVEvent = kv.Event
 	// KVWatcher delivers a watch's events; see kv.Watcher.
 	KVWatcher = kv.Watcher
@@ -28,8 +30,6 @@ type (
 	KVOperation = kv.Operation
 	// KVKeyLister iterates over keys.
 	KVKeyLister = kv.KeyLister
-	// KVBucketLister iterates over buckets.
-	KVBucketLister = kv.BucketLister
 )
 
 // KV operations.
@@ -68,5 +68,57 @@ func (c *Client) KV(ctx context.Context, name string) (*KVBucket, error) {
 // DeleteKV removes a bucket and everything in it.
 func (c *Client) DeleteKV(ctx context.Context, name string) error { return c.kv.Delete(ctx, name) }
 
-// ListKV iterates over every bucket, in name order.
-func (c *Client) ListKV(ctx context.Context) *KVBucketLister { return c.kv.List(ctx) }
+// ListKV iterates over every bucket, in name order. KeyValue().List ranges
+// over the same listing directly.
+func (c *Client) ListKV(ctx context.Context) *KVBucketLister {
+	return &KVBucketLister{seq: c.kv.List(ctx)}
+}
+
+// KVBucketLister iterates over buckets, from ListKV: Next, or All for a
+// range loop, from one goroutine. It fetches every page at its first Next
+// (All fetches them as it goes), so it holds nothing open and needs no
+// Stop.
+type KVBucketLister struct {
+	seq     iter.Seq2[*KVStatus, error]
+	started bool
+	rest    []*KVStatus
+	err     error
+}
+
+// Next returns the next bucket's status, (nil, nil) after the last, or
+// (nil, err) when listing failed.
+func (l *KVBucketLister) Next() (*KVStatus, error) {
+	if !l.started {
+		l.started = true
+		l.rest, l.err = collect(l.seq)
+	}
+	if len(l.rest) == 0 {
+		err := l.err
+		l.err = nil
+		return nil, err
+	}
+	st := l.rest[0]
+	l.rest = l.rest[1:]
+	return st, nil
+}
+
+// All ranges over the buckets Next has not returned yet; a failure is
+// yielded once, last.
+func (l *KVBucketLister) All() iter.Seq2[*KVStatus, error] {
+	if !l.started {
+		l.started = true
+		return l.seq
+	}
+	return func(yield func(*KVStatus, error) bool) {
+		for {
+			st, err := l.Next()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if st == nil || !yield(st, nil) {
+				return
+			}
+		}
+	}
+}

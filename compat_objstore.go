@@ -46,10 +46,10 @@ func (c *Client) DeleteObjectStore(ctx context.Context, name string) error {
 
 // ObjectStores iterates over every object store's status, in name order.
 func (c *Client) ObjectStores(ctx context.Context) iter.Seq2[ObjectStoreStatus, error] {
-	return c.objects.Stores(ctx)
+	return c.objects.List(ctx)
 }
 
 // ObjectStoreNames returns the names of every object store.
 func (c *Client) ObjectStoreNames(ctx context.Context) ([]string, error) {
-	return c.objects.StoreNames(ctx)
+	return collectNames(c.objects.List(ctx), func(s ObjectStoreStatus) string { return s.Config.Name })
 }

@@ -122,5 +122,5 @@ func (c *Client) DeleteSketch(ctx context.Context, name string) error {
 
 // ListSketches lists the sketches of kind (SketchKindAny for all) in name order.
 func (c *Client) ListSketches(ctx context.Context, kind SketchKind) ([]SketchInfo, error) {
-	return c.sketches.List(ctx, kind)
+	return collect(c.sketches.List(ctx, kind))
 }

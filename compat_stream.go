@@ -91,4 +91,6 @@ func (c *Client) ListStreams(ctx context.Context) iter.Seq2[*StreamInfo, error] 
 }
 
 // StreamNames returns every stream's name, in order.
-func (c *Client) StreamNames(ctx context.Context) ([]string, error) { return c.streams.Names(ctx) }
+func (c *Client) StreamNames(ctx context.Context) ([]string, error) {
+	return collectNames(c.streams.List(ctx), func(i *StreamInfo) string { return i.Config.Name })
+}

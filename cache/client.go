@@ -70,29 +70,20 @@ func (c *Client) Policy(ctx context.Context, bucket string) (Policy, error) {
 	return policyFromPB(resp.GetPolicy()), nil
 }
 
-// Policies iterates over every attached policy, in bucket order.
-func (c *Client) Policies(ctx context.Context) iter.Seq2[Policy, error] {
-	return func(yield func(Policy, error) bool) {
-		token := ""
-		for {
-			req := &cachepb.CacheServiceListPoliciesRequest{PageToken: token}
-			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceListPoliciesResponse, error) {
-				return c.rpc.ListPolicies(ctx, req)
-			})
-			if err != nil {
-				yield(Policy{}, err)
-				return
-			}
-			for _, p := range resp.GetPolicies() {
-				if !yield(policyFromPB(p), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
+// List ranges over every attached policy, in bucket order, fetching a
+// page at a time; it stops at the first error, which it yields once, last
+// (see transport.Pages, the listing shape of every client).
+func (c *Client) List(ctx context.Context) iter.Seq2[Policy, error] {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]Policy, string, error) {
+		req := &cachepb.CacheServiceListPoliciesRequest{PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceListPoliciesResponse, error) {
+			return c.rpc.ListPolicies(ctx, req)
+		})
+		if err != nil {
+			return nil, "", err
 		}
-	}
+		return transport.Map(resp.GetPolicies(), policyFromPB), resp.GetNextPageToken(), nil
+	})
 }
 
 // Stats returns bucket's cache counters; ErrNotFound when it has no policy.

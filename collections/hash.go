@@ -296,7 +296,9 @@ func (s *HashStore) Scan(ctx context.Context, key, cursor string, opts ScanOptio
 // All iterates over a hash's fields with Scan; it stops at the first error,
 // which it yields.
 func (s *HashStore) All(ctx context.Context, key string, opts ScanOptions) iter.Seq2[Field, error] {
-	return scanAll(func(cursor string) ([]Field, string, error) { return s.Scan(ctx, key, cursor, opts) })
+	return transport.Pages(ctx, func(ctx context.Context, cursor string) ([]Field, string, error) {
+		return s.Scan(ctx, key, cursor, opts)
+	})
 }
 
 // Expire gives fields a time to live (HPEXPIRE), answering one result per

@@ -43,7 +43,9 @@ func (k *keyspace) ScanKeys(ctx context.Context, cursor string, opts ScanOptions
 // AllKeys iterates over the store's keys with ScanKeys; it stops at the
 // first error, which it yields.
 func (k *keyspace) AllKeys(ctx context.Context, opts ScanOptions) iter.Seq2[string, error] {
-	return scanAll(func(cursor string) ([]string, string, error) { return k.ScanKeys(ctx, cursor, opts) })
+	return transport.Pages(ctx, func(ctx context.Context, cursor string) ([]string, string, error) {
+		return k.ScanKeys(ctx, cursor, opts)
+	})
 }
 
 // DeleteKeys removes whole keys (DEL) and answers how many existed.
@@ -59,28 +61,4 @@ func (k *keyspace) DeleteKeys(ctx context.Context, keys ...string) (int64, error
 		return 0, err
 	}
 	return resp.GetRemoved(), nil
-}
-
-// scanAll turns a page function into an iterator.
-func scanAll[T any](page func(cursor string) ([]T, string, error)) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		cursor := ""
-		for {
-			items, next, err := page(cursor)
-			if err != nil {
-				var zero T
-				yield(zero, err)
-				return
-			}
-			for _, it := range items {
-				if !yield(it, nil) {
-					return
-				}
-			}
-			if next == "" {
-				return
-			}
-			cursor = next
-		}
-	}
 }

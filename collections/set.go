@@ -316,5 +316,7 @@ func (s *SetStore) Scan(ctx context.Context, key, cursor string, opts ScanOption
 // All iterates over the set's members with Scan; it stops at the first
 // error, which it yields.
 func (s *SetStore) All(ctx context.Context, key string, opts ScanOptions) iter.Seq2[string, error] {
-	return scanAll(func(cursor string) ([]string, string, error) { return s.Scan(ctx, key, cursor, opts) })
+	return transport.Pages(ctx, func(ctx context.Context, cursor string) ([]string, string, error) {
+		return s.Scan(ctx, key, cursor, opts)
+	})
 }

@@ -268,42 +268,20 @@ func (c *Client) deleteStore(ctx context.Context, name string, kind Kind) error 
 	return err
 }
 
-// Stores iterates over the stores of a kind (KindAny: all), in name order,
-// fetching pages as it goes. It stops at the first error, which it yields.
-func (c *Client) Stores(ctx context.Context, kind Kind) iter.Seq2[StoreInfo, error] {
-	return func(yield func(StoreInfo, error) bool) {
-		token := ""
-		for {
-			req := &pb.CollectionsServiceListStoresRequest{Kind: kind.pb(), PageToken: token}
-			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceListStoresResponse, error) {
-				return c.rpc.ListStores(ctx, req)
-			})
-			if err != nil {
-				yield(StoreInfo{}, err)
-				return
-			}
-			for _, s := range resp.GetStores() {
-				if !yield(infoFrom(s), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
-		}
-	}
-}
-
-// ListStores returns every store of a kind (KindAny: all), in name order.
-func (c *Client) ListStores(ctx context.Context, kind Kind) ([]StoreInfo, error) {
-	var out []StoreInfo
-	for s, err := range c.Stores(ctx, kind) {
+// List ranges over the stores of a kind (KindAny: all), in name order,
+// fetching a page at a time; it stops at the first error, which it yields
+// once, last (see transport.Pages, the listing shape of every client).
+func (c *Client) List(ctx context.Context, kind Kind) iter.Seq2[StoreInfo, error] {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]StoreInfo, string, error) {
+		req := &pb.CollectionsServiceListStoresRequest{Kind: kind.pb(), PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceListStoresResponse, error) {
+			return c.rpc.ListStores(ctx, req)
+		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		out = append(out, s)
-	}
-	return out, nil
+		return transport.Map(resp.GetStores(), infoFrom), resp.GetNextPageToken(), nil
+	})
 }
 
 // CreateHashStore makes a hash store. Creating one that exists with the same
@@ -350,11 +328,6 @@ func (c *Client) DeleteHashStore(ctx context.Context, name string) error {
 	return c.deleteStore(ctx, name, KindHash)
 }
 
-// ListHashStores returns every hash store, in name order.
-func (c *Client) ListHashStores(ctx context.Context) ([]StoreInfo, error) {
-	return c.ListStores(ctx, KindHash)
-}
-
 // CreateSetStore makes a set store, as CreateHashStore does.
 func (c *Client) CreateSetStore(ctx context.Context, cfg SetStoreConfig) (*SetStore, error) {
 	p, err := cfg.proto()
@@ -394,11 +367,6 @@ func (c *Client) SetStore(ctx context.Context, name string) (*SetStore, error) {
 // DeleteSetStore removes a set store and every key in it.
 func (c *Client) DeleteSetStore(ctx context.Context, name string) error {
 	return c.deleteStore(ctx, name, KindSet)
-}
-
-// ListSetStores returns every set store, in name order.
-func (c *Client) ListSetStores(ctx context.Context) ([]StoreInfo, error) {
-	return c.ListStores(ctx, KindSet)
 }
 
 // CreateQueue makes a queue, as CreateHashStore does. A DeadLetterQueue
@@ -441,9 +409,4 @@ func (c *Client) Queue(ctx context.Context, name string) (*Queue, error) {
 // DeleteQueue removes a queue and its messages.
 func (c *Client) DeleteQueue(ctx context.Context, name string) error {
 	return c.deleteStore(ctx, name, KindQueue)
-}
-
-// ListQueues returns every queue, in name order.
-func (c *Client) ListQueues(ctx context.Context) ([]StoreInfo, error) {
-	return c.ListStores(ctx, KindQueue)
 }

@@ -127,15 +127,6 @@ func (b *Bucket) Update(ctx context.Context, key string, value []byte, lastRev u
 	return resp.GetRevision(), nil
 }
 
-// DeleteOption qualifies Delete and Purge.
-type DeleteOption func(*deleteOpts)
-
-type deleteOpts struct{ lastRev uint64 }
-
-// LastRevision makes Delete or Purge happen only if the key's latest
-// revision is rev (ErrWrongRevision otherwise).
-func LastRevision(rev uint64) DeleteOption { return func(o *deleteOpts) { o.lastRev = rev } }
-
 // Delete writes a delete marker for key, keeping its history (within the
 // bucket's History), and returns the marker's revision. Get then answers
 // ErrNotFound.
@@ -143,10 +134,7 @@ func (b *Bucket) Delete(ctx context.Context, key string, opts ...DeleteOption) (
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	var o deleteOpts
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := deleteOptionsOf(opts)
 	req := &kvpb.KVServiceDeleteRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceDeleteResponse, error) {
 		return b.c.rpc.Delete(ctx, req)
@@ -163,10 +151,7 @@ func (b *Bucket) Purge(ctx context.Context, key string, opts ...DeleteOption) (u
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	var o deleteOpts
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := deleteOptionsOf(opts)
 	req := &kvpb.KVServicePurgeRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePurgeResponse, error) {
 		return b.c.rpc.Purge(ctx, req)

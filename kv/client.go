@@ -112,56 +112,18 @@ func (c *Client) status(ctx context.Context, name string) (*Status, error) {
 	return statusFromPB(resp.GetInfo()), nil
 }
 
-// List returns an iterator over every bucket's status, in name order,
-// fetched a page at a time.
-func (c *Client) List(ctx context.Context) *BucketLister {
-	return &BucketLister{ctx: ctx, c: c}
-}
-
-// BucketLister iterates over buckets, a page at a time. Use Next or All,
-// from one goroutine.
-type BucketLister struct {
-	ctx   context.Context
-	c     *Client
-	page  []*kvpb.KVBucketInfo
-	token string
-	done  bool
-}
-
-// Next returns the next bucket's status, or (nil, nil) after the last.
-func (l *BucketLister) Next() (*Status, error) {
-	for len(l.page) == 0 {
-		if l.done {
-			return nil, nil
-		}
-		req := &kvpb.KVServiceListBucketsRequest{PageToken: l.token}
-		resp, err := transport.Call(l.ctx, l.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceListBucketsResponse, error) {
-			return l.c.rpc.ListBuckets(ctx, req)
+// List ranges over every bucket's status, in name order, fetching a page
+// at a time; it stops at the first error, which it yields once, last (see
+// transport.Pages, the listing shape of every client).
+func (c *Client) List(ctx context.Context) iter.Seq2[*Status, error] {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]*Status, string, error) {
+		req := &kvpb.KVServiceListBucketsRequest{PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceListBucketsResponse, error) {
+			return c.rpc.ListBuckets(ctx, req)
 		})
 		if err != nil {
-			l.done = true
-			return nil, err
+			return nil, "", err
 		}
-		l.page, l.token = resp.GetBuckets(), resp.GetNextPageToken()
-		l.done = l.token == ""
-	}
-	info := l.page[0]
-	l.page = l.page[1:]
-	return statusFromPB(info), nil
-}
-
-// All ranges over the buckets Next has not returned yet.
-func (l *BucketLister) All() iter.Seq2[*Status, error] {
-	return func(yield func(*Status, error) bool) {
-		for {
-			st, err := l.Next()
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if st == nil || !yield(st, nil) {
-				return
-			}
-		}
-	}
+		return transport.Map(resp.GetBuckets(), statusFromPB), resp.GetNextPageToken(), nil
+	})
 }

@@ -29,8 +29,9 @@
 // the bucket's History: a value overwritten before the watcher reached it
 // is still delivered. Its stream rebinds by itself after a drop (a server
 // restart, a network failure), from the last revision it delivered, so the
-// caller sees no gap and no duplicate. Its zero Event means the watch has
-// ended.
+// caller sees no gap and no duplicate. It ends as every SDK iterator does
+// (see the transport package doc, # Iterators): Next returns the zero Event
+// with a non-nil error saying why (io.EOF after Stop).
 //
 // The server keeps each bucket's most recent changes for its watchers,
 // besides the history: the reference server keeps the last 10,000 changes,

@@ -65,7 +65,10 @@ func ExampleBucket_Watch() {
 	defer w.Stop()
 	for ev, err := range w.All() {
 		if err != nil {
-			panic(err)
+			if ctx.Err() != nil {
+				return // ctx ended: All yields its error last
+			}
+			panic(err) // ErrNotFound (bucket deleted), ErrClosed, ...
 		}
 		switch {
 		case ev.Put != nil:
@@ -75,5 +78,23 @@ func ExampleBucket_Watch() {
 		case ev.InitialDone:
 			fmt.Println("up to date")
 		}
+	}
+}
+
+// Every client lists its resources the same way: List returns an
+// iter.Seq2 that fetches pages as the loop goes and yields a failure once,
+// last.
+func ExampleClient_List() {
+	ctx := context.Background()
+	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	for st, err := range kv.New(conn).List(ctx) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(st.Config.Name, st.Values)
 	}
 }

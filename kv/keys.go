@@ -2,7 +2,10 @@ package kv
 
 import (
 	"context"
+	"errors"
+	"io"
 	"iter"
+	"sync"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
@@ -16,84 +19,80 @@ func (b *Bucket) Keys(ctx context.Context) *KeyLister { return b.KeysMatching(ct
 // KeysMatching lists the live keys matching pattern, where "*" matches
 // exactly one dot-separated token and a final ">" one or more.
 func (b *Bucket) KeysMatching(ctx context.Context, pattern string) *KeyLister {
-	return &KeyLister{seq: b.keys(ctx, pattern)}
+	return &KeyLister{start: func() (*transport.Pump[string], error) { return b.keys(ctx, pattern) }}
 }
 
-func (b *Bucket) keys(ctx context.Context, pattern string) iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
-		if err := checkPattern(pattern); err != nil {
-			yield("", err)
-			return
+func (b *Bucket) keys(ctx context.Context, pattern string) (*transport.Pump[string], error) {
+	if err := checkPattern(pattern); err != nil {
+		return nil, err
+	}
+	var last string
+	open := func(ctx context.Context) (transport.Receiver[kvpb.KVServiceKeysResponse], error) {
+		return b.c.rpc.Keys(ctx, &kvpb.KVServiceKeysRequest{Bucket: b.name, Pattern: pattern, StartAfter: last})
+	}
+	return transport.StartPump(ctx, b.c.conn, transport.PumpConfig{Buffer: 256}, open, func(m *kvpb.KVServiceKeysResponse, emit func(string) error) error {
+		if err := transport.ServerError(m.GetResult()); err != nil {
+			return err
 		}
-		var last string
-		stopped := false
-		err := transport.Follow(ctx, b.c.conn, func(ctx context.Context) (transport.Receiver[kvpb.KVServiceKeysResponse], error) {
-			return b.c.rpc.Keys(ctx, &kvpb.KVServiceKeysRequest{Bucket: b.name, Pattern: pattern, StartAfter: last})
-		}, func(m *kvpb.KVServiceKeysResponse) error {
-			if err := transport.ServerError(m.GetResult()); err != nil {
+		for _, k := range m.GetKeys() {
+			if err := emit(k); err != nil {
 				return err
 			}
-			for _, k := range m.GetKeys() {
-				last = k
-				if !yield(k, nil) {
-					stopped = true
-					return transport.ErrStreamDone
-				}
-			}
-			if m.GetDone() {
-				return transport.ErrStreamDone
-			}
-			return nil
-		})
-		if err != nil && !stopped {
-			yield("", err)
+			last = k
 		}
-	}
+		if m.GetDone() {
+			return transport.ErrStreamDone
+		}
+		return nil
+	})
 }
 
-// KeyLister iterates over keys. Use Next or All from one goroutine, and
-// call Stop when abandoning Next before the end.
+// KeyLister iterates over keys. It opens its stream at the first Next or
+// All, and ends as every SDK iterator does (see the transport package doc,
+// # Iterators): after the last key Next returns "" and io.EOF. Call Stop
+// when abandoning it before the end.
 type KeyLister struct {
-	seq  iter.Seq2[string, error]
-	next func() (string, error, bool)
-	stop func()
+	start func() (*transport.Pump[string], error)
+	once  sync.Once
+	p     *transport.Pump[string]
+	err   error // why the pump did not start (or io.EOF: stopped first)
 }
 
-// Next returns the next key, or ("", nil) after the last one.
+func (l *KeyLister) pump() (*transport.Pump[string], error) {
+	l.once.Do(func() { l.p, l.err = l.start() })
+	return l.p, l.err
+}
+
+// Next returns the next key, or ("", io.EOF) after the last one, or
+// ("", err) after a failure.
 func (l *KeyLister) Next() (string, error) {
-	if l.next == nil {
-		l.next, l.stop = iter.Pull2(l.seq)
+	p, err := l.pump()
+	if p == nil {
+		return "", err
 	}
-	k, err, ok := l.next()
-	if !ok {
-		return "", nil
-	}
-	if err != nil {
-		l.stop() // an error ends the listing; release it now
-	}
-	return k, err
+	return p.Next()
 }
 
 // Stop ends the listing early and releases its stream.
 func (l *KeyLister) Stop() {
-	if l.stop != nil {
-		l.stop()
+	l.once.Do(func() { l.err = io.EOF }) // stopped before it started: it never starts
+	if l.p != nil {
+		l.p.Stop()
 	}
 }
 
-// All ranges over the keys Next has not returned yet; an error ends it.
+// All ranges over the keys Next has not returned yet; breaking out of the
+// loop stops the listing, and an error that ended it (other than io.EOF) is
+// yielded once, last.
 func (l *KeyLister) All() iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		defer l.Stop()
-		for {
-			k, err := l.Next()
-			if err != nil {
+		p, err := l.pump()
+		if p == nil {
+			if !errors.Is(err, io.EOF) {
 				yield("", err)
-				return
 			}
-			if k == "" || !yield(k, nil) {
-				return
-			}
+			return
 		}
+		p.All()(yield)
 	}
 }

@@ -3,7 +3,6 @@ package kv
 import (
 	"context"
 	"iter"
-	"sync"
 	"sync/atomic"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
@@ -30,33 +29,6 @@ func (e Event) Entry() *Entry {
 	return e.Delete
 }
 
-// WatchOption qualifies a watch.
-type WatchOption func(*watchOpts)
-
-type watchOpts struct {
-	history, updatesOnly, ignoreDeletes bool
-	resumeFrom                          uint64
-}
-
-// IncludeHistory delivers every retained entry of the matching keys first,
-// instead of only their latest ones.
-func IncludeHistory() WatchOption { return func(o *watchOpts) { o.history = true } }
-
-// UpdatesOnly delivers no initial values: InitialDone comes first, then
-// changes made after the watch started.
-func UpdatesOnly() WatchOption { return func(o *watchOpts) { o.updatesOnly = true } }
-
-// IgnoreDeletes leaves delete, purge and expiry markers out.
-func IgnoreDeletes() WatchOption { return func(o *watchOpts) { o.ignoreDeletes = true } }
-
-// ResumeFromRevision delivers, instead of initial values, every change with
-// a revision above rev, then live changes: pass a Watcher's Revision to pick
-// up where it stopped. When the server no longer keeps all of those changes
-// (see the package doc), Watch fails with an error matching
-// transport.ErrCompacted, whose message names the revision it can resume
-// from; a Watch without this option starts over from the current values.
-func ResumeFromRevision(rev uint64) WatchOption { return func(o *watchOpts) { o.resumeFrom = rev } }
-
 // watchBuffer is how many events a watcher holds for a slow reader before
 // the stream's flow control pushes back on the server.
 const watchBuffer = 64
@@ -66,17 +38,12 @@ const watchBuffer = 64
 // so the caller sees no gap and no duplicate. A watcher that falls further
 // behind than the server keeps for it ends with an error matching
 // transport.ErrCompacted, after the events up to where it fell behind:
-// never with a gap. Call Stop when done.
+// never with a gap. It ends as every SDK iterator does (see the transport
+// package doc, # Iterators): Next returns the zero Event and a non-nil
+// error saying why. Call Stop when done.
 type Watcher struct {
-	ch       chan Event
-	done     chan struct{} // closed when the background goroutine has ended
-	ready    chan struct{} // closed on the first message or the end
-	err      error         // why the watch ended; set before ch is closed
-	startErr error         // the error that ended it before any message
-	cancel   context.CancelFunc
-	stopped  atomic.Bool
-	rev      atomic.Uint64
-	once     sync.Once
+	p   *transport.Pump[Event]
+	rev atomic.Uint64
 }
 
 // Watch watches the keys matching pattern ("*" one token, final ">" one or
@@ -86,41 +53,13 @@ func (b *Bucket) Watch(ctx context.Context, pattern string, opts ...WatchOption)
 	if err := checkPattern(pattern); err != nil {
 		return nil, err
 	}
-	var o watchOpts
+	var o watchOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt.applyWatch(&o)
+		}
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{
-		ch:     make(chan Event, watchBuffer),
-		done:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		cancel: cancel,
-	}
-	if !b.c.conn.Go(func(context.Context) { w.run(wctx, ctx, b, pattern, o) }) {
-		cancel()
-		return nil, transport.ErrClosed
-	}
-	<-w.ready
-	if w.startErr != nil {
-		<-w.done
-		cancel()
-		return nil, w.startErr
-	}
-	return w, nil
-}
-
-// WatchAll watches every key of the bucket.
-func (b *Bucket) WatchAll(ctx context.Context, opts ...WatchOption) (*Watcher, error) {
-	return b.Watch(ctx, ">", opts...)
-}
-
-func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o watchOpts) {
-	defer close(w.done)
-	// Closing the Conn must end the watch even while it waits for a slow
-	// reader to make room.
-	ctx, unbind := b.c.conn.Bind(ctx)
-	defer unbind()
+	w := &Watcher{}
 	var (
 		received    bool // a message arrived: rebinds resume from w.rev
 		initialDone bool
@@ -143,7 +82,7 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 		}
 		return b.c.rpc.Watch(ctx, req)
 	}
-	handle := func(m *kvpb.KVServiceWatchResponse) error {
+	handle := func(m *kvpb.KVServiceWatchResponse, emit func(Event) error) error {
 		if err := transport.ServerError(m.GetResult()); err != nil {
 			return err
 		}
@@ -165,10 +104,8 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 			}
 		}
 		if ev != (Event{}) {
-			select {
-			case w.ch <- ev:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := emit(ev); err != nil {
+				return err
 			}
 		}
 		// The revision only moves once the event is in the caller's hands,
@@ -177,72 +114,38 @@ func (w *Watcher) run(ctx, userCtx context.Context, b *Bucket, pattern string, o
 			w.rev.Store(r)
 		}
 		received = true
-		w.once.Do(func() { close(w.ready) })
 		return nil
 	}
-	err := transport.Follow(ctx, b.c.conn, open, handle)
-	switch {
-	case w.stopped.Load(), userCtx.Err() != nil:
-		err = nil // the caller ended it
-	case err == nil:
-		err = transport.ErrClosed
+	p, err := transport.StartPump(ctx, b.c.conn, transport.PumpConfig{Buffer: watchBuffer, AwaitFirst: true}, open, handle)
+	if err != nil {
+		return nil, err
 	}
-	w.once.Do(func() {
-		w.startErr = err
-		if err == nil {
-			w.startErr = transport.MapError(userCtx, context.Canceled)
-		}
-		close(w.ready)
-	})
-	w.err = err
-	close(w.ch)
+	w.p = p
+	return w, nil
+}
+
+// WatchAll watches every key of the bucket.
+func (b *Bucket) WatchAll(ctx context.Context, opts ...WatchOption) (*Watcher, error) {
+	return b.Watch(ctx, ">", opts...)
 }
 
 // Next returns the next event. After the watch has ended it returns the
-// zero Event: with a nil error when the caller ended it (Stop, or the
-// context given to Watch ended), otherwise with the reason (ErrClosed when
-// the Client was closed, ErrNotFound when the bucket was deleted,
-// ErrCompacted when the watcher fell further behind than the server keeps).
-func (w *Watcher) Next() (Event, error) {
-	if w.stopped.Load() {
-		return Event{}, nil
-	}
-	ev, ok := <-w.ch
-	if !ok {
-		return Event{}, w.err
-	}
-	return ev, nil
-}
+// zero Event and why: io.EOF after Stop, the context's error when the
+// context given to Watch ended, ErrClosed when the Client was closed,
+// ErrNotFound when the bucket was deleted, ErrCompacted when the watcher
+// fell further behind than the server keeps.
+func (w *Watcher) Next() (Event, error) { return w.p.Next() }
 
 // Revision is the resume point: every selected change up to this bucket
 // revision has been handed to Next's caller (or is buffered for it).
 func (w *Watcher) Revision() uint64 { return w.rev.Load() }
 
 // Stop ends the watch and waits for its stream to close. Next then returns
-// the zero Event and nil. Safe to call more than once and from any
+// the zero Event and io.EOF. Safe to call more than once and from any
 // goroutine.
-func (w *Watcher) Stop() {
-	w.stopped.Store(true)
-	w.cancel()
-	<-w.done
-}
+func (w *Watcher) Stop() { w.p.Stop() }
 
 // All ranges over the events until the watch ends; breaking out of the loop
-// stops the watcher. An error that ended the watch is yielded last.
-func (w *Watcher) All() iter.Seq2[Event, error] {
-	return func(yield func(Event, error) bool) {
-		defer w.Stop()
-		for {
-			ev, err := w.Next()
-			if ev == (Event{}) {
-				if err != nil {
-					yield(ev, err)
-				}
-				return
-			}
-			if !yield(ev, nil) {
-				return
-			}
-		}
-	}
-}
+// stops the watcher. An error that ended the watch (other than io.EOF) is
+// yielded once, last.
+func (w *Watcher) All() iter.Seq2[Event, error] { return w.p.All() }

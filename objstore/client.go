@@ -97,42 +97,20 @@ func (c *Client) DeleteStore(ctx context.Context, name string) error {
 	return err
 }
 
-// Stores iterates over every store's status, in name order, a page at a
-// time.
-func (c *Client) Stores(ctx context.Context) iter.Seq2[Status, error] {
-	return func(yield func(Status, error) bool) {
-		token := ""
-		for {
-			req := &objstorepb.ObjectStoreServiceListStoresRequest{PageToken: token}
-			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
-				return c.rpc.ListStores(ctx, req)
-			})
-			if err != nil {
-				yield(Status{}, err)
-				return
-			}
-			for _, s := range resp.GetStores() {
-				if !yield(statusFromPB(s), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
-		}
-	}
-}
-
-// StoreNames returns the names of every store, in name order.
-func (c *Client) StoreNames(ctx context.Context) ([]string, error) {
-	var names []string
-	for s, err := range c.Stores(ctx) {
+// List ranges over every store's status, in name order, fetching a page at
+// a time; it stops at the first error, which it yields once, last (see
+// transport.Pages, the listing shape of every client).
+func (c *Client) List(ctx context.Context) iter.Seq2[Status, error] {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]Status, string, error) {
+		req := &objstorepb.ObjectStoreServiceListStoresRequest{PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
+			return c.rpc.ListStores(ctx, req)
+		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		names = append(names, s.Config.Name)
-	}
-	return names, nil
+		return transport.Map(resp.GetStores(), statusFromPB), resp.GetNextPageToken(), nil
+	})
 }
 
 func (c *Client) status(ctx context.Context, name string) (*objstorepb.ObjectStoreInfo, error) {

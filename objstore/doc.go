@@ -17,9 +17,10 @@
 //	defer r.Close()
 //	_, err = io.Copy(dst, r)
 //
-// List and Watch stream object infos (Next, or All for range loops); Watch
-// delivers the current objects, a marker, then every change, and resumes
-// from the last revision after a drop. MaxBytes bounds a store's live data
+// List and Watch stream object infos (Next, or All for range loops), and
+// end as every SDK iterator does (see the transport package doc,
+// # Iterators); Watch delivers the current objects, a marker, then every
+// change, and resumes from the last revision after a drop. MaxBytes bounds a store's live data
 // (ErrLimitExceeded) and TTL expires objects after their last Put.
 //
 // It can be used alone, without the root package:

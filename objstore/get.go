@@ -25,10 +25,7 @@ import (
 // with ErrWrongRevision.
 type Reader struct {
 	info     ObjectInfo
-	ch       chan []byte
-	final    error // set before ch is closed
-	exited   chan struct{}
-	cancel   context.CancelFunc
+	p        *transport.Pump[[]byte]
 	cur      []byte
 	err      error
 	done     int64
@@ -42,42 +39,14 @@ const readAhead = 2
 // the object's info, so a missing object fails here with ErrNotFound. The
 // download ends when the Reader is read to the end or closed, or when ctx
 // ends.
-func (s *Store) Get(ctx context.Context, name string, opts ...Option) (*Reader, error) {
+func (s *Store) Get(ctx context.Context, name string, opts ...GetOption) (*Reader, error) {
 	if err := validObjectName("name", name); err != nil {
 		return nil, err
 	}
-	o, err := collect(opts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	r := &Reader{ch: make(chan []byte, readAhead), exited: make(chan struct{}), cancel: cancel, progress: o.progress}
-	infoc := make(chan *objstorepb.ObjectInfo, 1)
-	if !s.c.conn.Go(func(context.Context) { r.run(ctx, s, name, infoc) }) {
-		cancel()
-		return nil, transport.ErrClosed
-	}
-	select {
-	case pi := <-infoc:
-		r.info = infoFromPB(pi)
-		return r, nil
-	case <-r.exited:
-		select {
-		case pi := <-infoc: // an empty object is complete at once
-			r.info = infoFromPB(pi)
-			return r, nil
-		default:
-		}
-		cancel()
-		return nil, r.final
-	}
-}
-
-// run downloads through transport.Follow, whose resume point is the next
-// offset and the pinned revision.
-func (r *Reader) run(ctx context.Context, s *Store, name string, infoc chan<- *objstorepb.ObjectInfo) {
-	defer close(r.exited)
-	defer close(r.ch)
+	o := getOptionsOf(opts)
+	// The download's resume point is the next offset and the pinned
+	// revision; the first message carries the info (read by Get once the
+	// pump has started: StartPump returns after that message was handled).
 	var (
 		off  int64
 		rev  uint64
@@ -97,7 +66,7 @@ func (r *Reader) run(ctx context.Context, s *Store, name string, infoc chan<- *o
 		}
 		return transport.ErrStreamDone
 	}
-	handle := func(m *objstorepb.ObjectStoreServiceGetResponse) error {
+	handle := func(m *objstorepb.ObjectStoreServiceGetResponse, emit func([]byte) error) error {
 		if err := transport.ServerError(m.GetResult()); err != nil {
 			return err
 		}
@@ -106,7 +75,6 @@ func (r *Reader) run(ctx context.Context, s *Store, name string, infoc chan<- *o
 				return &transport.Error{Kind: transport.KindServer, Code: transport.CodeInternal, Message: "first Get message carries no info"}
 			}
 			info, rev = m.GetInfo(), m.GetInfo().GetRevision()
-			infoc <- info
 		}
 		c := m.GetChunk()
 		if data := c.GetData(); len(data) > 0 {
@@ -124,20 +92,18 @@ func (r *Reader) run(ctx context.Context, s *Store, name string, infoc chan<- *o
 				return &transport.Error{Kind: transport.KindServer, Code: transport.CodeInternal, Message: "Get sent more data than the object holds"}
 			}
 			h.Write(data)
-			off += int64(len(data))
-			select {
-			case r.ch <- data:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := emit(data); err != nil {
+				return err
 			}
+			off += int64(len(data))
 		}
 		return done()
 	}
-	err := transport.Follow(ctx, s.c.conn, open, handle)
-	if err == nil {
-		err = io.EOF
+	p, err := transport.StartPump(ctx, s.c.conn, transport.PumpConfig{Buffer: readAhead, AwaitFirst: true}, open, handle)
+	if err != nil {
+		return nil, err
 	}
-	r.final = err
+	return &Reader{info: infoFromPB(info), p: p, progress: o.progress}, nil
 }
 
 // Info returns the info of the version being read.
@@ -162,7 +128,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	for {
 		for len(r.cur) == 0 {
 			if r.err != nil {
-				if r.err == io.EOF {
+				if errors.Is(r.err, io.EOF) {
 					return total, nil
 				}
 				return total, r.err
@@ -179,9 +145,9 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *Reader) next() {
-	data, ok := <-r.ch
-	if !ok {
-		r.err = r.final
+	data, err := r.p.Next()
+	if err != nil {
+		r.err = err // io.EOF only after the digest matched
 		return
 	}
 	r.cur = data
@@ -198,8 +164,7 @@ func (r *Reader) advance(n int) {
 // Close ends the download and releases its stream. It is safe to call more
 // than once.
 func (r *Reader) Close() error {
-	r.cancel()
-	<-r.exited
+	r.p.Stop()
 	if r.err == nil {
 		r.err = transport.Invalid("reader", "read after Close")
 	}
@@ -208,7 +173,7 @@ func (r *Reader) Close() error {
 }
 
 // GetBytes returns the data of the object name.
-func (s *Store) GetBytes(ctx context.Context, name string, opts ...Option) ([]byte, error) {
+func (s *Store) GetBytes(ctx context.Context, name string, opts ...GetOption) ([]byte, error) {
 	r, err := s.Get(ctx, name, opts...)
 	if err != nil {
 		return nil, err
@@ -225,7 +190,7 @@ func (s *Store) GetBytes(ctx context.Context, name string, opts ...Option) ([]by
 // to a temporary file beside path and renames it into place only when the
 // whole object arrived and its digest matched, so path never holds a
 // partial object.
-func (s *Store) GetFile(ctx context.Context, name, path string, opts ...Option) (err error) {
+func (s *Store) GetFile(ctx context.Context, name, path string, opts ...GetOption) (err error) {
 	r, err := s.Get(ctx, name, opts...)
 	if err != nil {
 		return err

@@ -2,131 +2,50 @@ package objstore
 
 import (
 	"context"
-	"io"
 	"iter"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
-// pump runs a transport.Follow loop on a Conn-owned goroutine and hands
-// what it yields to a Next-style consumer through a small buffer, so a slow
-// consumer holds the stream back instead of growing memory.
-type pump[T any] struct {
-	ch     chan T
-	final  error // set before ch is closed
-	exited chan struct{}
-	cancel context.CancelFunc
-	err    error
-}
-
-func startPump[T any](ctx context.Context, conn *transport.Conn, run func(ctx context.Context, emit func(T) error) error) (*pump[T], error) {
-	ctx, cancel := context.WithCancel(ctx)
-	p := &pump[T]{ch: make(chan T, 16), exited: make(chan struct{}), cancel: cancel}
-	emit := func(v T) error {
-		select {
-		case p.ch <- v:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	ok := conn.Go(func(context.Context) {
-		defer close(p.exited)
-		defer close(p.ch)
-		err := run(ctx, emit)
-		if err == nil {
-			err = io.EOF
-		}
-		p.final = err
-	})
-	if !ok {
-		cancel()
-		return nil, transport.ErrClosed
-	}
-	return p, nil
-}
-
-func (p *pump[T]) next() (T, error) {
-	var zero T
-	if p.err != nil {
-		return zero, p.err
-	}
-	v, ok := <-p.ch
-	if !ok {
-		p.err = p.final
-		return zero, p.err
-	}
-	return v, nil
-}
-
-func (p *pump[T]) stop() {
-	p.cancel()
-	<-p.exited
-	if p.err == nil {
-		p.err = io.EOF
-	}
-}
-
-func all[T any](next func() (T, error), stop func()) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		defer stop()
-		for {
-			v, err := next()
-			if err == io.EOF {
-				return
-			}
-			if !yield(v, err) || err != nil {
-				return
-			}
-		}
-	}
-}
-
-// ListOptions select what List answers.
-type ListOptions struct {
-	// IncludeDeleted lists deleted markers too.
-	IncludeDeleted bool
-	// StartAfter lists only names that sort after it.
-	StartAfter string
-}
-
-// Lister iterates over a store's objects in name order. Stop it when done
-// early; reading it to the end stops it.
-type Lister struct{ p *pump[ObjectInfo] }
+// Lister iterates over a store's objects in name order. It ends as every
+// SDK iterator does (see the transport package doc, # Iterators): after the
+// last object Next returns a zero ObjectInfo and io.EOF. Stop it when done
+// early.
+type Lister struct{ p *transport.Pump[ObjectInfo] }
 
 // List iterates over the store's objects in name order, streaming them in
 // batches; a dropped stream resumes after the last name received.
-func (s *Store) List(ctx context.Context, opts ...ListOptions) (*Lister, error) {
-	var o ListOptions
-	if len(opts) > 0 {
-		o = opts[0]
+func (s *Store) List(ctx context.Context, opts ...ListOption) (*Lister, error) {
+	var o listOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyList(&o)
+		}
 	}
-	if o.StartAfter != "" {
-		if err := validObjectName("StartAfter", o.StartAfter); err != nil {
+	if o.startAfter != "" {
+		if err := validObjectName("StartAfter", o.startAfter); err != nil {
 			return nil, err
 		}
 	}
-	after := o.StartAfter
-	p, err := startPump(ctx, s.c.conn, func(ctx context.Context, emit func(ObjectInfo) error) error {
-		open := func(ctx context.Context) (transport.Receiver[objstorepb.ObjectStoreServiceListResponse], error) {
-			return s.c.rpc.List(ctx, &objstorepb.ObjectStoreServiceListRequest{Store: s.name, StartAfter: after, IncludeDeleted: o.IncludeDeleted})
+	after := o.startAfter
+	open := func(ctx context.Context) (transport.Receiver[objstorepb.ObjectStoreServiceListResponse], error) {
+		return s.c.rpc.List(ctx, &objstorepb.ObjectStoreServiceListRequest{Store: s.name, StartAfter: after, IncludeDeleted: o.includeDeleted})
+	}
+	p, err := transport.StartPump(ctx, s.c.conn, transport.PumpConfig{}, open, func(m *objstorepb.ObjectStoreServiceListResponse, emit func(ObjectInfo) error) error {
+		if err := transport.ServerError(m.GetResult()); err != nil {
+			return err
 		}
-		return transport.Follow(ctx, s.c.conn, open, func(m *objstorepb.ObjectStoreServiceListResponse) error {
-			if err := transport.ServerError(m.GetResult()); err != nil {
+		for _, pi := range m.GetObjects() {
+			if err := emit(infoFromPB(pi)); err != nil {
 				return err
 			}
-			for _, pi := range m.GetObjects() {
-				if err := emit(infoFromPB(pi)); err != nil {
-					return err
-				}
-				after = pi.GetName()
-			}
-			if m.GetDone() {
-				return transport.ErrStreamDone
-			}
-			return nil
-		})
+			after = pi.GetName()
+		}
+		if m.GetDone() {
+			return transport.ErrStreamDone
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -134,17 +53,19 @@ func (s *Store) List(ctx context.Context, opts ...ListOptions) (*Lister, error) 
 	return &Lister{p: p}, nil
 }
 
-// Next returns the next object's info; io.EOF after the last.
-func (l *Lister) Next() (ObjectInfo, error) { return l.p.next() }
+// Next returns the next object's info. After the last it returns a zero
+// ObjectInfo and io.EOF; after a failure, a zero ObjectInfo and the error.
+func (l *Lister) Next() (ObjectInfo, error) { return l.p.Next() }
 
 // Stop ends the listing early and releases its stream.
-func (l *Lister) Stop() { l.p.stop() }
+func (l *Lister) Stop() { l.p.Stop() }
 
-// All ranges over the listing; it stops the Lister when the loop ends.
-func (l *Lister) All() iter.Seq2[ObjectInfo, error] { return all(l.Next, l.Stop) }
+// All ranges over the listing; it stops the Lister when the loop ends. An
+// error that ended the listing (other than io.EOF) is yielded once, last.
+func (l *Lister) All() iter.Seq2[ObjectInfo, error] { return l.p.All() }
 
 // Objects returns every object's info (IncludeDeleted lists markers too).
-func (s *Store) Objects(ctx context.Context, opts ...ListOptions) ([]ObjectInfo, error) {
+func (s *Store) Objects(ctx context.Context, opts ...ListOption) ([]ObjectInfo, error) {
 	l, err := s.List(ctx, opts...)
 	if err != nil {
 		return nil, err
@@ -159,21 +80,6 @@ func (s *Store) Objects(ctx context.Context, opts ...ListOptions) ([]ObjectInfo,
 	return out, nil
 }
 
-// WatchOptions select what Watch delivers.
-type WatchOptions struct {
-	// UpdatesOnly skips the current objects: only changes after the watch
-	// starts are delivered.
-	UpdatesOnly bool
-	// IgnoreDeletes skips deleted markers.
-	IgnoreDeletes bool
-	// ResumeFromRevision, when non-zero, skips the current objects and
-	// delivers every change with a later revision, then live changes. When
-	// the server no longer keeps all of those changes, Watch ends with an
-	// error matching transport.ErrCompacted naming the revision it can
-	// resume from.
-	ResumeFromRevision uint64
-}
-
 // WatchEvent is one thing a Watcher delivers: a changed object, or the
 // marker saying every current object has been delivered.
 type WatchEvent struct {
@@ -184,7 +90,7 @@ type WatchEvent struct {
 	// current objects (or the resumed backlog).
 	InitialDone bool
 	// Revision is the store revision up to which every change has been
-	// delivered: pass it as ResumeFromRevision to continue later.
+	// delivered: pass it to ResumeFromRevision to continue later.
 	Revision uint64
 }
 
@@ -194,41 +100,50 @@ type WatchEvent struct {
 // stream from the last revision delivered. A watcher that falls further
 // behind than the server keeps for it (the reference server: each store's
 // last 10,000 changes) ends with an error matching transport.ErrCompacted
-// after the changes up to there, never with a gap. Stop it when done.
-type Watcher struct{ p *pump[WatchEvent] }
+// after the changes up to there, never with a gap. It ends as every SDK
+// iterator does (see the transport package doc, # Iterators): Next returns
+// a zero WatchEvent and a non-nil error saying why. Stop it when done.
+type Watcher struct{ p *transport.Pump[WatchEvent] }
 
 // Watch delivers the store's current objects, a marker, then every change.
-func (s *Store) Watch(ctx context.Context, opts ...WatchOptions) (*Watcher, error) {
-	var o WatchOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	rev := o.ResumeFromRevision
-	marked := false
-	p, err := startPump(ctx, s.c.conn, func(ctx context.Context, emit func(WatchEvent) error) error {
-		open := func(ctx context.Context) (transport.Receiver[objstorepb.ObjectStoreServiceWatchResponse], error) {
-			return s.c.rpc.Watch(ctx, &objstorepb.ObjectStoreServiceWatchRequest{
-				Store: s.name, UpdatesOnly: o.UpdatesOnly, IgnoreDeletes: o.IgnoreDeletes, ResumeFromRevision: rev,
-			})
+func (s *Store) Watch(ctx context.Context, opts ...WatchOption) (*Watcher, error) {
+	var o watchOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyWatch(&o)
 		}
-		return transport.Follow(ctx, s.c.conn, open, func(m *objstorepb.ObjectStoreServiceWatchResponse) error {
-			if err := transport.ServerError(m.GetResult()); err != nil {
+	}
+	rev := o.resumeFrom
+	marked := false
+	open := func(ctx context.Context) (transport.Receiver[objstorepb.ObjectStoreServiceWatchResponse], error) {
+		return s.c.rpc.Watch(ctx, &objstorepb.ObjectStoreServiceWatchRequest{
+			Store: s.name, UpdatesOnly: o.updatesOnly, IgnoreDeletes: o.ignoreDeletes, ResumeFromRevision: rev,
+		})
+	}
+	p, err := transport.StartPump(ctx, s.c.conn, transport.PumpConfig{}, open, func(m *objstorepb.ObjectStoreServiceWatchResponse, emit func(WatchEvent) error) error {
+		if err := transport.ServerError(m.GetResult()); err != nil {
+			return err
+		}
+		if m.GetInitialDone() {
+			if marked { // a rebound stream marks its backlog again
+				rev = max(rev, m.GetRevision())
+				return nil
+			}
+			if err := emit(WatchEvent{InitialDone: true, Revision: m.GetRevision()}); err != nil {
 				return err
 			}
-			if m.GetInitialDone() {
-				rev = max(rev, m.GetRevision())
-				if marked { // a rebound stream marks its backlog again
-					return nil
-				}
-				marked = true
-				return emit(WatchEvent{InitialDone: true, Revision: m.GetRevision()})
-			}
-			if m.GetInfo() == nil || marked && m.GetRevision() <= rev {
-				return nil // delivered before a rebind
-			}
+			marked = true
 			rev = max(rev, m.GetRevision())
-			return emit(WatchEvent{Info: infoFromPB(m.GetInfo()), Revision: m.GetRevision()})
-		})
+			return nil
+		}
+		if m.GetInfo() == nil || marked && m.GetRevision() <= rev {
+			return nil // delivered before a rebind
+		}
+		if err := emit(WatchEvent{Info: infoFromPB(m.GetInfo()), Revision: m.GetRevision()}); err != nil {
+			return err
+		}
+		rev = max(rev, m.GetRevision())
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -236,12 +151,15 @@ func (s *Store) Watch(ctx context.Context, opts ...WatchOptions) (*Watcher, erro
 	return &Watcher{p: p}, nil
 }
 
-// Next blocks until the next event; it fails when the watch ends (ctx
-// ended, Stop, the store deleted).
-func (w *Watcher) Next() (WatchEvent, error) { return w.p.next() }
+// Next blocks until the next event. After the watch has ended it returns a
+// zero WatchEvent and why: io.EOF after Stop, the error of the context
+// given to Watch, ErrClosed, ErrNotFound when the store was deleted,
+// ErrCompacted.
+func (w *Watcher) Next() (WatchEvent, error) { return w.p.Next() }
 
 // Stop ends the watch and releases its stream.
-func (w *Watcher) Stop() { w.p.stop() }
+func (w *Watcher) Stop() { w.p.Stop() }
 
-// All ranges over the events; it stops the Watcher when the loop ends.
-func (w *Watcher) All() iter.Seq2[WatchEvent, error] { return all(w.Next, w.Stop) }
+// All ranges over the events; it stops the Watcher when the loop ends. An
+// error that ended the watch (other than io.EOF) is yielded once, last.
+func (w *Watcher) All() iter.Seq2[WatchEvent, error] { return w.p.All() }

@@ -7,7 +7,6 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
 // ObjectMeta is what a user sets on an object: its name and description.
@@ -112,54 +111,3 @@ func infoFromPB(p *objstorepb.ObjectInfo) ObjectInfo {
 // the total when known (-1 otherwise, e.g. for a Put from a stream of
 // unknown length).
 type ProgressFunc func(done, total int64)
-
-// Option tunes one Put or Get.
-type Option interface{ apply(*callOpts) }
-
-type callOpts struct {
-	progress     ProgressFunc
-	expectSHA256 []byte
-	expectSize   int64
-	sizeSet      bool
-}
-
-type optFunc func(*callOpts)
-
-func (f optFunc) apply(o *callOpts) { f(o) }
-
-// WithProgress reports progress to fn after every chunk a Put sends or a Get
-// delivers. fn runs on the caller's goroutine (Put) or the reading
-// goroutine (Get) and must be quick.
-func WithProgress(fn ProgressFunc) Option {
-	return optFunc(func(o *callOpts) { o.progress = fn })
-}
-
-// WithSHA256 makes a Put fail with ErrDigestMismatch, storing nothing, unless
-// the data's SHA-256 equals digest (32 bytes).
-func WithSHA256(digest []byte) Option {
-	return optFunc(func(o *callOpts) { o.expectSHA256 = digest })
-}
-
-// WithSize tells a Put the data's size in advance: the server refuses an
-// object over the store's MaxBytes before any data is sent, and the Put
-// fails, storing nothing, unless the reader yields exactly size bytes. It
-// also gives WithProgress its total.
-func WithSize(size int64) Option {
-	return optFunc(func(o *callOpts) { o.expectSize, o.sizeSet = size, true })
-}
-
-func collect(opts []Option) (callOpts, error) {
-	var o callOpts
-	for _, opt := range opts {
-		if opt != nil {
-			opt.apply(&o)
-		}
-	}
-	if o.expectSHA256 != nil && len(o.expectSHA256) != 32 {
-		return o, transport.Invalid("WithSHA256", "digest must be 32 bytes, got %d", len(o.expectSHA256))
-	}
-	if o.sizeSet && o.expectSize < 0 {
-		return o, transport.Invalid("WithSize", "must not be negative, got %d", o.expectSize)
-	}
-	return o, nil
-}

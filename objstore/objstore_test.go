@@ -90,6 +90,6 @@ func TestStoreOpsValidation(t *testing.T) {
 	_, err = s.UpdateMeta(ctx, "x", objstore.ObjectMeta{})
 	wantInvalid(t, "UpdateMeta", err, "meta.Name")
 	wantInvalid(t, "Delete", s.Delete(ctx, ""), "name")
-	_, err = s.List(ctx, objstore.ListOptions{StartAfter: "\x00"})
+	_, err = s.List(ctx, objstore.StartAfter("\x00"))
 	wantInvalid(t, "List", err, "StartAfter")
 }

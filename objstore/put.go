@@ -21,7 +21,7 @@ import (
 // and any earlier version stays as it was.
 //
 // A Put is not retried (r cannot be rewound); call it again to retry.
-func (s *Store) Put(ctx context.Context, meta ObjectMeta, r io.Reader, opts ...Option) (ObjectInfo, error) {
+func (s *Store) Put(ctx context.Context, meta ObjectMeta, r io.Reader, opts ...PutOption) (ObjectInfo, error) {
 	if r == nil {
 		return ObjectInfo{}, transport.Invalid("reader", "must not be nil")
 	}
@@ -29,13 +29,13 @@ func (s *Store) Put(ctx context.Context, meta ObjectMeta, r io.Reader, opts ...O
 }
 
 // PutBytes stores data as the object name.
-func (s *Store) PutBytes(ctx context.Context, name string, data []byte, opts ...Option) (ObjectInfo, error) {
-	opts = append([]Option{WithSize(int64(len(data)))}, opts...)
+func (s *Store) PutBytes(ctx context.Context, name string, data []byte, opts ...PutOption) (ObjectInfo, error) {
+	opts = append([]PutOption{WithSize(int64(len(data)))}, opts...)
 	return s.put(ctx, ObjectMeta{Name: name}, &bytesSource{b: data, size: s.chunkSize}, opts)
 }
 
 // PutFile stores the contents of the file at path as the object name.
-func (s *Store) PutFile(ctx context.Context, name, path string, opts ...Option) (ObjectInfo, error) {
+func (s *Store) PutFile(ctx context.Context, name, path string, opts ...PutOption) (ObjectInfo, error) {
 	if err := validObjectName("name", name); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -45,7 +45,7 @@ func (s *Store) PutFile(ctx context.Context, name, path string, opts ...Option) 
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		opts = append([]Option{WithSize(st.Size())}, opts...)
+		opts = append([]PutOption{WithSize(st.Size())}, opts...)
 	}
 	return s.put(ctx, ObjectMeta{Name: name}, &readerSource{r: f, size: s.chunkSize}, opts)
 }
@@ -104,11 +104,11 @@ type readerError struct{ err error }
 
 func (e readerError) Error() string { return e.err.Error() }
 
-func (s *Store) put(ctx context.Context, meta ObjectMeta, src chunkSource, opts []Option) (ObjectInfo, error) {
+func (s *Store) put(ctx context.Context, meta ObjectMeta, src chunkSource, opts []PutOption) (ObjectInfo, error) {
 	if err := meta.validate("meta"); err != nil {
 		return ObjectInfo{}, err
 	}
-	o, err := collect(opts)
+	o, err := putOptionsOf(opts)
 	if err != nil {
 		return ObjectInfo{}, err
 	}

@@ -3,7 +3,9 @@
 #  - the SDK go.mod requires directly only grpc, protobuf, zap, backoff/v4, goleak;
 #  - a subsystem package depends on no other subsystem nor its genpb package;
 #  - transport depends on no subsystem; nothing in the SDK imports the root;
-#  - no server-side library (raft, bolt, sketches) reaches the SDK's build.
+#  - no server-side library (raft, bolt, sketches) reaches the SDK's build;
+#  - no exported declaration of a subsystem package mentions a genpb type
+#    (TestNoGenpbInExportedAPI in exported_api_test.go, which lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mod=git.awesomike.com/pub/waymaker-client/go
@@ -39,5 +41,9 @@ alldeps=$(go list -deps -test ./...)
 for lib in github.com/hashicorp/raft go.etcd.io/bbolt github.com/hashicorp/raft-boltdb github.com/bits-and-blooms github.com/axiomhq/hyperloglog github.com/caio/go-tdigest github.com/nats-io go.etcd.io/etcd github.com/redis; do
 	grep -q "^$lib" <<<"$alldeps" && bad "the SDK build pulls $lib"
 done
+if ! out=$(go test -count=1 -run '^TestNoGenpbInExportedAPI$' . 2>&1); then
+	echo "$out" >&2
+	bad "a subsystem's exported API shows generated types (listed above)"
+fi
 [ $fail = 0 ] && echo "dependency rules: ok"
 exit $fail

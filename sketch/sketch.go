@@ -174,41 +174,20 @@ func (c *Client) delete(ctx context.Context, name string, kind Kind) error {
 	return err
 }
 
-// List answers every sketch of kind (KindAny for all), in name order.
-func (c *Client) List(ctx context.Context, kind Kind) ([]Info, error) {
-	var out []Info
-	for in, err := range c.All(ctx, kind) {
+// List ranges over the sketches of kind (KindAny for all) in name order,
+// fetching a page at a time; it stops at the first error, which it yields
+// once, last (see transport.Pages, the listing shape of every client).
+func (c *Client) List(ctx context.Context, kind Kind) iter.Seq2[Info, error] {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]Info, string, error) {
+		req := &sketchpb.SketchServiceListSketchesRequest{Kind: kind.pb(), PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceListSketchesResponse, error) {
+			return c.rpc.ListSketches(ctx, req)
+		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		out = append(out, in)
-	}
-	return out, nil
-}
-
-// All iterates over the sketches of kind (KindAny for all) in name order,
-// fetching pages as it goes. It stops at the first error, which it yields.
-func (c *Client) All(ctx context.Context, kind Kind) iter.Seq2[Info, error] {
-	return func(yield func(Info, error) bool) {
-		token := ""
-		for {
-			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*sketchpb.SketchServiceListSketchesResponse, error) {
-				return c.rpc.ListSketches(ctx, &sketchpb.SketchServiceListSketchesRequest{Kind: kind.pb(), PageToken: token})
-			})
-			if err != nil {
-				yield(Info{}, err)
-				return
-			}
-			for _, in := range resp.GetSketches() {
-				if !yield(infoFromPB(in), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
-		}
-	}
+		return transport.Map(resp.GetSketches(), infoFromPB), resp.GetNextPageToken(), nil
+	})
 }
 
 func infoFromPB(in *sketchpb.SketchInfo) Info {

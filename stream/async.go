@@ -95,7 +95,7 @@ func (s *Stream) publisher() *asyncPublisher {
 // The first PublishAsync of a Stream handle opens one PublishStream call
 // that stays open until the connection closes: reuse the handle rather
 // than making one per message.
-func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (*PubAckFuture, error) {
+func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, opts ...PublishOption) (*PubAckFuture, error) {
 	m, err := s.message("subject", subject, data, opts)
 	if err != nil {
 		return nil, err

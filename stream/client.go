@@ -118,40 +118,18 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 	return err
 }
 
-// List ranges over every stream in name order, fetching pages as it goes.
-// A failure is yielded once, as the last element.
+// List ranges over every stream in name order, fetching a page at a time;
+// it stops at the first error, which it yields once, last (see
+// transport.Pages, the listing shape of every client).
 func (c *Client) List(ctx context.Context) iter.Seq2[*Info, error] {
-	return func(yield func(*Info, error) bool) {
-		token := ""
-		for {
-			req := &streampb.StreamServiceListStreamsRequest{PageToken: token}
-			resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceListStreamsResponse, error) {
-				return c.rpc.ListStreams(ctx, req)
-			})
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, s := range resp.GetStreams() {
-				if !yield(infoFrom(s), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
-		}
-	}
-}
-
-// Names returns the names of every stream, in order.
-func (c *Client) Names(ctx context.Context) ([]string, error) {
-	var names []string
-	for info, err := range c.List(ctx) {
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]*Info, string, error) {
+		req := &streampb.StreamServiceListStreamsRequest{PageToken: token}
+		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceListStreamsResponse, error) {
+			return c.rpc.ListStreams(ctx, req)
+		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		names = append(names, info.Config.Name)
-	}
-	return names, nil
+		return transport.Map(resp.GetStreams(), infoFrom), resp.GetNextPageToken(), nil
+	})
 }

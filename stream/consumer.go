@@ -304,30 +304,20 @@ func (s *Stream) DeleteConsumer(ctx context.Context, name string) error {
 	return err
 }
 
-// ListConsumers ranges over the stream's consumers in name order. A failure
-// is yielded once, as the last element.
+// ListConsumers ranges over the stream's consumers in name order, fetching
+// a page at a time; it stops at the first error, which it yields once,
+// last (see transport.Pages).
 func (s *Stream) ListConsumers(ctx context.Context) iter.Seq2[*ConsumerInfo, error] {
-	return func(yield func(*ConsumerInfo, error) bool) {
-		token := ""
-		for {
-			req := &streampb.StreamServiceListConsumersRequest{Stream: s.name, PageToken: token}
-			resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceListConsumersResponse, error) {
-				return s.c.rpc.ListConsumers(ctx, req)
-			})
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, ci := range resp.GetConsumers() {
-				if !yield(consumerInfoFrom(ci), nil) {
-					return
-				}
-			}
-			if token = resp.GetNextPageToken(); token == "" {
-				return
-			}
+	return transport.Pages(ctx, func(ctx context.Context, token string) ([]*ConsumerInfo, string, error) {
+		req := &streampb.StreamServiceListConsumersRequest{Stream: s.name, PageToken: token}
+		resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServiceListConsumersResponse, error) {
+			return s.c.rpc.ListConsumers(ctx, req)
+		})
+		if err != nil {
+			return nil, "", err
 		}
-	}
+		return transport.Map(resp.GetConsumers(), consumerInfoFrom), resp.GetNextPageToken(), nil
+	})
 }
 
 // Info asks the server for the consumer's configuration and state.

@@ -2,7 +2,9 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/stream"
@@ -52,4 +54,37 @@ func ExampleStream_PublishAsync() {
 		}
 	}
 	<-s.PublishAsyncComplete()
+}
+
+// Next as the published README loops, under the one end contract of every
+// iterator (see the transport package doc): at the end Next returns a nil
+// message and a non-nil error, io.EOF after Stop.
+func ExampleMessages_Next() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	s, err := stream.New(conn).Get(ctx, "orders")
+	if err != nil {
+		panic(err)
+	}
+	msgs, err := s.Consumer("billing").Messages(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer msgs.Stop()
+	for {
+		msg, err := msgs.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) {
+				break // stopped, or the minute is over
+			}
+			panic(err) // ErrNotFound (consumer deleted), ErrClosed, ...
+		}
+		fmt.Println(msg.Subject, string(msg.Payload))
+		_ = msg.Ack(ctx)
+	}
 }

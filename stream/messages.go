@@ -14,14 +14,10 @@ import (
 // delivery stream open, rebinding after drops and server restarts; the
 // server keeps the consumer's position, so a rebind continues where
 // delivery stopped, and a message delivered to a dropped stream comes again
-// only if it was not acked within AckWait.
-type Messages struct {
-	c      *Consumer
-	ch     chan *Msg
-	done   chan struct{}
-	err    error // set before done is closed
-	cancel context.CancelFunc
-}
+// only if it was not acked within AckWait. It ends as every SDK iterator
+// does (see the transport package doc, # Iterators): Next returns a nil
+// message and a non-nil error saying why.
+type Messages struct{ p *transport.Pump[*Msg] }
 
 // messagesBuffer is how many delivered messages wait for Next; beyond it
 // the server's stream is back-pressured.
@@ -29,7 +25,8 @@ const messagesBuffer = 256
 
 // Messages opens push delivery. Next returns messages until ctx ends, Stop
 // is called, the connection closes, or the consumer is deleted; then it
-// returns a nil message and the reason.
+// returns a nil message and the reason: io.EOF after Stop, ctx's error,
+// ErrClosed, ErrNotFound, ...
 func (c *Consumer) Messages(ctx context.Context) (*Messages, error) {
 	if err := checkName("consumer", c.name); err != nil {
 		return nil, err
@@ -38,63 +35,44 @@ func (c *Consumer) Messages(ctx context.Context) (*Messages, error) {
 	if _, err := c.Info(ctx); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	it := &Messages{c: c, ch: make(chan *Msg, messagesBuffer), done: make(chan struct{}), cancel: cancel}
-	conn := c.s.c.conn
 	req := &streampb.StreamServiceConsumeRequest{Stream: c.s.name, Consumer: c.name}
-	ok := conn.Go(func(context.Context) {
-		defer close(it.done)
-		it.err = transport.Follow(ctx, conn,
-			func(ctx context.Context) (transport.Receiver[streampb.StreamServiceConsumeResponse], error) {
-				return c.s.c.rpc.Consume(ctx, req)
-			},
-			func(resp *streampb.StreamServiceConsumeResponse) error {
-				if err := transport.ServerError(resp.GetResult()); err != nil {
-					return err
-				}
-				if resp.GetMsg() == nil {
-					return nil // heartbeat
-				}
-				select {
-				case it.ch <- c.msgFrom(resp.GetMsg()):
-					return nil
-				case <-ctx.Done():
-					return transport.MapError(ctx, ctx.Err())
-				}
-			})
-	})
-	if !ok {
-		cancel()
-		return nil, transport.ErrClosed
+	p, err := transport.StartPump(ctx, c.s.c.conn, transport.PumpConfig{Buffer: messagesBuffer},
+		func(ctx context.Context) (transport.Receiver[streampb.StreamServiceConsumeResponse], error) {
+			return c.s.c.rpc.Consume(ctx, req)
+		},
+		func(resp *streampb.StreamServiceConsumeResponse, emit func(*Msg) error) error {
+			if err := transport.ServerError(resp.GetResult()); err != nil {
+				return err
+			}
+			if resp.GetMsg() == nil {
+				return nil // heartbeat
+			}
+			return emit(c.msgFrom(resp.GetMsg()))
+		})
+	if err != nil {
+		return nil, err
 	}
-	return it, nil
+	return &Messages{p: p}, nil
 }
 
 // Next returns the next message. After the iterator ends it returns a nil
-// message and why it ended (ctx's error, ErrClosed, ErrNotFound, ...).
-func (it *Messages) Next() (*Msg, error) {
-	select {
-	case m := <-it.ch:
-		return m, nil
-	case <-it.done:
-		select {
-		case m := <-it.ch:
-			return m, nil
-		default:
-		}
-		return nil, it.err
-	}
-}
+// message and why it ended: io.EOF after Stop, the error of the context
+// given to Messages when it ended, ErrClosed when the Client was closed,
+// ErrNotFound when the consumer or stream was deleted, ...
+func (it *Messages) Next() (*Msg, error) { return it.p.Next() }
 
 // Stop ends the iterator and waits for its goroutine. Messages buffered but
 // not returned by Next are not acked and will be redelivered.
-func (it *Messages) Stop() {
-	it.cancel()
-	<-it.done
-}
+func (it *Messages) Stop() { it.p.Stop() }
+
+// All ranges over the messages Next has not returned yet; breaking out of
+// the loop stops the iterator, and an error that ended it (other than
+// io.EOF) is yielded once, last.
+func (it *Messages) All() iter.Seq2[*Msg, error] { return it.p.All() }
 
 // All ranges over the consumer's messages until ctx ends or the loop
-// breaks; a failure is yielded once, as the last element.
+// breaks; a failure (opening the delivery, ctx's error, or what else ended
+// it) is yielded once, as the last element.
 func (c *Consumer) All(ctx context.Context) iter.Seq2[*Msg, error] {
 	return func(yield func(*Msg, error) bool) {
 		it, err := c.Messages(ctx)
@@ -102,17 +80,7 @@ func (c *Consumer) All(ctx context.Context) iter.Seq2[*Msg, error] {
 			yield(nil, err)
 			return
 		}
-		defer it.Stop()
-		for {
-			m, err := it.Next()
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(m, nil) {
-				return
-			}
-		}
+		it.All()(yield)
 	}
 }
 

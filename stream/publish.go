@@ -19,46 +19,23 @@ type PubAck struct {
 	Duplicate bool
 }
 
-// PublishOpt sets an option of one published message.
-type PublishOpt func(*streampb.StreamPublishMessage)
-
-// WithMsgID sets the message id: a second publish with the same id inside
-// the stream's DuplicateWindow stores nothing and answers the original ack
-// with Duplicate set. It also makes the publish safe to retry.
-func WithMsgID(id string) PublishOpt {
-	return func(m *streampb.StreamPublishMessage) { m.MsgId = id }
-}
-
-// WithExpectLastSeq makes the publish fail with ErrWrongSequence unless the
-// stream's last sequence is seq (0: the stream never stored a message).
-func WithExpectLastSeq(seq uint64) PublishOpt {
-	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastSeq = &seq }
-}
-
-// WithExpectLastSeqPerSubject makes the publish fail with ErrWrongSequence
-// unless the last sequence stored on the subject is seq (0: none).
-func WithExpectLastSeqPerSubject(seq uint64) PublishOpt {
-	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastSubjectSeq = &seq }
-}
-
-// WithExpectLastMsgID makes the publish fail with ErrWrongSequence unless
-// the stream's last message was published with msg id id.
-func WithExpectLastMsgID(id string) PublishOpt {
-	return func(m *streampb.StreamPublishMessage) { m.ExpectedLastMsgId = &id }
-}
-
-// WithHeaders stores headers with the message.
-func WithHeaders(h Header) PublishOpt {
-	return func(m *streampb.StreamPublishMessage) { m.Headers = h.proto() }
-}
-
-func (s *Stream) message(field, subject string, data []byte, opts []PublishOpt) (*streampb.StreamPublishMessage, error) {
+func (s *Stream) message(field, subject string, data []byte, opts []PublishOption) (*streampb.StreamPublishMessage, error) {
 	if err := checkSubject(field, subject, false); err != nil {
 		return nil, err
 	}
 	m := &streampb.StreamPublishMessage{Subject: subject, Data: data, ExpectedStream: s.name}
-	for _, o := range opts {
-		o(m)
+	if len(opts) == 0 {
+		return m, nil // no options struct to allocate on the common path
+	}
+	o := new(publishOptions)
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyPublish(o)
+		}
+	}
+	m.MsgId, m.ExpectedLastSeq, m.ExpectedLastSubjectSeq, m.ExpectedLastMsgId = o.msgID, o.lastSeq, o.lastSubjectSeq, o.lastMsgID
+	if o.headers != nil {
+		m.Headers = o.headers.proto()
 	}
 	for _, h := range m.Headers {
 		if h.GetKey() == "" {
@@ -73,7 +50,7 @@ func (s *Stream) message(field, subject string, data []byte, opts []PublishOpt) 
 // lost replies and server restarts and stored once, answering the first
 // ack; WithMsgID is the deduplication of your own retries on top (a
 // second Publish with a seen msg id answers Duplicate).
-func (s *Stream) Publish(ctx context.Context, subject string, data []byte, opts ...PublishOpt) (PubAck, error) {
+func (s *Stream) Publish(ctx context.Context, subject string, data []byte, opts ...PublishOption) (PubAck, error) {
 	m, err := s.message("subject", subject, data, opts)
 	if err != nil {
 		return PubAck{}, err

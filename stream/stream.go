@@ -36,32 +36,16 @@ func (s *Stream) Info(ctx context.Context) (*Info, error) {
 	return infoFrom(p), nil
 }
 
-// PurgeOpt narrows a Purge.
-type PurgeOpt func(*streampb.StreamServicePurgeRequest)
-
-// PurgeSubject purges only messages whose subject matches filter
-// (wildcards allowed).
-func PurgeSubject(filter string) PurgeOpt {
-	return func(r *streampb.StreamServicePurgeRequest) { r.Subject = filter }
-}
-
-// PurgeKeep keeps the newest n messages (of the subject filter, if any).
-func PurgeKeep(n uint64) PurgeOpt {
-	return func(r *streampb.StreamServicePurgeRequest) { r.Keep = n }
-}
-
-// PurgeBelow purges only messages with a sequence below seq.
-func PurgeBelow(seq uint64) PurgeOpt {
-	return func(r *streampb.StreamServicePurgeRequest) { r.Seq = seq }
-}
-
 // Purge removes messages (all of them, unless narrowed by opts) and
 // returns how many it removed.
-func (s *Stream) Purge(ctx context.Context, opts ...PurgeOpt) (uint64, error) {
-	req := &streampb.StreamServicePurgeRequest{RequestId: transport.NewRequestID(), Stream: s.name}
-	for _, o := range opts {
-		o(req)
+func (s *Stream) Purge(ctx context.Context, opts ...PurgeOption) (uint64, error) {
+	var o purgeOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyPurge(&o)
+		}
 	}
+	req := &streampb.StreamServicePurgeRequest{RequestId: transport.NewRequestID(), Stream: s.name, Subject: o.subject, Keep: o.keep, Seq: o.seq}
 	if req.Subject != "" {
 		if err := checkSubject("PurgeSubject", req.Subject, true); err != nil {
 			return 0, err

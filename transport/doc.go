@@ -64,6 +64,48 @@
 // names the handshake failure and wraps it, so errors.As finds the
 // *tls.CertificateVerificationError.
 //
+// # Iterators
+//
+// Every SDK iterator over a server stream (kv.Watcher, kv.KeyLister,
+// stream.Messages, objstore.Lister, objstore.Watcher) is a Pump: a
+// goroutine owned by the Conn follows the stream, rebinding it from its
+// resume point after a drop, and buffers values for Next (objstore.Reader
+// reads its chunks from one too, and ends as an io.Reader does). They all
+// end the same way, as a gRPC stream's Recv does:
+//
+//   - Next blocks until the next value and returns it with a nil error. A
+//     value is never its type's zero value (a *Msg is not nil, an Event has
+//     one field set, a key is not empty, an ObjectInfo has a Name).
+//   - Once the iterator has ended, Next returns the zero value and a
+//     non-nil error saying why, on every call: io.EOF when it ended
+//     normally (a listing delivered its last value, or Stop was called);
+//     the context's error (errors.Is(err, context.Canceled) or
+//     context.DeadlineExceeded) when the context it was opened with ended;
+//     ErrClosed when the Conn was closed; ErrNotFound when the resource
+//     was deleted; ErrCompacted when a watcher fell further behind than
+//     the server keeps; or another permanent failure. Values buffered
+//     before the end come first, so a loop reads everything the stream
+//     delivered.
+//   - Stop ends the iterator and returns once its goroutine has exited,
+//     releasing the stream; values buffered and not yet returned are
+//     dropped. Stop is safe to call more than once, from any goroutine, and
+//     after the iterator ended by itself: defer it.
+//   - All ranges over the values; breaking out of the loop stops the
+//     iterator. An error that ended it, other than io.EOF, is yielded once,
+//     last, with the zero value.
+//
+// So a loop that stops at the first error, or at the first zero value, or
+// at either (the published README's loops), ends; none spins:
+//
+//	for {
+//		ev, err := w.Next()
+//		if err != nil { // ev is the zero Event here
+//			if errors.Is(err, io.EOF) { break } // it ended normally
+//			return err
+//		}
+//		...
+//	}
+//
 // # Message size
 //
 // A Conn sends and accepts messages of up to MaxMessageSize (16 MiB), the

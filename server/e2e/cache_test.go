@@ -166,7 +166,7 @@ func TestCacheDetachKeepsData(t *testing.T) {
 		t.Fatalf("policy %+v, %v", p, err)
 	}
 	var buckets []string
-	for p, err := range c.Cache().Policies(ctx) {
+	for p, err := range c.Cache().List(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestCacheUnimplementedWhenDisabled(t *testing.T) {
 		"CacheStats":        func() error { _, err := c.CacheStats(ctx, b.Name()); return err },
 		"Policy":            func() error { _, err := c.Cache().Policy(ctx, b.Name()); return err },
 		"Policies": func() error {
-			for _, err := range c.Cache().Policies(ctx) {
+			for _, err := range c.Cache().List(ctx) {
 				return err
 			}
 			return nil

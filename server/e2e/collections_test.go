@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"net"
 	"os"
@@ -35,6 +36,18 @@ func collMust[T any](v T, err error) T {
 		panic(collMustErr{err, collCaller()})
 	}
 	return v
+}
+
+// collAll gathers a listing (an iter.Seq2, as every List is).
+func collAll[T any](seq iter.Seq2[T, error]) ([]T, error) {
+	var out []T
+	for v, err := range seq {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func collMust2[A, B any](a A, b B, err error) (A, B) {
@@ -159,7 +172,7 @@ func TestCollectionsStores(t *testing.T) {
 	if got := names(collMust(c.ListSetStores(ctx))); !slices.Equal(got, []string{n + "_s"}) {
 		t.Fatalf("ListSetStores = %v", got)
 	}
-	if got := names(collMust(cc.ListStores(ctx, collections.KindAny))); !slices.Equal(got, []string{n + "_dlq", n + "_h", n + "_q", n + "_s"}) {
+	if got := names(collMust(collAll(cc.List(ctx, collections.KindAny)))); !slices.Equal(got, []string{n + "_dlq", n + "_h", n + "_q", n + "_s"}) {
 		t.Fatalf("ListStores = %v", got)
 	}
 
@@ -182,7 +195,7 @@ func TestCollectionsStores(t *testing.T) {
 	collWant(t, c.DeleteHashStore(ctx, n+"_h"), waymaker.ErrNotFound)
 	_, err = h.Get(ctx, "k", "f")
 	collWant(t, err, waymaker.ErrNotFound)
-	if got := names(collMust(cc.ListStores(ctx, collections.KindAny))); len(got) != 0 {
+	if got := names(collMust(collAll(cc.List(ctx, collections.KindAny)))); len(got) != 0 {
 		t.Fatalf("after delete: %v", got)
 	}
 }
@@ -980,7 +993,7 @@ func collRestart(t *testing.T, opts ...waymakertest.Option) {
 	collMust(q.Push(ctx, []byte("second")))
 	collMust(q.Push(ctx, []byte("later"), collections.WithDelay(time.Hour)))
 	inflight := collMust(q.Pop(ctx, 0))
-	before := collMust(c.Collections().ListStores(ctx, collections.KindAny))
+	before := collMust(collAll(c.Collections().List(ctx, collections.KindAny)))
 	snaps := filepath.Join(srv.DataDir(), "snapshots")
 	collEventually(t, 10*time.Second, "a raft snapshot (when configured)", func() bool {
 		entries, _ := os.ReadDir(snaps)
@@ -989,7 +1002,7 @@ func collRestart(t *testing.T, opts ...waymakertest.Option) {
 
 	srv.Restart()
 
-	after := collMust(c.Collections().ListStores(ctx, collections.KindAny))
+	after := collMust(collAll(c.Collections().List(ctx, collections.KindAny)))
 	if len(after) != len(before) {
 		t.Fatalf("stores after restart: %d, before %d", len(after), len(before))
 	}

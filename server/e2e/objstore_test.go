@@ -62,8 +62,10 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		data := objRandBytes(size, uint64(i))
 		name := fmt.Sprintf("obj-%d", size)
 		var progressed int64
+		// One option value serves both calls: it is a PutOption and a GetOption.
+		progress := objstore.WithProgress(func(done, _ int64) { progressed = done })
 		info, err := s.Put(ctx, waymaker.ObjectMeta{Name: name, Description: "size " + fmt.Sprint(size), Metadata: map[string]string{"k": "v"}},
-			bytes.NewReader(data), objstore.WithProgress(func(done, _ int64) { progressed = done }))
+			bytes.NewReader(data), progress)
 		if err != nil {
 			t.Fatalf("Put %d bytes: %v", size, err)
 		}
@@ -74,7 +76,8 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		if want := (int64(size) + objstore.DefaultChunkSize - 1) / objstore.DefaultChunkSize; info.Chunks != want {
 			t.Fatalf("Put %d bytes: %d chunks, want %d", size, info.Chunks, want)
 		}
-		r, err := s.Get(ctx, name)
+		progressed = 0
+		r, err := s.Get(ctx, name, progress)
 		if err != nil {
 			t.Fatalf("Get %d bytes: %v", size, err)
 		}
@@ -83,8 +86,8 @@ func TestObjstoreRoundTrips(t *testing.T) {
 		}
 		got, err := io.ReadAll(r)
 		r.Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("Get %d bytes: %d bytes back, err %v", size, len(got), err)
+		if err != nil || !bytes.Equal(got, data) || progressed != int64(size) {
+			t.Fatalf("Get %d bytes: %d bytes back, err %v, progress %d", size, len(got), err, progressed)
 		}
 	}
 	// The convenience forms.
@@ -480,11 +483,11 @@ func TestObjstoreListAndMeta(t *testing.T) {
 	if err != nil || len(live) != 249 { // 250 - n000 - n005 + renamed
 		t.Fatalf("Objects = %d, %v", len(live), err)
 	}
-	all, err := s.Objects(ctx, objstore.ListOptions{IncludeDeleted: true})
+	all, err := s.Objects(ctx, objstore.IncludeDeleted())
 	if err != nil || len(all) != 251 {
 		t.Fatalf("Objects with deleted = %d, %v", len(all), err)
 	}
-	after, err := s.Objects(ctx, objstore.ListOptions{StartAfter: "n247"})
+	after, err := s.Objects(ctx, objstore.StartAfter("n247"))
 	if err != nil || len(after) != 3 || after[0].Name != "n248" {
 		t.Fatalf("Objects after n247 = %v, %v", after, err)
 	}
@@ -536,7 +539,7 @@ func TestObjstoreWatch(t *testing.T) {
 	if ev := next(); ev.Info.Description != "new" {
 		t.Fatalf("meta event %+v", ev)
 	}
-	w2, err := s.Watch(ctx, objstore.WatchOptions{ResumeFromRevision: ev.Revision})
+	w2, err := s.Watch(ctx, objstore.ResumeFromRevision(ev.Revision))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +570,7 @@ func TestObjstoreTTL(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{TTL: 150 * time.Millisecond})
-	w, err := s.Watch(ctx, objstore.WatchOptions{UpdatesOnly: true})
+	w, err := s.Watch(ctx, objstore.UpdatesOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +667,7 @@ func TestObjstoreServerValidation(t *testing.T) {
 	wantField("second header", put(hdr(s.Name(), "x"), hdr(s.Name(), "x")).GetResult(), "header")
 	short := &objstorepb.ObjectStoreServicePutRequest{Part: &objstorepb.ObjectStoreServicePutRequest_Commit{Commit: &objstorepb.ObjectPutCommit{ExpectedSha256: []byte{1}}}}
 	wantField("short digest", put(hdr(s.Name(), "x"), short).GetResult(), "commit.expected_sha256")
-	if infos, err := s.Objects(ctx, objstore.ListOptions{IncludeDeleted: true}); err != nil || len(infos) != 0 {
+	if infos, err := s.Objects(ctx, objstore.IncludeDeleted()); err != nil || len(infos) != 0 {
 		t.Fatalf("refused puts stored %d objects, %v", len(infos), err)
 	}
 	if _, err := s.PutBytes(ctx, "x", []byte("abc")); err != nil {

@@ -26,7 +26,7 @@ func TestObjstoreWatchSeesEveryVersion(t *testing.T) {
 	}))
 	ctx := testCtx(t, 2*time.Minute)
 	s := newObjectStore(t, c, waymaker.ObjectStoreConfig{})
-	w, err := s.Watch(ctx, objstore.WatchOptions{UpdatesOnly: true})
+	w, err := s.Watch(ctx, objstore.UpdatesOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestObjstoreWatchSeesEveryVersion(t *testing.T) {
 	// keeps 100 changes: a watch resuming from revision 1 cannot be served.
 	// (The failure comes from Watch or, as the stream opens in the
 	// background, from the first Next.)
-	w2, err := s.Watch(ctx, objstore.WatchOptions{ResumeFromRevision: 1})
+	w2, err := s.Watch(ctx, objstore.ResumeFromRevision(1))
 	if err == nil {
 		defer w2.Stop()
 		var ev objstore.WatchEvent
@@ -108,7 +108,7 @@ func TestObjstoreWatchSeesEveryVersion(t *testing.T) {
 		t.Fatalf("compacted error names no revision: %v", err)
 	}
 	from, _ := strconv.ParseUint(m[1], 10, 64)
-	w3, err := s.Watch(ctx, objstore.WatchOptions{ResumeFromRevision: from})
+	w3, err := s.Watch(ctx, objstore.ResumeFromRevision(from))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,85 @@
+package objstore
+
+import "git.awesomike.com/pub/waymaker-client/go/transport"
+
+// Per-call options follow one idiom across the SDK: a call's options are an
+// interface with one unexported method (PutOption: applyPut), so an option
+// valid on several calls is one value whose type has each call's method
+// (WithProgress is a TransferOption: both a PutOption and a GetOption).
+
+// PutOption tunes one Put, PutBytes or PutFile.
+type PutOption interface{ applyPut(*putOptions) }
+
+// GetOption tunes one Get, GetBytes or GetFile.
+type GetOption interface{ applyGet(*getOptions) }
+
+// TransferOption is an option valid on both Put and Get calls.
+type TransferOption interface {
+	PutOption
+	GetOption
+}
+
+type putOptions struct {
+	progress     ProgressFunc
+	expectSHA256 []byte
+	expectSize   int64
+	sizeSet      bool
+}
+
+type getOptions struct {
+	progress ProgressFunc
+}
+
+type putFunc func(*putOptions)
+
+func (f putFunc) applyPut(o *putOptions) { f(o) }
+
+type progressOption ProgressFunc
+
+func (f progressOption) applyPut(o *putOptions) { o.progress = ProgressFunc(f) }
+func (f progressOption) applyGet(o *getOptions) { o.progress = ProgressFunc(f) }
+
+// WithProgress reports progress to fn after every chunk a Put sends or a Get
+// delivers. fn runs on the caller's goroutine (Put) or the reading
+// goroutine (Get) and must be quick.
+func WithProgress(fn ProgressFunc) TransferOption { return progressOption(fn) }
+
+// WithSHA256 makes a Put fail with ErrDigestMismatch, storing nothing, unless
+// the data's SHA-256 equals digest (32 bytes).
+func WithSHA256(digest []byte) PutOption {
+	return putFunc(func(o *putOptions) { o.expectSHA256 = digest })
+}
+
+// WithSize tells a Put the data's size in advance: the server refuses an
+// object over the store's MaxBytes before any data is sent, and the Put
+// fails, storing nothing, unless the reader yields exactly size bytes. It
+// also gives WithProgress its total.
+func WithSize(size int64) PutOption {
+	return putFunc(func(o *putOptions) { o.expectSize, o.sizeSet = size, true })
+}
+
+func putOptionsOf(opts []PutOption) (putOptions, error) {
+	var o putOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyPut(&o)
+		}
+	}
+	if o.expectSHA256 != nil && len(o.expectSHA256) != 32 {
+		return o, transport.Invalid("WithSHA256", "digest must be 32 bytes, got %d", len(o.expectSHA256))
+	}
+	if o.sizeSet && o.expectSize < 0 {
+		return o, transport.Invalid("WithSize", "must not be negative, got %d", o.expectSize)
+	}
+	return o, nil
+}
+
+func getOptionsOf(opts []GetOption) getOptions {
+	var o getOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyGet(&o)
+		}
+	}
+	return o
+}

@@ -1,0 +1,162 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"sync"
+	"sync/atomic"
+)
+
+// PumpConfig says how a Pump buffers and when StartPump returns.
+type PumpConfig struct {
+	// Buffer is how many values wait for Next; beyond it the stream's flow
+	// control holds the server back instead of memory growing. 0 means 16.
+	Buffer int
+	// AwaitFirst makes StartPump return only once the server has answered:
+	// after the first message was handled, or with the error that ended
+	// the stream before one was (so a missing resource fails at the start,
+	// not at the first Next).
+	AwaitFirst bool
+}
+
+// Pump is the one iterator over a server stream: it follows the stream
+// with Follow on a goroutine the Conn owns, buffers what the stream's
+// handler emits, and hands it out through Next, All and Stop under the end
+// contract stated in the package doc (# Iterators). Every SDK iterator over
+// a stream (kv.Watcher, kv.KeyLister, stream.Messages, objstore.Lister,
+// objstore.Watcher) is a Pump with its own element type, and
+// objstore.Reader reads an object's chunks from one.
+type Pump[T any] struct {
+	ch      chan T
+	done    chan struct{} // closed when the goroutine has ended
+	ready   chan struct{} // closed once the server answered, or at the end
+	err     error         // why it ended; set before ch is closed
+	cancel  context.CancelFunc
+	stopped atomic.Bool
+}
+
+// StartPump opens a stream with open and follows it (rebinding as Follow
+// does) on a Conn goroutine until ctx ends, Stop is called, the Conn
+// closes, the stream fails permanently, or handle returns ErrStreamDone
+// (a finite listing delivered its last value). handle turns one message
+// into values with emit, which blocks while the buffer is full; handle
+// must return emit's error when it fails (the pump is stopping).
+//
+// open must open the stream from the caller's resume point, recorded by
+// handle after emit returned, as Follow requires.
+func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
+	open func(ctx context.Context) (Receiver[M], error),
+	handle func(m *M, emit func(T) error) error) (*Pump[T], error) {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 16
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p := &Pump[T]{
+		ch:     make(chan T, cfg.Buffer),
+		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
+		cancel: cancel,
+	}
+	var answered bool // read after ready is closed
+	var once sync.Once
+	markReady := func() { once.Do(func() { close(p.ready) }) }
+	ok := c.Go(func(context.Context) {
+		defer close(p.done)
+		// Closing the Conn ends the pump even while emit waits for a slow
+		// reader to make room.
+		bctx, unbind := c.Bind(pctx)
+		defer unbind()
+		emit := func(v T) error {
+			select {
+			case p.ch <- v:
+				return nil
+			case <-bctx.Done():
+				return bctx.Err()
+			}
+		}
+		err := Follow(bctx, c, open, func(m *M) error {
+			err := handle(m, emit)
+			if err == nil || errors.Is(err, ErrStreamDone) {
+				once.Do(func() { answered = true; close(p.ready) })
+			}
+			return err
+		})
+		switch {
+		case p.stopped.Load(), err == nil:
+			err = io.EOF // Stop, or a listing delivered its last value
+		case ctx.Err() != nil:
+			err = MapError(ctx, ctx.Err()) // not ErrClosed: the caller ended it
+		}
+		p.err = err
+		close(p.ch)
+		markReady()
+	})
+	if !ok {
+		cancel()
+		return nil, ErrClosed
+	}
+	if !cfg.AwaitFirst {
+		return p, nil
+	}
+	<-p.ready
+	if answered {
+		return p, nil
+	}
+	<-p.done
+	cancel()
+	return nil, p.err
+}
+
+// Next returns the next value and a nil error. Once the pump has ended it
+// returns the zero value and why it ended, every time: io.EOF after Stop
+// or a listing's last value, the context's error, ErrClosed, or the
+// failure that ended it; see the package doc (# Iterators).
+func (p *Pump[T]) Next() (T, error) {
+	v, err, _ := p.next()
+	return v, err
+}
+
+func (p *Pump[T]) next() (T, error, bool) {
+	var zero T
+	if p.stopped.Load() {
+		return zero, io.EOF, false
+	}
+	v, ok := <-p.ch
+	if !ok {
+		return zero, p.err, false
+	}
+	return v, nil, true
+}
+
+// Stop ends the pump and waits for its goroutine to exit, releasing the
+// stream. Values buffered but not yet returned are dropped: Next returns
+// the zero value and io.EOF from then on. Safe to call more than once,
+// from any goroutine, and after the pump ended by itself.
+func (p *Pump[T]) Stop() {
+	p.stopped.Store(true)
+	p.cancel()
+	<-p.done
+}
+
+// All ranges over the values Next has not returned yet. Breaking out of
+// the loop stops the pump; an error that ended it (anything but io.EOF) is
+// yielded once, last, with the zero value.
+func (p *Pump[T]) All() iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		defer p.Stop()
+		for {
+			v, err, ok := p.next()
+			if !ok {
+				if !errors.Is(err, io.EOF) {
+					yield(v, err)
+				}
+				return
+			}
+			if !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
