@@ -36,6 +36,7 @@ type Server struct {
 	ready    atomic.Bool // Start has finished: the state is whole
 	stopping chan struct{}
 	stopOnce sync.Once
+	ops      *ops // metrics, request log, reflection, leader watch (ops.go)
 }
 
 // New builds a server from cfg, starts raft, and returns once the server is
@@ -80,7 +81,8 @@ func Open(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}
-	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), gate, cfg.GRPCOptions)...)
+	s.ops = newOps(s)
+	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), s.ops.serverOptions(), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -110,6 +112,10 @@ func Open(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	if err := s.ops.attach(s.grpc); err != nil {
+		_ = s.node.Shutdown()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	return s, nil
 }
 
@@ -126,6 +132,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.ops.watchLeader(s)
 	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
 	return nil
 }
@@ -173,6 +180,7 @@ func (s *Server) Serve(lis net.Listener) error {
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.health.Shutdown()
+		s.ops.stop()
 		close(s.stopping)
 		done := make(chan struct{})
 		go func() {
