@@ -17,8 +17,10 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/collections"
 	"git.awesomike.com/pub/waymaker-client/go/kv"
 	"git.awesomike.com/pub/waymaker-client/go/lock"
+	"git.awesomike.com/pub/waymaker-client/go/objstore"
 	"git.awesomike.com/pub/waymaker-client/go/stream"
 )
 
@@ -100,6 +102,27 @@ func TestMetricsEndpoint(t *testing.T) {
 	if _, err := st.Publish(ctx, "events.x", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
+	cons, err := st.CreateConsumer(ctx, stream.ConsumerConfig{DurableName: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := cons.Fetch(ctx, 1, time.Second); err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %v %v", msgs, err)
+	}
+	q, err := c.Collections().CreateQueue(ctx, collections.QueueConfig{Name: "jobs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Push(ctx, []byte("job-1")); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := c.Objects().CreateStore(ctx, objstore.Config{Name: "files"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obj.PutBytes(ctx, "f", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
 	l, err := c.Locks().Acquire(ctx, "job", lock.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +145,12 @@ func TestMetricsEndpoint(t *testing.T) {
 		"waymaker_kv_keys 2",
 		"waymaker_stream_messages 1",
 		"waymaker_lock_held_keys 1",
+		"waymaker_stream_consumers 1",
+		"waymaker_stream_ack_pending 1",
+		"waymaker_queue_ready_messages 1",
+		"waymaker_collections_queues 1",
+		"waymaker_object_objects 1",
+		"waymaker_object_bytes 5",
 		"waymaker_raft_is_leader 1",
 		`waymaker_raft_state{state="Leader"} 1`,
 		`waymaker_raft_state_changes_total{state="leader"}`,
