@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -193,6 +194,13 @@ func (a *app) streamCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer func() {
+				// The server would reap the idle ephemeral consumer anyway;
+				// deleting it at once keeps `consumer ls` truthful.
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
+				defer cancel()
+				_ = cons.Delete(dctx)
+			}()
 			for m, err := range cons.All(ctx) {
 				if err != nil {
 					return stopped(ctx, err)

@@ -211,6 +211,9 @@ func TestStreamAndConsumer(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("sub ended with exit %d", code)
 	}
+	if cons := decode[[]map[string]any](t, wm(t, addr, "", "consumer", "ls", "orders", "--json")); len(cons) != 1 {
+		t.Fatalf("consumers after sub ended = %v, want billing alone", cons)
+	}
 
 	ok(t, wm(t, addr, "", "consumer", "rm", "orders", "billing"))
 	if r := wm(t, addr, "", "consumer", "info", "orders", "billing"); r.code != exitNotFound {
