@@ -132,6 +132,7 @@ func (a *app) kvCmd() *cobra.Command {
 				map[string]any{"bucket": args[0], "deleted": true}, "deleted bucket "+args[0])
 		},
 	}
+	var raw bool
 	get := &cobra.Command{
 		Use: "get BUCKET KEY", Short: "a key's latest value", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -145,12 +146,17 @@ func (a *app) kvCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if raw {
+				_, err := a.stdout.Write(e.Value)
+				return err
+			}
 			j := entryOf(e)
 			return a.emit(j, func(w io.Writer) {
 				kvTable(w, "key", j.Key, "revision", j.Revision, "created", tsPtr(j.Created), "value", j.value)
 			})
 		},
 	}
+	get.Flags().BoolVar(&raw, "raw", false, "print the value's bytes alone, as stored")
 	write := func(use, short string, nargs int, op func(b *kv.Bucket, cmd *cobra.Command, key string, v []byte) (uint64, error)) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.RangeArgs(nargs-1, nargs),

@@ -63,6 +63,9 @@ func TestKV(t *testing.T) {
 	if got["value"] != "hello" || got["revision"] != 1.0 || got["operation"] != "put" {
 		t.Fatalf("get --json = %v", got)
 	}
+	if out := ok(t, wm(t, addr, "", "kv", "get", "cfg", "greeting", "--raw")); out != "hello" {
+		t.Fatalf("get --raw = %q, want the value alone", out)
+	}
 	if out := ok(t, wm(t, addr, "", "kv", "get", "cfg", "other")); !strings.Contains(out, "from stdin") || !strings.Contains(out, "revision:") {
 		t.Fatalf("get table = %q", out)
 	}
