@@ -52,6 +52,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.Start(context.Background()); err != nil {
+		s.ops.stop()
 		_ = s.node.Shutdown()
 		return nil, err
 	}
