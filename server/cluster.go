@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -42,13 +41,14 @@ const (
 type route uint8
 
 const (
+	// routeLocal: served by the node asked, as it is (health, reflection,
+	// Status, and any method not classified).
+	routeLocal route = iota
 	// routeLeader: a write (or a call that needs the leader's local state,
 	// such as an object's blob): served by the leader; a follower forwards.
-	routeLeader route = iota
+	routeLeader
 	// routeRead: a read: served locally after the read barrier.
 	routeRead
-	// routeLocal: served by the node asked, as it is (health, Status).
-	routeLocal
 )
 
 // routes classifies every method from its proto options: NO_SIDE_EFFECTS
@@ -460,43 +460,4 @@ func (s *Server) join(ctx context.Context, addr string) error {
 		case <-ctx.Done():
 		}
 	}
-}
-
-// watchHealth reports SERVING only while this node knows a leader, until
-// the server stops.
-func (s *Server) watchHealth() {
-	defer s.bg.Done()
-	last := healthUnknown
-	for {
-		changed := s.node.Changed()
-		id, _ := s.node.Leader()
-		st := healthNotServing
-		if id != "" {
-			st = healthServing
-		}
-		if st != last {
-			s.health.SetServingStatus("", st.proto())
-			last = st
-		}
-		select {
-		case <-changed:
-		case <-s.stopping:
-			return
-		}
-	}
-}
-
-type healthState int
-
-const (
-	healthUnknown healthState = iota
-	healthServing
-	healthNotServing
-)
-
-func (h healthState) proto() healthpb.HealthCheckResponse_ServingStatus {
-	if h == healthServing {
-		return healthpb.HealthCheckResponse_SERVING
-	}
-	return healthpb.HealthCheckResponse_NOT_SERVING
 }

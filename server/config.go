@@ -134,6 +134,12 @@ type Config struct {
 	// GRPCOptions are passed to grpc.NewServer: credentials, interceptors,
 	// stats handlers, message size limits.
 	GRPCOptions []grpc.ServerOption
+	// MetricsListen, when set, serves Prometheus metrics on this host:port
+	// at /metrics (docs/METRICS.md lists them). Empty serves none.
+	MetricsListen string
+	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener
+	// (never on the client port). Needs MetricsListen.
+	Pprof bool
 
 	// extraSubsystems are registered with the FSM after the built-in ones;
 	// tests use it to replicate state machines of their own.
@@ -201,6 +207,9 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.SnapshotInterval != 0 && cfg.SnapshotInterval < 5*time.Millisecond {
 		return cfg, fmt.Errorf("server: Config.SnapshotInterval: must be at least 5ms, got %v", cfg.SnapshotInterval)
+	}
+	if cfg.Pprof && cfg.MetricsListen == "" {
+		return cfg, errors.New("server: Config.Pprof: pprof is served only on the metrics listener; set MetricsListen too")
 	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = defaultStopTimeout

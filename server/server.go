@@ -46,6 +46,7 @@ type Server struct {
 	cluster    *api.ClusterService
 	bg         sync.WaitGroup
 	servedAddr chan string // Serve's listener address, sent once
+	ops        *ops        // metrics, request log, reflection, leader watch (ops.go)
 }
 
 // New builds a server from cfg, starts raft, and returns once the server is
@@ -61,6 +62,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.Start(context.Background()); err != nil {
+		s.ops.stop()
 		_ = s.node.Shutdown()
 		return nil, err
 	}
@@ -98,7 +100,8 @@ func Open(cfg Config) (*Server, error) {
 			grpc.ChainStreamInterceptor(s.gateStream, s.router.stream),
 		}
 	}
-	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), gate, cfg.GRPCOptions)...)
+	s.ops = newOps(s)
+	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), s.ops.serverOptions(), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -148,6 +151,10 @@ func Open(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
+	if err := s.ops.attach(s.grpc); err != nil {
+		_ = s.node.Shutdown()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.router.routes = routes(s.grpc)
 	return s, nil
 }
@@ -172,6 +179,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.ready.Store(true)
 		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		s.ops.watchLeader(s)
 		s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
 		return nil
 	}
@@ -204,9 +212,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.ready.Store(true)
-	s.bg.Add(2)
-	go s.watchHealth()
+	s.bg.Add(1)
 	go s.announceServed()
+	s.ops.watchLeader(s)
 	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID), zap.String("raft_address", s.node.RaftAddr()))
 	return nil
 }
@@ -285,6 +293,7 @@ func (s *Server) Serve(lis net.Listener) error {
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		s.health.Shutdown()
+		s.ops.stop()
 		close(s.stopping)
 		done := make(chan struct{})
 		go func() {
@@ -331,6 +340,7 @@ func serverOptions(cfg Config) []grpc.ServerOption {
 // restart on the same DataDir. Safe to call more than once, and with Stop.
 func (s *Server) Kill() {
 	s.stopOnce.Do(func() {
+		s.ops.stop()
 		close(s.stopping)
 		s.grpc.Stop()
 		if err := s.node.Shutdown(); err != nil {

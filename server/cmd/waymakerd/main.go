@@ -19,6 +19,11 @@
 // for leadership is bounded (10 s, then the daemon exits with an error);
 // restoring the snapshot and replaying the log take what the data needs.
 //
+// --metrics-listen host:port serves Prometheus metrics at /metrics (see
+// docs/METRICS.md), and with --pprof net/http/pprof at /debug/pprof/ on that
+// listener only. --log-format console writes readable lines instead of JSON;
+// at --log-level debug every request's method and code is logged.
+//
 // At the info level a start logs, one line each, the data dir (fresh, or
 // restoring), the listen address, the replay (when there is one) and the
 // leader; raft's own lines are at debug.
@@ -62,6 +67,9 @@ type options struct {
 	listen, dataDir, nodeID string
 	level                   zap.AtomicLevel
 	version                 bool
+	metricsListen           string // ops: Prometheus listener
+	pprof                   bool   // ops: pprof on the metrics listener
+	logFormat               string // ops: json or console
 }
 
 // parse reads the flags. --help prints the usage to stdout and returns
@@ -77,6 +85,9 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	peers := fs.String("peers", "", "comma-separated addresses of the other voters (cluster mode: not implemented yet)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "host:port to serve Prometheus metrics on (/metrics); empty serves none")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
+	fs.StringVar(&o.logFormat, "log-format", "json", "json (one JSON object a line) or console (readable)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, "Usage: waymakerd [flags]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC. It stops gracefully on SIGINT or SIGTERM.\n\nFlags:\n")
@@ -99,6 +110,12 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	var err error
 	if o.level, err = zap.ParseAtomicLevel(*logLevel); err != nil {
 		return o, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if o.logFormat != "json" && o.logFormat != "console" {
+		return o, fmt.Errorf("--log-format %q: want json or console", o.logFormat)
+	}
+	if o.pprof && o.metricsListen == "" {
+		return o, errors.New("--pprof: pprof is served only on the metrics listener; give --metrics-listen too")
 	}
 	if strings.TrimSpace(*peers) != "" {
 		return o, errors.New("--peers: cluster mode is not implemented yet; run a single node (no --peers)")
@@ -135,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	out := zapcore.Lock(zapcore.AddSync(stderr))
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), out, o.level), zap.AddCaller(), zap.ErrorOutput(out))
+	log := zap.New(zapcore.NewCore(logEncoder(o.logFormat, enc), out, o.level), zap.AddCaller(), zap.ErrorOutput(out))
 	defer log.Sync() //nolint:errcheck // stderr sync errors are not actionable
 
 	// Whether the data dir holds a raft log is known only before Open,
@@ -149,7 +166,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	// Open and serve before Start: while a long log replays, health
 	// checks get a NOT_SERVING answer (and other calls Unavailable) instead
 	// of a refused connection, and the log says how far the replay is.
-	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log})
+	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log,
+		MetricsListen: o.metricsListen, Pprof: o.pprof})
 	if err != nil {
 		return openError(err, o.dataDir)
 	}
