@@ -7,12 +7,14 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -136,6 +138,12 @@ func (rt *router) errNoLeader() error {
 // leader waits, up to the hold time, until a leader is known that is
 // reachable, and returns nil when it is this node or a connection to it.
 func (rt *router) leader(ctx context.Context) (*grpc.ClientConn, error) {
+	c, _, err := rt.leaderID(ctx)
+	return c, err
+}
+
+// leaderID is leader, also answering the leader's node id.
+func (rt *router) leaderID(ctx context.Context) (*grpc.ClientConn, string, error) {
 	d := rt.hold
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > d {
 		d = time.Until(dl) // a caller that allows longer (Start's catch-up)
@@ -148,21 +156,22 @@ func (rt *router) leader(ctx context.Context) (*grpc.ClientConn, error) {
 	for {
 		changed, announced := rt.s.node.Changed(), rt.s.clusterSM.Changed()
 		if rt.s.node.IsLeader() {
-			return nil, nil
+			return nil, rt.s.cfg.NodeID, nil
 		}
 		id, addr := rt.s.node.Leader()
 		if id != "" && addr != "" && id != rt.s.cfg.NodeID && (rt.s.cfg.Faults == nil || !rt.s.cfg.Faults.CutOut(id)) {
-			return rt.conn(addr)
+			c, err := rt.conn(addr)
+			return c, id, err
 		}
 		select {
 		case <-changed:
 		case <-announced:
 		case <-hold.C:
-			return nil, rt.errNoLeader()
+			return nil, "", rt.errNoLeader()
 		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
+			return nil, "", status.FromContextError(ctx.Err()).Err()
 		case <-rt.s.stopping:
-			return nil, status.Error(codes.Unavailable, "waymaker server is stopping")
+			return nil, "", status.Error(codes.Unavailable, "waymaker server is stopping")
 		}
 	}
 }
@@ -179,12 +188,57 @@ func (rt *router) conn(addr string) (*grpc.ClientConn, error) {
 	c, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(rt.s.cfg.Limits.MaxMessageSize), grpc.MaxCallSendMsgSize(rt.s.cfg.Limits.MaxMessageSize)),
+		// A leader that stops answering (paused, cut off) without closing
+		// its connections is noticed by the pings, not by TCP.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
 	)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "waymaker: dial the leader at %s: %v", addr, err)
 	}
 	rt.conns[addr] = c
 	return c, nil
+}
+
+// forwardTo returns the context for a call forwarded to the leader id: it
+// is cancelled as soon as this node sees another leader (or none), since
+// a leader that lost its role, or was paused, may never answer. done ends
+// the watch and reports whether the leader moved.
+func (rt *router) forwardTo(ctx context.Context, id string) (fctx context.Context, done func() (moved bool)) {
+	fctx, cancel := context.WithCancel(forwardContext(ctx))
+	var moved atomic.Bool
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			changed := rt.s.node.Changed()
+			if lid, _ := rt.s.node.Leader(); lid != id {
+				moved.Store(true)
+				cancel()
+				return
+			}
+			select {
+			case <-changed:
+			case <-stop:
+				return
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	return fctx, func() bool {
+		close(stop)
+		<-finished
+		cancel()
+		return moved.Load()
+	}
+}
+
+// errMoved answers a forwarded call whose leader lost its role before it
+// answered: the outcome is unknown, and the client retries it (with its
+// request id) on the new leader.
+func errMoved(id string) error {
+	return status.Errorf(codes.Unavailable, "waymaker: the leader %s lost its role before answering a forwarded call; its outcome is unknown", id)
 }
 
 // newMessage makes an empty message of a method's request (in) or
@@ -309,7 +363,7 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	if forwarded(ctx) {
 		return next(ctx, req)
 	}
-	conn, err := rt.leader(ctx)
+	conn, id, err := rt.leaderID(ctx)
 	if err != nil || conn == nil {
 		if err != nil {
 			return nil, err
@@ -320,7 +374,12 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "waymaker: forward %s: %v", info.FullMethod, err)
 	}
-	if err := conn.Invoke(forwardContext(ctx), info.FullMethod, req, out); err != nil {
+	fctx, done := rt.forwardTo(ctx, id)
+	err = conn.Invoke(fctx, info.FullMethod, req, out)
+	if moved := done(); err != nil {
+		if moved && ctx.Err() == nil {
+			return nil, errMoved(id)
+		}
 		return nil, err
 	}
 	return out, nil
@@ -340,19 +399,24 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 	if forwarded(ctx) {
 		return next(srv, ss)
 	}
-	conn, err := rt.leader(ctx)
+	conn, id, err := rt.leaderID(ctx)
 	if err != nil {
 		return err
 	}
 	if conn == nil {
 		return next(srv, ss)
 	}
-	return proxyStream(ss, conn, info)
+	fctx, done := rt.forwardTo(ctx, id)
+	err = proxyStream(fctx, ss, conn, info)
+	if moved := done(); err != nil && moved && ctx.Err() == nil {
+		return errMoved(id)
+	}
+	return err
 }
 
 // proxyStream relays a stream to the leader and back, message by message.
-func proxyStream(ss grpc.ServerStream, conn *grpc.ClientConn, info *grpc.StreamServerInfo) error {
-	ctx, cancel := context.WithCancel(forwardContext(ss.Context()))
+func proxyStream(fctx context.Context, ss grpc.ServerStream, conn *grpc.ClientConn, info *grpc.StreamServerInfo) error {
+	ctx, cancel := context.WithCancel(fctx)
 	defer cancel()
 	desc := &grpc.StreamDesc{StreamName: info.FullMethod, ServerStreams: info.IsServerStream, ClientStreams: info.IsClientStream}
 	cs, err := conn.NewStream(ctx, desc, info.FullMethod)

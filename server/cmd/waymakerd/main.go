@@ -44,6 +44,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -70,6 +71,12 @@ type options struct {
 	metricsListen           string // ops: Prometheus listener
 	pprof                   bool   // ops: pprof on the metrics listener
 	logFormat               string // ops: json or console
+
+	// Cluster mode.
+	raftListen, raftAdvertise, advertise, join string
+	bootstrap                                  []server.Peer
+	heartbeat, election                        time.Duration
+	staleReads                                 bool
 }
 
 // parse reads the flags. --help prints the usage to stdout and returns
@@ -82,7 +89,14 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.listen, "listen", defaultListen, "host:port to serve gRPC on. Loopback by default: the server has no authentication yet, so\nwhoever reaches the port can read and change everything; :8818 serves every interface")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the raft log and snapshots; empty keeps everything in memory, lost on exit")
 	fs.StringVar(&o.nodeID, "node-id", "node1", "this node's raft ID; keep it stable for a data dir")
-	peers := fs.String("peers", "", "comma-separated addresses of the other voters (cluster mode: not implemented yet)")
+	fs.StringVar(&o.raftListen, "raft-listen", "", "host:port the raft transport listens on for the other nodes; empty runs a single node\nthat no other node can reach")
+	fs.StringVar(&o.raftAdvertise, "raft-advertise", "", "the raft address the other nodes reach this one on, when --raft-listen is not (a wildcard host, a NAT)")
+	fs.StringVar(&o.advertise, "advertise", "", "the client address other nodes and clients reach this node on; default: --listen\n(needed when --listen has a wildcard host)")
+	bootstrap := fs.String("bootstrap", "", "the initial voters of a new cluster, this node among them: id=raft-host:port,...\n(give every initial voter the same list; ignored once the data dir holds state)")
+	fs.StringVar(&o.join, "join", "", "client host:port of a node of a running cluster: ask it to add this node as a voter")
+	fs.DurationVar(&o.heartbeat, "heartbeat-timeout", 0, "raft heartbeat timeout (cluster mode); 0: 250ms")
+	fs.DurationVar(&o.election, "election-timeout", 0, "raft election timeout (cluster mode); 0: 250ms")
+	fs.BoolVar(&o.staleReads, "stale-reads", false, "answer reads from this node's local state by default, without confirming it is current")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "host:port to serve Prometheus metrics on (/metrics); empty serves none")
@@ -90,7 +104,7 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "json", "json (one JSON object a line) or console (readable)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, "Usage: waymakerd [flags]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC. It stops gracefully on SIGINT or SIGTERM.\n\nFlags:\n")
+		fmt.Fprint(w, "Usage: waymakerd [flags]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC, alone or as a member of a cluster (--raft-listen\nwith --bootstrap or --join). It stops gracefully on SIGINT or SIGTERM.\n\nA local three-node cluster: scripts/local-cluster.sh, or by hand\n  waymakerd --node-id n1 --listen 127.0.0.1:8818 --raft-listen 127.0.0.1:7001 --data-dir d1 \\\n    --bootstrap n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003\n  and n2, n3 likewise on 8819/7002 and 8820/7003.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -117,8 +131,18 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	if o.pprof && o.metricsListen == "" {
 		return o, errors.New("--pprof: pprof is served only on the metrics listener; give --metrics-listen too")
 	}
-	if strings.TrimSpace(*peers) != "" {
-		return o, errors.New("--peers: cluster mode is not implemented yet; run a single node (no --peers)")
+	if strings.TrimSpace(*bootstrap) != "" {
+		if o.bootstrap, err = server.ParsePeers(*bootstrap); err != nil {
+			return o, fmt.Errorf("--bootstrap: %w", err)
+		}
+	}
+	if o.raftListen == "" && (len(o.bootstrap) > 0 || o.join != "") {
+		return o, errors.New("--bootstrap and --join need --raft-listen, the address the other nodes reach this one's raft on")
+	}
+	if o.raftListen != "" && o.advertise == "" {
+		if host, _, err := net.SplitHostPort(o.listen); err == nil && (host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()) {
+			return o, fmt.Errorf("--advertise: --listen %q serves every interface, so give the address the other nodes and clients reach this one on", o.listen)
+		}
 	}
 	return o, nil
 }
@@ -166,8 +190,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	// Open and serve before Start: while a long log replays, health
 	// checks get a NOT_SERVING answer (and other calls Unavailable) instead
 	// of a refused connection, and the log says how far the replay is.
+	advertise := o.advertise
+	if advertise == "" && o.raftListen != "" {
+		advertise = lis.Addr().String()
+	}
 	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log,
-		MetricsListen: o.metricsListen, Pprof: o.pprof})
+		MetricsListen: o.metricsListen, Pprof: o.pprof,
+		RaftListen: o.raftListen, RaftAdvertise: o.raftAdvertise, Advertise: advertise,
+		Bootstrap: o.bootstrap, Join: o.join, HeartbeatTimeout: o.heartbeat, ElectionTimeout: o.election,
+		StaleReads: o.staleReads})
 	if err != nil {
 		return openError(err, o.dataDir)
 	}
@@ -196,7 +227,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		}
 		return err
 	}
-	log.Info("leading: this node is the single voter and elected itself", zap.String("node_id", o.nodeID))
+	if o.raftListen == "" {
+		log.Info("leading: this node is the single voter and elected itself", zap.String("node_id", o.nodeID))
+	} else {
+		id, addr := srv.Leader()
+		log.Info("cluster member ready", zap.String("node_id", o.nodeID), zap.String("leader_id", id), zap.String("leader_address", addr))
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", zap.String("cause", context.Cause(ctx).Error()))

@@ -99,7 +99,7 @@ func waitServing(t *testing.T, addr string) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel() // ends the watch, which a graceful stop would wait for
-	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,10 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--log-level", "loud"}, "--log-level"},
-		{[]string{"--peers", "10.0.0.2:8818"}, "--peers"},
+		{[]string{"--bootstrap", "n1=127.0.0.1:7001"}, "--raft-listen"},
+		{[]string{"--join", "127.0.0.1:8818"}, "--raft-listen"},
+		{[]string{"--raft-listen", "127.0.0.1:0", "--bootstrap", "n1"}, "--bootstrap"},
+		{[]string{"--raft-listen", "127.0.0.1:0", "--listen", ":0"}, "--advertise"},
 		{[]string{"--listen", "not an address"}, "--listen"},
 		{[]string{"--listen", taken.Addr().String()}, "address already in use"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/kv"
+)
+
+// daemon is one waymakerd process of a test cluster.
+type daemon struct {
+	args string
+	cmd  *exec.Cmd
+	addr string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (d *daemon) start(t *testing.T) {
+	t.Helper()
+	d.cmd = child(t, d.args, io.Discard, io.Discard)
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kill ends the process with SIGKILL: no graceful anything.
+func (d *daemon) kill() {
+	if d.cmd != nil && d.cmd.Process != nil {
+		_ = d.cmd.Process.Kill()
+		_ = d.cmd.Wait()
+		d.cmd = nil
+	}
+}
+
+// TestClusterOfProcesses runs three waymakerd processes with data dirs and
+// drives them with the SDK through kill -9 of the leader, SIGSTOP and
+// SIGCONT of the leader and of a follower, and a restart on the same data
+// dir: every acknowledged write is still there at the end.
+func TestClusterOfProcesses(t *testing.T) {
+	var nodes []*daemon
+	var peers []string
+	raft := make([]string, 3)
+	for i := range 3 {
+		raft[i] = freeAddr(t)
+		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
+	}
+	for i := range 3 {
+		d := &daemon{addr: freeAddr(t)}
+		d.args = fmt.Sprintf("--node-id n%d --listen %s --raft-listen %s --data-dir %s --bootstrap %s --heartbeat-timeout 150ms --election-timeout 150ms",
+			i+1, d.addr, raft[i], filepath.Join(t.TempDir(), "data"), strings.Join(peers, ","))
+		nodes = append(nodes, d)
+	}
+	for _, d := range nodes {
+		d.start(t)
+	}
+	t.Cleanup(func() {
+		for _, d := range nodes {
+			if d.cmd != nil {
+				_ = d.cmd.Process.Signal(syscall.SIGCONT)
+				_ = d.cmd.Process.Signal(syscall.SIGTERM)
+				_ = d.cmd.Wait()
+			}
+		}
+	})
+	addrs := []string{nodes[0].addr, nodes[1].addr, nodes[2].addr}
+	for _, a := range addrs {
+		waitServing(t, a)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := waymaker.ConnectMulti(ctx, addrs, waymaker.WithBackoff(waymaker.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, err := c.KeyValue().Create(ctx, kv.Config{Name: "procs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	put := func(what string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		if _, err := b.Put(ctx, fmt.Sprintf("k%d", written), []byte(what)); err != nil {
+			t.Fatalf("put %d (%s): %v", written, what, err)
+		}
+		written++
+		return time.Since(start)
+	}
+	leader := func() int {
+		t.Helper()
+		st, err := c.Cluster().Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range nodes {
+			if st.LeaderAddress == d.addr {
+				return i
+			}
+		}
+		t.Fatalf("leader %q at %q is none of the nodes", st.LeaderID, st.LeaderAddress)
+		return -1
+	}
+	for range 10 {
+		put("before")
+	}
+
+	// kill -9 of the leader, then a restart on its data dir.
+	l := leader()
+	nodes[l].kill()
+	t.Logf("first write after kill -9 of the leader took %v", put("after kill"))
+	nodes[l].start(t)
+	waitServing(t, nodes[l].addr)
+	put("after restart")
+
+	// SIGSTOP of a follower: the other two carry on.
+	l = leader()
+	f := (l + 1) % 3
+	_ = nodes[f].cmd.Process.Signal(syscall.SIGSTOP)
+	put("follower stopped")
+	_ = nodes[f].cmd.Process.Signal(syscall.SIGCONT)
+
+	// SIGSTOP of the leader: the others elect a new one; the old one, when
+	// it wakes, steps down and catches up.
+	_ = nodes[l].cmd.Process.Signal(syscall.SIGSTOP)
+	t.Logf("first write after SIGSTOP of the leader took %v", put("leader stopped"))
+	_ = nodes[l].cmd.Process.Signal(syscall.SIGCONT)
+	put("leader woken")
+
+	for i := range written {
+		if _, err := b.Get(ctx, fmt.Sprintf("k%d", i)); err != nil {
+			t.Fatalf("k%d at the end: %v", i, err)
+		}
+	}
+	// The woken leader serves the latest writes too, once caught up.
+	one, err := waymaker.Connect(ctx, nodes[l].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if e, err := one.KeyValue().Bucket("procs").Get(ctx, fmt.Sprintf("k%d", written-1)); err != nil || string(e.Value) != "leader woken" {
+		t.Fatalf("last write read through the woken old leader: %+v, %v", e, err)
+	}
+}
