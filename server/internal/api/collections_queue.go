@@ -7,6 +7,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func (s *CollectionsService) receipt(queue, receipt string) *collectionsValidator {
@@ -94,7 +95,7 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		// ends fires the queue, and this waiter looks again then.
 		left := time.Until(deadline)
 		if left <= 0 {
-			return &pb.CollectionsServiceQueuePopResponse{Result: Fail(CodeExpired, "no message was ready within wait_ms")}, nil
+			return &pb.CollectionsServiceQueuePopResponse{Result: result.Fail(result.CodeExpired, "no message was ready within wait_ms")}, nil
 		}
 		if w == nil {
 			// Subscribe, then look again: a push between the look above
@@ -115,7 +116,7 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 			return &pb.CollectionsServiceQueuePopResponse{Result: FromError(ctx.Err())}, nil
 		case <-s.d.Stopping:
 			t.Stop()
-			return &pb.CollectionsServiceQueuePopResponse{Result: Fail(CodeUnavailable, "server stopping")}, nil
+			return &pb.CollectionsServiceQueuePopResponse{Result: result.Fail(result.CodeUnavailable, "server stopping")}, nil
 		}
 		t.Stop()
 	}

@@ -8,6 +8,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func (s *CollectionsService) SAdd(ctx context.Context, req *pb.CollectionsServiceSAddRequest) (*pb.CollectionsServiceSAddResponse, error) {
@@ -118,7 +119,7 @@ func (s *CollectionsService) algebra(ctx context.Context, store string, keys []s
 	case *pb.CollectionsServiceSDiffResponse:
 		return nil, x.GetCardinality(), x.GetResult()
 	}
-	return nil, 0, Failf(CodeInternal, "collections op %d applied with a %T result", storeOp, resp)
+	return nil, 0, result.Failf(result.CodeInternal, "collections op %d applied with a %T result", storeOp, resp)
 }
 
 func (s *CollectionsService) SInter(ctx context.Context, req *pb.CollectionsServiceSInterRequest) (*pb.CollectionsServiceSInterResponse, error) {

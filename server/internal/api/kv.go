@@ -11,6 +11,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // KV list and stream sizes.
@@ -24,7 +25,7 @@ const (
 )
 
 // kvOK is shared by every successful read; it is never modified.
-var kvOK = OK()
+var kvOK = result.OK()
 
 // KVService is the gRPC KV service: it validates each request, proposes
 // mutations through raft, answers reads from the state machine, and streams
@@ -131,7 +132,7 @@ func (s *KVService) GetBucket(_ context.Context, req *kvpb.KVServiceGetBucketReq
 	}
 	info, ok := s.sm.Info(req.GetBucket())
 	if !ok {
-		return &kvpb.KVServiceGetBucketResponse{Result: Failf(CodeNotFound, "bucket %q does not exist", req.GetBucket())}, nil
+		return &kvpb.KVServiceGetBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", req.GetBucket())}, nil
 	}
 	return &kvpb.KVServiceGetBucketResponse{Result: kvOK, Info: info}, nil
 }
@@ -185,10 +186,10 @@ func (s *KVService) checkWrite(bucket, key string, value []byte, requestID strin
 	if len(value) > 0 {
 		max, ok := s.sm.MaxValueSize(bucket)
 		if !ok {
-			return Failf(CodeNotFound, "bucket %q does not exist", bucket)
+			return result.Failf(result.CodeNotFound, "bucket %q does not exist", bucket)
 		}
 		if int64(len(value)) > max {
-			return Failf(CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(value), max)
+			return result.Failf(result.CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(value), max)
 		}
 	}
 	return nil
@@ -404,7 +405,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 		case <-ctx.Done():
 			return nil
 		case <-s.d.Stopping:
-			return stream.Send(&kvpb.KVServiceWatchResponse{Result: Fail(CodeUnavailable, "server stopping; rebind")})
+			return stream.Send(&kvpb.KVServiceWatchResponse{Result: result.Fail(result.CodeUnavailable, "server stopping; rebind")})
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Lock request bounds (the key bound is Limits.MaxKeyLen).
@@ -238,7 +239,7 @@ func lockValidScope(s lockpb.LockScope) bool {
 
 func lockOutcomeResult(o *lock.Outcome) *commonpb.Result {
 	if o.Code != "" {
-		return Fail(o.Code, o.Message)
+		return result.Fail(o.Code, o.Message)
 	}
 	return nil
 }
@@ -264,7 +265,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 	// which every acknowledged operation is in, answers it (the leader-
 	// election follower's hot path costs no log write).
 	if req.MaxWaitMs == 0 && t.Contended(lockAcquireRequest(req), arrival) {
-		return nil, Fail(CodeExpired, lock.MsgContended)
+		return nil, result.Fail(result.CodeExpired, lock.MsgContended)
 	}
 	// Subscribe before proposing, so a grant right after the queuing is
 	// never missed.
@@ -289,9 +290,9 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 			st.Lease.WaitedMs = max(0, st.Lease.GrantedAtMs-arrival)
 			return st.Lease, nil
 		case st.TakenOver:
-			return nil, Fail(CodeConflict, "another call with this request_id took over the wait")
+			return nil, result.Fail(result.CodeConflict, "another call with this request_id took over the wait")
 		case !st.Waiting:
-			return nil, Fail(CodeExpired, lock.MsgWaitedOut)
+			return nil, result.Fail(result.CodeExpired, lock.MsgWaitedOut)
 		}
 		select {
 		case <-w.C():
@@ -303,7 +304,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 			return nil, FromError(ctx.Err())
 		case <-s.d.Stopping:
 			b.cancel(req.RequestId, o.Attempt)
-			return nil, Fail(CodeUnavailable, "the server is stopping")
+			return nil, result.Fail(result.CodeUnavailable, "the server is stopping")
 		}
 	}
 }
@@ -319,7 +320,7 @@ func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTry
 		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
 	}
 	lease.Scope = lockScopeOf(m.Scope)
-	return &lockpb.LockServiceTryAcquireResponse{Result: OK(), Lease: lease}, nil
+	return &lockpb.LockServiceTryAcquireResponse{Result: result.OK(), Lease: lease}, nil
 }
 
 // MultiTryAcquire implements lockpb.LockServiceServer.
@@ -332,7 +333,7 @@ func (s *LockService) MultiTryAcquire(ctx context.Context, req *lockpb.LockServi
 		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
 	}
 	lease.Scope = lockScopeOf(req.Scope)
-	return &lockpb.LockServiceMultiTryAcquireResponse{Result: OK(), Lease: lease}, nil
+	return &lockpb.LockServiceMultiTryAcquireResponse{Result: result.OK(), Lease: lease}, nil
 }
 
 func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
@@ -388,11 +389,11 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 	st, ok := t.LeaseState(req.GetLeaseId(), req.GetRequestId())
 	switch {
 	case !ok:
-		return send(Fail(CodeLeaseExpired, "no live lease "+req.GetLeaseId()+" owned by this request_id"), nil)
+		return send(result.Fail(result.CodeLeaseExpired, "no live lease "+req.GetLeaseId()+" owned by this request_id"), nil)
 	case st.Lease == nil && st.Ended == lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED:
-		return send(Fail(CodeLeaseExpired, "the lease has expired"), nil)
+		return send(result.Fail(result.CodeLeaseExpired, "the lease has expired"), nil)
 	case st.Lease == nil:
-		return send(Fail(CodeNotOwner, "the lease has ended"), nil)
+		return send(result.Fail(result.CodeNotOwner, "the lease has ended"), nil)
 	}
 	st.Lease.Recovered = true
 	if strings.HasPrefix(req.GetLeaseId(), localLeasePrefix) {
@@ -409,7 +410,7 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send lockSendFunc) error {
 	w := t.Watch(lease.RequestId)
 	defer w.Stop()
-	ok := OK()
+	ok := result.OK()
 	if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_GRANTED, Lease: lease, OccurredAtMs: lease.GrantedAtMs}); err != nil {
 		return err
 	}
@@ -457,7 +458,7 @@ func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewReq
 	if r != nil {
 		return &lockpb.LockServiceRenewResponse{Result: r}, nil
 	}
-	return &lockpb.LockServiceRenewResponse{Result: OK(), Lease: o.Lease}, nil
+	return &lockpb.LockServiceRenewResponse{Result: result.OK(), Lease: o.Lease}, nil
 }
 
 // Release implements lockpb.LockServiceServer.
@@ -475,7 +476,7 @@ func (s *LockService) Release(ctx context.Context, req *lockpb.LockServiceReleas
 	if r != nil {
 		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
 	}
-	return &lockpb.LockServiceReleaseResponse{Result: OK()}, nil
+	return &lockpb.LockServiceReleaseResponse{Result: result.OK()}, nil
 }
 
 // Inspect implements lockpb.LockServiceServer.
@@ -488,6 +489,6 @@ func (s *LockService) Inspect(_ context.Context, req *lockpb.LockServiceInspectR
 		return &lockpb.LockServiceInspectResponse{Result: r}, nil
 	}
 	resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
-	resp.Result = OK()
+	resp.Result = result.OK()
 	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Proposer sends one command through raft and returns its apply result.
@@ -43,7 +44,7 @@ func RequestID(msg proto.Message) string {
 // checkRequestID validates a request id: at most fsm.MaxRequestIDLen bytes.
 func checkRequestID(id string) *commonpb.Result {
 	if len(id) > fsm.MaxRequestIDLen {
-		return Invalid("request_id", fmt.Sprintf("is %d bytes, limit %d", len(id), fsm.MaxRequestIDLen))
+		return result.Invalid("request_id", fmt.Sprintf("is %d bytes, limit %d", len(id), fsm.MaxRequestIDLen))
 	}
 	return nil
 }
@@ -85,7 +86,7 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	// payload, and so the same digest in the FSM's memory of request ids.
 	payload, err := proto.MarshalOptions{Deterministic: rid != ""}.Marshal(msg)
 	if err != nil {
-		return zero, Failf(CodeInternal, "marshal %s command: %v", subsystem, err)
+		return zero, result.Failf(result.CodeInternal, "marshal %s command: %v", subsystem, err)
 	}
 	res, err := proposePayload(ctx, p, subsystem, op, rid, payload)
 	if err != nil {
@@ -93,7 +94,7 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	}
 	r, ok := res.(R)
 	if !ok {
-		return zero, Failf(CodeInternal, "%s op %d applied with a %T result, want %T", subsystem, op, res, zero)
+		return zero, result.Failf(result.CodeInternal, "%s op %d applied with a %T result, want %T", subsystem, op, res, zero)
 	}
 	return r, nil
 }

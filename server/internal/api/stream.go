@@ -7,6 +7,7 @@ import (
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -231,7 +232,7 @@ func (h *StreamService) ListStreams(ctx context.Context, req *sp.StreamServiceLi
 		return &sp.StreamServiceListStreamsResponse{Result: r}, nil
 	}
 	infos, next := h.sm.ListStreams(after, size, req.GetSubject())
-	return &sp.StreamServiceListStreamsResponse{Result: OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}, nil
+	return &sp.StreamServiceListStreamsResponse{Result: result.OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}, nil
 }
 
 // Purge implements StreamService.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -82,9 +83,9 @@ func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamService
 	}
 	infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)
 	if !ok {
-		return &sp.StreamServiceListConsumersResponse{Result: Failf(CodeNotFound, "stream: %q not found", req.GetStream())}, nil
+		return &sp.StreamServiceListConsumersResponse{Result: result.Failf(result.CodeNotFound, "stream: %q not found", req.GetStream())}, nil
 	}
-	return &sp.StreamServiceListConsumersResponse{Result: OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}, nil
+	return &sp.StreamServiceListConsumersResponse{Result: result.OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}, nil
 }
 
 // Consume implements StreamService: push delivery. Whenever the consumer
@@ -120,7 +121,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 	for {
 		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
-			return srv.Send(&sp.StreamServiceConsumeResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
+			return srv.Send(&sp.StreamServiceConsumeResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
 		}
 		if work {
 			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, deliver)
@@ -130,7 +131,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			switch {
 			case r.GetSuccess():
 				for _, m := range resp.GetMsgs() {
-					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Msg: m}); err != nil {
+					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m}); err != nil {
 						return err
 					}
 				}
@@ -138,9 +139,9 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 					hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
 				}
 				continue
-			case r.GetResultCode() == CodeExpired:
+			case r.GetResultCode() == result.CodeExpired:
 				// Another stream of the consumer took it first; wait.
-			case r.GetResultCode() == CodeUnavailable || r.GetResultCode() == CodeNotLeader:
+			case r.GetResultCode() == result.CodeUnavailable || r.GetResultCode() == result.CodeNotLeader:
 				return status.Error(codes.Unavailable, r.GetMessage())
 			default:
 				return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
@@ -157,7 +158,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			_, _ = Propose[*sp.StreamServiceGetConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpTouch,
 				&sp.StreamServiceGetConsumerRequest{Stream: req.GetStream(), Consumer: req.GetConsumer()})
 		case <-hb:
-			if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Heartbeat: true}); err != nil {
+			if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Heartbeat: true}); err != nil {
 				return err
 			}
 			hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
@@ -186,19 +187,19 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	for {
 		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
-			return &sp.StreamServiceFetchResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())}, nil
+			return &sp.StreamServiceFetchResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())}, nil
 		}
 		if work {
 			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, req)
 			if r != nil {
 				return &sp.StreamServiceFetchResponse{Result: r}, nil
 			}
-			if resp.GetResult().GetResultCode() != CodeExpired {
+			if resp.GetResult().GetResultCode() != result.CodeExpired {
 				return resp, nil
 			}
 		}
 		if expire == nil {
-			return &sp.StreamServiceFetchResponse{Result: Fail(CodeExpired, "no message ready")}, nil
+			return &sp.StreamServiceFetchResponse{Result: result.Fail(result.CodeExpired, "no message ready")}, nil
 		}
 		select {
 		case <-w.C():
@@ -208,7 +209,7 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 		case <-ctx.Done():
 			return &sp.StreamServiceFetchResponse{Result: FromError(ctx.Err())}, nil
 		case <-h.d.Stopping:
-			return &sp.StreamServiceFetchResponse{Result: Fail(CodeUnavailable, "server stopping")}, nil
+			return &sp.StreamServiceFetchResponse{Result: result.Fail(result.CodeUnavailable, "server stopping")}, nil
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -35,7 +36,7 @@ func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs
 	valid, bad := msgs, false
 	for i, m := range msgs {
 		if f, rule := h.messageProblem(m); rule != "" {
-			acks[i] = &sp.StreamPubAck{Result: Invalid(fmt.Sprintf("%s[%d]%s", field, i, f), rule)}
+			acks[i] = &sp.StreamPubAck{Result: result.Invalid(fmt.Sprintf("%s[%d]%s", field, i, f), rule)}
 			bad = true
 		}
 	}
@@ -76,7 +77,7 @@ func (h *StreamService) proposeBatch(ctx context.Context, requestID string, msgs
 	}
 	resp, ok := res.(*sp.StreamServicePublishBatchResponse)
 	if !ok || len(resp.GetAcks()) != len(msgs) {
-		return nil, Failf(CodeInternal, "stream publish batch applied with a %T result", res)
+		return nil, result.Failf(result.CodeInternal, "stream publish batch applied with a %T result", res)
 	}
 	return resp, nil
 }
@@ -96,7 +97,7 @@ func (h *StreamService) PublishBatch(ctx context.Context, req *sp.StreamServiceP
 	if r := v.Result(); r != nil {
 		return &sp.StreamServicePublishBatchResponse{Result: r}, nil
 	}
-	return &sp.StreamServicePublishBatchResponse{Result: OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
+	return &sp.StreamServicePublishBatchResponse{Result: result.OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
 }
 
 // pubReq is one PublishStream request within a proposed batch: its first
@@ -178,7 +179,7 @@ func (h *StreamService) PublishStream(srv sp.StreamService_PublishStreamServer) 
 				acks = acks[r.n:]
 				var resp *sp.StreamServicePublishStreamResponse
 				if r.multi {
-					resp = &sp.StreamServicePublishStreamResponse{Result: OK(), PublishId: r.id, Stream: streamOf(mine), Acks: compactAcks(mine)}
+					resp = &sp.StreamServicePublishStreamResponse{Result: result.OK(), PublishId: r.id, Stream: streamOf(mine), Acks: compactAcks(mine)}
 				} else {
 					a := mine[0]
 					resp = &sp.StreamServicePublishStreamResponse{Result: a.GetResult(), PublishId: r.id, Stream: a.GetStream(), Seq: a.GetSeq(), Duplicate: a.GetDuplicate()}
@@ -239,7 +240,7 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 		acks := h.publishValid(ctx, "", msgs, "message")
 		out <- pubBatch{reqs: reqs, acks: acks}
 		for _, a := range acks {
-			if c := a.GetResult().GetResultCode(); c == CodeUnavailable || c == CodeNotLeader {
+			if c := a.GetResult().GetResultCode(); c == result.CodeUnavailable || c == result.CodeNotLeader {
 				// Make the client see a broken stream and resend by msg_id.
 				return status.Error(codes.Unavailable, a.GetResult().GetMessage())
 			}

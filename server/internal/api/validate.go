@@ -6,6 +6,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Validator collects the first rule a request breaks. Checks after the
@@ -22,10 +23,10 @@ type Validator struct {
 // Result is the invalid_argument Result of the first failed check, or nil.
 func (v *Validator) Result() *commonpb.Result { return v.failed }
 
-// Check records Invalid(field, rule) when ok is false.
+// Check records result.Invalid(field, rule) when ok is false.
 func (v *Validator) Check(ok bool, field, rule string) {
 	if !ok && v.failed == nil {
-		v.failed = Invalid(field, rule)
+		v.failed = result.Invalid(field, rule)
 	}
 }
 
@@ -37,7 +38,7 @@ func (v *Validator) NonEmpty(field, s string) {
 // MaxLen requires n <= max (a length in bytes, or a count).
 func (v *Validator) MaxLen(field string, n, max int) {
 	if n > max && v.failed == nil {
-		v.failed = Invalid(field, fmt.Sprintf("is %d bytes, limit %d", n, max))
+		v.failed = result.Invalid(field, fmt.Sprintf("is %d bytes, limit %d", n, max))
 	}
 }
 
@@ -65,7 +66,7 @@ func (v *Validator) NonNegative(field string, n int64) {
 func (v *Validator) Duration(field string, d int64, max int) {
 	v.NonNegative(field, d)
 	if d > int64(max) && v.failed == nil {
-		v.failed = Invalid(field, fmt.Sprintf("is %d ms, limit %d ms", d, max))
+		v.failed = result.Invalid(field, fmt.Sprintf("is %d ms, limit %d ms", d, max))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 const (
@@ -215,7 +216,7 @@ func (s *Service) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAtt
 		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
 	}
 	if _, ok := s.kv.Info(req.GetPolicy().GetBucket()); !ok {
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Failf(api.CodeNotFound, "policy.bucket: bucket %q does not exist", req.GetPolicy().GetBucket())}, nil
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Failf(result.CodeNotFound, "policy.bucket: bucket %q does not exist", req.GetPolicy().GetBucket())}, nil
 	}
 	resp, r := api.Propose[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d.Node, Name, opAttach, req)
 	if r != nil {
@@ -253,9 +254,9 @@ func (s *Service) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolic
 	}
 	p, _, _, _, ok := s.sm.policyOf(req.GetBucket())
 	if !ok {
-		return &cachepb.CacheServiceGetPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
+		return &cachepb.CacheServiceGetPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
 	}
-	return &cachepb.CacheServiceGetPolicyResponse{Result: api.OK(), Policy: p}, nil
+	return &cachepb.CacheServiceGetPolicyResponse{Result: result.OK(), Policy: p}, nil
 }
 
 // ListPolicies implements CacheServiceServer; the page token is opaque
@@ -272,7 +273,7 @@ func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListP
 		size = defaultPage
 	}
 	page, more := s.sm.list(after, size)
-	resp := &cachepb.CacheServiceListPoliciesResponse{Result: api.OK(), Policies: page}
+	resp := &cachepb.CacheServiceListPoliciesResponse{Result: result.OK(), Policies: page}
 	if more {
 		resp.NextPageToken = api.NextPageToken(api.ScopeCachePolicies, page[len(page)-1].GetBucket())
 	}
@@ -290,7 +291,7 @@ func (s *Service) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest
 	}
 	_, attachedAt, evictions, expirations, ok := s.sm.policyOf(req.GetBucket())
 	if !ok {
-		return &cachepb.CacheServiceStatsResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
+		return &cachepb.CacheServiceStatsResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
 	}
 	st := &cachepb.CacheStats{Bucket: req.GetBucket(), Evictions: evictions, Expirations: expirations, AttachedAtMs: attachedAt}
 	if keys, r := s.kv.Keys(req.GetBucket(), "", ""); r == nil {
@@ -306,7 +307,7 @@ func (s *Service) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest
 		st.Hits, st.Misses = t.hits, t.misses
 	}
 	s.mu.Unlock()
-	return &cachepb.CacheServiceStatsResponse{Result: api.OK(), Stats: st}, nil
+	return &cachepb.CacheServiceStatsResponse{Result: result.OK(), Stats: st}, nil
 }
 
 // kvObserver is the KV service as clients see it when caching is on: each
@@ -323,7 +324,7 @@ func (o *kvObserver) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*k
 	resp, err := o.KVServiceServer.Get(ctx, req)
 	if err == nil && o.s.sm.attached(req.GetBucket()) {
 		r := resp.GetResult()
-		if ok(r) || r.GetResultCode() == api.CodeNotFound {
+		if ok(r) || r.GetResultCode() == result.CodeNotFound {
 			o.s.observeGet(req.GetBucket(), req.GetKey(), ok(r))
 		}
 	}

@@ -13,10 +13,10 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry.
@@ -81,26 +81,26 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 		}
 		p := withDefaults(req.GetPolicy())
 		if rule := msec.Check(p.GetDefaultTtlMs()); rule != "" {
-			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Invalid("policy.default_ttl_ms", rule)}
+			return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Invalid("policy.default_ttl_ms", rule)}
 		}
 		if _, ok := m.kv.Info(p.GetBucket()); !ok {
-			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q does not exist", p.GetBucket())}
+			return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", p.GetBucket())}
 		}
 		m.policies[p.GetBucket()] = &policy{pb: p, attachedAt: cmd.AtMs}
 		if p.GetDefaultTtlMs() > 0 {
 			m.next = 1 // look at the bucket's keys at the next tick
 		}
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: api.OK(), Policy: p}
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.OK(), Policy: p}
 	case opDetach:
 		var req cachepb.CacheServiceDetachPolicyRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("cache: detach payload: %w", err)
 		}
 		if _, ok := m.policies[req.GetBucket()]; !ok {
-			return &cachepb.CacheServiceDetachPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}
+			return &cachepb.CacheServiceDetachPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}
 		}
 		delete(m.policies, req.GetBucket())
-		return &cachepb.CacheServiceDetachPolicyResponse{Result: api.OK()}
+		return &cachepb.CacheServiceDetachPolicyResponse{Result: result.OK()}
 	case opEvict:
 		bucket, victims, err := decodeEvict(cmd.Payload)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // hash is one key of a hash store.
@@ -119,7 +120,7 @@ func (s *store) putField(h *hash, field string, v []byte, exp int64, now int64) 
 
 func (s *store) checkValue(field string, v []byte) *commonpb.Result {
 	if max := s.cfg.GetHash().GetMaxValueSize(); int64(len(v)) > max {
-		return fail(codeLimitExceeded, "value of field %q is %d bytes, the store's max_value_size is %d", field, len(v), max)
+		return result.Failf(result.CodeLimitExceeded, "value of field %q is %d bytes, the store's max_value_size is %d", field, len(v), max)
 	}
 	return nil
 }
@@ -146,7 +147,7 @@ func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb
 		}
 	}
 	if !s.fits(delta) {
-		return &pb.CollectionsServiceHSetResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceHSetResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	h = s.hashFor(req.GetKey(), true)
 	var added int64
@@ -156,7 +157,7 @@ func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb
 			added++
 		}
 	}
-	return &pb.CollectionsServiceHSetResponse{Result: ok(), Added: added}
+	return &pb.CollectionsServiceHSetResponse{Result: result.OK(), Added: added}
 }
 
 func (m *StateMachine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64) *pb.CollectionsServiceHSetNXResponse {
@@ -166,17 +167,17 @@ func (m *StateMachine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64)
 	}
 	if h := s.hashes[req.GetKey()]; h != nil {
 		if _, found := h.get(req.GetField(), at); found {
-			return &pb.CollectionsServiceHSetNXResponse{Result: ok()}
+			return &pb.CollectionsServiceHSetNXResponse{Result: result.OK()}
 		}
 	}
 	if r := s.checkValue(req.GetField(), req.GetValue()); r != nil {
 		return &pb.CollectionsServiceHSetNXResponse{Result: r}
 	}
 	if !s.fits(int64(len(req.GetKey())) + fieldCost(req.GetField(), req.GetValue())) {
-		return &pb.CollectionsServiceHSetNXResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceHSetNXResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	s.putField(s.hashFor(req.GetKey(), true), req.GetField(), req.GetValue(), 0, at)
-	return &pb.CollectionsServiceHSetNXResponse{Result: ok(), Set: true}
+	return &pb.CollectionsServiceHSetNXResponse{Result: result.OK(), Set: true}
 }
 
 func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.CollectionsServiceHDelResponse {
@@ -195,7 +196,7 @@ func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb
 		}
 		s.delField(req.GetKey(), h, f)
 	}
-	return &pb.CollectionsServiceHDelResponse{Result: ok(), Removed: removed}
+	return &pb.CollectionsServiceHDelResponse{Result: result.OK(), Removed: removed}
 }
 
 func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int64) *pb.CollectionsServiceHIncrByResponse {
@@ -210,21 +211,21 @@ func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int6
 		if v, ok := h.get(req.GetField(), at); ok {
 			n, ok := parseRedisInt(v.v)
 			if !ok {
-				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: hash value is not an integer", req.GetField())}
+				return &pb.CollectionsServiceHIncrByResponse{Result: result.Failf(result.CodeConflict, "field %q: hash value is not an integer", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	d := req.GetDelta()
 	if (d > 0 && cur > math.MaxInt64-d) || (d < 0 && cur < math.MinInt64-d) {
-		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: increment or decrement would overflow", req.GetField())}
+		return &pb.CollectionsServiceHIncrByResponse{Result: result.Failf(result.CodeConflict, "field %q: increment or decrement would overflow", req.GetField())}
 	}
 	next := cur + d
 	v := strconv.AppendInt(nil, next, 10)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
 		return &pb.CollectionsServiceHIncrByResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHIncrByResponse{Result: ok(), Value: next}
+	return &pb.CollectionsServiceHIncrByResponse{Result: result.OK(), Value: next}
 }
 
 func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatRequest, at int64) *pb.CollectionsServiceHIncrByFloatResponse {
@@ -234,7 +235,7 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 	}
 	d := req.GetDelta()
 	if math.IsNaN(d) || math.IsInf(d, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeInvalid, "delta: must be a finite number")}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeInvalidArgument, "delta: must be a finite number")}
 	}
 	var cur float64
 	var exp int64
@@ -243,20 +244,20 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 		if v, ok := h.get(req.GetField(), at); ok {
 			n, ok := parseRedisFloat(v.v)
 			if !ok {
-				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: hash value is not a float", req.GetField())}
+				return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeConflict, "field %q: hash value is not a float", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	next := cur + d
 	if math.IsNaN(next) || math.IsInf(next, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
 	}
 	v := strconv.AppendFloat(nil, next, 'f', -1, 64)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
 		return &pb.CollectionsServiceHIncrByFloatResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHIncrByFloatResponse{Result: ok(), Value: next}
+	return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.OK(), Value: next}
 }
 
 // putNumber stores an incremented value, keeping the field's TTL (as
@@ -272,7 +273,7 @@ func (m *StateMachine) putNumber(s *store, h *hash, key, field string, v []byte,
 		delta -= fieldCost(field, old.v)
 	}
 	if !s.fits(delta) {
-		return fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)
+		return result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)
 	}
 	s.putField(s.hashFor(key, true), field, v, exp, at)
 	return nil
@@ -285,10 +286,10 @@ func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int6
 	}
 	ttl := req.GetTtlMs()
 	if ttl < 0 {
-		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: must not be negative")}
+		return &pb.CollectionsServiceHExpireResponse{Result: result.Failf(result.CodeInvalidArgument, "ttl_ms: must not be negative")}
 	}
 	if rule := msec.Check(ttl); rule != "" {
-		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: %s", rule)}
+		return &pb.CollectionsServiceHExpireResponse{Result: result.Failf(result.CodeInvalidArgument, "ttl_ms: %s", rule)}
 	}
 	newExp := msec.Add(at, ttl)
 	out := make([]pb.HashExpireOutcome, len(req.GetFields()))
@@ -326,7 +327,7 @@ func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int6
 			out[i] = pb.HashExpireOutcome_HASH_EXPIRE_OUTCOME_SET
 		}
 	}
-	return &pb.CollectionsServiceHExpireResponse{Result: ok(), Outcomes: out}
+	return &pb.CollectionsServiceHExpireResponse{Result: result.OK(), Outcomes: out}
 }
 
 func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) *pb.CollectionsServiceHPersistResponse {
@@ -352,7 +353,7 @@ func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at in
 			out[i] = pb.HashExpireOutcome_HASH_EXPIRE_OUTCOME_SET
 		}
 	}
-	return &pb.CollectionsServiceHPersistResponse{Result: ok(), Outcomes: out}
+	return &pb.CollectionsServiceHPersistResponse{Result: result.OK(), Outcomes: out}
 }
 
 // expireFields removes fields whose TTL is due as of at.
@@ -416,10 +417,10 @@ func (m *StateMachine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *p
 	}
 	if h != nil {
 		if v, found := h.get(req.GetField(), now); found {
-			return &pb.CollectionsServiceHGetResponse{Result: ok(), Value: v.v}
+			return &pb.CollectionsServiceHGetResponse{Result: result.OK(), Value: v.v}
 		}
 	}
-	return &pb.CollectionsServiceHGetResponse{Result: fail(codeNotFound, "field %q of key %q does not exist", req.GetField(), req.GetKey())}
+	return &pb.CollectionsServiceHGetResponse{Result: result.Failf(result.CodeNotFound, "field %q of key %q does not exist", req.GetField(), req.GetKey())}
 }
 
 // HMGet reads fields in request order.
@@ -442,9 +443,9 @@ func (m *StateMachine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) 
 		}
 	}
 	if size > MaxResponseBytes {
-		return &pb.CollectionsServiceHMGetResponse{Result: fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d", size, MaxResponseBytes)}
+		return &pb.CollectionsServiceHMGetResponse{Result: result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d", size, MaxResponseBytes)}
 	}
-	return &pb.CollectionsServiceHMGetResponse{Result: ok(), Values: out}
+	return &pb.CollectionsServiceHMGetResponse{Result: result.OK(), Values: out}
 }
 
 // sortedFields lists a hash's live fields in byte order, refusing answers
@@ -466,7 +467,7 @@ func sortedFields(h *hash, now int64, withValues bool) ([]string, *commonpb.Resu
 		}
 	}
 	if size > MaxResponseBytes {
-		return nil, fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)
+		return nil, result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)
 	}
 	sort.Strings(names)
 	return names, nil
@@ -488,7 +489,7 @@ func (m *StateMachine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int
 	for _, f := range names {
 		out[f] = h.fields[f].v
 	}
-	return &pb.CollectionsServiceHGetAllResponse{Result: ok(), Fields: out}
+	return &pb.CollectionsServiceHGetAllResponse{Result: result.OK(), Fields: out}
 }
 
 // HExists tells whether a field is alive.
@@ -503,7 +504,7 @@ func (m *StateMachine) HExists(req *pb.CollectionsServiceHExistsRequest, now int
 	if h != nil {
 		_, found = h.get(req.GetField(), now)
 	}
-	return &pb.CollectionsServiceHExistsResponse{Result: ok(), Exists: found}
+	return &pb.CollectionsServiceHExistsResponse{Result: result.OK(), Exists: found}
 }
 
 // HLen counts live fields.
@@ -518,7 +519,7 @@ func (m *StateMachine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *p
 	if h != nil {
 		n = h.count(now)
 	}
-	return &pb.CollectionsServiceHLenResponse{Result: ok(), Length: n}
+	return &pb.CollectionsServiceHLenResponse{Result: result.OK(), Length: n}
 }
 
 // HKeys lists live field names in byte order.
@@ -533,7 +534,7 @@ func (m *StateMachine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) 
 	if r != nil {
 		return &pb.CollectionsServiceHKeysResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHKeysResponse{Result: ok(), Fields: names}
+	return &pb.CollectionsServiceHKeysResponse{Result: result.OK(), Fields: names}
 }
 
 // HVals lists live values in the byte order of their fields.
@@ -552,7 +553,7 @@ func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) 
 	for i, f := range names {
 		vals[i] = h.fields[f].v
 	}
-	return &pb.CollectionsServiceHValsResponse{Result: ok(), Values: vals}
+	return &pb.CollectionsServiceHValsResponse{Result: result.OK(), Values: vals}
 }
 
 // HScan pages through live fields in byte order.
@@ -570,7 +571,7 @@ func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) 
 	for i, it := range page {
 		out[i] = &pb.HashField{Field: it.name, Value: it.val}
 	}
-	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+	return &pb.CollectionsServiceHScanResponse{Result: result.OK(), Fields: out, Cursor: next}
 }
 
 // collectHash is HScan's part under the lock.
@@ -612,5 +613,5 @@ func (m *StateMachine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *p
 			}
 		}
 	}
-	return &pb.CollectionsServiceHTTLResponse{Result: ok(), TtlMs: out}
+	return &pb.CollectionsServiceHTTLResponse{Result: result.OK(), TtlMs: out}
 }

@@ -10,6 +10,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -44,17 +45,6 @@ const (
 	OpQueueNack   uint16 = 33
 	OpQueueExtend uint16 = 34
 	OpQueuePurge  uint16 = 35
-)
-
-// Result codes, as in proto/waymaker/v1/common.proto.
-const (
-	codeExpired       = "expired"
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeNotOwner      = "not_owner"
-	codeInvalid       = "invalid_argument"
-	codeLimitExceeded = "limit_exceeded"
-	codeConflict      = "conflict"
 )
 
 // MaxResponseBytes bounds what one read answers (HGETALL, SMEMBERS, ...);
@@ -299,14 +289,8 @@ func (m *StateMachine) NextDeadline() int64 {
 	return next
 }
 
-func ok() *commonpb.Result { return &commonpb.Result{Success: true} }
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
-
 func notFoundStore(name string) *commonpb.Result {
-	return fail(codeNotFound, "store %q does not exist", name)
+	return result.Failf(result.CodeNotFound, "store %q does not exist", name)
 }
 
 // Apply implements fsm.Subsystem.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -120,7 +121,7 @@ func TestDeterministicAndSnapshotExact(t *testing.T) {
 		t.Fatalf("NextDeadline %d vs %d", a.NextDeadline(), c.NextDeadline())
 	}
 	// What the script did.
-	if r := a.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "a"}, 1500); r.GetResult().GetResultCode() != codeNotFound {
+	if r := a.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "a"}, 1500); r.GetResult().GetResultCode() != result.CodeNotFound {
 		t.Fatalf("expired field: %v", r)
 	}
 	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "dlq"}, 1400); l.GetReady() != 1 {
@@ -190,7 +191,7 @@ func TestQueueReceiptsAndRetention(t *testing.T) {
 	// Without a tick, the visibility timeout still applies: an ack after it is
 	// stale, whenever the tick would have run.
 	ack := apply[*pb.CollectionsServiceQueueAckResponse](t, m, OpQueueAck, 500, &pb.CollectionsServiceQueueAckRequest{Queue: "q", Receipt: receipt})
-	if ack.GetResult().GetResultCode() != codeNotOwner {
+	if ack.GetResult().GetResultCode() != result.CodeNotOwner {
 		t.Fatalf("ack after the visibility timeout: %v", ack.GetResult())
 	}
 	// A receipt from a deleted and re-created queue of the same name is stale.
@@ -206,7 +207,7 @@ func TestQueueReceiptsAndRetention(t *testing.T) {
 	push(1500, "")
 	apply[*pb.CollectionsServiceQueuePopResponse](t, m, OpQueuePop, 1600, &pb.CollectionsServiceQueuePopRequest{Queue: "q"})
 	ack = apply[*pb.CollectionsServiceQueueAckResponse](t, m, OpQueueAck, 1700, &pb.CollectionsServiceQueueAckRequest{Queue: "q", Receipt: receipt})
-	if ack.GetResult().GetResultCode() != codeNotOwner {
+	if ack.GetResult().GetResultCode() != result.CodeNotOwner {
 		t.Fatalf("old incarnation's receipt: %v", ack.GetResult())
 	}
 }
@@ -270,7 +271,7 @@ func TestResponseLimit(t *testing.T) {
 		fields[f] = big
 	}
 	apply[*pb.CollectionsServiceHSetResponse](t, m, OpHSet, 1, &pb.CollectionsServiceHSetRequest{Store: "h", Key: "k", Fields: fields})
-	if r := m.HGetAll(&pb.CollectionsServiceHGetAllRequest{Store: "h", Key: "k"}, 2); r.GetResult().GetResultCode() != codeLimitExceeded {
+	if r := m.HGetAll(&pb.CollectionsServiceHGetAllRequest{Store: "h", Key: "k"}, 2); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("HGETALL of 5 MiB: %v", r.GetResult())
 	}
 	if r := m.HKeys(&pb.CollectionsServiceHKeysRequest{Store: "h", Key: "k"}, 2); len(r.GetFields()) != 5 {

@@ -8,6 +8,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // MaxPopMessages bounds QueuePop's max_messages and QueuePeek's count.
@@ -269,11 +270,11 @@ func (m *StateMachine) queueFor(name string, at int64) (*store, *commonpb.Result
 func (m *StateMachine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.Result) {
 	gen, seq, rc, okr := ParseReceipt(receipt)
 	if !okr {
-		return nil, fail(codeInvalid, "receipt: not a receipt this server handed out")
+		return nil, result.Failf(result.CodeInvalidArgument, "receipt: not a receipt this server handed out")
 	}
 	msg := s.q.msgs[seq]
 	if gen != s.gen || msg == nil || msg.state != stInflight || msg.receives != rc {
-		return nil, fail(codeNotOwner, "receipt %q is no longer current: the message was acked, became visible again or was popped again", receipt)
+		return nil, result.Failf(result.CodeNotOwner, "receipt %q is no longer current: the message was acked, became visible again or was popped again", receipt)
 	}
 	return msg, nil
 }
@@ -285,14 +286,14 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 	}
 	q, cfg := s.q, s.cfg.GetQueue()
 	if max := cfg.GetMaxMessageSize(); int64(len(req.GetPayload())) > max {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeLimitExceeded, "payload is %d bytes, the queue's max_message_size is %d", len(req.GetPayload()), max)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeLimitExceeded, "payload is %d bytes, the queue's max_message_size is %d", len(req.GetPayload()), max)}
 	}
 	delay := cfg.GetDelayMs()
 	if req.DelayMs != nil {
 		delay = req.GetDelayMs()
 	}
 	if rule := msec.Check(delay); rule != "" {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeInvalidArgument, "delay_ms: %s", rule)}
 	}
 	id := req.GetId()
 	if id != "" {
@@ -309,11 +310,11 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 			q.dhead = 0
 		}
 		if exp, dup := q.dedupe[id]; dup && exp > at {
-			return &pb.CollectionsServiceQueuePushResponse{Result: ok(), Id: id, Duplicate: true}
+			return &pb.CollectionsServiceQueuePushResponse{Result: result.OK(), Id: id, Duplicate: true}
 		}
 	}
 	if max := cfg.GetMaxMessages(); max > 0 && int64(len(q.msgs)) >= max {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeLimitExceeded, "queue %q holds its max_messages (%d)", s.name, max)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeLimitExceeded, "queue %q holds its max_messages (%d)", s.name, max)}
 	}
 	q.seq++
 	if id == "" {
@@ -336,7 +337,7 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 		q.put(msg, stReady)
 		m.fire(s.name)
 	}
-	return &pb.CollectionsServiceQueuePushResponse{Result: ok(), Id: id}
+	return &pb.CollectionsServiceQueuePushResponse{Result: result.OK(), Id: id}
 }
 
 func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.CollectionsServiceQueuePopResponse {
@@ -350,17 +351,17 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 		vis = req.GetVisibilityTimeoutMs()
 	}
 	if vis <= 0 {
-		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
+		return &pb.CollectionsServiceQueuePopResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: must be positive")}
 	}
 	if rule := msec.Check(vis); rule != "" {
-		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+		return &pb.CollectionsServiceQueuePopResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: %s", rule)}
 	}
 	n := int(req.GetMaxMessages())
 	if n <= 0 {
 		n = 1
 	}
 	n = min(n, MaxPopMessages, q.ready.Len())
-	resp := &pb.CollectionsServiceQueuePopResponse{Result: ok(), Messages: make([]*pb.QueueMessage, 0, n)}
+	resp := &pb.CollectionsServiceQueuePopResponse{Result: result.OK(), Messages: make([]*pb.QueueMessage, 0, n)}
 	for range n {
 		msg := heap.Pop(&q.ready).(*qmsg)
 		msg.receives++
@@ -384,12 +385,12 @@ func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64)
 		return &pb.CollectionsServiceQueueAckResponse{Result: r}
 	}
 	s.removeMsg(msg)
-	return &pb.CollectionsServiceQueueAckResponse{Result: ok()}
+	return &pb.CollectionsServiceQueueAckResponse{Result: result.OK()}
 }
 
 func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
 	if rule := msec.Check(req.GetDelayMs()); rule != "" {
-		return &pb.CollectionsServiceQueueNackResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
+		return &pb.CollectionsServiceQueueNackResponse{Result: result.Failf(result.CodeInvalidArgument, "delay_ms: %s", rule)}
 	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
@@ -409,15 +410,15 @@ func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int6
 		s.q.put(msg, stReady)
 		m.fire(s.name)
 	}
-	return &pb.CollectionsServiceQueueNackResponse{Result: ok()}
+	return &pb.CollectionsServiceQueueNackResponse{Result: result.OK()}
 }
 
 func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest, at int64) *pb.CollectionsServiceQueueExtendVisibilityResponse {
 	if req.GetVisibilityTimeoutMs() <= 0 {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
+		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: must be positive")}
 	}
 	if rule := msec.Check(req.GetVisibilityTimeoutMs()); rule != "" {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: %s", rule)}
 	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
@@ -429,7 +430,7 @@ func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRe
 	}
 	msg.at = msec.Add(at, req.GetVisibilityTimeoutMs())
 	heap.Fix(&s.q.inflight, msg.hidx)
-	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: ok(), InvisibleUntilAtMs: msg.at}
+	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.OK(), InvisibleUntilAtMs: msg.at}
 }
 
 func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at int64) *pb.CollectionsServiceQueuePurgeResponse {
@@ -445,7 +446,7 @@ func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at in
 	q.msgs = map[uint64]*qmsg{}
 	q.ready.items, q.delayed.items, q.inflight.items = nil, nil, nil
 	q.rfifo, q.rhead = nil, 0
-	return &pb.CollectionsServiceQueuePurgeResponse{Result: ok(), Purged: n}
+	return &pb.CollectionsServiceQueuePurgeResponse{Result: result.OK(), Purged: n}
 }
 
 // Reads.
@@ -467,7 +468,7 @@ func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now i
 	max := s.cfg.GetQueue().GetMaxReceiveCount()
 	dueBack := q.inflight.countDue(now, func(msg *qmsg) bool { return max == 0 || msg.receives < max })
 	dueDead := q.inflight.countDue(now, func(*qmsg) bool { return true }) - dueBack
-	return &pb.CollectionsServiceQueueLenResponse{Result: ok(),
+	return &pb.CollectionsServiceQueueLenResponse{Result: result.OK(),
 		Ready: ready + dueDelayed + dueBack, InFlight: inflight - dueBack - dueDead, Delayed: delayed - dueDelayed}
 }
 
@@ -507,7 +508,7 @@ func (m *StateMachine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb
 	// Best-first walk of the ready heap: the k smallest of a binary heap in
 	// O(k log k), without touching it.
 	items := s.q.ready.items
-	resp := &pb.CollectionsServiceQueuePeekResponse{Result: ok()}
+	resp := &pb.CollectionsServiceQueuePeekResponse{Result: result.OK()}
 	frontier := &idxHeap{items: items}
 	if len(items) > 0 {
 		heap.Push(frontier, 0)

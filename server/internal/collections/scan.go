@@ -7,6 +7,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/pagetoken"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // A scan cursor is the last item answered or examined, in an opaque,
@@ -77,7 +78,7 @@ type scan struct {
 func newScan(cursor, match string, count int32) (*scan, *commonpb.Result) {
 	after, err := decodeCursor(cursor)
 	if err != nil {
-		return nil, fail(codeInvalid, "cursor: %v", err)
+		return nil, result.Failf(result.CodeInvalidArgument, "cursor: %v", err)
 	}
 	sc := &scan{after: after, count: int(count)}
 	if sc.count <= 0 {
@@ -87,7 +88,7 @@ func newScan(cursor, match string, count int32) (*scan, *commonpb.Result) {
 	sc.limit = sc.count
 	if match != "" {
 		if sc.g, err = compileGlob(match); err != nil {
-			return nil, fail(codeInvalid, "match: %v", err)
+			return nil, result.Failf(result.CodeInvalidArgument, "match: %v", err)
 		}
 		sc.limit = max(sc.count, min(sc.count*scanExamineFactor, maxScanExamine))
 	}

@@ -8,6 +8,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Store kinds.
@@ -185,24 +186,24 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
 	cfg := req.GetConfig()
 	if field, rule := ValidateConfig(cfg); field != "" {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeInvalid, "%s: %s", field, rule)}
+		return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "%s: %s", field, rule)}
 	}
 	cfg = withDefaults(cfg)
 	if s := m.stores[cfg.GetName()]; s != nil {
 		if proto.Equal(s.cfg, cfg) {
-			return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+			return &pb.CollectionsServiceCreateStoreResponse{Result: result.OK(), Info: s.info()}
 		}
-		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeExists, "store %q exists with another configuration", cfg.GetName()), Info: s.info()}
+		return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeExists, "store %q exists with another configuration", cfg.GetName()), Info: s.info()}
 	}
 	kind := KindOf(cfg)
 	if kind == kindQueue {
 		if dlq := cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
 			d := m.stores[dlq]
 			if d == nil {
-				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeNotFound, "config.queue.dead_letter_queue: queue %q does not exist", dlq)}
+				return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeNotFound, "config.queue.dead_letter_queue: queue %q does not exist", dlq)}
 			}
 			if d.kind != kindQueue {
-				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeConflict, "config.queue.dead_letter_queue: store %q is not a queue", dlq)}
+				return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeConflict, "config.queue.dead_letter_queue: store %q is not a queue", dlq)}
 			}
 			d.q.dlqRefs++
 		}
@@ -218,7 +219,7 @@ func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest,
 		s.q = newQueue(cfg.GetQueue().GetRetentionMs())
 	}
 	m.stores[s.name] = s
-	return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+	return &pb.CollectionsServiceCreateStoreResponse{Result: result.OK(), Info: s.info()}
 }
 
 // lookup finds a store of the wanted kind (kindAny: any).
@@ -228,7 +229,7 @@ func (m *StateMachine) lookup(name string, kind pb.CollectionsStoreKind) (*store
 		return nil, notFoundStore(name)
 	}
 	if kind != kindAny && s.kind != kind {
-		return nil, fail(codeConflict, "store %q is a %s store, not a %s store", name, kindName(s.kind), kindName(kind))
+		return nil, result.Failf(result.CodeConflict, "store %q is a %s store, not a %s store", name, kindName(s.kind), kindName(kind))
 	}
 	return s, nil
 }
@@ -251,7 +252,7 @@ func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest)
 		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}
 	}
 	if s.q != nil && s.q.dlqRefs > 0 {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: fail(codeConflict, "queue %q is the dead-letter queue of %d other queue(s)", s.name, s.q.dlqRefs)}
+		return &pb.CollectionsServiceDeleteStoreResponse{Result: result.Failf(result.CodeConflict, "queue %q is the dead-letter queue of %d other queue(s)", s.name, s.q.dlqRefs)}
 	}
 	if s.q != nil {
 		if dlq := s.cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
@@ -264,7 +265,7 @@ func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest)
 	if s.q != nil {
 		m.fire(s.name) // blocked pops answer not_found
 	}
-	return &pb.CollectionsServiceDeleteStoreResponse{Result: ok()}
+	return &pb.CollectionsServiceDeleteStoreResponse{Result: result.OK()}
 }
 
 // GetStore answers a store's configuration and status.
@@ -275,7 +276,7 @@ func (m *StateMachine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.C
 	if r != nil {
 		return &pb.CollectionsServiceGetStoreResponse{Result: r}
 	}
-	return &pb.CollectionsServiceGetStoreResponse{Result: ok(), Info: s.info()}
+	return &pb.CollectionsServiceGetStoreResponse{Result: result.OK(), Info: s.info()}
 }
 
 // ListStores pages through stores in name order.
@@ -294,7 +295,7 @@ func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *
 		}
 	}
 	sort.Strings(names)
-	resp := &pb.CollectionsServiceListStoresResponse{Result: ok()}
+	resp := &pb.CollectionsServiceListStoresResponse{Result: result.OK()}
 	if len(names) > size {
 		names = names[:size]
 		resp.NextPageToken = names[size-1]
@@ -320,7 +321,7 @@ func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now i
 	for i, it := range page {
 		keys[i] = it.name
 	}
-	return &pb.CollectionsServiceScanKeysResponse{Result: ok(), Keys: keys, Cursor: next}
+	return &pb.CollectionsServiceScanKeysResponse{Result: result.OK(), Keys: keys, Cursor: next}
 }
 
 // collectKeys is ScanKeys' part under the lock.
@@ -329,7 +330,7 @@ func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanIte
 	defer m.mu.RUnlock()
 	s, r := m.lookup(store, kindAny)
 	if r == nil && s.kind == kindQueue {
-		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+		r = result.Failf(result.CodeConflict, "store %q is a queue, which has no keys", s.name)
 	}
 	if r != nil {
 		return nil, false, r
@@ -355,7 +356,7 @@ func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanIte
 func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
 	s, r := m.lookup(req.GetStore(), kindAny)
 	if r == nil && s.kind == kindQueue {
-		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+		r = result.Failf(result.CodeConflict, "store %q is a queue, which has no keys", s.name)
 	}
 	if r != nil {
 		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}
@@ -374,5 +375,5 @@ func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, a
 			removed++
 		}
 	}
-	return &pb.CollectionsServiceDeleteKeysResponse{Result: ok(), Removed: removed}
+	return &pb.CollectionsServiceDeleteKeysResponse{Result: result.OK(), Removed: removed}
 }

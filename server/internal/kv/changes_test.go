@@ -11,6 +11,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // drain reads every change above after through WatchNext in batches of
@@ -96,7 +97,7 @@ func TestChangeLogCompacted(t *testing.T) {
 		t.Fatalf("from 20: %v, %v", revs, r)
 	}
 	// A resume point the bucket never reached is a bucket that was deleted.
-	if _, _, _, r := h.m.WatchStart("b", Filter{Pattern: ">"}, 31, StartChanges); r.GetResultCode() != codeNotFound {
+	if _, _, _, r := h.m.WatchStart("b", Filter{Pattern: ">"}, 31, StartChanges); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("resume from 31: %v", r)
 	}
 	// The initial phases are served from the state and never compacted.

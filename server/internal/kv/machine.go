@@ -10,6 +10,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -96,20 +97,6 @@ func New(n Notifier) *Machine {
 	return &Machine{buckets: map[string]*bucket{}, notify: n,
 		maxChanges: DefaultWatchBacklog, maxChangeBytes: DefaultWatchBacklogBytes}
 }
-
-var okResult = &commonpb.Result{Success: true}
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
-
-const (
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeWrongRevision = "wrong_revision"
-	codeInvalid       = "invalid_argument"
-	codeLimit         = "limit_exceeded"
-)
 
 // ApplyOp applies one committed command. It is deterministic: time is atMs.
 // A malformed payload or unknown op answers an error value and changes
@@ -229,10 +216,10 @@ func (m *Machine) write(op uint16, w writeReq, atMs int64) (any, string) {
 func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result, uint64) {
 	b := m.buckets[w.bucket]
 	if b == nil {
-		return fail(codeNotFound, "bucket %q does not exist", w.bucket), 0
+		return result.Failf(result.CodeNotFound, "bucket %q does not exist", w.bucket), 0
 	}
 	if int64(len(w.value)) > b.cfg.MaxValueSize {
-		return fail(codeInvalid, "value: is %d bytes, bucket limit %d", len(w.value), b.cfg.MaxValueSize), 0
+		return result.Failf(result.CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(w.value), b.cfg.MaxValueSize), 0
 	}
 	k := b.keys[w.key]
 	var latest *entry
@@ -247,15 +234,15 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 	switch op {
 	case OpCreate:
 		if latest != nil && latest.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
-			return fail(codeExists, "key %q exists at revision %d", w.key, latestRev), 0
+			return result.Failf(result.CodeExists, "key %q exists at revision %d", w.key, latestRev), 0
 		}
 	case OpUpdate:
 		if latestRev != w.lastRev {
-			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+			return result.Failf(result.CodeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
 		}
 	case OpDelete, OpPurge:
 		if w.lastRev != 0 && latestRev != w.lastRev {
-			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+			return result.Failf(result.CodeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
 		}
 		kvop = kvpb.KVOperation_KV_OPERATION_DELETE
 		if op == OpPurge {
@@ -275,12 +262,12 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 			}
 		}
 		if b.bytes-freed+add > b.cfg.MaxBytes {
-			return fail(codeLimit, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
+			return result.Failf(result.CodeLimitExceeded, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
 		}
 	}
 	e := m.append(b, w.key, w.value, kvop, atMs)
 	b.compact()
-	return okResult, e.pb.Revision
+	return result.OK(), e.pb.Revision
 }
 
 // append writes a new entry for key as the bucket's next revision, trimming
@@ -361,33 +348,33 @@ func (b *bucket) compact() {
 
 func (m *Machine) createBucket(cfg *kvpb.KVBucketConfig, atMs int64) *kvpb.KVServiceCreateBucketResponse {
 	if cfg == nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config: is required")}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config: is required")}
 	}
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	if b := m.buckets[cfg.Name]; b != nil {
 		if !proto.Equal(b.cfg, cfg) {
-			return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
+			return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
 		}
-		return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.OK(), Info: b.info()}
 	}
 	m.lastID++
 	b := &bucket{id: m.lastID, cfg: proto.Clone(cfg).(*kvpb.KVBucketConfig), createdAtMs: atMs, keys: map[string]*keyState{}}
 	m.buckets[cfg.Name] = b
-	return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+	return &kvpb.KVServiceCreateBucketResponse{Result: result.OK(), Info: b.info()}
 }
 
 func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateBucketResponse, string) {
 	if cfg == nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config: is required")}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config: is required")}, ""
 	}
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}, ""
 	}
 	b := m.buckets[cfg.Name]
 	if b == nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", cfg.Name)}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", cfg.Name)}, ""
 	}
 	b.cfg = proto.Clone(cfg).(*kvpb.KVBucketConfig)
 	// Trim in key order so that every replica drops the same entries in the
@@ -401,15 +388,15 @@ func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateB
 		b.trim(b.keys[k], int(cfg.History))
 	}
 	b.compact()
-	return &kvpb.KVServiceUpdateBucketResponse{Result: okResult, Info: b.info()}, cfg.Name
+	return &kvpb.KVServiceUpdateBucketResponse{Result: result.OK(), Info: b.info()}, cfg.Name
 }
 
 func (m *Machine) deleteBucket(name string) (*kvpb.KVServiceDeleteBucketResponse, string) {
 	if m.buckets[name] == nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", name)}, ""
+		return &kvpb.KVServiceDeleteBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", name)}, ""
 	}
 	delete(m.buckets, name)
-	return &kvpb.KVServiceDeleteBucketResponse{Result: okResult}, name
+	return &kvpb.KVServiceDeleteBucketResponse{Result: result.OK()}, name
 }
 
 func (b *bucket) info() *kvpb.KVBucketInfo {

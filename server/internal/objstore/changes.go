@@ -6,7 +6,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // The change log: what watches are served from. A store keeps only each
@@ -108,7 +108,7 @@ func (m *StateMachine) changesSince(storeName string, after uint64, deleted bool
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
 	if !ok {
-		return nil, 0, api.Failf(api.CodeNotFound, "store %q", storeName)
+		return nil, 0, result.Failf(result.CodeNotFound, "store %q", storeName)
 	}
 	if after >= s.rev {
 		return nil, s.rev, nil
@@ -118,7 +118,7 @@ func (m *StateMachine) changesSince(storeName string, after uint64, deleted bool
 	from := s.changes.from(s.rev)
 	if after+1 < from {
 		if after < s.hole {
-			return nil, 0, api.Failf(api.CodeCompacted,
+			return nil, 0, result.Failf(result.CodeCompacted,
 				"store %q: the changes after revision %d are no longer all kept; a watch can resume from revision %d or later (the server keeps each store's last %d changes)",
 				storeName, after, s.hole, m.backlog)
 		}

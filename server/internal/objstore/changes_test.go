@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // revisionsSince drains changesSince in batches of 3, as the watch loop
@@ -68,7 +68,7 @@ func TestWatchChangeLog(t *testing.T) {
 		m.Apply(stage(t, m, "s", "p", []byte{byte(i)}, 3000)) // 8..15: 1..5 leave the log
 	}
 	_, fail := revisionsSince(t, m, 2)
-	if !strings.HasPrefix(fail, api.CodeCompacted+":") || !strings.Contains(fail, "resume from revision 5 ") {
+	if !strings.HasPrefix(fail, result.CodeCompacted+":") || !strings.Contains(fail, "resume from revision 5 ") {
 		t.Fatalf("from 2: %s, want compacted naming revision 5", fail)
 	}
 	if got, fail := revisionsSince(t, m, 5); fail != "" || revs(got) != span(6, 15) {
@@ -90,7 +90,7 @@ func TestWatchChangeLog(t *testing.T) {
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if _, fail := revisionsSince(t, m2, 13); !strings.HasPrefix(fail, api.CodeCompacted) {
+	if _, fail := revisionsSince(t, m2, 13); !strings.HasPrefix(fail, result.CodeCompacted) {
 		t.Fatalf("restored, from 13: %s", fail)
 	}
 	m2.Apply(stage(t, m2, "s", "q", nil, 3000)) // 16

@@ -18,6 +18,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Paging bounds of ListStores and List.
@@ -166,9 +167,9 @@ func (s *Service) GetStore(_ context.Context, req *objstorepb.ObjectStoreService
 	}
 	info, ok := s.sm.StoreInfo(req.GetStore())
 	if !ok {
-		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())}, nil
+		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}, nil
 	}
-	return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: api.OK(), Info: info}, nil
+	return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: result.OK(), Info: info}, nil
 }
 
 // DeleteStore implements ObjectStoreServiceServer.
@@ -200,7 +201,7 @@ func (s *Service) ListStores(_ context.Context, req *objstorepb.ObjectStoreServi
 		size = defaultPage
 	}
 	page, more := s.sm.Stores(after, size)
-	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: api.OK(), Stores: page}
+	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: result.OK(), Stores: page}
 	if more {
 		resp.NextPageToken = api.NextPageToken(api.ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
 	}
@@ -218,11 +219,11 @@ func (s *Service) GetInfo(_ context.Context, req *objstorepb.ObjectStoreServiceG
 	ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
 	switch {
 	case !ok:
-		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())}, nil
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}, nil
 	case ver == nil || ver.info.GetDeleted() && !req.GetIncludeDeleted():
-		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.Failf(api.CodeNotFound, "object %q", req.GetName())}, nil
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "object %q", req.GetName())}, nil
 	}
-	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: api.OK(), Info: ver.info}, nil
+	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.OK(), Info: ver.info}, nil
 }
 
 // UpdateMeta implements ObjectStoreServiceServer.
@@ -275,7 +276,7 @@ func putFail(r *commonpb.Result) *objstorepb.ObjectStoreServicePutResponse {
 func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorepb.ObjectStoreServicePutResponse {
 	first, err := stream.Recv()
 	if err != nil {
-		return putFail(api.Invalid("header", "the stream ended before its header; nothing stored"))
+		return putFail(result.Invalid("header", "the stream ended before its header; nothing stored"))
 	}
 	hdr := first.GetHeader()
 	var v api.Validator
@@ -290,16 +291,16 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 	}
 	_, room, ok := s.sm.lookup(hdr.GetStore(), hdr.GetMeta().GetName())
 	if !ok {
-		return putFail(api.Failf(api.CodeNotFound, "store %q", hdr.GetStore()))
+		return putFail(result.Failf(result.CodeNotFound, "store %q", hdr.GetStore()))
 	}
 	if (hdr != nil && hdr.ExpectedSize != nil) && room >= 0 && hdr.GetExpectedSize() > room {
-		return putFail(api.Failf(api.CodeLimitExceeded, "header.expected_size: %d bytes exceed the %d bytes left under the store's max_bytes", hdr.GetExpectedSize(), room))
+		return putFail(result.Failf(result.CodeLimitExceeded, "header.expected_size: %d bytes exceed the %d bytes left under the store's max_bytes", hdr.GetExpectedSize(), room))
 	}
 
 	id := newBlobID()
 	staged, err := s.sm.blobs.create(id)
 	if err != nil {
-		return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+		return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
 	}
 	s.mu.Lock()
 	s.inflight[id] = struct{}{}
@@ -321,30 +322,30 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return putFail(api.Invalid("commit", "the stream ended without a commit; nothing stored"))
+			return putFail(result.Invalid("commit", "the stream ended without a commit; nothing stored"))
 		}
 		if err != nil {
-			return putFail(api.Failf(api.CodeUnavailable, "the upload was cut off: %v; nothing stored", err))
+			return putFail(result.Failf(result.CodeUnavailable, "the upload was cut off: %v; nothing stored", err))
 		}
 		switch part := msg.GetPart().(type) {
 		case *objstorepb.ObjectStoreServicePutRequest_Chunk:
 			c := part.Chunk
 			switch {
 			case c.GetOffset() != size:
-				return putFail(api.Invalid("chunk.offset", "is "+itoa(c.GetOffset())+", want "+itoa(size)+" (the bytes sent before it)"))
+				return putFail(result.Invalid("chunk.offset", "is "+itoa(c.GetOffset())+", want "+itoa(size)+" (the bytes sent before it)"))
 			case len(c.GetData()) > s.d.Limits.MaxChunkSize:
-				return putFail(api.Invalid("chunk.data", "is "+itoa(int64(len(c.GetData())))+" bytes, limit "+itoa(int64(s.d.Limits.MaxChunkSize))))
+				return putFail(result.Invalid("chunk.data", "is "+itoa(int64(len(c.GetData())))+" bytes, limit "+itoa(int64(s.d.Limits.MaxChunkSize))))
 			}
 			size += int64(len(c.GetData()))
 			if (hdr != nil && hdr.ExpectedSize != nil) && size > hdr.GetExpectedSize() {
-				return putFail(api.Invalid("header.expected_size", "the data is longer than "+itoa(hdr.GetExpectedSize())+" bytes; nothing stored"))
+				return putFail(result.Invalid("header.expected_size", "the data is longer than "+itoa(hdr.GetExpectedSize())+" bytes; nothing stored"))
 			}
 			if room >= 0 && size > room {
-				return putFail(api.Failf(api.CodeLimitExceeded, "the object exceeds the %d bytes left under the store's max_bytes; nothing stored", room))
+				return putFail(result.Failf(result.CodeLimitExceeded, "the object exceeds the %d bytes left under the store's max_bytes; nothing stored", room))
 			}
 			h.Write(c.GetData())
 			if _, err := staged.Write(c.GetData()); err != nil {
-				return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+				return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
 			}
 		case *objstorepb.ObjectStoreServicePutRequest_Commit:
 			sum := h.Sum(nil)
@@ -358,20 +359,20 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 				{"commit", (part.Commit.ExpectedSize != nil), part.Commit.GetExpectedSize(), part.Commit.GetExpectedSha256()},
 			} {
 				if e.has && e.size != size {
-					return putFail(api.Invalid(e.field+".expected_size", "is "+itoa(e.size)+" but "+itoa(size)+" bytes arrived; nothing stored"))
+					return putFail(result.Invalid(e.field+".expected_size", "is "+itoa(e.size)+" but "+itoa(size)+" bytes arrived; nothing stored"))
 				}
 				if len(e.sha) != 0 && !bytes.Equal(e.sha, sum) {
 					if len(e.sha) != sha256.Size {
-						return putFail(api.Invalid(e.field+".expected_sha256", "must be 32 bytes"))
+						return putFail(result.Invalid(e.field+".expected_sha256", "must be 32 bytes"))
 					}
-					return putFail(api.Failf(api.CodeDigestMismatch, "%s.expected_sha256 does not match the data's SHA-256; nothing stored", e.field))
+					return putFail(result.Failf(result.CodeDigestMismatch, "%s.expected_sha256 does not match the data's SHA-256; nothing stored", e.field))
 				}
 			}
 			blob := id
 			if size == 0 {
 				blob = "" // an empty object has no blob
 			} else if err := staged.finish(); err != nil {
-				return putFail(api.Failf(api.CodeInternal, "staging the object: %v", err))
+				return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
 			}
 			committed = true
 			if size == 0 {
@@ -384,7 +385,7 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 			}
 			return s.commit(stream.Context(), blob, info)
 		default:
-			return putFail(api.Invalid("header", "only the first message may be a header"))
+			return putFail(result.Invalid("header", "only the first message may be a header"))
 		}
 	}
 }
@@ -395,7 +396,7 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 func (s *Service) commit(ctx context.Context, blob string, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
 	payload, err := encodeCommit(blob, info)
 	if err != nil {
-		return putFail(api.Failf(api.CodeInternal, "encode commit: %v", err))
+		return putFail(result.Failf(result.CodeInternal, "encode commit: %v", err))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
@@ -408,7 +409,7 @@ func (s *Service) commit(ctx context.Context, blob string, info *objstorepb.Obje
 	}
 	resp, ok := res.(*objstorepb.ObjectStoreServicePutResponse)
 	if !ok {
-		return putFail(api.Failf(api.CodeInternal, "commit applied with a %T result", res))
+		return putFail(result.Failf(result.CodeInternal, "commit applied with a %T result", res))
 	}
 	return resp
 }
@@ -434,7 +435,7 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 	info := ver.info
 	off, end := req.GetOffset(), info.GetSize()
 	if off > end {
-		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: api.Invalid("offset", "is past the object's size "+itoa(end))})
+		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: result.Invalid("offset", "is past the object's size "+itoa(end))})
 	}
 	if l := req.GetLength(); l > 0 && off+l < end {
 		end = off + l
@@ -444,11 +445,11 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 		chunk = DefaultChunkSize
 	}
 	mem, _ := rd.(*memBlob)
-	first := &objstorepb.ObjectStoreServiceGetResponse{Result: api.OK(), Info: info}
+	first := &objstorepb.ObjectStoreServiceGetResponse{Result: result.OK(), Info: info}
 	for {
 		msg := first
 		if msg == nil {
-			msg = &objstorepb.ObjectStoreServiceGetResponse{Result: api.OK()}
+			msg = &objstorepb.ObjectStoreServiceGetResponse{Result: result.OK()}
 		}
 		first = nil
 		if off < end {
@@ -491,11 +492,11 @@ func (s *Service) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*ve
 		ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
 		switch {
 		case !ok:
-			return nil, nil, api.Failf(api.CodeNotFound, "store %q", req.GetStore())
+			return nil, nil, result.Failf(result.CodeNotFound, "store %q", req.GetStore())
 		case req.GetRevision() != 0 && (ver == nil || ver.info.GetDeleted() || req.GetRevision() < ver.putRev || req.GetRevision() > ver.info.GetRevision()):
-			return nil, nil, api.Failf(api.CodeWrongRevision, "object %q no longer has revision %d", req.GetName(), req.GetRevision())
+			return nil, nil, result.Failf(result.CodeWrongRevision, "object %q no longer has revision %d", req.GetName(), req.GetRevision())
 		case ver == nil || ver.info.GetDeleted():
-			return nil, nil, api.Failf(api.CodeNotFound, "object %q", req.GetName())
+			return nil, nil, result.Failf(result.CodeNotFound, "object %q", req.GetName())
 		}
 		if ver.blob == "" {
 			return ver, nil, nil
@@ -507,7 +508,7 @@ func (s *Service) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*ve
 		// The version was replaced between the lookup and the open; look
 		// again.
 		if attempt == 2 {
-			return nil, nil, api.Failf(api.CodeInternal, "object %q: data unavailable: %v", req.GetName(), err)
+			return nil, nil, result.Failf(result.CodeInternal, "object %q: data unavailable: %v", req.GetName(), err)
 		}
 	}
 }
@@ -522,7 +523,7 @@ func (s *Service) List(req *objstorepb.ObjectStoreServiceListRequest, stream obj
 	}
 	infos, ok := s.sm.objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
 	if !ok {
-		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())})
+		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())})
 	}
 	batch := int(req.GetBatchSize())
 	if batch == 0 {
@@ -530,7 +531,7 @@ func (s *Service) List(req *objstorepb.ObjectStoreServiceListRequest, stream obj
 	}
 	for {
 		n := min(batch, len(infos))
-		msg := &objstorepb.ObjectStoreServiceListResponse{Result: api.OK(), Objects: infos[:n], Done: n == len(infos)}
+		msg := &objstorepb.ObjectStoreServiceListResponse{Result: result.OK(), Objects: infos[:n], Done: n == len(infos)}
 		if err := stream.Send(msg); err != nil {
 			return err
 		}
@@ -552,7 +553,7 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 	w := s.sm.watch(req.GetStore())
 	defer w.Stop()
 	notFound := func() error {
-		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.Failf(api.CodeNotFound, "store %q", req.GetStore())})
+		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())})
 	}
 	deletes := !req.GetIgnoreDeletes()
 	var initial []*objstorepb.ObjectInfo
@@ -576,11 +577,11 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 		return notFound()
 	}
 	for _, info := range initial {
-		if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
+		if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: result.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
 			return err
 		}
 	}
-	if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), InitialDone: true, Revision: last}); err != nil {
+	if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: result.OK(), InitialDone: true, Revision: last}); err != nil {
 		return err
 	}
 	for more := false; ; {
@@ -601,7 +602,7 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 			return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 		}
 		for _, info := range changed {
-			if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: api.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
+			if err := stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: result.OK(), Info: info, Revision: info.GetRevision()}); err != nil {
 				return err
 			}
 		}

@@ -12,12 +12,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry.
@@ -158,7 +157,7 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 		if _, ok := m.refs[id]; !ok {
 			m.blobs.remove(id)
 		}
-		return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK()}
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.OK()}
 	default:
 		return fmt.Errorf("objstore: unknown op %d", cmd.Op)
 	}
@@ -192,8 +191,6 @@ func decodeCommit(p []byte) (string, *objstorepb.ObjectInfo, error) {
 	return blob, &info, nil
 }
 
-func fail(code, format string, args ...any) *commonpb.Result { return api.Failf(code, format, args...) }
-
 // withDefaults returns cfg with the default chunk size filled in.
 func withDefaults(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreConfig {
 	c := &objstorepb.ObjectStoreConfig{}
@@ -213,28 +210,28 @@ func (s *store) infoPB() *objstorepb.ObjectStoreInfo {
 func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	if s, ok := m.stores[cfg.GetName()]; ok {
 		if proto.Equal(s.cfg, cfg) {
-			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 		}
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeExists, "store %q exists with a different configuration", cfg.GetName())}
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.Failf(result.CodeExists, "store %q exists with a different configuration", cfg.GetName())}
 	}
 	s := &store{cfg: cfg, createdAt: at, objects: map[string]*object{}}
 	m.stores[cfg.GetName()] = s
 	m.notify.Fire(cfg.GetName())
-	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
 func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	s, ok := m.stores[cfg.GetName()]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeNotFound, "store %q", cfg.GetName())}
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", cfg.GetName())}
 	}
 	ttlChanged := s.cfg.GetTtlMs() != cfg.GetTtlMs()
 	s.cfg = cfg
@@ -243,27 +240,27 @@ func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorep
 			m.setExpiry(s, o, o.putAt)
 		}
 	}
-	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
 func (m *StateMachine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
 	s, ok := m.stores[name]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: fail(api.CodeNotFound, "store %q", name)}
+		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", name)}
 	}
 	for _, o := range s.objects {
 		m.dropBlob(o.blob)
 	}
 	delete(m.stores, name)
 	m.notify.Fire(name)
-	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: api.OK()}
+	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.OK()}
 }
 
 func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
 	s, ok := m.stores[in.GetStore()]
 	if !ok {
 		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeNotFound, "store %q", in.GetStore())}
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeNotFound, "store %q", in.GetStore())}
 	}
 	old := s.objects[in.GetName()]
 	bytes := s.bytes + in.GetSize()
@@ -272,7 +269,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 	}
 	if max := s.cfg.GetMaxBytes(); max > 0 && bytes > max {
 		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeLimitExceeded,
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeLimitExceeded,
 			"store %q: max_bytes %d would be exceeded (%d bytes with this object)", in.GetStore(), max, bytes)}
 	}
 	if old != nil {
@@ -298,7 +295,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 	s.live++
 	m.setExpiry(s, o, at)
 	m.notify.Fire(in.GetStore())
-	return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK(), Info: info}
+	return &objstorepb.ObjectStoreServicePutResponse{Result: result.OK(), Info: info}
 }
 
 // removeObject takes o out of s's accounting and drops its blob; the
@@ -339,11 +336,11 @@ func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
 func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
 	s, ok := m.stores[req.GetStore()]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "store %q", req.GetStore())}
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}
 	}
 	o := s.objects[req.GetName()]
 	if o == nil || o.info.GetDeleted() {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "object %q", req.GetName())}
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeNotFound, "object %q", req.GetName())}
 	}
 	meta := req.GetMeta()
 	newName := meta.GetName()
@@ -353,7 +350,7 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 	n := &object{info: info, blob: o.blob, putRev: o.putRev, putAt: o.putAt}
 	if newName != req.GetName() {
 		if t := s.objects[newName]; t != nil && !t.info.GetDeleted() {
-			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeExists, "object %q exists", newName)}
+			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeExists, "object %q exists", newName)}
 		}
 		// The old name becomes a deleted marker; the data moves with the
 		// new name, so its blob is not dropped.
@@ -379,21 +376,21 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 		n.expireAt = o.expireAt // its heap entry stays valid
 	}
 	m.notify.Fire(req.GetStore())
-	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: api.OK(), Info: info}
+	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.OK(), Info: info}
 }
 
 func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
 	s, ok := m.stores[storeName]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "store %q", storeName)}
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.Failf(result.CodeNotFound, "store %q", storeName)}
 	}
 	o := s.objects[name]
 	if o == nil || o.info.GetDeleted() {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "object %q", name)}
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.Failf(result.CodeNotFound, "object %q", name)}
 	}
 	m.markDeleted(s, o, at)
 	m.notify.Fire(storeName)
-	return &objstorepb.ObjectStoreServiceDeleteResponse{Result: api.OK()}
+	return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.OK()}
 }
 
 // setExpiry schedules o to expire TTL after from (its Put, or its deletion

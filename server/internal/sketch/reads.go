@@ -6,6 +6,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // The read methods answer queries from local state under a read lock: they
@@ -27,7 +28,7 @@ func (s *StateMachine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchp
 	if r != nil {
 		return &sketchpb.SketchServiceGetSketchResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceGetSketchResponse{Result: ok(), Info: e.info()}
+	return &sketchpb.SketchServiceGetSketchResponse{Result: result.OK(), Info: e.info()}
 }
 
 // List answers ListSketches: sketches in name order after page_token.
@@ -35,12 +36,12 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0 || size > maxPageSize:
-		return &sketchpb.SketchServiceListSketchesResponse{Result: invalid("page_size", "must be between 0 and %d, got %d", maxPageSize, size)}
+		return &sketchpb.SketchServiceListSketchesResponse{Result: result.Invalidf("page_size", "must be between 0 and %d, got %d", maxPageSize, size)}
 	case size == 0:
 		size = defaultPageSize
 	}
 	if _, known := sketchpb.SketchKind_name[int32(req.GetKind())]; !known {
-		return &sketchpb.SketchServiceListSketchesResponse{Result: invalid("kind", "unknown sketch kind %d", req.GetKind())}
+		return &sketchpb.SketchServiceListSketchesResponse{Result: result.Invalidf("kind", "unknown sketch kind %d", req.GetKind())}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -51,7 +52,7 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 		}
 	}
 	slices.Sort(names)
-	resp := &sketchpb.SketchServiceListSketchesResponse{Result: ok()}
+	resp := &sketchpb.SketchServiceListSketchesResponse{Result: result.OK()}
 	if len(names) > size {
 		names = names[:size]
 		resp.NextPageToken = names[size-1]
@@ -73,7 +74,7 @@ func (s *StateMachine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest
 	if r != nil {
 		return &sketchpb.SketchServiceBloomExistsResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceBloomExistsResponse{Result: ok(), Exists: e.bloom.exists(req.GetItem())}
+	return &sketchpb.SketchServiceBloomExistsResponse{Result: result.OK(), Exists: e.bloom.exists(req.GetItem())}
 }
 
 // BloomMExists answers BloomMExists.
@@ -91,7 +92,7 @@ func (s *StateMachine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsReque
 	for i, it := range req.GetItems() {
 		out[i] = e.bloom.exists(it)
 	}
-	return &sketchpb.SketchServiceBloomMExistsResponse{Result: ok(), Exists: out}
+	return &sketchpb.SketchServiceBloomMExistsResponse{Result: result.OK(), Exists: out}
 }
 
 // BloomCard answers BloomCard.
@@ -102,7 +103,7 @@ func (s *StateMachine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *s
 	if r != nil {
 		return &sketchpb.SketchServiceBloomCardResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceBloomCardResponse{Result: ok(), Cardinality: e.bloom.inserted}
+	return &sketchpb.SketchServiceBloomCardResponse{Result: result.OK(), Cardinality: e.bloom.inserted}
 }
 
 // HLLCount answers HLLCount: the estimate of one HLL or of a union.
@@ -122,7 +123,7 @@ func (s *StateMachine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *ske
 	if r != nil {
 		return &sketchpb.SketchServiceHLLCountResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceHLLCountResponse{Result: ok(), Count: estimate(append([]*hyperLogLog{e.hll}, others...)...)}
+	return &sketchpb.SketchServiceHLLCountResponse{Result: result.OK(), Count: estimate(append([]*hyperLogLog{e.hll}, others...)...)}
 }
 
 // CMSQuery answers CMSQuery.
@@ -140,7 +141,7 @@ func (s *StateMachine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *ske
 	for i, it := range req.GetItems() {
 		counts[i] = e.cms.query(hash64(it))
 	}
-	return &sketchpb.SketchServiceCMSQueryResponse{Result: ok(), Counts: counts}
+	return &sketchpb.SketchServiceCMSQueryResponse{Result: result.OK(), Counts: counts}
 }
 
 // TopKQuery answers TopKQuery.
@@ -158,7 +159,7 @@ func (s *StateMachine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *s
 	for i, it := range req.GetItems() {
 		in[i] = e.topk.contains(it)
 	}
-	return &sketchpb.SketchServiceTopKQueryResponse{Result: ok(), InTop: in}
+	return &sketchpb.SketchServiceTopKQueryResponse{Result: result.OK(), InTop: in}
 }
 
 // TopKList answers TopKList.
@@ -174,7 +175,7 @@ func (s *StateMachine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *ske
 	for i, x := range list {
 		items[i] = &sketchpb.TopKItem{Item: x.item, Count: x.count}
 	}
-	return &sketchpb.SketchServiceTopKListResponse{Result: ok(), Items: items}
+	return &sketchpb.SketchServiceTopKListResponse{Result: result.OK(), Items: items}
 }
 
 // tdigest validates name and runs f on the t-digest under the read lock.
@@ -186,14 +187,14 @@ func (s *StateMachine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
 		return r
 	}
 	f(e.td)
-	return ok()
+	return result.OK()
 }
 
 // TDigestQuantile answers TDigestQuantile.
 func (s *StateMachine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantileRequest) *sketchpb.SketchServiceTDigestQuantileResponse {
 	qs := req.GetQuantiles()
 	if len(qs) == 0 {
-		return &sketchpb.SketchServiceTDigestQuantileResponse{Result: invalid("quantiles", "must not be empty")}
+		return &sketchpb.SketchServiceTDigestQuantileResponse{Result: result.Invalidf("quantiles", "must not be empty")}
 	}
 	for i, q := range qs {
 		if r := checkQuantile(fmt.Sprintf("quantiles[%d]", i), q); r != nil {
@@ -259,11 +260,11 @@ func (s *StateMachine) TDigestRevRank(req *sketchpb.SketchServiceTDigestRevRankR
 
 func (s *StateMachine) byRanks(name string, ranks []int64, reverse bool) ([]float64, *commonpb.Result) {
 	if len(ranks) == 0 {
-		return nil, invalid("ranks", "must not be empty")
+		return nil, result.Invalidf("ranks", "must not be empty")
 	}
 	for i, rk := range ranks {
 		if rk < 0 {
-			return nil, invalid(fmt.Sprintf("ranks[%d]", i), "must not be negative, got %d", rk)
+			return nil, result.Invalidf(fmt.Sprintf("ranks[%d]", i), "must not be negative, got %d", rk)
 		}
 	}
 	out := make([]float64, len(ranks))
@@ -300,7 +301,7 @@ func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrim
 		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: r}
 	}
 	if hi <= lo {
-		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: invalid("high_cut_quantile",
+		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: result.Invalidf("high_cut_quantile",
 			"must be above low_cut_quantile (%v), got %v", lo, hi)}
 	}
 	var mean float64

@@ -13,6 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -164,14 +165,14 @@ func (e *entry) info() *sketchpb.SketchInfo {
 // Callers hold s.mu.
 func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
 	if _, known := sketchpb.SketchKind_name[int32(kind)]; !known {
-		return nil, invalid("kind", "unknown sketch kind %d", kind)
+		return nil, result.Invalidf("kind", "unknown sketch kind %d", kind)
 	}
 	e, found := s.sketches[name]
 	if !found {
-		return nil, fail(codeNotFound, "%s: sketch %q does not exist", field, name)
+		return nil, result.Failf(result.CodeNotFound, "%s: sketch %q does not exist", field, name)
 	}
 	if kind != sketchpb.SketchKind_SKETCH_KIND_UNSPECIFIED && e.kind != kind {
-		return nil, fail(codeConflict, "%s: sketch %q is a %s, not a %s", field, name, kindName(e.kind), kindName(kind))
+		return nil, result.Failf(result.CodeConflict, "%s: sketch %q is a %s, not a %s", field, name, kindName(e.kind), kindName(kind))
 	}
 	return e, nil
 }
@@ -294,14 +295,14 @@ func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, at
 	}
 	if e, found := s.sketches[cfg.GetName()]; found {
 		if proto.Equal(e.config, cfg) {
-			return &sketchpb.SketchServiceCreateSketchResponse{Result: ok(), Info: e.info()}
+			return &sketchpb.SketchServiceCreateSketchResponse{Result: result.OK(), Info: e.info()}
 		}
-		return &sketchpb.SketchServiceCreateSketchResponse{Result: fail(codeExists,
+		return &sketchpb.SketchServiceCreateSketchResponse{Result: result.Failf(result.CodeExists,
 			"config.name: sketch %q exists with a different configuration (%s)", cfg.GetName(), kindName(e.kind))}
 	}
 	e := newEntry(cfg, atMs)
 	s.sketches[cfg.GetName()] = e
-	return &sketchpb.SketchServiceCreateSketchResponse{Result: ok(), Info: e.info()}
+	return &sketchpb.SketchServiceCreateSketchResponse{Result: result.OK(), Info: e.info()}
 }
 
 // CheckName validates the name of a request that carries nothing else
@@ -318,7 +319,7 @@ func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *s
 		return &sketchpb.SketchServiceDeleteSketchResponse{Result: r}
 	}
 	delete(s.sketches, req.GetName())
-	return &sketchpb.SketchServiceDeleteSketchResponse{Result: ok()}
+	return &sketchpb.SketchServiceDeleteSketchResponse{Result: result.OK()}
 }
 
 // CheckBloomAdd validates a BloomAdd request (the API layer calls the
@@ -342,15 +343,15 @@ func (s *StateMachine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *ske
 	if err := e.bloom.fits(items, s.limits.MaxSketchBytes); err != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: bloomFull(e)}
 	}
-	return &sketchpb.SketchServiceBloomAddResponse{Result: ok(), Added: e.bloom.add(req.GetItem())}
+	return &sketchpb.SketchServiceBloomAddResponse{Result: result.OK(), Added: e.bloom.add(req.GetItem())}
 }
 
 func bloomFull(e *entry) *commonpb.Result {
 	if e.bloom.nonScaling {
-		return fail(codeLimitExceeded, "name: non-scaling bloom filter %q is at its capacity of %d items; nothing was added",
+		return result.Failf(result.CodeLimitExceeded, "name: non-scaling bloom filter %q is at its capacity of %d items; nothing was added",
 			e.config.GetName(), e.bloom.capacity)
 	}
-	return fail(codeLimitExceeded, "name: bloom filter %q cannot grow another sub-filter within the sketch size limit; nothing was added",
+	return result.Failf(result.CodeLimitExceeded, "name: bloom filter %q cannot grow another sub-filter within the sketch size limit; nothing was added",
 		e.config.GetName())
 }
 
@@ -377,7 +378,7 @@ func (s *StateMachine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *s
 	for i, it := range req.GetItems() {
 		added[i] = e.bloom.add(it)
 	}
-	return &sketchpb.SketchServiceBloomMAddResponse{Result: ok(), Added: added}
+	return &sketchpb.SketchServiceBloomMAddResponse{Result: result.OK(), Added: added}
 }
 
 // CheckHLLAdd validates an HLLAdd request.
@@ -402,7 +403,7 @@ func (s *StateMachine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchp
 			changed = true
 		}
 	}
-	return &sketchpb.SketchServiceHLLAddResponse{Result: ok(), Changed: changed}
+	return &sketchpb.SketchServiceHLLAddResponse{Result: result.OK(), Changed: changed}
 }
 
 // hllSources resolves names to HLLs of precision p. Callers hold s.mu.
@@ -415,7 +416,7 @@ func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyp
 			return nil, r
 		}
 		if e.hll.p != p {
-			return nil, fail(codeConflict, "%s: hll %q has precision %d, not %d", f, n, e.hll.p, p)
+			return nil, result.Failf(result.CodeConflict, "%s: hll %q has precision %d, not %d", f, n, e.hll.p, p)
 		}
 		out = append(out, e.hll)
 	}
@@ -445,7 +446,7 @@ func (s *StateMachine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *ske
 	for _, src := range srcs {
 		e.hll.merge(src)
 	}
-	return &sketchpb.SketchServiceHLLMergeResponse{Result: ok(), Count: estimate(e.hll)}
+	return &sketchpb.SketchServiceHLLMergeResponse{Result: result.OK(), Count: estimate(e.hll)}
 }
 
 // CheckCMSIncrBy validates a CMSIncrBy request.
@@ -477,14 +478,14 @@ func (s *StateMachine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *s
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
 	if sum, fine := sumIncrements(req.GetIncrements()); !fine || !e.cms.canAdd(sum) {
-		return &sketchpb.SketchServiceCMSIncrByResponse{Result: fail(codeLimitExceeded,
+		return &sketchpb.SketchServiceCMSIncrByResponse{Result: result.Failf(result.CodeLimitExceeded,
 			"increments: %v; nothing was added", errOverflow)}
 	}
 	counts := make([]int64, len(req.GetIncrements()))
 	for i, inc := range req.GetIncrements() {
 		counts[i] = e.cms.incr(hash64(inc.GetItem()), inc.GetIncrement())
 	}
-	return &sketchpb.SketchServiceCMSIncrByResponse{Result: ok(), Counts: counts}
+	return &sketchpb.SketchServiceCMSIncrByResponse{Result: result.OK(), Counts: counts}
 }
 
 // CheckCMSMerge validates a CMSMerge request.
@@ -497,11 +498,11 @@ func (s *StateMachine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest)
 	}
 	if w := req.GetWeights(); len(w) != 0 {
 		if len(w) != len(req.GetSources()) {
-			return invalid("weights", "has %d entries for %d sources; give one per source or none", len(w), len(req.GetSources()))
+			return result.Invalidf("weights", "has %d entries for %d sources; give one per source or none", len(w), len(req.GetSources()))
 		}
 		for i, x := range w {
 			if x <= 0 {
-				return invalid(fmt.Sprintf("weights[%d]", i), "must be positive, got %d", x)
+				return result.Invalidf(fmt.Sprintf("weights[%d]", i), "must be positive, got %d", x)
 			}
 		}
 	}
@@ -524,7 +525,7 @@ func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *ske
 			return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 		}
 		if src.cms.width != e.cms.width || src.cms.depth != e.cms.depth {
-			return &sketchpb.SketchServiceCMSMergeResponse{Result: fail(codeConflict,
+			return &sketchpb.SketchServiceCMSMergeResponse{Result: result.Failf(result.CodeConflict,
 				"%s: count-min %q is %d wide and %d deep, the destination %d and %d",
 				f, n, src.cms.width, src.cms.depth, e.cms.width, e.cms.depth)}
 		}
@@ -539,10 +540,10 @@ func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *ske
 	}
 	counters, total, err := weightedSum(srcs, weights)
 	if err != nil {
-		return &sketchpb.SketchServiceCMSMergeResponse{Result: fail(codeLimitExceeded, "weights: %v; nothing was merged", err)}
+		return &sketchpb.SketchServiceCMSMergeResponse{Result: result.Failf(result.CodeLimitExceeded, "weights: %v; nothing was merged", err)}
 	}
 	e.cms.counters, e.cms.total = counters, total
-	return &sketchpb.SketchServiceCMSMergeResponse{Result: ok()}
+	return &sketchpb.SketchServiceCMSMergeResponse{Result: result.OK()}
 }
 
 // CheckTopKAdd validates a TopKAdd request.
@@ -567,7 +568,7 @@ func (s *StateMachine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketc
 			dropped = append(dropped, out)
 		}
 	}
-	return &sketchpb.SketchServiceTopKAddResponse{Result: ok(), Dropped: dropped}
+	return &sketchpb.SketchServiceTopKAddResponse{Result: result.OK(), Dropped: dropped}
 }
 
 // CheckTopKIncrBy validates a TopKIncrBy request.
@@ -592,7 +593,7 @@ func (s *StateMachine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) 
 			dropped = append(dropped, out)
 		}
 	}
-	return &sketchpb.SketchServiceTopKIncrByResponse{Result: ok(), Dropped: dropped}
+	return &sketchpb.SketchServiceTopKIncrByResponse{Result: result.OK(), Dropped: dropped}
 }
 
 // CheckTDigestAdd validates a TDigestAdd request.
@@ -612,7 +613,7 @@ func (s *StateMachine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) 
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
 	e.td.add(req.GetValues())
-	return &sketchpb.SketchServiceTDigestAddResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestAddResponse{Result: result.OK()}
 }
 
 // CheckTDigestMerge validates a TDigestMerge request.
@@ -640,7 +641,7 @@ func (s *StateMachine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeReque
 		srcs[i] = src.td
 	}
 	e.td.mergeFrom(srcs, req.GetOverride())
-	return &sketchpb.SketchServiceTDigestMergeResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestMergeResponse{Result: result.OK()}
 }
 
 func (s *StateMachine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *sketchpb.SketchServiceTDigestResetResponse {
@@ -652,7 +653,7 @@ func (s *StateMachine) tdigestReset(req *sketchpb.SketchServiceTDigestResetReque
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
 	e.td.reset()
-	return &sketchpb.SketchServiceTDigestResetResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestResetResponse{Result: result.OK()}
 }
 
 // snapshotVersion is the first byte of a snapshot; a new layout gets a new

@@ -8,6 +8,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // TestLongestDurationsKeepData: a stream and a consumer configured with the
@@ -47,7 +48,7 @@ func TestApplyRefusesDurationsAboveCeiling(t *testing.T) {
 	m := New(nil)
 	check := func(what string, r interface{ GetResult() *commonpb.Result }, field string) {
 		t.Helper()
-		if r.GetResult().GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetResult().GetMessage(), field+": ") {
+		if r.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetResult().GetMessage(), field+": ") {
 			t.Errorf("%s: %v, want invalid_argument naming %s", what, r.GetResult(), field)
 		}
 	}

@@ -7,9 +7,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -43,26 +43,6 @@ const (
 	DefaultInactiveMs        = 5_000
 	DefaultFetchMaxBytes     = 1 << 20
 )
-
-// Result codes (see common.proto).
-const (
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeWrongSequence = "wrong_sequence"
-	codeNotOwner      = "not_owner"
-	codeInvalid       = "invalid_argument"
-	codeLimit         = "limit_exceeded"
-	codeConflict      = "conflict"
-	codeNoSubject     = "no_subject"
-)
-
-var okResult = &commonpb.Result{Success: true}
-
-func okRes() *commonpb.Result { return okResult }
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // Machine is the deterministic stream state machine: streams, their stored
 // messages, deduplication windows and consumers (positions, pending acks,
@@ -139,7 +119,7 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateStreamResponse{Result: fail(codeInvalid, "%s", p)}
+			return &sp.StreamServiceCreateStreamResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
 		}
 		return m.createStream(req.GetConfig(), at)
 	case OpUpdateStream:
@@ -148,7 +128,7 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "%s", p)}
+			return &sp.StreamServiceUpdateStreamResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
 		}
 		return m.updateStream(req.GetConfig(), at)
 	case OpDeleteStream:
@@ -203,7 +183,7 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
+			return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
 		}
 		return m.createConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpUpdateConsumer:
@@ -212,7 +192,7 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
+			return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
 		}
 		return m.updateConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpDeleteConsumer:
@@ -233,7 +213,7 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 			return err
 		}
 		if p := ackDurations(req); p != "" {
-			return &sp.StreamServiceAckResponse{Result: fail(codeInvalid, "%s", p)}
+			return &sp.StreamServiceAckResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
 		}
 		return m.ack(req, at)
 	case OpTouch:

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -91,7 +92,7 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 	if d := apply(t, m, OpPublish, 1001, pub("ev.x", "1")).(*sp.StreamServicePublishResponse); !d.GetDuplicate() || d.GetSeq() != 2 {
 		t.Fatalf("dup = %v", d)
 	}
-	if d := apply(t, m, OpPublish, 1001, pub("other", "")).(*sp.StreamServicePublishResponse); d.GetResult().GetResultCode() != codeNoSubject {
+	if d := apply(t, m, OpPublish, 1001, pub("other", "")).(*sp.StreamServicePublishResponse); d.GetResult().GetResultCode() != result.CodeNoSubject {
 		t.Fatalf("unbound = %v", d)
 	}
 	apply(t, m, OpCreateConsumer, 1000, &sp.StreamServiceCreateConsumerRequest{Stream: "ev", Config: &sp.ConsumerConfig{DurableName: "c", AckWaitMs: 100, MaxDeliver: 2}})
@@ -166,7 +167,7 @@ func TestMachineLimits(t *testing.T) {
 	}
 	apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "n", MaxMsgs: 1, Discard: sp.StreamDiscard_STREAM_DISCARD_NEW}})
 	apply(t, m, OpPublish, 1, pub("n", ""))
-	if r := apply(t, m, OpPublish, 1, pub("n", "")).(*sp.StreamServicePublishResponse); r.GetResult().GetResultCode() != codeLimit {
+	if r := apply(t, m, OpPublish, 1, pub("n", "")).(*sp.StreamServicePublishResponse); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("discard new = %v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // bruteFirst is what the index must answer: the least (name, index) whose
@@ -287,7 +288,7 @@ func TestSubjectIndexCostIsPerNewSubject(t *testing.T) {
 	}
 	// A conflicting create is found and named without a pairwise scan.
 	r := apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "X", Subjects: []string{"q", "s3.*.77"}}}).(*sp.StreamServiceCreateStreamResponse)
-	if r.GetResult().GetResultCode() != codeConflict || !strings.Contains(r.GetResult().GetMessage(), `"s3.*.77" overlaps stream "S3"'s subject "s3.sub.77"`) {
+	if r.GetResult().GetResultCode() != result.CodeConflict || !strings.Contains(r.GetResult().GetMessage(), `"s3.*.77" overlaps stream "S3"'s subject "s3.sub.77"`) {
 		t.Fatalf("conflict = %v", r.GetResult())
 	}
 }
