@@ -11,8 +11,8 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cache"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/objstore"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
@@ -23,7 +23,7 @@ import (
 // with the FSM (so its commands are replicated, and its state snapshotted and
 // restored) and the gRPC service with the server, for example:
 //
-//	locksm := lock.NewStateMachine()
+//	locksm := lock.New()
 //	if err := f.Register(locksm); err != nil {
 //		return err
 //	}
@@ -32,25 +32,25 @@ import (
 // Never rename a registered state machine: its name is in every log entry
 // and snapshot written so far.
 func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
-	locksm := lock.NewStateMachine()
+	locksm := lock.New()
 	if err := f.Register(locksm); err != nil {
 		return err
 	}
 	lockpb.RegisterLockServiceServer(g, api.NewLockService(locksm, d))
-	kvs := api.NewKVService(d)
-	if err := f.Register(kvs.Subsystem()); err != nil {
+	kvsm := kv.New()
+	if err := f.Register(kvsm); err != nil {
 		return err
 	}
+	kvs := api.NewKVService(kvsm, d)
 	// The cache observes KV reads and writes, so it registers the KV service.
-	if err := cache.Register(f, g, d, kvs); err != nil {
+	if err := cache.Register(f, g, d, kvsm, kvs); err != nil {
 		return err
 	}
-	streamNotify := &notify.Notifier[string]{}
-	streamSM := stream.New(streamNotify.Fire)
+	streamSM := stream.New()
 	if err := f.Register(streamSM); err != nil {
 		return err
 	}
-	streampb.RegisterStreamServiceServer(g, api.NewStreamService(streamSM, streamNotify, d))
+	streampb.RegisterStreamServiceServer(g, api.NewStreamService(streamSM, d))
 	collsm := collections.New()
 	if err := f.Register(collsm); err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 )
 
 // maxSRandCount bounds |count| of SRandMember, whose negative form answers
@@ -26,9 +25,8 @@ const maxBatch = 100_000
 // machine, and parks blocking pops until apply signals a ready message.
 type CollectionsService struct {
 	pb.UnimplementedCollectionsServiceServer
-	sm      *collections.StateMachine
-	d       Deps
-	waiters notify.Notifier[string]
+	sm *collections.Machine
+	d  Deps
 
 	// popping counts pop proposals in flight per queue. A waiter proposes a
 	// pop only while fewer are in flight than messages are ready, so a push
@@ -37,12 +35,9 @@ type CollectionsService struct {
 	popping map[string]int
 }
 
-// NewCollectionsService wires the service to its state machine. Call it
-// before raft starts applying, so no wake-up is missed.
-func NewCollectionsService(sm *collections.StateMachine, d Deps) *CollectionsService {
-	s := &CollectionsService{sm: sm, d: d, popping: map[string]int{}}
-	sm.OnReady(s.waiters.Fire, s.waiters.FireAll)
-	return s
+// NewCollectionsService returns the service over sm.
+func NewCollectionsService(sm *collections.Machine, d Deps) *CollectionsService {
+	return &CollectionsService{sm: sm, d: d, popping: map[string]int{}}
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }

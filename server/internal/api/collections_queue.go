@@ -100,7 +100,7 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		if w == nil {
 			// Subscribe, then look again: a push between the look above
 			// and the subscription would otherwise be missed.
-			w = s.waiters.Watch(req.GetQueue())
+			w = s.sm.Watch(req.GetQueue())
 			continue
 		}
 		if nextDue > 0 {
@@ -142,7 +142,7 @@ func (s *CollectionsService) releasePop(queue string) {
 		delete(s.popping, queue)
 	}
 	s.popMu.Unlock()
-	s.waiters.Fire(queue)
+	s.sm.Wake(queue)
 }
 
 func (s *CollectionsService) QueueAck(ctx context.Context, req *pb.CollectionsServiceQueueAckRequest) (*pb.CollectionsServiceQueueAckResponse, error) {

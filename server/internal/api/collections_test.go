@@ -17,7 +17,7 @@ import (
 // the wall clock, as a single raft node would; it has no ticker, so these
 // tests see the waits work without ticks.
 type collProposer struct {
-	sm   *collections.StateMachine
+	sm   *collections.Machine
 	pops *atomic.Int64
 }
 

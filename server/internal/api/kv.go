@@ -10,7 +10,6 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
@@ -32,22 +31,16 @@ var kvOK = result.OK()
 // watches woken by the machine's change notifications.
 type KVService struct {
 	kvpb.UnimplementedKVServiceServer
-	sm      *kv.Machine
-	changes *notify.Notifier[string]
-	d       Deps
+	sm *kv.Machine
+	d  Deps
 }
 
-// NewKVService returns the service with its state machine; register
-// Subsystem() with the FSM.
-func NewKVService(d Deps) *KVService {
-	s := &KVService{changes: &notify.Notifier[string]{}, d: d}
-	s.sm = kv.New(s.changes)
-	s.sm.SetWatchBacklog(d.Limits.WatchBacklog, int64(d.Limits.WatchBacklogBytes))
-	return s
+// NewKVService returns the service over sm, and bounds sm's change log by
+// d.Limits (WatchBacklog, WatchBacklogBytes). Call it before raft applies.
+func NewKVService(sm *kv.Machine, d Deps) *KVService {
+	sm.SetWatchBacklog(d.Limits.WatchBacklog, int64(d.Limits.WatchBacklogBytes))
+	return &KVService{sm: sm, d: d}
 }
-
-// Subsystem is the KV state machine to register with the FSM.
-func (s *KVService) Subsystem() fsm.Subsystem { return kv.Subsystem{Machine: s.sm} }
 
 func (s *KVService) checkBucket(v *Validator, field, name string) {
 	if rule := kv.CheckBucketName(name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen)); rule != "" {
@@ -349,7 +342,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 
 	// Subscribe before the first look, so no change between the look and
 	// the wait is missed.
-	w := s.changes.Watch(bucket)
+	w := s.sm.Watch(bucket)
 	defer w.Stop()
 
 	var (

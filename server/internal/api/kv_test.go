@@ -17,7 +17,7 @@ import (
 // nothing is proposed.
 func TestKVValidationProposesNothing(t *testing.T) {
 	p := &fakeProposer{}
-	s := NewKVService(Deps{Node: p, Limits: DefaultLimits()})
+	s := NewKVService(kv.New(), Deps{Node: p, Limits: DefaultLimits()})
 	ctx := context.Background()
 	type resulter interface{ GetResult() *commonpb.Result }
 	check := func(what string, r resulter, err error, field string) {
@@ -83,7 +83,7 @@ func TestKVCreateBucketProposesDefaults(t *testing.T) {
 	p := &fakeProposer{res: &kvpb.KVServiceCreateBucketResponse{Result: result.OK()}}
 	lim := DefaultLimits()
 	lim.MaxValueSize = 4096
-	s := NewKVService(Deps{Node: p, Limits: lim})
+	s := NewKVService(kv.New(), Deps{Node: p, Limits: lim})
 	if _, err := s.CreateBucket(context.Background(), &kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b"}}); err != nil {
 		t.Fatal(err)
 	}

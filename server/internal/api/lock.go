@@ -46,7 +46,7 @@ type LockService struct {
 
 // NewLockService returns the lock service over the registered state
 // machine sm.
-func NewLockService(sm *lock.StateMachine, d Deps) *LockService {
+func NewLockService(sm *lock.Machine, d Deps) *LockService {
 	boot := time.Now()
 	// Local fence tokens start from the boot time in microseconds, so a
 	// restarted node's tokens still exceed the ones it granted before, as

@@ -19,7 +19,7 @@ import (
 // as a single raft node would, and counts the proposals.
 type applyProposer struct {
 	mu    sync.Mutex
-	sm    *lock.StateMachine
+	sm    *lock.Machine
 	count map[uint16]int
 }
 
@@ -41,7 +41,7 @@ func (p *applyProposer) proposals(op uint16) int {
 }
 
 func newLockTestService(t *testing.T) (*LockService, *applyProposer, chan struct{}) {
-	sm := lock.NewStateMachine()
+	sm := lock.New()
 	p := &applyProposer{sm: sm, count: map[uint16]int{}}
 	stopping := make(chan struct{})
 	return NewLockService(sm, Deps{Node: p, Limits: DefaultLimits(), Logger: zap.NewNop(), Stopping: stopping}), p, stopping

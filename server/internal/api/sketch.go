@@ -23,12 +23,12 @@ func SketchLimits(l Limits) sketch.Limits {
 // after the same validation.
 type SketchService struct {
 	sketchpb.UnimplementedSketchServiceServer
-	sm   *sketch.StateMachine
+	sm   *sketch.Machine
 	node Proposer
 }
 
 // NewSketchService returns the service over sm, proposing through d.Node.
-func NewSketchService(sm *sketch.StateMachine, d Deps) *SketchService {
+func NewSketchService(sm *sketch.Machine, d Deps) *SketchService {
 	return &SketchService{sm: sm, node: d.Node}
 }
 

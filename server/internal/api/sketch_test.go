@@ -13,7 +13,7 @@ import (
 
 // sketchNode applies proposals straight to a state machine, recording the ops.
 type sketchNode struct {
-	sm  *sketch.StateMachine
+	sm  *sketch.Machine
 	ops []uint16
 }
 

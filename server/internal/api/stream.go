@@ -6,7 +6,6 @@ import (
 	"time"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
@@ -32,14 +31,12 @@ const (
 type StreamService struct {
 	sp.UnimplementedStreamServiceServer
 	sm *stream.Machine
-	n  *notify.Notifier[string]
 	d  Deps
 }
 
-// NewStreamService returns the service over sm; n must be the notifier sm
-// fires on every change of a stream.
-func NewStreamService(sm *stream.Machine, n *notify.Notifier[string], d Deps) *StreamService {
-	return &StreamService{sm: sm, n: n, d: d}
+// NewStreamService returns the service over sm.
+func NewStreamService(sm *stream.Machine, d Deps) *StreamService {
+	return &StreamService{sm: sm, d: d}
 }
 
 func (h *StreamService) checkName(v *Validator, field, s string) {

@@ -99,7 +99,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
 	ctx := srv.Context()
-	w := h.n.Watch(req.GetStream())
+	w := h.sm.Watch(req.GetStream())
 	defer w.Stop()
 
 	// A bound ephemeral consumer is kept alive by touching it.
@@ -176,7 +176,7 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	if r := v.Result(); r != nil {
 		return &sp.StreamServiceFetchResponse{Result: r}, nil
 	}
-	w := h.n.Watch(req.GetStream())
+	w := h.sm.Watch(req.GetStream())
 	defer w.Stop()
 	var expire <-chan time.Time
 	if d := req.GetMaxWaitMs(); d > 0 {

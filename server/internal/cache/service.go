@@ -27,7 +27,7 @@ const (
 // and writes that feeds it.
 type Service struct {
 	cachepb.UnimplementedCacheServiceServer
-	sm *StateMachine
+	sm *Machine
 	kv *kv.Machine
 	d  api.Deps
 
@@ -41,12 +41,8 @@ type Service struct {
 // d.DisableCache the state machine is still registered (so a data dir
 // written with caching on still replays), but KV is served unwrapped and
 // every CacheService call answers gRPC Unimplemented.
-func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, kvs *api.KVService) error {
-	sub, ok := kvs.Subsystem().(kv.Subsystem)
-	if !ok {
-		return errorf("cache: the KV service's state machine is a %T", kvs.Subsystem())
-	}
-	sm := NewStateMachine(sub.Machine)
+func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, kvm *kv.Machine, kvs *api.KVService) error {
+	sm := New(kvm)
 	if err := f.Register(sm); err != nil {
 		return err
 	}
@@ -55,7 +51,7 @@ func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, kvs *api.KVServic
 		cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
 		return nil
 	}
-	s := &Service{sm: sm, kv: sub.Machine, d: d, trackers: map[string]*tracker{}}
+	s := &Service{sm: sm, kv: kvm, d: d, trackers: map[string]*tracker{}}
 	kvpb.RegisterKVServiceServer(g, &kvObserver{KVServiceServer: kvs, s: s})
 	cachepb.RegisterCacheServiceServer(g, s)
 	return nil

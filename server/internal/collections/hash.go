@@ -125,7 +125,7 @@ func (s *store) checkValue(field string, v []byte) *commonpb.Result {
 	return nil
 }
 
-func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb.CollectionsServiceHSetResponse {
+func (m *Machine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb.CollectionsServiceHSetResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHSetResponse{Result: r}
@@ -160,7 +160,7 @@ func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb
 	return &pb.CollectionsServiceHSetResponse{Result: result.OK(), Added: added}
 }
 
-func (m *StateMachine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64) *pb.CollectionsServiceHSetNXResponse {
+func (m *Machine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64) *pb.CollectionsServiceHSetNXResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHSetNXResponse{Result: r}
@@ -180,7 +180,7 @@ func (m *StateMachine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64)
 	return &pb.CollectionsServiceHSetNXResponse{Result: result.OK(), Set: true}
 }
 
-func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.CollectionsServiceHDelResponse {
+func (m *Machine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.CollectionsServiceHDelResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHDelResponse{Result: r}
@@ -199,7 +199,7 @@ func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb
 	return &pb.CollectionsServiceHDelResponse{Result: result.OK(), Removed: removed}
 }
 
-func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int64) *pb.CollectionsServiceHIncrByResponse {
+func (m *Machine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int64) *pb.CollectionsServiceHIncrByResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHIncrByResponse{Result: r}
@@ -228,7 +228,7 @@ func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int6
 	return &pb.CollectionsServiceHIncrByResponse{Result: result.OK(), Value: next}
 }
 
-func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatRequest, at int64) *pb.CollectionsServiceHIncrByFloatResponse {
+func (m *Machine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatRequest, at int64) *pb.CollectionsServiceHIncrByFloatResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHIncrByFloatResponse{Result: r}
@@ -262,7 +262,7 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 
 // putNumber stores an incremented value, keeping the field's TTL (as
 // HINCRBY does in Redis).
-func (m *StateMachine) putNumber(s *store, h *hash, key, field string, v []byte, exp, at int64) *commonpb.Result {
+func (m *Machine) putNumber(s *store, h *hash, key, field string, v []byte, exp, at int64) *commonpb.Result {
 	if r := s.checkValue(field, v); r != nil {
 		return r
 	}
@@ -279,7 +279,7 @@ func (m *StateMachine) putNumber(s *store, h *hash, key, field string, v []byte,
 	return nil
 }
 
-func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int64) *pb.CollectionsServiceHExpireResponse {
+func (m *Machine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int64) *pb.CollectionsServiceHExpireResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHExpireResponse{Result: r}
@@ -330,7 +330,7 @@ func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int6
 	return &pb.CollectionsServiceHExpireResponse{Result: result.OK(), Outcomes: out}
 }
 
-func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) *pb.CollectionsServiceHPersistResponse {
+func (m *Machine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) *pb.CollectionsServiceHPersistResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHPersistResponse{Result: r}
@@ -357,7 +357,7 @@ func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at in
 }
 
 // expireFields removes fields whose TTL is due as of at.
-func (m *StateMachine) expireFields(at int64) {
+func (m *Machine) expireFields(at int64) {
 	for len(m.ttls) > 0 && m.ttls[0].at <= at {
 		e := heap.Pop(&m.ttls).(ttlEntry)
 		s := m.stores[e.store]
@@ -399,7 +399,7 @@ func (h *ttlHeap) Pop() any {
 // Reads. Each takes now (the server's clock) only to hide fields whose TTL
 // has passed before the tick removed them.
 
-func (m *StateMachine) readHash(name, key string) (*hash, *commonpb.Result) {
+func (m *Machine) readHash(name, key string) (*hash, *commonpb.Result) {
 	s, r := m.lookup(name, kindHash)
 	if r != nil {
 		return nil, r
@@ -408,7 +408,7 @@ func (m *StateMachine) readHash(name, key string) (*hash, *commonpb.Result) {
 }
 
 // HGet reads a field.
-func (m *StateMachine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *pb.CollectionsServiceHGetResponse {
+func (m *Machine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *pb.CollectionsServiceHGetResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -424,7 +424,7 @@ func (m *StateMachine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *p
 }
 
 // HMGet reads fields in request order.
-func (m *StateMachine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) *pb.CollectionsServiceHMGetResponse {
+func (m *Machine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) *pb.CollectionsServiceHMGetResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -474,7 +474,7 @@ func sortedFields(h *hash, now int64, withValues bool) ([]string, *commonpb.Resu
 }
 
 // HGetAll reads every live field.
-func (m *StateMachine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int64) *pb.CollectionsServiceHGetAllResponse {
+func (m *Machine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int64) *pb.CollectionsServiceHGetAllResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -493,7 +493,7 @@ func (m *StateMachine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int
 }
 
 // HExists tells whether a field is alive.
-func (m *StateMachine) HExists(req *pb.CollectionsServiceHExistsRequest, now int64) *pb.CollectionsServiceHExistsResponse {
+func (m *Machine) HExists(req *pb.CollectionsServiceHExistsRequest, now int64) *pb.CollectionsServiceHExistsResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -508,7 +508,7 @@ func (m *StateMachine) HExists(req *pb.CollectionsServiceHExistsRequest, now int
 }
 
 // HLen counts live fields.
-func (m *StateMachine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *pb.CollectionsServiceHLenResponse {
+func (m *Machine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *pb.CollectionsServiceHLenResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -523,7 +523,7 @@ func (m *StateMachine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *p
 }
 
 // HKeys lists live field names in byte order.
-func (m *StateMachine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) *pb.CollectionsServiceHKeysResponse {
+func (m *Machine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) *pb.CollectionsServiceHKeysResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -538,7 +538,7 @@ func (m *StateMachine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) 
 }
 
 // HVals lists live values in the byte order of their fields.
-func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) *pb.CollectionsServiceHValsResponse {
+func (m *Machine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) *pb.CollectionsServiceHValsResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -557,7 +557,7 @@ func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) 
 }
 
 // HScan pages through live fields in byte order.
-func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
+func (m *Machine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceHScanResponse{Result: r}
@@ -575,7 +575,7 @@ func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) 
 }
 
 // collectHash is HScan's part under the lock.
-func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(store, key)
@@ -593,7 +593,7 @@ func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]sc
 }
 
 // HTTL answers remaining TTLs: ms left, -1 for no TTL, -2 for no field.
-func (m *StateMachine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *pb.CollectionsServiceHTTLResponse {
+func (m *Machine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *pb.CollectionsServiceHTTLResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())

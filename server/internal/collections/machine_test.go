@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // apply runs one command and fails the test on a decode error.
-func apply[R any](t testing.TB, m *StateMachine, op uint16, at int64, req proto.Message) R {
+func apply[R any](t testing.TB, m *Machine, op uint16, at int64, req proto.Message) R {
 	t.Helper()
 	payload, err := proto.Marshal(req)
 	if err != nil {
@@ -29,7 +29,7 @@ func apply[R any](t testing.TB, m *StateMachine, op uint16, at int64, req proto.
 	return r
 }
 
-func snapshot(t testing.TB, m *StateMachine) []byte {
+func snapshot(t testing.TB, m *Machine) []byte {
 	t.Helper()
 	write, err := m.Snapshot()
 	if err != nil {
@@ -42,7 +42,7 @@ func snapshot(t testing.TB, m *StateMachine) []byte {
 	return buf.Bytes()
 }
 
-func create(t testing.TB, m *StateMachine, at int64, cfg *pb.CollectionsStoreConfig) {
+func create(t testing.TB, m *Machine, at int64, cfg *pb.CollectionsStoreConfig) {
 	t.Helper()
 	r := apply[*pb.CollectionsServiceCreateStoreResponse](t, m, OpCreateStore, at, &pb.CollectionsServiceCreateStoreRequest{Config: cfg})
 	if !r.GetResult().GetSuccess() {
@@ -63,7 +63,7 @@ func queueCfg(name string, q *pb.QueueConfig) *pb.CollectionsStoreConfig {
 }
 
 // script drives a machine through every kind of mutation, with times.
-func script(t testing.TB, m *StateMachine) (popped [][]byte) {
+func script(t testing.TB, m *Machine) (popped [][]byte) {
 	create(t, m, 1000, hashCfg("h"))
 	create(t, m, 1000, setCfg("s"))
 	create(t, m, 1000, queueCfg("dlq", nil))
@@ -111,7 +111,7 @@ func TestDeterministicAndSnapshotExact(t *testing.T) {
 	if !bytes.Equal(snapshot(t, c), sa) {
 		t.Fatal("restore changed the state")
 	}
-	next := func(m *StateMachine) [][]byte {
+	next := func(m *Machine) [][]byte {
 		return apply[*pb.CollectionsServiceSPopResponse](t, m, OpSPop, 2000, &pb.CollectionsServiceSPopRequest{Store: "s", Key: "k", Count: 3}).GetMembers()
 	}
 	if x, y := next(a), next(c); !slices.EqualFunc(x, y, bytes.Equal) {

@@ -154,7 +154,7 @@ func TestHIncrByFloatRedisFloats(t *testing.T) {
 // checkIncr asserts an increment's outcome and, after a refusal, that the
 // field still holds what was stored; after a success, that it holds the
 // answered value.
-func checkIncr(t *testing.T, m *StateMachine, c incrCase, success bool, msg, code string, value func() string) {
+func checkIncr(t *testing.T, m *Machine, c incrCase, success bool, msg, code string, value func() string) {
 	t.Helper()
 	got := m.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "f"}, 3)
 	if c.err != "" {

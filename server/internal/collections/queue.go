@@ -156,7 +156,7 @@ func (q *queue) nextDeadline() int64 {
 // readying delayed ones, and returning in-flight ones whose visibility
 // timeout passed (or dead-lettering them). Called by Tick and before every
 // queue command, so the outcome never depends on when ticks happen.
-func (m *StateMachine) advance(s *store, at int64) {
+func (m *Machine) advance(s *store, at int64) {
 	q := s.q
 	woke := false
 	for t := q.delayed.top(); t != nil && t.at <= at; t = q.delayed.top() {
@@ -189,14 +189,14 @@ func (m *StateMachine) advance(s *store, at int64) {
 		}
 	}
 	if woke {
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
 }
 
 // returnMsg makes a message that left flight visible again, or dead-letters
 // it when it has been received max_receive_count times. m is out of every
 // heap. It reports whether the message became ready here.
-func (m *StateMachine) returnMsg(s *store, msg *qmsg, at int64) bool {
+func (m *Machine) returnMsg(s *store, msg *qmsg, at int64) bool {
 	if max := s.cfg.GetQueue().GetMaxReceiveCount(); max > 0 && msg.receives >= max {
 		m.deadLetter(s, msg, at)
 		return false
@@ -210,7 +210,7 @@ func (m *StateMachine) returnMsg(s *store, msg *qmsg, at int64) bool {
 // (receive count 0, retention counted from now) with the same id, payload and
 // attributes; it is accepted even past that queue's max_messages, so nothing
 // is lost.
-func (m *StateMachine) deadLetter(s *store, msg *qmsg, at int64) {
+func (m *Machine) deadLetter(s *store, msg *qmsg, at int64) {
 	delete(s.q.msgs, msg.seq)
 	s.bytes -= int64(len(msg.payload))
 	dlq := s.cfg.GetQueue().GetDeadLetterQueue()
@@ -226,7 +226,7 @@ func (m *StateMachine) deadLetter(s *store, msg *qmsg, at int64) {
 	if d.q.retention > 0 {
 		d.q.rfifo = append(d.q.rfifo, nm.seq)
 	}
-	m.fire(dlq)
+	m.notify.Fire(dlq)
 }
 
 // Receipt names one pop of one message: the store incarnation, the message
@@ -257,7 +257,7 @@ func ParseReceipt(r string) (gen, seq uint64, receives int32, ok bool) {
 }
 
 // queueFor finds a queue and applies what is due before a command.
-func (m *StateMachine) queueFor(name string, at int64) (*store, *commonpb.Result) {
+func (m *Machine) queueFor(name string, at int64) (*store, *commonpb.Result) {
 	s, r := m.lookup(name, kindQueue)
 	if r != nil {
 		return nil, r
@@ -267,7 +267,7 @@ func (m *StateMachine) queueFor(name string, at int64) (*store, *commonpb.Result
 }
 
 // inflightFor finds the in-flight message a receipt names.
-func (m *StateMachine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.Result) {
+func (m *Machine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.Result) {
 	gen, seq, rc, okr := ParseReceipt(receipt)
 	if !okr {
 		return nil, result.Failf(result.CodeInvalidArgument, "receipt: not a receipt this server handed out")
@@ -279,7 +279,7 @@ func (m *StateMachine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.R
 	return msg, nil
 }
 
-func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int64) *pb.CollectionsServiceQueuePushResponse {
+func (m *Machine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int64) *pb.CollectionsServiceQueuePushResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePushResponse{Result: r}
@@ -335,12 +335,12 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 		q.put(msg, stDelayed)
 	} else {
 		q.put(msg, stReady)
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
 	return &pb.CollectionsServiceQueuePushResponse{Result: result.OK(), Id: id}
 }
 
-func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.CollectionsServiceQueuePopResponse {
+func (m *Machine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.CollectionsServiceQueuePopResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePopResponse{Result: r}
@@ -375,7 +375,7 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 	return resp
 }
 
-func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64) *pb.CollectionsServiceQueueAckResponse {
+func (m *Machine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64) *pb.CollectionsServiceQueueAckResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueueAckResponse{Result: r}
@@ -388,7 +388,7 @@ func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64)
 	return &pb.CollectionsServiceQueueAckResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
+func (m *Machine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
 	if rule := msec.Check(req.GetDelayMs()); rule != "" {
 		return &pb.CollectionsServiceQueueNackResponse{Result: result.Failf(result.CodeInvalidArgument, "delay_ms: %s", rule)}
 	}
@@ -408,12 +408,12 @@ func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int6
 		s.q.put(msg, stDelayed)
 	} else {
 		s.q.put(msg, stReady)
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
 	return &pb.CollectionsServiceQueueNackResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest, at int64) *pb.CollectionsServiceQueueExtendVisibilityResponse {
+func (m *Machine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest, at int64) *pb.CollectionsServiceQueueExtendVisibilityResponse {
 	if req.GetVisibilityTimeoutMs() <= 0 {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: must be positive")}
 	}
@@ -433,7 +433,7 @@ func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRe
 	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.OK(), InvisibleUntilAtMs: msg.at}
 }
 
-func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at int64) *pb.CollectionsServiceQueuePurgeResponse {
+func (m *Machine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at int64) *pb.CollectionsServiceQueuePurgeResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePurgeResponse{Result: r}
@@ -455,7 +455,7 @@ func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at in
 // at now would see them: a message whose delay or visibility timeout has
 // passed counts as ready (or, when it has used its receives, as gone to
 // the dead-letter queue) even before the tick that moves it.
-func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now int64) *pb.CollectionsServiceQueueLenResponse {
+func (m *Machine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now int64) *pb.CollectionsServiceQueueLenResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetQueue(), kindQueue)
@@ -493,7 +493,7 @@ func (h *msgHeap) countDue(now int64, keep func(*qmsg) bool) int64 {
 }
 
 // QueuePeek answers the next ready messages in FIFO order, without receipts.
-func (m *StateMachine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb.CollectionsServiceQueuePeekResponse {
+func (m *Machine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb.CollectionsServiceQueuePeekResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetQueue(), kindQueue)
@@ -545,7 +545,7 @@ func (h *idxHeap) Pop() any {
 // (ready ones, or 1 when only a due delayed or in-flight message is there),
 // and otherwise when the next delayed or in-flight message comes due (0:
 // none), so the waiter can sleep until then or until a push wakes it.
-func (m *StateMachine) Poppable(queue string, now int64) (ready int, nextDue int64, r *commonpb.Result) {
+func (m *Machine) Poppable(queue string, now int64) (ready int, nextDue int64, r *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(queue, kindQueue)

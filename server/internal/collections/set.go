@@ -85,7 +85,7 @@ func (s *store) setRem(key string, st *set, m string) bool {
 	return true
 }
 
-func (m *StateMachine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.CollectionsServiceSAddResponse {
+func (m *Machine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.CollectionsServiceSAddResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSAddResponse{Result: r}
@@ -117,7 +117,7 @@ func (m *StateMachine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.Collectio
 	return &pb.CollectionsServiceSAddResponse{Result: result.OK(), Added: added}
 }
 
-func (m *StateMachine) srem(req *pb.CollectionsServiceSRemRequest) *pb.CollectionsServiceSRemResponse {
+func (m *Machine) srem(req *pb.CollectionsServiceSRemRequest) *pb.CollectionsServiceSRemResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSRemResponse{Result: r}
@@ -138,7 +138,7 @@ func (m *StateMachine) srem(req *pb.CollectionsServiceSRemRequest) *pb.Collectio
 // spop removes random members. The PRNG is seeded from the command's time and
 // the number of commands applied so far: the same on every replica and every
 // replay, and different from one pop to the next.
-func (m *StateMachine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb.CollectionsServiceSPopResponse {
+func (m *Machine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb.CollectionsServiceSPopResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSPopResponse{Result: r}
@@ -165,7 +165,7 @@ func (m *StateMachine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb
 	return &pb.CollectionsServiceSPopResponse{Result: result.OK(), Members: out}
 }
 
-func (m *StateMachine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.CollectionsServiceSMoveResponse {
+func (m *Machine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.CollectionsServiceSMoveResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSMoveResponse{Result: r}
@@ -199,7 +199,7 @@ const (
 // empty sets), in byte order. With a destination it replaces that key with
 // the result (deleting it when the result is empty), which only apply may
 // do; reads pass "".
-func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest string) ([]string, *commonpb.Result) {
+func (m *Machine) setAlgebra(name string, keys []string, op algebra, dest string) ([]string, *commonpb.Result) {
 	s, r := m.lookup(name, kindSet)
 	if r != nil {
 		return nil, r
@@ -295,7 +295,7 @@ func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest s
 
 // Reads.
 
-func (m *StateMachine) readSet(name, key string) (*set, *commonpb.Result) {
+func (m *Machine) readSet(name, key string) (*set, *commonpb.Result) {
 	s, r := m.lookup(name, kindSet)
 	if r != nil {
 		return nil, r
@@ -304,7 +304,7 @@ func (m *StateMachine) readSet(name, key string) (*set, *commonpb.Result) {
 }
 
 // SIsMember tests one member.
-func (m *StateMachine) SIsMember(req *pb.CollectionsServiceSIsMemberRequest) *pb.CollectionsServiceSIsMemberResponse {
+func (m *Machine) SIsMember(req *pb.CollectionsServiceSIsMemberRequest) *pb.CollectionsServiceSIsMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -315,7 +315,7 @@ func (m *StateMachine) SIsMember(req *pb.CollectionsServiceSIsMemberRequest) *pb
 }
 
 // SMIsMember tests members in order.
-func (m *StateMachine) SMIsMember(req *pb.CollectionsServiceSMIsMemberRequest) *pb.CollectionsServiceSMIsMemberResponse {
+func (m *Machine) SMIsMember(req *pb.CollectionsServiceSMIsMemberRequest) *pb.CollectionsServiceSMIsMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -340,7 +340,7 @@ func toBytes(ms []string) [][]byte {
 }
 
 // SMembers lists a set in byte order.
-func (m *StateMachine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.CollectionsServiceSMembersResponse {
+func (m *Machine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.CollectionsServiceSMembersResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -363,7 +363,7 @@ func (m *StateMachine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.C
 }
 
 // SCard counts a set.
-func (m *StateMachine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.CollectionsServiceSCardResponse {
+func (m *Machine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.CollectionsServiceSCardResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -380,7 +380,7 @@ func (m *StateMachine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.Collect
 // SRandMember picks members as Redis does: count > 0 answers up to count
 // distinct members, count < 0 exactly -count members that may repeat. A read
 // changes nothing, so it may draw from an unseeded source.
-func (m *StateMachine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest) *pb.CollectionsServiceSRandMemberResponse {
+func (m *Machine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest) *pb.CollectionsServiceSRandMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -427,7 +427,7 @@ func (m *StateMachine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest)
 }
 
 // SAlgebra answers SINTER, SUNION or SDIFF without storing.
-func (m *StateMachine) SAlgebra(name string, keys []string, op string) ([][]byte, *commonpb.Result) {
+func (m *Machine) SAlgebra(name string, keys []string, op string) ([][]byte, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	a := map[string]algebra{"inter": inter, "union": union, "diff": diff}[op]
@@ -439,7 +439,7 @@ func (m *StateMachine) SAlgebra(name string, keys []string, op string) ([][]byte
 }
 
 // SScan pages through members in byte order.
-func (m *StateMachine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.CollectionsServiceSScanResponse {
+func (m *Machine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.CollectionsServiceSScanResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceSScanResponse{Result: r}
@@ -457,7 +457,7 @@ func (m *StateMachine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.Collect
 }
 
 // collectSet is SScan's part under the lock.
-func (m *StateMachine) collectSet(store, key string, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectSet(store, key string, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(store, key)

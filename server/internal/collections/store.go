@@ -183,7 +183,7 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 	return "", ""
 }
 
-func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
+func (m *Machine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
 	cfg := req.GetConfig()
 	if field, rule := ValidateConfig(cfg); field != "" {
 		return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "%s: %s", field, rule)}
@@ -223,7 +223,7 @@ func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest,
 }
 
 // lookup finds a store of the wanted kind (kindAny: any).
-func (m *StateMachine) lookup(name string, kind pb.CollectionsStoreKind) (*store, *commonpb.Result) {
+func (m *Machine) lookup(name string, kind pb.CollectionsStoreKind) (*store, *commonpb.Result) {
 	s := m.stores[name]
 	if s == nil {
 		return nil, notFoundStore(name)
@@ -246,7 +246,7 @@ func kindName(k pb.CollectionsStoreKind) string {
 	return "unknown"
 }
 
-func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest) *pb.CollectionsServiceDeleteStoreResponse {
+func (m *Machine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest) *pb.CollectionsServiceDeleteStoreResponse {
 	s, r := m.lookup(req.GetStore(), req.GetKind())
 	if r != nil {
 		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}
@@ -263,13 +263,13 @@ func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest)
 	}
 	delete(m.stores, s.name)
 	if s.q != nil {
-		m.fire(s.name) // blocked pops answer not_found
+		m.notify.Fire(s.name) // blocked pops answer not_found
 	}
 	return &pb.CollectionsServiceDeleteStoreResponse{Result: result.OK()}
 }
 
 // GetStore answers a store's configuration and status.
-func (m *StateMachine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.CollectionsServiceGetStoreResponse {
+func (m *Machine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.CollectionsServiceGetStoreResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetStore(), req.GetKind())
@@ -280,7 +280,7 @@ func (m *StateMachine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.C
 }
 
 // ListStores pages through stores in name order.
-func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *pb.CollectionsServiceListStoresResponse {
+func (m *Machine) ListStores(req *pb.CollectionsServiceListStoresRequest) *pb.CollectionsServiceListStoresResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	size := int(req.GetPageSize())
@@ -307,7 +307,7 @@ func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *
 }
 
 // ScanKeys pages through the keys of a hash or set store.
-func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
+func (m *Machine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceScanKeysResponse{Result: r}
@@ -325,7 +325,7 @@ func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now i
 }
 
 // collectKeys is ScanKeys' part under the lock.
-func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectKeys(store string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(store, kindAny)
@@ -353,7 +353,7 @@ func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanIte
 	return items, more, nil
 }
 
-func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
+func (m *Machine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
 	s, r := m.lookup(req.GetStore(), kindAny)
 	if r == nil && s.kind == kindQueue {
 		r = result.Failf(result.CodeConflict, "store %q is a queue, which has no keys", s.name)

@@ -162,7 +162,7 @@ func TestChangeLogSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	m2.SetWatchBacklog(20, 1<<20)
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestChangeLogSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m3 := New(nil)
+	m3 := New()
 	m3.SetWatchBacklog(3, 1<<20)
 	if err := m3.Restore(&buf); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestChangeLogVersion1Snapshot(t *testing.T) {
 		Entries: []snapEntry{{Key: "k", Value: []byte("v"), Rev: 9, Op: int32(kvpb.KVOperation_KV_OPERATION_PUT)}}}); err != nil {
 		t.Fatal(err)
 	}
-	m := New(nil)
+	m := New()
 	if err := m.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}

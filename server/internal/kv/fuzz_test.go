@@ -41,7 +41,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(uint16(OpCreateBucket), []byte{0x0a, 0x03, 0x0a, 0x01, 'b'})
 	f.Add(uint16(OpDelete), []byte{0xff})
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte) {
-		m := New(nil)
+		m := New()
 		cfg, _ := proto.Marshal(&kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 2, MaxValueSize: 64}})
 		m.ApplyOp(OpCreateBucket, 1, cfg)
 		before, _ := m.Info("b")

@@ -9,7 +9,9 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
@@ -29,26 +31,14 @@ const (
 	OpPurge        uint16 = 8
 )
 
-// Notifier is told which bucket changed after every apply, outside the
-// machine's lock (notify.Notifier[string] satisfies it).
-type Notifier interface {
-	Fire(bucket string)
-	FireAll()
-}
-
-type nopNotifier struct{}
-
-func (nopNotifier) Fire(string) {}
-func (nopNotifier) FireAll()    {}
-
 // Machine is the KV state machine: every bucket, key and retained entry.
 // Mutations arrive through Apply (from the raft log) and Tick; reads come
 // from the API layer under the read lock.
 type Machine struct {
 	mu      sync.RWMutex
 	buckets map[string]*bucket
-	lastID  uint64 // bucket ids: a recreated bucket is a new bucket to watchers
-	notify  Notifier
+	lastID  uint64                  // bucket ids: a recreated bucket is a new bucket to watchers
+	notify  notify.Notifier[string] // keyed by bucket; fired after every change in it, outside mu
 	// Bounds of each bucket's change log (SetWatchBacklog).
 	maxChanges     int
 	maxChangeBytes int64
@@ -89,14 +79,23 @@ type entry struct {
 
 func (e *entry) size() int64 { return int64(len(e.pb.Key) + len(e.pb.Value)) }
 
-// New returns an empty machine that tells n about changes (nil: nobody).
-func New(n Notifier) *Machine {
-	if n == nil {
-		n = nopNotifier{}
-	}
-	return &Machine{buckets: map[string]*bucket{}, notify: n,
+// New returns an empty machine.
+func New() *Machine {
+	return &Machine{buckets: map[string]*bucket{},
 		maxChanges: DefaultWatchBacklog, maxChangeBytes: DefaultWatchBacklogBytes}
 }
+
+var _ fsm.Subsystem = (*Machine)(nil)
+
+// Name implements fsm.Subsystem.
+func (m *Machine) Name() string { return Name }
+
+// Apply implements fsm.Subsystem.
+func (m *Machine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+// Watch subscribes to the changes of bucket (see notify): the waiter wakes
+// after every applied change in it, and after a restore.
+func (m *Machine) Watch(bucket string) *notify.Waiter[string] { return m.notify.Watch(bucket) }
 
 // ApplyOp applies one committed command. It is deterministic: time is atMs.
 // A malformed payload or unknown op answers an error value and changes

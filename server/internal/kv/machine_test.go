@@ -23,7 +23,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, cfg *kvpb.KVBucketConfig) *harness {
-	h := &harness{t: t, m: New(nil), now: 1000}
+	h := &harness{t: t, m: New(), now: 1000}
 	if cfg != nil {
 		if cfg.History == 0 {
 			cfg.History = 1
@@ -229,7 +229,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestBadCommands(t *testing.T) {
-	m := New(nil)
+	m := New()
 	for op := uint16(0); op < 12; op++ {
 		if _, ok := m.ApplyOp(op, 0, []byte{0xff, 0xff, 0xff}).(error); !ok {
 			t.Errorf("op %d: garbage payload not refused", op)

@@ -337,7 +337,7 @@ func checkInvariants(t *testing.T, tb *Table, lastFence map[string]uint64) {
 	}
 }
 
-func apply(t *testing.T, sm *StateMachine, op uint16, at int64, msg proto.Message) *Outcome {
+func apply(t *testing.T, sm *Machine, op uint16, at int64, msg proto.Message) *Outcome {
 	t.Helper()
 	b, err := proto.Marshal(msg)
 	if err != nil {
@@ -352,7 +352,7 @@ func apply(t *testing.T, sm *StateMachine, op uint16, at int64, msg proto.Messag
 }
 
 func TestLockStateMachineSnapshotRestore(t *testing.T) {
-	sm := NewStateMachine()
+	sm := New()
 	l := apply(t, sm, OpAcquire, 10, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r1", Keys: []string{"a", "b"}, LeaseTtlMs: 1000}).Lease
 	w := apply(t, sm, OpAcquire, 11, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r2", Keys: []string{"b"}, MaxWaitMs: 5000, LeaseTtlMs: 1000})
 	r3 := apply(t, sm, OpAcquire, 12, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r3", Keys: []string{"c"}, LeaseTtlMs: 1000}).Lease
@@ -369,7 +369,7 @@ func TestLockStateMachineSnapshotRestore(t *testing.T) {
 	// Changes after the snapshot must not leak into it.
 	apply(t, sm, OpRelease, 14, &lockpb.LockServiceReleaseRequest{LeaseId: l.LeaseId, RequestId: "r1"})
 
-	sm2 := NewStateMachine()
+	sm2 := New()
 	if err := sm2.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestLockStateMachineSnapshotRestore(t *testing.T) {
 }
 
 func TestLockApplyRejectsGarbage(t *testing.T) {
-	sm := NewStateMachine()
+	sm := New()
 	for _, cmd := range []fsm.Command{
 		{Subsystem: Name, Op: OpAcquire, Payload: []byte{0xff, 0xff}},
 		{Subsystem: Name, Op: OpRenew, Payload: []byte{0x0a}},
@@ -431,7 +431,7 @@ func TestLockApplyRejectsGarbage(t *testing.T) {
 // compares their snapshots.
 func TestLockDeterministic(t *testing.T) {
 	run := func() []byte {
-		sm := NewStateMachine()
+		sm := New()
 		rng := rand.New(rand.NewPCG(7, 7))
 		var leases []*lockpb.LockLease
 		for i := range 3000 {

@@ -23,7 +23,7 @@ const DefaultWatchBacklog = 10000
 
 // SetWatchBacklog bounds each store's change log to its last n changes
 // (n <= 0: the default). Call it before the machine is used.
-func (m *StateMachine) SetWatchBacklog(n int) {
+func (m *Machine) SetWatchBacklog(n int) {
 	if n <= 0 {
 		n = DefaultWatchBacklog
 	}
@@ -57,7 +57,7 @@ func (s *store) current(info *objstorepb.ObjectInfo) bool {
 // record adds the info of the store's newest revision to its change log,
 // evicting beyond the bound; an evicted info that is no longer current is
 // a hole: no watch can resume before it.
-func (m *StateMachine) record(s *store, info *objstorepb.ObjectInfo) {
+func (m *Machine) record(s *store, info *objstorepb.ObjectInfo) {
 	c := &s.changes
 	c.log = append(c.log, info)
 	for c.len() > max(m.backlog, 1) {
@@ -103,7 +103,7 @@ func (s *store) restoredHole() uint64 {
 // revision up to which the store has been scanned. Changes older than the
 // change log come from the current infos when nothing after `after` was
 // lost; otherwise it answers compacted.
-func (m *StateMachine) changesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
+func (m *Machine) changesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]

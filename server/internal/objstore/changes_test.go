@@ -12,7 +12,7 @@ import (
 
 // revisionsSince drains changesSince in batches of 3, as the watch loop
 // does, and answers the revisions it delivers, or the failure.
-func revisionsSince(t *testing.T, m *StateMachine, after uint64) ([]uint64, string) {
+func revisionsSince(t *testing.T, m *Machine, after uint64) ([]uint64, string) {
 	t.Helper()
 	var out []uint64
 	for {
@@ -50,7 +50,7 @@ func revs(r []uint64) string {
 // deleted marker even after it expired; further behind than the change log
 // holds it is told compacted, and a snapshot keeps that true.
 func TestWatchChangeLog(t *testing.T) {
-	m, err := NewStateMachine("")
+	m, err := New("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestWatchChangeLog(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2, _ := NewStateMachine("")
+	m2, _ := New("")
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestWatchChangeLog(t *testing.T) {
 // With nothing overwritten, a resume older than the change log is served
 // from the current infos.
 func TestWatchChangeLogFallsBackOnState(t *testing.T) {
-	m, _ := NewStateMachine("")
+	m, _ := New("")
 	m.SetWatchBacklog(2)
 	createStore(t, m, &objstorepb.ObjectStoreConfig{Name: "s"})
 	for i := range 7 {

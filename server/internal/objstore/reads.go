@@ -15,7 +15,7 @@ import (
 // them is safe.
 
 // StoreInfo returns a store's info, or false.
-func (m *StateMachine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool) {
+func (m *Machine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[name]
@@ -26,7 +26,7 @@ func (m *StateMachine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool
 }
 
 // Stores returns up to limit stores whose names sort after `after`.
-func (m *StateMachine) Stores(after string, limit int) (page []*objstorepb.ObjectStoreInfo, more bool) {
+func (m *Machine) Stores(after string, limit int) (page []*objstorepb.ObjectStoreInfo, more bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	names := make([]string, 0, len(m.stores))
@@ -55,7 +55,7 @@ type version struct {
 // lookup returns a store's available room for a new version of name (its
 // max_bytes less the bytes other objects hold; -1 when unbounded) and the
 // name's current entry (nil when absent).
-func (m *StateMachine) lookup(storeName, name string) (v *version, room int64, found bool) {
+func (m *Machine) lookup(storeName, name string) (v *version, room int64, found bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -77,7 +77,7 @@ func (m *StateMachine) lookup(storeName, name string) (v *version, room int64, f
 
 // objects returns a store's entries sorted by name after `after`, or false
 // when the store does not exist.
-func (m *StateMachine) objects(storeName, after string, deleted bool) ([]*objstorepb.ObjectInfo, bool) {
+func (m *Machine) objects(storeName, after string, deleted bool) ([]*objstorepb.ObjectInfo, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -96,7 +96,7 @@ func (m *StateMachine) objects(storeName, after string, deleted bool) ([]*objsto
 
 // changes returns the entries of a store with a revision above after, in
 // revision order, with the store's revision; live only when !deleted.
-func (m *StateMachine) changes(storeName string, after uint64, live, deleted bool) ([]*objstorepb.ObjectInfo, uint64, bool) {
+func (m *Machine) changes(storeName string, after uint64, live, deleted bool) ([]*objstorepb.ObjectInfo, uint64, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -116,6 +116,6 @@ func (m *StateMachine) changes(storeName string, after uint64, live, deleted boo
 }
 
 // watch subscribes to changes in a store (see notify).
-func (m *StateMachine) watch(storeName string) *notify.Waiter[string] {
+func (m *Machine) watch(storeName string) *notify.Waiter[string] {
 	return m.notify.Watch(storeName)
 }

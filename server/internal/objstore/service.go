@@ -37,7 +37,7 @@ const commitTimeout = 30 * time.Second
 // metadata commands through raft.
 type Service struct {
 	objstorepb.UnimplementedObjectStoreServiceServer
-	sm *StateMachine
+	sm *Machine
 	d  api.Deps
 
 	mu       sync.Mutex
@@ -46,7 +46,7 @@ type Service struct {
 }
 
 // NewService returns the service in front of sm.
-func NewService(sm *StateMachine, d api.Deps) *Service {
+func NewService(sm *Machine, d api.Deps) *Service {
 	return &Service{sm: sm, d: d, inflight: map[string]struct{}{}}
 }
 
@@ -617,7 +617,7 @@ const watchBatch = 256
 // Register plugs the object store into a server: its state machine into
 // the FSM and its service into the gRPC server.
 func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
-	sm, err := NewStateMachine(d.DataDir)
+	sm, err := New(d.DataDir)
 	if err != nil {
 		return err
 	}

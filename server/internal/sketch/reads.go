@@ -13,7 +13,7 @@ import (
 // validate the request as the API layer must, and never change anything.
 
 // read validates name and finds the sketch of kind; the caller holds s.mu.
-func (s *StateMachine) read(name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+func (s *Machine) read(name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
 	if r := s.limits.checkName("name", name); r != nil {
 		return nil, r
 	}
@@ -21,7 +21,7 @@ func (s *StateMachine) read(name string, kind sketchpb.SketchKind) (*entry, *com
 }
 
 // Get answers GetSketch.
-func (s *StateMachine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchpb.SketchServiceGetSketchResponse {
+func (s *Machine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchpb.SketchServiceGetSketchResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), req.GetKind())
@@ -32,7 +32,7 @@ func (s *StateMachine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchp
 }
 
 // List answers ListSketches: sketches in name order after page_token.
-func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *sketchpb.SketchServiceListSketchesResponse {
+func (s *Machine) List(req *sketchpb.SketchServiceListSketchesRequest) *sketchpb.SketchServiceListSketchesResponse {
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0 || size > maxPageSize:
@@ -64,7 +64,7 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 }
 
 // BloomExists answers BloomExists.
-func (s *StateMachine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest) *sketchpb.SketchServiceBloomExistsResponse {
+func (s *Machine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest) *sketchpb.SketchServiceBloomExistsResponse {
 	if r := s.limits.checkItem("item", req.GetItem()); r != nil {
 		return &sketchpb.SketchServiceBloomExistsResponse{Result: r}
 	}
@@ -78,7 +78,7 @@ func (s *StateMachine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest
 }
 
 // BloomMExists answers BloomMExists.
-func (s *StateMachine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsRequest) *sketchpb.SketchServiceBloomMExistsResponse {
+func (s *Machine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsRequest) *sketchpb.SketchServiceBloomMExistsResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceBloomMExistsResponse{Result: r}
 	}
@@ -96,7 +96,7 @@ func (s *StateMachine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsReque
 }
 
 // BloomCard answers BloomCard.
-func (s *StateMachine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *sketchpb.SketchServiceBloomCardResponse {
+func (s *Machine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *sketchpb.SketchServiceBloomCardResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
@@ -107,7 +107,7 @@ func (s *StateMachine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *s
 }
 
 // HLLCount answers HLLCount: the estimate of one HLL or of a union.
-func (s *StateMachine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *sketchpb.SketchServiceHLLCountResponse {
+func (s *Machine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *sketchpb.SketchServiceHLLCountResponse {
 	if len(req.GetOthers()) > 0 {
 		if r := s.limits.checkNames("others", req.GetOthers()); r != nil {
 			return &sketchpb.SketchServiceHLLCountResponse{Result: r}
@@ -127,7 +127,7 @@ func (s *StateMachine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *ske
 }
 
 // CMSQuery answers CMSQuery.
-func (s *StateMachine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *sketchpb.SketchServiceCMSQueryResponse {
+func (s *Machine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *sketchpb.SketchServiceCMSQueryResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceCMSQueryResponse{Result: r}
 	}
@@ -145,7 +145,7 @@ func (s *StateMachine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *ske
 }
 
 // TopKQuery answers TopKQuery.
-func (s *StateMachine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *sketchpb.SketchServiceTopKQueryResponse {
+func (s *Machine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *sketchpb.SketchServiceTopKQueryResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceTopKQueryResponse{Result: r}
 	}
@@ -163,7 +163,7 @@ func (s *StateMachine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *s
 }
 
 // TopKList answers TopKList.
-func (s *StateMachine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *sketchpb.SketchServiceTopKListResponse {
+func (s *Machine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *sketchpb.SketchServiceTopKListResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
@@ -179,7 +179,7 @@ func (s *StateMachine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *ske
 }
 
 // tdigest validates name and runs f on the t-digest under the read lock.
-func (s *StateMachine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
+func (s *Machine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(name, sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
@@ -191,7 +191,7 @@ func (s *StateMachine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
 }
 
 // TDigestQuantile answers TDigestQuantile.
-func (s *StateMachine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantileRequest) *sketchpb.SketchServiceTDigestQuantileResponse {
+func (s *Machine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantileRequest) *sketchpb.SketchServiceTDigestQuantileResponse {
 	qs := req.GetQuantiles()
 	if len(qs) == 0 {
 		return &sketchpb.SketchServiceTDigestQuantileResponse{Result: result.Invalidf("quantiles", "must not be empty")}
@@ -214,7 +214,7 @@ func (s *StateMachine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantil
 }
 
 // TDigestCDF answers TDigestCDF.
-func (s *StateMachine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) *sketchpb.SketchServiceTDigestCDFResponse {
+func (s *Machine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) *sketchpb.SketchServiceTDigestCDFResponse {
 	if r := checkFloats("values", req.GetValues(), true); r != nil {
 		return &sketchpb.SketchServiceTDigestCDFResponse{Result: r}
 	}
@@ -230,7 +230,7 @@ func (s *StateMachine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) 
 	return &sketchpb.SketchServiceTDigestCDFResponse{Result: r, Fractions: out}
 }
 
-func (s *StateMachine) ranks(name string, values []float64, reverse bool) ([]int64, *commonpb.Result) {
+func (s *Machine) ranks(name string, values []float64, reverse bool) ([]int64, *commonpb.Result) {
 	if r := checkFloats("values", values, true); r != nil {
 		return nil, r
 	}
@@ -247,18 +247,18 @@ func (s *StateMachine) ranks(name string, values []float64, reverse bool) ([]int
 }
 
 // TDigestRank answers TDigestRank.
-func (s *StateMachine) TDigestRank(req *sketchpb.SketchServiceTDigestRankRequest) *sketchpb.SketchServiceTDigestRankResponse {
+func (s *Machine) TDigestRank(req *sketchpb.SketchServiceTDigestRankRequest) *sketchpb.SketchServiceTDigestRankResponse {
 	out, r := s.ranks(req.GetName(), req.GetValues(), false)
 	return &sketchpb.SketchServiceTDigestRankResponse{Result: r, Ranks: out}
 }
 
 // TDigestRevRank answers TDigestRevRank.
-func (s *StateMachine) TDigestRevRank(req *sketchpb.SketchServiceTDigestRevRankRequest) *sketchpb.SketchServiceTDigestRevRankResponse {
+func (s *Machine) TDigestRevRank(req *sketchpb.SketchServiceTDigestRevRankRequest) *sketchpb.SketchServiceTDigestRevRankResponse {
 	out, r := s.ranks(req.GetName(), req.GetValues(), true)
 	return &sketchpb.SketchServiceTDigestRevRankResponse{Result: r, Ranks: out}
 }
 
-func (s *StateMachine) byRanks(name string, ranks []int64, reverse bool) ([]float64, *commonpb.Result) {
+func (s *Machine) byRanks(name string, ranks []int64, reverse bool) ([]float64, *commonpb.Result) {
 	if len(ranks) == 0 {
 		return nil, result.Invalidf("ranks", "must not be empty")
 	}
@@ -280,19 +280,19 @@ func (s *StateMachine) byRanks(name string, ranks []int64, reverse bool) ([]floa
 }
 
 // TDigestByRank answers TDigestByRank.
-func (s *StateMachine) TDigestByRank(req *sketchpb.SketchServiceTDigestByRankRequest) *sketchpb.SketchServiceTDigestByRankResponse {
+func (s *Machine) TDigestByRank(req *sketchpb.SketchServiceTDigestByRankRequest) *sketchpb.SketchServiceTDigestByRankResponse {
 	out, r := s.byRanks(req.GetName(), req.GetRanks(), false)
 	return &sketchpb.SketchServiceTDigestByRankResponse{Result: r, Values: out}
 }
 
 // TDigestByRevRank answers TDigestByRevRank.
-func (s *StateMachine) TDigestByRevRank(req *sketchpb.SketchServiceTDigestByRevRankRequest) *sketchpb.SketchServiceTDigestByRevRankResponse {
+func (s *Machine) TDigestByRevRank(req *sketchpb.SketchServiceTDigestByRevRankRequest) *sketchpb.SketchServiceTDigestByRevRankResponse {
 	out, r := s.byRanks(req.GetName(), req.GetRanks(), true)
 	return &sketchpb.SketchServiceTDigestByRevRankResponse{Result: r, Values: out}
 }
 
 // TDigestTrimmedMean answers TDigestTrimmedMean.
-func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) *sketchpb.SketchServiceTDigestTrimmedMeanResponse {
+func (s *Machine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) *sketchpb.SketchServiceTDigestTrimmedMeanResponse {
 	lo, hi := req.GetLowCutQuantile(), req.GetHighCutQuantile()
 	if r := checkQuantile("low_cut_quantile", lo); r != nil {
 		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: r}
@@ -310,14 +310,14 @@ func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrim
 }
 
 // TDigestMin answers TDigestMin.
-func (s *StateMachine) TDigestMin(req *sketchpb.SketchServiceTDigestMinRequest) *sketchpb.SketchServiceTDigestMinResponse {
+func (s *Machine) TDigestMin(req *sketchpb.SketchServiceTDigestMinRequest) *sketchpb.SketchServiceTDigestMinResponse {
 	var v float64
 	r := s.tdigest(req.GetName(), func(t *tDigest) { v = t.minValue() })
 	return &sketchpb.SketchServiceTDigestMinResponse{Result: r, Value: v}
 }
 
 // TDigestMax answers TDigestMax.
-func (s *StateMachine) TDigestMax(req *sketchpb.SketchServiceTDigestMaxRequest) *sketchpb.SketchServiceTDigestMaxResponse {
+func (s *Machine) TDigestMax(req *sketchpb.SketchServiceTDigestMaxRequest) *sketchpb.SketchServiceTDigestMaxResponse {
 	var v float64
 	r := s.tdigest(req.GetName(), func(t *tDigest) { v = t.maxValue() })
 	return &sketchpb.SketchServiceTDigestMaxResponse{Result: r, Value: v}

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
@@ -61,21 +63,31 @@ type Machine struct {
 	subjIdx subjectIndex
 	ephSeq  uint64 // numbers server-made ephemeral consumer names
 
-	// changed is called after a command changed what waiters of a stream
+	// notify is fired after a command changed what waiters of a stream
 	// look at (new messages, freed ack slots, due redeliveries, a deleted
-	// consumer). It runs outside the lock and must not block.
-	changed func(stream string)
-	fired   []string // streams changed by the current command
-	gen     uint64   // bumped on every Restore; lets waiters notice
+	// consumer), outside the lock.
+	notify notify.Notifier[string]
+	fired  []string // streams changed by the current command
+	gen    uint64   // bumped on every Restore; lets waiters notice
 }
 
-// New returns an empty state machine. changed may be nil.
-func New(changed func(stream string)) *Machine {
-	if changed == nil {
-		changed = func(string) {}
-	}
-	return &Machine{streams: map[string]*strm{}, bySubject: map[string]*strm{}, changed: changed}
+// New returns an empty state machine.
+func New() *Machine {
+	return &Machine{streams: map[string]*strm{}, bySubject: map[string]*strm{}}
 }
+
+var _ fsm.Subsystem = (*Machine)(nil)
+
+// Name implements fsm.Subsystem.
+func (m *Machine) Name() string { return Name }
+
+// Apply implements fsm.Subsystem. The payload is decoded (copied) before
+// anything keeps it, as fsm.Command requires.
+func (m *Machine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+// Watch subscribes to the changes of stream (see notify): the waiter wakes
+// after every applied change its waiters look at, and after a restore.
+func (m *Machine) Watch(stream string) *notify.Waiter[string] { return m.notify.Watch(stream) }
 
 // ApplyOp applies one committed command and returns its response (a proto
 // response message) or an error for a malformed payload or unknown op.
@@ -86,7 +98,7 @@ func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
 	m.fired = m.fired[:0]
 	m.mu.Unlock()
 	for _, s := range fired {
-		m.changed(s)
+		m.notify.Fire(s)
 	}
 	return res
 }
@@ -253,7 +265,7 @@ func (m *Machine) Tick(atMs int64) {
 	m.fired = m.fired[:0]
 	m.mu.Unlock()
 	for _, s := range fired {
-		m.changed(s)
+		m.notify.Fire(s)
 	}
 }
 

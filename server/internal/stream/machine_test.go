@@ -77,8 +77,9 @@ func pub(subject string, id string) *sp.StreamServicePublishRequest {
 }
 
 func TestMachineRedeliveryAndSnapshot(t *testing.T) {
-	var fired []string
-	m := New(func(s string) { fired = append(fired, s) })
+	m := New()
+	w := m.Watch("ev")
+	defer w.Stop()
 	r := apply(t, m, OpCreateStream, 1000, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "ev"}}).(*sp.StreamServiceCreateStreamResponse)
 	if !r.GetResult().GetSuccess() {
 		t.Fatal(r)
@@ -119,7 +120,7 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -133,16 +134,18 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 			t.Fatalf("dedupe lost in restore: %v", d)
 		}
 	}
-	if err := New(nil).Restore(bytes.NewReader(nil)); err != nil {
+	if err := New().Restore(bytes.NewReader(nil)); err != nil {
 		t.Fatalf("empty restore: %v", err)
 	}
-	if len(fired) == 0 {
+	select {
+	case <-w.C():
+	default:
 		t.Fatal("no change notifications")
 	}
 }
 
 func TestMachineRejectsGarbage(t *testing.T) {
-	m := New(nil)
+	m := New()
 	if _, ok := m.ApplyOp(OpPublish, 1, []byte{0xff, 0xff}).(error); !ok {
 		t.Fatal("garbage payload accepted")
 	}
@@ -152,7 +155,7 @@ func TestMachineRejectsGarbage(t *testing.T) {
 }
 
 func TestMachineLimits(t *testing.T) {
-	m := New(nil)
+	m := New()
 	apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "l", MaxMsgs: 3, MaxMsgsPerSubject: 1, MaxAgeMs: 1000}})
 	for i, s := range []string{"l.a", "l.a", "l.b", "l.c", "l.d"} {
 		apply(t, m, OpPublish, int64(i), pub(s, ""))

@@ -184,7 +184,7 @@ func TestFilterSetMatchesMatch(t *testing.T) {
 func TestMachineSubjectsAgainstBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	lit := []string{"a", "b", "c"}
-	m := New(nil)
+	m := New()
 	model := map[string][]string{} // stream -> bindings
 	for step := range 600 {
 		name := fmt.Sprintf("S%d", r.IntN(6))
@@ -235,7 +235,7 @@ func TestMachineSubjectsAgainstBruteForce(t *testing.T) {
 			if err := write(&buf); err != nil {
 				t.Fatal(err)
 			}
-			m = New(nil)
+			m = New()
 			if err := m.Restore(&buf); err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +278,7 @@ func TestSubjectIndexCostIsPerNewSubject(t *testing.T) {
 		}
 		return d
 	}
-	m := New(nil)
+	m := New()
 	first := create(m, 0)
 	for k := 1; k < 5; k++ {
 		// Generous: the pairwise check took ~k*4e8 Overlap calls here.

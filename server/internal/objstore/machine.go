@@ -64,10 +64,10 @@ type object struct {
 	expireAt int64  // 0: never
 }
 
-// StateMachine is the object store's deterministic state: stores, object
+// Machine is the object store's deterministic state: stores, object
 // versions and which blob holds each version's data. The data itself lives
 // in the blob store (files under the data dir, or memory without one).
-type StateMachine struct {
+type Machine struct {
 	mu     sync.RWMutex
 	stores map[string]*store
 	refs   map[string]struct{} // blobs some object version refers to
@@ -86,7 +86,7 @@ type StateMachine struct {
 
 // NewStateMachine returns an empty state machine keeping blobs under
 // dataDir/objstore, or in memory when dataDir is empty.
-func NewStateMachine(dataDir string) (*StateMachine, error) {
+func New(dataDir string) (*Machine, error) {
 	var bs blobStore = newMemBlobs()
 	if dataDir != "" {
 		fb, err := newFileBlobs(dataDir + "/objstore")
@@ -95,16 +95,16 @@ func NewStateMachine(dataDir string) (*StateMachine, error) {
 		}
 		bs = fb
 	}
-	return &StateMachine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog}, nil
+	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog}, nil
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (m *StateMachine) Name() string { return Name }
+func (m *Machine) Name() string { return Name }
 
 // Apply implements fsm.Subsystem.
-func (m *StateMachine) Apply(cmd fsm.Command) any {
+func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
@@ -207,7 +207,7 @@ func (s *store) infoPB() *objstorepb.ObjectStoreInfo {
 	return &objstorepb.ObjectStoreInfo{Config: s.cfg, Objects: s.live, Bytes: s.bytes, Revision: s.rev, CreatedAtMs: s.createdAt}
 }
 
-func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
+func (m *Machine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
 		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
@@ -224,7 +224,7 @@ func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) 
 	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
-func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
+func (m *Machine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
 		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
@@ -243,7 +243,7 @@ func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorep
 	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
-func (m *StateMachine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
+func (m *Machine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
 	s, ok := m.stores[name]
 	if !ok {
 		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", name)}
@@ -256,7 +256,7 @@ func (m *StateMachine) deleteStore(name string) *objstorepb.ObjectStoreServiceDe
 	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
+func (m *Machine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
 	s, ok := m.stores[in.GetStore()]
 	if !ok {
 		m.blobs.remove(blob)
@@ -300,7 +300,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 
 // removeObject takes o out of s's accounting and drops its blob; the
 // caller replaces or deletes the map entry.
-func (m *StateMachine) removeObject(s *store, o *object) {
+func (m *Machine) removeObject(s *store, o *object) {
 	if !o.info.GetDeleted() {
 		s.bytes -= o.info.GetSize()
 		s.live--
@@ -308,7 +308,7 @@ func (m *StateMachine) removeObject(s *store, o *object) {
 	m.dropBlob(o.blob)
 }
 
-func (m *StateMachine) dropBlob(id string) {
+func (m *Machine) dropBlob(id string) {
 	if id == "" {
 		return
 	}
@@ -321,7 +321,7 @@ func (m *StateMachine) dropBlob(id string) {
 }
 
 // markDeleted replaces o (live) with a deleted marker at a new revision.
-func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
+func (m *Machine) markDeleted(s *store, o *object, at int64) {
 	m.removeObject(s, o)
 	s.superseded(o)
 	s.rev++
@@ -333,7 +333,7 @@ func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
 	m.setExpiry(s, marker, at)
 }
 
-func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
+func (m *Machine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
 	s, ok := m.stores[req.GetStore()]
 	if !ok {
 		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}
@@ -379,7 +379,7 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.OK(), Info: info}
 }
 
-func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
+func (m *Machine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
 	s, ok := m.stores[storeName]
 	if !ok {
 		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.Failf(result.CodeNotFound, "store %q", storeName)}
@@ -395,7 +395,7 @@ func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorep
 
 // setExpiry schedules o to expire TTL after from (its Put, or its deletion
 // for a marker), when the store has a TTL.
-func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
+func (m *Machine) setExpiry(s *store, o *object, from int64) {
 	o.expireAt = 0
 	if ttl := s.cfg.GetTtlMs(); ttl > 0 {
 		o.expireAt = msec.Add(from, ttl)
@@ -405,7 +405,7 @@ func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
 
 // Tick implements fsm.Subsystem: live objects past their TTL become
 // deleted markers, and markers past theirs disappear.
-func (m *StateMachine) Tick(atMs int64) {
+func (m *Machine) Tick(atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var due []expiry
@@ -444,7 +444,7 @@ func (m *StateMachine) Tick(atMs int64) {
 }
 
 // NextDeadline implements fsm.Subsystem.
-func (m *StateMachine) NextDeadline() int64 {
+func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.exp.Len() == 0 {

@@ -42,9 +42,9 @@ const (
 // ErrUnknownOp answers a command with an op this server does not know.
 var ErrUnknownOp = errors.New("sketch: unknown op")
 
-// StateMachine holds every sketch. Apply (through raft) changes it; the
+// Machine holds every sketch. Apply (through raft) changes it; the
 // read methods answer queries from the local state under a read lock.
-type StateMachine struct {
+type Machine struct {
 	limits Limits
 
 	mu       sync.RWMutex
@@ -65,12 +65,12 @@ type entry struct {
 
 // New returns an empty state machine enforcing limits (zero fields take
 // their defaults).
-func New(limits Limits) *StateMachine {
-	return &StateMachine{limits: limits.withDefaults(), sketches: map[string]*entry{}}
+func New(limits Limits) *Machine {
+	return &Machine{limits: limits.withDefaults(), sketches: map[string]*entry{}}
 }
 
 // Limits returns the limits in force, defaults applied.
-func (s *StateMachine) Limits() Limits { return s.limits }
+func (s *Machine) Limits() Limits { return s.limits }
 
 func kindOf(cfg *sketchpb.SketchConfig) sketchpb.SketchKind {
 	switch cfg.GetKind().(type) {
@@ -163,7 +163,7 @@ func (e *entry) info() *sketchpb.SketchInfo {
 
 // lookup finds a sketch of the wanted kind (any kind when unspecified).
 // Callers hold s.mu.
-func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+func (s *Machine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
 	if _, known := sketchpb.SketchKind_name[int32(kind)]; !known {
 		return nil, result.Invalidf("kind", "unknown sketch kind %d", kind)
 	}
@@ -177,26 +177,26 @@ func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*en
 	return e, nil
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (s *StateMachine) Name() string { return Name }
+func (s *Machine) Name() string { return Name }
 
 // Tick implements fsm.Subsystem; sketches have nothing that expires.
-func (s *StateMachine) Tick(int64) {}
+func (s *Machine) Tick(int64) {}
 
 // NextDeadline implements fsm.Subsystem; nothing is ever due.
-func (s *StateMachine) NextDeadline() int64 { return 0 }
+func (s *Machine) NextDeadline() int64 { return 0 }
 
 // Apply implements fsm.Subsystem: see apply.
-func (s *StateMachine) Apply(cmd fsm.Command) any { return s.apply(cmd.Op, cmd.AtMs, cmd.Payload) }
+func (s *Machine) Apply(cmd fsm.Command) any { return s.apply(cmd.Op, cmd.AtMs, cmd.Payload) }
 
 // apply applies one committed command: op, the leader's time atMs and the
 // marshalled request. It returns the RPC's response, or an error for an
 // undecodable payload or unknown op; either way a refused command changes
 // nothing. proto.Unmarshal copies bytes fields, so nothing kept aliases the
 // log entry.
-func (s *StateMachine) apply(op uint16, atMs int64, payload []byte) any {
+func (s *Machine) apply(op uint16, atMs int64, payload []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch op {
@@ -283,12 +283,12 @@ func (s *StateMachine) apply(op uint16, atMs int64, payload []byte) any {
 }
 
 // CheckCreate validates a CreateSketch request.
-func (s *StateMachine) CheckCreate(req *sketchpb.SketchServiceCreateSketchRequest) *commonpb.Result {
+func (s *Machine) CheckCreate(req *sketchpb.SketchServiceCreateSketchRequest) *commonpb.Result {
 	_, r := s.limits.normalize(req.GetConfig())
 	return r
 }
 
-func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, atMs int64) *sketchpb.SketchServiceCreateSketchResponse {
+func (s *Machine) create(req *sketchpb.SketchServiceCreateSketchRequest, atMs int64) *sketchpb.SketchServiceCreateSketchResponse {
 	cfg, r := s.limits.normalize(req.GetConfig())
 	if r != nil {
 		return &sketchpb.SketchServiceCreateSketchResponse{Result: r}
@@ -307,11 +307,11 @@ func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, at
 
 // CheckName validates the name of a request that carries nothing else
 // (DeleteSketch, TDigestReset).
-func (s *StateMachine) CheckName(name string) *commonpb.Result {
+func (s *Machine) CheckName(name string) *commonpb.Result {
 	return s.limits.checkName("name", name)
 }
 
-func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
+func (s *Machine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return &sketchpb.SketchServiceDeleteSketchResponse{Result: r}
 	}
@@ -324,14 +324,14 @@ func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *s
 
 // CheckBloomAdd validates a BloomAdd request (the API layer calls the
 // Check functions before proposing; Apply calls them again).
-func (s *StateMachine) CheckBloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *commonpb.Result {
+func (s *Machine) CheckBloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItem("item", req.GetItem())
 }
 
-func (s *StateMachine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *sketchpb.SketchServiceBloomAddResponse {
+func (s *Machine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *sketchpb.SketchServiceBloomAddResponse {
 	if r := s.CheckBloomAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: r}
 	}
@@ -356,14 +356,14 @@ func bloomFull(e *entry) *commonpb.Result {
 }
 
 // CheckBloomMAdd validates a BloomMAdd request.
-func (s *StateMachine) CheckBloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *commonpb.Result {
+func (s *Machine) CheckBloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *sketchpb.SketchServiceBloomMAddResponse {
+func (s *Machine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *sketchpb.SketchServiceBloomMAddResponse {
 	if r := s.CheckBloomMAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomMAddResponse{Result: r}
 	}
@@ -382,14 +382,14 @@ func (s *StateMachine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *s
 }
 
 // CheckHLLAdd validates an HLLAdd request.
-func (s *StateMachine) CheckHLLAdd(req *sketchpb.SketchServiceHLLAddRequest) *commonpb.Result {
+func (s *Machine) CheckHLLAdd(req *sketchpb.SketchServiceHLLAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchpb.SketchServiceHLLAddResponse {
+func (s *Machine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchpb.SketchServiceHLLAddResponse {
 	if r := s.CheckHLLAdd(req); r != nil {
 		return &sketchpb.SketchServiceHLLAddResponse{Result: r}
 	}
@@ -407,7 +407,7 @@ func (s *StateMachine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchp
 }
 
 // hllSources resolves names to HLLs of precision p. Callers hold s.mu.
-func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyperLogLog, *commonpb.Result) {
+func (s *Machine) hllSources(field string, names []string, p uint8) ([]*hyperLogLog, *commonpb.Result) {
 	out := make([]*hyperLogLog, 0, len(names))
 	for i, n := range names {
 		f := fmt.Sprintf("%s[%d]", field, i)
@@ -424,14 +424,14 @@ func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyp
 }
 
 // CheckHLLMerge validates an HLLMerge request.
-func (s *StateMachine) CheckHLLMerge(req *sketchpb.SketchServiceHLLMergeRequest) *commonpb.Result {
+func (s *Machine) CheckHLLMerge(req *sketchpb.SketchServiceHLLMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkNames("sources", req.GetSources())
 }
 
-func (s *StateMachine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *sketchpb.SketchServiceHLLMergeResponse {
+func (s *Machine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *sketchpb.SketchServiceHLLMergeResponse {
 	if r := s.CheckHLLMerge(req); r != nil {
 		return &sketchpb.SketchServiceHLLMergeResponse{Result: r}
 	}
@@ -450,7 +450,7 @@ func (s *StateMachine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *ske
 }
 
 // CheckCMSIncrBy validates a CMSIncrBy request.
-func (s *StateMachine) CheckCMSIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *commonpb.Result {
+func (s *Machine) CheckCMSIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
@@ -469,7 +469,7 @@ func sumIncrements(incs []*sketchpb.SketchIncrement) (int64, bool) {
 	return sum, true
 }
 
-func (s *StateMachine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *sketchpb.SketchServiceCMSIncrByResponse {
+func (s *Machine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *sketchpb.SketchServiceCMSIncrByResponse {
 	if r := s.CheckCMSIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
@@ -489,7 +489,7 @@ func (s *StateMachine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *s
 }
 
 // CheckCMSMerge validates a CMSMerge request.
-func (s *StateMachine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest) *commonpb.Result {
+func (s *Machine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
@@ -509,7 +509,7 @@ func (s *StateMachine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest)
 	return nil
 }
 
-func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *sketchpb.SketchServiceCMSMergeResponse {
+func (s *Machine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *sketchpb.SketchServiceCMSMergeResponse {
 	if r := s.CheckCMSMerge(req); r != nil {
 		return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 	}
@@ -547,14 +547,14 @@ func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *ske
 }
 
 // CheckTopKAdd validates a TopKAdd request.
-func (s *StateMachine) CheckTopKAdd(req *sketchpb.SketchServiceTopKAddRequest) *commonpb.Result {
+func (s *Machine) CheckTopKAdd(req *sketchpb.SketchServiceTopKAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketchpb.SketchServiceTopKAddResponse {
+func (s *Machine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketchpb.SketchServiceTopKAddResponse {
 	if r := s.CheckTopKAdd(req); r != nil {
 		return &sketchpb.SketchServiceTopKAddResponse{Result: r}
 	}
@@ -572,14 +572,14 @@ func (s *StateMachine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketc
 }
 
 // CheckTopKIncrBy validates a TopKIncrBy request.
-func (s *StateMachine) CheckTopKIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *commonpb.Result {
+func (s *Machine) CheckTopKIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkIncrements(req.GetIncrements())
 }
 
-func (s *StateMachine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *sketchpb.SketchServiceTopKIncrByResponse {
+func (s *Machine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *sketchpb.SketchServiceTopKIncrByResponse {
 	if r := s.CheckTopKIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceTopKIncrByResponse{Result: r}
 	}
@@ -597,14 +597,14 @@ func (s *StateMachine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) 
 }
 
 // CheckTDigestAdd validates a TDigestAdd request.
-func (s *StateMachine) CheckTDigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *commonpb.Result {
+func (s *Machine) CheckTDigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return checkFloats("values", req.GetValues(), false)
 }
 
-func (s *StateMachine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *sketchpb.SketchServiceTDigestAddResponse {
+func (s *Machine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *sketchpb.SketchServiceTDigestAddResponse {
 	if r := s.CheckTDigestAdd(req); r != nil {
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
@@ -617,14 +617,14 @@ func (s *StateMachine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) 
 }
 
 // CheckTDigestMerge validates a TDigestMerge request.
-func (s *StateMachine) CheckTDigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *commonpb.Result {
+func (s *Machine) CheckTDigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkNames("sources", req.GetSources())
 }
 
-func (s *StateMachine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *sketchpb.SketchServiceTDigestMergeResponse {
+func (s *Machine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *sketchpb.SketchServiceTDigestMergeResponse {
 	if r := s.CheckTDigestMerge(req); r != nil {
 		return &sketchpb.SketchServiceTDigestMergeResponse{Result: r}
 	}
@@ -644,7 +644,7 @@ func (s *StateMachine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeReque
 	return &sketchpb.SketchServiceTDigestMergeResponse{Result: result.OK()}
 }
 
-func (s *StateMachine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *sketchpb.SketchServiceTDigestResetResponse {
+func (s *Machine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *sketchpb.SketchServiceTDigestResetResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
@@ -662,7 +662,7 @@ const snapshotVersion = 1
 
 // Snapshot encodes the whole state (sketches in name order) and returns a
 // writer of those bytes, so the writer never touches live state.
-func (s *StateMachine) Snapshot() (func(io.Writer) error, error) {
+func (s *Machine) Snapshot() (func(io.Writer) error, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e := &enc{b: []byte{snapshotVersion}}
@@ -704,7 +704,7 @@ func (s *StateMachine) Snapshot() (func(io.Writer) error, error) {
 
 // Restore replaces the whole state with a snapshot's; an empty reader is
 // the empty state. On error the state is left as it was.
-func (s *StateMachine) Restore(r io.Reader) error {
+func (s *Machine) Restore(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err

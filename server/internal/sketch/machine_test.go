@@ -297,7 +297,7 @@ func TestTDigestRedisExamples(t *testing.T) {
 }
 
 // workload drives every mutating op over a few sketches.
-func workload(t testing.TB, s *StateMachine, round int) {
+func workload(t testing.TB, s *Machine, round int) {
 	if round == 0 {
 		create(t, s, bloomCfg("b", 50, 0.01))
 		create(t, s, hllCfg("h"))

@@ -29,7 +29,7 @@ func cmd(t *testing.T, op uint16, at int64, msg proto.Message) fsm.Command {
 
 // stage writes data as a staged blob, as the Put handler does, and returns
 // the commit command for it.
-func stage(t *testing.T, m *StateMachine, store, name string, data []byte, at int64) fsm.Command {
+func stage(t *testing.T, m *Machine, store, name string, data []byte, at int64) fsm.Command {
 	t.Helper()
 	id := ""
 	if len(data) > 0 {
@@ -51,7 +51,7 @@ func stage(t *testing.T, m *StateMachine, store, name string, data []byte, at in
 	return fsm.Command{Subsystem: Name, Op: opCommit, AtMs: at, Payload: p}
 }
 
-func createStore(t *testing.T, m *StateMachine, cfg *objstorepb.ObjectStoreConfig) {
+func createStore(t *testing.T, m *Machine, cfg *objstorepb.ObjectStoreConfig) {
 	t.Helper()
 	r := m.Apply(cmd(t, opCreateStore, 1, &objstorepb.ObjectStoreServiceCreateStoreRequest{Config: cfg})).(*objstorepb.ObjectStoreServiceCreateStoreResponse)
 	if !r.GetResult().GetSuccess() {
@@ -59,7 +59,7 @@ func createStore(t *testing.T, m *StateMachine, cfg *objstorepb.ObjectStoreConfi
 	}
 }
 
-func readBlob(t *testing.T, m *StateMachine, store, name string) []byte {
+func readBlob(t *testing.T, m *Machine, store, name string) []byte {
 	t.Helper()
 	v, _, ok := m.lookup(store, name)
 	if !ok || v == nil || v.info.GetDeleted() {
@@ -82,7 +82,7 @@ func readBlob(t *testing.T, m *StateMachine, store, name string) []byte {
 
 func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewStateMachine(dir)
+	m, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	}
 
 	// A restart restores on the same data dir, where the blobs are.
-	r, err := NewStateMachine(dir)
+	r, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestVersion1SnapshotWithBlobDataStillRestores(t *testing.T) {
 	if err := sw.w.Flush(); err != nil || sw.err != nil {
 		t.Fatal(err, sw.err)
 	}
-	r, err := NewStateMachine(t.TempDir())
+	r, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,8 @@ func TestVersion1SnapshotWithBlobDataStillRestores(t *testing.T) {
 }
 
 func TestApplyIsDeterministic(t *testing.T) {
-	run := func() (*StateMachine, []byte) {
-		m, err := NewStateMachine("")
+	run := func() (*Machine, []byte) {
+		m, err := New("")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +249,7 @@ func TestApplyIsDeterministic(t *testing.T) {
 
 func TestBadCommandsChangeNothing(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewStateMachine(dir)
+	m, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

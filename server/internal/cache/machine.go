@@ -39,13 +39,13 @@ type policy struct {
 	expirations int64
 }
 
-// StateMachine is the replicated half of the cache: which buckets have
+// Machine is the replicated half of the cache: which buckets have
 // which policy, and the evictions and expirations applied. Evictions are
 // decided by the leader (which alone sees reads) and proposed as explicit
 // keys with their revisions; applying one purges the key through the KV
 // machine's own op, so every replica removes the same keys at the same
 // point of the log. DefaultTTL expiry is decided by Tick from the KV state.
-type StateMachine struct {
+type Machine struct {
 	kv *kv.Machine
 
 	mu       sync.RWMutex
@@ -57,20 +57,20 @@ type StateMachine struct {
 }
 
 // NewStateMachine returns an empty state machine over the KV machine m.
-func NewStateMachine(m *kv.Machine) *StateMachine {
-	return &StateMachine{kv: m, policies: map[string]*policy{}}
+func New(m *kv.Machine) *Machine {
+	return &Machine{kv: m, policies: map[string]*policy{}}
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (m *StateMachine) Name() string { return Name }
+func (m *Machine) Name() string { return Name }
 
 // evictResult is what applying opEvict answers: the keys it purged.
 type evictResult struct{ evicted int }
 
 // Apply implements fsm.Subsystem.
-func (m *StateMachine) Apply(cmd fsm.Command) any {
+func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
@@ -125,7 +125,7 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 
 // purge removes key from the KV bucket when its latest entry is still the
 // one at rev (a key written since the leader chose it is not evicted).
-func (m *StateMachine) purge(bucket, key string, rev uint64, atMs int64) bool {
+func (m *Machine) purge(bucket, key string, rev uint64, atMs int64) bool {
 	e, r := m.kv.Get(bucket, key, 0)
 	if r != nil || e.GetRevision() != rev {
 		return false
@@ -200,7 +200,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 // DefaultTTL ago (counting from the write, or from the attach for older
 // keys) are purged. It reads the KV state, which every replica shares at
 // this point of the log, so every replica purges the same keys.
-func (m *StateMachine) Tick(atMs int64) {
+func (m *Machine) Tick(atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	buckets := make([]string, 0, len(m.policies))
@@ -237,14 +237,14 @@ func (m *StateMachine) Tick(atMs int64) {
 }
 
 // NextDeadline implements fsm.Subsystem.
-func (m *StateMachine) NextDeadline() int64 {
+func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.next
 }
 
 // noteWrite lowers the next deadline for a write at atMs to bucket.
-func (m *StateMachine) noteWrite(bucket string, atMs int64) {
+func (m *Machine) noteWrite(bucket string, atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p := m.policies[bucket]; p != nil && p.pb.GetDefaultTtlMs() > 0 {
@@ -255,7 +255,7 @@ func (m *StateMachine) noteWrite(bucket string, atMs int64) {
 }
 
 // policyOf returns bucket's policy and counters, or false.
-func (m *StateMachine) policyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
+func (m *Machine) policyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	pol := m.policies[bucket]
@@ -266,7 +266,7 @@ func (m *StateMachine) policyOf(bucket string) (p *cachepb.CachePolicy, attached
 }
 
 // attached reports whether bucket has a policy (the KV hot path asks).
-func (m *StateMachine) attached(bucket string) bool {
+func (m *Machine) attached(bucket string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, ok := m.policies[bucket]
@@ -274,7 +274,7 @@ func (m *StateMachine) attached(bucket string) bool {
 }
 
 // list returns up to limit policies of buckets sorted after `after`.
-func (m *StateMachine) list(after string, limit int) ([]*cachepb.CachePolicy, bool) {
+func (m *Machine) list(after string, limit int) ([]*cachepb.CachePolicy, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	names := make([]string, 0, len(m.policies))
@@ -303,7 +303,7 @@ const (
 )
 
 // Snapshot implements fsm.Subsystem.
-func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
+func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.RLock()
 	var buf []byte
 	buf = append(buf, snapMagic...)
@@ -335,7 +335,7 @@ func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
 }
 
 // Restore implements fsm.Subsystem.
-func (m *StateMachine) Restore(r io.Reader) error {
+func (m *Machine) Restore(r io.Reader) error {
 	policies := map[string]*policy{}
 	br := bufio.NewReader(r)
 	var magic [len(snapMagic) + 1]byte

@@ -33,10 +33,10 @@ func cacheCmd(t *testing.T, op uint16, at int64, msg proto.Message) fsm.Command 
 	return fsm.Command{Subsystem: Name, Op: op, AtMs: at, Payload: b}
 }
 
-func setup(t *testing.T) (*kv.Machine, *StateMachine) {
-	km := kv.New(nil)
+func setup(t *testing.T) (*kv.Machine, *Machine) {
+	km := kv.New()
 	kvApply(t, km, kv.OpCreateBucket, 1, &kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 1, MaxValueSize: 1 << 20}})
-	return km, NewStateMachine(km)
+	return km, New(km)
 }
 
 func put(t *testing.T, km *kv.Machine, key string, at int64) uint64 {
@@ -118,7 +118,7 @@ func TestTickExpiresAndSnapshotRestores(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	r := NewStateMachine(km)
+	r := New(km)
 	if err := r.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
