@@ -24,9 +24,9 @@ const Name = "cache"
 
 // Ops: part of the log format, never renumber.
 const (
-	opAttach uint16 = 1
-	opDetach uint16 = 2
-	opEvict  uint16 = 3
+	OpAttach uint16 = 1
+	OpDetach uint16 = 2
+	OpEvict  uint16 = 3
 )
 
 // policy is one attached policy and its replicated counters. Hits and
@@ -66,7 +66,7 @@ var _ fsm.Subsystem = (*Machine)(nil)
 // Name implements fsm.Subsystem.
 func (m *Machine) Name() string { return Name }
 
-// evictResult is what applying opEvict answers: the keys it purged.
+// evictResult is what applying OpEvict answers: the keys it purged.
 type evictResult struct{ evicted int }
 
 // Apply implements fsm.Subsystem.
@@ -74,7 +74,7 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
-	case opAttach:
+	case OpAttach:
 		var req cachepb.CacheServiceAttachPolicyRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("cache: attach payload: %w", err)
@@ -91,7 +91,7 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 			m.next = 1 // look at the bucket's keys at the next tick
 		}
 		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.OK(), Policy: p}
-	case opDetach:
+	case OpDetach:
 		var req cachepb.CacheServiceDetachPolicyRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("cache: detach payload: %w", err)
@@ -101,7 +101,7 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 		}
 		delete(m.policies, req.GetBucket())
 		return &cachepb.CacheServiceDetachPolicyResponse{Result: result.OK()}
-	case opEvict:
+	case OpEvict:
 		bucket, victims, err := decodeEvict(cmd.Payload)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 		}
 		n := 0
 		for _, v := range victims {
-			if m.purge(bucket, v.key, v.rev, cmd.AtMs) {
+			if m.purge(bucket, v.Key, v.Revision, cmd.AtMs) {
 				n++
 			}
 		}
@@ -149,24 +149,25 @@ func withDefaults(p *cachepb.CachePolicy) *cachepb.CachePolicy {
 	return c
 }
 
-type victim struct {
-	key string
-	rev uint64
+// Victim is a key an eviction removes, if it is still at Revision.
+type Victim struct {
+	Key      string
+	Revision uint64
 }
 
-// encodeEvict is opEvict's payload: bucket, then (key, revision) pairs.
-func encodeEvict(bucket string, vs []victim) []byte {
+// EncodeEvict is OpEvict's payload: bucket, then (key, revision) pairs.
+func EncodeEvict(bucket string, vs []Victim) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(bucket)))
 	b = append(b, bucket...)
 	for _, v := range vs {
-		b = binary.AppendUvarint(b, uint64(len(v.key)))
-		b = append(b, v.key...)
-		b = binary.AppendUvarint(b, v.rev)
+		b = binary.AppendUvarint(b, uint64(len(v.Key)))
+		b = append(b, v.Key...)
+		b = binary.AppendUvarint(b, v.Revision)
 	}
 	return b
 }
 
-func decodeEvict(p []byte) (string, []victim, error) {
+func decodeEvict(p []byte) (string, []Victim, error) {
 	str := func() (string, bool) {
 		n, k := binary.Uvarint(p)
 		if k <= 0 || n > uint64(len(p)-k) {
@@ -180,7 +181,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 	if !ok {
 		return "", nil, errors.New("cache: evict payload: bad bucket")
 	}
-	var vs []victim
+	var vs []Victim
 	for len(p) > 0 {
 		key, ok := str()
 		if !ok {
@@ -191,7 +192,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 			return "", nil, errors.New("cache: evict payload: bad revision")
 		}
 		p = p[k:]
-		vs = append(vs, victim{key, rev})
+		vs = append(vs, Victim{key, rev})
 	}
 	return bucket, vs, nil
 }
@@ -243,8 +244,8 @@ func (m *Machine) NextDeadline() int64 {
 	return m.next
 }
 
-// noteWrite lowers the next deadline for a write at atMs to bucket.
-func (m *Machine) noteWrite(bucket string, atMs int64) {
+// NoteWrite lowers the next deadline for a write at atMs to bucket.
+func (m *Machine) NoteWrite(bucket string, atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p := m.policies[bucket]; p != nil && p.pb.GetDefaultTtlMs() > 0 {
@@ -254,8 +255,8 @@ func (m *Machine) noteWrite(bucket string, atMs int64) {
 	}
 }
 
-// policyOf returns bucket's policy and counters, or false.
-func (m *Machine) policyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
+// PolicyOf returns bucket's policy and counters, or false.
+func (m *Machine) PolicyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	pol := m.policies[bucket]
@@ -265,16 +266,16 @@ func (m *Machine) policyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, e
 	return pol.pb, pol.attachedAt, pol.evictions, pol.expirations, true
 }
 
-// attached reports whether bucket has a policy (the KV hot path asks).
-func (m *Machine) attached(bucket string) bool {
+// Attached reports whether bucket has a policy (the KV hot path asks).
+func (m *Machine) Attached(bucket string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, ok := m.policies[bucket]
 	return ok
 }
 
-// list returns up to limit policies of buckets sorted after `after`.
-func (m *Machine) list(after string, limit int) ([]*cachepb.CachePolicy, bool) {
+// List returns up to limit policies of buckets sorted after `after`.
+func (m *Machine) List(after string, limit int) ([]*cachepb.CachePolicy, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	names := make([]string, 0, len(m.policies))

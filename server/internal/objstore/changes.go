@@ -98,12 +98,12 @@ func (s *store) restoredHole() uint64 {
 	return h
 }
 
-// changesSince answers up to max (0: no limit) changes of a store above
+// ChangesSince answers up to max (0: no limit) changes of a store above
 // after, in revision order, deleted markers only with deleted, and the
 // revision up to which the store has been scanned. Changes older than the
 // change log come from the current infos when nothing after `after` was
 // lost; otherwise it answers compacted.
-func (m *Machine) changesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
+func (m *Machine) ChangesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]

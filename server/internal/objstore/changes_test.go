@@ -16,7 +16,7 @@ func revisionsSince(t *testing.T, m *Machine, after uint64) ([]uint64, string) {
 	t.Helper()
 	var out []uint64
 	for {
-		got, rev, r := m.changesSince("s", after, true, 3)
+		got, rev, r := m.ChangesSince("s", after, true, 3)
 		if r != nil {
 			return out, r.GetResultCode() + ": " + r.GetMessage()
 		}
@@ -59,7 +59,7 @@ func TestWatchChangeLog(t *testing.T) {
 	for i := range 6 {
 		m.Apply(stage(t, m, "s", "o", []byte{byte(i)}, 10)) // revisions 1..6, one name
 	}
-	m.Apply(cmd(t, opDelete, 10, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "o"})) // 7
+	m.Apply(cmd(t, OpDelete, 10, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "o"})) // 7
 	m.Tick(2000)                                                                                      // the marker expires: gone from the state
 	if got, fail := revisionsSince(t, m, 0); fail != "" || revs(got) != span(1, 7) {
 		t.Fatalf("got %v %s, want 1..7", got, fail)

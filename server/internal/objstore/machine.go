@@ -24,13 +24,13 @@ const Name = "objstore"
 
 // Ops: part of the log format, never renumber.
 const (
-	opCreateStore uint16 = 1
-	opUpdateStore uint16 = 2
-	opDeleteStore uint16 = 3
-	opCommit      uint16 = 4
-	opUpdateMeta  uint16 = 5
-	opDelete      uint16 = 6
-	opDiscard     uint16 = 7
+	OpCreateStore uint16 = 1
+	OpUpdateStore uint16 = 2
+	OpDeleteStore uint16 = 3
+	OpCommit      uint16 = 4
+	OpUpdateMeta  uint16 = 5
+	OpDelete      uint16 = 6
+	OpDiscard     uint16 = 7
 )
 
 // DefaultChunkSize and the chunk size range of a store's configuration.
@@ -82,9 +82,14 @@ type Machine struct {
 	notify notify.Notifier[string] // keyed by store name; fired on every change in it
 
 	backlog int // changes kept per store for watchers (SetWatchBacklog)
+
+	// Uploads in progress (Stage), whose staged blobs Sweep keeps.
+	stageMu sync.Mutex
+	staging map[string]struct{}
+	swept   sync.Once
 }
 
-// NewStateMachine returns an empty state machine keeping blobs under
+// New returns an empty state machine keeping blobs under
 // dataDir/objstore, or in memory when dataDir is empty.
 func New(dataDir string) (*Machine, error) {
 	var bs blobStore = newMemBlobs()
@@ -95,7 +100,7 @@ func New(dataDir string) (*Machine, error) {
 		}
 		bs = fb
 	}
-	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog}, nil
+	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog, staging: map[string]struct{}{}}, nil
 }
 
 var _ fsm.Subsystem = (*Machine)(nil)
@@ -108,7 +113,7 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
-	case opCreateStore:
+	case OpCreateStore:
 		var req objstorepb.ObjectStoreServiceCreateStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: create store payload: %w", err)
@@ -117,37 +122,37 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 			return errors.New("objstore: create store without a name")
 		}
 		return m.createStore(req.GetConfig(), cmd.AtMs)
-	case opUpdateStore:
+	case OpUpdateStore:
 		var req objstorepb.ObjectStoreServiceUpdateStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: update store payload: %w", err)
 		}
 		return m.updateStore(req.GetConfig())
-	case opDeleteStore:
+	case OpDeleteStore:
 		var req objstorepb.ObjectStoreServiceDeleteStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: delete store payload: %w", err)
 		}
 		return m.deleteStore(req.GetStore())
-	case opCommit:
+	case OpCommit:
 		blob, info, err := decodeCommit(cmd.Payload)
 		if err != nil {
 			return err
 		}
 		return m.commit(blob, info, cmd.AtMs)
-	case opUpdateMeta:
+	case OpUpdateMeta:
 		var req objstorepb.ObjectStoreServiceUpdateMetaRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: update meta payload: %w", err)
 		}
 		return m.updateMeta(&req, cmd.AtMs)
-	case opDelete:
+	case OpDelete:
 		var req objstorepb.ObjectStoreServiceDeleteRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: delete payload: %w", err)
 		}
 		return m.deleteObject(req.GetStore(), req.GetName(), cmd.AtMs)
-	case opDiscard:
+	case OpDiscard:
 		id := string(cmd.Payload)
 		if !validBlobID(id) {
 			return fmt.Errorf("objstore: discard: bad blob id")
@@ -163,9 +168,9 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 	}
 }
 
-// encodeCommit is the payload of opCommit: the blob id, then the new
+// EncodeCommit is the payload of OpCommit: the blob id, then the new
 // version's info (store, meta, size, digest).
-func encodeCommit(blob string, info *objstorepb.ObjectInfo) ([]byte, error) {
+func EncodeCommit(blob string, info *objstorepb.ObjectInfo) ([]byte, error) {
 	b, err := proto.Marshal(info)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package objstore
+package api
 
 import (
 	"bytes"
@@ -6,25 +6,22 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"sync"
 	"time"
 	"unicode/utf8"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/objstore"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Paging bounds of ListStores and List.
 const (
-	defaultPage = 100
-	maxPage     = 1000
+	objDefaultPage = 100
+	objMaxPage     = 1000
 )
 
 // commitTimeout bounds the proposal of a Put's commit, which runs detached
@@ -32,60 +29,38 @@ const (
 // must not leave the outcome half-known.
 const commitTimeout = 30 * time.Second
 
-// Service is the ObjectStoreService: it validates requests, streams object
-// data between the client and the blob store, and proposes the small
-// metadata commands through raft.
-type Service struct {
+// ObjectStoreService is the ObjectStoreService: it validates requests,
+// streams object data between the client and the machine's blob store, and
+// proposes the small metadata commands through raft.
+type ObjectStoreService struct {
 	objstorepb.UnimplementedObjectStoreServiceServer
-	sm *Machine
-	d  api.Deps
-
-	mu       sync.Mutex
-	inflight map[string]struct{} // staged blobs of Puts in progress
-	swept    sync.Once
+	sm *objstore.Machine
+	d  Deps
 }
 
-// NewService returns the service in front of sm.
-func NewService(sm *Machine, d api.Deps) *Service {
-	return &Service{sm: sm, d: d, inflight: map[string]struct{}{}}
+// NewObjectStoreService returns the service over sm, and bounds sm's change
+// log by d.Limits.WatchBacklog. Call it before raft applies.
+func NewObjectStoreService(sm *objstore.Machine, d Deps) *ObjectStoreService {
+	sm.SetWatchBacklog(d.Limits.WatchBacklog)
+	return &ObjectStoreService{sm: sm, d: d}
 }
 
-// sweep removes blobs left behind by a crash (a Put interrupted while
-// staging, a version dropped while its removal was deferred). It runs on
-// the first request: by then the server has replayed its log, so every
-// blob the state refers to has been adopted.
-func (s *Service) sweep() {
-	s.swept.Do(func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.sm.mu.RLock()
-		defer s.sm.mu.RUnlock()
-		s.sm.blobs.sweep(func(id string) bool {
-			_, ok := s.inflight[id]
-			return ok
-		}, func(id string) bool {
-			_, ok := s.sm.refs[id]
-			return ok || s.sm.pinned
-		})
-	})
-}
-
-func (s *Service) validConfig(v *api.Validator, c *objstorepb.ObjectStoreConfig) {
+func (s *ObjectStoreService) validConfig(v *Validator, c *objstorepb.ObjectStoreConfig) {
 	validStoreName(v, "config.name", c.GetName(), s.d.Limits.MaxNameLen)
 	v.MaxLen("config.description", len(c.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
 	v.Duration("config.ttl_ms", c.GetTtlMs(), s.d.Limits.MaxDurationMs)
-	max := min(MaxChunkSize, s.d.Limits.MaxChunkSize)
-	if cs := int(c.GetChunkSize()); cs != 0 && (cs < MinChunkSize || cs > max) {
+	max := min(objstore.MaxChunkSize, s.d.Limits.MaxChunkSize)
+	if cs := int(c.GetChunkSize()); cs != 0 && (cs < objstore.MinChunkSize || cs > max) {
 		v.Check(false, "config.chunk_size", "must be 0 (default 131072) or from 1024 to "+itoa(int64(max)))
 	}
 }
 
 // validMeta bounds an object's description, headers and metadata.
-func (s *Service) validMeta(v *api.Validator, field string, m *objstorepb.ObjectMeta) {
+func (s *ObjectStoreService) validMeta(v *Validator, field string, m *objstorepb.ObjectMeta) {
 	l := s.d.Limits
 	v.MaxLen(field+".description", len(m.GetDescription()), l.MaxDescriptionLen)
-	if f, rule := api.HeadersProblem(m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); rule != "" {
+	if f, rule := HeadersProblem(m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); rule != "" {
 		v.Check(false, field+".headers"+f, rule)
 	}
 	total := 0
@@ -97,7 +72,7 @@ func (s *Service) validMeta(v *api.Validator, field string, m *objstorepb.Object
 	}
 }
 
-func validStoreName(v *api.Validator, field, name string, max int) {
+func validStoreName(v *Validator, field, name string, max int) {
 	v.NonEmpty(field, name)
 	v.MaxLen(field, len(name), max)
 	for i := 0; i < len(name); i++ {
@@ -110,7 +85,7 @@ func validStoreName(v *api.Validator, field, name string, max int) {
 }
 
 // validObjectName: 1 to MaxKeyLen (default 1024) bytes of UTF-8, no NUL.
-func (s *Service) validObjectName(v *api.Validator, field, name string) {
+func (s *ObjectStoreService) validObjectName(v *Validator, field, name string) {
 	v.NonEmpty(field, name)
 	v.MaxLen(field, len(name), s.d.Limits.MaxKeyLen)
 	v.Check(utf8.ValidString(name), field, "must be valid UTF-8")
@@ -131,13 +106,13 @@ func itoa(n int64) string {
 }
 
 // CreateStore implements ObjectStoreServiceServer.
-func (s *Service) CreateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceCreateStoreRequest) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) CreateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceCreateStoreRequest) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
+	var v Validator
 	s.validConfig(&v, req.GetConfig())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
 	}
-	resp, r := api.Propose[*objstorepb.ObjectStoreServiceCreateStoreResponse](ctx, s.d.Node, Name, opCreateStore, req)
+	resp, r := Propose[*objstorepb.ObjectStoreServiceCreateStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpCreateStore, req)
 	if r != nil {
 		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
 	}
@@ -145,13 +120,13 @@ func (s *Service) CreateStore(ctx context.Context, req *objstorepb.ObjectStoreSe
 }
 
 // UpdateStore implements ObjectStoreServiceServer.
-func (s *Service) UpdateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateStoreRequest) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) UpdateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateStoreRequest) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
+	var v Validator
 	s.validConfig(&v, req.GetConfig())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
 	}
-	resp, r := api.Propose[*objstorepb.ObjectStoreServiceUpdateStoreResponse](ctx, s.d.Node, Name, opUpdateStore, req)
+	resp, r := Propose[*objstorepb.ObjectStoreServiceUpdateStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpUpdateStore, req)
 	if r != nil {
 		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
 	}
@@ -159,8 +134,8 @@ func (s *Service) UpdateStore(ctx context.Context, req *objstorepb.ObjectStoreSe
 }
 
 // GetStore implements ObjectStoreServiceServer.
-func (s *Service) GetStore(_ context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) GetStore(_ context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: r}, nil
@@ -173,14 +148,14 @@ func (s *Service) GetStore(_ context.Context, req *objstorepb.ObjectStoreService
 }
 
 // DeleteStore implements ObjectStoreServiceServer.
-func (s *Service) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
 	}
-	s.sweep()
-	resp, r := api.Propose[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d.Node, Name, opDeleteStore, req)
+	s.sm.Sweep()
+	resp, r := Propose[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpDeleteStore, req)
 	if r != nil {
 		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
 	}
@@ -188,47 +163,47 @@ func (s *Service) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreSe
 }
 
 // ListStores implements ObjectStoreServiceServer. The page token is opaque
-// (see api.PageToken).
-func (s *Service) ListStores(_ context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
-	var v api.Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
-	after := v.PageToken("page_token", api.ScopeObjectStores, req.GetPageToken())
+// (see PageToken).
+func (s *ObjectStoreService) ListStores(_ context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
+	var v Validator
+	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
+	after := v.PageToken("page_token", ScopeObjectStores, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceListStoresResponse{Result: r}, nil
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {
-		size = defaultPage
+		size = objDefaultPage
 	}
 	page, more := s.sm.Stores(after, size)
 	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: result.OK(), Stores: page}
 	if more {
-		resp.NextPageToken = api.NextPageToken(api.ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
+		resp.NextPageToken = NextPageToken(ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
 	}
 	return resp, nil
 }
 
 // GetInfo implements ObjectStoreServiceServer.
-func (s *Service) GetInfo(_ context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) GetInfo(_ context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: r}, nil
 	}
-	ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
+	ver, _, ok := s.sm.Lookup(req.GetStore(), req.GetName())
 	switch {
 	case !ok:
 		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}, nil
-	case ver == nil || ver.info.GetDeleted() && !req.GetIncludeDeleted():
+	case ver == nil || ver.Info.GetDeleted() && !req.GetIncludeDeleted():
 		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "object %q", req.GetName())}, nil
 	}
-	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.OK(), Info: ver.info}, nil
+	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.OK(), Info: ver.Info}, nil
 }
 
 // UpdateMeta implements ObjectStoreServiceServer.
-func (s *Service) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	s.validObjectName(&v, "meta.name", req.GetMeta().GetName())
@@ -236,8 +211,8 @@ func (s *Service) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreSer
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
 	}
-	s.sweep()
-	resp, r := api.Propose[*objstorepb.ObjectStoreServiceUpdateMetaResponse](ctx, s.d.Node, Name, opUpdateMeta, req)
+	s.sm.Sweep()
+	resp, r := Propose[*objstorepb.ObjectStoreServiceUpdateMetaResponse](ctx, s.d.Node, objstore.Name, objstore.OpUpdateMeta, req)
 	if r != nil {
 		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
 	}
@@ -245,15 +220,15 @@ func (s *Service) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreSer
 }
 
 // Delete implements ObjectStoreServiceServer.
-func (s *Service) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
-	var v api.Validator
+func (s *ObjectStoreService) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	if r := v.Result(); r != nil {
 		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
 	}
-	s.sweep()
-	resp, r := api.Propose[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d.Node, Name, opDelete, req)
+	s.sm.Sweep()
+	resp, r := Propose[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d.Node, objstore.Name, objstore.OpDelete, req)
 	if r != nil {
 		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
 	}
@@ -263,8 +238,8 @@ func (s *Service) Delete(ctx context.Context, req *objstorepb.ObjectStoreService
 // Put implements ObjectStoreServiceServer: it stages the data as it
 // arrives, hashing it, and proposes the commit only when everything
 // checked out. Any other ending discards the staged data.
-func (s *Service) Put(stream objstorepb.ObjectStoreService_PutServer) error {
-	s.sweep()
+func (s *ObjectStoreService) Put(stream objstorepb.ObjectStoreService_PutServer) error {
+	s.sm.Sweep()
 	resp := s.put(stream)
 	return stream.SendAndClose(resp)
 }
@@ -273,13 +248,13 @@ func putFail(r *commonpb.Result) *objstorepb.ObjectStoreServicePutResponse {
 	return &objstorepb.ObjectStoreServicePutResponse{Result: r}
 }
 
-func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorepb.ObjectStoreServicePutResponse {
+func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer) *objstorepb.ObjectStoreServicePutResponse {
 	first, err := stream.Recv()
 	if err != nil {
 		return putFail(result.Invalid("header", "the stream ended before its header; nothing stored"))
 	}
 	hdr := first.GetHeader()
-	var v api.Validator
+	var v Validator
 	v.Check(hdr != nil, "header", "the first message must be the header")
 	validStoreName(&v, "header.store", hdr.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "header.meta.name", hdr.GetMeta().GetName())
@@ -289,7 +264,7 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 	if r := v.Result(); r != nil {
 		return putFail(r)
 	}
-	_, room, ok := s.sm.lookup(hdr.GetStore(), hdr.GetMeta().GetName())
+	_, room, ok := s.sm.Lookup(hdr.GetStore(), hdr.GetMeta().GetName())
 	if !ok {
 		return putFail(result.Failf(result.CodeNotFound, "store %q", hdr.GetStore()))
 	}
@@ -297,23 +272,15 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 		return putFail(result.Failf(result.CodeLimitExceeded, "header.expected_size: %d bytes exceed the %d bytes left under the store's max_bytes", hdr.GetExpectedSize(), room))
 	}
 
-	id := newBlobID()
-	staged, err := s.sm.blobs.create(id)
+	staged, err := s.sm.Stage()
 	if err != nil {
 		return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
 	}
-	s.mu.Lock()
-	s.inflight[id] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.inflight, id)
-		s.mu.Unlock()
-	}()
+	defer staged.Close()
 	committed := false
 	defer func() {
 		if !committed {
-			staged.abort()
+			staged.Abort()
 		}
 	}()
 
@@ -368,15 +335,15 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 					return putFail(result.Failf(result.CodeDigestMismatch, "%s.expected_sha256 does not match the data's SHA-256; nothing stored", e.field))
 				}
 			}
-			blob := id
+			blob := staged.ID()
 			if size == 0 {
 				blob = "" // an empty object has no blob
-			} else if err := staged.finish(); err != nil {
+			} else if err := staged.Finish(); err != nil {
 				return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
 			}
 			committed = true
 			if size == 0 {
-				staged.abort()
+				staged.Abort()
 			}
 			meta := hdr.GetMeta()
 			info := &objstorepb.ObjectInfo{
@@ -393,19 +360,19 @@ func (s *Service) put(stream objstorepb.ObjectStoreService_PutServer) *objstorep
 // commit proposes a staged blob's commit. When the outcome is unknown, it
 // proposes a discard, which raft orders after the commit: it removes the
 // blob only if the commit did not take it.
-func (s *Service) commit(ctx context.Context, blob string, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
-	payload, err := encodeCommit(blob, info)
+func (s *ObjectStoreService) commit(ctx context.Context, blob string, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
+	payload, err := objstore.EncodeCommit(blob, info)
 	if err != nil {
 		return putFail(result.Failf(result.CodeInternal, "encode commit: %v", err))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	res, err := s.d.Node.Propose(ctx, Name, opCommit, payload)
+	res, err := s.d.Node.Propose(ctx, objstore.Name, objstore.OpCommit, payload)
 	if err != nil {
 		if blob != "" {
-			_, _ = s.d.Node.Propose(ctx, Name, opDiscard, []byte(blob))
+			_, _ = s.d.Node.Propose(ctx, objstore.Name, objstore.OpDiscard, []byte(blob))
 		}
-		return putFail(api.FromError(err))
+		return putFail(FromError(err))
 	}
 	resp, ok := res.(*objstorepb.ObjectStoreServicePutResponse)
 	if !ok {
@@ -415,8 +382,8 @@ func (s *Service) commit(ctx context.Context, blob string, info *objstorepb.Obje
 }
 
 // Get implements ObjectStoreServiceServer.
-func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objstorepb.ObjectStoreService_GetServer) error {
-	var v api.Validator
+func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objstorepb.ObjectStoreService_GetServer) error {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	v.NonNegative("offset", req.GetOffset())
@@ -424,7 +391,7 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 	if r := v.Result(); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
 	}
-	s.sweep()
+	s.sm.Sweep()
 	ver, rd, r := s.openVersion(req)
 	if r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
@@ -432,7 +399,7 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 	if rd != nil {
 		defer rd.Close()
 	}
-	info := ver.info
+	info := ver.Info
 	off, end := req.GetOffset(), info.GetSize()
 	if off > end {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: result.Invalid("offset", "is past the object's size "+itoa(end))})
@@ -442,9 +409,8 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 	}
 	chunk := int64(info.GetChunkSize())
 	if chunk <= 0 {
-		chunk = DefaultChunkSize
+		chunk = objstore.DefaultChunkSize
 	}
-	mem, _ := rd.(*memBlob)
 	first := &objstorepb.ObjectStoreServiceGetResponse{Result: result.OK(), Info: info}
 	for {
 		msg := first
@@ -454,17 +420,9 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 		first = nil
 		if off < end {
 			n := min(chunk, end-off)
-			buf, shared := []byte(nil), false
-			if mem != nil {
-				buf, shared = mem.slice(off, n) // never modified
-			}
-			if !shared {
-				// A fresh buffer per message: a sent message must not be
-				// modified (stats handlers may read it later).
-				buf = make([]byte, n)
-				if _, err := rd.ReadAt(buf, off); err != nil {
-					return status.Errorf(codes.Internal, "reading object data: %v", err)
-				}
+			buf, err := objstore.ReadChunk(rd, off, n)
+			if err != nil {
+				return status.Errorf(codes.Internal, "reading object data: %v", err)
 			}
 			msg.Chunk = &objstorepb.ObjectChunk{Offset: off, Data: buf}
 			off += n
@@ -487,21 +445,21 @@ func (s *Service) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objst
 // openVersion finds the version a Get reads and opens its blob. A Get
 // pinned to a revision accepts any revision of the same data (a metadata
 // update does not break a resumed download).
-func (s *Service) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*version, blobReader, *commonpb.Result) {
+func (s *ObjectStoreService) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*objstore.Version, objstore.BlobReader, *commonpb.Result) {
 	for attempt := 0; ; attempt++ {
-		ver, _, ok := s.sm.lookup(req.GetStore(), req.GetName())
+		ver, _, ok := s.sm.Lookup(req.GetStore(), req.GetName())
 		switch {
 		case !ok:
 			return nil, nil, result.Failf(result.CodeNotFound, "store %q", req.GetStore())
-		case req.GetRevision() != 0 && (ver == nil || ver.info.GetDeleted() || req.GetRevision() < ver.putRev || req.GetRevision() > ver.info.GetRevision()):
+		case req.GetRevision() != 0 && (ver == nil || ver.Info.GetDeleted() || req.GetRevision() < ver.PutRev || req.GetRevision() > ver.Info.GetRevision()):
 			return nil, nil, result.Failf(result.CodeWrongRevision, "object %q no longer has revision %d", req.GetName(), req.GetRevision())
-		case ver == nil || ver.info.GetDeleted():
+		case ver == nil || ver.Info.GetDeleted():
 			return nil, nil, result.Failf(result.CodeNotFound, "object %q", req.GetName())
 		}
-		if ver.blob == "" {
+		if ver.Blob == "" {
 			return ver, nil, nil
 		}
-		rd, err := s.sm.blobs.open(ver.blob)
+		rd, err := s.sm.Open(ver.Blob)
 		if err == nil {
 			return ver, rd, nil
 		}
@@ -514,20 +472,20 @@ func (s *Service) openVersion(req *objstorepb.ObjectStoreServiceGetRequest) (*ve
 }
 
 // List implements ObjectStoreServiceServer.
-func (s *Service) List(req *objstorepb.ObjectStoreServiceListRequest, stream objstorepb.ObjectStoreService_ListServer) error {
-	var v api.Validator
+func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest, stream objstorepb.ObjectStoreService_ListServer) error {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
-	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= maxPage, "batch_size", "must be from 0 to 1000")
+	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= objMaxPage, "batch_size", "must be from 0 to 1000")
 	if r := v.Result(); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: r})
 	}
-	infos, ok := s.sm.objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
+	infos, ok := s.sm.Objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
 	if !ok {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())})
 	}
 	batch := int(req.GetBatchSize())
 	if batch == 0 {
-		batch = defaultPage
+		batch = objDefaultPage
 	}
 	for {
 		n := min(batch, len(infos))
@@ -543,14 +501,14 @@ func (s *Service) List(req *objstorepb.ObjectStoreServiceListRequest, stream obj
 }
 
 // Watch implements ObjectStoreServiceServer.
-func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream objstorepb.ObjectStoreService_WatchServer) error {
-	var v api.Validator
+func (s *ObjectStoreService) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream objstorepb.ObjectStoreService_WatchServer) error {
+	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 	}
 	// Subscribe before the first look, so no change falls in between.
-	w := s.sm.watch(req.GetStore())
+	w := s.sm.Watch(req.GetStore())
 	defer w.Stop()
 	notFound := func() error {
 		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())})
@@ -563,15 +521,15 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 	case req.GetResumeFromRevision() != 0:
 		// Every change since, or compacted when some are no longer kept.
 		var r *commonpb.Result
-		initial, last, r = s.sm.changesSince(req.GetStore(), req.GetResumeFromRevision(), deletes, 0)
+		initial, last, r = s.sm.ChangesSince(req.GetStore(), req.GetResumeFromRevision(), deletes, 0)
 		if r != nil {
 			return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 		}
 		last, ok = max(last, req.GetResumeFromRevision()), true
 	case req.GetUpdatesOnly():
-		_, last, ok = s.sm.changes(req.GetStore(), ^uint64(0), false, false)
+		_, last, ok = s.sm.Changes(req.GetStore(), ^uint64(0), false, false)
 	default:
-		initial, last, ok = s.sm.changes(req.GetStore(), 0, true, false)
+		initial, last, ok = s.sm.Changes(req.GetStore(), 0, true, false)
 	}
 	if !ok {
 		return notFound()
@@ -597,7 +555,7 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 		}
 		// Every change since last, from the change log: a watcher that fell
 		// further behind than it holds is told so, never skipped forward.
-		changed, rev, r := s.sm.changesSince(req.GetStore(), last, deletes, watchBatch)
+		changed, rev, r := s.sm.ChangesSince(req.GetStore(), last, deletes, watchBatch)
 		if r != nil {
 			return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 		}
@@ -613,18 +571,3 @@ func (s *Service) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream o
 
 // watchBatch is how many changes a watch takes from the state at a time.
 const watchBatch = 256
-
-// Register plugs the object store into a server: its state machine into
-// the FSM and its service into the gRPC server.
-func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
-	sm, err := New(d.DataDir)
-	if err != nil {
-		return err
-	}
-	sm.SetWatchBacklog(d.Limits.WatchBacklog)
-	if err := f.Register(sm); err != nil {
-		return err
-	}
-	objstorepb.RegisterObjectStoreServiceServer(g, NewService(sm, d))
-	return nil
-}

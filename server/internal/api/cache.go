@@ -1,67 +1,61 @@
-package cache
+package api
 
 import (
 	"context"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/cache"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
-const (
-	defaultPage = 100
-	maxPage     = 1000
-	// evictBatch bounds the keys one eviction command carries.
-	evictBatch = 256
-)
+// evictBatch bounds the keys one eviction command carries.
+const evictBatch = 256
 
-// Service is the CacheService, and the observer of the KV service's reads
-// and writes that feeds it.
-type Service struct {
+// CacheService is the CacheService, and the observer of the KV service's
+// reads and writes that feeds it (NewCachedKV).
+type CacheService struct {
 	cachepb.UnimplementedCacheServiceServer
-	sm *Machine
+	sm *cache.Machine
 	kv *kv.Machine
-	d  api.Deps
+	d  Deps
 
 	mu       sync.Mutex
 	trackers map[string]*tracker
 }
 
-// Register plugs the cache into a server. It registers the cache state
-// machine and the KV gRPC service kvs, wrapped so that the cache sees the
-// bucket reads and writes it needs, and the CacheService. With
-// d.DisableCache the state machine is still registered (so a data dir
-// written with caching on still replays), but KV is served unwrapped and
-// every CacheService call answers gRPC Unimplemented.
-func Register(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, kvm *kv.Machine, kvs *api.KVService) error {
-	sm := New(kvm)
-	if err := f.Register(sm); err != nil {
-		return err
-	}
+// NewCacheService returns the CacheService over sm, which bounds buckets
+// of kvm. With d.DisableCache it returns a service whose every call answers
+// gRPC Unimplemented (the state machine is still registered, so a data dir
+// written with caching on still replays), and NewCachedKV adds nothing.
+func NewCacheService(sm *cache.Machine, kvm *kv.Machine, d Deps) cachepb.CacheServiceServer {
 	if d.DisableCache {
-		kvpb.RegisterKVServiceServer(g, kvs)
-		cachepb.RegisterCacheServiceServer(g, cachepb.UnimplementedCacheServiceServer{})
-		return nil
+		return cachepb.UnimplementedCacheServiceServer{}
 	}
-	s := &Service{sm: sm, kv: kvm, d: d, trackers: map[string]*tracker{}}
-	kvpb.RegisterKVServiceServer(g, &kvObserver{KVServiceServer: kvs, s: s})
-	cachepb.RegisterCacheServiceServer(g, s)
-	return nil
+	return &CacheService{sm: sm, kv: kvm, d: d, trackers: map[string]*tracker{}}
+}
+
+// NewCachedKV is the KV service as clients see it: each call goes to kvs
+// unchanged, and the cache c observes the outcome for buckets with a
+// policy (hits, misses, writes; a write evicts what the policy no longer
+// allows before it answers). When c is not a *CacheService (caching is
+// disabled) it returns kvs.
+func NewCachedKV(kvs kvpb.KVServiceServer, c cachepb.CacheServiceServer) kvpb.KVServiceServer {
+	cs, ok := c.(*CacheService)
+	if !ok {
+		return kvs
+	}
+	return &cachedKV{KVServiceServer: kvs, s: cs}
 }
 
 // trackerFor returns bucket's tracker, building it from the KV state when
 // the bucket's policy is new (or the server restarted). The caller holds
 // s.mu. nil when the bucket has no policy.
-func (s *Service) trackerFor(bucket string) (*tracker, *cachepb.CachePolicy) {
-	p, attachedAt, _, _, ok := s.sm.policyOf(bucket)
+func (s *CacheService) trackerFor(bucket string) (*tracker, *cachepb.CachePolicy) {
+	p, attachedAt, _, _, ok := s.sm.PolicyOf(bucket)
 	if !ok {
 		delete(s.trackers, bucket)
 		return nil, nil
@@ -91,7 +85,7 @@ func (s *Service) trackerFor(bucket string) (*tracker, *cachepb.CachePolicy) {
 }
 
 // observeGet counts a KV Get of a cached bucket.
-func (s *Service) observeGet(bucket, key string, hit bool) {
+func (s *CacheService) observeGet(bucket, key string, hit bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, _ := s.trackerFor(bucket)
@@ -109,7 +103,7 @@ func (s *Service) observeGet(bucket, key string, hit bool) {
 // observeWrite records a successful write and evicts what the bounds no
 // longer allow, before the write's response goes back: when a Put returns,
 // the bucket is within its bounds.
-func (s *Service) observeWrite(ctx context.Context, bucket, key string, size int64) {
+func (s *CacheService) observeWrite(ctx context.Context, bucket, key string, size int64) {
 	s.mu.Lock()
 	t, _ := s.trackerFor(bucket)
 	if t == nil {
@@ -123,7 +117,7 @@ func (s *Service) observeWrite(ctx context.Context, bucket, key string, size int
 	}
 	s.mu.Unlock()
 	if size >= 0 {
-		s.sm.noteWrite(bucket, time.Now().UnixMilli())
+		s.sm.NoteWrite(bucket, time.Now().UnixMilli())
 	}
 	s.enforce(ctx, bucket, key)
 }
@@ -136,7 +130,7 @@ func (s *Service) observeWrite(ctx context.Context, bucket, key string, size int
 // The key just written (protect) goes last: with LFU it has the fewest
 // uses, but evicting what was just written would make the cache useless.
 // It goes only when it alone breaks a bound.
-func (s *Service) enforce(ctx context.Context, bucket, protect string) {
+func (s *CacheService) enforce(ctx context.Context, bucket, protect string) {
 	for range 64 {
 		s.mu.Lock()
 		t, p := s.trackerFor(bucket)
@@ -146,7 +140,7 @@ func (s *Service) enforce(ctx context.Context, bucket, protect string) {
 			return
 		}
 		entries := info.GetValues()
-		var victims []victim
+		var victims []cache.Victim
 		var held *node
 		for len(victims) < evictBatch {
 			overEntries := p.GetMaxEntries() > 0 && entries > p.GetMaxEntries()
@@ -168,7 +162,7 @@ func (s *Service) enforce(ctx context.Context, bucket, protect string) {
 			if r != nil {
 				continue // gone already: the tracker was stale
 			}
-			victims = append(victims, victim{n.key, e.GetRevision()})
+			victims = append(victims, cache.Victim{Key: n.key, Revision: e.GetRevision()})
 			entries--
 		}
 		if held != nil {
@@ -179,7 +173,7 @@ func (s *Service) enforce(ctx context.Context, bucket, protect string) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err := s.d.Node.Propose(ctx, Name, opEvict, encodeEvict(bucket, victims))
+		_, err := s.d.Node.Propose(ctx, cache.Name, cache.OpEvict, cache.EncodeEvict(bucket, victims))
 		cancel()
 		if err != nil {
 			s.d.Logger.Debug("cache: eviction not applied; the next write retries")
@@ -188,7 +182,7 @@ func (s *Service) enforce(ctx context.Context, bucket, protect string) {
 	}
 }
 
-func (s *Service) checkPolicy(v *api.Validator, p *cachepb.CachePolicy) {
+func (s *CacheService) checkPolicy(v *Validator, p *cachepb.CachePolicy) {
 	checkBucket(v, "policy.bucket", p.GetBucket(), s.d.Limits.MaxNameLen)
 	v.NonNegative("policy.max_entries", p.GetMaxEntries())
 	v.NonNegative("policy.max_bytes", p.GetMaxBytes())
@@ -198,15 +192,15 @@ func (s *Service) checkPolicy(v *api.Validator, p *cachepb.CachePolicy) {
 	v.Check(known, "policy.eviction", "must be CACHE_EVICTION_LRU or CACHE_EVICTION_LFU")
 }
 
-func checkBucket(v *api.Validator, field, name string, max int) {
+func checkBucket(v *Validator, field, name string, max int) {
 	if rule := kv.CheckBucketName(name, min(max, kv.MaxBucketNameLen)); rule != "" {
 		v.Check(false, field, rule)
 	}
 }
 
 // AttachPolicy implements CacheServiceServer.
-func (s *Service) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAttachPolicyRequest) (*cachepb.CacheServiceAttachPolicyResponse, error) {
-	var v api.Validator
+func (s *CacheService) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAttachPolicyRequest) (*cachepb.CacheServiceAttachPolicyResponse, error) {
+	var v Validator
 	s.checkPolicy(&v, req.GetPolicy())
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
@@ -214,7 +208,7 @@ func (s *Service) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAtt
 	if _, ok := s.kv.Info(req.GetPolicy().GetBucket()); !ok {
 		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Failf(result.CodeNotFound, "policy.bucket: bucket %q does not exist", req.GetPolicy().GetBucket())}, nil
 	}
-	resp, r := api.Propose[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d.Node, Name, opAttach, req)
+	resp, r := Propose[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d.Node, cache.Name, cache.OpAttach, req)
 	if r != nil {
 		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
 	}
@@ -225,13 +219,13 @@ func (s *Service) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAtt
 }
 
 // DetachPolicy implements CacheServiceServer.
-func (s *Service) DetachPolicy(ctx context.Context, req *cachepb.CacheServiceDetachPolicyRequest) (*cachepb.CacheServiceDetachPolicyResponse, error) {
-	var v api.Validator
+func (s *CacheService) DetachPolicy(ctx context.Context, req *cachepb.CacheServiceDetachPolicyRequest) (*cachepb.CacheServiceDetachPolicyResponse, error) {
+	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
 	}
-	resp, r := api.Propose[*cachepb.CacheServiceDetachPolicyResponse](ctx, s.d.Node, Name, opDetach, req)
+	resp, r := Propose[*cachepb.CacheServiceDetachPolicyResponse](ctx, s.d.Node, cache.Name, cache.OpDetach, req)
 	if r != nil {
 		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
 	}
@@ -242,13 +236,13 @@ func (s *Service) DetachPolicy(ctx context.Context, req *cachepb.CacheServiceDet
 }
 
 // GetPolicy implements CacheServiceServer.
-func (s *Service) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolicyRequest) (*cachepb.CacheServiceGetPolicyResponse, error) {
-	var v api.Validator
+func (s *CacheService) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolicyRequest) (*cachepb.CacheServiceGetPolicyResponse, error) {
+	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceGetPolicyResponse{Result: r}, nil
 	}
-	p, _, _, _, ok := s.sm.policyOf(req.GetBucket())
+	p, _, _, _, ok := s.sm.PolicyOf(req.GetBucket())
 	if !ok {
 		return &cachepb.CacheServiceGetPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
 	}
@@ -256,22 +250,22 @@ func (s *Service) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolic
 }
 
 // ListPolicies implements CacheServiceServer; the page token is opaque
-// (see api.PageToken).
-func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
-	var v api.Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= maxPage, "page_size", "must be from 0 to 1000")
-	after := v.PageToken("page_token", api.ScopeCachePolicies, req.GetPageToken())
+// (see PageToken).
+func (s *CacheService) ListPolicies(_ context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
+	var v Validator
+	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
+	after := v.PageToken("page_token", ScopeCachePolicies, req.GetPageToken())
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceListPoliciesResponse{Result: r}, nil
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {
-		size = defaultPage
+		size = objDefaultPage
 	}
-	page, more := s.sm.list(after, size)
+	page, more := s.sm.List(after, size)
 	resp := &cachepb.CacheServiceListPoliciesResponse{Result: result.OK(), Policies: page}
 	if more {
-		resp.NextPageToken = api.NextPageToken(api.ScopeCachePolicies, page[len(page)-1].GetBucket())
+		resp.NextPageToken = NextPageToken(ScopeCachePolicies, page[len(page)-1].GetBucket())
 	}
 	return resp, nil
 }
@@ -279,13 +273,13 @@ func (s *Service) ListPolicies(_ context.Context, req *cachepb.CacheServiceListP
 // Stats implements CacheServiceServer. Entries and bytes are counted from
 // the bucket's live keys now; hits and misses are the leader's counts since
 // the policy was attached (or since this server started).
-func (s *Service) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest) (*cachepb.CacheServiceStatsResponse, error) {
-	var v api.Validator
+func (s *CacheService) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest) (*cachepb.CacheServiceStatsResponse, error) {
+	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
 	if r := v.Result(); r != nil {
 		return &cachepb.CacheServiceStatsResponse{Result: r}, nil
 	}
-	_, attachedAt, evictions, expirations, ok := s.sm.policyOf(req.GetBucket())
+	_, attachedAt, evictions, expirations, ok := s.sm.PolicyOf(req.GetBucket())
 	if !ok {
 		return &cachepb.CacheServiceStatsResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
 	}
@@ -306,62 +300,58 @@ func (s *Service) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest
 	return &cachepb.CacheServiceStatsResponse{Result: result.OK(), Stats: st}, nil
 }
 
-// kvObserver is the KV service as clients see it when caching is on: each
-// call goes to the KV service unchanged, and the cache observes the
-// outcome for buckets with a policy.
-type kvObserver struct {
+// cachedKV is the KV service observed by the cache (NewCachedKV).
+type cachedKV struct {
 	kvpb.KVServiceServer
-	s *Service
+	s *CacheService
 }
 
-func ok(r *commonpb.Result) bool { return r.GetSuccess() }
-
-func (o *kvObserver) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
+func (o *cachedKV) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
 	resp, err := o.KVServiceServer.Get(ctx, req)
-	if err == nil && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && o.s.sm.Attached(req.GetBucket()) {
 		r := resp.GetResult()
-		if ok(r) || r.GetResultCode() == result.CodeNotFound {
-			o.s.observeGet(req.GetBucket(), req.GetKey(), ok(r))
+		if r.GetSuccess() || r.GetResultCode() == result.CodeNotFound {
+			o.s.observeGet(req.GetBucket(), req.GetKey(), r.GetSuccess())
 		}
 	}
 	return resp, err
 }
 
-func (o *kvObserver) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
+func (o *cachedKV) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
 	resp, err := o.KVServiceServer.Put(ctx, req)
-	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
 		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
 	}
 	return resp, err
 }
 
-func (o *kvObserver) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
+func (o *cachedKV) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
 	resp, err := o.KVServiceServer.Create(ctx, req)
-	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
 		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
 	}
 	return resp, err
 }
 
-func (o *kvObserver) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
+func (o *cachedKV) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
 	resp, err := o.KVServiceServer.Update(ctx, req)
-	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
 		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
 	}
 	return resp, err
 }
 
-func (o *kvObserver) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
+func (o *cachedKV) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
 	resp, err := o.KVServiceServer.Delete(ctx, req)
-	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
 		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
 	}
 	return resp, err
 }
 
-func (o *kvObserver) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
+func (o *cachedKV) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
 	resp, err := o.KVServiceServer.Purge(ctx, req)
-	if err == nil && ok(resp.GetResult()) && o.s.sm.attached(req.GetBucket()) {
+	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
 		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
 	}
 	return resp, err
