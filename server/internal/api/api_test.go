@@ -16,19 +16,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestResults(t *testing.T) {
-	if r := result.OK(); !r.GetSuccess() || r.GetResultCode() != "" {
-		t.Fatalf("result.OK() = %v", r)
-	}
-	r := result.Invalid("key", "must not be empty")
-	if r.GetSuccess() || r.GetResultCode() != "invalid_argument" || r.GetMessage() != "key: must not be empty" {
-		t.Fatalf("Invalid = %v", r)
-	}
-	if r := result.Failf(result.CodeNotFound, "bucket %q", "b"); r.GetResultCode() != "not_found" || r.GetMessage() != `bucket "b"` {
-		t.Fatalf("Failf = %v", r)
-	}
-}
-
 func TestFromError(t *testing.T) {
 	cases := []struct {
 		err  error

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cache"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
@@ -182,6 +183,20 @@ func (s *CacheService) enforce(ctx context.Context, bucket, protect string) {
 	}
 }
 
+// checkAttach validates a policy to attach: its fields, and that its
+// bucket exists.
+func (s *CacheService) checkAttach(p *cachepb.CachePolicy) *commonpb.Result {
+	var v Validator
+	s.checkPolicy(&v, p)
+	if r := v.Result(); r != nil {
+		return r
+	}
+	if _, ok := s.kv.Info(p.GetBucket()); !ok {
+		return result.Failf(result.CodeNotFound, "policy.bucket: bucket %q does not exist", p.GetBucket())
+	}
+	return nil
+}
+
 func (s *CacheService) checkPolicy(v *Validator, p *cachepb.CachePolicy) {
 	checkBucket(v, "policy.bucket", p.GetBucket(), s.d.Limits.MaxNameLen)
 	v.NonNegative("policy.max_entries", p.GetMaxEntries())
@@ -200,104 +215,86 @@ func checkBucket(v *Validator, field, name string, max int) {
 
 // AttachPolicy implements CacheServiceServer.
 func (s *CacheService) AttachPolicy(ctx context.Context, req *cachepb.CacheServiceAttachPolicyRequest) (*cachepb.CacheServiceAttachPolicyResponse, error) {
-	var v Validator
-	s.checkPolicy(&v, req.GetPolicy())
-	if r := v.Result(); r != nil {
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
-	}
-	if _, ok := s.kv.Info(req.GetPolicy().GetBucket()); !ok {
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Failf(result.CodeNotFound, "policy.bucket: bucket %q does not exist", req.GetPolicy().GetBucket())}, nil
-	}
-	resp, r := Propose[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d.Node, cache.Name, cache.OpAttach, req)
-	if r != nil {
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: r}, nil
-	}
+	resp, err := write[*cachepb.CacheServiceAttachPolicyResponse](ctx, s.d, cache.Name, cache.OpAttach, req, s.checkAttach(req.GetPolicy()))
 	if resp.GetResult().GetSuccess() {
 		s.enforce(ctx, req.GetPolicy().GetBucket(), "") // entries beyond the new bounds go at once
 	}
-	return resp, nil
+	return resp, err
 }
 
 // DetachPolicy implements CacheServiceServer.
 func (s *CacheService) DetachPolicy(ctx context.Context, req *cachepb.CacheServiceDetachPolicyRequest) (*cachepb.CacheServiceDetachPolicyResponse, error) {
 	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
-		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
+	resp, err := write[*cachepb.CacheServiceDetachPolicyResponse](ctx, s.d, cache.Name, cache.OpDetach, req, v.Result())
+	if resp.GetResult().GetSuccess() {
+		s.mu.Lock()
+		delete(s.trackers, req.GetBucket())
+		s.mu.Unlock()
 	}
-	resp, r := Propose[*cachepb.CacheServiceDetachPolicyResponse](ctx, s.d.Node, cache.Name, cache.OpDetach, req)
-	if r != nil {
-		return &cachepb.CacheServiceDetachPolicyResponse{Result: r}, nil
-	}
-	s.mu.Lock()
-	delete(s.trackers, req.GetBucket())
-	s.mu.Unlock()
-	return resp, nil
+	return resp, err
 }
 
 // GetPolicy implements CacheServiceServer.
-func (s *CacheService) GetPolicy(_ context.Context, req *cachepb.CacheServiceGetPolicyRequest) (*cachepb.CacheServiceGetPolicyResponse, error) {
+func (s *CacheService) GetPolicy(ctx context.Context, req *cachepb.CacheServiceGetPolicyRequest) (*cachepb.CacheServiceGetPolicyResponse, error) {
 	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
-		return &cachepb.CacheServiceGetPolicyResponse{Result: r}, nil
-	}
-	p, _, _, _, ok := s.sm.PolicyOf(req.GetBucket())
-	if !ok {
-		return &cachepb.CacheServiceGetPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
-	}
-	return &cachepb.CacheServiceGetPolicyResponse{Result: result.OK(), Policy: p}, nil
+	return read(ctx, s.d, v.Result(), func() *cachepb.CacheServiceGetPolicyResponse {
+		p, _, _, _, ok := s.sm.PolicyOf(req.GetBucket())
+		if !ok {
+			return failed[*cachepb.CacheServiceGetPolicyResponse](result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket()))
+		}
+		return &cachepb.CacheServiceGetPolicyResponse{Result: result.OK(), Policy: p}
+	})
 }
 
 // ListPolicies implements CacheServiceServer; the page token is opaque
 // (see PageToken).
-func (s *CacheService) ListPolicies(_ context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
+func (s *CacheService) ListPolicies(ctx context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
 	var v Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
 	after := v.PageToken("page_token", ScopeCachePolicies, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &cachepb.CacheServiceListPoliciesResponse{Result: r}, nil
-	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = objDefaultPage
-	}
-	page, more := s.sm.List(after, size)
-	resp := &cachepb.CacheServiceListPoliciesResponse{Result: result.OK(), Policies: page}
-	if more {
-		resp.NextPageToken = NextPageToken(ScopeCachePolicies, page[len(page)-1].GetBucket())
-	}
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *cachepb.CacheServiceListPoliciesResponse {
+		size := int(req.GetPageSize())
+		if size == 0 {
+			size = objDefaultPage
+		}
+		page, more := s.sm.List(after, size)
+		resp := &cachepb.CacheServiceListPoliciesResponse{Result: result.OK(), Policies: page}
+		if more {
+			resp.NextPageToken = NextPageToken(ScopeCachePolicies, page[len(page)-1].GetBucket())
+		}
+		return resp
+	})
 }
 
 // Stats implements CacheServiceServer. Entries and bytes are counted from
 // the bucket's live keys now; hits and misses are the leader's counts since
 // the policy was attached (or since this server started).
-func (s *CacheService) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequest) (*cachepb.CacheServiceStatsResponse, error) {
+func (s *CacheService) Stats(ctx context.Context, req *cachepb.CacheServiceStatsRequest) (*cachepb.CacheServiceStatsResponse, error) {
 	var v Validator
 	checkBucket(&v, "bucket", req.GetBucket(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
-		return &cachepb.CacheServiceStatsResponse{Result: r}, nil
-	}
-	_, attachedAt, evictions, expirations, ok := s.sm.PolicyOf(req.GetBucket())
-	if !ok {
-		return &cachepb.CacheServiceStatsResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}, nil
-	}
-	st := &cachepb.CacheStats{Bucket: req.GetBucket(), Evictions: evictions, Expirations: expirations, AttachedAtMs: attachedAt}
-	if keys, r := s.kv.Keys(req.GetBucket(), "", ""); r == nil {
-		for _, k := range keys {
-			if e, r := s.kv.Get(req.GetBucket(), k, 0); r == nil {
-				st.Entries++
-				st.Bytes += int64(len(k) + len(e.GetValue()))
+	return read(ctx, s.d, v.Result(), func() *cachepb.CacheServiceStatsResponse {
+		_, attachedAt, evictions, expirations, ok := s.sm.PolicyOf(req.GetBucket())
+		if !ok {
+			return failed[*cachepb.CacheServiceStatsResponse](result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket()))
+		}
+		st := &cachepb.CacheStats{Bucket: req.GetBucket(), Evictions: evictions, Expirations: expirations, AttachedAtMs: attachedAt}
+		if keys, r := s.kv.Keys(req.GetBucket(), "", ""); r == nil {
+			for _, k := range keys {
+				if e, r := s.kv.Get(req.GetBucket(), k, 0); r == nil {
+					st.Entries++
+					st.Bytes += int64(len(k) + len(e.GetValue()))
+				}
 			}
 		}
-	}
-	s.mu.Lock()
-	if t, _ := s.trackerFor(req.GetBucket()); t != nil {
-		st.Hits, st.Misses = t.hits, t.misses
-	}
-	s.mu.Unlock()
-	return &cachepb.CacheServiceStatsResponse{Result: result.OK(), Stats: st}, nil
+		s.mu.Lock()
+		if t, _ := s.trackerFor(req.GetBucket()); t != nil {
+			st.Hits, st.Misses = t.hits, t.misses
+		}
+		s.mu.Unlock()
+		return &cachepb.CacheServiceStatsResponse{Result: result.OK(), Stats: st}
+	})
 }
 
 // cachedKV is the KV service observed by the cache (NewCachedKV).

@@ -6,10 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 )
 
@@ -41,11 +38,6 @@ func NewCollectionsService(sm *collections.Machine, d Deps) *CollectionsService 
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
-
-func (s *CollectionsService) propose(ctx context.Context, op uint16, req proto.Message) (any, *commonpb.Result) {
-	r, res := Propose[any](ctx, s.d.Node, collections.Name, op, req)
-	return r, res
-}
 
 // collectionsValidator adds the collections' own rules to Validator.
 type collectionsValidator struct {
@@ -147,74 +139,46 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	if st := cfg.GetSet(); st != nil {
 		v.MaxLen("config.set.max_member_size", int(min(st.GetMaxMemberSize(), math.MaxInt32)), s.d.Limits.MaxValueSize)
 	}
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceCreateStoreResponse](ctx, s.d.Node, collections.Name, collections.OpCreateStore, req)
-	if r != nil {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceCreateStoreResponse](ctx, s.d, collections.Name, collections.OpCreateStore, req, v.Result())
 }
 
-func (s *CollectionsService) GetStore(_ context.Context, req *pb.CollectionsServiceGetStoreRequest) (*pb.CollectionsServiceGetStoreResponse, error) {
+func (s *CollectionsService) GetStore(ctx context.Context, req *pb.CollectionsServiceGetStoreRequest) (*pb.CollectionsServiceGetStoreResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.kind(req.GetKind())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceGetStoreResponse{Result: r}, nil
-	}
-	return s.sm.GetStore(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceGetStoreResponse { return s.sm.GetStore(req) })
 }
 
 func (s *CollectionsService) DeleteStore(ctx context.Context, req *pb.CollectionsServiceDeleteStoreRequest) (*pb.CollectionsServiceDeleteStoreResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.kind(req.GetKind())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceDeleteStoreResponse](ctx, s.d.Node, collections.Name, collections.OpDeleteStore, req)
-	if r != nil {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceDeleteStoreResponse](ctx, s.d, collections.Name, collections.OpDeleteStore, req, v.Result())
 }
 
-func (s *CollectionsService) ListStores(_ context.Context, req *pb.CollectionsServiceListStoresRequest) (*pb.CollectionsServiceListStoresResponse, error) {
+func (s *CollectionsService) ListStores(ctx context.Context, req *pb.CollectionsServiceListStoresRequest) (*pb.CollectionsServiceListStoresResponse, error) {
 	v := s.validator()
 	v.kind(req.GetKind())
 	v.NonNegative("page_size", int64(req.GetPageSize()))
 	v.Check(req.GetPageSize() <= 1000, "page_size", "at most 1000")
 	req.PageToken = v.PageToken("page_token", ScopeCollectionsStores, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceListStoresResponse{Result: r}, nil
-	}
-	resp := s.sm.ListStores(req)
-	resp.NextPageToken = NextPageToken(ScopeCollectionsStores, resp.GetNextPageToken())
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceListStoresResponse {
+		resp := s.sm.ListStores(req)
+		resp.NextPageToken = NextPageToken(ScopeCollectionsStores, resp.GetNextPageToken())
+		return resp
+	})
 }
 
-func (s *CollectionsService) ScanKeys(_ context.Context, req *pb.CollectionsServiceScanKeysRequest) (*pb.CollectionsServiceScanKeysResponse, error) {
+func (s *CollectionsService) ScanKeys(ctx context.Context, req *pb.CollectionsServiceScanKeysRequest) (*pb.CollectionsServiceScanKeysResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.scan(req.GetCursor(), req.GetMatch(), req.GetCount())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceScanKeysResponse{Result: r}, nil
-	}
-	return s.sm.ScanKeys(req, nowMs()), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceScanKeysResponse { return s.sm.ScanKeys(req, nowMs()) })
 }
 
 func (s *CollectionsService) DeleteKeys(ctx context.Context, req *pb.CollectionsServiceDeleteKeysRequest) (*pb.CollectionsServiceDeleteKeysResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.keys("keys", req.GetKeys(), true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceDeleteKeysResponse](ctx, s.d.Node, collections.Name, collections.OpDeleteKeys, req)
-	if r != nil {
-		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceDeleteKeysResponse](ctx, s.d, collections.Name, collections.OpDeleteKeys, req, v.Result())
 }

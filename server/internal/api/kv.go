@@ -23,9 +23,6 @@ const (
 	kvMaxRequestID     = fsm.MaxRequestIDLen
 )
 
-// kvOK is shared by every successful read; it is never modified.
-var kvOK = result.OK()
-
 // KVService is the gRPC KV service: it validates each request, proposes
 // mutations through raft, answers reads from the state machine, and streams
 // watches woken by the machine's change notifications.
@@ -93,76 +90,53 @@ func (s *KVService) normalizeConfig(cfg *kvpb.KVBucketConfig) (*kvpb.KVBucketCon
 // CreateBucket implements kvpb.KVServiceServer.
 func (s *KVService) CreateBucket(ctx context.Context, req *kvpb.KVServiceCreateBucketRequest) (*kvpb.KVServiceCreateBucketResponse, error) {
 	cfg, r := s.normalizeConfig(req.GetConfig())
-	if r != nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceCreateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
-	if r != nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceCreateBucketResponse](ctx, s.d, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg, RequestId: req.GetRequestId()}, r)
 }
 
 // UpdateBucket implements kvpb.KVServiceServer.
 func (s *KVService) UpdateBucket(ctx context.Context, req *kvpb.KVServiceUpdateBucketRequest) (*kvpb.KVServiceUpdateBucketResponse, error) {
 	cfg, r := s.normalizeConfig(req.GetConfig())
-	if r != nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
-	if r != nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg, RequestId: req.GetRequestId()}, r)
 }
 
 // GetBucket implements kvpb.KVServiceServer.
-func (s *KVService) GetBucket(_ context.Context, req *kvpb.KVServiceGetBucketRequest) (*kvpb.KVServiceGetBucketResponse, error) {
+func (s *KVService) GetBucket(ctx context.Context, req *kvpb.KVServiceGetBucketRequest) (*kvpb.KVServiceGetBucketResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceGetBucketResponse{Result: r}, nil
-	}
-	info, ok := s.sm.Info(req.GetBucket())
-	if !ok {
-		return &kvpb.KVServiceGetBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", req.GetBucket())}, nil
-	}
-	return &kvpb.KVServiceGetBucketResponse{Result: kvOK, Info: info}, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceGetBucketResponse {
+		info, ok := s.sm.Info(req.GetBucket())
+		if !ok {
+			return failed[*kvpb.KVServiceGetBucketResponse](result.Failf(result.CodeNotFound, "bucket %q does not exist", req.GetBucket()))
+		}
+		return &kvpb.KVServiceGetBucketResponse{Result: result.OK(), Info: info}
+	})
 }
 
 // DeleteBucket implements kvpb.KVServiceServer.
 func (s *KVService) DeleteBucket(ctx context.Context, req *kvpb.KVServiceDeleteBucketRequest) (*kvpb.KVServiceDeleteBucketResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceDeleteBucketResponse](ctx, s.d.Node, kv.Name, kv.OpDeleteBucket, req)
-	if r != nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceDeleteBucketResponse](ctx, s.d, kv.Name, kv.OpDeleteBucket, req, v.Result())
 }
 
 // ListBuckets implements kvpb.KVServiceServer. The page token is opaque
 // (see PageToken).
-func (s *KVService) ListBuckets(_ context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
+func (s *KVService) ListBuckets(ctx context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
 	var v Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= kvMaxPageSize, "page_size", "must be between 0 and 1000")
 	after := v.PageToken("page_token", ScopeKVBuckets, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceListBucketsResponse{Result: r}, nil
-	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = kvDefaultPageSize
-	}
-	infos, more := s.sm.List(after, size)
-	resp := &kvpb.KVServiceListBucketsResponse{Result: kvOK, Buckets: infos}
-	if more && len(infos) > 0 {
-		resp.NextPageToken = NextPageToken(ScopeKVBuckets, infos[len(infos)-1].GetConfig().GetName())
-	}
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceListBucketsResponse {
+		size := int(req.GetPageSize())
+		if size == 0 {
+			size = kvDefaultPageSize
+		}
+		infos, more := s.sm.List(after, size)
+		resp := &kvpb.KVServiceListBucketsResponse{Result: result.OK(), Buckets: infos}
+		if more && len(infos) > 0 {
+			resp.NextPageToken = NextPageToken(ScopeKVBuckets, infos[len(infos)-1].GetConfig().GetName())
+		}
+		return resp
+	})
 }
 
 // checkWrite validates the fields every key mutation shares; value is nil
@@ -190,78 +164,42 @@ func (s *KVService) checkWrite(bucket, key string, value []byte, requestID strin
 
 // Put implements kvpb.KVServiceServer.
 func (s *KVService) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServicePutResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServicePutResponse](ctx, s.d.Node, kv.Name, kv.OpPut, req)
-	if r != nil {
-		return &kvpb.KVServicePutResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServicePutResponse](ctx, s.d, kv.Name, kv.OpPut, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Create implements kvpb.KVServiceServer.
 func (s *KVService) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceCreateResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceCreateResponse](ctx, s.d.Node, kv.Name, kv.OpCreate, req)
-	if r != nil {
-		return &kvpb.KVServiceCreateResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceCreateResponse](ctx, s.d, kv.Name, kv.OpCreate, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Update implements kvpb.KVServiceServer.
 func (s *KVService) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceUpdateResponse](ctx, s.d.Node, kv.Name, kv.OpUpdate, req)
-	if r != nil {
-		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceUpdateResponse](ctx, s.d, kv.Name, kv.OpUpdate, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Delete implements kvpb.KVServiceServer.
 func (s *KVService) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceDeleteResponse](ctx, s.d.Node, kv.Name, kv.OpDelete, req)
-	if r != nil {
-		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceDeleteResponse](ctx, s.d, kv.Name, kv.OpDelete, req, s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()))
 }
 
 // Purge implements kvpb.KVServiceServer.
 func (s *KVService) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
-		return &kvpb.KVServicePurgeResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServicePurgeResponse](ctx, s.d.Node, kv.Name, kv.OpPurge, req)
-	if r != nil {
-		return &kvpb.KVServicePurgeResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServicePurgeResponse](ctx, s.d, kv.Name, kv.OpPurge, req, s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()))
 }
 
 // Get implements kvpb.KVServiceServer: a read answered by the leader's
 // state, which already holds every write acknowledged before the call.
-func (s *KVService) Get(_ context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
+func (s *KVService) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkKey(&v, req.GetKey())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceGetResponse{Result: r}, nil
-	}
-	e, r := s.sm.Get(req.GetBucket(), req.GetKey(), req.GetRevision())
-	if r != nil {
-		return &kvpb.KVServiceGetResponse{Result: r}, nil
-	}
-	return &kvpb.KVServiceGetResponse{Result: kvOK, Entry: e}, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceGetResponse {
+		e, r := s.sm.Get(req.GetBucket(), req.GetKey(), req.GetRevision())
+		if r != nil {
+			return failed[*kvpb.KVServiceGetResponse](r)
+		}
+		return &kvpb.KVServiceGetResponse{Result: result.OK(), Entry: e}
+	})
 }
 
 // Keys implements kvpb.KVServiceServer: the matching keys in batches, the
@@ -274,7 +212,7 @@ func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStrea
 	if sa := req.GetStartAfter(); sa != "" {
 		v.MaxLen("start_after", len(sa), s.d.Limits.MaxKeyLen)
 	}
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
 	}
 	keys, r := s.sm.Keys(req.GetBucket(), req.GetPattern(), req.GetStartAfter())
@@ -287,7 +225,7 @@ func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStrea
 	}
 	for {
 		n := min(batch, len(keys))
-		if err := stream.Send(&kvpb.KVServiceKeysResponse{Result: kvOK, Keys: keys[:n], Done: n == len(keys)}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceKeysResponse{Result: result.OK(), Keys: keys[:n], Done: n == len(keys)}); err != nil {
 			return err
 		}
 		if keys = keys[n:]; len(keys) == 0 {
@@ -301,7 +239,7 @@ func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.Serve
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkKey(&v, req.GetKey())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
 	}
 	entries, r := s.sm.History(req.GetBucket(), req.GetKey(), req.GetAfterRevision())
@@ -309,11 +247,11 @@ func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.Serve
 		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
 	}
 	for _, e := range entries {
-		if err := stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Entry: e}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceHistoryResponse{Result: result.OK(), Entry: e}); err != nil {
 			return err
 		}
 	}
-	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Done: true})
+	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: result.OK(), Done: true})
 }
 
 func kvStartMode(req *kvpb.KVServiceWatchRequest) kv.StartMode {
@@ -333,7 +271,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkPattern(&v, req.GetPattern())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 	}
 	ctx := stream.Context()
@@ -369,11 +307,11 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 	}
 	for _, e := range initial {
-		if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision}); err != nil {
 			return err
 		}
 	}
-	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, InitialDone: true, Revision: cursor}); err != nil {
+	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), InitialDone: true, Revision: cursor}); err != nil {
 		return err
 	}
 	buf := make([]*kvpb.KVEntry, 0, kvWatchBatch)
@@ -384,7 +322,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 			return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 		}
 		for _, e := range buf {
-			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision}); err != nil {
 				return err
 			}
 		}

@@ -244,6 +244,28 @@ func lockOutcomeResult(o *lock.Outcome) *commonpb.Result {
 	return nil
 }
 
+// lockOutcome is a backend's answer as (lease, Result): the failure of
+// the proposal or of the outcome, else the outcome's lease.
+func lockOutcome(o *lock.Outcome, r *commonpb.Result) (*lockpb.LockLease, *commonpb.Result) {
+	if r == nil {
+		r = lockOutcomeResult(o)
+	}
+	if r != nil {
+		return nil, r
+	}
+	return o.Lease, nil
+}
+
+// readDeps is what a read of local (a node's own locks, not replicated)
+// or quorum locks passes through: local reads need no read barrier.
+func (s *LockService) readDeps(local bool) Deps {
+	d := s.d
+	if local {
+		d.ReadBarrier = nil
+	}
+	return d
+}
+
 // acquire runs one validated acquisition to its end: a grant (or recovery),
 // a refusal, or, for a waiting one, the grant or the end of the wait. A
 // waiting call whose context ends drops its waiter, unless a grant beat it.
@@ -312,28 +334,28 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 // TryAcquire implements lockpb.LockServiceServer.
 func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTryAcquireRequest) (*lockpb.LockServiceTryAcquireResponse, error) {
 	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
-	if r := s.validateAcquire(m, false); r != nil {
-		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
-	}
-	lease, r := s.acquire(ctx, m)
-	if r != nil {
-		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
-	}
-	lease.Scope = lockScopeOf(m.Scope)
-	return &lockpb.LockServiceTryAcquireResponse{Result: result.OK(), Lease: lease}, nil
+	lease, r := s.acquireValid(ctx, m, false)
+	return respond(&lockpb.LockServiceTryAcquireResponse{Result: result.OK(), Lease: lease}, r)
 }
 
 // MultiTryAcquire implements lockpb.LockServiceServer.
 func (s *LockService) MultiTryAcquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
-	if r := s.validateAcquire(req, true); r != nil {
-		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+	lease, r := s.acquireValid(ctx, req, true)
+	return respond(&lockpb.LockServiceMultiTryAcquireResponse{Result: result.OK(), Lease: lease}, r)
+}
+
+// acquireValid validates an acquisition (multi: of several keys) and runs
+// it to its end (acquire); the lease names its scope.
+func (s *LockService) acquireValid(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool) (*lockpb.LockLease, *commonpb.Result) {
+	if r := s.validateAcquire(req, multi); r != nil {
+		return nil, r
 	}
 	lease, r := s.acquire(ctx, req)
 	if r != nil {
-		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+		return nil, r
 	}
 	lease.Scope = lockScopeOf(req.Scope)
-	return &lockpb.LockServiceMultiTryAcquireResponse{Result: result.OK(), Lease: lease}, nil
+	return lease, nil
 }
 
 func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
@@ -363,14 +385,10 @@ func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, s
 type lockSendFunc func(*commonpb.Result, *lockpb.LockEvent) error
 
 func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send lockSendFunc) error {
-	if r := s.validateAcquire(req, multi); r != nil {
-		return send(r, nil)
-	}
-	lease, r := s.acquire(ctx, req)
+	lease, r := s.acquireValid(ctx, req, multi)
 	if r != nil {
 		return send(r, nil)
 	}
-	lease.Scope = lockScopeOf(req.Scope)
 	return s.follow(ctx, s.backend(req.Scope).table(), lease, send)
 }
 
@@ -382,7 +400,7 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 	var v Validator
 	v.NonEmpty("lease_id", req.GetLeaseId())
 	v.NonEmpty("request_id", req.GetRequestId())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.readDeps(strings.HasPrefix(req.GetLeaseId(), localLeasePrefix)), v.Result()); r != nil {
 		return send(r, nil)
 	}
 	t := s.backendOf(req.GetLeaseId()).table()
@@ -451,14 +469,8 @@ func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewReq
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceRenewResponse{Result: r}, nil
 	}
-	o, r := s.backendOf(req.GetLeaseId()).renew(ctx, req)
-	if r == nil {
-		r = lockOutcomeResult(o)
-	}
-	if r != nil {
-		return &lockpb.LockServiceRenewResponse{Result: r}, nil
-	}
-	return &lockpb.LockServiceRenewResponse{Result: result.OK(), Lease: o.Lease}, nil
+	lease, r := lockOutcome(s.backendOf(req.GetLeaseId()).renew(ctx, req))
+	return respond(&lockpb.LockServiceRenewResponse{Result: result.OK(), Lease: lease}, r)
 }
 
 // Release implements lockpb.LockServiceServer.
@@ -469,26 +481,19 @@ func (s *LockService) Release(ctx context.Context, req *lockpb.LockServiceReleas
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
 	}
-	o, r := s.backendOf(req.GetLeaseId()).release(ctx, req)
-	if r == nil {
-		r = lockOutcomeResult(o)
-	}
-	if r != nil {
-		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
-	}
-	return &lockpb.LockServiceReleaseResponse{Result: result.OK()}, nil
+	_, r := lockOutcome(s.backendOf(req.GetLeaseId()).release(ctx, req))
+	return respond(&lockpb.LockServiceReleaseResponse{Result: result.OK()}, r)
 }
 
 // Inspect implements lockpb.LockServiceServer.
-func (s *LockService) Inspect(_ context.Context, req *lockpb.LockServiceInspectRequest) (*lockpb.LockServiceInspectResponse, error) {
+func (s *LockService) Inspect(ctx context.Context, req *lockpb.LockServiceInspectRequest) (*lockpb.LockServiceInspectResponse, error) {
 	var v Validator
 	v.NonEmpty("key", req.GetKey())
 	v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
 	v.Check(lockValidScope(req.GetScope()), "scope", "unknown scope")
-	if r := v.Result(); r != nil {
-		return &lockpb.LockServiceInspectResponse{Result: r}, nil
-	}
-	resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
-	resp.Result = result.OK()
-	return resp, nil
+	return read(ctx, s.readDeps(lockScopeOf(req.GetScope()) == lockpb.LockScope_LOCK_SCOPE_LOCAL), v.Result(), func() *lockpb.LockServiceInspectResponse {
+		resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
+		resp.Result = result.OK()
+		return resp
+	})
 }

@@ -109,130 +109,92 @@ func itoa(n int64) string {
 func (s *ObjectStoreService) CreateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceCreateStoreRequest) (*objstorepb.ObjectStoreServiceCreateStoreResponse, error) {
 	var v Validator
 	s.validConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*objstorepb.ObjectStoreServiceCreateStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpCreateStore, req)
-	if r != nil {
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*objstorepb.ObjectStoreServiceCreateStoreResponse](ctx, s.d, objstore.Name, objstore.OpCreateStore, req, v.Result())
 }
 
 // UpdateStore implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) UpdateStore(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateStoreRequest) (*objstorepb.ObjectStoreServiceUpdateStoreResponse, error) {
 	var v Validator
 	s.validConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*objstorepb.ObjectStoreServiceUpdateStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpUpdateStore, req)
-	if r != nil {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*objstorepb.ObjectStoreServiceUpdateStoreResponse](ctx, s.d, objstore.Name, objstore.OpUpdateStore, req, v.Result())
 }
 
 // GetStore implements ObjectStoreServiceServer.
-func (s *ObjectStoreService) GetStore(_ context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
+func (s *ObjectStoreService) GetStore(ctx context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: r}, nil
-	}
-	info, ok := s.sm.StoreInfo(req.GetStore())
-	if !ok {
-		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}, nil
-	}
-	return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: result.OK(), Info: info}, nil
+	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceGetStoreResponse {
+		info, ok := s.sm.StoreInfo(req.GetStore())
+		if !ok {
+			return failed[*objstorepb.ObjectStoreServiceGetStoreResponse](result.Failf(result.CodeNotFound, "store %q", req.GetStore()))
+		}
+		return &objstorepb.ObjectStoreServiceGetStoreResponse{Result: result.OK(), Info: info}
+	})
 }
 
 // DeleteStore implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
+	s.sm.Sweep()
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
-	}
-	s.sm.Sweep()
-	resp, r := Propose[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d.Node, objstore.Name, objstore.OpDeleteStore, req)
-	if r != nil {
-		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d, objstore.Name, objstore.OpDeleteStore, req, v.Result())
 }
 
 // ListStores implements ObjectStoreServiceServer. The page token is opaque
 // (see PageToken).
-func (s *ObjectStoreService) ListStores(_ context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
+func (s *ObjectStoreService) ListStores(ctx context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
 	var v Validator
 	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
 	after := v.PageToken("page_token", ScopeObjectStores, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceListStoresResponse{Result: r}, nil
-	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = objDefaultPage
-	}
-	page, more := s.sm.Stores(after, size)
-	resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: result.OK(), Stores: page}
-	if more {
-		resp.NextPageToken = NextPageToken(ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
-	}
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceListStoresResponse {
+		size := int(req.GetPageSize())
+		if size == 0 {
+			size = objDefaultPage
+		}
+		page, more := s.sm.Stores(after, size)
+		resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: result.OK(), Stores: page}
+		if more {
+			resp.NextPageToken = NextPageToken(ScopeObjectStores, page[len(page)-1].GetConfig().GetName())
+		}
+		return resp
+	})
 }
 
 // GetInfo implements ObjectStoreServiceServer.
-func (s *ObjectStoreService) GetInfo(_ context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
+func (s *ObjectStoreService) GetInfo(ctx context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: r}, nil
-	}
-	ver, _, ok := s.sm.Lookup(req.GetStore(), req.GetName())
-	switch {
-	case !ok:
-		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}, nil
-	case ver == nil || ver.Info.GetDeleted() && !req.GetIncludeDeleted():
-		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.Failf(result.CodeNotFound, "object %q", req.GetName())}, nil
-	}
-	return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.OK(), Info: ver.Info}, nil
+	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceGetInfoResponse {
+		ver, _, ok := s.sm.Lookup(req.GetStore(), req.GetName())
+		switch {
+		case !ok:
+			return failed[*objstorepb.ObjectStoreServiceGetInfoResponse](result.Failf(result.CodeNotFound, "store %q", req.GetStore()))
+		case ver == nil || ver.Info.GetDeleted() && !req.GetIncludeDeleted():
+			return failed[*objstorepb.ObjectStoreServiceGetInfoResponse](result.Failf(result.CodeNotFound, "object %q", req.GetName()))
+		}
+		return &objstorepb.ObjectStoreServiceGetInfoResponse{Result: result.OK(), Info: ver.Info}
+	})
 }
 
 // UpdateMeta implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
+	s.sm.Sweep()
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	s.validObjectName(&v, "meta.name", req.GetMeta().GetName())
 	s.validMeta(&v, "meta", req.GetMeta())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
-	}
-	s.sm.Sweep()
-	resp, r := Propose[*objstorepb.ObjectStoreServiceUpdateMetaResponse](ctx, s.d.Node, objstore.Name, objstore.OpUpdateMeta, req)
-	if r != nil {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*objstorepb.ObjectStoreServiceUpdateMetaResponse](ctx, s.d, objstore.Name, objstore.OpUpdateMeta, req, v.Result())
 }
 
 // Delete implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
+	s.sm.Sweep()
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
-	if r := v.Result(); r != nil {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
-	}
-	s.sm.Sweep()
-	resp, r := Propose[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d.Node, objstore.Name, objstore.OpDelete, req)
-	if r != nil {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d, objstore.Name, objstore.OpDelete, req, v.Result())
 }
 
 // Put implements ObjectStoreServiceServer: it stages the data as it
@@ -388,7 +350,7 @@ func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, s
 	s.validObjectName(&v, "name", req.GetName())
 	v.NonNegative("offset", req.GetOffset())
 	v.NonNegative("length", req.GetLength())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
 	}
 	s.sm.Sweep()
@@ -476,7 +438,7 @@ func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest,
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
 	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= objMaxPage, "batch_size", "must be from 0 to 1000")
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: r})
 	}
 	infos, ok := s.sm.Objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
@@ -504,7 +466,7 @@ func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest,
 func (s *ObjectStoreService) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream objstorepb.ObjectStoreService_WatchServer) error {
 	var v Validator
 	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 	}
 	// Subscribe before the first look, so no change falls in between.

@@ -161,52 +161,28 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 func (h *StreamService) CreateStream(ctx context.Context, req *sp.StreamServiceCreateStreamRequest) (*sp.StreamServiceCreateStreamResponse, error) {
 	var v Validator
 	h.checkStreamConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceCreateStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceCreateStreamResponse](ctx, h.d.Node, stream.Name, stream.OpCreateStream, req)
-	if r != nil {
-		return &sp.StreamServiceCreateStreamResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceCreateStreamResponse](ctx, h.d, stream.Name, stream.OpCreateStream, req, v.Result())
 }
 
 // UpdateStream implements StreamService.
 func (h *StreamService) UpdateStream(ctx context.Context, req *sp.StreamServiceUpdateStreamRequest) (*sp.StreamServiceUpdateStreamResponse, error) {
 	var v Validator
 	h.checkStreamConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceUpdateStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceUpdateStreamResponse](ctx, h.d.Node, stream.Name, stream.OpUpdateStream, req)
-	if r != nil {
-		return &sp.StreamServiceUpdateStreamResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceUpdateStreamResponse](ctx, h.d, stream.Name, stream.OpUpdateStream, req, v.Result())
 }
 
 // GetStream implements StreamService.
 func (h *StreamService) GetStream(ctx context.Context, req *sp.StreamServiceGetStreamRequest) (*sp.StreamServiceGetStreamResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetStreamResponse{Result: r}, nil
-	}
-	return h.sm.StreamInfo(req.GetStream()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetStreamResponse { return h.sm.StreamInfo(req.GetStream()) })
 }
 
 // DeleteStream implements StreamService.
 func (h *StreamService) DeleteStream(ctx context.Context, req *sp.StreamServiceDeleteStreamRequest) (*sp.StreamServiceDeleteStreamResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceDeleteStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceDeleteStreamResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteStream, req)
-	if r != nil {
-		return &sp.StreamServiceDeleteStreamResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceDeleteStreamResponse](ctx, h.d, stream.Name, stream.OpDeleteStream, req, v.Result())
 }
 
 func pageSize(field string, v *Validator, n int32) int {
@@ -225,11 +201,10 @@ func (h *StreamService) ListStreams(ctx context.Context, req *sp.StreamServiceLi
 	if req.GetSubject() != "" {
 		h.checkSubject(&v, "subject", req.GetSubject(), true)
 	}
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceListStreamsResponse{Result: r}, nil
-	}
-	infos, next := h.sm.ListStreams(after, size, req.GetSubject())
-	return &sp.StreamServiceListStreamsResponse{Result: result.OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}, nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceListStreamsResponse {
+		infos, next := h.sm.ListStreams(after, size, req.GetSubject())
+		return &sp.StreamServiceListStreamsResponse{Result: result.OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}
+	})
 }
 
 // Purge implements StreamService.
@@ -240,14 +215,7 @@ func (h *StreamService) Purge(ctx context.Context, req *sp.StreamServicePurgeReq
 		h.checkSubject(&v, "subject", req.GetSubject(), true)
 	}
 	v.Check(req.GetSeq() == 0 || req.GetKeep() == 0, "keep", "seq and keep are mutually exclusive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServicePurgeResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServicePurgeResponse](ctx, h.d.Node, stream.Name, stream.OpPurge, req)
-	if r != nil {
-		return &sp.StreamServicePurgeResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServicePurgeResponse](ctx, h.d, stream.Name, stream.OpPurge, req, v.Result())
 }
 
 // GetMsg implements StreamService.
@@ -255,10 +223,7 @@ func (h *StreamService) GetMsg(ctx context.Context, req *sp.StreamServiceGetMsgR
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	v.Check(req.GetSeq() > 0, "seq", "must be positive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetMsgResponse{Result: r}, nil
-	}
-	return h.sm.GetMsg(req.GetStream(), req.GetSeq()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetMsgResponse { return h.sm.GetMsg(req.GetStream(), req.GetSeq()) })
 }
 
 // GetLastMsgForSubject implements StreamService.
@@ -266,10 +231,9 @@ func (h *StreamService) GetLastMsgForSubject(ctx context.Context, req *sp.Stream
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	h.checkSubject(&v, "subject", req.GetSubject(), false)
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: r}, nil
-	}
-	return h.sm.GetLastMsgForSubject(req.GetStream(), req.GetSubject()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetLastMsgForSubjectResponse {
+		return h.sm.GetLastMsgForSubject(req.GetStream(), req.GetSubject())
+	})
 }
 
 // DeleteMsg implements StreamService.
@@ -277,12 +241,5 @@ func (h *StreamService) DeleteMsg(ctx context.Context, req *sp.StreamServiceDele
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	v.Check(req.GetSeq() > 0, "seq", "must be positive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceDeleteMsgResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceDeleteMsgResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteMsg, req)
-	if r != nil {
-		return &sp.StreamServiceDeleteMsgResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceDeleteMsgResponse](ctx, h.d, stream.Name, stream.OpDeleteMsg, req, v.Result())
 }

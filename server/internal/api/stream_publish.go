@@ -18,14 +18,7 @@ import (
 func (h *StreamService) Publish(ctx context.Context, req *sp.StreamServicePublishRequest) (*sp.StreamServicePublishResponse, error) {
 	var v Validator
 	h.checkMessage(&v, "message", req.GetMessage())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServicePublishResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServicePublishResponse](ctx, h.d.Node, stream.Name, stream.OpPublish, req)
-	if r != nil {
-		return &sp.StreamServicePublishResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServicePublishResponse](ctx, h.d, stream.Name, stream.OpPublish, req, v.Result())
 }
 
 // publishValid proposes the valid messages of msgs as one command and
