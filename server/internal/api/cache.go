@@ -208,9 +208,7 @@ func (s *CacheService) checkPolicy(v *Validator, p *cachepb.CachePolicy) {
 }
 
 func checkBucket(v *Validator, field, name string, max int) {
-	if rule := kv.CheckBucketName(name, min(max, kv.MaxBucketNameLen)); rule != "" {
-		v.Check(false, field, rule)
-	}
+	v.Name(field, name, min(max, kv.MaxBucketNameLen))
 }
 
 // AttachPolicy implements CacheServiceServer.

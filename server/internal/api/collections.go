@@ -49,17 +49,9 @@ func (s *CollectionsService) validator() *collectionsValidator {
 	return &collectionsValidator{l: s.d.Limits}
 }
 
-// store checks a store name: 1..MaxNameLen bytes of [A-Za-z0-9_-].
+// store checks a store name (result.CheckName).
 func (v *collectionsValidator) store(field, name string) {
-	v.NonEmpty(field, name)
-	v.MaxLen(field, len(name), v.l.MaxNameLen)
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			v.Check(false, field, "may hold only A-Z a-z 0-9 _ -")
-			break
-		}
-	}
+	v.Name(field, name, v.l.MaxNameLen)
 }
 
 // key checks a hash or set key, or a hash field.
@@ -94,9 +86,9 @@ func (v *collectionsValidator) members(field string, ms [][]byte, atLeastOne boo
 }
 
 func (v *collectionsValidator) scan(cursor, match string, count int32) {
-	v.Check(collections.ValidCursor(cursor), "cursor", "not a cursor this server answered")
+	v.Add(collections.CheckCursor("cursor", cursor))
 	v.MaxLen("match", len(match), v.l.MaxPatternLen)
-	v.Check(collections.ValidGlob(match), "match", "malformed pattern (a [ class not closed, or a trailing \\)")
+	v.Add(collections.CheckGlob("match", match))
 	v.NonNegative("count", int64(count))
 }
 
@@ -113,9 +105,7 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	v.Check(cfg != nil, "config", "is required")
 	v.store("config.name", cfg.GetName())
 	v.MaxLen("config.description", len(cfg.GetDescription()), s.d.Limits.MaxDescriptionLen)
-	if field, rule := collections.ValidateConfig(cfg); field != "" {
-		v.Check(false, field, rule)
-	}
+	v.Add(collections.CheckConfig(cfg))
 	if q := cfg.GetQueue(); q != nil {
 		if q.GetDeadLetterQueue() != "" {
 			v.store("config.queue.dead_letter_queue", q.GetDeadLetterQueue())

@@ -40,21 +40,15 @@ func NewKVService(sm *kv.Machine, d Deps) *KVService {
 }
 
 func (s *KVService) checkBucket(v *Validator, field, name string) {
-	if rule := kv.CheckBucketName(name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen)); rule != "" {
-		v.Check(false, field, rule)
-	}
+	v.Name(field, name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen))
 }
 
 func (s *KVService) checkKey(v *Validator, key string) {
-	if rule := kv.CheckKey(key, s.d.Limits.MaxKeyLen); rule != "" {
-		v.Check(false, "key", rule)
-	}
+	v.Add(kv.CheckKey("key", key, s.d.Limits.MaxKeyLen))
 }
 
 func (s *KVService) checkPattern(v *Validator, p string) {
-	if rule := kv.CheckPattern(p, s.d.Limits.MaxKeyLen); rule != "" {
-		v.Check(false, "pattern", rule)
-	}
+	v.Add(kv.CheckPattern("pattern", p, s.d.Limits.MaxKeyLen))
 }
 
 // normalizeConfig validates a bucket configuration and fills its defaults,

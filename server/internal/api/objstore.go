@@ -46,7 +46,7 @@ func NewObjectStoreService(sm *objstore.Machine, d Deps) *ObjectStoreService {
 }
 
 func (s *ObjectStoreService) validConfig(v *Validator, c *objstorepb.ObjectStoreConfig) {
-	validStoreName(v, "config.name", c.GetName(), s.d.Limits.MaxNameLen)
+	v.Name("config.name", c.GetName(), s.d.Limits.MaxNameLen)
 	v.MaxLen("config.description", len(c.GetDescription()), s.d.Limits.MaxDescriptionLen)
 	v.NonNegative("config.max_bytes", c.GetMaxBytes())
 	v.Duration("config.ttl_ms", c.GetTtlMs(), s.d.Limits.MaxDurationMs)
@@ -60,8 +60,8 @@ func (s *ObjectStoreService) validConfig(v *Validator, c *objstorepb.ObjectStore
 func (s *ObjectStoreService) validMeta(v *Validator, field string, m *objstorepb.ObjectMeta) {
 	l := s.d.Limits
 	v.MaxLen(field+".description", len(m.GetDescription()), l.MaxDescriptionLen)
-	if f, rule := HeadersProblem(m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); rule != "" {
-		v.Check(false, field+".headers"+f, rule)
+	if v.Result() == nil {
+		v.Add(CheckHeaders(field+".headers", m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes))
 	}
 	total := 0
 	for k, val := range m.GetMetadata() {
@@ -69,18 +69,6 @@ func (s *ObjectStoreService) validMeta(v *Validator, field string, m *objstorepb
 	}
 	if total > l.MaxHeaderBytes {
 		v.Check(false, field+".metadata", "holds "+itoa(int64(total))+" bytes, limit "+itoa(int64(l.MaxHeaderBytes))+" (MaxHeaderBytes)")
-	}
-}
-
-func validStoreName(v *Validator, field, name string, max int) {
-	v.NonEmpty(field, name)
-	v.MaxLen(field, len(name), max)
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			v.Check(false, field, "only [A-Za-z0-9_-] are allowed")
-			return
-		}
 	}
 }
 
@@ -122,7 +110,7 @@ func (s *ObjectStoreService) UpdateStore(ctx context.Context, req *objstorepb.Ob
 // GetStore implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) GetStore(ctx context.Context, req *objstorepb.ObjectStoreServiceGetStoreRequest) (*objstorepb.ObjectStoreServiceGetStoreResponse, error) {
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceGetStoreResponse {
 		info, ok := s.sm.StoreInfo(req.GetStore())
 		if !ok {
@@ -136,7 +124,7 @@ func (s *ObjectStoreService) GetStore(ctx context.Context, req *objstorepb.Objec
 func (s *ObjectStoreService) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
 	s.sm.Sweep()
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	return write[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d, objstore.Name, objstore.OpDeleteStore, req, v.Result())
 }
 
@@ -163,7 +151,7 @@ func (s *ObjectStoreService) ListStores(ctx context.Context, req *objstorepb.Obj
 // GetInfo implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) GetInfo(ctx context.Context, req *objstorepb.ObjectStoreServiceGetInfoRequest) (*objstorepb.ObjectStoreServiceGetInfoResponse, error) {
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceGetInfoResponse {
 		ver, _, ok := s.sm.Lookup(req.GetStore(), req.GetName())
@@ -181,7 +169,7 @@ func (s *ObjectStoreService) GetInfo(ctx context.Context, req *objstorepb.Object
 func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
 	s.sm.Sweep()
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	s.validObjectName(&v, "meta.name", req.GetMeta().GetName())
 	s.validMeta(&v, "meta", req.GetMeta())
@@ -192,7 +180,7 @@ func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.Obj
 func (s *ObjectStoreService) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
 	s.sm.Sweep()
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	return write[*objstorepb.ObjectStoreServiceDeleteResponse](ctx, s.d, objstore.Name, objstore.OpDelete, req, v.Result())
 }
@@ -218,7 +206,7 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 	hdr := first.GetHeader()
 	var v Validator
 	v.Check(hdr != nil, "header", "the first message must be the header")
-	validStoreName(&v, "header.store", hdr.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("header.store", hdr.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "header.meta.name", hdr.GetMeta().GetName())
 	s.validMeta(&v, "header.meta", hdr.GetMeta())
 	v.Check(len(hdr.GetExpectedSha256()) == 0 || len(hdr.GetExpectedSha256()) == sha256.Size, "header.expected_sha256", "must be empty or 32 bytes")
@@ -346,7 +334,7 @@ func (s *ObjectStoreService) commit(ctx context.Context, blob string, info *objs
 // Get implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, stream objstorepb.ObjectStoreService_GetServer) error {
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
 	v.NonNegative("offset", req.GetOffset())
 	v.NonNegative("length", req.GetLength())
@@ -436,7 +424,7 @@ func (s *ObjectStoreService) openVersion(req *objstorepb.ObjectStoreServiceGetRe
 // List implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest, stream objstorepb.ObjectStoreService_ListServer) error {
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= objMaxPage, "batch_size", "must be from 0 to 1000")
 	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: r})
@@ -465,7 +453,7 @@ func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest,
 // Watch implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) Watch(req *objstorepb.ObjectStoreServiceWatchRequest, stream objstorepb.ObjectStoreService_WatchServer) error {
 	var v Validator
-	validStoreName(&v, "store", req.GetStore(), s.d.Limits.MaxNameLen)
+	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceWatchResponse{Result: r})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
@@ -40,14 +41,12 @@ func NewStreamService(sm *stream.Machine, d Deps) *StreamService {
 }
 
 func (h *StreamService) checkName(v *Validator, field, s string) {
-	if r := stream.CheckName(s, h.d.Limits.MaxNameLen); r != "" {
-		v.Check(false, field, r)
-	}
+	v.Name(field, s, h.d.Limits.MaxNameLen)
 }
 
 func (h *StreamService) checkSubject(v *Validator, field, s string, filter bool) {
-	if r := stream.CheckSubject(s, filter); r != "" {
-		v.Check(false, field, r)
+	if r := stream.CheckSubject(field, s, filter); r != nil {
+		v.Add(r)
 		return
 	}
 	v.MaxLen(field, len(s), h.d.Limits.MaxSubjectLen)
@@ -87,42 +86,40 @@ func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 }
 
 func (h *StreamService) checkMessage(v *Validator, field string, m *sp.StreamPublishMessage) {
-	if f, rule := h.messageProblem(m); rule != "" {
-		v.Check(false, field+f, rule)
+	v.Check(m != nil, field, "is required")
+	if v.Result() == nil {
+		v.Add(within(field, h.messageProblem(m)))
 	}
 }
 
-// messageProblem names the first invalid field of m (relative, e.g.
-// ".subject") and its rule, or returns "" fields. It allocates nothing for a
-// valid message: it runs once per published message.
-func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) (string, string) {
-	if m == nil {
-		return "", "is required"
+// messageProblem checks a message to publish: the invalid_argument Result
+// naming its field (relative: "subject", "headers[1].key", ...), or nil.
+// It allocates nothing for a valid message: it runs once per published
+// message.
+func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) *commonpb.Result {
+	l := h.d.Limits
+	if r := stream.CheckSubject("subject", m.GetSubject(), false); r != nil {
+		return r
 	}
-	if r := stream.CheckSubject(m.GetSubject(), false); r != "" {
-		return ".subject", r
+	if n := len(m.GetSubject()); n > l.MaxSubjectLen {
+		return result.Invalidf("subject", "is %d bytes, limit %d", n, l.MaxSubjectLen)
 	}
-	if n, max := len(m.GetSubject()), h.d.Limits.MaxSubjectLen; n > max {
-		return ".subject", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetData()); n > l.MaxValueSize {
+		return result.Invalidf("data", "is %d bytes, limit %d", n, l.MaxValueSize)
 	}
-	if n, max := len(m.GetData()), h.d.Limits.MaxValueSize; n > max {
-		return ".data", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetMsgId()); n > l.MaxKeyLen {
+		return result.Invalidf("msg_id", "is %d bytes, limit %d", n, l.MaxKeyLen)
 	}
-	if n, max := len(m.GetMsgId()), h.d.Limits.MaxKeyLen; n > max {
-		return ".msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetExpectedLastMsgId()); n > l.MaxKeyLen {
+		return result.Invalidf("expected_last_msg_id", "is %d bytes, limit %d", n, l.MaxKeyLen)
 	}
-	if n, max := len(m.GetExpectedLastMsgId()), h.d.Limits.MaxKeyLen; n > max {
-		return ".expected_last_msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
-	}
-	if f, r := HeadersProblem(m.GetHeaders(), h.d.Limits.MaxKeyLen, h.d.Limits.MaxHeaderBytes); r != "" {
-		return ".headers" + f, r
+	if r := CheckHeaders("headers", m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); r != nil {
+		return r
 	}
 	if es := m.GetExpectedStream(); es != "" {
-		if r := stream.CheckName(es, h.d.Limits.MaxNameLen); r != "" {
-			return ".expected_stream", r
-		}
+		return result.CheckName("expected_stream", es, l.MaxNameLen)
 	}
-	return "", ""
+	return nil
 }
 
 func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, durableRequired bool) {

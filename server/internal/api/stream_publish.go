@@ -28,8 +28,14 @@ func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs
 	acks := make([]*sp.StreamPubAck, len(msgs))
 	valid, bad := msgs, false
 	for i, m := range msgs {
-		if f, rule := h.messageProblem(m); rule != "" {
-			acks[i] = &sp.StreamPubAck{Result: result.Invalid(fmt.Sprintf("%s[%d]%s", field, i, f), rule)}
+		var r *commonpb.Result
+		if m == nil {
+			r = result.Invalid(fmt.Sprintf("%s[%d]", field, i), "is required")
+		} else if r = h.messageProblem(m); r != nil {
+			r = within(fmt.Sprintf("%s[%d]", field, i), r)
+		}
+		if r != nil {
+			acks[i] = &sp.StreamPubAck{Result: r}
 			bad = true
 		}
 	}

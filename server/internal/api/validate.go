@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"unicode/utf8"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
@@ -30,6 +29,22 @@ func (v *Validator) Check(ok bool, field, rule string) {
 	}
 }
 
+// Add records r, the Result of a check that failed (nil: it passed), such
+// as a state machine package's Check* function or result.CheckName.
+func (v *Validator) Add(r *commonpb.Result) {
+	if r != nil && v.failed == nil {
+		v.failed = r
+	}
+}
+
+// Name requires a resource name: the one rule of every subsystem
+// (result.CheckName), at most max bytes.
+func (v *Validator) Name(field, name string, max int) {
+	if v.failed == nil {
+		v.Add(result.CheckName(field, name, max))
+	}
+}
+
 // NonEmpty requires a non-empty string.
 func (v *Validator) NonEmpty(field, s string) {
 	v.Check(s != "", field, "must not be empty")
@@ -39,20 +54,6 @@ func (v *Validator) NonEmpty(field, s string) {
 func (v *Validator) MaxLen(field string, n, max int) {
 	if n > max && v.failed == nil {
 		v.failed = result.Invalid(field, fmt.Sprintf("is %d bytes, limit %d", n, max))
-	}
-}
-
-// Name requires a non-empty, valid UTF-8 string of at most max bytes with
-// no control characters: the shape of bucket, stream and store names.
-func (v *Validator) Name(field, s string, max int) {
-	v.NonEmpty(field, s)
-	v.MaxLen(field, len(s), max)
-	v.Check(utf8.ValidString(s), field, "must be valid UTF-8")
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			v.Check(false, field, "must not contain control characters")
-			break
-		}
 	}
 }
 
@@ -77,26 +78,36 @@ func (v *Validator) Instant(field string, at int64) {
 	v.Check(at <= msec.MaxInstant, field, "must be at most 253402300799999 (9999-12-31T23:59:59.999Z)")
 }
 
-// HeadersProblem returns the field (relative to the headers, e.g.
-// "[2].values") and rule that headers break, or "", "": every key
-// non-empty and at most maxKey bytes, keys and values together at most
-// maxBytes.
-func HeadersProblem(hs []*commonpb.Header, maxKey, maxBytes int) (field, rule string) {
+// CheckHeaders checks the headers of field: every key non-empty and at
+// most maxKey bytes, keys and values together at most maxBytes. It answers
+// the invalid_argument Result naming the header (e.g. field[2].values), or
+// nil, allocating nothing for valid headers.
+func CheckHeaders(field string, hs []*commonpb.Header, maxKey, maxBytes int) *commonpb.Result {
 	total := 0
 	for i, h := range hs {
 		switch n := len(h.GetKey()); {
 		case n == 0:
-			return fmt.Sprintf("[%d].key", i), "must not be empty"
+			return result.Invalid(fmt.Sprintf("%s[%d].key", field, i), "must not be empty")
 		case n > maxKey:
-			return fmt.Sprintf("[%d].key", i), fmt.Sprintf("is %d bytes, limit %d", n, maxKey)
+			return result.Invalidf(fmt.Sprintf("%s[%d].key", field, i), "is %d bytes, limit %d", n, maxKey)
 		}
 		total += len(h.GetKey())
 		for _, val := range h.GetValues() {
 			total += len(val)
 		}
 		if total > maxBytes {
-			return fmt.Sprintf("[%d].values", i), fmt.Sprintf("the headers hold more than %d bytes (MaxHeaderBytes)", maxBytes)
+			return result.Invalidf(fmt.Sprintf("%s[%d].values", field, i), "the headers hold more than %d bytes (MaxHeaderBytes)", maxBytes)
 		}
 	}
-	return "", ""
+	return nil
+}
+
+// within is a nested field's failed Result as its parent names it:
+// within("messages[2]", Invalid("subject", rule)) reads
+// "messages[2].subject: rule". Nil stays nil.
+func within(parent string, r *commonpb.Result) *commonpb.Result {
+	if r == nil {
+		return nil
+	}
+	return result.Fail(r.GetResultCode(), parent+"."+r.GetMessage())
 }

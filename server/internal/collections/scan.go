@@ -29,8 +29,14 @@ func decodeCursor(c string) (string, error) {
 	return pos, nil
 }
 
-// ValidCursor reports whether c is empty or a cursor this server answers.
-func ValidCursor(c string) bool { _, err := decodeCursor(c); return err == nil }
+// CheckCursor checks the cursor of field: empty or a cursor this server
+// answered. It answers the invalid_argument Result naming field, or nil.
+func CheckCursor(field, c string) *commonpb.Result {
+	if _, err := decodeCursor(c); err != nil {
+		return result.Invalid(field, "not a cursor this server answered")
+	}
+	return nil
+}
 
 // A scan page is made in two steps, so that the state lock is held only for
 // a walk of the key's items, never for matching, whose cost depends on the

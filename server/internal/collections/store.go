@@ -124,24 +124,25 @@ func withDefaults(cfg *pb.CollectionsStoreConfig) *pb.CollectionsStoreConfig {
 	return c
 }
 
-// ValidateConfig returns the field and rule a configuration breaks, or "".
+// CheckConfig checks a store configuration: the invalid_argument Result
+// naming the field it breaks, or nil.
 // The API layer answers it as invalid_argument before proposing; apply checks
 // again so that a replayed log can never install a nonsensical store.
-func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
+func CheckConfig(cfg *pb.CollectionsStoreConfig) *commonpb.Result {
 	switch k := cfg.GetKind().(type) {
 	case *pb.CollectionsStoreConfig_Hash:
 		if k.Hash.GetMaxValueSize() < 0 {
-			return "config.hash.max_value_size", "must not be negative"
+			return result.Invalid("config.hash.max_value_size", "must not be negative")
 		}
 		if k.Hash.GetMaxBytes() < 0 {
-			return "config.hash.max_bytes", "must not be negative"
+			return result.Invalid("config.hash.max_bytes", "must not be negative")
 		}
 	case *pb.CollectionsStoreConfig_Set:
 		if k.Set.GetMaxMemberSize() < 0 {
-			return "config.set.max_member_size", "must not be negative"
+			return result.Invalid("config.set.max_member_size", "must not be negative")
 		}
 		if k.Set.GetMaxBytes() < 0 {
-			return "config.set.max_bytes", "must not be negative"
+			return result.Invalid("config.set.max_bytes", "must not be negative")
 		}
 	case *pb.CollectionsStoreConfig_Queue:
 		q := k.Queue
@@ -158,7 +159,7 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 			{"config.queue.max_messages", q.GetMaxMessages()},
 		} {
 			if f.v < 0 {
-				return f.name, "must not be negative"
+				return result.Invalid(f.name, "must not be negative")
 			}
 		}
 		for _, f := range []struct {
@@ -171,22 +172,22 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 			{"config.queue.dedupe_window_ms", q.GetDedupeWindowMs()},
 		} {
 			if rule := msec.Check(f.v); rule != "" {
-				return f.name, rule
+				return result.Invalid(f.name, rule)
 			}
 		}
 		if q.GetDeadLetterQueue() != "" && q.GetDeadLetterQueue() == cfg.GetName() {
-			return "config.queue.dead_letter_queue", "must name another queue"
+			return result.Invalid("config.queue.dead_letter_queue", "must name another queue")
 		}
 	default:
-		return "config.kind", "one of hash, set or queue is required"
+		return result.Invalid("config.kind", "one of hash, set or queue is required")
 	}
-	return "", ""
+	return nil
 }
 
 func (m *Machine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
 	cfg := req.GetConfig()
-	if field, rule := ValidateConfig(cfg); field != "" {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "%s: %s", field, rule)}
+	if r := CheckConfig(cfg); r != nil {
+		return &pb.CollectionsServiceCreateStoreResponse{Result: r}
 	}
 	cfg = withDefaults(cfg)
 	if s := m.stores[cfg.GetName()]; s != nil {

@@ -16,10 +16,10 @@ func FuzzKeysAndPatterns(f *testing.F) {
 		f.Add(s, s)
 	}
 	f.Fuzz(func(t *testing.T, key, pattern string) {
-		okKey := CheckKey(key, 1024) == ""
-		okPat := CheckPattern(pattern, 1024) == ""
+		okKey := CheckKey("key", key, 1024) == nil
+		okPat := CheckPattern("pattern", pattern, 1024) == nil
 		if okKey {
-			if CheckPattern(key, 1024) != "" {
+			if CheckPattern("pattern", key, 1024) != nil {
 				t.Fatalf("valid key %q is not a valid pattern", key)
 			}
 			stars := strings.Repeat("*.", strings.Count(key, "."))

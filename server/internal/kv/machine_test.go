@@ -271,27 +271,27 @@ func TestBadCommands(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	for _, k := range []string{"a", "a.b", "A-z_0=9/x.y", "x"} {
-		if r := CheckKey(k, 1024); r != "" {
+		if r := CheckKey("key", k, 1024); r != nil {
 			t.Errorf("key %q refused: %s", k, r)
 		}
 	}
 	for _, k := range []string{"", ".a", "a.", "a..b", "a b", "a*", "a>", string(make([]byte, 1025))} {
-		if CheckKey(k, 1024) == "" {
+		if CheckKey("key", k, 1024) == nil {
 			t.Errorf("key %q accepted", k)
 		}
 	}
 	for _, p := range []string{"", ">", "*", "a.*.c", "a.>", "*.>"} {
-		if r := CheckPattern(p, 1024); r != "" {
+		if r := CheckPattern("pattern", p, 1024); r != nil {
 			t.Errorf("pattern %q refused: %s", p, r)
 		}
 	}
 	for _, p := range []string{">.a", "a..b", "a*", ".", "a.>b"} {
-		if CheckPattern(p, 1024) == "" {
+		if CheckPattern("pattern", p, 1024) == nil {
 			t.Errorf("pattern %q accepted", p)
 		}
 	}
 	for _, n := range []string{"", "a.b", "a b", "ä"} {
-		if CheckBucketName(n, 256) == "" {
+		if result.CheckName("bucket", n, 256) == nil {
 			t.Errorf("bucket %q accepted", n)
 		}
 	}

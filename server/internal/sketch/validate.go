@@ -48,21 +48,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// checkName enforces the sketch name rule: 1..MaxNameLen bytes of [A-Za-z0-9_-].
+// checkName enforces the name rule of every resource (result.CheckName):
+// 1..MaxNameLen bytes of [A-Za-z0-9_-].
 func (l Limits) checkName(field, name string) *commonpb.Result {
-	if name == "" {
-		return result.Invalidf(field, "must not be empty")
-	}
-	if len(name) > l.MaxNameLen {
-		return result.Invalidf(field, "is %d bytes, limit %d", len(name), l.MaxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return result.Invalidf(field, "may hold only letters, digits, '_' and '-', got %q", name)
-		}
-	}
-	return nil
+	return result.CheckName(field, name, l.MaxNameLen)
 }
 
 func (l Limits) checkNames(field string, names []string) *commonpb.Result {

@@ -11,7 +11,6 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -130,8 +129,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateStreamResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
+		if r := streamDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceCreateStreamResponse{Result: r}
 		}
 		return m.createStream(req.GetConfig(), at)
 	case OpUpdateStream:
@@ -139,8 +138,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateStreamResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
+		if r := streamDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceUpdateStreamResponse{Result: r}
 		}
 		return m.updateStream(req.GetConfig(), at)
 	case OpDeleteStream:
@@ -194,8 +193,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
+		if r := consumerDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceCreateConsumerResponse{Result: r}
 		}
 		return m.createConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpUpdateConsumer:
@@ -203,8 +202,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
+		if r := consumerDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceUpdateConsumerResponse{Result: r}
 		}
 		return m.updateConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpDeleteConsumer:
@@ -224,8 +223,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := ackDurations(req); p != "" {
-			return &sp.StreamServiceAckResponse{Result: result.Failf(result.CodeInvalidArgument, "%s", p)}
+		if r := ackDurations(req); r != nil {
+			return &sp.StreamServiceAckResponse{Result: r}
 		}
 		return m.ack(req, at)
 	case OpTouch:

@@ -25,7 +25,7 @@ func TestSubjects(t *testing.T) {
 		{"a..b", true, false}, {".a", false, false}, {"a.", false, false}, {"a b", false, false},
 		{"a.b*", true, false}, {"", true, false},
 	} {
-		if got := CheckSubject(c.s, c.filter) == ""; got != c.ok {
+		if got := CheckSubject("subject", c.s, c.filter) == nil; got != c.ok {
 			t.Errorf("CheckSubject(%q, %v) ok = %v", c.s, c.filter, got)
 		}
 	}

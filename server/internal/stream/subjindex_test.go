@@ -191,7 +191,7 @@ func TestMachineSubjectsAgainstBruteForce(t *testing.T) {
 		var subs []string
 		for range r.IntN(4) {
 			s := randSubject(r)
-			if CheckSubject(s, true) == "" {
+			if CheckSubject("subject", s, true) == nil {
 				subs = append(subs, s)
 			}
 		}
