@@ -250,13 +250,9 @@ func (s *CacheService) GetPolicy(ctx context.Context, req *cachepb.CacheServiceG
 // (see PageToken).
 func (s *CacheService) ListPolicies(ctx context.Context, req *cachepb.CacheServiceListPoliciesRequest) (*cachepb.CacheServiceListPoliciesResponse, error) {
 	var v Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeCachePolicies, req.GetPageToken())
 	return read(ctx, s.d, v.Result(), func() *cachepb.CacheServiceListPoliciesResponse {
-		size := int(req.GetPageSize())
-		if size == 0 {
-			size = objDefaultPage
-		}
 		page, more := s.sm.List(after, size)
 		resp := &cachepb.CacheServiceListPoliciesResponse{Result: result.OK(), Policies: page}
 		if more {
@@ -312,42 +308,47 @@ func (o *cachedKV) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvp
 	return resp, err
 }
 
-func (o *cachedKV) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
-	resp, err := o.KVServiceServer.Put(ctx, req)
+// keyWrite is a KV request that writes one key.
+type keyWrite interface {
+	GetBucket() string
+	GetKey() string
+}
+
+// valued is a keyWrite that sets a value (put, create, update); one
+// without (delete, purge) removes the key.
+type valued interface{ GetValue() []byte }
+
+// observeWrite calls the KV service's write and, when it succeeded on a
+// bucket with a policy, records it (the key's new size, or its removal)
+// and evicts what the policy no longer allows before answering.
+func observeWrite[Req keyWrite, R interface{ GetResult() *commonpb.Result }](ctx context.Context, o *cachedKV, call func(context.Context, Req) (R, error), req Req) (R, error) {
+	resp, err := call(ctx, req)
 	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
-		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
+		size := int64(-1)
+		if v, ok := any(req).(valued); ok {
+			size = int64(len(req.GetKey()) + len(v.GetValue()))
+		}
+		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), size)
 	}
 	return resp, err
+}
+
+func (o *cachedKV) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
+	return observeWrite(ctx, o, o.KVServiceServer.Put, req)
 }
 
 func (o *cachedKV) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
-	resp, err := o.KVServiceServer.Create(ctx, req)
-	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
-		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
-	}
-	return resp, err
+	return observeWrite(ctx, o, o.KVServiceServer.Create, req)
 }
 
 func (o *cachedKV) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
-	resp, err := o.KVServiceServer.Update(ctx, req)
-	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
-		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), int64(len(req.GetKey())+len(req.GetValue())))
-	}
-	return resp, err
+	return observeWrite(ctx, o, o.KVServiceServer.Update, req)
 }
 
 func (o *cachedKV) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
-	resp, err := o.KVServiceServer.Delete(ctx, req)
-	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
-		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
-	}
-	return resp, err
+	return observeWrite(ctx, o, o.KVServiceServer.Delete, req)
 }
 
 func (o *cachedKV) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
-	resp, err := o.KVServiceServer.Purge(ctx, req)
-	if err == nil && resp.GetResult().GetSuccess() && o.s.sm.Attached(req.GetBucket()) {
-		o.s.observeWrite(ctx, req.GetBucket(), req.GetKey(), -1)
-	}
-	return resp, err
+	return observeWrite(ctx, o, o.KVServiceServer.Purge, req)
 }

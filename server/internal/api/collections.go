@@ -149,8 +149,7 @@ func (s *CollectionsService) DeleteStore(ctx context.Context, req *pb.Collection
 func (s *CollectionsService) ListStores(ctx context.Context, req *pb.CollectionsServiceListStoresRequest) (*pb.CollectionsServiceListStoresResponse, error) {
 	v := s.validator()
 	v.kind(req.GetKind())
-	v.NonNegative("page_size", int64(req.GetPageSize()))
-	v.Check(req.GetPageSize() <= 1000, "page_size", "at most 1000")
+	v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	req.PageToken = v.PageToken("page_token", ScopeCollectionsStores, req.GetPageToken())
 	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceListStoresResponse {
 		resp := s.sm.ListStores(req)

@@ -6,6 +6,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
+	"google.golang.org/protobuf/proto"
 )
 
 func (s *CollectionsService) SAdd(ctx context.Context, req *pb.CollectionsServiceSAddRequest) (*pb.CollectionsServiceSAddResponse, error) {
@@ -52,47 +53,44 @@ func (s *CollectionsService) SRandMember(ctx context.Context, req *pb.Collection
 	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceSRandMemberResponse { return s.sm.SRandMember(req) })
 }
 
-// checkAlgebra validates SINTER, SUNION or SDIFF: a read without a
-// destination, a proposal with one.
-func (s *CollectionsService) checkAlgebra(store string, keys []string, dest string) *commonpb.Result {
+// algebraRequest is a SINTER, SUNION or SDIFF request.
+type algebraRequest interface {
+	proto.Message
+	GetStore() string
+	GetKeys() []string
+	GetDestination() string
+}
+
+// algebra answers SINTER, SUNION or SDIFF (op): with a destination, a
+// mutation proposed as storeOp; without one, a read. answer builds the
+// read's response from the members.
+func algebra[R proto.Message](ctx context.Context, s *CollectionsService, req algebraRequest, op string, storeOp uint16, answer func([][]byte, *commonpb.Result) R) (R, error) {
 	v := s.validator()
-	v.store("store", store)
-	v.keys("keys", keys, true)
-	if dest != "" {
-		v.key("destination", dest)
+	v.store("store", req.GetStore())
+	v.keys("keys", req.GetKeys(), true)
+	if req.GetDestination() != "" {
+		v.key("destination", req.GetDestination())
+		return write[R](ctx, s.d, collections.Name, storeOp, req, v.Result())
 	}
-	return v.Result()
+	return read(ctx, s.d, v.Result(), func() R {
+		return answer(s.sm.SAlgebra(req.GetStore(), req.GetKeys(), op))
+	})
 }
 
 func (s *CollectionsService) SInter(ctx context.Context, req *pb.CollectionsServiceSInterRequest) (*pb.CollectionsServiceSInterResponse, error) {
-	check := s.checkAlgebra(req.GetStore(), req.GetKeys(), req.GetDestination())
-	if req.GetDestination() != "" {
-		return write[*pb.CollectionsServiceSInterResponse](ctx, s.d, collections.Name, collections.OpSInterStore, req, check)
-	}
-	return read(ctx, s.d, check, func() *pb.CollectionsServiceSInterResponse {
-		ms, r := s.sm.SAlgebra(req.GetStore(), req.GetKeys(), "inter")
+	return algebra(ctx, s, req, "inter", collections.OpSInterStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSInterResponse {
 		return &pb.CollectionsServiceSInterResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
 	})
 }
 
 func (s *CollectionsService) SUnion(ctx context.Context, req *pb.CollectionsServiceSUnionRequest) (*pb.CollectionsServiceSUnionResponse, error) {
-	check := s.checkAlgebra(req.GetStore(), req.GetKeys(), req.GetDestination())
-	if req.GetDestination() != "" {
-		return write[*pb.CollectionsServiceSUnionResponse](ctx, s.d, collections.Name, collections.OpSUnionStore, req, check)
-	}
-	return read(ctx, s.d, check, func() *pb.CollectionsServiceSUnionResponse {
-		ms, r := s.sm.SAlgebra(req.GetStore(), req.GetKeys(), "union")
+	return algebra(ctx, s, req, "union", collections.OpSUnionStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSUnionResponse {
 		return &pb.CollectionsServiceSUnionResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
 	})
 }
 
 func (s *CollectionsService) SDiff(ctx context.Context, req *pb.CollectionsServiceSDiffRequest) (*pb.CollectionsServiceSDiffResponse, error) {
-	check := s.checkAlgebra(req.GetStore(), req.GetKeys(), req.GetDestination())
-	if req.GetDestination() != "" {
-		return write[*pb.CollectionsServiceSDiffResponse](ctx, s.d, collections.Name, collections.OpSDiffStore, req, check)
-	}
-	return read(ctx, s.d, check, func() *pb.CollectionsServiceSDiffResponse {
-		ms, r := s.sm.SAlgebra(req.GetStore(), req.GetKeys(), "diff")
+	return algebra(ctx, s, req, "diff", collections.OpSDiffStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSDiffResponse {
 		return &pb.CollectionsServiceSDiffResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
 	})
 }

@@ -15,8 +15,6 @@ import (
 
 // KV list and stream sizes.
 const (
-	kvDefaultPageSize  = 100
-	kvMaxPageSize      = 1000
 	kvDefaultKeysBatch = 1000
 	kvMaxKeysBatch     = 10000
 	kvWatchBatch       = 256
@@ -117,13 +115,9 @@ func (s *KVService) DeleteBucket(ctx context.Context, req *kvpb.KVServiceDeleteB
 // (see PageToken).
 func (s *KVService) ListBuckets(ctx context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
 	var v Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= kvMaxPageSize, "page_size", "must be between 0 and 1000")
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeKVBuckets, req.GetPageToken())
 	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceListBucketsResponse {
-		size := int(req.GetPageSize())
-		if size == 0 {
-			size = kvDefaultPageSize
-		}
 		infos, more := s.sm.List(after, size)
 		resp := &kvpb.KVServiceListBucketsResponse{Result: result.OK(), Buckets: infos}
 		if more && len(infos) > 0 {
@@ -202,7 +196,7 @@ func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStrea
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkPattern(&v, req.GetPattern())
-	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= kvMaxKeysBatch, "batch_size", "must be between 0 and 10000")
+	batch := v.PageSize("batch_size", req.GetBatchSize(), kvDefaultKeysBatch, kvMaxKeysBatch)
 	if sa := req.GetStartAfter(); sa != "" {
 		v.MaxLen("start_after", len(sa), s.d.Limits.MaxKeyLen)
 	}
@@ -212,10 +206,6 @@ func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStrea
 	keys, r := s.sm.Keys(req.GetBucket(), req.GetPattern(), req.GetStartAfter())
 	if r != nil {
 		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
-	}
-	batch := int(req.GetBatchSize())
-	if batch == 0 {
-		batch = kvDefaultKeysBatch
 	}
 	for {
 		n := min(batch, len(keys))

@@ -18,12 +18,6 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
-// Paging bounds of ListStores and List.
-const (
-	objDefaultPage = 100
-	objMaxPage     = 1000
-)
-
 // commitTimeout bounds the proposal of a Put's commit, which runs detached
 // from the client's context: once all the data arrived, a client going away
 // must not leave the outcome half-known.
@@ -132,13 +126,9 @@ func (s *ObjectStoreService) DeleteStore(ctx context.Context, req *objstorepb.Ob
 // (see PageToken).
 func (s *ObjectStoreService) ListStores(ctx context.Context, req *objstorepb.ObjectStoreServiceListStoresRequest) (*objstorepb.ObjectStoreServiceListStoresResponse, error) {
 	var v Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= objMaxPage, "page_size", "must be from 0 to 1000")
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeObjectStores, req.GetPageToken())
 	return read(ctx, s.d, v.Result(), func() *objstorepb.ObjectStoreServiceListStoresResponse {
-		size := int(req.GetPageSize())
-		if size == 0 {
-			size = objDefaultPage
-		}
 		page, more := s.sm.Stores(after, size)
 		resp := &objstorepb.ObjectStoreServiceListStoresResponse{Result: result.OK(), Stores: page}
 		if more {
@@ -425,17 +415,13 @@ func (s *ObjectStoreService) openVersion(req *objstorepb.ObjectStoreServiceGetRe
 func (s *ObjectStoreService) List(req *objstorepb.ObjectStoreServiceListRequest, stream objstorepb.ObjectStoreService_ListServer) error {
 	var v Validator
 	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
-	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= objMaxPage, "batch_size", "must be from 0 to 1000")
+	batch := v.PageSize("batch_size", req.GetBatchSize(), defaultPageSize, maxPageSize)
 	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: r})
 	}
 	infos, ok := s.sm.Objects(req.GetStore(), req.GetStartAfter(), req.GetIncludeDeleted())
 	if !ok {
 		return stream.Send(&objstorepb.ObjectStoreServiceListResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())})
-	}
-	batch := int(req.GetBatchSize())
-	if batch == 0 {
-		batch = objDefaultPage
 	}
 	for {
 		n := min(batch, len(infos))

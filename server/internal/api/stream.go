@@ -16,8 +16,6 @@ const (
 	maxBatchMsgs     = 10_000
 	maxBatchBytes    = 16 << 20
 	maxFetchBatch    = 10_000
-	maxPageSize      = 1000
-	defaultPageSize  = 100
 	consumeBatch     = 256             // messages per deliver command of a Consume stream
 	publishPipeline  = 2048            // PublishStream messages buffered ahead of the proposer
 	publishBatchMax  = 2048            // most messages per raft command of a PublishStream
@@ -182,18 +180,10 @@ func (h *StreamService) DeleteStream(ctx context.Context, req *sp.StreamServiceD
 	return write[*sp.StreamServiceDeleteStreamResponse](ctx, h.d, stream.Name, stream.OpDeleteStream, req, v.Result())
 }
 
-func pageSize(field string, v *Validator, n int32) int {
-	v.Check(n >= 0 && n <= maxPageSize, field, fmt.Sprintf("must be 0..%d", maxPageSize))
-	if n == 0 {
-		return defaultPageSize
-	}
-	return int(n)
-}
-
 // ListStreams implements StreamService.
 func (h *StreamService) ListStreams(ctx context.Context, req *sp.StreamServiceListStreamsRequest) (*sp.StreamServiceListStreamsResponse, error) {
 	var v Validator
-	size := pageSize("page_size", &v, req.GetPageSize())
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeStreams, req.GetPageToken())
 	if req.GetSubject() != "" {
 		h.checkSubject(&v, "subject", req.GetSubject(), true)

@@ -55,7 +55,7 @@ func (h *StreamService) DeleteConsumer(ctx context.Context, req *sp.StreamServic
 func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamServiceListConsumersRequest) (*sp.StreamServiceListConsumersResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	size := pageSize("page_size", &v, req.GetPageSize())
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeConsumers(req.GetStream()), req.GetPageToken())
 	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceListConsumersResponse {
 		infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)

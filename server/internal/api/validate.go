@@ -57,6 +57,23 @@ func (v *Validator) MaxLen(field string, n, max int) {
 	}
 }
 
+// Page sizes of every listing (page_size, batch_size) unless a listing
+// has its own.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// PageSize requires 0 <= n <= max and returns the size to use: n, or def
+// for 0.
+func (v *Validator) PageSize(field string, n int32, def, max int) int {
+	v.Check(n >= 0 && int(n) <= max, field, fmt.Sprintf("must be 0..%d", max))
+	if n <= 0 {
+		return def
+	}
+	return int(n)
+}
+
 // NonNegative requires n >= 0 (durations, counts).
 func (v *Validator) NonNegative(field string, n int64) {
 	v.Check(n >= 0, field, "must not be negative")

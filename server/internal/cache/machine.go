@@ -381,5 +381,3 @@ func (m *Machine) Restore(r io.Reader) error {
 	m.mu.Unlock()
 	return nil
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
