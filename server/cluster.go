@@ -24,6 +24,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Metadata keys of the cluster's routing.
@@ -49,7 +50,8 @@ const (
 	// routeLeader: a write (or a call that needs the leader's local state,
 	// such as an object's blob): served by the leader; a follower forwards.
 	routeLeader
-	// routeRead: a read: served locally after the read barrier.
+	// routeRead: a read: served by the node asked; its handler passes the
+	// read barrier (Deps.ReadBarrier) after validating the request.
 	routeRead
 )
 
@@ -342,7 +344,7 @@ func (rt *router) readIndex(ctx context.Context) (uint64, error) {
 		return 0, errLeaderMoved // the leader may have died: find the next one
 	case err != nil:
 		return 0, status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %v", err)
-	case resp.GetResult().GetResultCode() == "not_leader":
+	case resp.GetResult().GetResultCode() == result.CodeNotLeader:
 		return 0, errLeaderMoved
 	case !resp.GetResult().GetSuccess():
 		return 0, status.Errorf(codes.Unavailable, "waymaker: read index from the leader: %s", resp.GetResult().GetMessage())
@@ -355,9 +357,6 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	case routeLocal:
 		return next(ctx, req)
 	case routeRead:
-		if err := rt.readBarrier(ctx); err != nil {
-			return nil, err
-		}
 		return next(ctx, req)
 	}
 	if forwarded(ctx) {
@@ -391,9 +390,6 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 	case routeLocal:
 		return next(srv, ss)
 	case routeRead:
-		if err := rt.readBarrier(ctx); err != nil {
-			return err
-		}
 		return next(srv, ss)
 	}
 	if forwarded(ctx) {
@@ -482,7 +478,7 @@ func (s *Server) announce(ctx context.Context, clientAddr string) error {
 		if err == nil && resp.GetResult().GetSuccess() {
 			return nil
 		}
-		if err == nil && resp.GetResult().GetResultCode() == "invalid_argument" {
+		if err == nil && resp.GetResult().GetResultCode() == result.CodeInvalidArgument {
 			return errors.New(resp.GetResult().GetMessage())
 		}
 		if ctx.Err() != nil {
@@ -512,7 +508,7 @@ func (s *Server) join(ctx context.Context, addr string) error {
 			s.log.Info("joined the cluster", zap.String("through", addr))
 			return nil
 		}
-		if err == nil && (resp.GetResult().GetResultCode() == "invalid_argument" || resp.GetResult().GetResultCode() == "not_found") {
+		if err == nil && (resp.GetResult().GetResultCode() == result.CodeInvalidArgument || resp.GetResult().GetResultCode() == result.CodeNotFound) {
 			return fmt.Errorf("join %s: %s", addr, resp.GetResult().GetMessage())
 		}
 		if ctx.Err() != nil {

@@ -139,6 +139,11 @@ func Open(cfg Config) (*Server, error) {
 	}
 	s.node.SetClientAddrs(s.clusterSM.ClientAddr)
 	deps := api.Deps{Node: s.node, Remembered: s.fsm.Remembered, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
+	if cfg.clustered() {
+		// Every read passes the read helper (api/propose.go), after its
+		// validation: a refused read never waits for the leader.
+		deps.ReadBarrier = s.router.readBarrier
+	}
 	if err := registerSubsystems(s.fsm, s.grpc, deps); err != nil {
 		_ = s.node.Shutdown()
 		return nil, fmt.Errorf("server: %w", err)

@@ -8,10 +8,10 @@ import (
 
 // The object store's memory bound (issue: a 1 GiB Put and Get with a data
 // dir raise the server's peak RSS by under 64 MiB and the client's by under
-// 16 MiB) needs two processes, so it is measured by server/cmd/objmem, run
+// 16 MiB) needs two processes, so it is measured by tools/cmd/objmem, run
 // here as a child and reported as it prints; no figure is asserted.
 
-const serverModule = "git.awesomike.com/pub/waymaker-client/go/server"
+const toolsModule = "git.awesomike.com/pub/waymaker-client/go/tools"
 
 // runObjMem returns the command line and objmem's table, or an error text.
 func runObjMem(ctx context.Context, quick bool, logf func(string, ...any)) (cmdline, table, errText string) {
@@ -19,11 +19,11 @@ func runObjMem(ctx context.Context, quick bool, logf func(string, ...any)) (cmdl
 	if quick {
 		size = "16MiB"
 	}
-	dirOut, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", serverModule).Output()
+	dirOut, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", toolsModule).Output()
 	if err != nil {
-		return "", "", "cannot locate the server module: " + err.Error()
+		return "", "", "cannot locate the tools module: " + err.Error()
 	}
-	cmdline = "cd server && go run ./cmd/objmem -size " + size
+	cmdline = "cd tools && go run ./cmd/objmem -size " + size
 	logf("object store memory: %s", cmdline)
 	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/objmem", "-size", size)
 	cmd.Dir = strings.TrimSpace(string(dirOut))

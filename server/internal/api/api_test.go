@@ -11,22 +11,10 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestResults(t *testing.T) {
-	if r := OK(); !r.GetSuccess() || r.GetResultCode() != "" {
-		t.Fatalf("OK() = %v", r)
-	}
-	r := Invalid("key", "must not be empty")
-	if r.GetSuccess() || r.GetResultCode() != "invalid_argument" || r.GetMessage() != "key: must not be empty" {
-		t.Fatalf("Invalid = %v", r)
-	}
-	if r := Failf(CodeNotFound, "bucket %q", "b"); r.GetResultCode() != "not_found" || r.GetMessage() != `bucket "b"` {
-		t.Fatalf("Failf = %v", r)
-	}
-}
 
 func TestFromError(t *testing.T) {
 	cases := []struct {
@@ -35,13 +23,13 @@ func TestFromError(t *testing.T) {
 		hint string
 	}{
 		{nil, "", ""},
-		{&raftnode.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:8818"}, CodeNotLeader, "10.0.0.2:8818"},
-		{fmt.Errorf("wrapped: %w", raftnode.ErrShuttingDown), CodeUnavailable, ""},
-		{fmt.Errorf("%w: leadership lost", raftnode.ErrUnavailable), CodeUnavailable, ""},
-		{raftnode.ErrNotStarted, CodeUnavailable, ""},
-		{context.Canceled, CodeUnavailable, ""},
-		{context.DeadlineExceeded, CodeUnavailable, ""},
-		{errors.New("boom"), CodeInternal, ""},
+		{&raftnode.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:8818"}, result.CodeNotLeader, "10.0.0.2:8818"},
+		{fmt.Errorf("wrapped: %w", raftnode.ErrShuttingDown), result.CodeUnavailable, ""},
+		{fmt.Errorf("%w: leadership lost", raftnode.ErrUnavailable), result.CodeUnavailable, ""},
+		{raftnode.ErrNotStarted, result.CodeUnavailable, ""},
+		{context.Canceled, result.CodeUnavailable, ""},
+		{context.DeadlineExceeded, result.CodeUnavailable, ""},
+		{errors.New("boom"), result.CodeInternal, ""},
 	}
 	for _, c := range cases {
 		r := FromError(c.err)
@@ -74,11 +62,11 @@ func TestPropose(t *testing.T) {
 	}
 
 	p = &fakeProposer{res: 42}
-	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != CodeInternal {
+	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != result.CodeInternal {
 		t.Fatalf("wrong result type: %v", r)
 	}
 	p = &fakeProposer{err: &raftnode.NotLeaderError{LeaderAddr: "h:1"}}
-	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != CodeNotLeader || r.GetLeaderHint() != "h:1" {
+	if _, r := Propose[*wrapperspb.StringValue](context.Background(), p, "kv", 1, wrapperspb.String("x")); r.GetResultCode() != result.CodeNotLeader || r.GetLeaderHint() != "h:1" {
 		t.Fatalf("not leader: %v", r)
 	}
 }
@@ -103,7 +91,7 @@ func TestValidator(t *testing.T) {
 		check(&v)
 		v.NonEmpty("later", "") // the first failure wins
 		r := v.Result()
-		if r.GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), name+": ") {
+		if r.GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), name+": ") {
 			t.Errorf("%s: %v", name, r)
 		}
 	}

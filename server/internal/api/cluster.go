@@ -8,6 +8,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cluster"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // MaxBootstrapLen bounds an announced bootstrap list.
@@ -48,7 +49,7 @@ func (s *ClusterService) Status(context.Context, *clusterpb.ClusterServiceStatus
 	st := s.node.Status()
 	lid, laddr := s.node.Leader()
 	resp := &clusterpb.ClusterServiceStatusResponse{
-		Result: OK(), NodeId: s.node.NodeID(), State: st.State, LeaderId: lid, LeaderAddress: laddr,
+		Result: result.OK(), NodeId: s.node.NodeID(), State: st.State, LeaderId: lid, LeaderAddress: laddr,
 		Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, AppliedIndex: st.Apply,
 	}
 	members, err := s.node.Members()
@@ -90,7 +91,7 @@ func (s *ClusterService) AddVoter(ctx context.Context, req *clusterpb.ClusterSer
 	if r := s.announceAfterAdd(ctx, req.Id, req.ClientAddress); r != nil {
 		return &clusterpb.ClusterServiceAddVoterResponse{Result: r}, nil
 	}
-	return &clusterpb.ClusterServiceAddVoterResponse{Result: OK()}, nil
+	return &clusterpb.ClusterServiceAddVoterResponse{Result: result.OK()}, nil
 }
 
 // AddNonvoter implements clusterpb.ClusterServiceServer.
@@ -106,7 +107,7 @@ func (s *ClusterService) AddNonvoter(ctx context.Context, req *clusterpb.Cluster
 	if r := s.announceAfterAdd(ctx, req.Id, req.ClientAddress); r != nil {
 		return &clusterpb.ClusterServiceAddNonvoterResponse{Result: r}, nil
 	}
-	return &clusterpb.ClusterServiceAddNonvoterResponse{Result: OK()}, nil
+	return &clusterpb.ClusterServiceAddNonvoterResponse{Result: result.OK()}, nil
 }
 
 // RemoveServer implements clusterpb.ClusterServiceServer.
@@ -129,7 +130,7 @@ func (s *ClusterService) ReadIndex(ctx context.Context, _ *clusterpb.ClusterServ
 // Announce implements clusterpb.ClusterServiceServer.
 func (s *ClusterService) Announce(ctx context.Context, req *clusterpb.ClusterServiceAnnounceRequest) (*clusterpb.ClusterServiceAnnounceResponse, error) {
 	if !raftnode.ValidNodeID(req.Id) {
-		return &clusterpb.ClusterServiceAnnounceResponse{Result: Invalid("id", "want 1..64 characters of [A-Za-z0-9._-]")}, nil
+		return &clusterpb.ClusterServiceAnnounceResponse{Result: result.Invalid("id", "want 1..64 characters of [A-Za-z0-9._-]")}, nil
 	}
 	if req.ClientAddress != "" {
 		if err := raftnode.CheckAddr("client_address", req.ClientAddress); err != nil {
@@ -137,7 +138,7 @@ func (s *ClusterService) Announce(ctx context.Context, req *clusterpb.ClusterSer
 		}
 	}
 	if len(req.Bootstrap) > MaxBootstrapLen {
-		return &clusterpb.ClusterServiceAnnounceResponse{Result: Invalid("bootstrap", fmt.Sprintf("is %d bytes, limit %d", len(req.Bootstrap), MaxBootstrapLen))}, nil
+		return &clusterpb.ClusterServiceAnnounceResponse{Result: result.Invalid("bootstrap", fmt.Sprintf("is %d bytes, limit %d", len(req.Bootstrap), MaxBootstrapLen))}, nil
 	}
 	resp, r := ProposeEach[*clusterpb.ClusterServiceAnnounceResponse](ctx, s.d.Node, cluster.Name, cluster.OpAnnounce, req)
 	if r != nil {

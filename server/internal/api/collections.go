@@ -6,12 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 )
 
 // maxSRandCount bounds |count| of SRandMember, whose negative form answers
@@ -26,9 +22,8 @@ const maxBatch = 100_000
 // machine, and parks blocking pops until apply signals a ready message.
 type CollectionsService struct {
 	pb.UnimplementedCollectionsServiceServer
-	sm      *collections.StateMachine
-	d       Deps
-	waiters notify.Notifier[string]
+	sm *collections.Machine
+	d  Deps
 
 	// popping counts pop proposals in flight per queue. A waiter proposes a
 	// pop only while fewer are in flight than messages are ready, so a push
@@ -37,20 +32,12 @@ type CollectionsService struct {
 	popping map[string]int
 }
 
-// NewCollectionsService wires the service to its state machine. Call it
-// before raft starts applying, so no wake-up is missed.
-func NewCollectionsService(sm *collections.StateMachine, d Deps) *CollectionsService {
-	s := &CollectionsService{sm: sm, d: d, popping: map[string]int{}}
-	sm.OnReady(s.waiters.Fire, s.waiters.FireAll)
-	return s
+// NewCollectionsService returns the service over sm.
+func NewCollectionsService(sm *collections.Machine, d Deps) *CollectionsService {
+	return &CollectionsService{sm: sm, d: d, popping: map[string]int{}}
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
-
-func (s *CollectionsService) propose(ctx context.Context, op uint16, req proto.Message) (any, *commonpb.Result) {
-	r, res := Propose[any](ctx, s.d.Node, collections.Name, op, req)
-	return r, res
-}
 
 // collectionsValidator adds the collections' own rules to Validator.
 type collectionsValidator struct {
@@ -62,17 +49,9 @@ func (s *CollectionsService) validator() *collectionsValidator {
 	return &collectionsValidator{l: s.d.Limits}
 }
 
-// store checks a store name: 1..MaxNameLen bytes of [A-Za-z0-9_-].
+// store checks a store name (result.CheckName).
 func (v *collectionsValidator) store(field, name string) {
-	v.NonEmpty(field, name)
-	v.MaxLen(field, len(name), v.l.MaxNameLen)
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			v.Check(false, field, "may hold only A-Z a-z 0-9 _ -")
-			break
-		}
-	}
+	v.Name(field, name, v.l.MaxNameLen)
 }
 
 // key checks a hash or set key, or a hash field.
@@ -107,9 +86,9 @@ func (v *collectionsValidator) members(field string, ms [][]byte, atLeastOne boo
 }
 
 func (v *collectionsValidator) scan(cursor, match string, count int32) {
-	v.Check(collections.ValidCursor(cursor), "cursor", "not a cursor this server answered")
+	v.Add(collections.CheckCursor("cursor", cursor))
 	v.MaxLen("match", len(match), v.l.MaxPatternLen)
-	v.Check(collections.ValidGlob(match), "match", "malformed pattern (a [ class not closed, or a trailing \\)")
+	v.Add(collections.CheckGlob("match", match))
 	v.NonNegative("count", int64(count))
 }
 
@@ -126,9 +105,7 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	v.Check(cfg != nil, "config", "is required")
 	v.store("config.name", cfg.GetName())
 	v.MaxLen("config.description", len(cfg.GetDescription()), s.d.Limits.MaxDescriptionLen)
-	if field, rule := collections.ValidateConfig(cfg); field != "" {
-		v.Check(false, field, rule)
-	}
+	v.Add(collections.CheckConfig(cfg))
 	if q := cfg.GetQueue(); q != nil {
 		if q.GetDeadLetterQueue() != "" {
 			v.store("config.queue.dead_letter_queue", q.GetDeadLetterQueue())
@@ -152,74 +129,45 @@ func (s *CollectionsService) CreateStore(ctx context.Context, req *pb.Collection
 	if st := cfg.GetSet(); st != nil {
 		v.MaxLen("config.set.max_member_size", int(min(st.GetMaxMemberSize(), math.MaxInt32)), s.d.Limits.MaxValueSize)
 	}
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceCreateStoreResponse](ctx, s.d.Node, collections.Name, collections.OpCreateStore, req)
-	if r != nil {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceCreateStoreResponse](ctx, s.d, collections.Name, collections.OpCreateStore, req, v.Result())
 }
 
-func (s *CollectionsService) GetStore(_ context.Context, req *pb.CollectionsServiceGetStoreRequest) (*pb.CollectionsServiceGetStoreResponse, error) {
+func (s *CollectionsService) GetStore(ctx context.Context, req *pb.CollectionsServiceGetStoreRequest) (*pb.CollectionsServiceGetStoreResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.kind(req.GetKind())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceGetStoreResponse{Result: r}, nil
-	}
-	return s.sm.GetStore(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceGetStoreResponse { return s.sm.GetStore(req) })
 }
 
 func (s *CollectionsService) DeleteStore(ctx context.Context, req *pb.CollectionsServiceDeleteStoreRequest) (*pb.CollectionsServiceDeleteStoreResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.kind(req.GetKind())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceDeleteStoreResponse](ctx, s.d.Node, collections.Name, collections.OpDeleteStore, req)
-	if r != nil {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceDeleteStoreResponse](ctx, s.d, collections.Name, collections.OpDeleteStore, req, v.Result())
 }
 
-func (s *CollectionsService) ListStores(_ context.Context, req *pb.CollectionsServiceListStoresRequest) (*pb.CollectionsServiceListStoresResponse, error) {
+func (s *CollectionsService) ListStores(ctx context.Context, req *pb.CollectionsServiceListStoresRequest) (*pb.CollectionsServiceListStoresResponse, error) {
 	v := s.validator()
 	v.kind(req.GetKind())
-	v.NonNegative("page_size", int64(req.GetPageSize()))
-	v.Check(req.GetPageSize() <= 1000, "page_size", "at most 1000")
+	v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	req.PageToken = v.PageToken("page_token", ScopeCollectionsStores, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceListStoresResponse{Result: r}, nil
-	}
-	resp := s.sm.ListStores(req)
-	resp.NextPageToken = NextPageToken(ScopeCollectionsStores, resp.GetNextPageToken())
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceListStoresResponse {
+		resp := s.sm.ListStores(req)
+		resp.NextPageToken = NextPageToken(ScopeCollectionsStores, resp.GetNextPageToken())
+		return resp
+	})
 }
 
-func (s *CollectionsService) ScanKeys(_ context.Context, req *pb.CollectionsServiceScanKeysRequest) (*pb.CollectionsServiceScanKeysResponse, error) {
+func (s *CollectionsService) ScanKeys(ctx context.Context, req *pb.CollectionsServiceScanKeysRequest) (*pb.CollectionsServiceScanKeysResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.scan(req.GetCursor(), req.GetMatch(), req.GetCount())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceScanKeysResponse{Result: r}, nil
-	}
-	return s.sm.ScanKeys(req, nowMs()), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceScanKeysResponse { return s.sm.ScanKeys(req, nowMs()) })
 }
 
 func (s *CollectionsService) DeleteKeys(ctx context.Context, req *pb.CollectionsServiceDeleteKeysRequest) (*pb.CollectionsServiceDeleteKeysResponse, error) {
 	v := s.validator()
 	v.store("store", req.GetStore())
 	v.keys("keys", req.GetKeys(), true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceDeleteKeysResponse](ctx, s.d.Node, collections.Name, collections.OpDeleteKeys, req)
-	if r != nil {
-		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceDeleteKeysResponse](ctx, s.d, collections.Name, collections.OpDeleteKeys, req, v.Result())
 }

@@ -5,8 +5,10 @@ import (
 	"time"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func (s *CollectionsService) receipt(queue, receipt string) *collectionsValidator {
@@ -31,14 +33,7 @@ func (s *CollectionsService) QueuePush(ctx context.Context, req *pb.CollectionsS
 		v.key("attributes", k)
 		v.MaxLen("attributes", len(val), s.d.Limits.MaxKeyLen)
 	}
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueuePushResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceQueuePushResponse](ctx, s.d.Node, collections.Name, collections.OpQueuePush, req)
-	if r != nil {
-		return &pb.CollectionsServiceQueuePushResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceQueuePushResponse](ctx, s.d, collections.Name, collections.OpQueuePush, req, v.Result())
 }
 
 // QueuePop pops at once when a message is ready; otherwise it parks on the
@@ -60,6 +55,12 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 	if r := v.Result(); r != nil {
 		return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
 	}
+	return respond(s.pop(ctx, req))
+}
+
+// pop answers a valid pop: the answer to its request id if it was applied
+// before, else a pop proposed once a message is ready, within wait_ms.
+func (s *CollectionsService) pop(ctx context.Context, req *pb.CollectionsServiceQueuePopRequest) (*pb.CollectionsServiceQueuePopResponse, *commonpb.Result) {
 	if rid := req.GetRequestId(); rid != "" && s.d.Remembered != nil {
 		if res, ok := s.d.Remembered(collections.Name, rid); ok {
 			if resp, ok := res.(*pb.CollectionsServiceQueuePopResponse); ok {
@@ -77,13 +78,13 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 	for {
 		ready, nextDue, r := s.sm.Poppable(req.GetQueue(), nowMs())
 		if r != nil {
-			return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
+			return nil, r
 		}
 		if ready > 0 && s.claimPop(req.GetQueue(), ready) {
 			resp, r := Propose[*pb.CollectionsServiceQueuePopResponse](ctx, s.d.Node, collections.Name, collections.OpQueuePop, req)
 			s.releasePop(req.GetQueue())
 			if r != nil {
-				return &pb.CollectionsServiceQueuePopResponse{Result: r}, nil
+				return nil, r
 			}
 			if !resp.GetResult().GetSuccess() || len(resp.GetMessages()) > 0 {
 				return resp, nil
@@ -94,12 +95,12 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		// ends fires the queue, and this waiter looks again then.
 		left := time.Until(deadline)
 		if left <= 0 {
-			return &pb.CollectionsServiceQueuePopResponse{Result: Fail(CodeExpired, "no message was ready within wait_ms")}, nil
+			return nil, result.Fail(result.CodeExpired, "no message was ready within wait_ms")
 		}
 		if w == nil {
 			// Subscribe, then look again: a push between the look above
 			// and the subscription would otherwise be missed.
-			w = s.waiters.Watch(req.GetQueue())
+			w = s.sm.Watch(req.GetQueue())
 			continue
 		}
 		if nextDue > 0 {
@@ -112,10 +113,10 @@ func (s *CollectionsService) QueuePop(ctx context.Context, req *pb.CollectionsSe
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return &pb.CollectionsServiceQueuePopResponse{Result: FromError(ctx.Err())}, nil
+			return nil, FromError(ctx.Err())
 		case <-s.d.Stopping:
 			t.Stop()
-			return &pb.CollectionsServiceQueuePopResponse{Result: Fail(CodeUnavailable, "server stopping")}, nil
+			return nil, result.Fail(result.CodeUnavailable, "server stopping")
 		}
 		t.Stop()
 	}
@@ -141,76 +142,42 @@ func (s *CollectionsService) releasePop(queue string) {
 		delete(s.popping, queue)
 	}
 	s.popMu.Unlock()
-	s.waiters.Fire(queue)
+	s.sm.Wake(queue)
 }
 
 func (s *CollectionsService) QueueAck(ctx context.Context, req *pb.CollectionsServiceQueueAckRequest) (*pb.CollectionsServiceQueueAckResponse, error) {
-	if r := s.receipt(req.GetQueue(), req.GetReceipt()).Result(); r != nil {
-		return &pb.CollectionsServiceQueueAckResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceQueueAckResponse](ctx, s.d.Node, collections.Name, collections.OpQueueAck, req)
-	if r != nil {
-		return &pb.CollectionsServiceQueueAckResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceQueueAckResponse](ctx, s.d, collections.Name, collections.OpQueueAck, req, s.receipt(req.GetQueue(), req.GetReceipt()).Result())
 }
 
 func (s *CollectionsService) QueueNack(ctx context.Context, req *pb.CollectionsServiceQueueNackRequest) (*pb.CollectionsServiceQueueNackResponse, error) {
 	v := s.receipt(req.GetQueue(), req.GetReceipt())
 	v.Duration("delay_ms", req.GetDelayMs(), s.d.Limits.MaxDurationMs)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueueNackResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceQueueNackResponse](ctx, s.d.Node, collections.Name, collections.OpQueueNack, req)
-	if r != nil {
-		return &pb.CollectionsServiceQueueNackResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceQueueNackResponse](ctx, s.d, collections.Name, collections.OpQueueNack, req, v.Result())
 }
 
 func (s *CollectionsService) QueueExtendVisibility(ctx context.Context, req *pb.CollectionsServiceQueueExtendVisibilityRequest) (*pb.CollectionsServiceQueueExtendVisibilityResponse, error) {
 	v := s.receipt(req.GetQueue(), req.GetReceipt())
 	v.Check(req.GetVisibilityTimeoutMs() > 0, "visibility_timeout_ms", "must be positive")
 	v.Duration("visibility_timeout_ms", req.GetVisibilityTimeoutMs(), s.d.Limits.MaxDurationMs)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceQueueExtendVisibilityResponse](ctx, s.d.Node, collections.Name, collections.OpQueueExtend, req)
-	if r != nil {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceQueueExtendVisibilityResponse](ctx, s.d, collections.Name, collections.OpQueueExtend, req, v.Result())
 }
 
-func (s *CollectionsService) QueueLen(_ context.Context, req *pb.CollectionsServiceQueueLenRequest) (*pb.CollectionsServiceQueueLenResponse, error) {
+func (s *CollectionsService) QueueLen(ctx context.Context, req *pb.CollectionsServiceQueueLenRequest) (*pb.CollectionsServiceQueueLenResponse, error) {
 	v := s.validator()
 	v.store("queue", req.GetQueue())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueueLenResponse{Result: r}, nil
-	}
-	return s.sm.QueueLen(req, nowMs()), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceQueueLenResponse { return s.sm.QueueLen(req, nowMs()) })
 }
 
-func (s *CollectionsService) QueuePeek(_ context.Context, req *pb.CollectionsServiceQueuePeekRequest) (*pb.CollectionsServiceQueuePeekResponse, error) {
+func (s *CollectionsService) QueuePeek(ctx context.Context, req *pb.CollectionsServiceQueuePeekRequest) (*pb.CollectionsServiceQueuePeekResponse, error) {
 	v := s.validator()
 	v.store("queue", req.GetQueue())
 	v.NonNegative("count", int64(req.GetCount()))
 	v.Check(req.GetCount() <= collections.MaxPopMessages, "count", "at most 1000")
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueuePeekResponse{Result: r}, nil
-	}
-	return s.sm.QueuePeek(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceQueuePeekResponse { return s.sm.QueuePeek(req) })
 }
 
 func (s *CollectionsService) QueuePurge(ctx context.Context, req *pb.CollectionsServiceQueuePurgeRequest) (*pb.CollectionsServiceQueuePurgeResponse, error) {
 	v := s.validator()
 	v.store("queue", req.GetQueue())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceQueuePurgeResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceQueuePurgeResponse](ctx, s.d.Node, collections.Name, collections.OpQueuePurge, req)
-	if r != nil {
-		return &pb.CollectionsServiceQueuePurgeResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceQueuePurgeResponse](ctx, s.d, collections.Name, collections.OpQueuePurge, req, v.Result())
 }

@@ -3,137 +3,96 @@ package api
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
+	"google.golang.org/protobuf/proto"
 )
 
 func (s *CollectionsService) SAdd(ctx context.Context, req *pb.CollectionsServiceSAddRequest) (*pb.CollectionsServiceSAddResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.members("members", req.GetMembers(), true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSAddResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceSAddResponse](ctx, s.d.Node, collections.Name, collections.OpSAdd, req)
-	if r != nil {
-		return &pb.CollectionsServiceSAddResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceSAddResponse](ctx, s.d, collections.Name, collections.OpSAdd, req, v.Result())
 }
 
 func (s *CollectionsService) SRem(ctx context.Context, req *pb.CollectionsServiceSRemRequest) (*pb.CollectionsServiceSRemResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.members("members", req.GetMembers(), true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSRemResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceSRemResponse](ctx, s.d.Node, collections.Name, collections.OpSRem, req)
-	if r != nil {
-		return &pb.CollectionsServiceSRemResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceSRemResponse](ctx, s.d, collections.Name, collections.OpSRem, req, v.Result())
 }
 
-func (s *CollectionsService) SIsMember(_ context.Context, req *pb.CollectionsServiceSIsMemberRequest) (*pb.CollectionsServiceSIsMemberResponse, error) {
+func (s *CollectionsService) SIsMember(ctx context.Context, req *pb.CollectionsServiceSIsMemberRequest) (*pb.CollectionsServiceSIsMemberResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.members("member", [][]byte{req.GetMember()}, true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSIsMemberResponse{Result: r}, nil
-	}
-	return s.sm.SIsMember(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceSIsMemberResponse { return s.sm.SIsMember(req) })
 }
 
-func (s *CollectionsService) SMIsMember(_ context.Context, req *pb.CollectionsServiceSMIsMemberRequest) (*pb.CollectionsServiceSMIsMemberResponse, error) {
+func (s *CollectionsService) SMIsMember(ctx context.Context, req *pb.CollectionsServiceSMIsMemberRequest) (*pb.CollectionsServiceSMIsMemberResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.members("members", req.GetMembers(), true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSMIsMemberResponse{Result: r}, nil
-	}
-	return s.sm.SMIsMember(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceSMIsMemberResponse { return s.sm.SMIsMember(req) })
 }
 
-func (s *CollectionsService) SMembers(_ context.Context, req *pb.CollectionsServiceSMembersRequest) (*pb.CollectionsServiceSMembersResponse, error) {
-	if r := s.hashKey(req.GetStore(), req.GetKey()).Result(); r != nil {
-		return &pb.CollectionsServiceSMembersResponse{Result: r}, nil
-	}
-	return s.sm.SMembers(req), nil
+func (s *CollectionsService) SMembers(ctx context.Context, req *pb.CollectionsServiceSMembersRequest) (*pb.CollectionsServiceSMembersResponse, error) {
+	return read(ctx, s.d, s.hashKey(req.GetStore(), req.GetKey()).Result(), func() *pb.CollectionsServiceSMembersResponse { return s.sm.SMembers(req) })
 }
 
-func (s *CollectionsService) SCard(_ context.Context, req *pb.CollectionsServiceSCardRequest) (*pb.CollectionsServiceSCardResponse, error) {
-	if r := s.hashKey(req.GetStore(), req.GetKey()).Result(); r != nil {
-		return &pb.CollectionsServiceSCardResponse{Result: r}, nil
-	}
-	return s.sm.SCard(req), nil
+func (s *CollectionsService) SCard(ctx context.Context, req *pb.CollectionsServiceSCardRequest) (*pb.CollectionsServiceSCardResponse, error) {
+	return read(ctx, s.d, s.hashKey(req.GetStore(), req.GetKey()).Result(), func() *pb.CollectionsServiceSCardResponse { return s.sm.SCard(req) })
 }
 
 func (s *CollectionsService) SPop(ctx context.Context, req *pb.CollectionsServiceSPopRequest) (*pb.CollectionsServiceSPopResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.NonNegative("count", req.GetCount())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSPopResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceSPopResponse](ctx, s.d.Node, collections.Name, collections.OpSPop, req)
-	if r != nil {
-		return &pb.CollectionsServiceSPopResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceSPopResponse](ctx, s.d, collections.Name, collections.OpSPop, req, v.Result())
 }
 
-func (s *CollectionsService) SRandMember(_ context.Context, req *pb.CollectionsServiceSRandMemberRequest) (*pb.CollectionsServiceSRandMemberResponse, error) {
+func (s *CollectionsService) SRandMember(ctx context.Context, req *pb.CollectionsServiceSRandMemberRequest) (*pb.CollectionsServiceSRandMemberResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.Check(req.GetCount() >= -maxSRandCount && req.GetCount() <= maxSRandCount, "count", "must be within ±100000")
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSRandMemberResponse{Result: r}, nil
-	}
-	return s.sm.SRandMember(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceSRandMemberResponse { return s.sm.SRandMember(req) })
 }
 
-// algebra validates and answers SINTER, SUNION or SDIFF: a read without a
-// destination, a proposal with one.
-func (s *CollectionsService) algebra(ctx context.Context, store string, keys []string, dest string, op string, storeOp uint16, req proto.Message) ([][]byte, int64, *commonpb.Result) {
+// algebraRequest is a SINTER, SUNION or SDIFF request.
+type algebraRequest interface {
+	proto.Message
+	GetStore() string
+	GetKeys() []string
+	GetDestination() string
+}
+
+// algebra answers SINTER, SUNION or SDIFF (op): with a destination, a
+// mutation proposed as storeOp; without one, a read. answer builds the
+// read's response from the members.
+func algebra[R proto.Message](ctx context.Context, s *CollectionsService, req algebraRequest, op string, storeOp uint16, answer func([][]byte, *commonpb.Result) R) (R, error) {
 	v := s.validator()
-	v.store("store", store)
-	v.keys("keys", keys, true)
-	if dest != "" {
-		v.key("destination", dest)
+	v.store("store", req.GetStore())
+	v.keys("keys", req.GetKeys(), true)
+	if req.GetDestination() != "" {
+		v.key("destination", req.GetDestination())
+		return write[R](ctx, s.d, collections.Name, storeOp, req, v.Result())
 	}
-	if r := v.Result(); r != nil {
-		return nil, 0, r
-	}
-	if dest == "" {
-		out, r := s.sm.SAlgebra(store, keys, op)
-		return out, int64(len(out)), r
-	}
-	resp, r := s.propose(ctx, storeOp, req)
-	if r != nil {
-		return nil, 0, r
-	}
-	switch x := resp.(type) {
-	case *pb.CollectionsServiceSInterResponse:
-		return nil, x.GetCardinality(), x.GetResult()
-	case *pb.CollectionsServiceSUnionResponse:
-		return nil, x.GetCardinality(), x.GetResult()
-	case *pb.CollectionsServiceSDiffResponse:
-		return nil, x.GetCardinality(), x.GetResult()
-	}
-	return nil, 0, Failf(CodeInternal, "collections op %d applied with a %T result", storeOp, resp)
+	return read(ctx, s.d, v.Result(), func() R {
+		return answer(s.sm.SAlgebra(req.GetStore(), req.GetKeys(), op))
+	})
 }
 
 func (s *CollectionsService) SInter(ctx context.Context, req *pb.CollectionsServiceSInterRequest) (*pb.CollectionsServiceSInterResponse, error) {
-	ms, n, r := s.algebra(ctx, req.GetStore(), req.GetKeys(), req.GetDestination(), "inter", collections.OpSInterStore, req)
-	return &pb.CollectionsServiceSInterResponse{Result: r, Members: ms, Cardinality: n}, nil
+	return algebra(ctx, s, req, "inter", collections.OpSInterStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSInterResponse {
+		return &pb.CollectionsServiceSInterResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
+	})
 }
 
 func (s *CollectionsService) SUnion(ctx context.Context, req *pb.CollectionsServiceSUnionRequest) (*pb.CollectionsServiceSUnionResponse, error) {
-	ms, n, r := s.algebra(ctx, req.GetStore(), req.GetKeys(), req.GetDestination(), "union", collections.OpSUnionStore, req)
-	return &pb.CollectionsServiceSUnionResponse{Result: r, Members: ms, Cardinality: n}, nil
+	return algebra(ctx, s, req, "union", collections.OpSUnionStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSUnionResponse {
+		return &pb.CollectionsServiceSUnionResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
+	})
 }
 
 func (s *CollectionsService) SDiff(ctx context.Context, req *pb.CollectionsServiceSDiffRequest) (*pb.CollectionsServiceSDiffResponse, error) {
-	ms, n, r := s.algebra(ctx, req.GetStore(), req.GetKeys(), req.GetDestination(), "diff", collections.OpSDiffStore, req)
-	return &pb.CollectionsServiceSDiffResponse{Result: r, Members: ms, Cardinality: n}, nil
+	return algebra(ctx, s, req, "diff", collections.OpSDiffStore, func(ms [][]byte, r *commonpb.Result) *pb.CollectionsServiceSDiffResponse {
+		return &pb.CollectionsServiceSDiffResponse{Result: r, Members: ms, Cardinality: int64(len(ms))}
+	})
 }
 
 func (s *CollectionsService) SMove(ctx context.Context, req *pb.CollectionsServiceSMoveRequest) (*pb.CollectionsServiceSMoveResponse, error) {
@@ -142,21 +101,11 @@ func (s *CollectionsService) SMove(ctx context.Context, req *pb.CollectionsServi
 	v.key("source", req.GetSource())
 	v.key("destination", req.GetDestination())
 	v.members("member", [][]byte{req.GetMember()}, true)
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSMoveResponse{Result: r}, nil
-	}
-	resp, r := Propose[*pb.CollectionsServiceSMoveResponse](ctx, s.d.Node, collections.Name, collections.OpSMove, req)
-	if r != nil {
-		return &pb.CollectionsServiceSMoveResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*pb.CollectionsServiceSMoveResponse](ctx, s.d, collections.Name, collections.OpSMove, req, v.Result())
 }
 
-func (s *CollectionsService) SScan(_ context.Context, req *pb.CollectionsServiceSScanRequest) (*pb.CollectionsServiceSScanResponse, error) {
+func (s *CollectionsService) SScan(ctx context.Context, req *pb.CollectionsServiceSScanRequest) (*pb.CollectionsServiceSScanResponse, error) {
 	v := s.hashKey(req.GetStore(), req.GetKey())
 	v.scan(req.GetCursor(), req.GetMatch(), req.GetCount())
-	if r := v.Result(); r != nil {
-		return &pb.CollectionsServiceSScanResponse{Result: r}, nil
-	}
-	return s.sm.SScan(req), nil
+	return read(ctx, s.d, v.Result(), func() *pb.CollectionsServiceSScanResponse { return s.sm.SScan(req) })
 }

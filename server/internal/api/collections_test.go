@@ -10,13 +10,14 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // collProposer applies commands straight to the state machine, stamped with
 // the wall clock, as a single raft node would; it has no ticker, so these
 // tests see the waits work without ticks.
 type collProposer struct {
-	sm   *collections.StateMachine
+	sm   *collections.Machine
 	pops *atomic.Int64
 }
 
@@ -119,7 +120,7 @@ func TestCollectionsPopEnds(t *testing.T) {
 	svc, stopping := newCollections(t)
 	// Nothing within wait_ms: expired.
 	resp, _ := svc.QueuePop(context.Background(), &pb.CollectionsServiceQueuePopRequest{Queue: "q", WaitMs: 30})
-	if resp.GetResult().GetResultCode() != CodeExpired {
+	if resp.GetResult().GetResultCode() != result.CodeExpired {
 		t.Fatalf("empty pop = %v", resp.GetResult())
 	}
 	// The server stopping ends a wait with unavailable.
@@ -129,12 +130,12 @@ func TestCollectionsPopEnds(t *testing.T) {
 		done <- resp
 	}()
 	close(stopping)
-	if r := <-done; r.GetResult().GetResultCode() != CodeUnavailable {
+	if r := <-done; r.GetResult().GetResultCode() != result.CodeUnavailable {
 		t.Fatalf("pop during stop = %v", r.GetResult())
 	}
 	// A missing queue.
 	resp, _ = svc.QueuePop(context.Background(), &pb.CollectionsServiceQueuePopRequest{Queue: "nope", WaitMs: 60_000})
-	if resp.GetResult().GetResultCode() != CodeNotFound {
+	if resp.GetResult().GetResultCode() != result.CodeNotFound {
 		t.Fatalf("pop of a missing queue = %v", resp.GetResult())
 	}
 }
@@ -143,7 +144,7 @@ func TestCollectionsStoreNames(t *testing.T) {
 	svc, _ := newCollections(t)
 	for _, name := range []string{"", "a b", "a/b", strings.Repeat("x", 257), "é"} {
 		resp, _ := svc.HGet(context.Background(), &pb.CollectionsServiceHGetRequest{Store: name, Key: "k", Field: "f"})
-		if resp.GetResult().GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(resp.GetResult().GetMessage(), "store: ") {
+		if resp.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(resp.GetResult().GetMessage(), "store: ") {
 			t.Errorf("store %q: %v", name, resp.GetResult())
 		}
 	}
@@ -182,13 +183,13 @@ func TestCollectionsMatchPatternLimit(t *testing.T) {
 		},
 	}
 	for name, scan := range scans {
-		if code, msg, _ := scan(strings.Repeat("*", max+1)); code != CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") || !strings.Contains(msg, "1024") {
+		if code, msg, _ := scan(strings.Repeat("*", max+1)); code != result.CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") || !strings.Contains(msg, "1024") {
 			t.Errorf("%s with a %d-byte pattern: %s %q", name, max+1, code, msg)
 		}
 		if code, msg, _ := scan(strings.Repeat("*", max)); code != "" && code != "ok" {
 			t.Errorf("%s with a %d-byte pattern: %s %q", name, max, code, msg)
 		}
-		if code, msg, _ := scan("[abc"); code != CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") {
+		if code, msg, _ := scan("[abc"); code != result.CodeInvalidArgument || !strings.HasPrefix(msg, "match: ") {
 			t.Errorf("%s with an unclosed class: %s %q", name, code, msg)
 		}
 	}

@@ -1,6 +1,10 @@
 package api
 
-import "go.uber.org/zap"
+import (
+	"context"
+
+	"go.uber.org/zap"
+)
 
 // Deps is what the server hands each subsystem's gRPC service when it wires
 // it (server/services.go).
@@ -24,6 +28,11 @@ type Deps struct {
 	// DisableCache turns the cache service off: it answers gRPC
 	// Unimplemented, as a server without caching does.
 	DisableCache bool
+	// ReadBarrier waits until this node may serve a linearizable read; nil:
+	// always (single node). Every read passes through it once before it
+	// looks at local state (read, and readStart for streams); its error maps
+	// through FromError.
+	ReadBarrier func(ctx context.Context) error
 	// Stopping is closed when the server begins to stop. Long-lived streams
 	// (watches, consumer deliveries) and blocking waits should end then,
 	// answering unavailable, so the graceful stop does not wait them out and

@@ -10,60 +10,43 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // KV list and stream sizes.
 const (
-	kvDefaultPageSize  = 100
-	kvMaxPageSize      = 1000
 	kvDefaultKeysBatch = 1000
 	kvMaxKeysBatch     = 10000
 	kvWatchBatch       = 256
 	kvMaxRequestID     = fsm.MaxRequestIDLen
 )
 
-// kvOK is shared by every successful read; it is never modified.
-var kvOK = OK()
-
 // KVService is the gRPC KV service: it validates each request, proposes
 // mutations through raft, answers reads from the state machine, and streams
 // watches woken by the machine's change notifications.
 type KVService struct {
 	kvpb.UnimplementedKVServiceServer
-	sm      *kv.Machine
-	changes *notify.Notifier[string]
-	d       Deps
+	sm *kv.Machine
+	d  Deps
 }
 
-// NewKVService returns the service with its state machine; register
-// Subsystem() with the FSM.
-func NewKVService(d Deps) *KVService {
-	s := &KVService{changes: &notify.Notifier[string]{}, d: d}
-	s.sm = kv.New(s.changes)
-	s.sm.SetWatchBacklog(d.Limits.WatchBacklog, int64(d.Limits.WatchBacklogBytes))
-	return s
+// NewKVService returns the service over sm, and bounds sm's change log by
+// d.Limits (WatchBacklog, WatchBacklogBytes). Call it before raft applies.
+func NewKVService(sm *kv.Machine, d Deps) *KVService {
+	sm.SetWatchBacklog(d.Limits.WatchBacklog, int64(d.Limits.WatchBacklogBytes))
+	return &KVService{sm: sm, d: d}
 }
-
-// Subsystem is the KV state machine to register with the FSM.
-func (s *KVService) Subsystem() fsm.Subsystem { return kv.Subsystem{Machine: s.sm} }
 
 func (s *KVService) checkBucket(v *Validator, field, name string) {
-	if rule := kv.CheckBucketName(name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen)); rule != "" {
-		v.Check(false, field, rule)
-	}
+	v.Name(field, name, min(s.d.Limits.MaxNameLen, kv.MaxBucketNameLen))
 }
 
 func (s *KVService) checkKey(v *Validator, key string) {
-	if rule := kv.CheckKey(key, s.d.Limits.MaxKeyLen); rule != "" {
-		v.Check(false, "key", rule)
-	}
+	v.Add(kv.CheckKey("key", key, s.d.Limits.MaxKeyLen))
 }
 
 func (s *KVService) checkPattern(v *Validator, p string) {
-	if rule := kv.CheckPattern(p, s.d.Limits.MaxKeyLen); rule != "" {
-		v.Check(false, "pattern", rule)
-	}
+	v.Add(kv.CheckPattern("pattern", p, s.d.Limits.MaxKeyLen))
 }
 
 // normalizeConfig validates a bucket configuration and fills its defaults,
@@ -99,76 +82,49 @@ func (s *KVService) normalizeConfig(cfg *kvpb.KVBucketConfig) (*kvpb.KVBucketCon
 // CreateBucket implements kvpb.KVServiceServer.
 func (s *KVService) CreateBucket(ctx context.Context, req *kvpb.KVServiceCreateBucketRequest) (*kvpb.KVServiceCreateBucketResponse, error) {
 	cfg, r := s.normalizeConfig(req.GetConfig())
-	if r != nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceCreateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
-	if r != nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceCreateBucketResponse](ctx, s.d, kv.Name, kv.OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: cfg, RequestId: req.GetRequestId()}, r)
 }
 
 // UpdateBucket implements kvpb.KVServiceServer.
 func (s *KVService) UpdateBucket(ctx context.Context, req *kvpb.KVServiceUpdateBucketRequest) (*kvpb.KVServiceUpdateBucketResponse, error) {
 	cfg, r := s.normalizeConfig(req.GetConfig())
-	if r != nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d.Node, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg, RequestId: req.GetRequestId()})
-	if r != nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceUpdateBucketResponse](ctx, s.d, kv.Name, kv.OpUpdateBucket, &kvpb.KVServiceUpdateBucketRequest{Config: cfg, RequestId: req.GetRequestId()}, r)
 }
 
 // GetBucket implements kvpb.KVServiceServer.
-func (s *KVService) GetBucket(_ context.Context, req *kvpb.KVServiceGetBucketRequest) (*kvpb.KVServiceGetBucketResponse, error) {
+func (s *KVService) GetBucket(ctx context.Context, req *kvpb.KVServiceGetBucketRequest) (*kvpb.KVServiceGetBucketResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceGetBucketResponse{Result: r}, nil
-	}
-	info, ok := s.sm.Info(req.GetBucket())
-	if !ok {
-		return &kvpb.KVServiceGetBucketResponse{Result: Failf(CodeNotFound, "bucket %q does not exist", req.GetBucket())}, nil
-	}
-	return &kvpb.KVServiceGetBucketResponse{Result: kvOK, Info: info}, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceGetBucketResponse {
+		info, ok := s.sm.Info(req.GetBucket())
+		if !ok {
+			return failed[*kvpb.KVServiceGetBucketResponse](result.Failf(result.CodeNotFound, "bucket %q does not exist", req.GetBucket()))
+		}
+		return &kvpb.KVServiceGetBucketResponse{Result: result.OK(), Info: info}
+	})
 }
 
 // DeleteBucket implements kvpb.KVServiceServer.
 func (s *KVService) DeleteBucket(ctx context.Context, req *kvpb.KVServiceDeleteBucketRequest) (*kvpb.KVServiceDeleteBucketResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceDeleteBucketResponse](ctx, s.d.Node, kv.Name, kv.OpDeleteBucket, req)
-	if r != nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceDeleteBucketResponse](ctx, s.d, kv.Name, kv.OpDeleteBucket, req, v.Result())
 }
 
 // ListBuckets implements kvpb.KVServiceServer. The page token is opaque
 // (see PageToken).
-func (s *KVService) ListBuckets(_ context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
+func (s *KVService) ListBuckets(ctx context.Context, req *kvpb.KVServiceListBucketsRequest) (*kvpb.KVServiceListBucketsResponse, error) {
 	var v Validator
-	v.Check(req.GetPageSize() >= 0 && req.GetPageSize() <= kvMaxPageSize, "page_size", "must be between 0 and 1000")
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeKVBuckets, req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceListBucketsResponse{Result: r}, nil
-	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = kvDefaultPageSize
-	}
-	infos, more := s.sm.List(after, size)
-	resp := &kvpb.KVServiceListBucketsResponse{Result: kvOK, Buckets: infos}
-	if more && len(infos) > 0 {
-		resp.NextPageToken = NextPageToken(ScopeKVBuckets, infos[len(infos)-1].GetConfig().GetName())
-	}
-	return resp, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceListBucketsResponse {
+		infos, more := s.sm.List(after, size)
+		resp := &kvpb.KVServiceListBucketsResponse{Result: result.OK(), Buckets: infos}
+		if more && len(infos) > 0 {
+			resp.NextPageToken = NextPageToken(ScopeKVBuckets, infos[len(infos)-1].GetConfig().GetName())
+		}
+		return resp
+	})
 }
 
 // checkWrite validates the fields every key mutation shares; value is nil
@@ -185,10 +141,10 @@ func (s *KVService) checkWrite(bucket, key string, value []byte, requestID strin
 	if len(value) > 0 {
 		max, ok := s.sm.MaxValueSize(bucket)
 		if !ok {
-			return Failf(CodeNotFound, "bucket %q does not exist", bucket)
+			return result.Failf(result.CodeNotFound, "bucket %q does not exist", bucket)
 		}
 		if int64(len(value)) > max {
-			return Failf(CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(value), max)
+			return result.Failf(result.CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(value), max)
 		}
 	}
 	return nil
@@ -196,78 +152,42 @@ func (s *KVService) checkWrite(bucket, key string, value []byte, requestID strin
 
 // Put implements kvpb.KVServiceServer.
 func (s *KVService) Put(ctx context.Context, req *kvpb.KVServicePutRequest) (*kvpb.KVServicePutResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServicePutResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServicePutResponse](ctx, s.d.Node, kv.Name, kv.OpPut, req)
-	if r != nil {
-		return &kvpb.KVServicePutResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServicePutResponse](ctx, s.d, kv.Name, kv.OpPut, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Create implements kvpb.KVServiceServer.
 func (s *KVService) Create(ctx context.Context, req *kvpb.KVServiceCreateRequest) (*kvpb.KVServiceCreateResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceCreateResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceCreateResponse](ctx, s.d.Node, kv.Name, kv.OpCreate, req)
-	if r != nil {
-		return &kvpb.KVServiceCreateResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceCreateResponse](ctx, s.d, kv.Name, kv.OpCreate, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Update implements kvpb.KVServiceServer.
 func (s *KVService) Update(ctx context.Context, req *kvpb.KVServiceUpdateRequest) (*kvpb.KVServiceUpdateResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceUpdateResponse](ctx, s.d.Node, kv.Name, kv.OpUpdate, req)
-	if r != nil {
-		return &kvpb.KVServiceUpdateResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceUpdateResponse](ctx, s.d, kv.Name, kv.OpUpdate, req, s.checkWrite(req.GetBucket(), req.GetKey(), req.GetValue(), req.GetRequestId()))
 }
 
 // Delete implements kvpb.KVServiceServer.
 func (s *KVService) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
-		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServiceDeleteResponse](ctx, s.d.Node, kv.Name, kv.OpDelete, req)
-	if r != nil {
-		return &kvpb.KVServiceDeleteResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServiceDeleteResponse](ctx, s.d, kv.Name, kv.OpDelete, req, s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()))
 }
 
 // Purge implements kvpb.KVServiceServer.
 func (s *KVService) Purge(ctx context.Context, req *kvpb.KVServicePurgeRequest) (*kvpb.KVServicePurgeResponse, error) {
-	if r := s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()); r != nil {
-		return &kvpb.KVServicePurgeResponse{Result: r}, nil
-	}
-	resp, r := Propose[*kvpb.KVServicePurgeResponse](ctx, s.d.Node, kv.Name, kv.OpPurge, req)
-	if r != nil {
-		return &kvpb.KVServicePurgeResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*kvpb.KVServicePurgeResponse](ctx, s.d, kv.Name, kv.OpPurge, req, s.checkWrite(req.GetBucket(), req.GetKey(), nil, req.GetRequestId()))
 }
 
 // Get implements kvpb.KVServiceServer: a read answered by the leader's
 // state, which already holds every write acknowledged before the call.
-func (s *KVService) Get(_ context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
+func (s *KVService) Get(ctx context.Context, req *kvpb.KVServiceGetRequest) (*kvpb.KVServiceGetResponse, error) {
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkKey(&v, req.GetKey())
-	if r := v.Result(); r != nil {
-		return &kvpb.KVServiceGetResponse{Result: r}, nil
-	}
-	e, r := s.sm.Get(req.GetBucket(), req.GetKey(), req.GetRevision())
-	if r != nil {
-		return &kvpb.KVServiceGetResponse{Result: r}, nil
-	}
-	return &kvpb.KVServiceGetResponse{Result: kvOK, Entry: e}, nil
+	return read(ctx, s.d, v.Result(), func() *kvpb.KVServiceGetResponse {
+		e, r := s.sm.Get(req.GetBucket(), req.GetKey(), req.GetRevision())
+		if r != nil {
+			return failed[*kvpb.KVServiceGetResponse](r)
+		}
+		return &kvpb.KVServiceGetResponse{Result: result.OK(), Entry: e}
+	})
 }
 
 // Keys implements kvpb.KVServiceServer: the matching keys in batches, the
@@ -276,24 +196,20 @@ func (s *KVService) Keys(req *kvpb.KVServiceKeysRequest, stream grpc.ServerStrea
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkPattern(&v, req.GetPattern())
-	v.Check(req.GetBatchSize() >= 0 && req.GetBatchSize() <= kvMaxKeysBatch, "batch_size", "must be between 0 and 10000")
+	batch := v.PageSize("batch_size", req.GetBatchSize(), kvDefaultKeysBatch, kvMaxKeysBatch)
 	if sa := req.GetStartAfter(); sa != "" {
 		v.MaxLen("start_after", len(sa), s.d.Limits.MaxKeyLen)
 	}
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
 	}
 	keys, r := s.sm.Keys(req.GetBucket(), req.GetPattern(), req.GetStartAfter())
 	if r != nil {
 		return stream.Send(&kvpb.KVServiceKeysResponse{Result: r})
 	}
-	batch := int(req.GetBatchSize())
-	if batch == 0 {
-		batch = kvDefaultKeysBatch
-	}
 	for {
 		n := min(batch, len(keys))
-		if err := stream.Send(&kvpb.KVServiceKeysResponse{Result: kvOK, Keys: keys[:n], Done: n == len(keys)}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceKeysResponse{Result: result.OK(), Keys: keys[:n], Done: n == len(keys)}); err != nil {
 			return err
 		}
 		if keys = keys[n:]; len(keys) == 0 {
@@ -307,7 +223,7 @@ func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.Serve
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkKey(&v, req.GetKey())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
 	}
 	entries, r := s.sm.History(req.GetBucket(), req.GetKey(), req.GetAfterRevision())
@@ -315,11 +231,11 @@ func (s *KVService) History(req *kvpb.KVServiceHistoryRequest, stream grpc.Serve
 		return stream.Send(&kvpb.KVServiceHistoryResponse{Result: r})
 	}
 	for _, e := range entries {
-		if err := stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Entry: e}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceHistoryResponse{Result: result.OK(), Entry: e}); err != nil {
 			return err
 		}
 	}
-	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: kvOK, Done: true})
+	return stream.Send(&kvpb.KVServiceHistoryResponse{Result: result.OK(), Done: true})
 }
 
 func kvStartMode(req *kvpb.KVServiceWatchRequest) kv.StartMode {
@@ -339,7 +255,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	var v Validator
 	s.checkBucket(&v, "bucket", req.GetBucket())
 	s.checkPattern(&v, req.GetPattern())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 	}
 	ctx := stream.Context()
@@ -348,7 +264,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 
 	// Subscribe before the first look, so no change between the look and
 	// the wait is missed.
-	w := s.changes.Watch(bucket)
+	w := s.sm.Watch(bucket)
 	defer w.Stop()
 
 	var (
@@ -375,11 +291,11 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 		return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 	}
 	for _, e := range initial {
-		if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+		if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision}); err != nil {
 			return err
 		}
 	}
-	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, InitialDone: true, Revision: cursor}); err != nil {
+	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), InitialDone: true, Revision: cursor}); err != nil {
 		return err
 	}
 	buf := make([]*kvpb.KVEntry, 0, kvWatchBatch)
@@ -390,7 +306,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 			return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 		}
 		for _, e := range buf {
-			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: kvOK, Entry: e, Revision: e.Revision}); err != nil {
+			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision}); err != nil {
 				return err
 			}
 		}
@@ -404,7 +320,7 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 		case <-ctx.Done():
 			return nil
 		case <-s.d.Stopping:
-			return stream.Send(&kvpb.KVServiceWatchResponse{Result: Fail(CodeUnavailable, "server stopping; rebind")})
+			return stream.Send(&kvpb.KVServiceWatchResponse{Result: result.Fail(result.CodeUnavailable, "server stopping; rebind")})
 		}
 	}
 }

@@ -10,19 +10,20 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Invalid KV requests are answered invalid_argument naming the field, and
 // nothing is proposed.
 func TestKVValidationProposesNothing(t *testing.T) {
 	p := &fakeProposer{}
-	s := NewKVService(Deps{Node: p, Limits: DefaultLimits()})
+	s := NewKVService(kv.New(), Deps{Node: p, Limits: DefaultLimits()})
 	ctx := context.Background()
 	type resulter interface{ GetResult() *commonpb.Result }
 	check := func(what string, r resulter, err error, field string) {
 		t.Helper()
 		res := r.GetResult()
-		if err != nil || res.GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(res.GetMessage(), field+": ") {
+		if err != nil || res.GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(res.GetMessage(), field+": ") {
 			t.Errorf("%s: %v %v, want invalid_argument naming %s", what, res, err, field)
 		}
 		if p.got != nil {
@@ -79,10 +80,10 @@ func TestKVValidationProposesNothing(t *testing.T) {
 // The proposed bucket configuration carries its defaults, so replicas
 // with other limits apply the same thing.
 func TestKVCreateBucketProposesDefaults(t *testing.T) {
-	p := &fakeProposer{res: &kvpb.KVServiceCreateBucketResponse{Result: OK()}}
+	p := &fakeProposer{res: &kvpb.KVServiceCreateBucketResponse{Result: result.OK()}}
 	lim := DefaultLimits()
 	lim.MaxValueSize = 4096
-	s := NewKVService(Deps{Node: p, Limits: lim})
+	s := NewKVService(kv.New(), Deps{Node: p, Limits: lim})
 	if _, err := s.CreateBucket(context.Background(), &kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Lock request bounds (the key bound is Limits.MaxKeyLen).
@@ -45,7 +46,7 @@ type LockService struct {
 
 // NewLockService returns the lock service over the registered state
 // machine sm.
-func NewLockService(sm *lock.StateMachine, d Deps) *LockService {
+func NewLockService(sm *lock.Machine, d Deps) *LockService {
 	boot := time.Now()
 	// Local fence tokens start from the boot time in microseconds, so a
 	// restarted node's tokens still exceed the ones it granted before, as
@@ -238,9 +239,31 @@ func lockValidScope(s lockpb.LockScope) bool {
 
 func lockOutcomeResult(o *lock.Outcome) *commonpb.Result {
 	if o.Code != "" {
-		return Fail(o.Code, o.Message)
+		return result.Fail(o.Code, o.Message)
 	}
 	return nil
+}
+
+// lockOutcome is a backend's answer as (lease, Result): the failure of
+// the proposal or of the outcome, else the outcome's lease.
+func lockOutcome(o *lock.Outcome, r *commonpb.Result) (*lockpb.LockLease, *commonpb.Result) {
+	if r == nil {
+		r = lockOutcomeResult(o)
+	}
+	if r != nil {
+		return nil, r
+	}
+	return o.Lease, nil
+}
+
+// readDeps is what a read of local (a node's own locks, not replicated)
+// or quorum locks passes through: local reads need no read barrier.
+func (s *LockService) readDeps(local bool) Deps {
+	d := s.d
+	if local {
+		d.ReadBarrier = nil
+	}
+	return d
 }
 
 // acquire runs one validated acquisition to its end: a grant (or recovery),
@@ -264,7 +287,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 	// which every acknowledged operation is in, answers it (the leader-
 	// election follower's hot path costs no log write).
 	if req.MaxWaitMs == 0 && t.Contended(lockAcquireRequest(req), arrival) {
-		return nil, Fail(CodeExpired, lock.MsgContended)
+		return nil, result.Fail(result.CodeExpired, lock.MsgContended)
 	}
 	// Subscribe before proposing, so a grant right after the queuing is
 	// never missed.
@@ -289,9 +312,9 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 			st.Lease.WaitedMs = max(0, st.Lease.GrantedAtMs-arrival)
 			return st.Lease, nil
 		case st.TakenOver:
-			return nil, Fail(CodeConflict, "another call with this request_id took over the wait")
+			return nil, result.Fail(result.CodeConflict, "another call with this request_id took over the wait")
 		case !st.Waiting:
-			return nil, Fail(CodeExpired, lock.MsgWaitedOut)
+			return nil, result.Fail(result.CodeExpired, lock.MsgWaitedOut)
 		}
 		select {
 		case <-w.C():
@@ -303,7 +326,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 			return nil, FromError(ctx.Err())
 		case <-s.d.Stopping:
 			b.cancel(req.RequestId, o.Attempt)
-			return nil, Fail(CodeUnavailable, "the server is stopping")
+			return nil, result.Fail(result.CodeUnavailable, "the server is stopping")
 		}
 	}
 }
@@ -311,28 +334,28 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 // TryAcquire implements lockpb.LockServiceServer.
 func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTryAcquireRequest) (*lockpb.LockServiceTryAcquireResponse, error) {
 	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
-	if r := s.validateAcquire(m, false); r != nil {
-		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
-	}
-	lease, r := s.acquire(ctx, m)
-	if r != nil {
-		return &lockpb.LockServiceTryAcquireResponse{Result: r}, nil
-	}
-	lease.Scope = lockScopeOf(m.Scope)
-	return &lockpb.LockServiceTryAcquireResponse{Result: OK(), Lease: lease}, nil
+	lease, r := s.acquireValid(ctx, m, false)
+	return respond(&lockpb.LockServiceTryAcquireResponse{Result: result.OK(), Lease: lease}, r)
 }
 
 // MultiTryAcquire implements lockpb.LockServiceServer.
 func (s *LockService) MultiTryAcquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
-	if r := s.validateAcquire(req, true); r != nil {
-		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+	lease, r := s.acquireValid(ctx, req, true)
+	return respond(&lockpb.LockServiceMultiTryAcquireResponse{Result: result.OK(), Lease: lease}, r)
+}
+
+// acquireValid validates an acquisition (multi: of several keys) and runs
+// it to its end (acquire); the lease names its scope.
+func (s *LockService) acquireValid(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool) (*lockpb.LockLease, *commonpb.Result) {
+	if r := s.validateAcquire(req, multi); r != nil {
+		return nil, r
 	}
 	lease, r := s.acquire(ctx, req)
 	if r != nil {
-		return &lockpb.LockServiceMultiTryAcquireResponse{Result: r}, nil
+		return nil, r
 	}
 	lease.Scope = lockScopeOf(req.Scope)
-	return &lockpb.LockServiceMultiTryAcquireResponse{Result: OK(), Lease: lease}, nil
+	return lease, nil
 }
 
 func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
@@ -362,14 +385,10 @@ func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, s
 type lockSendFunc func(*commonpb.Result, *lockpb.LockEvent) error
 
 func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send lockSendFunc) error {
-	if r := s.validateAcquire(req, multi); r != nil {
-		return send(r, nil)
-	}
-	lease, r := s.acquire(ctx, req)
+	lease, r := s.acquireValid(ctx, req, multi)
 	if r != nil {
 		return send(r, nil)
 	}
-	lease.Scope = lockScopeOf(req.Scope)
 	return s.follow(ctx, s.backend(req.Scope).table(), lease, send)
 }
 
@@ -381,18 +400,18 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 	var v Validator
 	v.NonEmpty("lease_id", req.GetLeaseId())
 	v.NonEmpty("request_id", req.GetRequestId())
-	if r := v.Result(); r != nil {
+	if r := readStart(stream.Context(), s.readDeps(strings.HasPrefix(req.GetLeaseId(), localLeasePrefix)), v.Result()); r != nil {
 		return send(r, nil)
 	}
 	t := s.backendOf(req.GetLeaseId()).table()
 	st, ok := t.LeaseState(req.GetLeaseId(), req.GetRequestId())
 	switch {
 	case !ok:
-		return send(Fail(CodeLeaseExpired, "no live lease "+req.GetLeaseId()+" owned by this request_id"), nil)
+		return send(result.Fail(result.CodeLeaseExpired, "no live lease "+req.GetLeaseId()+" owned by this request_id"), nil)
 	case st.Lease == nil && st.Ended == lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED:
-		return send(Fail(CodeLeaseExpired, "the lease has expired"), nil)
+		return send(result.Fail(result.CodeLeaseExpired, "the lease has expired"), nil)
 	case st.Lease == nil:
-		return send(Fail(CodeNotOwner, "the lease has ended"), nil)
+		return send(result.Fail(result.CodeNotOwner, "the lease has ended"), nil)
 	}
 	st.Lease.Recovered = true
 	if strings.HasPrefix(req.GetLeaseId(), localLeasePrefix) {
@@ -409,7 +428,7 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send lockSendFunc) error {
 	w := t.Watch(lease.RequestId)
 	defer w.Stop()
-	ok := OK()
+	ok := result.OK()
 	if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_GRANTED, Lease: lease, OccurredAtMs: lease.GrantedAtMs}); err != nil {
 		return err
 	}
@@ -450,14 +469,8 @@ func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewReq
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceRenewResponse{Result: r}, nil
 	}
-	o, r := s.backendOf(req.GetLeaseId()).renew(ctx, req)
-	if r == nil {
-		r = lockOutcomeResult(o)
-	}
-	if r != nil {
-		return &lockpb.LockServiceRenewResponse{Result: r}, nil
-	}
-	return &lockpb.LockServiceRenewResponse{Result: OK(), Lease: o.Lease}, nil
+	lease, r := lockOutcome(s.backendOf(req.GetLeaseId()).renew(ctx, req))
+	return respond(&lockpb.LockServiceRenewResponse{Result: result.OK(), Lease: lease}, r)
 }
 
 // Release implements lockpb.LockServiceServer.
@@ -468,26 +481,19 @@ func (s *LockService) Release(ctx context.Context, req *lockpb.LockServiceReleas
 	if r := v.Result(); r != nil {
 		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
 	}
-	o, r := s.backendOf(req.GetLeaseId()).release(ctx, req)
-	if r == nil {
-		r = lockOutcomeResult(o)
-	}
-	if r != nil {
-		return &lockpb.LockServiceReleaseResponse{Result: r}, nil
-	}
-	return &lockpb.LockServiceReleaseResponse{Result: OK()}, nil
+	_, r := lockOutcome(s.backendOf(req.GetLeaseId()).release(ctx, req))
+	return respond(&lockpb.LockServiceReleaseResponse{Result: result.OK()}, r)
 }
 
 // Inspect implements lockpb.LockServiceServer.
-func (s *LockService) Inspect(_ context.Context, req *lockpb.LockServiceInspectRequest) (*lockpb.LockServiceInspectResponse, error) {
+func (s *LockService) Inspect(ctx context.Context, req *lockpb.LockServiceInspectRequest) (*lockpb.LockServiceInspectResponse, error) {
 	var v Validator
 	v.NonEmpty("key", req.GetKey())
 	v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
 	v.Check(lockValidScope(req.GetScope()), "scope", "unknown scope")
-	if r := v.Result(); r != nil {
-		return &lockpb.LockServiceInspectResponse{Result: r}, nil
-	}
-	resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
-	resp.Result = OK()
-	return resp, nil
+	return read(ctx, s.readDeps(lockScopeOf(req.GetScope()) == lockpb.LockScope_LOCK_SCOPE_LOCAL), v.Result(), func() *lockpb.LockServiceInspectResponse {
+		resp := s.backend(req.GetScope()).table().Inspect(req.GetKey())
+		resp.Result = result.OK()
+		return resp
+	})
 }

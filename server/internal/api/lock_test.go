@@ -12,13 +12,14 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // applyProposer applies every proposal to the lock state machine at once,
 // as a single raft node would, and counts the proposals.
 type applyProposer struct {
 	mu    sync.Mutex
-	sm    *lock.StateMachine
+	sm    *lock.Machine
 	count map[uint16]int
 }
 
@@ -40,7 +41,7 @@ func (p *applyProposer) proposals(op uint16) int {
 }
 
 func newLockTestService(t *testing.T) (*LockService, *applyProposer, chan struct{}) {
-	sm := lock.NewStateMachine()
+	sm := lock.New()
 	p := &applyProposer{sm: sm, count: map[uint16]int{}}
 	stopping := make(chan struct{})
 	return NewLockService(sm, Deps{Node: p, Limits: DefaultLimits(), Logger: zap.NewNop(), Stopping: stopping}), p, stopping
@@ -57,7 +58,7 @@ func TestLockServiceValidatesBeforeProposing(t *testing.T) {
 		"mode":         {Key: "k", RequestId: "r", Mode: 3},
 	} {
 		resp, err := s.TryAcquire(ctx, req)
-		if err != nil || resp.GetResult().GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(resp.GetResult().GetMessage(), field+": ") {
+		if err != nil || resp.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(resp.GetResult().GetMessage(), field+": ") {
 			t.Errorf("%s: %v %v", field, resp, err)
 		}
 	}
@@ -74,7 +75,7 @@ func TestLockServiceContendedTryWritesNothing(t *testing.T) {
 	}
 	for range 10 {
 		resp, _ := s.TryAcquire(ctx, &lockpb.LockServiceTryAcquireRequest{Key: "k", RequestId: "b"})
-		if resp.GetResult().GetResultCode() != CodeExpired || resp.GetResult().GetMessage() != lock.MsgContended {
+		if resp.GetResult().GetResultCode() != result.CodeExpired || resp.GetResult().GetMessage() != lock.MsgContended {
 			t.Fatal(resp)
 		}
 	}
@@ -119,7 +120,7 @@ func TestLockServiceWaitEndsWhenTheServerStops(t *testing.T) {
 	}()
 	waitUntil(t, func() bool { return s.quorum.table().Inspect("k").Waiters == 1 })
 	close(stopping)
-	if resp := <-done; resp.GetResult().GetResultCode() != CodeUnavailable {
+	if resp := <-done; resp.GetResult().GetResultCode() != result.CodeUnavailable {
 		t.Fatal(resp)
 	}
 }
@@ -149,7 +150,7 @@ func TestLockServiceLocalExpiresOnItsOwnTimer(t *testing.T) {
 		t.Fatal("a local lock went through raft")
 	}
 	rn, _ := s.Renew(ctx, &lockpb.LockServiceRenewRequest{LeaseId: lease.GetLeaseId(), RequestId: "a"})
-	if rn.GetResult().GetResultCode() != CodeLeaseExpired {
+	if rn.GetResult().GetResultCode() != result.CodeLeaseExpired {
 		t.Fatal(rn)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Proposer sends one command through raft and returns its apply result.
@@ -43,7 +45,7 @@ func RequestID(msg proto.Message) string {
 // checkRequestID validates a request id: at most fsm.MaxRequestIDLen bytes.
 func checkRequestID(id string) *commonpb.Result {
 	if len(id) > fsm.MaxRequestIDLen {
-		return Invalid("request_id", fmt.Sprintf("is %d bytes, limit %d", len(id), fsm.MaxRequestIDLen))
+		return result.Invalid("request_id", fmt.Sprintf("is %d bytes, limit %d", len(id), fsm.MaxRequestIDLen))
 	}
 	return nil
 }
@@ -85,7 +87,7 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	// payload, and so the same digest in the FSM's memory of request ids.
 	payload, err := proto.MarshalOptions{Deterministic: rid != ""}.Marshal(msg)
 	if err != nil {
-		return zero, Failf(CodeInternal, "marshal %s command: %v", subsystem, err)
+		return zero, result.Failf(result.CodeInternal, "marshal %s command: %v", subsystem, err)
 	}
 	res, err := proposePayload(ctx, p, subsystem, op, rid, payload)
 	if err != nil {
@@ -93,7 +95,65 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	}
 	r, ok := res.(R)
 	if !ok {
-		return zero, Failf(CodeInternal, "%s op %d applied with a %T result, want %T", subsystem, op, res, zero)
+		return zero, result.Failf(result.CodeInternal, "%s op %d applied with a %T result, want %T", subsystem, op, res, zero)
 	}
 	return r, nil
+}
+
+// failed is the response R carrying only the failed Result r. Every
+// response message has `Result result = 1` (common.proto); a test checks
+// it for every response type.
+func failed[R proto.Message](r *commonpb.Result) R {
+	var zero R
+	m := zero.ProtoReflect().New()
+	m.Set(m.Descriptor().Fields().ByName("result"), protoreflect.ValueOfMessage(r.ProtoReflect()))
+	return m.Interface().(R)
+}
+
+// respond answers resp, or failed[R](r) when r is set: the tail of a
+// handler that called Propose or a backend answering (response, Result).
+func respond[R proto.Message](resp R, r *commonpb.Result) (R, error) {
+	if r != nil {
+		return failed[R](r), nil
+	}
+	return resp, nil
+}
+
+// write is the one shape of a mutation: check is the request's validation
+// (nil: valid); a valid request is proposed as op of subsystem, and the
+// applied response (or the proposal's failure) is the answer.
+//
+//	func (s *KVService) Delete(ctx context.Context, req *kvpb.KVServiceDeleteRequest) (*kvpb.KVServiceDeleteResponse, error) {
+//		return write[*kvpb.KVServiceDeleteResponse](ctx, s.d, kv.Name, kv.OpDelete, req, s.checkWrite(...))
+//	}
+func write[R proto.Message](ctx context.Context, d Deps, subsystem string, op uint16, req proto.Message, check *commonpb.Result) (R, error) {
+	if check != nil {
+		return failed[R](check), nil
+	}
+	return respond(Propose[R](ctx, d.Node, subsystem, op, req))
+}
+
+// read is the one shape of a unary read: check is the request's validation
+// (nil: valid); a valid request passes the read barrier and is answered by
+// answer, from local state.
+func read[R proto.Message](ctx context.Context, d Deps, check *commonpb.Result, answer func() R) (R, error) {
+	if r := readStart(ctx, d, check); r != nil {
+		return failed[R](r), nil
+	}
+	return answer(), nil
+}
+
+// readStart is where every read starts: unary reads through read, and
+// streams (watches, listings, downloads, push delivery) at their start. It
+// answers check, the request's validation, when it failed; otherwise it
+// waits at the read barrier (Deps.ReadBarrier) and answers its failure, or
+// nil when the read may go on.
+func readStart(ctx context.Context, d Deps, check *commonpb.Result) *commonpb.Result {
+	if check != nil || d.ReadBarrier == nil {
+		return check
+	}
+	if err := d.ReadBarrier(ctx); err != nil {
+		return FromError(err)
+	}
+	return nil
 }

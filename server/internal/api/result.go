@@ -3,53 +3,14 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
-
-// Result codes, as listed with their meaning in proto/waymaker/v1/common.proto.
-// Clients match on them, so they are API: never change one.
-const (
-	CodeExpired         = "expired"
-	CodeNotFound        = "not_found"
-	CodeExists          = "exists"
-	CodeWrongRevision   = "wrong_revision"
-	CodeWrongSequence   = "wrong_sequence"
-	CodeNotOwner        = "not_owner"
-	CodeLeaseExpired    = "lease_expired"
-	CodeInvalidArgument = "invalid_argument"
-	CodeLimitExceeded   = "limit_exceeded"
-	CodeConflict        = "conflict"
-	CodeNoSubject       = "no_subject"
-	CodeDigestMismatch  = "digest_mismatch"
-	CodeCompacted       = "compacted"
-	CodeNotLeader       = "not_leader"
-	CodeUnavailable     = "unavailable"
-	CodeInternal        = "internal"
-)
-
-// OK is the Result of a successful operation.
-func OK() *commonpb.Result { return &commonpb.Result{Success: true} }
-
-// Fail is a failed Result with one of the Code constants and a message.
-func Fail(code, msg string) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: msg}
-}
-
-// Failf is Fail with a formatted message.
-func Failf(code, format string, args ...any) *commonpb.Result {
-	return Fail(code, fmt.Sprintf(format, args...))
-}
-
-// Invalid is the invalid_argument Result for a request field that broke a
-// rule; the message names both, e.g. Invalid("key", "must not be empty")
-// reads "key: must not be empty".
-func Invalid(field, rule string) *commonpb.Result {
-	return Fail(CodeInvalidArgument, field+": "+rule)
-}
 
 // FromError maps an error from Propose (or anything a handler could not
 // complete) to a Result:
@@ -65,22 +26,25 @@ func FromError(err error) *commonpb.Result {
 	var nl *raftnode.NotLeaderError
 	switch {
 	case err == nil:
-		return OK()
+		return result.OK()
 	case errors.As(err, &nl):
-		r := Fail(CodeNotLeader, nl.Error())
+		r := result.Fail(result.CodeNotLeader, nl.Error())
 		r.LeaderHint = nl.LeaderAddr
 		return r
 	case errors.Is(err, raftnode.ErrShuttingDown), errors.Is(err, raftnode.ErrUnavailable), errors.Is(err, raftnode.ErrNotStarted):
-		return Fail(CodeUnavailable, err.Error())
+		return result.Fail(result.CodeUnavailable, err.Error())
 	case errors.Is(err, raftnode.ErrInvalid):
-		return Fail(CodeInvalidArgument, err.Error())
+		return result.Fail(result.CodeInvalidArgument, err.Error())
 	case errors.Is(err, raftnode.ErrUnknownMember):
-		return Fail(CodeNotFound, err.Error())
+		return result.Fail(result.CodeNotFound, err.Error())
 	case errors.Is(err, fsm.ErrRequestIDReused):
-		return Fail(CodeInvalidArgument, err.Error())
+		return result.Fail(result.CodeInvalidArgument, err.Error())
+	case status.Code(err) == codes.Unavailable:
+		// The cluster's read barrier and forwarding: no leader reachable.
+		return result.Fail(result.CodeUnavailable, status.Convert(err).Message())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Fail(CodeUnavailable, "request ended before the outcome was known: "+err.Error())
+		return result.Fail(result.CodeUnavailable, "request ended before the outcome was known: "+err.Error())
 	default:
-		return Fail(CodeInternal, err.Error())
+		return result.Fail(result.CodeInternal, err.Error())
 	}
 }

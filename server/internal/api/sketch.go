@@ -3,9 +3,6 @@ package api
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 )
@@ -23,211 +20,172 @@ func SketchLimits(l Limits) sketch.Limits {
 // after the same validation.
 type SketchService struct {
 	sketchpb.UnimplementedSketchServiceServer
-	sm   *sketch.StateMachine
-	node Proposer
+	sm *sketch.Machine
+	d  Deps
 }
 
 // NewSketchService returns the service over sm, proposing through d.Node.
-func NewSketchService(sm *sketch.StateMachine, d Deps) *SketchService {
-	return &SketchService{sm: sm, node: d.Node}
-}
-
-// write validates (check is the validation's result), proposes op and
-// answers the applied response; wrap builds the response for a failure.
-func write[R any](ctx context.Context, node Proposer, op uint16, req proto.Message, check *commonpb.Result, wrap func(*commonpb.Result) R) (R, error) {
-	if check != nil {
-		return wrap(check), nil
-	}
-	resp, r := Propose[R](ctx, node, sketch.Name, op, req)
-	if r != nil {
-		return wrap(r), nil
-	}
-	return resp, nil
+func NewSketchService(sm *sketch.Machine, d Deps) *SketchService {
+	return &SketchService{sm: sm, d: d}
 }
 
 // CreateSketch implements sketchpb.SketchServiceServer.
 func (s *SketchService) CreateSketch(ctx context.Context, req *sketchpb.SketchServiceCreateSketchRequest) (*sketchpb.SketchServiceCreateSketchResponse, error) {
-	return write(ctx, s.node, sketch.OpCreate, req, s.sm.CheckCreate(req), func(r *commonpb.Result) *sketchpb.SketchServiceCreateSketchResponse {
-		return &sketchpb.SketchServiceCreateSketchResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceCreateSketchResponse](ctx, s.d, sketch.Name, sketch.OpCreate, req, s.sm.CheckCreate(req))
 }
 
 // GetSketch implements sketchpb.SketchServiceServer.
-func (s *SketchService) GetSketch(_ context.Context, req *sketchpb.SketchServiceGetSketchRequest) (*sketchpb.SketchServiceGetSketchResponse, error) {
-	return s.sm.Get(req), nil
+func (s *SketchService) GetSketch(ctx context.Context, req *sketchpb.SketchServiceGetSketchRequest) (*sketchpb.SketchServiceGetSketchResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceGetSketchResponse { return s.sm.Get(req) })
 }
 
 // DeleteSketch implements sketchpb.SketchServiceServer.
 func (s *SketchService) DeleteSketch(ctx context.Context, req *sketchpb.SketchServiceDeleteSketchRequest) (*sketchpb.SketchServiceDeleteSketchResponse, error) {
-	return write(ctx, s.node, sketch.OpDelete, req, s.sm.CheckName(req.GetName()), func(r *commonpb.Result) *sketchpb.SketchServiceDeleteSketchResponse {
-		return &sketchpb.SketchServiceDeleteSketchResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceDeleteSketchResponse](ctx, s.d, sketch.Name, sketch.OpDelete, req, s.sm.CheckName(req.GetName()))
 }
 
 // ListSketches implements sketchpb.SketchServiceServer.
-func (s *SketchService) ListSketches(_ context.Context, req *sketchpb.SketchServiceListSketchesRequest) (*sketchpb.SketchServiceListSketchesResponse, error) {
+func (s *SketchService) ListSketches(ctx context.Context, req *sketchpb.SketchServiceListSketchesRequest) (*sketchpb.SketchServiceListSketchesResponse, error) {
 	var v Validator
-	if req.PageToken = v.PageToken("page_token", ScopeSketches, req.GetPageToken()); v.Result() != nil {
-		return &sketchpb.SketchServiceListSketchesResponse{Result: v.Result()}, nil
-	}
-	resp := s.sm.List(req)
-	resp.NextPageToken = NextPageToken(ScopeSketches, resp.GetNextPageToken())
-	return resp, nil
+	req.PageToken = v.PageToken("page_token", ScopeSketches, req.GetPageToken())
+	return read(ctx, s.d, v.Result(), func() *sketchpb.SketchServiceListSketchesResponse {
+		resp := s.sm.List(req)
+		resp.NextPageToken = NextPageToken(ScopeSketches, resp.GetNextPageToken())
+		return resp
+	})
 }
 
 // BloomAdd implements sketchpb.SketchServiceServer.
 func (s *SketchService) BloomAdd(ctx context.Context, req *sketchpb.SketchServiceBloomAddRequest) (*sketchpb.SketchServiceBloomAddResponse, error) {
-	return write(ctx, s.node, sketch.OpBloomAdd, req, s.sm.CheckBloomAdd(req), func(r *commonpb.Result) *sketchpb.SketchServiceBloomAddResponse {
-		return &sketchpb.SketchServiceBloomAddResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceBloomAddResponse](ctx, s.d, sketch.Name, sketch.OpBloomAdd, req, s.sm.CheckBloomAdd(req))
 }
 
 // BloomMAdd implements sketchpb.SketchServiceServer.
 func (s *SketchService) BloomMAdd(ctx context.Context, req *sketchpb.SketchServiceBloomMAddRequest) (*sketchpb.SketchServiceBloomMAddResponse, error) {
-	return write(ctx, s.node, sketch.OpBloomMAdd, req, s.sm.CheckBloomMAdd(req), func(r *commonpb.Result) *sketchpb.SketchServiceBloomMAddResponse {
-		return &sketchpb.SketchServiceBloomMAddResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceBloomMAddResponse](ctx, s.d, sketch.Name, sketch.OpBloomMAdd, req, s.sm.CheckBloomMAdd(req))
 }
 
 // BloomExists implements sketchpb.SketchServiceServer.
-func (s *SketchService) BloomExists(_ context.Context, req *sketchpb.SketchServiceBloomExistsRequest) (*sketchpb.SketchServiceBloomExistsResponse, error) {
-	return s.sm.BloomExists(req), nil
+func (s *SketchService) BloomExists(ctx context.Context, req *sketchpb.SketchServiceBloomExistsRequest) (*sketchpb.SketchServiceBloomExistsResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceBloomExistsResponse { return s.sm.BloomExists(req) })
 }
 
 // BloomMExists implements sketchpb.SketchServiceServer.
-func (s *SketchService) BloomMExists(_ context.Context, req *sketchpb.SketchServiceBloomMExistsRequest) (*sketchpb.SketchServiceBloomMExistsResponse, error) {
-	return s.sm.BloomMExists(req), nil
+func (s *SketchService) BloomMExists(ctx context.Context, req *sketchpb.SketchServiceBloomMExistsRequest) (*sketchpb.SketchServiceBloomMExistsResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceBloomMExistsResponse { return s.sm.BloomMExists(req) })
 }
 
 // BloomCard implements sketchpb.SketchServiceServer.
-func (s *SketchService) BloomCard(_ context.Context, req *sketchpb.SketchServiceBloomCardRequest) (*sketchpb.SketchServiceBloomCardResponse, error) {
-	return s.sm.BloomCard(req), nil
+func (s *SketchService) BloomCard(ctx context.Context, req *sketchpb.SketchServiceBloomCardRequest) (*sketchpb.SketchServiceBloomCardResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceBloomCardResponse { return s.sm.BloomCard(req) })
 }
 
 // HLLAdd implements sketchpb.SketchServiceServer.
 func (s *SketchService) HLLAdd(ctx context.Context, req *sketchpb.SketchServiceHLLAddRequest) (*sketchpb.SketchServiceHLLAddResponse, error) {
-	return write(ctx, s.node, sketch.OpHLLAdd, req, s.sm.CheckHLLAdd(req), func(r *commonpb.Result) *sketchpb.SketchServiceHLLAddResponse {
-		return &sketchpb.SketchServiceHLLAddResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceHLLAddResponse](ctx, s.d, sketch.Name, sketch.OpHLLAdd, req, s.sm.CheckHLLAdd(req))
 }
 
 // HLLCount implements sketchpb.SketchServiceServer.
-func (s *SketchService) HLLCount(_ context.Context, req *sketchpb.SketchServiceHLLCountRequest) (*sketchpb.SketchServiceHLLCountResponse, error) {
-	return s.sm.HLLCount(req), nil
+func (s *SketchService) HLLCount(ctx context.Context, req *sketchpb.SketchServiceHLLCountRequest) (*sketchpb.SketchServiceHLLCountResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceHLLCountResponse { return s.sm.HLLCount(req) })
 }
 
 // HLLMerge implements sketchpb.SketchServiceServer.
 func (s *SketchService) HLLMerge(ctx context.Context, req *sketchpb.SketchServiceHLLMergeRequest) (*sketchpb.SketchServiceHLLMergeResponse, error) {
-	return write(ctx, s.node, sketch.OpHLLMerge, req, s.sm.CheckHLLMerge(req), func(r *commonpb.Result) *sketchpb.SketchServiceHLLMergeResponse {
-		return &sketchpb.SketchServiceHLLMergeResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceHLLMergeResponse](ctx, s.d, sketch.Name, sketch.OpHLLMerge, req, s.sm.CheckHLLMerge(req))
 }
 
 // CMSIncrBy implements sketchpb.SketchServiceServer.
 func (s *SketchService) CMSIncrBy(ctx context.Context, req *sketchpb.SketchServiceCMSIncrByRequest) (*sketchpb.SketchServiceCMSIncrByResponse, error) {
-	return write(ctx, s.node, sketch.OpCMSIncrBy, req, s.sm.CheckCMSIncrBy(req), func(r *commonpb.Result) *sketchpb.SketchServiceCMSIncrByResponse {
-		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceCMSIncrByResponse](ctx, s.d, sketch.Name, sketch.OpCMSIncrBy, req, s.sm.CheckCMSIncrBy(req))
 }
 
 // CMSQuery implements sketchpb.SketchServiceServer.
-func (s *SketchService) CMSQuery(_ context.Context, req *sketchpb.SketchServiceCMSQueryRequest) (*sketchpb.SketchServiceCMSQueryResponse, error) {
-	return s.sm.CMSQuery(req), nil
+func (s *SketchService) CMSQuery(ctx context.Context, req *sketchpb.SketchServiceCMSQueryRequest) (*sketchpb.SketchServiceCMSQueryResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceCMSQueryResponse { return s.sm.CMSQuery(req) })
 }
 
 // CMSMerge implements sketchpb.SketchServiceServer.
 func (s *SketchService) CMSMerge(ctx context.Context, req *sketchpb.SketchServiceCMSMergeRequest) (*sketchpb.SketchServiceCMSMergeResponse, error) {
-	return write(ctx, s.node, sketch.OpCMSMerge, req, s.sm.CheckCMSMerge(req), func(r *commonpb.Result) *sketchpb.SketchServiceCMSMergeResponse {
-		return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceCMSMergeResponse](ctx, s.d, sketch.Name, sketch.OpCMSMerge, req, s.sm.CheckCMSMerge(req))
 }
 
 // TopKAdd implements sketchpb.SketchServiceServer.
 func (s *SketchService) TopKAdd(ctx context.Context, req *sketchpb.SketchServiceTopKAddRequest) (*sketchpb.SketchServiceTopKAddResponse, error) {
-	return write(ctx, s.node, sketch.OpTopKAdd, req, s.sm.CheckTopKAdd(req), func(r *commonpb.Result) *sketchpb.SketchServiceTopKAddResponse {
-		return &sketchpb.SketchServiceTopKAddResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceTopKAddResponse](ctx, s.d, sketch.Name, sketch.OpTopKAdd, req, s.sm.CheckTopKAdd(req))
 }
 
 // TopKIncrBy implements sketchpb.SketchServiceServer.
 func (s *SketchService) TopKIncrBy(ctx context.Context, req *sketchpb.SketchServiceTopKIncrByRequest) (*sketchpb.SketchServiceTopKIncrByResponse, error) {
-	return write(ctx, s.node, sketch.OpTopKIncrBy, req, s.sm.CheckTopKIncrBy(req), func(r *commonpb.Result) *sketchpb.SketchServiceTopKIncrByResponse {
-		return &sketchpb.SketchServiceTopKIncrByResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceTopKIncrByResponse](ctx, s.d, sketch.Name, sketch.OpTopKIncrBy, req, s.sm.CheckTopKIncrBy(req))
 }
 
 // TopKQuery implements sketchpb.SketchServiceServer.
-func (s *SketchService) TopKQuery(_ context.Context, req *sketchpb.SketchServiceTopKQueryRequest) (*sketchpb.SketchServiceTopKQueryResponse, error) {
-	return s.sm.TopKQuery(req), nil
+func (s *SketchService) TopKQuery(ctx context.Context, req *sketchpb.SketchServiceTopKQueryRequest) (*sketchpb.SketchServiceTopKQueryResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTopKQueryResponse { return s.sm.TopKQuery(req) })
 }
 
 // TopKList implements sketchpb.SketchServiceServer.
-func (s *SketchService) TopKList(_ context.Context, req *sketchpb.SketchServiceTopKListRequest) (*sketchpb.SketchServiceTopKListResponse, error) {
-	return s.sm.TopKList(req), nil
+func (s *SketchService) TopKList(ctx context.Context, req *sketchpb.SketchServiceTopKListRequest) (*sketchpb.SketchServiceTopKListResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTopKListResponse { return s.sm.TopKList(req) })
 }
 
 // TDigestAdd implements sketchpb.SketchServiceServer.
 func (s *SketchService) TDigestAdd(ctx context.Context, req *sketchpb.SketchServiceTDigestAddRequest) (*sketchpb.SketchServiceTDigestAddResponse, error) {
-	return write(ctx, s.node, sketch.OpTDigestAdd, req, s.sm.CheckTDigestAdd(req), func(r *commonpb.Result) *sketchpb.SketchServiceTDigestAddResponse {
-		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceTDigestAddResponse](ctx, s.d, sketch.Name, sketch.OpTDigestAdd, req, s.sm.CheckTDigestAdd(req))
 }
 
 // TDigestQuantile implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestQuantile(_ context.Context, req *sketchpb.SketchServiceTDigestQuantileRequest) (*sketchpb.SketchServiceTDigestQuantileResponse, error) {
-	return s.sm.TDigestQuantile(req), nil
+func (s *SketchService) TDigestQuantile(ctx context.Context, req *sketchpb.SketchServiceTDigestQuantileRequest) (*sketchpb.SketchServiceTDigestQuantileResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestQuantileResponse { return s.sm.TDigestQuantile(req) })
 }
 
 // TDigestCDF implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestCDF(_ context.Context, req *sketchpb.SketchServiceTDigestCDFRequest) (*sketchpb.SketchServiceTDigestCDFResponse, error) {
-	return s.sm.TDigestCDF(req), nil
+func (s *SketchService) TDigestCDF(ctx context.Context, req *sketchpb.SketchServiceTDigestCDFRequest) (*sketchpb.SketchServiceTDigestCDFResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestCDFResponse { return s.sm.TDigestCDF(req) })
 }
 
 // TDigestRank implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestRank(_ context.Context, req *sketchpb.SketchServiceTDigestRankRequest) (*sketchpb.SketchServiceTDigestRankResponse, error) {
-	return s.sm.TDigestRank(req), nil
+func (s *SketchService) TDigestRank(ctx context.Context, req *sketchpb.SketchServiceTDigestRankRequest) (*sketchpb.SketchServiceTDigestRankResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestRankResponse { return s.sm.TDigestRank(req) })
 }
 
 // TDigestRevRank implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestRevRank(_ context.Context, req *sketchpb.SketchServiceTDigestRevRankRequest) (*sketchpb.SketchServiceTDigestRevRankResponse, error) {
-	return s.sm.TDigestRevRank(req), nil
+func (s *SketchService) TDigestRevRank(ctx context.Context, req *sketchpb.SketchServiceTDigestRevRankRequest) (*sketchpb.SketchServiceTDigestRevRankResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestRevRankResponse { return s.sm.TDigestRevRank(req) })
 }
 
 // TDigestByRank implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestByRank(_ context.Context, req *sketchpb.SketchServiceTDigestByRankRequest) (*sketchpb.SketchServiceTDigestByRankResponse, error) {
-	return s.sm.TDigestByRank(req), nil
+func (s *SketchService) TDigestByRank(ctx context.Context, req *sketchpb.SketchServiceTDigestByRankRequest) (*sketchpb.SketchServiceTDigestByRankResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestByRankResponse { return s.sm.TDigestByRank(req) })
 }
 
 // TDigestByRevRank implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestByRevRank(_ context.Context, req *sketchpb.SketchServiceTDigestByRevRankRequest) (*sketchpb.SketchServiceTDigestByRevRankResponse, error) {
-	return s.sm.TDigestByRevRank(req), nil
+func (s *SketchService) TDigestByRevRank(ctx context.Context, req *sketchpb.SketchServiceTDigestByRevRankRequest) (*sketchpb.SketchServiceTDigestByRevRankResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestByRevRankResponse { return s.sm.TDigestByRevRank(req) })
 }
 
 // TDigestTrimmedMean implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestTrimmedMean(_ context.Context, req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) (*sketchpb.SketchServiceTDigestTrimmedMeanResponse, error) {
-	return s.sm.TDigestTrimmedMean(req), nil
+func (s *SketchService) TDigestTrimmedMean(ctx context.Context, req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) (*sketchpb.SketchServiceTDigestTrimmedMeanResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestTrimmedMeanResponse { return s.sm.TDigestTrimmedMean(req) })
 }
 
 // TDigestMin implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestMin(_ context.Context, req *sketchpb.SketchServiceTDigestMinRequest) (*sketchpb.SketchServiceTDigestMinResponse, error) {
-	return s.sm.TDigestMin(req), nil
+func (s *SketchService) TDigestMin(ctx context.Context, req *sketchpb.SketchServiceTDigestMinRequest) (*sketchpb.SketchServiceTDigestMinResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestMinResponse { return s.sm.TDigestMin(req) })
 }
 
 // TDigestMax implements sketchpb.SketchServiceServer.
-func (s *SketchService) TDigestMax(_ context.Context, req *sketchpb.SketchServiceTDigestMaxRequest) (*sketchpb.SketchServiceTDigestMaxResponse, error) {
-	return s.sm.TDigestMax(req), nil
+func (s *SketchService) TDigestMax(ctx context.Context, req *sketchpb.SketchServiceTDigestMaxRequest) (*sketchpb.SketchServiceTDigestMaxResponse, error) {
+	return read(ctx, s.d, nil, func() *sketchpb.SketchServiceTDigestMaxResponse { return s.sm.TDigestMax(req) })
 }
 
 // TDigestMerge implements sketchpb.SketchServiceServer.
 func (s *SketchService) TDigestMerge(ctx context.Context, req *sketchpb.SketchServiceTDigestMergeRequest) (*sketchpb.SketchServiceTDigestMergeResponse, error) {
-	return write(ctx, s.node, sketch.OpTDigestMerge, req, s.sm.CheckTDigestMerge(req), func(r *commonpb.Result) *sketchpb.SketchServiceTDigestMergeResponse {
-		return &sketchpb.SketchServiceTDigestMergeResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceTDigestMergeResponse](ctx, s.d, sketch.Name, sketch.OpTDigestMerge, req, s.sm.CheckTDigestMerge(req))
 }
 
 // TDigestReset implements sketchpb.SketchServiceServer.
 func (s *SketchService) TDigestReset(ctx context.Context, req *sketchpb.SketchServiceTDigestResetRequest) (*sketchpb.SketchServiceTDigestResetResponse, error) {
-	return write(ctx, s.node, sketch.OpTDigestReset, req, s.sm.CheckName(req.GetName()), func(r *commonpb.Result) *sketchpb.SketchServiceTDigestResetResponse {
-		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
-	})
+	return write[*sketchpb.SketchServiceTDigestResetResponse](ctx, s.d, sketch.Name, sketch.OpTDigestReset, req, s.sm.CheckName(req.GetName()))
 }

@@ -7,12 +7,13 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/sketch"
 )
 
 // sketchNode applies proposals straight to a state machine, recording the ops.
 type sketchNode struct {
-	sm  *sketch.StateMachine
+	sm  *sketch.Machine
 	ops []uint16
 }
 
@@ -29,11 +30,11 @@ func TestSketchServiceValidatesBeforeProposing(t *testing.T) {
 
 	r, _ := svc.CreateSketch(ctx, &sketchpb.SketchServiceCreateSketchRequest{Config: &sketchpb.SketchConfig{Name: "b",
 		Kind: &sketchpb.SketchConfig_Bloom{Bloom: &sketchpb.BloomConfig{Capacity: 10, ErrorRate: 2}}}})
-	if r.GetResult().GetResultCode() != CodeInvalidArgument || !strings.HasPrefix(r.GetResult().GetMessage(), "config.bloom.error_rate: ") {
+	if r.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetResult().GetMessage(), "config.bloom.error_rate: ") {
 		t.Fatalf("bad create: %v", r.GetResult())
 	}
 	a, _ := svc.TDigestAdd(ctx, &sketchpb.SketchServiceTDigestAddRequest{Name: "t"})
-	if a.GetResult().GetResultCode() != CodeInvalidArgument {
+	if a.GetResult().GetResultCode() != result.CodeInvalidArgument {
 		t.Fatalf("empty add: %v", a.GetResult())
 	}
 	if len(node.ops) != 0 {
@@ -59,7 +60,7 @@ func TestSketchServiceValidatesBeforeProposing(t *testing.T) {
 	// A propose failure surfaces as the response's result.
 	failing := NewSketchService(sm, Deps{Node: &fakeSketchFailure{}})
 	d, _ := failing.DeleteSketch(ctx, &sketchpb.SketchServiceDeleteSketchRequest{Name: "b"})
-	if d.GetResult().GetResultCode() != CodeUnavailable {
+	if d.GetResult().GetResultCode() != result.CodeUnavailable {
 		t.Fatalf("propose failure: %v", d.GetResult())
 	}
 	if g := svc.sm.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "b"}); !g.GetResult().GetSuccess() {

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -15,8 +16,6 @@ const (
 	maxBatchMsgs     = 10_000
 	maxBatchBytes    = 16 << 20
 	maxFetchBatch    = 10_000
-	maxPageSize      = 1000
-	defaultPageSize  = 100
 	consumeBatch     = 256             // messages per deliver command of a Consume stream
 	publishPipeline  = 2048            // PublishStream messages buffered ahead of the proposer
 	publishBatchMax  = 2048            // most messages per raft command of a PublishStream
@@ -31,25 +30,21 @@ const (
 type StreamService struct {
 	sp.UnimplementedStreamServiceServer
 	sm *stream.Machine
-	n  *notify.Notifier[string]
 	d  Deps
 }
 
-// NewStreamService returns the service over sm; n must be the notifier sm
-// fires on every change of a stream.
-func NewStreamService(sm *stream.Machine, n *notify.Notifier[string], d Deps) *StreamService {
-	return &StreamService{sm: sm, n: n, d: d}
+// NewStreamService returns the service over sm.
+func NewStreamService(sm *stream.Machine, d Deps) *StreamService {
+	return &StreamService{sm: sm, d: d}
 }
 
 func (h *StreamService) checkName(v *Validator, field, s string) {
-	if r := stream.CheckName(s, h.d.Limits.MaxNameLen); r != "" {
-		v.Check(false, field, r)
-	}
+	v.Name(field, s, h.d.Limits.MaxNameLen)
 }
 
 func (h *StreamService) checkSubject(v *Validator, field, s string, filter bool) {
-	if r := stream.CheckSubject(s, filter); r != "" {
-		v.Check(false, field, r)
+	if r := stream.CheckSubject(field, s, filter); r != nil {
+		v.Add(r)
 		return
 	}
 	v.MaxLen(field, len(s), h.d.Limits.MaxSubjectLen)
@@ -89,42 +84,40 @@ func (h *StreamService) checkStreamConfig(v *Validator, c *sp.StreamConfig) {
 }
 
 func (h *StreamService) checkMessage(v *Validator, field string, m *sp.StreamPublishMessage) {
-	if f, rule := h.messageProblem(m); rule != "" {
-		v.Check(false, field+f, rule)
+	v.Check(m != nil, field, "is required")
+	if v.Result() == nil {
+		v.Add(within(field, h.messageProblem(m)))
 	}
 }
 
-// messageProblem names the first invalid field of m (relative, e.g.
-// ".subject") and its rule, or returns "" fields. It allocates nothing for a
-// valid message: it runs once per published message.
-func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) (string, string) {
-	if m == nil {
-		return "", "is required"
+// messageProblem checks a message to publish: the invalid_argument Result
+// naming its field (relative: "subject", "headers[1].key", ...), or nil.
+// It allocates nothing for a valid message: it runs once per published
+// message.
+func (h *StreamService) messageProblem(m *sp.StreamPublishMessage) *commonpb.Result {
+	l := h.d.Limits
+	if r := stream.CheckSubject("subject", m.GetSubject(), false); r != nil {
+		return r
 	}
-	if r := stream.CheckSubject(m.GetSubject(), false); r != "" {
-		return ".subject", r
+	if n := len(m.GetSubject()); n > l.MaxSubjectLen {
+		return result.Invalidf("subject", "is %d bytes, limit %d", n, l.MaxSubjectLen)
 	}
-	if n, max := len(m.GetSubject()), h.d.Limits.MaxSubjectLen; n > max {
-		return ".subject", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetData()); n > l.MaxValueSize {
+		return result.Invalidf("data", "is %d bytes, limit %d", n, l.MaxValueSize)
 	}
-	if n, max := len(m.GetData()), h.d.Limits.MaxValueSize; n > max {
-		return ".data", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetMsgId()); n > l.MaxKeyLen {
+		return result.Invalidf("msg_id", "is %d bytes, limit %d", n, l.MaxKeyLen)
 	}
-	if n, max := len(m.GetMsgId()), h.d.Limits.MaxKeyLen; n > max {
-		return ".msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
+	if n := len(m.GetExpectedLastMsgId()); n > l.MaxKeyLen {
+		return result.Invalidf("expected_last_msg_id", "is %d bytes, limit %d", n, l.MaxKeyLen)
 	}
-	if n, max := len(m.GetExpectedLastMsgId()), h.d.Limits.MaxKeyLen; n > max {
-		return ".expected_last_msg_id", fmt.Sprintf("is %d bytes, limit %d", n, max)
-	}
-	if f, r := HeadersProblem(m.GetHeaders(), h.d.Limits.MaxKeyLen, h.d.Limits.MaxHeaderBytes); r != "" {
-		return ".headers" + f, r
+	if r := CheckHeaders("headers", m.GetHeaders(), l.MaxKeyLen, l.MaxHeaderBytes); r != nil {
+		return r
 	}
 	if es := m.GetExpectedStream(); es != "" {
-		if r := stream.CheckName(es, h.d.Limits.MaxNameLen); r != "" {
-			return ".expected_stream", r
-		}
+		return result.CheckName("expected_stream", es, l.MaxNameLen)
 	}
-	return "", ""
+	return nil
 }
 
 func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, durableRequired bool) {
@@ -163,75 +156,42 @@ func (h *StreamService) checkConsumerConfig(v *Validator, c *sp.ConsumerConfig, 
 func (h *StreamService) CreateStream(ctx context.Context, req *sp.StreamServiceCreateStreamRequest) (*sp.StreamServiceCreateStreamResponse, error) {
 	var v Validator
 	h.checkStreamConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceCreateStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceCreateStreamResponse](ctx, h.d.Node, stream.Name, stream.OpCreateStream, req)
-	if r != nil {
-		return &sp.StreamServiceCreateStreamResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceCreateStreamResponse](ctx, h.d, stream.Name, stream.OpCreateStream, req, v.Result())
 }
 
 // UpdateStream implements StreamService.
 func (h *StreamService) UpdateStream(ctx context.Context, req *sp.StreamServiceUpdateStreamRequest) (*sp.StreamServiceUpdateStreamResponse, error) {
 	var v Validator
 	h.checkStreamConfig(&v, req.GetConfig())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceUpdateStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceUpdateStreamResponse](ctx, h.d.Node, stream.Name, stream.OpUpdateStream, req)
-	if r != nil {
-		return &sp.StreamServiceUpdateStreamResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceUpdateStreamResponse](ctx, h.d, stream.Name, stream.OpUpdateStream, req, v.Result())
 }
 
 // GetStream implements StreamService.
 func (h *StreamService) GetStream(ctx context.Context, req *sp.StreamServiceGetStreamRequest) (*sp.StreamServiceGetStreamResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetStreamResponse{Result: r}, nil
-	}
-	return h.sm.StreamInfo(req.GetStream()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetStreamResponse { return h.sm.StreamInfo(req.GetStream()) })
 }
 
 // DeleteStream implements StreamService.
 func (h *StreamService) DeleteStream(ctx context.Context, req *sp.StreamServiceDeleteStreamRequest) (*sp.StreamServiceDeleteStreamResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceDeleteStreamResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceDeleteStreamResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteStream, req)
-	if r != nil {
-		return &sp.StreamServiceDeleteStreamResponse{Result: r}, nil
-	}
-	return resp, nil
-}
-
-func pageSize(field string, v *Validator, n int32) int {
-	v.Check(n >= 0 && n <= maxPageSize, field, fmt.Sprintf("must be 0..%d", maxPageSize))
-	if n == 0 {
-		return defaultPageSize
-	}
-	return int(n)
+	return write[*sp.StreamServiceDeleteStreamResponse](ctx, h.d, stream.Name, stream.OpDeleteStream, req, v.Result())
 }
 
 // ListStreams implements StreamService.
 func (h *StreamService) ListStreams(ctx context.Context, req *sp.StreamServiceListStreamsRequest) (*sp.StreamServiceListStreamsResponse, error) {
 	var v Validator
-	size := pageSize("page_size", &v, req.GetPageSize())
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeStreams, req.GetPageToken())
 	if req.GetSubject() != "" {
 		h.checkSubject(&v, "subject", req.GetSubject(), true)
 	}
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceListStreamsResponse{Result: r}, nil
-	}
-	infos, next := h.sm.ListStreams(after, size, req.GetSubject())
-	return &sp.StreamServiceListStreamsResponse{Result: OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}, nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceListStreamsResponse {
+		infos, next := h.sm.ListStreams(after, size, req.GetSubject())
+		return &sp.StreamServiceListStreamsResponse{Result: result.OK(), Streams: infos, NextPageToken: NextPageToken(ScopeStreams, next)}
+	})
 }
 
 // Purge implements StreamService.
@@ -242,14 +202,7 @@ func (h *StreamService) Purge(ctx context.Context, req *sp.StreamServicePurgeReq
 		h.checkSubject(&v, "subject", req.GetSubject(), true)
 	}
 	v.Check(req.GetSeq() == 0 || req.GetKeep() == 0, "keep", "seq and keep are mutually exclusive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServicePurgeResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServicePurgeResponse](ctx, h.d.Node, stream.Name, stream.OpPurge, req)
-	if r != nil {
-		return &sp.StreamServicePurgeResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServicePurgeResponse](ctx, h.d, stream.Name, stream.OpPurge, req, v.Result())
 }
 
 // GetMsg implements StreamService.
@@ -257,10 +210,7 @@ func (h *StreamService) GetMsg(ctx context.Context, req *sp.StreamServiceGetMsgR
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	v.Check(req.GetSeq() > 0, "seq", "must be positive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetMsgResponse{Result: r}, nil
-	}
-	return h.sm.GetMsg(req.GetStream(), req.GetSeq()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetMsgResponse { return h.sm.GetMsg(req.GetStream(), req.GetSeq()) })
 }
 
 // GetLastMsgForSubject implements StreamService.
@@ -268,10 +218,9 @@ func (h *StreamService) GetLastMsgForSubject(ctx context.Context, req *sp.Stream
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	h.checkSubject(&v, "subject", req.GetSubject(), false)
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: r}, nil
-	}
-	return h.sm.GetLastMsgForSubject(req.GetStream(), req.GetSubject()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetLastMsgForSubjectResponse {
+		return h.sm.GetLastMsgForSubject(req.GetStream(), req.GetSubject())
+	})
 }
 
 // DeleteMsg implements StreamService.
@@ -279,12 +228,5 @@ func (h *StreamService) DeleteMsg(ctx context.Context, req *sp.StreamServiceDele
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	v.Check(req.GetSeq() > 0, "seq", "must be positive")
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceDeleteMsgResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceDeleteMsgResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteMsg, req)
-	if r != nil {
-		return &sp.StreamServiceDeleteMsgResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceDeleteMsgResponse](ctx, h.d, stream.Name, stream.OpDeleteMsg, req, v.Result())
 }

@@ -8,7 +8,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -17,14 +19,7 @@ func (h *StreamService) CreateConsumer(ctx context.Context, req *sp.StreamServic
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	h.checkConsumerConfig(&v, req.GetConfig(), false)
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceCreateConsumerResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceCreateConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpCreateConsumer, req)
-	if r != nil {
-		return &sp.StreamServiceCreateConsumerResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceCreateConsumerResponse](ctx, h.d, stream.Name, stream.OpCreateConsumer, req, v.Result())
 }
 
 // UpdateConsumer implements StreamService.
@@ -32,14 +27,7 @@ func (h *StreamService) UpdateConsumer(ctx context.Context, req *sp.StreamServic
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
 	h.checkConsumerConfig(&v, req.GetConfig(), true)
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceUpdateConsumerResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceUpdateConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpUpdateConsumer, req)
-	if r != nil {
-		return &sp.StreamServiceUpdateConsumerResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceUpdateConsumerResponse](ctx, h.d, stream.Name, stream.OpUpdateConsumer, req, v.Result())
 }
 
 func (h *StreamService) checkConsumerRef(v *Validator, streamName, consumer string) {
@@ -51,40 +39,31 @@ func (h *StreamService) checkConsumerRef(v *Validator, streamName, consumer stri
 func (h *StreamService) GetConsumer(ctx context.Context, req *sp.StreamServiceGetConsumerRequest) (*sp.StreamServiceGetConsumerResponse, error) {
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceGetConsumerResponse{Result: r}, nil
-	}
-	return h.sm.ConsumerInfo(req.GetStream(), req.GetConsumer()), nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceGetConsumerResponse {
+		return h.sm.ConsumerInfo(req.GetStream(), req.GetConsumer())
+	})
 }
 
 // DeleteConsumer implements StreamService.
 func (h *StreamService) DeleteConsumer(ctx context.Context, req *sp.StreamServiceDeleteConsumerRequest) (*sp.StreamServiceDeleteConsumerResponse, error) {
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceDeleteConsumerResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceDeleteConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpDeleteConsumer, req)
-	if r != nil {
-		return &sp.StreamServiceDeleteConsumerResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceDeleteConsumerResponse](ctx, h.d, stream.Name, stream.OpDeleteConsumer, req, v.Result())
 }
 
 // ListConsumers implements StreamService.
 func (h *StreamService) ListConsumers(ctx context.Context, req *sp.StreamServiceListConsumersRequest) (*sp.StreamServiceListConsumersResponse, error) {
 	var v Validator
 	h.checkName(&v, "stream", req.GetStream())
-	size := pageSize("page_size", &v, req.GetPageSize())
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
 	after := v.PageToken("page_token", ScopeConsumers(req.GetStream()), req.GetPageToken())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceListConsumersResponse{Result: r}, nil
-	}
-	infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)
-	if !ok {
-		return &sp.StreamServiceListConsumersResponse{Result: Failf(CodeNotFound, "stream: %q not found", req.GetStream())}, nil
-	}
-	return &sp.StreamServiceListConsumersResponse{Result: OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}, nil
+	return read(ctx, h.d, v.Result(), func() *sp.StreamServiceListConsumersResponse {
+		infos, next, ok := h.sm.ListConsumers(req.GetStream(), after, size)
+		if !ok {
+			return failed[*sp.StreamServiceListConsumersResponse](result.Failf(result.CodeNotFound, "stream: %q not found", req.GetStream()))
+		}
+		return &sp.StreamServiceListConsumersResponse{Result: result.OK(), Consumers: infos, NextPageToken: NextPageToken(ScopeConsumers(req.GetStream()), next)}
+	})
 }
 
 // Consume implements StreamService: push delivery. Whenever the consumer
@@ -94,11 +73,11 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 	var v Validator
 	h.checkConsumerRef(&v, req.GetStream(), req.GetConsumer())
 	v.Duration("idle_heartbeat_ms", req.GetIdleHeartbeatMs(), h.d.Limits.MaxDurationMs)
-	if r := v.Result(); r != nil {
+	ctx := srv.Context()
+	if r := readStart(ctx, h.d, v.Result()); r != nil {
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
-	ctx := srv.Context()
-	w := h.n.Watch(req.GetStream())
+	w := h.sm.Watch(req.GetStream())
 	defer w.Stop()
 
 	// A bound ephemeral consumer is kept alive by touching it.
@@ -120,7 +99,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 	for {
 		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
-			return srv.Send(&sp.StreamServiceConsumeResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
+			return srv.Send(&sp.StreamServiceConsumeResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
 		}
 		if work {
 			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, deliver)
@@ -130,7 +109,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			switch {
 			case r.GetSuccess():
 				for _, m := range resp.GetMsgs() {
-					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Msg: m}); err != nil {
+					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m}); err != nil {
 						return err
 					}
 				}
@@ -138,9 +117,9 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 					hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
 				}
 				continue
-			case r.GetResultCode() == CodeExpired:
+			case r.GetResultCode() == result.CodeExpired:
 				// Another stream of the consumer took it first; wait.
-			case r.GetResultCode() == CodeUnavailable || r.GetResultCode() == CodeNotLeader:
+			case r.GetResultCode() == result.CodeUnavailable || r.GetResultCode() == result.CodeNotLeader:
 				return status.Error(codes.Unavailable, r.GetMessage())
 			default:
 				return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
@@ -157,7 +136,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			_, _ = Propose[*sp.StreamServiceGetConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpTouch,
 				&sp.StreamServiceGetConsumerRequest{Stream: req.GetStream(), Consumer: req.GetConsumer()})
 		case <-hb:
-			if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: OK(), Heartbeat: true}); err != nil {
+			if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Heartbeat: true}); err != nil {
 				return err
 			}
 			hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
@@ -173,9 +152,14 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	v.Duration("max_wait_ms", req.GetMaxWaitMs(), h.d.Limits.MaxDurationMs)
 	v.NonNegative("max_bytes", req.GetMaxBytes())
 	if r := v.Result(); r != nil {
-		return &sp.StreamServiceFetchResponse{Result: r}, nil
+		return failed[*sp.StreamServiceFetchResponse](r), nil
 	}
-	w := h.n.Watch(req.GetStream())
+	return respond(h.fetch(ctx, req))
+}
+
+// fetch delivers what the consumer has, waiting for work up to max_wait_ms.
+func (h *StreamService) fetch(ctx context.Context, req *sp.StreamServiceFetchRequest) (*sp.StreamServiceFetchResponse, *commonpb.Result) {
+	w := h.sm.Watch(req.GetStream())
 	defer w.Stop()
 	var expire <-chan time.Time
 	if d := req.GetMaxWaitMs(); d > 0 {
@@ -186,19 +170,19 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 	for {
 		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
-			return &sp.StreamServiceFetchResponse{Result: Failf(CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())}, nil
+			return nil, result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())
 		}
 		if work {
 			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, req)
 			if r != nil {
-				return &sp.StreamServiceFetchResponse{Result: r}, nil
+				return nil, r
 			}
-			if resp.GetResult().GetResultCode() != CodeExpired {
+			if resp.GetResult().GetResultCode() != result.CodeExpired {
 				return resp, nil
 			}
 		}
 		if expire == nil {
-			return &sp.StreamServiceFetchResponse{Result: Fail(CodeExpired, "no message ready")}, nil
+			return nil, result.Fail(result.CodeExpired, "no message ready")
 		}
 		select {
 		case <-w.C():
@@ -206,9 +190,9 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 		case <-expire:
 			expire = nil // look once more, then answer
 		case <-ctx.Done():
-			return &sp.StreamServiceFetchResponse{Result: FromError(ctx.Err())}, nil
+			return nil, FromError(ctx.Err())
 		case <-h.d.Stopping:
-			return &sp.StreamServiceFetchResponse{Result: Fail(CodeUnavailable, "server stopping")}, nil
+			return nil, result.Fail(result.CodeUnavailable, "server stopping")
 		}
 	}
 }
@@ -225,12 +209,5 @@ func (h *StreamService) Ack(ctx context.Context, req *sp.StreamServiceAckRequest
 		v.Duration(fmt.Sprintf("items[%d].nak_delay_ms", i), it.GetNakDelayMs(), h.d.Limits.MaxDurationMs)
 		v.MaxLen(fmt.Sprintf("items[%d].term_reason", i), len(it.GetTermReason()), h.d.Limits.MaxDescriptionLen)
 	}
-	if r := v.Result(); r != nil {
-		return &sp.StreamServiceAckResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServiceAckResponse](ctx, h.d.Node, stream.Name, stream.OpAck, req)
-	if r != nil {
-		return &sp.StreamServiceAckResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServiceAckResponse](ctx, h.d, stream.Name, stream.OpAck, req, v.Result())
 }

@@ -10,6 +10,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
 
@@ -17,14 +18,7 @@ import (
 func (h *StreamService) Publish(ctx context.Context, req *sp.StreamServicePublishRequest) (*sp.StreamServicePublishResponse, error) {
 	var v Validator
 	h.checkMessage(&v, "message", req.GetMessage())
-	if r := v.Result(); r != nil {
-		return &sp.StreamServicePublishResponse{Result: r}, nil
-	}
-	resp, r := Propose[*sp.StreamServicePublishResponse](ctx, h.d.Node, stream.Name, stream.OpPublish, req)
-	if r != nil {
-		return &sp.StreamServicePublishResponse{Result: r}, nil
-	}
-	return resp, nil
+	return write[*sp.StreamServicePublishResponse](ctx, h.d, stream.Name, stream.OpPublish, req, v.Result())
 }
 
 // publishValid proposes the valid messages of msgs as one command and
@@ -34,8 +28,14 @@ func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs
 	acks := make([]*sp.StreamPubAck, len(msgs))
 	valid, bad := msgs, false
 	for i, m := range msgs {
-		if f, rule := h.messageProblem(m); rule != "" {
-			acks[i] = &sp.StreamPubAck{Result: Invalid(fmt.Sprintf("%s[%d]%s", field, i, f), rule)}
+		var r *commonpb.Result
+		if m == nil {
+			r = result.Invalid(fmt.Sprintf("%s[%d]", field, i), "is required")
+		} else if r = h.messageProblem(m); r != nil {
+			r = within(fmt.Sprintf("%s[%d]", field, i), r)
+		}
+		if r != nil {
+			acks[i] = &sp.StreamPubAck{Result: r}
 			bad = true
 		}
 	}
@@ -76,7 +76,7 @@ func (h *StreamService) proposeBatch(ctx context.Context, requestID string, msgs
 	}
 	resp, ok := res.(*sp.StreamServicePublishBatchResponse)
 	if !ok || len(resp.GetAcks()) != len(msgs) {
-		return nil, Failf(CodeInternal, "stream publish batch applied with a %T result", res)
+		return nil, result.Failf(result.CodeInternal, "stream publish batch applied with a %T result", res)
 	}
 	return resp, nil
 }
@@ -96,7 +96,7 @@ func (h *StreamService) PublishBatch(ctx context.Context, req *sp.StreamServiceP
 	if r := v.Result(); r != nil {
 		return &sp.StreamServicePublishBatchResponse{Result: r}, nil
 	}
-	return &sp.StreamServicePublishBatchResponse{Result: OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
+	return &sp.StreamServicePublishBatchResponse{Result: result.OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
 }
 
 // pubReq is one PublishStream request within a proposed batch: its first
@@ -178,7 +178,7 @@ func (h *StreamService) PublishStream(srv sp.StreamService_PublishStreamServer) 
 				acks = acks[r.n:]
 				var resp *sp.StreamServicePublishStreamResponse
 				if r.multi {
-					resp = &sp.StreamServicePublishStreamResponse{Result: OK(), PublishId: r.id, Stream: streamOf(mine), Acks: compactAcks(mine)}
+					resp = &sp.StreamServicePublishStreamResponse{Result: result.OK(), PublishId: r.id, Stream: streamOf(mine), Acks: compactAcks(mine)}
 				} else {
 					a := mine[0]
 					resp = &sp.StreamServicePublishStreamResponse{Result: a.GetResult(), PublishId: r.id, Stream: a.GetStream(), Seq: a.GetSeq(), Duplicate: a.GetDuplicate()}
@@ -239,7 +239,7 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 		acks := h.publishValid(ctx, "", msgs, "message")
 		out <- pubBatch{reqs: reqs, acks: acks}
 		for _, a := range acks {
-			if c := a.GetResult().GetResultCode(); c == CodeUnavailable || c == CodeNotLeader {
+			if c := a.GetResult().GetResultCode(); c == result.CodeUnavailable || c == result.CodeNotLeader {
 				// Make the client see a broken stream and resend by msg_id.
 				return status.Error(codes.Unavailable, a.GetResult().GetMessage())
 			}

@@ -3,7 +3,8 @@
 // TTL.
 //
 // Reads never pass through raft, so only the leader sees the access order:
-// the service wraps the KV service, counts hits and misses on KV Gets of
+// the service (api's CacheService, which wraps the KV service with
+// api.NewCachedKV) counts hits and misses on KV Gets of
 // cached buckets, tracks each key's recency and use count, and after every
 // write proposes an eviction command naming the keys (with their
 // revisions) that must go for the bucket to fit its bounds. Applying it

@@ -10,8 +10,8 @@ import (
 // FuzzApply feeds arbitrary payloads to every op: apply must answer (an
 // error value at worst) and never panic.
 func FuzzApply(f *testing.F) {
-	f.Add(uint16(opEvict), encodeEvict("b", []victim{{"a", 1}}))
-	f.Add(uint16(opAttach), []byte{10, 5, 10, 1, 'b', 16, 1})
+	f.Add(uint16(OpEvict), EncodeEvict("b", []Victim{{"a", 1}}))
+	f.Add(uint16(OpAttach), []byte{10, 5, 10, 1, 'b', 16, 1})
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte) {
 		_, m := setup(t)
 		m.Apply(fsm.Command{Subsystem: Name, Op: op % 5, AtMs: 1, Payload: payload})

@@ -18,8 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the registered subsystem name; never change it.
@@ -87,15 +87,14 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 		case m.bootstrap == "":
 			m.bootstrap = req.Bootstrap
 		case m.bootstrap != req.Bootstrap:
-			return &clusterpb.ClusterServiceAnnounceResponse{Result: &commonpb.Result{ResultCode: "invalid_argument",
-				Message: fmt.Sprintf("bootstrap: node %q was started with the initial voters %q, but this cluster was bootstrapped with %q; give every initial voter the same --bootstrap list", req.Id, req.Bootstrap, m.bootstrap)}}
+			return &clusterpb.ClusterServiceAnnounceResponse{Result: result.Invalid("bootstrap", fmt.Sprintf("node %q was started with the initial voters %q, but this cluster was bootstrapped with %q; give every initial voter the same --bootstrap list", req.Id, req.Bootstrap, m.bootstrap))}
 		}
 	}
 	if req.ClientAddress != "" && m.addrs[req.Id] != req.ClientAddress {
 		m.addrs[req.Id] = req.ClientAddress
 		m.fireLocked()
 	}
-	return &clusterpb.ClusterServiceAnnounceResponse{Result: &commonpb.Result{Success: true}}
+	return &clusterpb.ClusterServiceAnnounceResponse{Result: result.OK()}
 }
 
 // Tick implements fsm.Subsystem: nothing expires.

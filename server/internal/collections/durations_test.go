@@ -10,6 +10,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // TestLongestQueueDurations: a queue configured with the longest durations
@@ -62,7 +63,7 @@ func TestApplyRefusesQueueDurationsAboveCeiling(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := m.ApplyOp(c.op, 1, b).(interface{ GetResult() *commonpb.Result }).GetResult()
-			if r.GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetMessage(), c.field+": ") {
+			if r.GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), c.field+": ") {
 				t.Errorf("op %d %s=%d: %v, want invalid_argument naming it", c.op, c.field, d, r)
 			}
 		}

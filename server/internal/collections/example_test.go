@@ -12,7 +12,7 @@ import (
 // The state machine applies commands with the leader's clock and expires
 // what is due at a tick: a popped, unacked message is back after its
 // visibility timeout, and the old receipt no longer acks it.
-func ExampleStateMachine() {
+func ExampleMachine() {
 	m := collections.New()
 	run := func(op uint16, at int64, req proto.Message) any {
 		payload, _ := proto.Marshal(req)

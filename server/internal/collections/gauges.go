@@ -4,7 +4,7 @@ import "git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 
 // Gauges reports the hash, set and queue stores, their bytes, and the
 // queues' messages by state.
-func (m *StateMachine) Gauges() []fsm.Gauge {
+func (m *Machine) Gauges() []fsm.Gauge {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var hashes, sets, queues, bytes, ready, inflight, delayed int64

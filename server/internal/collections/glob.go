@@ -3,6 +3,9 @@ package collections
 import (
 	"errors"
 	"math/bits"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // MATCH patterns follow Redis's glob (stringmatchlen in Redis's util.c):
@@ -20,7 +23,7 @@ import (
 //
 // Where Redis reads a pattern by running off its end (a class never closed,
 // as in "[abc" or "[a-]", or a trailing '\'), this server refuses it as
-// malformed instead of guessing (ValidGlob).
+// malformed instead of guessing (CheckGlob).
 //
 // Matching costs O(len(s) * (1 + len(segment)/64)) for the longest piece of
 // pattern between two '*'s (at most 8 bytes per byte of s for short pieces),
@@ -72,8 +75,14 @@ type glob struct {
 
 var errMalformed = errors.New("malformed pattern: a '[' class is not closed (in a class, x-y is a range even when y is ']') or the pattern ends in '\\'")
 
-// ValidGlob reports whether pattern is well-formed (see compileGlob).
-func ValidGlob(pattern string) bool { _, err := compileGlob(pattern); return err == nil }
+// CheckGlob checks the glob pattern of field (see compileGlob): the
+// invalid_argument Result naming field, or nil.
+func CheckGlob(field, pattern string) *commonpb.Result {
+	if _, err := compileGlob(pattern); err != nil {
+		return result.Invalid(field, "malformed pattern (a [ class not closed, or a trailing \\)")
+	}
+	return nil
+}
 
 // Glob reports whether s matches pattern; a malformed pattern matches
 // nothing.

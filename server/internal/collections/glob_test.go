@@ -39,7 +39,7 @@ func TestGlobRedisSemantics(t *testing.T) {
 		{"?", "\xff", true}, {"??", "é", true}, {"[\x80-\xff]", "\xc3", true}, {"A", "a", false},
 		{"*\x00*", "a\x00b", true},
 	} {
-		if !ValidGlob(c.p) {
+		if CheckGlob("match", c.p) != nil {
 			t.Errorf("%q reported malformed", c.p)
 			continue
 		}
@@ -57,7 +57,7 @@ func TestGlobRedisSemantics(t *testing.T) {
 // Patterns Redis reads by running off their end are refused.
 func TestGlobMalformed(t *testing.T) {
 	for _, p := range []string{"[", "[abc", "a[^", "[^", `abc\`, `\`, `[\]`, "[a-]", "[a-", `[\`} {
-		if ValidGlob(p) {
+		if CheckGlob("match", p) == nil {
 			t.Errorf("%q accepted", p)
 		}
 		if Glob(p, "x") || Glob(p, "[abc") {

@@ -9,6 +9,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // hash is one key of a hash store.
@@ -119,12 +120,12 @@ func (s *store) putField(h *hash, field string, v []byte, exp int64, now int64) 
 
 func (s *store) checkValue(field string, v []byte) *commonpb.Result {
 	if max := s.cfg.GetHash().GetMaxValueSize(); int64(len(v)) > max {
-		return fail(codeLimitExceeded, "value of field %q is %d bytes, the store's max_value_size is %d", field, len(v), max)
+		return result.Failf(result.CodeLimitExceeded, "value of field %q is %d bytes, the store's max_value_size is %d", field, len(v), max)
 	}
 	return nil
 }
 
-func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb.CollectionsServiceHSetResponse {
+func (m *Machine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb.CollectionsServiceHSetResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHSetResponse{Result: r}
@@ -146,7 +147,7 @@ func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb
 		}
 	}
 	if !s.fits(delta) {
-		return &pb.CollectionsServiceHSetResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceHSetResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	h = s.hashFor(req.GetKey(), true)
 	var added int64
@@ -156,30 +157,30 @@ func (m *StateMachine) hset(req *pb.CollectionsServiceHSetRequest, at int64) *pb
 			added++
 		}
 	}
-	return &pb.CollectionsServiceHSetResponse{Result: ok(), Added: added}
+	return &pb.CollectionsServiceHSetResponse{Result: result.OK(), Added: added}
 }
 
-func (m *StateMachine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64) *pb.CollectionsServiceHSetNXResponse {
+func (m *Machine) hsetnx(req *pb.CollectionsServiceHSetNXRequest, at int64) *pb.CollectionsServiceHSetNXResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHSetNXResponse{Result: r}
 	}
 	if h := s.hashes[req.GetKey()]; h != nil {
 		if _, found := h.get(req.GetField(), at); found {
-			return &pb.CollectionsServiceHSetNXResponse{Result: ok()}
+			return &pb.CollectionsServiceHSetNXResponse{Result: result.OK()}
 		}
 	}
 	if r := s.checkValue(req.GetField(), req.GetValue()); r != nil {
 		return &pb.CollectionsServiceHSetNXResponse{Result: r}
 	}
 	if !s.fits(int64(len(req.GetKey())) + fieldCost(req.GetField(), req.GetValue())) {
-		return &pb.CollectionsServiceHSetNXResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceHSetNXResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	s.putField(s.hashFor(req.GetKey(), true), req.GetField(), req.GetValue(), 0, at)
-	return &pb.CollectionsServiceHSetNXResponse{Result: ok(), Set: true}
+	return &pb.CollectionsServiceHSetNXResponse{Result: result.OK(), Set: true}
 }
 
-func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.CollectionsServiceHDelResponse {
+func (m *Machine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.CollectionsServiceHDelResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHDelResponse{Result: r}
@@ -195,10 +196,10 @@ func (m *StateMachine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb
 		}
 		s.delField(req.GetKey(), h, f)
 	}
-	return &pb.CollectionsServiceHDelResponse{Result: ok(), Removed: removed}
+	return &pb.CollectionsServiceHDelResponse{Result: result.OK(), Removed: removed}
 }
 
-func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int64) *pb.CollectionsServiceHIncrByResponse {
+func (m *Machine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int64) *pb.CollectionsServiceHIncrByResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHIncrByResponse{Result: r}
@@ -210,31 +211,31 @@ func (m *StateMachine) hincrby(req *pb.CollectionsServiceHIncrByRequest, at int6
 		if v, ok := h.get(req.GetField(), at); ok {
 			n, ok := parseRedisInt(v.v)
 			if !ok {
-				return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: hash value is not an integer", req.GetField())}
+				return &pb.CollectionsServiceHIncrByResponse{Result: result.Failf(result.CodeConflict, "field %q: hash value is not an integer", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	d := req.GetDelta()
 	if (d > 0 && cur > math.MaxInt64-d) || (d < 0 && cur < math.MinInt64-d) {
-		return &pb.CollectionsServiceHIncrByResponse{Result: fail(codeConflict, "field %q: increment or decrement would overflow", req.GetField())}
+		return &pb.CollectionsServiceHIncrByResponse{Result: result.Failf(result.CodeConflict, "field %q: increment or decrement would overflow", req.GetField())}
 	}
 	next := cur + d
 	v := strconv.AppendInt(nil, next, 10)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
 		return &pb.CollectionsServiceHIncrByResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHIncrByResponse{Result: ok(), Value: next}
+	return &pb.CollectionsServiceHIncrByResponse{Result: result.OK(), Value: next}
 }
 
-func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatRequest, at int64) *pb.CollectionsServiceHIncrByFloatResponse {
+func (m *Machine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatRequest, at int64) *pb.CollectionsServiceHIncrByFloatResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHIncrByFloatResponse{Result: r}
 	}
 	d := req.GetDelta()
 	if math.IsNaN(d) || math.IsInf(d, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeInvalid, "delta: must be a finite number")}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeInvalidArgument, "delta: must be a finite number")}
 	}
 	var cur float64
 	var exp int64
@@ -243,25 +244,25 @@ func (m *StateMachine) hincrbyfloat(req *pb.CollectionsServiceHIncrByFloatReques
 		if v, ok := h.get(req.GetField(), at); ok {
 			n, ok := parseRedisFloat(v.v)
 			if !ok {
-				return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: hash value is not a float", req.GetField())}
+				return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeConflict, "field %q: hash value is not a float", req.GetField())}
 			}
 			cur, exp = n, v.exp
 		}
 	}
 	next := cur + d
 	if math.IsNaN(next) || math.IsInf(next, 0) {
-		return &pb.CollectionsServiceHIncrByFloatResponse{Result: fail(codeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
+		return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.Failf(result.CodeConflict, "field %q: increment would produce NaN or Infinity", req.GetField())}
 	}
 	v := strconv.AppendFloat(nil, next, 'f', -1, 64)
 	if r := m.putNumber(s, h, req.GetKey(), req.GetField(), v, exp, at); r != nil {
 		return &pb.CollectionsServiceHIncrByFloatResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHIncrByFloatResponse{Result: ok(), Value: next}
+	return &pb.CollectionsServiceHIncrByFloatResponse{Result: result.OK(), Value: next}
 }
 
 // putNumber stores an incremented value, keeping the field's TTL (as
 // HINCRBY does in Redis).
-func (m *StateMachine) putNumber(s *store, h *hash, key, field string, v []byte, exp, at int64) *commonpb.Result {
+func (m *Machine) putNumber(s *store, h *hash, key, field string, v []byte, exp, at int64) *commonpb.Result {
 	if r := s.checkValue(field, v); r != nil {
 		return r
 	}
@@ -272,23 +273,23 @@ func (m *StateMachine) putNumber(s *store, h *hash, key, field string, v []byte,
 		delta -= fieldCost(field, old.v)
 	}
 	if !s.fits(delta) {
-		return fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)
+		return result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)
 	}
 	s.putField(s.hashFor(key, true), field, v, exp, at)
 	return nil
 }
 
-func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int64) *pb.CollectionsServiceHExpireResponse {
+func (m *Machine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int64) *pb.CollectionsServiceHExpireResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHExpireResponse{Result: r}
 	}
 	ttl := req.GetTtlMs()
 	if ttl < 0 {
-		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: must not be negative")}
+		return &pb.CollectionsServiceHExpireResponse{Result: result.Failf(result.CodeInvalidArgument, "ttl_ms: must not be negative")}
 	}
 	if rule := msec.Check(ttl); rule != "" {
-		return &pb.CollectionsServiceHExpireResponse{Result: fail(codeInvalid, "ttl_ms: %s", rule)}
+		return &pb.CollectionsServiceHExpireResponse{Result: result.Failf(result.CodeInvalidArgument, "ttl_ms: %s", rule)}
 	}
 	newExp := msec.Add(at, ttl)
 	out := make([]pb.HashExpireOutcome, len(req.GetFields()))
@@ -326,10 +327,10 @@ func (m *StateMachine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int6
 			out[i] = pb.HashExpireOutcome_HASH_EXPIRE_OUTCOME_SET
 		}
 	}
-	return &pb.CollectionsServiceHExpireResponse{Result: ok(), Outcomes: out}
+	return &pb.CollectionsServiceHExpireResponse{Result: result.OK(), Outcomes: out}
 }
 
-func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) *pb.CollectionsServiceHPersistResponse {
+func (m *Machine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) *pb.CollectionsServiceHPersistResponse {
 	s, r := m.lookup(req.GetStore(), kindHash)
 	if r != nil {
 		return &pb.CollectionsServiceHPersistResponse{Result: r}
@@ -352,11 +353,11 @@ func (m *StateMachine) hpersist(req *pb.CollectionsServiceHPersistRequest, at in
 			out[i] = pb.HashExpireOutcome_HASH_EXPIRE_OUTCOME_SET
 		}
 	}
-	return &pb.CollectionsServiceHPersistResponse{Result: ok(), Outcomes: out}
+	return &pb.CollectionsServiceHPersistResponse{Result: result.OK(), Outcomes: out}
 }
 
 // expireFields removes fields whose TTL is due as of at.
-func (m *StateMachine) expireFields(at int64) {
+func (m *Machine) expireFields(at int64) {
 	for len(m.ttls) > 0 && m.ttls[0].at <= at {
 		e := heap.Pop(&m.ttls).(ttlEntry)
 		s := m.stores[e.store]
@@ -398,7 +399,7 @@ func (h *ttlHeap) Pop() any {
 // Reads. Each takes now (the server's clock) only to hide fields whose TTL
 // has passed before the tick removed them.
 
-func (m *StateMachine) readHash(name, key string) (*hash, *commonpb.Result) {
+func (m *Machine) readHash(name, key string) (*hash, *commonpb.Result) {
 	s, r := m.lookup(name, kindHash)
 	if r != nil {
 		return nil, r
@@ -407,7 +408,7 @@ func (m *StateMachine) readHash(name, key string) (*hash, *commonpb.Result) {
 }
 
 // HGet reads a field.
-func (m *StateMachine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *pb.CollectionsServiceHGetResponse {
+func (m *Machine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *pb.CollectionsServiceHGetResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -416,14 +417,14 @@ func (m *StateMachine) HGet(req *pb.CollectionsServiceHGetRequest, now int64) *p
 	}
 	if h != nil {
 		if v, found := h.get(req.GetField(), now); found {
-			return &pb.CollectionsServiceHGetResponse{Result: ok(), Value: v.v}
+			return &pb.CollectionsServiceHGetResponse{Result: result.OK(), Value: v.v}
 		}
 	}
-	return &pb.CollectionsServiceHGetResponse{Result: fail(codeNotFound, "field %q of key %q does not exist", req.GetField(), req.GetKey())}
+	return &pb.CollectionsServiceHGetResponse{Result: result.Failf(result.CodeNotFound, "field %q of key %q does not exist", req.GetField(), req.GetKey())}
 }
 
 // HMGet reads fields in request order.
-func (m *StateMachine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) *pb.CollectionsServiceHMGetResponse {
+func (m *Machine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) *pb.CollectionsServiceHMGetResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -442,9 +443,9 @@ func (m *StateMachine) HMGet(req *pb.CollectionsServiceHMGetRequest, now int64) 
 		}
 	}
 	if size > MaxResponseBytes {
-		return &pb.CollectionsServiceHMGetResponse{Result: fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d", size, MaxResponseBytes)}
+		return &pb.CollectionsServiceHMGetResponse{Result: result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d", size, MaxResponseBytes)}
 	}
-	return &pb.CollectionsServiceHMGetResponse{Result: ok(), Values: out}
+	return &pb.CollectionsServiceHMGetResponse{Result: result.OK(), Values: out}
 }
 
 // sortedFields lists a hash's live fields in byte order, refusing answers
@@ -466,14 +467,14 @@ func sortedFields(h *hash, now int64, withValues bool) ([]string, *commonpb.Resu
 		}
 	}
 	if size > MaxResponseBytes {
-		return nil, fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)
+		return nil, result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
 // HGetAll reads every live field.
-func (m *StateMachine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int64) *pb.CollectionsServiceHGetAllResponse {
+func (m *Machine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int64) *pb.CollectionsServiceHGetAllResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -488,11 +489,11 @@ func (m *StateMachine) HGetAll(req *pb.CollectionsServiceHGetAllRequest, now int
 	for _, f := range names {
 		out[f] = h.fields[f].v
 	}
-	return &pb.CollectionsServiceHGetAllResponse{Result: ok(), Fields: out}
+	return &pb.CollectionsServiceHGetAllResponse{Result: result.OK(), Fields: out}
 }
 
 // HExists tells whether a field is alive.
-func (m *StateMachine) HExists(req *pb.CollectionsServiceHExistsRequest, now int64) *pb.CollectionsServiceHExistsResponse {
+func (m *Machine) HExists(req *pb.CollectionsServiceHExistsRequest, now int64) *pb.CollectionsServiceHExistsResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -503,11 +504,11 @@ func (m *StateMachine) HExists(req *pb.CollectionsServiceHExistsRequest, now int
 	if h != nil {
 		_, found = h.get(req.GetField(), now)
 	}
-	return &pb.CollectionsServiceHExistsResponse{Result: ok(), Exists: found}
+	return &pb.CollectionsServiceHExistsResponse{Result: result.OK(), Exists: found}
 }
 
 // HLen counts live fields.
-func (m *StateMachine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *pb.CollectionsServiceHLenResponse {
+func (m *Machine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *pb.CollectionsServiceHLenResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -518,11 +519,11 @@ func (m *StateMachine) HLen(req *pb.CollectionsServiceHLenRequest, now int64) *p
 	if h != nil {
 		n = h.count(now)
 	}
-	return &pb.CollectionsServiceHLenResponse{Result: ok(), Length: n}
+	return &pb.CollectionsServiceHLenResponse{Result: result.OK(), Length: n}
 }
 
 // HKeys lists live field names in byte order.
-func (m *StateMachine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) *pb.CollectionsServiceHKeysResponse {
+func (m *Machine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) *pb.CollectionsServiceHKeysResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -533,11 +534,11 @@ func (m *StateMachine) HKeys(req *pb.CollectionsServiceHKeysRequest, now int64) 
 	if r != nil {
 		return &pb.CollectionsServiceHKeysResponse{Result: r}
 	}
-	return &pb.CollectionsServiceHKeysResponse{Result: ok(), Fields: names}
+	return &pb.CollectionsServiceHKeysResponse{Result: result.OK(), Fields: names}
 }
 
 // HVals lists live values in the byte order of their fields.
-func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) *pb.CollectionsServiceHValsResponse {
+func (m *Machine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) *pb.CollectionsServiceHValsResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -552,11 +553,11 @@ func (m *StateMachine) HVals(req *pb.CollectionsServiceHValsRequest, now int64) 
 	for i, f := range names {
 		vals[i] = h.fields[f].v
 	}
-	return &pb.CollectionsServiceHValsResponse{Result: ok(), Values: vals}
+	return &pb.CollectionsServiceHValsResponse{Result: result.OK(), Values: vals}
 }
 
 // HScan pages through live fields in byte order.
-func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
+func (m *Machine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) *pb.CollectionsServiceHScanResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceHScanResponse{Result: r}
@@ -570,11 +571,11 @@ func (m *StateMachine) HScan(req *pb.CollectionsServiceHScanRequest, now int64) 
 	for i, it := range page {
 		out[i] = &pb.HashField{Field: it.name, Value: it.val}
 	}
-	return &pb.CollectionsServiceHScanResponse{Result: ok(), Fields: out, Cursor: next}
+	return &pb.CollectionsServiceHScanResponse{Result: result.OK(), Fields: out, Cursor: next}
 }
 
 // collectHash is HScan's part under the lock.
-func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectHash(store, key string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(store, key)
@@ -592,7 +593,7 @@ func (m *StateMachine) collectHash(store, key string, now int64, sc *scan) ([]sc
 }
 
 // HTTL answers remaining TTLs: ms left, -1 for no TTL, -2 for no field.
-func (m *StateMachine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *pb.CollectionsServiceHTTLResponse {
+func (m *Machine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *pb.CollectionsServiceHTTLResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	h, r := m.readHash(req.GetStore(), req.GetKey())
@@ -612,5 +613,5 @@ func (m *StateMachine) HTTL(req *pb.CollectionsServiceHTTLRequest, now int64) *p
 			}
 		}
 	}
-	return &pb.CollectionsServiceHTTLResponse{Result: ok(), TtlMs: out}
+	return &pb.CollectionsServiceHTTLResponse{Result: result.OK(), TtlMs: out}
 }

@@ -10,6 +10,8 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -46,27 +48,16 @@ const (
 	OpQueuePurge  uint16 = 35
 )
 
-// Result codes, as in proto/waymaker/v1/common.proto.
-const (
-	codeExpired       = "expired"
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeNotOwner      = "not_owner"
-	codeInvalid       = "invalid_argument"
-	codeLimitExceeded = "limit_exceeded"
-	codeConflict      = "conflict"
-)
-
 // MaxResponseBytes bounds what one read answers (HGETALL, SMEMBERS, ...);
 // past it the answer is limit_exceeded and the caller should scan. It stays
 // under gRPC's default 4 MiB receive limit.
 const MaxResponseBytes = 4<<20 - 64<<10
 
-// StateMachine is the collections state: every store, by name.
+// Machine is the collections state: every store, by name.
 //
 // Apply, Tick, Snapshot and Restore run on the FSM goroutine and take the
 // write lock; reads take the read lock, so a reader never sees half an apply.
-type StateMachine struct {
+type Machine struct {
 	mu     sync.RWMutex
 	stores map[string]*store
 	// gen numbers store incarnations, so a receipt or a TTL entry from a
@@ -79,30 +70,32 @@ type StateMachine struct {
 	// against the field when they come due (stale ones are dropped).
 	ttls ttlHeap
 
-	fire    func(queue string)
-	fireAll func()
+	// notify is keyed by queue: fired (under mu, it only signals) when a
+	// queue may have gained ready messages or changed under its waiters.
+	notify notify.Notifier[string]
 }
 
 // New returns an empty state machine.
-func New() *StateMachine {
-	return &StateMachine{stores: map[string]*store{}, fire: func(string) {}, fireAll: func() {}}
+func New() *Machine {
+	return &Machine{stores: map[string]*store{}}
 }
 
-// OnReady sets the functions called (under the state lock, so they must
-// only signal) when a queue may have gained ready messages or changed
-// under its waiters, and when anything may have changed (restore).
-// Call it before the state machine is used.
-func (m *StateMachine) OnReady(fire func(queue string), fireAll func()) {
-	m.fire, m.fireAll = fire, fireAll
-}
+// Watch subscribes to queue (see notify): the waiter wakes when the queue
+// may have gained ready messages or changed under its waiters (deleted,
+// purged), and after a restore.
+func (m *Machine) Watch(queue string) *notify.Waiter[string] { return m.notify.Watch(queue) }
+
+// Wake wakes the waiters of queue without a change: a handler that held
+// them back while its own pop was in flight lets them look again.
+func (m *Machine) Wake(queue string) { m.notify.Fire(queue) }
 
 // Name implements fsm.Subsystem.
-func (m *StateMachine) Name() string { return Name }
+func (m *Machine) Name() string { return Name }
 
 // ApplyOp applies one command. It returns the operation's proto response, or
 // an error for a payload that does not decode or an unknown op (state
 // unchanged).
-func (m *StateMachine) ApplyOp(op uint16, at int64, payload []byte) any {
+func (m *Machine) ApplyOp(op uint16, at int64, payload []byte) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.applied++
@@ -260,7 +253,7 @@ func (m *StateMachine) ApplyOp(op uint16, at int64, payload []byte) any {
 
 // Tick removes hash fields whose TTL has passed and moves queue messages
 // whose delay, visibility timeout or retention is due.
-func (m *StateMachine) Tick(at int64) {
+func (m *Machine) Tick(at int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expireFields(at)
@@ -281,7 +274,7 @@ func (m *StateMachine) Tick(at int64) {
 // NextDeadline is the earliest time at which Tick would change something, or
 // 0. It may answer early (a stale TTL entry, an acked message at the front of
 // the retention order); the tick then drops the stale entry.
-func (m *StateMachine) NextDeadline() int64 {
+func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var next int64
@@ -299,14 +292,8 @@ func (m *StateMachine) NextDeadline() int64 {
 	return next
 }
 
-func ok() *commonpb.Result { return &commonpb.Result{Success: true} }
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
-
 func notFoundStore(name string) *commonpb.Result {
-	return fail(codeNotFound, "store %q does not exist", name)
+	return result.Failf(result.CodeNotFound, "store %q does not exist", name)
 }
 
 // Apply implements fsm.Subsystem.
@@ -314,7 +301,7 @@ func notFoundStore(name string) *commonpb.Result {
 // A pop that found nothing is answered as an fsm.Retry: it changed
 // nothing, so the FSM does not remember it under the pop's request id,
 // and the waiting handler's next pop with that id applies.
-func (m *StateMachine) Apply(cmd fsm.Command) any {
+func (m *Machine) Apply(cmd fsm.Command) any {
 	r := m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload)
 	if p, ok := r.(*pb.CollectionsServiceQueuePopResponse); ok && cmd.Op == OpQueuePop && p.GetResult().GetSuccess() && len(p.GetMessages()) == 0 {
 		return fsm.Retry{Response: r}
@@ -322,4 +309,4 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 	return r
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)

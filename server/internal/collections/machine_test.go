@@ -9,12 +9,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // apply runs one command and fails the test on a decode error.
-func apply[R any](t testing.TB, m *StateMachine, op uint16, at int64, req proto.Message) R {
+func apply[R any](t testing.TB, m *Machine, op uint16, at int64, req proto.Message) R {
 	t.Helper()
 	payload, err := proto.Marshal(req)
 	if err != nil {
@@ -28,7 +29,7 @@ func apply[R any](t testing.TB, m *StateMachine, op uint16, at int64, req proto.
 	return r
 }
 
-func snapshot(t testing.TB, m *StateMachine) []byte {
+func snapshot(t testing.TB, m *Machine) []byte {
 	t.Helper()
 	write, err := m.Snapshot()
 	if err != nil {
@@ -41,7 +42,7 @@ func snapshot(t testing.TB, m *StateMachine) []byte {
 	return buf.Bytes()
 }
 
-func create(t testing.TB, m *StateMachine, at int64, cfg *pb.CollectionsStoreConfig) {
+func create(t testing.TB, m *Machine, at int64, cfg *pb.CollectionsStoreConfig) {
 	t.Helper()
 	r := apply[*pb.CollectionsServiceCreateStoreResponse](t, m, OpCreateStore, at, &pb.CollectionsServiceCreateStoreRequest{Config: cfg})
 	if !r.GetResult().GetSuccess() {
@@ -62,7 +63,7 @@ func queueCfg(name string, q *pb.QueueConfig) *pb.CollectionsStoreConfig {
 }
 
 // script drives a machine through every kind of mutation, with times.
-func script(t testing.TB, m *StateMachine) (popped [][]byte) {
+func script(t testing.TB, m *Machine) (popped [][]byte) {
 	create(t, m, 1000, hashCfg("h"))
 	create(t, m, 1000, setCfg("s"))
 	create(t, m, 1000, queueCfg("dlq", nil))
@@ -110,7 +111,7 @@ func TestDeterministicAndSnapshotExact(t *testing.T) {
 	if !bytes.Equal(snapshot(t, c), sa) {
 		t.Fatal("restore changed the state")
 	}
-	next := func(m *StateMachine) [][]byte {
+	next := func(m *Machine) [][]byte {
 		return apply[*pb.CollectionsServiceSPopResponse](t, m, OpSPop, 2000, &pb.CollectionsServiceSPopRequest{Store: "s", Key: "k", Count: 3}).GetMembers()
 	}
 	if x, y := next(a), next(c); !slices.EqualFunc(x, y, bytes.Equal) {
@@ -120,7 +121,7 @@ func TestDeterministicAndSnapshotExact(t *testing.T) {
 		t.Fatalf("NextDeadline %d vs %d", a.NextDeadline(), c.NextDeadline())
 	}
 	// What the script did.
-	if r := a.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "a"}, 1500); r.GetResult().GetResultCode() != codeNotFound {
+	if r := a.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "a"}, 1500); r.GetResult().GetResultCode() != result.CodeNotFound {
 		t.Fatalf("expired field: %v", r)
 	}
 	if l := a.QueueLen(&pb.CollectionsServiceQueueLenRequest{Queue: "dlq"}, 1400); l.GetReady() != 1 {
@@ -190,7 +191,7 @@ func TestQueueReceiptsAndRetention(t *testing.T) {
 	// Without a tick, the visibility timeout still applies: an ack after it is
 	// stale, whenever the tick would have run.
 	ack := apply[*pb.CollectionsServiceQueueAckResponse](t, m, OpQueueAck, 500, &pb.CollectionsServiceQueueAckRequest{Queue: "q", Receipt: receipt})
-	if ack.GetResult().GetResultCode() != codeNotOwner {
+	if ack.GetResult().GetResultCode() != result.CodeNotOwner {
 		t.Fatalf("ack after the visibility timeout: %v", ack.GetResult())
 	}
 	// A receipt from a deleted and re-created queue of the same name is stale.
@@ -206,7 +207,7 @@ func TestQueueReceiptsAndRetention(t *testing.T) {
 	push(1500, "")
 	apply[*pb.CollectionsServiceQueuePopResponse](t, m, OpQueuePop, 1600, &pb.CollectionsServiceQueuePopRequest{Queue: "q"})
 	ack = apply[*pb.CollectionsServiceQueueAckResponse](t, m, OpQueueAck, 1700, &pb.CollectionsServiceQueueAckRequest{Queue: "q", Receipt: receipt})
-	if ack.GetResult().GetResultCode() != codeNotOwner {
+	if ack.GetResult().GetResultCode() != result.CodeNotOwner {
 		t.Fatalf("old incarnation's receipt: %v", ack.GetResult())
 	}
 }
@@ -221,7 +222,7 @@ func TestGlob(t *testing.T) {
 		{"h[^e]llo", "hallo", true}, {"h[^e]llo", "hello", false}, {"h[a-b]llo", "hbllo", true}, {"h[a-b]llo", "hcllo", false},
 		{`h\*llo`, "h*llo", true}, {`h\*llo`, "hello", false}, {"user:*:name", "user:17:name", true}, {"*a*a*a*b", "aaaaaaaaaaaaaaaaaaaa", false},
 	} {
-		if !ValidGlob(c.p) {
+		if CheckGlob("match", c.p) != nil {
 			t.Errorf("%q reported malformed", c.p)
 		}
 		if got := Glob(c.p, c.s); got != c.want {
@@ -229,7 +230,7 @@ func TestGlob(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"[abc", `abc\`, "a[^"} {
-		if ValidGlob(bad) {
+		if CheckGlob("match", bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -270,7 +271,7 @@ func TestResponseLimit(t *testing.T) {
 		fields[f] = big
 	}
 	apply[*pb.CollectionsServiceHSetResponse](t, m, OpHSet, 1, &pb.CollectionsServiceHSetRequest{Store: "h", Key: "k", Fields: fields})
-	if r := m.HGetAll(&pb.CollectionsServiceHGetAllRequest{Store: "h", Key: "k"}, 2); r.GetResult().GetResultCode() != codeLimitExceeded {
+	if r := m.HGetAll(&pb.CollectionsServiceHGetAllRequest{Store: "h", Key: "k"}, 2); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("HGETALL of 5 MiB: %v", r.GetResult())
 	}
 	if r := m.HKeys(&pb.CollectionsServiceHKeysRequest{Store: "h", Key: "k"}, 2); len(r.GetFields()) != 5 {

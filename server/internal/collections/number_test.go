@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // incrCase is a stored value, an increment and what Redis answers: ok with
@@ -153,7 +154,7 @@ func TestHIncrByFloatRedisFloats(t *testing.T) {
 // checkIncr asserts an increment's outcome and, after a refusal, that the
 // field still holds what was stored; after a success, that it holds the
 // answered value.
-func checkIncr(t *testing.T, m *StateMachine, c incrCase, success bool, msg, code string, value func() string) {
+func checkIncr(t *testing.T, m *Machine, c incrCase, success bool, msg, code string, value func() string) {
 	t.Helper()
 	got := m.HGet(&pb.CollectionsServiceHGetRequest{Store: "h", Key: "k", Field: "f"}, 3)
 	if c.err != "" {
@@ -161,7 +162,7 @@ func checkIncr(t *testing.T, m *StateMachine, c incrCase, success bool, msg, cod
 			t.Errorf("stored %q: accepted, answered %s; want refused (%s)", c.stored, value(), c.err)
 			return
 		}
-		if code != codeConflict || !strings.Contains(msg, c.err) {
+		if code != result.CodeConflict || !strings.Contains(msg, c.err) {
 			t.Errorf("stored %q: refused with %s %q, want conflict %q", c.stored, code, msg, c.err)
 		}
 		if !bytes.Equal(got.GetValue(), []byte(c.stored)) {

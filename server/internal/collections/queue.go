@@ -8,6 +8,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // MaxPopMessages bounds QueuePop's max_messages and QueuePeek's count.
@@ -155,7 +156,7 @@ func (q *queue) nextDeadline() int64 {
 // readying delayed ones, and returning in-flight ones whose visibility
 // timeout passed (or dead-lettering them). Called by Tick and before every
 // queue command, so the outcome never depends on when ticks happen.
-func (m *StateMachine) advance(s *store, at int64) {
+func (m *Machine) advance(s *store, at int64) {
 	q := s.q
 	woke := false
 	for t := q.delayed.top(); t != nil && t.at <= at; t = q.delayed.top() {
@@ -188,14 +189,14 @@ func (m *StateMachine) advance(s *store, at int64) {
 		}
 	}
 	if woke {
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
 }
 
 // returnMsg makes a message that left flight visible again, or dead-letters
 // it when it has been received max_receive_count times. m is out of every
 // heap. It reports whether the message became ready here.
-func (m *StateMachine) returnMsg(s *store, msg *qmsg, at int64) bool {
+func (m *Machine) returnMsg(s *store, msg *qmsg, at int64) bool {
 	if max := s.cfg.GetQueue().GetMaxReceiveCount(); max > 0 && msg.receives >= max {
 		m.deadLetter(s, msg, at)
 		return false
@@ -209,7 +210,7 @@ func (m *StateMachine) returnMsg(s *store, msg *qmsg, at int64) bool {
 // (receive count 0, retention counted from now) with the same id, payload and
 // attributes; it is accepted even past that queue's max_messages, so nothing
 // is lost.
-func (m *StateMachine) deadLetter(s *store, msg *qmsg, at int64) {
+func (m *Machine) deadLetter(s *store, msg *qmsg, at int64) {
 	delete(s.q.msgs, msg.seq)
 	s.bytes -= int64(len(msg.payload))
 	dlq := s.cfg.GetQueue().GetDeadLetterQueue()
@@ -225,7 +226,7 @@ func (m *StateMachine) deadLetter(s *store, msg *qmsg, at int64) {
 	if d.q.retention > 0 {
 		d.q.rfifo = append(d.q.rfifo, nm.seq)
 	}
-	m.fire(dlq)
+	m.notify.Fire(dlq)
 }
 
 // Receipt names one pop of one message: the store incarnation, the message
@@ -256,7 +257,7 @@ func ParseReceipt(r string) (gen, seq uint64, receives int32, ok bool) {
 }
 
 // queueFor finds a queue and applies what is due before a command.
-func (m *StateMachine) queueFor(name string, at int64) (*store, *commonpb.Result) {
+func (m *Machine) queueFor(name string, at int64) (*store, *commonpb.Result) {
 	s, r := m.lookup(name, kindQueue)
 	if r != nil {
 		return nil, r
@@ -266,33 +267,33 @@ func (m *StateMachine) queueFor(name string, at int64) (*store, *commonpb.Result
 }
 
 // inflightFor finds the in-flight message a receipt names.
-func (m *StateMachine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.Result) {
+func (m *Machine) inflightFor(s *store, receipt string) (*qmsg, *commonpb.Result) {
 	gen, seq, rc, okr := ParseReceipt(receipt)
 	if !okr {
-		return nil, fail(codeInvalid, "receipt: not a receipt this server handed out")
+		return nil, result.Failf(result.CodeInvalidArgument, "receipt: not a receipt this server handed out")
 	}
 	msg := s.q.msgs[seq]
 	if gen != s.gen || msg == nil || msg.state != stInflight || msg.receives != rc {
-		return nil, fail(codeNotOwner, "receipt %q is no longer current: the message was acked, became visible again or was popped again", receipt)
+		return nil, result.Failf(result.CodeNotOwner, "receipt %q is no longer current: the message was acked, became visible again or was popped again", receipt)
 	}
 	return msg, nil
 }
 
-func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int64) *pb.CollectionsServiceQueuePushResponse {
+func (m *Machine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int64) *pb.CollectionsServiceQueuePushResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePushResponse{Result: r}
 	}
 	q, cfg := s.q, s.cfg.GetQueue()
 	if max := cfg.GetMaxMessageSize(); int64(len(req.GetPayload())) > max {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeLimitExceeded, "payload is %d bytes, the queue's max_message_size is %d", len(req.GetPayload()), max)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeLimitExceeded, "payload is %d bytes, the queue's max_message_size is %d", len(req.GetPayload()), max)}
 	}
 	delay := cfg.GetDelayMs()
 	if req.DelayMs != nil {
 		delay = req.GetDelayMs()
 	}
 	if rule := msec.Check(delay); rule != "" {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeInvalidArgument, "delay_ms: %s", rule)}
 	}
 	id := req.GetId()
 	if id != "" {
@@ -309,11 +310,11 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 			q.dhead = 0
 		}
 		if exp, dup := q.dedupe[id]; dup && exp > at {
-			return &pb.CollectionsServiceQueuePushResponse{Result: ok(), Id: id, Duplicate: true}
+			return &pb.CollectionsServiceQueuePushResponse{Result: result.OK(), Id: id, Duplicate: true}
 		}
 	}
 	if max := cfg.GetMaxMessages(); max > 0 && int64(len(q.msgs)) >= max {
-		return &pb.CollectionsServiceQueuePushResponse{Result: fail(codeLimitExceeded, "queue %q holds its max_messages (%d)", s.name, max)}
+		return &pb.CollectionsServiceQueuePushResponse{Result: result.Failf(result.CodeLimitExceeded, "queue %q holds its max_messages (%d)", s.name, max)}
 	}
 	q.seq++
 	if id == "" {
@@ -334,12 +335,12 @@ func (m *StateMachine) qpush(req *pb.CollectionsServiceQueuePushRequest, at int6
 		q.put(msg, stDelayed)
 	} else {
 		q.put(msg, stReady)
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
-	return &pb.CollectionsServiceQueuePushResponse{Result: ok(), Id: id}
+	return &pb.CollectionsServiceQueuePushResponse{Result: result.OK(), Id: id}
 }
 
-func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.CollectionsServiceQueuePopResponse {
+func (m *Machine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.CollectionsServiceQueuePopResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePopResponse{Result: r}
@@ -350,17 +351,17 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 		vis = req.GetVisibilityTimeoutMs()
 	}
 	if vis <= 0 {
-		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
+		return &pb.CollectionsServiceQueuePopResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: must be positive")}
 	}
 	if rule := msec.Check(vis); rule != "" {
-		return &pb.CollectionsServiceQueuePopResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+		return &pb.CollectionsServiceQueuePopResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: %s", rule)}
 	}
 	n := int(req.GetMaxMessages())
 	if n <= 0 {
 		n = 1
 	}
 	n = min(n, MaxPopMessages, q.ready.Len())
-	resp := &pb.CollectionsServiceQueuePopResponse{Result: ok(), Messages: make([]*pb.QueueMessage, 0, n)}
+	resp := &pb.CollectionsServiceQueuePopResponse{Result: result.OK(), Messages: make([]*pb.QueueMessage, 0, n)}
 	for range n {
 		msg := heap.Pop(&q.ready).(*qmsg)
 		msg.receives++
@@ -374,7 +375,7 @@ func (m *StateMachine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64)
 	return resp
 }
 
-func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64) *pb.CollectionsServiceQueueAckResponse {
+func (m *Machine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64) *pb.CollectionsServiceQueueAckResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueueAckResponse{Result: r}
@@ -384,12 +385,12 @@ func (m *StateMachine) qack(req *pb.CollectionsServiceQueueAckRequest, at int64)
 		return &pb.CollectionsServiceQueueAckResponse{Result: r}
 	}
 	s.removeMsg(msg)
-	return &pb.CollectionsServiceQueueAckResponse{Result: ok()}
+	return &pb.CollectionsServiceQueueAckResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
+func (m *Machine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *pb.CollectionsServiceQueueNackResponse {
 	if rule := msec.Check(req.GetDelayMs()); rule != "" {
-		return &pb.CollectionsServiceQueueNackResponse{Result: fail(codeInvalid, "delay_ms: %s", rule)}
+		return &pb.CollectionsServiceQueueNackResponse{Result: result.Failf(result.CodeInvalidArgument, "delay_ms: %s", rule)}
 	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
@@ -407,17 +408,17 @@ func (m *StateMachine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int6
 		s.q.put(msg, stDelayed)
 	} else {
 		s.q.put(msg, stReady)
-		m.fire(s.name)
+		m.notify.Fire(s.name)
 	}
-	return &pb.CollectionsServiceQueueNackResponse{Result: ok()}
+	return &pb.CollectionsServiceQueueNackResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest, at int64) *pb.CollectionsServiceQueueExtendVisibilityResponse {
+func (m *Machine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest, at int64) *pb.CollectionsServiceQueueExtendVisibilityResponse {
 	if req.GetVisibilityTimeoutMs() <= 0 {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: must be positive")}
+		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: must be positive")}
 	}
 	if rule := msec.Check(req.GetVisibilityTimeoutMs()); rule != "" {
-		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: fail(codeInvalid, "visibility_timeout_ms: %s", rule)}
+		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.Failf(result.CodeInvalidArgument, "visibility_timeout_ms: %s", rule)}
 	}
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
@@ -429,10 +430,10 @@ func (m *StateMachine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRe
 	}
 	msg.at = msec.Add(at, req.GetVisibilityTimeoutMs())
 	heap.Fix(&s.q.inflight, msg.hidx)
-	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: ok(), InvisibleUntilAtMs: msg.at}
+	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.OK(), InvisibleUntilAtMs: msg.at}
 }
 
-func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at int64) *pb.CollectionsServiceQueuePurgeResponse {
+func (m *Machine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at int64) *pb.CollectionsServiceQueuePurgeResponse {
 	s, r := m.queueFor(req.GetQueue(), at)
 	if r != nil {
 		return &pb.CollectionsServiceQueuePurgeResponse{Result: r}
@@ -445,7 +446,7 @@ func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at in
 	q.msgs = map[uint64]*qmsg{}
 	q.ready.items, q.delayed.items, q.inflight.items = nil, nil, nil
 	q.rfifo, q.rhead = nil, 0
-	return &pb.CollectionsServiceQueuePurgeResponse{Result: ok(), Purged: n}
+	return &pb.CollectionsServiceQueuePurgeResponse{Result: result.OK(), Purged: n}
 }
 
 // Reads.
@@ -454,7 +455,7 @@ func (m *StateMachine) qpurge(req *pb.CollectionsServiceQueuePurgeRequest, at in
 // at now would see them: a message whose delay or visibility timeout has
 // passed counts as ready (or, when it has used its receives, as gone to
 // the dead-letter queue) even before the tick that moves it.
-func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now int64) *pb.CollectionsServiceQueueLenResponse {
+func (m *Machine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now int64) *pb.CollectionsServiceQueueLenResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetQueue(), kindQueue)
@@ -467,7 +468,7 @@ func (m *StateMachine) QueueLen(req *pb.CollectionsServiceQueueLenRequest, now i
 	max := s.cfg.GetQueue().GetMaxReceiveCount()
 	dueBack := q.inflight.countDue(now, func(msg *qmsg) bool { return max == 0 || msg.receives < max })
 	dueDead := q.inflight.countDue(now, func(*qmsg) bool { return true }) - dueBack
-	return &pb.CollectionsServiceQueueLenResponse{Result: ok(),
+	return &pb.CollectionsServiceQueueLenResponse{Result: result.OK(),
 		Ready: ready + dueDelayed + dueBack, InFlight: inflight - dueBack - dueDead, Delayed: delayed - dueDelayed}
 }
 
@@ -492,7 +493,7 @@ func (h *msgHeap) countDue(now int64, keep func(*qmsg) bool) int64 {
 }
 
 // QueuePeek answers the next ready messages in FIFO order, without receipts.
-func (m *StateMachine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb.CollectionsServiceQueuePeekResponse {
+func (m *Machine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb.CollectionsServiceQueuePeekResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetQueue(), kindQueue)
@@ -507,7 +508,7 @@ func (m *StateMachine) QueuePeek(req *pb.CollectionsServiceQueuePeekRequest) *pb
 	// Best-first walk of the ready heap: the k smallest of a binary heap in
 	// O(k log k), without touching it.
 	items := s.q.ready.items
-	resp := &pb.CollectionsServiceQueuePeekResponse{Result: ok()}
+	resp := &pb.CollectionsServiceQueuePeekResponse{Result: result.OK()}
 	frontier := &idxHeap{items: items}
 	if len(items) > 0 {
 		heap.Push(frontier, 0)
@@ -544,7 +545,7 @@ func (h *idxHeap) Pop() any {
 // (ready ones, or 1 when only a due delayed or in-flight message is there),
 // and otherwise when the next delayed or in-flight message comes due (0:
 // none), so the waiter can sleep until then or until a push wakes it.
-func (m *StateMachine) Poppable(queue string, now int64) (ready int, nextDue int64, r *commonpb.Result) {
+func (m *Machine) Poppable(queue string, now int64) (ready int, nextDue int64, r *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(queue, kindQueue)

@@ -7,6 +7,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/pagetoken"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // A scan cursor is the last item answered or examined, in an opaque,
@@ -28,8 +29,14 @@ func decodeCursor(c string) (string, error) {
 	return pos, nil
 }
 
-// ValidCursor reports whether c is empty or a cursor this server answers.
-func ValidCursor(c string) bool { _, err := decodeCursor(c); return err == nil }
+// CheckCursor checks the cursor of field: empty or a cursor this server
+// answered. It answers the invalid_argument Result naming field, or nil.
+func CheckCursor(field, c string) *commonpb.Result {
+	if _, err := decodeCursor(c); err != nil {
+		return result.Invalid(field, "not a cursor this server answered")
+	}
+	return nil
+}
 
 // A scan page is made in two steps, so that the state lock is held only for
 // a walk of the key's items, never for matching, whose cost depends on the
@@ -77,7 +84,7 @@ type scan struct {
 func newScan(cursor, match string, count int32) (*scan, *commonpb.Result) {
 	after, err := decodeCursor(cursor)
 	if err != nil {
-		return nil, fail(codeInvalid, "cursor: %v", err)
+		return nil, result.Failf(result.CodeInvalidArgument, "cursor: %v", err)
 	}
 	sc := &scan{after: after, count: int(count)}
 	if sc.count <= 0 {
@@ -87,7 +94,7 @@ func newScan(cursor, match string, count int32) (*scan, *commonpb.Result) {
 	sc.limit = sc.count
 	if match != "" {
 		if sc.g, err = compileGlob(match); err != nil {
-			return nil, fail(codeInvalid, "match: %v", err)
+			return nil, result.Failf(result.CodeInvalidArgument, "match: %v", err)
 		}
 		sc.limit = max(sc.count, min(sc.count*scanExamineFactor, maxScanExamine))
 	}

@@ -32,7 +32,7 @@ func worstPatterns() map[string]string {
 	}
 }
 
-func costMachine(t testing.TB) *StateMachine {
+func costMachine(t testing.TB) *Machine {
 	m := New()
 	create(t, m, 0, &pb.CollectionsStoreConfig{Name: "s", Kind: &pb.CollectionsStoreConfig_Set{Set: &pb.SetStoreConfig{MaxMemberSize: costMemberSize}}})
 	create(t, m, 0, hashCfg("other"))
@@ -45,7 +45,7 @@ func costMachine(t testing.TB) *StateMachine {
 }
 
 // timeScan answers the fastest of n scans of one page.
-func timeScan(t testing.TB, m *StateMachine, pattern string, n int) time.Duration {
+func timeScan(t testing.TB, m *Machine, pattern string, n int) time.Duration {
 	best := time.Duration(1<<63 - 1)
 	for range n {
 		start := time.Now()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Paging with MATCH answers every matching member exactly once, in byte
@@ -111,11 +112,11 @@ func TestScanRefusesMalformed(t *testing.T) {
 	m := New()
 	create(t, m, 0, setCfg("s"))
 	r := m.SScan(&pb.CollectionsServiceSScanRequest{Store: "s", Key: "k", Match: "[abc"})
-	if r.GetResult().GetResultCode() != codeInvalid || !bytes.HasPrefix([]byte(r.GetResult().GetMessage()), []byte("match: ")) {
+	if r.GetResult().GetResultCode() != result.CodeInvalidArgument || !bytes.HasPrefix([]byte(r.GetResult().GetMessage()), []byte("match: ")) {
 		t.Fatalf("SSCAN MATCH [abc: %v", r.GetResult())
 	}
 	k := m.ScanKeys(&pb.CollectionsServiceScanKeysRequest{Store: "s", Cursor: "!"}, 0)
-	if k.GetResult().GetResultCode() != codeInvalid || !bytes.HasPrefix([]byte(k.GetResult().GetMessage()), []byte("cursor: ")) {
+	if k.GetResult().GetResultCode() != result.CodeInvalidArgument || !bytes.HasPrefix([]byte(k.GetResult().GetMessage()), []byte("cursor: ")) {
 		t.Fatalf("SCAN with a bad cursor: %v", k.GetResult())
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // set is one key of a set store. Members live in a dense slice with an index
@@ -84,7 +85,7 @@ func (s *store) setRem(key string, st *set, m string) bool {
 	return true
 }
 
-func (m *StateMachine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.CollectionsServiceSAddResponse {
+func (m *Machine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.CollectionsServiceSAddResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSAddResponse{Result: r}
@@ -97,14 +98,14 @@ func (m *StateMachine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.Collectio
 	max := s.cfg.GetSet().GetMaxMemberSize()
 	for _, mb := range req.GetMembers() {
 		if int64(len(mb)) > max {
-			return &pb.CollectionsServiceSAddResponse{Result: fail(codeLimitExceeded, "a member is %d bytes, the store's max_member_size is %d", len(mb), max)}
+			return &pb.CollectionsServiceSAddResponse{Result: result.Failf(result.CodeLimitExceeded, "a member is %d bytes, the store's max_member_size is %d", len(mb), max)}
 		}
 		if st == nil || !st.has(string(mb)) {
 			delta += int64(len(mb))
 		}
 	}
 	if !s.fits(delta) {
-		return &pb.CollectionsServiceSAddResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceSAddResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	st = s.setFor(req.GetKey(), true)
 	var added int64
@@ -113,10 +114,10 @@ func (m *StateMachine) sadd(req *pb.CollectionsServiceSAddRequest) *pb.Collectio
 			added++
 		}
 	}
-	return &pb.CollectionsServiceSAddResponse{Result: ok(), Added: added}
+	return &pb.CollectionsServiceSAddResponse{Result: result.OK(), Added: added}
 }
 
-func (m *StateMachine) srem(req *pb.CollectionsServiceSRemRequest) *pb.CollectionsServiceSRemResponse {
+func (m *Machine) srem(req *pb.CollectionsServiceSRemRequest) *pb.CollectionsServiceSRemResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSRemResponse{Result: r}
@@ -131,27 +132,27 @@ func (m *StateMachine) srem(req *pb.CollectionsServiceSRemRequest) *pb.Collectio
 			removed++
 		}
 	}
-	return &pb.CollectionsServiceSRemResponse{Result: ok(), Removed: removed}
+	return &pb.CollectionsServiceSRemResponse{Result: result.OK(), Removed: removed}
 }
 
 // spop removes random members. The PRNG is seeded from the command's time and
 // the number of commands applied so far: the same on every replica and every
 // replay, and different from one pop to the next.
-func (m *StateMachine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb.CollectionsServiceSPopResponse {
+func (m *Machine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb.CollectionsServiceSPopResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSPopResponse{Result: r}
 	}
 	count := req.GetCount()
 	if count < 0 {
-		return &pb.CollectionsServiceSPopResponse{Result: fail(codeInvalid, "count: must not be negative")}
+		return &pb.CollectionsServiceSPopResponse{Result: result.Failf(result.CodeInvalidArgument, "count: must not be negative")}
 	}
 	if count == 0 {
 		count = 1
 	}
 	st := s.sets[req.GetKey()]
 	if st == nil {
-		return &pb.CollectionsServiceSPopResponse{Result: ok()}
+		return &pb.CollectionsServiceSPopResponse{Result: result.OK()}
 	}
 	rng := rand.New(rand.NewPCG(uint64(at), m.applied))
 	n := min(count, int64(len(st.list)))
@@ -161,10 +162,10 @@ func (m *StateMachine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb
 		out = append(out, []byte(mb))
 		s.setRem(req.GetKey(), st, mb)
 	}
-	return &pb.CollectionsServiceSPopResponse{Result: ok(), Members: out}
+	return &pb.CollectionsServiceSPopResponse{Result: result.OK(), Members: out}
 }
 
-func (m *StateMachine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.CollectionsServiceSMoveResponse {
+func (m *Machine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.CollectionsServiceSMoveResponse {
 	s, r := m.lookup(req.GetStore(), kindSet)
 	if r != nil {
 		return &pb.CollectionsServiceSMoveResponse{Result: r}
@@ -172,18 +173,18 @@ func (m *StateMachine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.Collect
 	mb := string(req.GetMember())
 	src := s.sets[req.GetSource()]
 	if src == nil || !src.has(mb) {
-		return &pb.CollectionsServiceSMoveResponse{Result: ok()}
+		return &pb.CollectionsServiceSMoveResponse{Result: result.OK()}
 	}
 	if req.GetSource() == req.GetDestination() {
-		return &pb.CollectionsServiceSMoveResponse{Result: ok(), Moved: true}
+		return &pb.CollectionsServiceSMoveResponse{Result: result.OK(), Moved: true}
 	}
 	dst := s.sets[req.GetDestination()]
 	if dst == nil && !s.fits(int64(len(req.GetDestination()))) {
-		return &pb.CollectionsServiceSMoveResponse{Result: fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
+		return &pb.CollectionsServiceSMoveResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
 	s.setRem(req.GetSource(), src, mb)
 	s.setAdd(req.GetDestination(), s.setFor(req.GetDestination(), true), mb)
-	return &pb.CollectionsServiceSMoveResponse{Result: ok(), Moved: true}
+	return &pb.CollectionsServiceSMoveResponse{Result: result.OK(), Moved: true}
 }
 
 type algebra int
@@ -198,13 +199,13 @@ const (
 // empty sets), in byte order. With a destination it replaces that key with
 // the result (deleting it when the result is empty), which only apply may
 // do; reads pass "".
-func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest string) ([]string, *commonpb.Result) {
+func (m *Machine) setAlgebra(name string, keys []string, op algebra, dest string) ([]string, *commonpb.Result) {
 	s, r := m.lookup(name, kindSet)
 	if r != nil {
 		return nil, r
 	}
 	if len(keys) == 0 {
-		return nil, fail(codeInvalid, "keys: at least one is required")
+		return nil, result.Failf(result.CodeInvalidArgument, "keys: at least one is required")
 	}
 	var out []string
 	switch op {
@@ -260,9 +261,9 @@ func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest s
 			size += len(mb)
 		}
 		if size > MaxResponseBytes {
-			return nil, fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d: store it to a destination instead", size, MaxResponseBytes)
+			return nil, result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d: store it to a destination instead", size, MaxResponseBytes)
 		}
-		return out, ok()
+		return out, result.OK()
 	}
 	var delta int64
 	if len(out) > 0 {
@@ -278,7 +279,7 @@ func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest s
 		}
 	}
 	if !s.fits(delta) {
-		return nil, fail(codeLimitExceeded, "store %q would exceed its max_bytes", s.name)
+		return nil, result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)
 	}
 	if old := s.sets[dest]; old != nil {
 		s.dropSet(dest, old)
@@ -289,12 +290,12 @@ func (m *StateMachine) setAlgebra(name string, keys []string, op algebra, dest s
 			s.setAdd(dest, st, mb)
 		}
 	}
-	return out, ok()
+	return out, result.OK()
 }
 
 // Reads.
 
-func (m *StateMachine) readSet(name, key string) (*set, *commonpb.Result) {
+func (m *Machine) readSet(name, key string) (*set, *commonpb.Result) {
 	s, r := m.lookup(name, kindSet)
 	if r != nil {
 		return nil, r
@@ -303,18 +304,18 @@ func (m *StateMachine) readSet(name, key string) (*set, *commonpb.Result) {
 }
 
 // SIsMember tests one member.
-func (m *StateMachine) SIsMember(req *pb.CollectionsServiceSIsMemberRequest) *pb.CollectionsServiceSIsMemberResponse {
+func (m *Machine) SIsMember(req *pb.CollectionsServiceSIsMemberRequest) *pb.CollectionsServiceSIsMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
 	if r != nil {
 		return &pb.CollectionsServiceSIsMemberResponse{Result: r}
 	}
-	return &pb.CollectionsServiceSIsMemberResponse{Result: ok(), IsMember: st != nil && st.has(string(req.GetMember()))}
+	return &pb.CollectionsServiceSIsMemberResponse{Result: result.OK(), IsMember: st != nil && st.has(string(req.GetMember()))}
 }
 
 // SMIsMember tests members in order.
-func (m *StateMachine) SMIsMember(req *pb.CollectionsServiceSMIsMemberRequest) *pb.CollectionsServiceSMIsMemberResponse {
+func (m *Machine) SMIsMember(req *pb.CollectionsServiceSMIsMemberRequest) *pb.CollectionsServiceSMIsMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -327,7 +328,7 @@ func (m *StateMachine) SMIsMember(req *pb.CollectionsServiceSMIsMemberRequest) *
 			out[i] = st.has(string(mb))
 		}
 	}
-	return &pb.CollectionsServiceSMIsMemberResponse{Result: ok(), IsMember: out}
+	return &pb.CollectionsServiceSMIsMemberResponse{Result: result.OK(), IsMember: out}
 }
 
 func toBytes(ms []string) [][]byte {
@@ -339,7 +340,7 @@ func toBytes(ms []string) [][]byte {
 }
 
 // SMembers lists a set in byte order.
-func (m *StateMachine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.CollectionsServiceSMembersResponse {
+func (m *Machine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.CollectionsServiceSMembersResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -347,22 +348,22 @@ func (m *StateMachine) SMembers(req *pb.CollectionsServiceSMembersRequest) *pb.C
 		return &pb.CollectionsServiceSMembersResponse{Result: r}
 	}
 	if st == nil {
-		return &pb.CollectionsServiceSMembersResponse{Result: ok()}
+		return &pb.CollectionsServiceSMembersResponse{Result: result.OK()}
 	}
 	size := 0
 	for _, mb := range st.list {
 		size += len(mb)
 	}
 	if size > MaxResponseBytes {
-		return &pb.CollectionsServiceSMembersResponse{Result: fail(codeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)}
+		return &pb.CollectionsServiceSMembersResponse{Result: result.Failf(result.CodeLimitExceeded, "the answer would be %d bytes, past the response limit %d: scan instead", size, MaxResponseBytes)}
 	}
 	ms := append([]string(nil), st.list...)
 	sort.Strings(ms)
-	return &pb.CollectionsServiceSMembersResponse{Result: ok(), Members: toBytes(ms)}
+	return &pb.CollectionsServiceSMembersResponse{Result: result.OK(), Members: toBytes(ms)}
 }
 
 // SCard counts a set.
-func (m *StateMachine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.CollectionsServiceSCardResponse {
+func (m *Machine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.CollectionsServiceSCardResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -373,13 +374,13 @@ func (m *StateMachine) SCard(req *pb.CollectionsServiceSCardRequest) *pb.Collect
 	if st != nil {
 		n = int64(len(st.list))
 	}
-	return &pb.CollectionsServiceSCardResponse{Result: ok(), Cardinality: n}
+	return &pb.CollectionsServiceSCardResponse{Result: result.OK(), Cardinality: n}
 }
 
 // SRandMember picks members as Redis does: count > 0 answers up to count
 // distinct members, count < 0 exactly -count members that may repeat. A read
 // changes nothing, so it may draw from an unseeded source.
-func (m *StateMachine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest) *pb.CollectionsServiceSRandMemberResponse {
+func (m *Machine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest) *pb.CollectionsServiceSRandMemberResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(req.GetStore(), req.GetKey())
@@ -387,7 +388,7 @@ func (m *StateMachine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest)
 		return &pb.CollectionsServiceSRandMemberResponse{Result: r}
 	}
 	if st == nil {
-		return &pb.CollectionsServiceSRandMemberResponse{Result: ok()}
+		return &pb.CollectionsServiceSRandMemberResponse{Result: result.OK()}
 	}
 	count := req.GetCount()
 	if count == 0 {
@@ -422,11 +423,11 @@ func (m *StateMachine) SRandMember(req *pb.CollectionsServiceSRandMemberRequest)
 			out[i] = st.list[vj]
 		}
 	}
-	return &pb.CollectionsServiceSRandMemberResponse{Result: ok(), Members: toBytes(out)}
+	return &pb.CollectionsServiceSRandMemberResponse{Result: result.OK(), Members: toBytes(out)}
 }
 
 // SAlgebra answers SINTER, SUNION or SDIFF without storing.
-func (m *StateMachine) SAlgebra(name string, keys []string, op string) ([][]byte, *commonpb.Result) {
+func (m *Machine) SAlgebra(name string, keys []string, op string) ([][]byte, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	a := map[string]algebra{"inter": inter, "union": union, "diff": diff}[op]
@@ -438,7 +439,7 @@ func (m *StateMachine) SAlgebra(name string, keys []string, op string) ([][]byte
 }
 
 // SScan pages through members in byte order.
-func (m *StateMachine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.CollectionsServiceSScanResponse {
+func (m *Machine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.CollectionsServiceSScanResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceSScanResponse{Result: r}
@@ -452,11 +453,11 @@ func (m *StateMachine) SScan(req *pb.CollectionsServiceSScanRequest) *pb.Collect
 	for i, it := range page {
 		out[i] = []byte(it.name)
 	}
-	return &pb.CollectionsServiceSScanResponse{Result: ok(), Members: out, Cursor: next}
+	return &pb.CollectionsServiceSScanResponse{Result: result.OK(), Members: out, Cursor: next}
 }
 
 // collectSet is SScan's part under the lock.
-func (m *StateMachine) collectSet(store, key string, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectSet(store, key string, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	st, r := m.readSet(store, key)

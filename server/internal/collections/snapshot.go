@@ -22,7 +22,7 @@ const snapshotVersion = 1
 // interleaves) and returns a writer of those bytes. Maps are written in
 // sorted order and sets in their slice order, so the restored state makes the
 // same choices (SPOP draws, FIFO ties) as the state it was taken from.
-func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
+func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	e := &enc{}
@@ -129,7 +129,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Restore replaces the state with a snapshot's; an empty reader is the
 // empty state. Every waiter is woken, since anything may have changed.
-func (m *StateMachine) Restore(r io.Reader) error {
+func (m *Machine) Restore(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("collections: reading snapshot: %w", err)
@@ -143,13 +143,13 @@ func (m *StateMachine) Restore(r io.Reader) error {
 	m.mu.Lock()
 	m.stores, m.gen, m.applied, m.ttls = fresh.stores, fresh.gen, fresh.applied, fresh.ttls
 	m.mu.Unlock()
-	m.fireAll()
+	m.notify.FireAll()
 	return nil
 }
 
 var errCorrupt = errors.New("corrupt snapshot")
 
-func (m *StateMachine) decode(data []byte) error {
+func (m *Machine) decode(data []byte) error {
 	d := &dec{b: data}
 	if d.byte() != snapshotVersion {
 		return fmt.Errorf("%w: unknown version", errCorrupt)

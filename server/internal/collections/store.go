@@ -8,6 +8,7 @@ import (
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Store kinds.
@@ -123,24 +124,25 @@ func withDefaults(cfg *pb.CollectionsStoreConfig) *pb.CollectionsStoreConfig {
 	return c
 }
 
-// ValidateConfig returns the field and rule a configuration breaks, or "".
+// CheckConfig checks a store configuration: the invalid_argument Result
+// naming the field it breaks, or nil.
 // The API layer answers it as invalid_argument before proposing; apply checks
 // again so that a replayed log can never install a nonsensical store.
-func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
+func CheckConfig(cfg *pb.CollectionsStoreConfig) *commonpb.Result {
 	switch k := cfg.GetKind().(type) {
 	case *pb.CollectionsStoreConfig_Hash:
 		if k.Hash.GetMaxValueSize() < 0 {
-			return "config.hash.max_value_size", "must not be negative"
+			return result.Invalid("config.hash.max_value_size", "must not be negative")
 		}
 		if k.Hash.GetMaxBytes() < 0 {
-			return "config.hash.max_bytes", "must not be negative"
+			return result.Invalid("config.hash.max_bytes", "must not be negative")
 		}
 	case *pb.CollectionsStoreConfig_Set:
 		if k.Set.GetMaxMemberSize() < 0 {
-			return "config.set.max_member_size", "must not be negative"
+			return result.Invalid("config.set.max_member_size", "must not be negative")
 		}
 		if k.Set.GetMaxBytes() < 0 {
-			return "config.set.max_bytes", "must not be negative"
+			return result.Invalid("config.set.max_bytes", "must not be negative")
 		}
 	case *pb.CollectionsStoreConfig_Queue:
 		q := k.Queue
@@ -157,7 +159,7 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 			{"config.queue.max_messages", q.GetMaxMessages()},
 		} {
 			if f.v < 0 {
-				return f.name, "must not be negative"
+				return result.Invalid(f.name, "must not be negative")
 			}
 		}
 		for _, f := range []struct {
@@ -170,39 +172,39 @@ func ValidateConfig(cfg *pb.CollectionsStoreConfig) (field, rule string) {
 			{"config.queue.dedupe_window_ms", q.GetDedupeWindowMs()},
 		} {
 			if rule := msec.Check(f.v); rule != "" {
-				return f.name, rule
+				return result.Invalid(f.name, rule)
 			}
 		}
 		if q.GetDeadLetterQueue() != "" && q.GetDeadLetterQueue() == cfg.GetName() {
-			return "config.queue.dead_letter_queue", "must name another queue"
+			return result.Invalid("config.queue.dead_letter_queue", "must name another queue")
 		}
 	default:
-		return "config.kind", "one of hash, set or queue is required"
+		return result.Invalid("config.kind", "one of hash, set or queue is required")
 	}
-	return "", ""
+	return nil
 }
 
-func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
+func (m *Machine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at int64) *pb.CollectionsServiceCreateStoreResponse {
 	cfg := req.GetConfig()
-	if field, rule := ValidateConfig(cfg); field != "" {
-		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeInvalid, "%s: %s", field, rule)}
+	if r := CheckConfig(cfg); r != nil {
+		return &pb.CollectionsServiceCreateStoreResponse{Result: r}
 	}
 	cfg = withDefaults(cfg)
 	if s := m.stores[cfg.GetName()]; s != nil {
 		if proto.Equal(s.cfg, cfg) {
-			return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+			return &pb.CollectionsServiceCreateStoreResponse{Result: result.OK(), Info: s.info()}
 		}
-		return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeExists, "store %q exists with another configuration", cfg.GetName()), Info: s.info()}
+		return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeExists, "store %q exists with another configuration", cfg.GetName()), Info: s.info()}
 	}
 	kind := KindOf(cfg)
 	if kind == kindQueue {
 		if dlq := cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
 			d := m.stores[dlq]
 			if d == nil {
-				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeNotFound, "config.queue.dead_letter_queue: queue %q does not exist", dlq)}
+				return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeNotFound, "config.queue.dead_letter_queue: queue %q does not exist", dlq)}
 			}
 			if d.kind != kindQueue {
-				return &pb.CollectionsServiceCreateStoreResponse{Result: fail(codeConflict, "config.queue.dead_letter_queue: store %q is not a queue", dlq)}
+				return &pb.CollectionsServiceCreateStoreResponse{Result: result.Failf(result.CodeConflict, "config.queue.dead_letter_queue: store %q is not a queue", dlq)}
 			}
 			d.q.dlqRefs++
 		}
@@ -218,17 +220,17 @@ func (m *StateMachine) createStore(req *pb.CollectionsServiceCreateStoreRequest,
 		s.q = newQueue(cfg.GetQueue().GetRetentionMs())
 	}
 	m.stores[s.name] = s
-	return &pb.CollectionsServiceCreateStoreResponse{Result: ok(), Info: s.info()}
+	return &pb.CollectionsServiceCreateStoreResponse{Result: result.OK(), Info: s.info()}
 }
 
 // lookup finds a store of the wanted kind (kindAny: any).
-func (m *StateMachine) lookup(name string, kind pb.CollectionsStoreKind) (*store, *commonpb.Result) {
+func (m *Machine) lookup(name string, kind pb.CollectionsStoreKind) (*store, *commonpb.Result) {
 	s := m.stores[name]
 	if s == nil {
 		return nil, notFoundStore(name)
 	}
 	if kind != kindAny && s.kind != kind {
-		return nil, fail(codeConflict, "store %q is a %s store, not a %s store", name, kindName(s.kind), kindName(kind))
+		return nil, result.Failf(result.CodeConflict, "store %q is a %s store, not a %s store", name, kindName(s.kind), kindName(kind))
 	}
 	return s, nil
 }
@@ -245,13 +247,13 @@ func kindName(k pb.CollectionsStoreKind) string {
 	return "unknown"
 }
 
-func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest) *pb.CollectionsServiceDeleteStoreResponse {
+func (m *Machine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest) *pb.CollectionsServiceDeleteStoreResponse {
 	s, r := m.lookup(req.GetStore(), req.GetKind())
 	if r != nil {
 		return &pb.CollectionsServiceDeleteStoreResponse{Result: r}
 	}
 	if s.q != nil && s.q.dlqRefs > 0 {
-		return &pb.CollectionsServiceDeleteStoreResponse{Result: fail(codeConflict, "queue %q is the dead-letter queue of %d other queue(s)", s.name, s.q.dlqRefs)}
+		return &pb.CollectionsServiceDeleteStoreResponse{Result: result.Failf(result.CodeConflict, "queue %q is the dead-letter queue of %d other queue(s)", s.name, s.q.dlqRefs)}
 	}
 	if s.q != nil {
 		if dlq := s.cfg.GetQueue().GetDeadLetterQueue(); dlq != "" {
@@ -262,24 +264,24 @@ func (m *StateMachine) deleteStore(req *pb.CollectionsServiceDeleteStoreRequest)
 	}
 	delete(m.stores, s.name)
 	if s.q != nil {
-		m.fire(s.name) // blocked pops answer not_found
+		m.notify.Fire(s.name) // blocked pops answer not_found
 	}
-	return &pb.CollectionsServiceDeleteStoreResponse{Result: ok()}
+	return &pb.CollectionsServiceDeleteStoreResponse{Result: result.OK()}
 }
 
 // GetStore answers a store's configuration and status.
-func (m *StateMachine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.CollectionsServiceGetStoreResponse {
+func (m *Machine) GetStore(req *pb.CollectionsServiceGetStoreRequest) *pb.CollectionsServiceGetStoreResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(req.GetStore(), req.GetKind())
 	if r != nil {
 		return &pb.CollectionsServiceGetStoreResponse{Result: r}
 	}
-	return &pb.CollectionsServiceGetStoreResponse{Result: ok(), Info: s.info()}
+	return &pb.CollectionsServiceGetStoreResponse{Result: result.OK(), Info: s.info()}
 }
 
 // ListStores pages through stores in name order.
-func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *pb.CollectionsServiceListStoresResponse {
+func (m *Machine) ListStores(req *pb.CollectionsServiceListStoresRequest) *pb.CollectionsServiceListStoresResponse {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	size := int(req.GetPageSize())
@@ -294,7 +296,7 @@ func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *
 		}
 	}
 	sort.Strings(names)
-	resp := &pb.CollectionsServiceListStoresResponse{Result: ok()}
+	resp := &pb.CollectionsServiceListStoresResponse{Result: result.OK()}
 	if len(names) > size {
 		names = names[:size]
 		resp.NextPageToken = names[size-1]
@@ -306,7 +308,7 @@ func (m *StateMachine) ListStores(req *pb.CollectionsServiceListStoresRequest) *
 }
 
 // ScanKeys pages through the keys of a hash or set store.
-func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
+func (m *Machine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now int64) *pb.CollectionsServiceScanKeysResponse {
 	sc, r := newScan(req.GetCursor(), req.GetMatch(), req.GetCount())
 	if r != nil {
 		return &pb.CollectionsServiceScanKeysResponse{Result: r}
@@ -320,16 +322,16 @@ func (m *StateMachine) ScanKeys(req *pb.CollectionsServiceScanKeysRequest, now i
 	for i, it := range page {
 		keys[i] = it.name
 	}
-	return &pb.CollectionsServiceScanKeysResponse{Result: ok(), Keys: keys, Cursor: next}
+	return &pb.CollectionsServiceScanKeysResponse{Result: result.OK(), Keys: keys, Cursor: next}
 }
 
 // collectKeys is ScanKeys' part under the lock.
-func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
+func (m *Machine) collectKeys(store string, now int64, sc *scan) ([]scanItem, bool, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, r := m.lookup(store, kindAny)
 	if r == nil && s.kind == kindQueue {
-		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+		r = result.Failf(result.CodeConflict, "store %q is a queue, which has no keys", s.name)
 	}
 	if r != nil {
 		return nil, false, r
@@ -352,10 +354,10 @@ func (m *StateMachine) collectKeys(store string, now int64, sc *scan) ([]scanIte
 	return items, more, nil
 }
 
-func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
+func (m *Machine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, at int64) *pb.CollectionsServiceDeleteKeysResponse {
 	s, r := m.lookup(req.GetStore(), kindAny)
 	if r == nil && s.kind == kindQueue {
-		r = fail(codeConflict, "store %q is a queue, which has no keys", s.name)
+		r = result.Failf(result.CodeConflict, "store %q is a queue, which has no keys", s.name)
 	}
 	if r != nil {
 		return &pb.CollectionsServiceDeleteKeysResponse{Result: r}
@@ -374,5 +376,5 @@ func (m *StateMachine) deleteKeys(req *pb.CollectionsServiceDeleteKeysRequest, a
 			removed++
 		}
 	}
-	return &pb.CollectionsServiceDeleteKeysResponse{Result: ok(), Removed: removed}
+	return &pb.CollectionsServiceDeleteKeysResponse{Result: result.OK(), Removed: removed}
 }

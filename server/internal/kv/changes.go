@@ -5,6 +5,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // The change log: what watches are served from. History trims a key to its
@@ -91,7 +92,7 @@ func (b *bucket) forgot(e *entry) {
 // compacted is the answer to a watch resuming from after when changes
 // after it are lost.
 func (b *bucket) compacted(after uint64, maxChanges int, maxBytes int64) *commonpb.Result {
-	return fail(codeCompacted, "bucket %q: the changes after revision %d are no longer all kept; a watch can resume from revision %d or later (the server keeps each bucket's last %d changes, at most %d bytes of them, besides its history)",
+	return result.Failf(codeCompacted, "bucket %q: the changes after revision %d are no longer all kept; a watch can resume from revision %d or later (the server keeps each bucket's last %d changes, at most %d bytes of them, besides its history)",
 		b.cfg.Name, after, b.hole, maxChanges, maxBytes)
 }
 

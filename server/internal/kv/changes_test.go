@@ -11,6 +11,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // drain reads every change above after through WatchNext in batches of
@@ -96,7 +97,7 @@ func TestChangeLogCompacted(t *testing.T) {
 		t.Fatalf("from 20: %v, %v", revs, r)
 	}
 	// A resume point the bucket never reached is a bucket that was deleted.
-	if _, _, _, r := h.m.WatchStart("b", Filter{Pattern: ">"}, 31, StartChanges); r.GetResultCode() != codeNotFound {
+	if _, _, _, r := h.m.WatchStart("b", Filter{Pattern: ">"}, 31, StartChanges); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("resume from 31: %v", r)
 	}
 	// The initial phases are served from the state and never compacted.
@@ -161,7 +162,7 @@ func TestChangeLogSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	m2.SetWatchBacklog(20, 1<<20)
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
@@ -180,7 +181,7 @@ func TestChangeLogSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m3 := New(nil)
+	m3 := New()
 	m3.SetWatchBacklog(3, 1<<20)
 	if err := m3.Restore(&buf); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestChangeLogVersion1Snapshot(t *testing.T) {
 		Entries: []snapEntry{{Key: "k", Value: []byte("v"), Rev: 9, Op: int32(kvpb.KVOperation_KV_OPERATION_PUT)}}}); err != nil {
 		t.Fatal(err)
 	}
-	m := New(nil)
+	m := New()
 	if err := m.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}

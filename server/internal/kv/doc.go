@@ -5,8 +5,9 @@
 // Everything that changes state arrives through ApplyOp (one raft command)
 // or Tick (the leader's clock, through the log), so every replica and every
 // replay reaches the same state; time is only the command's AtMs. Reads are
-// answered from the state under a read lock, and changes are announced to
-// the API layer's waiters through a Notifier after the lock is released.
+// answered from the state under a read lock, and every change wakes
+// the API layer's waiters of its bucket (Watch, a notify.Waiter) after the
+// lock is released.
 //
 // Watches read each bucket's change log (changes.go): its last changes,
 // bounded by count and bytes (SetWatchBacklog), kept whether or not the

@@ -7,6 +7,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // TestLongestTTLKeepsKeys: a bucket whose ttl_ms is the longest duration
@@ -30,7 +31,7 @@ func TestLongestTTLKeepsKeys(t *testing.T) {
 			} else {
 				r = h.apply(op, &kvpb.KVServiceUpdateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 1, TtlMs: ttl}})
 			}
-			if r.GetResult().GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetResult().GetMessage(), "config.ttl_ms: ") {
+			if r.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetResult().GetMessage(), "config.ttl_ms: ") {
 				t.Errorf("op %d ttl %d: %v, want invalid_argument naming config.ttl_ms", op, ttl, r.GetResult())
 			}
 		}

@@ -16,10 +16,10 @@ func FuzzKeysAndPatterns(f *testing.F) {
 		f.Add(s, s)
 	}
 	f.Fuzz(func(t *testing.T, key, pattern string) {
-		okKey := CheckKey(key, 1024) == ""
-		okPat := CheckPattern(pattern, 1024) == ""
+		okKey := CheckKey("key", key, 1024) == nil
+		okPat := CheckPattern("pattern", pattern, 1024) == nil
 		if okKey {
-			if CheckPattern(key, 1024) != "" {
+			if CheckPattern("pattern", key, 1024) != nil {
 				t.Fatalf("valid key %q is not a valid pattern", key)
 			}
 			stars := strings.Repeat("*.", strings.Count(key, "."))
@@ -41,7 +41,7 @@ func FuzzApply(f *testing.F) {
 	f.Add(uint16(OpCreateBucket), []byte{0x0a, 0x03, 0x0a, 0x01, 'b'})
 	f.Add(uint16(OpDelete), []byte{0xff})
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte) {
-		m := New(nil)
+		m := New()
 		cfg, _ := proto.Marshal(&kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 2, MaxValueSize: 64}})
 		m.ApplyOp(OpCreateBucket, 1, cfg)
 		before, _ := m.Info("b")

@@ -9,7 +9,10 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -28,26 +31,14 @@ const (
 	OpPurge        uint16 = 8
 )
 
-// Notifier is told which bucket changed after every apply, outside the
-// machine's lock (notify.Notifier[string] satisfies it).
-type Notifier interface {
-	Fire(bucket string)
-	FireAll()
-}
-
-type nopNotifier struct{}
-
-func (nopNotifier) Fire(string) {}
-func (nopNotifier) FireAll()    {}
-
 // Machine is the KV state machine: every bucket, key and retained entry.
 // Mutations arrive through Apply (from the raft log) and Tick; reads come
 // from the API layer under the read lock.
 type Machine struct {
 	mu      sync.RWMutex
 	buckets map[string]*bucket
-	lastID  uint64 // bucket ids: a recreated bucket is a new bucket to watchers
-	notify  Notifier
+	lastID  uint64                  // bucket ids: a recreated bucket is a new bucket to watchers
+	notify  notify.Notifier[string] // keyed by bucket; fired after every change in it, outside mu
 	// Bounds of each bucket's change log (SetWatchBacklog).
 	maxChanges     int
 	maxChangeBytes int64
@@ -88,28 +79,23 @@ type entry struct {
 
 func (e *entry) size() int64 { return int64(len(e.pb.Key) + len(e.pb.Value)) }
 
-// New returns an empty machine that tells n about changes (nil: nobody).
-func New(n Notifier) *Machine {
-	if n == nil {
-		n = nopNotifier{}
-	}
-	return &Machine{buckets: map[string]*bucket{}, notify: n,
+// New returns an empty machine.
+func New() *Machine {
+	return &Machine{buckets: map[string]*bucket{},
 		maxChanges: DefaultWatchBacklog, maxChangeBytes: DefaultWatchBacklogBytes}
 }
 
-var okResult = &commonpb.Result{Success: true}
+var _ fsm.Subsystem = (*Machine)(nil)
 
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
+// Name implements fsm.Subsystem.
+func (m *Machine) Name() string { return Name }
 
-const (
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeWrongRevision = "wrong_revision"
-	codeInvalid       = "invalid_argument"
-	codeLimit         = "limit_exceeded"
-)
+// Apply implements fsm.Subsystem.
+func (m *Machine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+// Watch subscribes to the changes of bucket (see notify): the waiter wakes
+// after every applied change in it, and after a restore.
+func (m *Machine) Watch(bucket string) *notify.Waiter[string] { return m.notify.Watch(bucket) }
 
 // ApplyOp applies one committed command. It is deterministic: time is atMs.
 // A malformed payload or unknown op answers an error value and changes
@@ -229,10 +215,10 @@ func (m *Machine) write(op uint16, w writeReq, atMs int64) (any, string) {
 func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result, uint64) {
 	b := m.buckets[w.bucket]
 	if b == nil {
-		return fail(codeNotFound, "bucket %q does not exist", w.bucket), 0
+		return result.Failf(result.CodeNotFound, "bucket %q does not exist", w.bucket), 0
 	}
 	if int64(len(w.value)) > b.cfg.MaxValueSize {
-		return fail(codeInvalid, "value: is %d bytes, bucket limit %d", len(w.value), b.cfg.MaxValueSize), 0
+		return result.Failf(result.CodeInvalidArgument, "value: is %d bytes, bucket limit %d", len(w.value), b.cfg.MaxValueSize), 0
 	}
 	k := b.keys[w.key]
 	var latest *entry
@@ -247,15 +233,15 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 	switch op {
 	case OpCreate:
 		if latest != nil && latest.pb.Operation == kvpb.KVOperation_KV_OPERATION_PUT {
-			return fail(codeExists, "key %q exists at revision %d", w.key, latestRev), 0
+			return result.Failf(result.CodeExists, "key %q exists at revision %d", w.key, latestRev), 0
 		}
 	case OpUpdate:
 		if latestRev != w.lastRev {
-			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+			return result.Failf(result.CodeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
 		}
 	case OpDelete, OpPurge:
 		if w.lastRev != 0 && latestRev != w.lastRev {
-			return fail(codeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
+			return result.Failf(result.CodeWrongRevision, "key %q is at revision %d, not %d", w.key, latestRev, w.lastRev), 0
 		}
 		kvop = kvpb.KVOperation_KV_OPERATION_DELETE
 		if op == OpPurge {
@@ -275,12 +261,12 @@ func (m *Machine) writeKey(op uint16, w writeReq, atMs int64) (*commonpb.Result,
 			}
 		}
 		if b.bytes-freed+add > b.cfg.MaxBytes {
-			return fail(codeLimit, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
+			return result.Failf(result.CodeLimitExceeded, "bucket %q would hold %d bytes, max_bytes %d", w.bucket, b.bytes-freed+add, b.cfg.MaxBytes), 0
 		}
 	}
 	e := m.append(b, w.key, w.value, kvop, atMs)
 	b.compact()
-	return okResult, e.pb.Revision
+	return result.OK(), e.pb.Revision
 }
 
 // append writes a new entry for key as the bucket's next revision, trimming
@@ -361,33 +347,33 @@ func (b *bucket) compact() {
 
 func (m *Machine) createBucket(cfg *kvpb.KVBucketConfig, atMs int64) *kvpb.KVServiceCreateBucketResponse {
 	if cfg == nil {
-		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config: is required")}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config: is required")}
 	}
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	if b := m.buckets[cfg.Name]; b != nil {
 		if !proto.Equal(b.cfg, cfg) {
-			return &kvpb.KVServiceCreateBucketResponse{Result: fail(codeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
+			return &kvpb.KVServiceCreateBucketResponse{Result: result.Failf(result.CodeExists, "bucket %q exists with another configuration", cfg.Name), Info: b.info()}
 		}
-		return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+		return &kvpb.KVServiceCreateBucketResponse{Result: result.OK(), Info: b.info()}
 	}
 	m.lastID++
 	b := &bucket{id: m.lastID, cfg: proto.Clone(cfg).(*kvpb.KVBucketConfig), createdAtMs: atMs, keys: map[string]*keyState{}}
 	m.buckets[cfg.Name] = b
-	return &kvpb.KVServiceCreateBucketResponse{Result: okResult, Info: b.info()}
+	return &kvpb.KVServiceCreateBucketResponse{Result: result.OK(), Info: b.info()}
 }
 
 func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateBucketResponse, string) {
 	if cfg == nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config: is required")}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config: is required")}, ""
 	}
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeInvalid, "config.ttl_ms: %s", rule)}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}, ""
 	}
 	b := m.buckets[cfg.Name]
 	if b == nil {
-		return &kvpb.KVServiceUpdateBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", cfg.Name)}, ""
+		return &kvpb.KVServiceUpdateBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", cfg.Name)}, ""
 	}
 	b.cfg = proto.Clone(cfg).(*kvpb.KVBucketConfig)
 	// Trim in key order so that every replica drops the same entries in the
@@ -401,15 +387,15 @@ func (m *Machine) updateBucket(cfg *kvpb.KVBucketConfig) (*kvpb.KVServiceUpdateB
 		b.trim(b.keys[k], int(cfg.History))
 	}
 	b.compact()
-	return &kvpb.KVServiceUpdateBucketResponse{Result: okResult, Info: b.info()}, cfg.Name
+	return &kvpb.KVServiceUpdateBucketResponse{Result: result.OK(), Info: b.info()}, cfg.Name
 }
 
 func (m *Machine) deleteBucket(name string) (*kvpb.KVServiceDeleteBucketResponse, string) {
 	if m.buckets[name] == nil {
-		return &kvpb.KVServiceDeleteBucketResponse{Result: fail(codeNotFound, "bucket %q does not exist", name)}, ""
+		return &kvpb.KVServiceDeleteBucketResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", name)}, ""
 	}
 	delete(m.buckets, name)
-	return &kvpb.KVServiceDeleteBucketResponse{Result: okResult}, name
+	return &kvpb.KVServiceDeleteBucketResponse{Result: result.OK()}, name
 }
 
 func (b *bucket) info() *kvpb.KVBucketInfo {

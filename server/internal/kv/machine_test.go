@@ -9,6 +9,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,7 +23,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, cfg *kvpb.KVBucketConfig) *harness {
-	h := &harness{t: t, m: New(nil), now: 1000}
+	h := &harness{t: t, m: New(), now: 1000}
 	if cfg != nil {
 		if cfg.History == 0 {
 			cfg.History = 1
@@ -76,8 +77,8 @@ func TestRevisionsCASAndDeletes(t *testing.T) {
 	if r1 != 1 || r2 != 2 {
 		t.Fatalf("revisions %d %d", r1, r2)
 	}
-	h.code(h.apply(OpCreate, &kvpb.KVServiceCreateRequest{Bucket: "b", Key: "a", Value: []byte("x")}), codeExists)
-	h.code(h.apply(OpUpdate, &kvpb.KVServiceUpdateRequest{Bucket: "b", Key: "a", Value: []byte("x"), LastRevision: r2}), codeWrongRevision)
+	h.code(h.apply(OpCreate, &kvpb.KVServiceCreateRequest{Bucket: "b", Key: "a", Value: []byte("x")}), result.CodeExists)
+	h.code(h.apply(OpUpdate, &kvpb.KVServiceUpdateRequest{Bucket: "b", Key: "a", Value: []byte("x"), LastRevision: r2}), result.CodeWrongRevision)
 	r3 := h.ok(h.apply(OpUpdate, &kvpb.KVServiceUpdateRequest{Bucket: "b", Key: "a", Value: []byte("x"), LastRevision: r1})).(*kvpb.KVServiceUpdateResponse).Revision
 	if r3 != 3 {
 		t.Fatalf("update revision %d", r3)
@@ -85,15 +86,15 @@ func TestRevisionsCASAndDeletes(t *testing.T) {
 	if e, r := h.m.Get("b", "a", 0); r != nil || string(e.Value) != "x" || e.Revision != 3 {
 		t.Fatalf("get: %v %v", e, r)
 	}
-	h.code(h.apply(OpDelete, &kvpb.KVServiceDeleteRequest{Bucket: "b", Key: "a", LastRevision: 1}), codeWrongRevision)
+	h.code(h.apply(OpDelete, &kvpb.KVServiceDeleteRequest{Bucket: "b", Key: "a", LastRevision: 1}), result.CodeWrongRevision)
 	h.ok(h.apply(OpDelete, &kvpb.KVServiceDeleteRequest{Bucket: "b", Key: "a", LastRevision: 3}))
-	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != codeNotFound {
+	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("get deleted: %v", r)
 	}
 	// Create succeeds on a deleted key.
 	h.ok(h.apply(OpCreate, &kvpb.KVServiceCreateRequest{Bucket: "b", Key: "a", Value: []byte("again")}))
 	h.ok(h.apply(OpPurge, &kvpb.KVServicePurgeRequest{Bucket: "b", Key: "a"}))
-	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != codeNotFound {
+	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("get purged: %v", r)
 	}
 	hist, _ := h.m.History("b", "a", 0)
@@ -108,7 +109,7 @@ func TestRevisionsCASAndDeletes(t *testing.T) {
 	if info.Values != 1 || info.Revision != 6 {
 		t.Fatalf("info %v", info)
 	}
-	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "nope", Key: "a"}), codeNotFound)
+	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "nope", Key: "a"}), result.CodeNotFound)
 }
 
 func TestHistoryTrimming(t *testing.T) {
@@ -121,7 +122,7 @@ func TestHistoryTrimming(t *testing.T) {
 	if len(hist) != 3 || string(hist[0].Value) != "7" || string(hist[2].Value) != "9" {
 		t.Fatalf("history %v", hist)
 	}
-	if _, r := h.m.Get("b", "k", 1); r.GetResultCode() != codeNotFound {
+	if _, r := h.m.Get("b", "k", 1); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("trimmed revision readable: %v", r)
 	}
 	if e, _ := h.m.Get("b", "k", hist[1].Revision); string(e.Value) != "8" {
@@ -151,7 +152,7 @@ func TestTTLExpiry(t *testing.T) {
 		t.Fatalf("expired early: %v", r)
 	}
 	h.m.Tick(1100)
-	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != codeNotFound {
+	if _, r := h.m.Get("b", "a", 0); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("not expired: %v", r)
 	}
 	hist, _ := h.m.History("b", "a", 0)
@@ -162,7 +163,7 @@ func TestTTLExpiry(t *testing.T) {
 		t.Fatalf("deadline %d", d)
 	}
 	h.m.Tick(1300) // b expires (marker at 1300), a's marker (1100) goes
-	if _, r := h.m.History("b", "a", 0); r.GetResultCode() != codeNotFound {
+	if _, r := h.m.History("b", "a", 0); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("marker not dropped: %v", r)
 	}
 	h.m.Tick(1400)
@@ -176,11 +177,11 @@ func TestTTLExpiry(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	h := newHarness(t, &kvpb.KVBucketConfig{Name: "b", MaxValueSize: 4, MaxBytes: 10})
-	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "b", Key: "k", Value: []byte("12345")}), codeInvalid)
+	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "b", Key: "k", Value: []byte("12345")}), result.CodeInvalidArgument)
 	h.put("k", "1234") // 5 bytes
 	h.put("k", "1234") // replaces: still 5
 	h.put("j", "1234") // 10: at the limit
-	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "b", Key: "i", Value: []byte("1")}), codeLimit)
+	h.code(h.apply(OpPut, &kvpb.KVServicePutRequest{Bucket: "b", Key: "i", Value: []byte("1")}), result.CodeLimitExceeded)
 	if keys, _ := h.m.Keys("b", "", ""); len(keys) != 2 {
 		t.Fatalf("refused write stored: %v", keys)
 	}
@@ -207,7 +208,7 @@ func TestWatchReads(t *testing.T) {
 	}
 	h.ok(h.apply(OpDeleteBucket, &kvpb.KVServiceDeleteBucketRequest{Bucket: "b"}))
 	h.ok(h.apply(OpCreateBucket, &kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 1, MaxValueSize: 10}}))
-	if _, _, r := h.m.WatchNext("b", id, Filter{}, 0, 0, nil); r.GetResultCode() != codeNotFound {
+	if _, _, r := h.m.WatchNext("b", id, Filter{}, 0, 0, nil); r.GetResultCode() != result.CodeNotFound {
 		t.Fatalf("recreated bucket not noticed: %v", r)
 	}
 }
@@ -228,7 +229,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestBadCommands(t *testing.T) {
-	m := New(nil)
+	m := New()
 	for op := uint16(0); op < 12; op++ {
 		if _, ok := m.ApplyOp(op, 0, []byte{0xff, 0xff, 0xff}).(error); !ok {
 			t.Errorf("op %d: garbage payload not refused", op)
@@ -270,27 +271,27 @@ func TestBadCommands(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	for _, k := range []string{"a", "a.b", "A-z_0=9/x.y", "x"} {
-		if r := CheckKey(k, 1024); r != "" {
+		if r := CheckKey("key", k, 1024); r != nil {
 			t.Errorf("key %q refused: %s", k, r)
 		}
 	}
 	for _, k := range []string{"", ".a", "a.", "a..b", "a b", "a*", "a>", string(make([]byte, 1025))} {
-		if CheckKey(k, 1024) == "" {
+		if CheckKey("key", k, 1024) == nil {
 			t.Errorf("key %q accepted", k)
 		}
 	}
 	for _, p := range []string{"", ">", "*", "a.*.c", "a.>", "*.>"} {
-		if r := CheckPattern(p, 1024); r != "" {
+		if r := CheckPattern("pattern", p, 1024); r != nil {
 			t.Errorf("pattern %q refused: %s", p, r)
 		}
 	}
 	for _, p := range []string{">.a", "a..b", "a*", ".", "a.>b"} {
-		if CheckPattern(p, 1024) == "" {
+		if CheckPattern("pattern", p, 1024) == nil {
 			t.Errorf("pattern %q accepted", p)
 		}
 	}
 	for _, n := range []string{"", "a.b", "a b", "ä"} {
-		if CheckBucketName(n, 256) == "" {
+		if result.CheckName("bucket", n, 256) == nil {
 			t.Errorf("bucket %q accepted", n)
 		}
 	}

@@ -1,6 +1,11 @@
 package kv
 
-import "strings"
+import (
+	"strings"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
+)
 
 // MaxHistory is the most entries a bucket may keep per key.
 const MaxHistory = 64
@@ -8,79 +13,64 @@ const MaxHistory = 64
 // MaxBucketNameLen bounds a bucket name, in bytes.
 const MaxBucketNameLen = 256
 
-// CheckBucketName returns the rule a bucket name breaks, or "".
-func CheckBucketName(name string, max int) string {
-	if name == "" {
-		return "must not be empty"
-	}
-	if len(name) > max {
-		return "is longer than the limit"
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return "must contain only [A-Za-z0-9_-]"
-		}
-	}
-	return ""
-}
-
 func keyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '_' || c == '=' || c == '/' || c == '-' || c == '.'
 }
 
-// CheckKey returns the rule a key breaks, or "": dot-separated tokens of
-// [A-Za-z0-9_=/.-], no leading, trailing or double dot, at most max bytes.
-func CheckKey(key string, max int) string {
+// CheckKey checks a key (field): dot-separated tokens of [A-Za-z0-9_=/.-],
+// no leading, trailing or double dot, at most max bytes. It answers the
+// invalid_argument Result naming field, or nil.
+func CheckKey(field, key string, max int) *commonpb.Result {
 	if key == "" {
-		return "must not be empty"
+		return result.Invalid(field, "must not be empty")
 	}
 	if len(key) > max {
-		return "is longer than the limit"
+		return result.Invalid(field, "is longer than the limit")
 	}
 	for i := 0; i < len(key); i++ {
 		if !keyByte(key[i]) {
-			return "must contain only [A-Za-z0-9_=/.-]"
+			return result.Invalid(field, "must contain only [A-Za-z0-9_=/.-]")
 		}
 	}
 	if key[0] == '.' || key[len(key)-1] == '.' {
-		return "must not begin or end with a dot"
+		return result.Invalid(field, "must not begin or end with a dot")
 	}
 	if strings.Contains(key, "..") {
-		return "must not contain an empty token (double dot)"
+		return result.Invalid(field, "must not contain an empty token (double dot)")
 	}
-	return ""
+	return nil
 }
 
-// CheckPattern returns the rule a watch or keys pattern breaks, or "". An
-// empty pattern means ">" and is valid. Tokens are key tokens, "*" (exactly
-// one token) or, last only, ">" (one or more tokens).
-func CheckPattern(p string, max int) string {
+// CheckPattern checks a watch or keys pattern (field). An empty pattern
+// means ">" and is valid. Tokens are key tokens, "*" (exactly one token)
+// or, last only, ">" (one or more tokens). It answers the invalid_argument
+// Result naming field, or nil.
+func CheckPattern(field, p string, max int) *commonpb.Result {
 	if p == "" {
-		return ""
+		return nil
 	}
 	if len(p) > max {
-		return "is longer than the limit"
+		return result.Invalid(field, "is longer than the limit")
 	}
 	for i, tok := range strings.Split(p, ".") {
 		switch {
 		case tok == "":
-			return "must not contain an empty token"
+			return result.Invalid(field, "must not contain an empty token")
 		case tok == "*":
 		case tok == ">":
 			if i != strings.Count(p, ".") {
-				return `">" must be the last token`
+				return result.Invalid(field, `">" must be the last token`)
 			}
 		default:
 			for j := 0; j < len(tok); j++ {
 				if !keyByte(tok[j]) {
-					return "must contain only [A-Za-z0-9_=/.-] tokens, * or >"
+					return result.Invalid(field, "must contain only [A-Za-z0-9_=/.-] tokens, * or >")
 				}
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // Match reports whether key matches pattern ("" and ">" match every key).

@@ -5,6 +5,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Reads: the API layer answers these from the leader's state under the
@@ -57,7 +58,7 @@ func (m *Machine) List(after string, limit int) ([]*kvpb.KVBucketInfo, bool) {
 }
 
 func bucketNotFound(name string) *commonpb.Result {
-	return fail(codeNotFound, "bucket %q does not exist", name)
+	return result.Failf(result.CodeNotFound, "bucket %q does not exist", name)
 }
 
 // Get answers a key's latest entry (rev 0) or its PUT entry at rev.
@@ -82,9 +83,9 @@ func (m *Machine) Get(bucket, key string, rev uint64) (*kvpb.KVEntry, *commonpb.
 		}
 	}
 	if rev != 0 {
-		return nil, fail(codeNotFound, "key %q has no value at revision %d", key, rev)
+		return nil, result.Failf(result.CodeNotFound, "key %q has no value at revision %d", key, rev)
 	}
-	return nil, fail(codeNotFound, "key %q not found", key)
+	return nil, result.Failf(result.CodeNotFound, "key %q not found", key)
 }
 
 // Keys answers the live keys matching pattern that sort after startAfter,
@@ -126,7 +127,7 @@ func (m *Machine) History(bucket, key string, after uint64) ([]*kvpb.KVEntry, *c
 	}
 	k := b.keys[key]
 	if k == nil {
-		return nil, fail(codeNotFound, "key %q has no history", key)
+		return nil, result.Failf(result.CodeNotFound, "key %q has no history", key)
 	}
 	out := make([]*kvpb.KVEntry, 0, len(k.hist))
 	for _, e := range k.hist {
@@ -178,7 +179,7 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMo
 		return 0, nil, 0, bucketNotFound(bucket)
 	}
 	if mode == StartChanges && after > b.rev {
-		return 0, nil, 0, fail(codeNotFound, "bucket %q is at revision %d, below the resume point %d: the bucket watched was deleted", bucket, b.rev, after)
+		return 0, nil, 0, result.Failf(result.CodeNotFound, "bucket %q is at revision %d, below the resume point %d: the bucket watched was deleted", bucket, b.rev, after)
 	}
 	if after >= b.rev {
 		return b.id, nil, b.rev, nil
@@ -223,7 +224,7 @@ func (m *Machine) WatchNext(bucket string, id uint64, f Filter, after uint64, ma
 	defer m.mu.RUnlock()
 	b := m.buckets[bucket]
 	if b == nil || b.id != id {
-		return buf, 0, fail(codeNotFound, "bucket %q was deleted", bucket)
+		return buf, 0, result.Failf(result.CodeNotFound, "bucket %q was deleted", bucket)
 	}
 	return m.changesSince(b, f, after, max, buf)
 }

@@ -1,7 +1,7 @@
 // Package lock is the server's lock state machine: leases with fence
 // tokens, shared and exclusive grants, multi-key grants and FIFO waiters.
 //
-// One Table type holds the state. The quorum table (StateMachine) is a
+// One Table type holds the state. The quorum table (Machine) is a
 // raft subsystem: every mutation is a command applied in log order with the
 // leader's time, so it is deterministic, snapshotted and restored whole. The
 // API layer keeps a second Table for LOCAL scope, driven directly with its

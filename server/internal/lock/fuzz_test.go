@@ -21,7 +21,7 @@ func FuzzLockApply(f *testing.F) {
 	f.Add(uint16(OpCancel), EncodeCancel("r", 1), int64(30))
 	f.Add(uint16(9), []byte{0xff}, int64(-1))
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte, at int64) {
-		sm := NewStateMachine()
+		sm := New()
 		// Some state first, so the fuzzed command meets holders and waiters.
 		sm.Apply(fsm.Command{Subsystem: Name, Op: OpAcquire, AtMs: 1, Payload: acquire})
 		w, _ := proto.Marshal(&lockpb.LockServiceMultiTryAcquireRequest{RequestId: "w", Keys: []string{"b"}, LeaseTtlMs: 1000, MaxWaitMs: 100, Mode: lockpb.LockMode_LOCK_MODE_SHARED})

@@ -66,7 +66,7 @@ type snapTomb struct {
 // Snapshot implements fsm.Subsystem: it copies the state (strings and key
 // slices are immutable once stored, so sharing them is safe) and returns a
 // writer that encodes the copy.
-func (s *StateMachine) Snapshot() (func(io.Writer) error, error) {
+func (s *Machine) Snapshot() (func(io.Writer) error, error) {
 	st := s.capture()
 	return func(w io.Writer) error { return json.NewEncoder(w).Encode(st) }, nil
 }
@@ -99,7 +99,7 @@ func (t *Table) capture() *snapState {
 
 // Restore implements fsm.Subsystem: it replaces the whole state (an empty
 // reader means the empty state) and wakes every waiting handler.
-func (s *StateMachine) Restore(r io.Reader) error {
+func (s *Machine) Restore(r io.Reader) error {
 	var st snapState
 	if err := json.NewDecoder(r).Decode(&st); err != nil {
 		if !errors.Is(err, io.EOF) {

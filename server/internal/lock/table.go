@@ -9,18 +9,10 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
-// Result codes a Table answers with (see common.proto).
-const (
-	CodeExpired      = "expired"
-	CodeNotOwner     = "not_owner"
-	CodeLeaseExpired = "lease_expired"
-	CodeConflict     = "conflict"
-	CodeInvalid      = "invalid_argument"
-)
-
-// Messages of an acquisition refused with CodeExpired: what happened, in
+// Messages of an acquisition refused with result.CodeExpired: what happened, in
 // the request's terms, for the error a user reads.
 const (
 	// MsgContended answers a try (max_wait_ms 0) on a lock that someone
@@ -169,16 +161,16 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if rule := msec.Check(r.MaxWaitMs); rule != "" {
-		return fail(CodeInvalid, "max_wait_ms: "+rule)
+		return fail(result.CodeInvalidArgument, "max_wait_ms: "+rule)
 	}
 	if rule := msec.Check(r.TTLMs); rule != "" {
-		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+		return fail(result.CodeInvalidArgument, "lease_ttl_ms: "+rule)
 	}
 	now := t.now(atMs)
 	t.expireDue(now)
 	if l := t.byReq[r.RequestID]; l != nil {
 		if !sameRequest(l.keys, l.mode, r) {
-			return fail(CodeConflict, "request_id already holds a lease on other keys or in another mode")
+			return fail(result.CodeConflict, "request_id already holds a lease on other keys or in another mode")
 		}
 		return &Outcome{Lease: t.leasePB(l, true)}
 	}
@@ -192,11 +184,11 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	}
 	if w := t.waiters[r.RequestID]; w != nil {
 		if !sameRequest(w.keys, w.mode, r) {
-			return fail(CodeConflict, "request_id is already waiting for other keys or in another mode")
+			return fail(result.CodeConflict, "request_id is already waiting for other keys or in another mode")
 		}
 		if r.MaxWaitMs == 0 {
 			t.removeWaiter(w, now)
-			return fail(CodeExpired, MsgContended)
+			return fail(result.CodeExpired, MsgContended)
 		}
 		// A re-issue takes over the waiter's place in the queue; the earlier
 		// call's Cancel (with the old attempt) no longer applies.
@@ -213,7 +205,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		return &Outcome{Lease: t.leasePB(l, false)}
 	}
 	if r.MaxWaitMs == 0 {
-		return fail(CodeExpired, MsgContended)
+		return fail(result.CodeExpired, MsgContended)
 	}
 	t.attemptSeq++
 	t.orderSeq++
@@ -237,9 +229,9 @@ func sameRequest(keys []string, mode lockpb.LockMode, r AcquireRequest) bool {
 // endedOutcome answers for a request id whose lease is gone.
 func (t *Table) endedOutcome(tb *tomb, reqID string) *Outcome {
 	if tb != nil && tb.reqID == reqID && tb.reason != lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED {
-		return fail(CodeNotOwner, "the lease was "+reasonWord(tb.reason))
+		return fail(result.CodeNotOwner, "the lease was "+reasonWord(tb.reason))
 	}
-	return fail(CodeLeaseExpired, "the lease has expired or never existed")
+	return fail(result.CodeLeaseExpired, "the lease has expired or never existed")
 }
 
 func reasonWord(r lockpb.LockEventType) string {
@@ -270,7 +262,7 @@ func (t *Table) Cancel(reqID string, attempt uint64, atMs int64) *Outcome {
 // expired lease is never revived.
 func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
 	if rule := msec.Check(ttlMs); rule != "" {
-		return fail(CodeInvalid, "lease_ttl_ms: "+rule)
+		return fail(result.CodeInvalidArgument, "lease_ttl_ms: "+rule)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -279,12 +271,12 @@ func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
 	l, tb := t.lookup(leaseID)
 	if l == nil {
 		if tb != nil && tb.reqID != reqID {
-			return fail(CodeNotOwner, "the lease belongs to another request_id")
+			return fail(result.CodeNotOwner, "the lease belongs to another request_id")
 		}
 		return t.endedOutcome(tb, reqID)
 	}
 	if l.reqID != reqID {
-		return fail(CodeNotOwner, "the lease belongs to another request_id")
+		return fail(result.CodeNotOwner, "the lease belongs to another request_id")
 	}
 	if ttlMs > 0 {
 		l.ttlMs = ttlMs
@@ -306,14 +298,14 @@ func (t *Table) Release(leaseID, reqID string, atMs int64) *Outcome {
 	if l == nil {
 		switch {
 		case tb != nil && tb.reqID != reqID:
-			return fail(CodeNotOwner, "the lease belongs to another request_id")
+			return fail(result.CodeNotOwner, "the lease belongs to another request_id")
 		case tb != nil && tb.reason == lockpb.LockEventType_LOCK_EVENT_TYPE_RELEASED:
 			return &Outcome{}
 		}
 		return t.endedOutcome(tb, reqID)
 	}
 	if l.reqID != reqID {
-		return fail(CodeNotOwner, "the lease belongs to another request_id")
+		return fail(result.CodeNotOwner, "the lease belongs to another request_id")
 	}
 	t.end(l, lockpb.LockEventType_LOCK_EVENT_TYPE_RELEASED, now)
 	return &Outcome{}
@@ -655,10 +647,10 @@ func (t *Table) Recover(r AcquireRequest, nowMs int64) *Outcome {
 		return t.endedOutcome(t.tombReq[r.RequestID], r.RequestID)
 	}
 	if !sameRequest(l.keys, l.mode, r) {
-		return fail(CodeConflict, "request_id holds a lease on other keys or in another mode")
+		return fail(result.CodeConflict, "request_id holds a lease on other keys or in another mode")
 	}
 	if l.expiresAt <= nowMs {
-		return fail(CodeLeaseExpired, "the lease has expired")
+		return fail(result.CodeLeaseExpired, "the lease has expired")
 	}
 	return &Outcome{Lease: t.leasePB(l, true)}
 }

@@ -11,6 +11,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,8 +44,8 @@ func mustCode(t *testing.T, o *Outcome, code string) {
 func TestLockExclusiveExcludesAndFenceIncreases(t *testing.T) {
 	tb := NewTable("", 0)
 	l1 := mustGrant(t, acq(t, tb, "r1", excl, 0, 10, "k"))
-	mustCode(t, acq(t, tb, "r2", excl, 0, 11, "k"), CodeExpired)
-	mustCode(t, acq(t, tb, "r3", shared, 0, 11, "k"), CodeExpired)
+	mustCode(t, acq(t, tb, "r2", excl, 0, 11, "k"), result.CodeExpired)
+	mustCode(t, acq(t, tb, "r3", shared, 0, 11, "k"), result.CodeExpired)
 	if o := tb.Release(l1.LeaseId, "r1", 12); o.Code != "" {
 		t.Fatal(o)
 	}
@@ -87,7 +88,7 @@ func TestLockSharedSharesAndWriterIsNotStarved(t *testing.T) {
 		t.Fatalf("writer should wait: %+v", w)
 	}
 	// A reader arriving after the waiting writer queues behind it.
-	mustCode(t, acq(t, tb, "r3", shared, 0, 12, "k"), CodeExpired)
+	mustCode(t, acq(t, tb, "r3", shared, 0, 12, "k"), result.CodeExpired)
 	r4 := acq(t, tb, "r4", shared, 5000, 12, "k")
 	if !r4.Waiting {
 		t.Fatalf("late reader should wait: %+v", r4)
@@ -125,7 +126,7 @@ func TestLockReadersBehindReadersGoTogether(t *testing.T) {
 func TestLockMultiAllOrNoneAndNoDeadlock(t *testing.T) {
 	tb := NewTable("", 0)
 	hb := mustGrant(t, acq(t, tb, "hb", excl, 0, 10, "b"))
-	mustCode(t, acq(t, tb, "m0", excl, 0, 11, "a", "b"), CodeExpired)
+	mustCode(t, acq(t, tb, "m0", excl, 0, 11, "a", "b"), result.CodeExpired)
 	if info := tb.Inspect("a"); len(info.Holders) != 0 {
 		t.Fatalf("a failed multi-lock left a held: %v", info)
 	}
@@ -160,7 +161,7 @@ func TestLockExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
 	if tb.NextDeadline() != 1010 {
 		t.Fatalf("next deadline %d", tb.NextDeadline())
 	}
-	if o := tb.Renew(l.LeaseId, "other", 0, 500); o.Code != CodeNotOwner {
+	if o := tb.Renew(l.LeaseId, "other", 0, 500); o.Code != result.CodeNotOwner {
 		t.Fatal(o)
 	}
 	if o := tb.Renew(l.LeaseId, "r", 2000, 500); o.Code != "" || o.Lease.LeaseExpiresAtMs != 2500 {
@@ -171,13 +172,13 @@ func TestLockExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
 		t.Fatal("expired early")
 	}
 	tb.Tick(2500)
-	mustCode(t, tb.Renew(l.LeaseId, "r", 0, 2501), CodeLeaseExpired)
-	mustCode(t, tb.Release(l.LeaseId, "r", 2501), CodeLeaseExpired)
-	mustCode(t, tb.Release(l.LeaseId, "x", 2501), CodeNotOwner)
-	mustCode(t, tb.Acquire(AcquireRequest{RequestID: "r", Keys: []string{"k"}, Mode: excl, TTLMs: 1000, RecoverOnly: true}, 2501), CodeLeaseExpired)
+	mustCode(t, tb.Renew(l.LeaseId, "r", 0, 2501), result.CodeLeaseExpired)
+	mustCode(t, tb.Release(l.LeaseId, "r", 2501), result.CodeLeaseExpired)
+	mustCode(t, tb.Release(l.LeaseId, "x", 2501), result.CodeNotOwner)
+	mustCode(t, tb.Acquire(AcquireRequest{RequestID: "r", Keys: []string{"k"}, Mode: excl, TTLMs: 1000, RecoverOnly: true}, 2501), result.CodeLeaseExpired)
 	// The same request id never becomes a second grant while its end is
 	// remembered, even without recover_only.
-	mustCode(t, acq(t, tb, "r", excl, 0, 2502, "k"), CodeLeaseExpired)
+	mustCode(t, acq(t, tb, "r", excl, 0, 2502, "k"), result.CodeLeaseExpired)
 
 	l2 := mustGrant(t, acq(t, tb, "r2", excl, 0, 3000, "k"))
 	if o := tb.Release(l2.LeaseId, "r2", 3001); o.Code != "" {
@@ -186,14 +187,14 @@ func TestLockExpiryNeverRevivesAndReleaseCodes(t *testing.T) {
 	if o := tb.Release(l2.LeaseId, "r2", 3002); o.Code != "" {
 		t.Fatalf("release retry: %+v", o)
 	}
-	mustCode(t, tb.Acquire(AcquireRequest{RequestID: "r2", Keys: []string{"k"}, Mode: excl, TTLMs: 1000, RecoverOnly: true}, 3003), CodeNotOwner)
+	mustCode(t, tb.Acquire(AcquireRequest{RequestID: "r2", Keys: []string{"k"}, Mode: excl, TTLMs: 1000, RecoverOnly: true}, 3003), result.CodeNotOwner)
 	// Tombstones go after the retention; then everything is unknown.
 	tb.Tick(3001 + TombstoneRetentionMs)
 	if _, _, _, tombs := tb.Counts(); tombs != 0 {
 		t.Fatalf("tombs = %d", tombs)
 	}
-	mustCode(t, tb.Release(l2.LeaseId, "r2", 3001+TombstoneRetentionMs), CodeLeaseExpired)
-	mustCode(t, tb.Renew("garbage", "r2", 0, 1), CodeLeaseExpired)
+	mustCode(t, tb.Release(l2.LeaseId, "r2", 3001+TombstoneRetentionMs), result.CodeLeaseExpired)
+	mustCode(t, tb.Renew("garbage", "r2", 0, 1), result.CodeLeaseExpired)
 }
 
 func TestLockRecoverAndTakeOver(t *testing.T) {
@@ -203,11 +204,11 @@ func TestLockRecoverAndTakeOver(t *testing.T) {
 	if again.Lease == nil || !again.Lease.Recovered || again.Lease.LeaseId != l.LeaseId || again.Lease.Grants[0].FenceToken != l.Grants[0].FenceToken {
 		t.Fatalf("re-issue = %+v", again)
 	}
-	mustCode(t, acq(t, tb, "r", shared, 0, 20, "k"), CodeConflict)
+	mustCode(t, acq(t, tb, "r", shared, 0, 20, "k"), result.CodeConflict)
 	if o := tb.Recover(AcquireRequest{RequestID: "r", Keys: []string{"k"}, Mode: excl}, 1009); o.Lease == nil {
 		t.Fatal(o)
 	}
-	mustCode(t, tb.Recover(AcquireRequest{RequestID: "r", Keys: []string{"k"}, Mode: excl}, 1010), CodeLeaseExpired)
+	mustCode(t, tb.Recover(AcquireRequest{RequestID: "r", Keys: []string{"k"}, Mode: excl}, 1010), result.CodeLeaseExpired)
 
 	w1 := acq(t, tb, "w", excl, 5000, 30, "k")
 	w2 := acq(t, tb, "w", excl, 5000, 40, "k")
@@ -336,7 +337,7 @@ func checkInvariants(t *testing.T, tb *Table, lastFence map[string]uint64) {
 	}
 }
 
-func apply(t *testing.T, sm *StateMachine, op uint16, at int64, msg proto.Message) *Outcome {
+func apply(t *testing.T, sm *Machine, op uint16, at int64, msg proto.Message) *Outcome {
 	t.Helper()
 	b, err := proto.Marshal(msg)
 	if err != nil {
@@ -351,7 +352,7 @@ func apply(t *testing.T, sm *StateMachine, op uint16, at int64, msg proto.Messag
 }
 
 func TestLockStateMachineSnapshotRestore(t *testing.T) {
-	sm := NewStateMachine()
+	sm := New()
 	l := apply(t, sm, OpAcquire, 10, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r1", Keys: []string{"a", "b"}, LeaseTtlMs: 1000}).Lease
 	w := apply(t, sm, OpAcquire, 11, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r2", Keys: []string{"b"}, MaxWaitMs: 5000, LeaseTtlMs: 1000})
 	r3 := apply(t, sm, OpAcquire, 12, &lockpb.LockServiceMultiTryAcquireRequest{RequestId: "r3", Keys: []string{"c"}, LeaseTtlMs: 1000}).Lease
@@ -368,7 +369,7 @@ func TestLockStateMachineSnapshotRestore(t *testing.T) {
 	// Changes after the snapshot must not leak into it.
 	apply(t, sm, OpRelease, 14, &lockpb.LockServiceReleaseRequest{LeaseId: l.LeaseId, RequestId: "r1"})
 
-	sm2 := NewStateMachine()
+	sm2 := New()
 	if err := sm2.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +406,7 @@ func TestLockStateMachineSnapshotRestore(t *testing.T) {
 }
 
 func TestLockApplyRejectsGarbage(t *testing.T) {
-	sm := NewStateMachine()
+	sm := New()
 	for _, cmd := range []fsm.Command{
 		{Subsystem: Name, Op: OpAcquire, Payload: []byte{0xff, 0xff}},
 		{Subsystem: Name, Op: OpRenew, Payload: []byte{0x0a}},
@@ -430,7 +431,7 @@ func TestLockApplyRejectsGarbage(t *testing.T) {
 // compares their snapshots.
 func TestLockDeterministic(t *testing.T) {
 	run := func() []byte {
-		sm := NewStateMachine()
+		sm := New()
 		rng := rand.New(rand.NewPCG(7, 7))
 		var leases []*lockpb.LockLease
 		for i := range 3000 {
@@ -470,7 +471,7 @@ func TestLockContendedTrySaysWhy(t *testing.T) {
 	tb := NewTable("", 0)
 	mustGrant(t, acq(t, tb, "holder", excl, 0, 10, "k"))
 	o := acq(t, tb, "try", excl, 0, 11, "k")
-	mustCode(t, o, CodeExpired)
+	mustCode(t, o, result.CodeExpired)
 	if o.Message != MsgContended {
 		t.Fatalf("contended try: message %q, want %q", o.Message, MsgContended)
 	}
@@ -478,7 +479,7 @@ func TestLockContendedTrySaysWhy(t *testing.T) {
 		t.Fatalf("want a queued waiter, got %+v", o)
 	}
 	o = acq(t, tb, "waiter", excl, 0, 13, "k")
-	mustCode(t, o, CodeExpired)
+	mustCode(t, o, result.CodeExpired)
 	if o.Message != MsgContended {
 		t.Fatalf("waiter re-issued as a try: message %q, want %q", o.Message, MsgContended)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // The change log: what watches are served from. A store keeps only each
@@ -23,7 +23,7 @@ const DefaultWatchBacklog = 10000
 
 // SetWatchBacklog bounds each store's change log to its last n changes
 // (n <= 0: the default). Call it before the machine is used.
-func (m *StateMachine) SetWatchBacklog(n int) {
+func (m *Machine) SetWatchBacklog(n int) {
 	if n <= 0 {
 		n = DefaultWatchBacklog
 	}
@@ -57,7 +57,7 @@ func (s *store) current(info *objstorepb.ObjectInfo) bool {
 // record adds the info of the store's newest revision to its change log,
 // evicting beyond the bound; an evicted info that is no longer current is
 // a hole: no watch can resume before it.
-func (m *StateMachine) record(s *store, info *objstorepb.ObjectInfo) {
+func (m *Machine) record(s *store, info *objstorepb.ObjectInfo) {
 	c := &s.changes
 	c.log = append(c.log, info)
 	for c.len() > max(m.backlog, 1) {
@@ -98,17 +98,17 @@ func (s *store) restoredHole() uint64 {
 	return h
 }
 
-// changesSince answers up to max (0: no limit) changes of a store above
+// ChangesSince answers up to max (0: no limit) changes of a store above
 // after, in revision order, deleted markers only with deleted, and the
 // revision up to which the store has been scanned. Changes older than the
 // change log come from the current infos when nothing after `after` was
 // lost; otherwise it answers compacted.
-func (m *StateMachine) changesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
+func (m *Machine) ChangesSince(storeName string, after uint64, deleted bool, max int) ([]*objstorepb.ObjectInfo, uint64, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
 	if !ok {
-		return nil, 0, api.Failf(api.CodeNotFound, "store %q", storeName)
+		return nil, 0, result.Failf(result.CodeNotFound, "store %q", storeName)
 	}
 	if after >= s.rev {
 		return nil, s.rev, nil
@@ -118,7 +118,7 @@ func (m *StateMachine) changesSince(storeName string, after uint64, deleted bool
 	from := s.changes.from(s.rev)
 	if after+1 < from {
 		if after < s.hole {
-			return nil, 0, api.Failf(api.CodeCompacted,
+			return nil, 0, result.Failf(result.CodeCompacted,
 				"store %q: the changes after revision %d are no longer all kept; a watch can resume from revision %d or later (the server keeps each store's last %d changes)",
 				storeName, after, s.hole, m.backlog)
 		}

@@ -7,16 +7,16 @@ import (
 	"testing"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // revisionsSince drains changesSince in batches of 3, as the watch loop
 // does, and answers the revisions it delivers, or the failure.
-func revisionsSince(t *testing.T, m *StateMachine, after uint64) ([]uint64, string) {
+func revisionsSince(t *testing.T, m *Machine, after uint64) ([]uint64, string) {
 	t.Helper()
 	var out []uint64
 	for {
-		got, rev, r := m.changesSince("s", after, true, 3)
+		got, rev, r := m.ChangesSince("s", after, true, 3)
 		if r != nil {
 			return out, r.GetResultCode() + ": " + r.GetMessage()
 		}
@@ -50,7 +50,7 @@ func revs(r []uint64) string {
 // deleted marker even after it expired; further behind than the change log
 // holds it is told compacted, and a snapshot keeps that true.
 func TestWatchChangeLog(t *testing.T) {
-	m, err := NewStateMachine("")
+	m, err := New("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestWatchChangeLog(t *testing.T) {
 	for i := range 6 {
 		m.Apply(stage(t, m, "s", "o", []byte{byte(i)}, 10)) // revisions 1..6, one name
 	}
-	m.Apply(cmd(t, opDelete, 10, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "o"})) // 7
+	m.Apply(cmd(t, OpDelete, 10, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "o"})) // 7
 	m.Tick(2000)                                                                                      // the marker expires: gone from the state
 	if got, fail := revisionsSince(t, m, 0); fail != "" || revs(got) != span(1, 7) {
 		t.Fatalf("got %v %s, want 1..7", got, fail)
@@ -68,7 +68,7 @@ func TestWatchChangeLog(t *testing.T) {
 		m.Apply(stage(t, m, "s", "p", []byte{byte(i)}, 3000)) // 8..15: 1..5 leave the log
 	}
 	_, fail := revisionsSince(t, m, 2)
-	if !strings.HasPrefix(fail, api.CodeCompacted+":") || !strings.Contains(fail, "resume from revision 5 ") {
+	if !strings.HasPrefix(fail, result.CodeCompacted+":") || !strings.Contains(fail, "resume from revision 5 ") {
 		t.Fatalf("from 2: %s, want compacted naming revision 5", fail)
 	}
 	if got, fail := revisionsSince(t, m, 5); fail != "" || revs(got) != span(6, 15) {
@@ -86,11 +86,11 @@ func TestWatchChangeLog(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2, _ := NewStateMachine("")
+	m2, _ := New("")
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if _, fail := revisionsSince(t, m2, 13); !strings.HasPrefix(fail, api.CodeCompacted) {
+	if _, fail := revisionsSince(t, m2, 13); !strings.HasPrefix(fail, result.CodeCompacted) {
 		t.Fatalf("restored, from 13: %s", fail)
 	}
 	m2.Apply(stage(t, m2, "s", "q", nil, 3000)) // 16
@@ -102,7 +102,7 @@ func TestWatchChangeLog(t *testing.T) {
 // With nothing overwritten, a resume older than the change log is served
 // from the current infos.
 func TestWatchChangeLogFallsBackOnState(t *testing.T) {
-	m, _ := NewStateMachine("")
+	m, _ := New("")
 	m.SetWatchBacklog(2)
 	createStore(t, m, &objstorepb.ObjectStoreConfig{Name: "s"})
 	for i := range 7 {

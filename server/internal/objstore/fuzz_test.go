@@ -11,12 +11,12 @@ import (
 // FuzzApply feeds arbitrary payloads to every op: apply must answer (an
 // error value at worst) and never panic.
 func FuzzApply(f *testing.F) {
-	p, _ := encodeCommit(newBlobID(), &objstorepb.ObjectInfo{Store: "s", Name: "n", Size: 3})
-	f.Add(uint16(opCommit), p)
-	f.Add(uint16(opDiscard), []byte("0123456789abcdef0123456789abcdef"))
-	f.Add(uint16(opCreateStore), []byte{10, 3, 10, 1, 's'})
+	p, _ := EncodeCommit(newBlobID(), &objstorepb.ObjectInfo{Store: "s", Name: "n", Size: 3})
+	f.Add(uint16(OpCommit), p)
+	f.Add(uint16(OpDiscard), []byte("0123456789abcdef0123456789abcdef"))
+	f.Add(uint16(OpCreateStore), []byte{10, 3, 10, 1, 's'})
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte) {
-		m, err := NewStateMachine("")
+		m, err := New("")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,14 +28,14 @@ func FuzzApply(f *testing.F) {
 // FuzzRestore feeds arbitrary snapshots to Restore: it fails or succeeds,
 // never panics.
 func FuzzRestore(f *testing.F) {
-	m, _ := NewStateMachine("")
+	m, _ := New("")
 	w, _ := m.Snapshot()
 	var buf bytes.Buffer
 	_ = w(&buf)
 	f.Add(buf.Bytes())
 	f.Add([]byte("WMOS\x01\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := NewStateMachine("")
+		m, err := New("")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,7 @@ package objstore
 import "git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 
 // Gauges reports the object stores, live objects and their bytes.
-func (m *StateMachine) Gauges() []fsm.Gauge {
+func (m *Machine) Gauges() []fsm.Gauge {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var live, bytes int64

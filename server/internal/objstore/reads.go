@@ -15,7 +15,7 @@ import (
 // them is safe.
 
 // StoreInfo returns a store's info, or false.
-func (m *StateMachine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool) {
+func (m *Machine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[name]
@@ -26,7 +26,7 @@ func (m *StateMachine) StoreInfo(name string) (*objstorepb.ObjectStoreInfo, bool
 }
 
 // Stores returns up to limit stores whose names sort after `after`.
-func (m *StateMachine) Stores(after string, limit int) (page []*objstorepb.ObjectStoreInfo, more bool) {
+func (m *Machine) Stores(after string, limit int) (page []*objstorepb.ObjectStoreInfo, more bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	names := make([]string, 0, len(m.stores))
@@ -45,17 +45,17 @@ func (m *StateMachine) Stores(after string, limit int) (page []*objstorepb.Objec
 	return page, more
 }
 
-// version is what a Get needs of an object version.
-type version struct {
-	info   *objstorepb.ObjectInfo
-	blob   string
-	putRev uint64
+// Version is what a Get needs of an object version.
+type Version struct {
+	Info   *objstorepb.ObjectInfo
+	Blob   string // "" for an empty object
+	PutRev uint64 // the revision of the Put that wrote the data
 }
 
-// lookup returns a store's available room for a new version of name (its
+// Lookup returns a store's available room for a new version of name (its
 // max_bytes less the bytes other objects hold; -1 when unbounded) and the
 // name's current entry (nil when absent).
-func (m *StateMachine) lookup(storeName, name string) (v *version, room int64, found bool) {
+func (m *Machine) Lookup(storeName, name string) (v *Version, room int64, found bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -67,7 +67,7 @@ func (m *StateMachine) lookup(storeName, name string) (v *version, room int64, f
 		room = max - s.bytes
 	}
 	if o := s.objects[name]; o != nil {
-		v = &version{info: o.info, blob: o.blob, putRev: o.putRev}
+		v = &Version{Info: o.info, Blob: o.blob, PutRev: o.putRev}
 		if room >= 0 && !o.info.GetDeleted() {
 			room += o.info.GetSize()
 		}
@@ -75,9 +75,9 @@ func (m *StateMachine) lookup(storeName, name string) (v *version, room int64, f
 	return v, room, true
 }
 
-// objects returns a store's entries sorted by name after `after`, or false
+// Objects returns a store's entries sorted by name after `after`, or false
 // when the store does not exist.
-func (m *StateMachine) objects(storeName, after string, deleted bool) ([]*objstorepb.ObjectInfo, bool) {
+func (m *Machine) Objects(storeName, after string, deleted bool) ([]*objstorepb.ObjectInfo, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -94,9 +94,9 @@ func (m *StateMachine) objects(storeName, after string, deleted bool) ([]*objsto
 	return out, true
 }
 
-// changes returns the entries of a store with a revision above after, in
+// Changes returns the entries of a store with a revision above after, in
 // revision order, with the store's revision; live only when !deleted.
-func (m *StateMachine) changes(storeName string, after uint64, live, deleted bool) ([]*objstorepb.ObjectInfo, uint64, bool) {
+func (m *Machine) Changes(storeName string, after uint64, live, deleted bool) ([]*objstorepb.ObjectInfo, uint64, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.stores[storeName]
@@ -115,7 +115,7 @@ func (m *StateMachine) changes(storeName string, after uint64, live, deleted boo
 	return out, s.rev, true
 }
 
-// watch subscribes to changes in a store (see notify).
-func (m *StateMachine) watch(storeName string) *notify.Waiter[string] {
+// Watch subscribes to changes in a store (see notify).
+func (m *Machine) Watch(storeName string) *notify.Waiter[string] {
 	return m.notify.Watch(storeName)
 }

@@ -65,7 +65,7 @@ type snapBlob struct {
 // immutable, so this copies pointers) and pins the blobs: while the writer
 // runs, blobs dropped by apply are removed only afterwards, so every blob
 // the snapshot names exists at least until it is written.
-func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
+func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	// raft runs one snapshot at a time; a pin still held here belongs to
@@ -96,13 +96,13 @@ func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
 	}, nil
 }
 
-func (m *StateMachine) unpin() {
+func (m *Machine) unpin() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.unpinLocked()
 }
 
-func (m *StateMachine) unpinLocked() {
+func (m *Machine) unpinLocked() {
 	m.pinned = false
 	for _, id := range m.deferred {
 		if _, ok := m.refs[id]; !ok {
@@ -147,7 +147,7 @@ func (s *snapWriter) write(b []byte) {
 	}
 }
 
-func (m *StateMachine) writeSnapshot(w io.Writer, stores []snapStore, blobs []snapBlob) error {
+func (m *Machine) writeSnapshot(w io.Writer, stores []snapStore, blobs []snapBlob) error {
 	sw := &snapWriter{w: bufio.NewWriterSize(w, 64<<10)}
 	sw.write([]byte(snapMagic))
 	sw.write([]byte{snapVersion})
@@ -225,7 +225,7 @@ func (s *snapReader) msg(m proto.Message) {
 // blob's data are kept; blobs the restored state does not refer to are
 // left for the sweep the service runs once the log has been replayed
 // (later log entries may still adopt them).
-func (m *StateMachine) Restore(r io.Reader) error {
+func (m *Machine) Restore(r io.Reader) error {
 	stores, refs, exp, err := m.readSnapshot(r)
 	if err != nil {
 		return err
@@ -238,7 +238,7 @@ func (m *StateMachine) Restore(r io.Reader) error {
 	return nil
 }
 
-func (m *StateMachine) readSnapshot(r io.Reader) (map[string]*store, map[string]struct{}, expiryHeap, error) {
+func (m *Machine) readSnapshot(r io.Reader) (map[string]*store, map[string]struct{}, expiryHeap, error) {
 	stores := map[string]*store{}
 	refs := map[string]struct{}{}
 	var exp expiryHeap

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // TestBadInput: every malformed request is refused with invalid_argument
@@ -73,7 +74,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, w := range writes {
 		r := s.apply(w.op, 1, mustMarshal(t, w.req)).(resulter).GetResult()
-		if r.GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetMessage(), w.field+": ") {
+		if r.GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), w.field+": ") {
 			t.Errorf("op %d %v: %v, want invalid_argument naming %s", w.op, w.req, r, w.field)
 		}
 	}
@@ -105,7 +106,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for i, rd := range reads {
 		r := rd.r.GetResult()
-		if r.GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetMessage(), rd.field+": ") {
+		if r.GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetMessage(), rd.field+": ") {
 			t.Errorf("read %d: %v, want invalid_argument naming %s", i, r, rd.field)
 		}
 	}
@@ -116,7 +117,7 @@ func TestBadInput(t *testing.T) {
 	small := New(Limits{MaxSketchBytes: 1 << 10})
 	for _, c := range []*sketchpb.SketchConfig{bloomCfg("x", 100_000, 0.01), cmsCfg("x", 1000, 10), topkCfg("x", 10, 1000, 10)} {
 		r := apply[*sketchpb.SketchServiceCreateSketchResponse](t, small, OpCreate, &sketchpb.SketchServiceCreateSketchRequest{Config: c})
-		if r.GetResult().GetResultCode() != codeLimitExceeded || !strings.HasPrefix(r.GetResult().GetMessage(), "config.") {
+		if r.GetResult().GetResultCode() != result.CodeLimitExceeded || !strings.HasPrefix(r.GetResult().GetMessage(), "config.") {
 			t.Errorf("oversized %v: %v", c, r.GetResult())
 		}
 	}

@@ -17,7 +17,7 @@ type resulter interface{ GetResult() *commonpb.Result }
 
 // apply runs one command through the same path raft uses: marshal the
 // request, Apply it, and hand back the response.
-func apply[R resulter](t testing.TB, s *StateMachine, op uint16, req proto.Message) R {
+func apply[R resulter](t testing.TB, s *Machine, op uint16, req proto.Message) R {
 	t.Helper()
 	payload, err := proto.Marshal(req)
 	if err != nil {
@@ -32,7 +32,7 @@ func apply[R resulter](t testing.TB, s *StateMachine, op uint16, req proto.Messa
 }
 
 // mustOK applies and fails the test unless the result is a success.
-func mustOK[R resulter](t testing.TB, s *StateMachine, op uint16, req proto.Message) R {
+func mustOK[R resulter](t testing.TB, s *Machine, op uint16, req proto.Message) R {
 	t.Helper()
 	r := apply[R](t, s, op, req)
 	if !r.GetResult().GetSuccess() {
@@ -41,7 +41,7 @@ func mustOK[R resulter](t testing.TB, s *StateMachine, op uint16, req proto.Mess
 	return r
 }
 
-func snapshotBytes(t testing.TB, s *StateMachine) []byte {
+func snapshotBytes(t testing.TB, s *Machine) []byte {
 	t.Helper()
 	w, err := s.Snapshot()
 	if err != nil {
@@ -54,7 +54,7 @@ func snapshotBytes(t testing.TB, s *StateMachine) []byte {
 	return b.Bytes()
 }
 
-func create(t testing.TB, s *StateMachine, cfg *sketchpb.SketchConfig) *sketchpb.SketchInfo {
+func create(t testing.TB, s *Machine, cfg *sketchpb.SketchConfig) *sketchpb.SketchInfo {
 	t.Helper()
 	return mustOK[*sketchpb.SketchServiceCreateSketchResponse](t, s, OpCreate, &sketchpb.SketchServiceCreateSketchRequest{Config: cfg}).GetInfo()
 }

@@ -6,13 +6,14 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // The read methods answer queries from local state under a read lock: they
 // validate the request as the API layer must, and never change anything.
 
 // read validates name and finds the sketch of kind; the caller holds s.mu.
-func (s *StateMachine) read(name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+func (s *Machine) read(name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
 	if r := s.limits.checkName("name", name); r != nil {
 		return nil, r
 	}
@@ -20,27 +21,27 @@ func (s *StateMachine) read(name string, kind sketchpb.SketchKind) (*entry, *com
 }
 
 // Get answers GetSketch.
-func (s *StateMachine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchpb.SketchServiceGetSketchResponse {
+func (s *Machine) Get(req *sketchpb.SketchServiceGetSketchRequest) *sketchpb.SketchServiceGetSketchResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), req.GetKind())
 	if r != nil {
 		return &sketchpb.SketchServiceGetSketchResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceGetSketchResponse{Result: ok(), Info: e.info()}
+	return &sketchpb.SketchServiceGetSketchResponse{Result: result.OK(), Info: e.info()}
 }
 
 // List answers ListSketches: sketches in name order after page_token.
-func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *sketchpb.SketchServiceListSketchesResponse {
+func (s *Machine) List(req *sketchpb.SketchServiceListSketchesRequest) *sketchpb.SketchServiceListSketchesResponse {
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0 || size > maxPageSize:
-		return &sketchpb.SketchServiceListSketchesResponse{Result: invalid("page_size", "must be between 0 and %d, got %d", maxPageSize, size)}
+		return &sketchpb.SketchServiceListSketchesResponse{Result: result.Invalidf("page_size", "must be between 0 and %d, got %d", maxPageSize, size)}
 	case size == 0:
 		size = defaultPageSize
 	}
 	if _, known := sketchpb.SketchKind_name[int32(req.GetKind())]; !known {
-		return &sketchpb.SketchServiceListSketchesResponse{Result: invalid("kind", "unknown sketch kind %d", req.GetKind())}
+		return &sketchpb.SketchServiceListSketchesResponse{Result: result.Invalidf("kind", "unknown sketch kind %d", req.GetKind())}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -51,7 +52,7 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 		}
 	}
 	slices.Sort(names)
-	resp := &sketchpb.SketchServiceListSketchesResponse{Result: ok()}
+	resp := &sketchpb.SketchServiceListSketchesResponse{Result: result.OK()}
 	if len(names) > size {
 		names = names[:size]
 		resp.NextPageToken = names[size-1]
@@ -63,7 +64,7 @@ func (s *StateMachine) List(req *sketchpb.SketchServiceListSketchesRequest) *ske
 }
 
 // BloomExists answers BloomExists.
-func (s *StateMachine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest) *sketchpb.SketchServiceBloomExistsResponse {
+func (s *Machine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest) *sketchpb.SketchServiceBloomExistsResponse {
 	if r := s.limits.checkItem("item", req.GetItem()); r != nil {
 		return &sketchpb.SketchServiceBloomExistsResponse{Result: r}
 	}
@@ -73,11 +74,11 @@ func (s *StateMachine) BloomExists(req *sketchpb.SketchServiceBloomExistsRequest
 	if r != nil {
 		return &sketchpb.SketchServiceBloomExistsResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceBloomExistsResponse{Result: ok(), Exists: e.bloom.exists(req.GetItem())}
+	return &sketchpb.SketchServiceBloomExistsResponse{Result: result.OK(), Exists: e.bloom.exists(req.GetItem())}
 }
 
 // BloomMExists answers BloomMExists.
-func (s *StateMachine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsRequest) *sketchpb.SketchServiceBloomMExistsResponse {
+func (s *Machine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsRequest) *sketchpb.SketchServiceBloomMExistsResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceBloomMExistsResponse{Result: r}
 	}
@@ -91,22 +92,22 @@ func (s *StateMachine) BloomMExists(req *sketchpb.SketchServiceBloomMExistsReque
 	for i, it := range req.GetItems() {
 		out[i] = e.bloom.exists(it)
 	}
-	return &sketchpb.SketchServiceBloomMExistsResponse{Result: ok(), Exists: out}
+	return &sketchpb.SketchServiceBloomMExistsResponse{Result: result.OK(), Exists: out}
 }
 
 // BloomCard answers BloomCard.
-func (s *StateMachine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *sketchpb.SketchServiceBloomCardResponse {
+func (s *Machine) BloomCard(req *sketchpb.SketchServiceBloomCardRequest) *sketchpb.SketchServiceBloomCardResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
 	if r != nil {
 		return &sketchpb.SketchServiceBloomCardResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceBloomCardResponse{Result: ok(), Cardinality: e.bloom.inserted}
+	return &sketchpb.SketchServiceBloomCardResponse{Result: result.OK(), Cardinality: e.bloom.inserted}
 }
 
 // HLLCount answers HLLCount: the estimate of one HLL or of a union.
-func (s *StateMachine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *sketchpb.SketchServiceHLLCountResponse {
+func (s *Machine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *sketchpb.SketchServiceHLLCountResponse {
 	if len(req.GetOthers()) > 0 {
 		if r := s.limits.checkNames("others", req.GetOthers()); r != nil {
 			return &sketchpb.SketchServiceHLLCountResponse{Result: r}
@@ -122,11 +123,11 @@ func (s *StateMachine) HLLCount(req *sketchpb.SketchServiceHLLCountRequest) *ske
 	if r != nil {
 		return &sketchpb.SketchServiceHLLCountResponse{Result: r}
 	}
-	return &sketchpb.SketchServiceHLLCountResponse{Result: ok(), Count: estimate(append([]*hyperLogLog{e.hll}, others...)...)}
+	return &sketchpb.SketchServiceHLLCountResponse{Result: result.OK(), Count: estimate(append([]*hyperLogLog{e.hll}, others...)...)}
 }
 
 // CMSQuery answers CMSQuery.
-func (s *StateMachine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *sketchpb.SketchServiceCMSQueryResponse {
+func (s *Machine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *sketchpb.SketchServiceCMSQueryResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceCMSQueryResponse{Result: r}
 	}
@@ -140,11 +141,11 @@ func (s *StateMachine) CMSQuery(req *sketchpb.SketchServiceCMSQueryRequest) *ske
 	for i, it := range req.GetItems() {
 		counts[i] = e.cms.query(hash64(it))
 	}
-	return &sketchpb.SketchServiceCMSQueryResponse{Result: ok(), Counts: counts}
+	return &sketchpb.SketchServiceCMSQueryResponse{Result: result.OK(), Counts: counts}
 }
 
 // TopKQuery answers TopKQuery.
-func (s *StateMachine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *sketchpb.SketchServiceTopKQueryResponse {
+func (s *Machine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *sketchpb.SketchServiceTopKQueryResponse {
 	if r := s.limits.checkItems("items", req.GetItems()); r != nil {
 		return &sketchpb.SketchServiceTopKQueryResponse{Result: r}
 	}
@@ -158,11 +159,11 @@ func (s *StateMachine) TopKQuery(req *sketchpb.SketchServiceTopKQueryRequest) *s
 	for i, it := range req.GetItems() {
 		in[i] = e.topk.contains(it)
 	}
-	return &sketchpb.SketchServiceTopKQueryResponse{Result: ok(), InTop: in}
+	return &sketchpb.SketchServiceTopKQueryResponse{Result: result.OK(), InTop: in}
 }
 
 // TopKList answers TopKList.
-func (s *StateMachine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *sketchpb.SketchServiceTopKListResponse {
+func (s *Machine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *sketchpb.SketchServiceTopKListResponse {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
@@ -174,11 +175,11 @@ func (s *StateMachine) TopKList(req *sketchpb.SketchServiceTopKListRequest) *ske
 	for i, x := range list {
 		items[i] = &sketchpb.TopKItem{Item: x.item, Count: x.count}
 	}
-	return &sketchpb.SketchServiceTopKListResponse{Result: ok(), Items: items}
+	return &sketchpb.SketchServiceTopKListResponse{Result: result.OK(), Items: items}
 }
 
 // tdigest validates name and runs f on the t-digest under the read lock.
-func (s *StateMachine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
+func (s *Machine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, r := s.read(name, sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
@@ -186,14 +187,14 @@ func (s *StateMachine) tdigest(name string, f func(*tDigest)) *commonpb.Result {
 		return r
 	}
 	f(e.td)
-	return ok()
+	return result.OK()
 }
 
 // TDigestQuantile answers TDigestQuantile.
-func (s *StateMachine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantileRequest) *sketchpb.SketchServiceTDigestQuantileResponse {
+func (s *Machine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantileRequest) *sketchpb.SketchServiceTDigestQuantileResponse {
 	qs := req.GetQuantiles()
 	if len(qs) == 0 {
-		return &sketchpb.SketchServiceTDigestQuantileResponse{Result: invalid("quantiles", "must not be empty")}
+		return &sketchpb.SketchServiceTDigestQuantileResponse{Result: result.Invalidf("quantiles", "must not be empty")}
 	}
 	for i, q := range qs {
 		if r := checkQuantile(fmt.Sprintf("quantiles[%d]", i), q); r != nil {
@@ -213,7 +214,7 @@ func (s *StateMachine) TDigestQuantile(req *sketchpb.SketchServiceTDigestQuantil
 }
 
 // TDigestCDF answers TDigestCDF.
-func (s *StateMachine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) *sketchpb.SketchServiceTDigestCDFResponse {
+func (s *Machine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) *sketchpb.SketchServiceTDigestCDFResponse {
 	if r := checkFloats("values", req.GetValues(), true); r != nil {
 		return &sketchpb.SketchServiceTDigestCDFResponse{Result: r}
 	}
@@ -229,7 +230,7 @@ func (s *StateMachine) TDigestCDF(req *sketchpb.SketchServiceTDigestCDFRequest) 
 	return &sketchpb.SketchServiceTDigestCDFResponse{Result: r, Fractions: out}
 }
 
-func (s *StateMachine) ranks(name string, values []float64, reverse bool) ([]int64, *commonpb.Result) {
+func (s *Machine) ranks(name string, values []float64, reverse bool) ([]int64, *commonpb.Result) {
 	if r := checkFloats("values", values, true); r != nil {
 		return nil, r
 	}
@@ -246,24 +247,24 @@ func (s *StateMachine) ranks(name string, values []float64, reverse bool) ([]int
 }
 
 // TDigestRank answers TDigestRank.
-func (s *StateMachine) TDigestRank(req *sketchpb.SketchServiceTDigestRankRequest) *sketchpb.SketchServiceTDigestRankResponse {
+func (s *Machine) TDigestRank(req *sketchpb.SketchServiceTDigestRankRequest) *sketchpb.SketchServiceTDigestRankResponse {
 	out, r := s.ranks(req.GetName(), req.GetValues(), false)
 	return &sketchpb.SketchServiceTDigestRankResponse{Result: r, Ranks: out}
 }
 
 // TDigestRevRank answers TDigestRevRank.
-func (s *StateMachine) TDigestRevRank(req *sketchpb.SketchServiceTDigestRevRankRequest) *sketchpb.SketchServiceTDigestRevRankResponse {
+func (s *Machine) TDigestRevRank(req *sketchpb.SketchServiceTDigestRevRankRequest) *sketchpb.SketchServiceTDigestRevRankResponse {
 	out, r := s.ranks(req.GetName(), req.GetValues(), true)
 	return &sketchpb.SketchServiceTDigestRevRankResponse{Result: r, Ranks: out}
 }
 
-func (s *StateMachine) byRanks(name string, ranks []int64, reverse bool) ([]float64, *commonpb.Result) {
+func (s *Machine) byRanks(name string, ranks []int64, reverse bool) ([]float64, *commonpb.Result) {
 	if len(ranks) == 0 {
-		return nil, invalid("ranks", "must not be empty")
+		return nil, result.Invalidf("ranks", "must not be empty")
 	}
 	for i, rk := range ranks {
 		if rk < 0 {
-			return nil, invalid(fmt.Sprintf("ranks[%d]", i), "must not be negative, got %d", rk)
+			return nil, result.Invalidf(fmt.Sprintf("ranks[%d]", i), "must not be negative, got %d", rk)
 		}
 	}
 	out := make([]float64, len(ranks))
@@ -279,19 +280,19 @@ func (s *StateMachine) byRanks(name string, ranks []int64, reverse bool) ([]floa
 }
 
 // TDigestByRank answers TDigestByRank.
-func (s *StateMachine) TDigestByRank(req *sketchpb.SketchServiceTDigestByRankRequest) *sketchpb.SketchServiceTDigestByRankResponse {
+func (s *Machine) TDigestByRank(req *sketchpb.SketchServiceTDigestByRankRequest) *sketchpb.SketchServiceTDigestByRankResponse {
 	out, r := s.byRanks(req.GetName(), req.GetRanks(), false)
 	return &sketchpb.SketchServiceTDigestByRankResponse{Result: r, Values: out}
 }
 
 // TDigestByRevRank answers TDigestByRevRank.
-func (s *StateMachine) TDigestByRevRank(req *sketchpb.SketchServiceTDigestByRevRankRequest) *sketchpb.SketchServiceTDigestByRevRankResponse {
+func (s *Machine) TDigestByRevRank(req *sketchpb.SketchServiceTDigestByRevRankRequest) *sketchpb.SketchServiceTDigestByRevRankResponse {
 	out, r := s.byRanks(req.GetName(), req.GetRanks(), true)
 	return &sketchpb.SketchServiceTDigestByRevRankResponse{Result: r, Values: out}
 }
 
 // TDigestTrimmedMean answers TDigestTrimmedMean.
-func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) *sketchpb.SketchServiceTDigestTrimmedMeanResponse {
+func (s *Machine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrimmedMeanRequest) *sketchpb.SketchServiceTDigestTrimmedMeanResponse {
 	lo, hi := req.GetLowCutQuantile(), req.GetHighCutQuantile()
 	if r := checkQuantile("low_cut_quantile", lo); r != nil {
 		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: r}
@@ -300,7 +301,7 @@ func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrim
 		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: r}
 	}
 	if hi <= lo {
-		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: invalid("high_cut_quantile",
+		return &sketchpb.SketchServiceTDigestTrimmedMeanResponse{Result: result.Invalidf("high_cut_quantile",
 			"must be above low_cut_quantile (%v), got %v", lo, hi)}
 	}
 	var mean float64
@@ -309,14 +310,14 @@ func (s *StateMachine) TDigestTrimmedMean(req *sketchpb.SketchServiceTDigestTrim
 }
 
 // TDigestMin answers TDigestMin.
-func (s *StateMachine) TDigestMin(req *sketchpb.SketchServiceTDigestMinRequest) *sketchpb.SketchServiceTDigestMinResponse {
+func (s *Machine) TDigestMin(req *sketchpb.SketchServiceTDigestMinRequest) *sketchpb.SketchServiceTDigestMinResponse {
 	var v float64
 	r := s.tdigest(req.GetName(), func(t *tDigest) { v = t.minValue() })
 	return &sketchpb.SketchServiceTDigestMinResponse{Result: r, Value: v}
 }
 
 // TDigestMax answers TDigestMax.
-func (s *StateMachine) TDigestMax(req *sketchpb.SketchServiceTDigestMaxRequest) *sketchpb.SketchServiceTDigestMaxResponse {
+func (s *Machine) TDigestMax(req *sketchpb.SketchServiceTDigestMaxRequest) *sketchpb.SketchServiceTDigestMaxResponse {
 	var v float64
 	r := s.tdigest(req.GetName(), func(t *tDigest) { v = t.maxValue() })
 	return &sketchpb.SketchServiceTDigestMaxResponse{Result: r, Value: v}

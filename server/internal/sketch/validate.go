@@ -6,15 +6,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
-)
-
-// Result codes (see proto/waymaker/v1/common.proto).
-const (
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeInvalid       = "invalid_argument"
-	codeLimitExceeded = "limit_exceeded"
-	codeConflict      = "conflict"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Defaults and bounds of sketch configurations, as documented in sketch.proto.
@@ -56,37 +48,15 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-func ok() *commonpb.Result { return &commonpb.Result{Success: true} }
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// invalid is the invalid_argument result naming field and the rule it broke.
-func invalid(field, format string, args ...any) *commonpb.Result {
-	return fail(codeInvalid, field+": "+format, args...)
-}
-
-// checkName enforces the sketch name rule: 1..MaxNameLen bytes of [A-Za-z0-9_-].
+// checkName enforces the name rule of every resource (result.CheckName):
+// 1..MaxNameLen bytes of [A-Za-z0-9_-].
 func (l Limits) checkName(field, name string) *commonpb.Result {
-	if name == "" {
-		return invalid(field, "must not be empty")
-	}
-	if len(name) > l.MaxNameLen {
-		return invalid(field, "is %d bytes, limit %d", len(name), l.MaxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return invalid(field, "may hold only letters, digits, '_' and '-', got %q", name)
-		}
-	}
-	return nil
+	return result.CheckName(field, name, l.MaxNameLen)
 }
 
 func (l Limits) checkNames(field string, names []string) *commonpb.Result {
 	if len(names) == 0 {
-		return invalid(field, "must not be empty")
+		return result.Invalidf(field, "must not be empty")
 	}
 	for i, n := range names {
 		if r := l.checkName(fmt.Sprintf("%s[%d]", field, i), n); r != nil {
@@ -98,17 +68,17 @@ func (l Limits) checkNames(field string, names []string) *commonpb.Result {
 
 func (l Limits) checkItem(field string, item []byte) *commonpb.Result {
 	if len(item) == 0 {
-		return invalid(field, "must not be empty")
+		return result.Invalidf(field, "must not be empty")
 	}
 	if len(item) > l.MaxItemLen {
-		return invalid(field, "is %d bytes, limit %d", len(item), l.MaxItemLen)
+		return result.Invalidf(field, "is %d bytes, limit %d", len(item), l.MaxItemLen)
 	}
 	return nil
 }
 
 func (l Limits) checkItems(field string, items [][]byte) *commonpb.Result {
 	if len(items) == 0 {
-		return invalid(field, "must not be empty")
+		return result.Invalidf(field, "must not be empty")
 	}
 	for i, it := range items {
 		if r := l.checkItem(fmt.Sprintf("%s[%d]", field, i), it); r != nil {
@@ -120,14 +90,14 @@ func (l Limits) checkItems(field string, items [][]byte) *commonpb.Result {
 
 func (l Limits) checkIncrements(incs []*sketchpb.SketchIncrement) *commonpb.Result {
 	if len(incs) == 0 {
-		return invalid("increments", "must not be empty")
+		return result.Invalidf("increments", "must not be empty")
 	}
 	for i, inc := range incs {
 		if r := l.checkItem(fmt.Sprintf("increments[%d].item", i), inc.GetItem()); r != nil {
 			return r
 		}
 		if inc.GetIncrement() <= 0 {
-			return invalid(fmt.Sprintf("increments[%d].increment", i), "must be positive, got %d", inc.GetIncrement())
+			return result.Invalidf(fmt.Sprintf("increments[%d].increment", i), "must be positive, got %d", inc.GetIncrement())
 		}
 	}
 	return nil
@@ -135,11 +105,11 @@ func (l Limits) checkIncrements(incs []*sketchpb.SketchIncrement) *commonpb.Resu
 
 func checkFloats(field string, vs []float64, allowInf bool) *commonpb.Result {
 	if len(vs) == 0 {
-		return invalid(field, "must not be empty")
+		return result.Invalidf(field, "must not be empty")
 	}
 	for i, v := range vs {
 		if math.IsNaN(v) || (!allowInf && math.IsInf(v, 0)) {
-			return invalid(fmt.Sprintf("%s[%d]", field, i), "must be a finite number, got %v", v)
+			return result.Invalidf(fmt.Sprintf("%s[%d]", field, i), "must be a finite number, got %v", v)
 		}
 	}
 	return nil
@@ -147,7 +117,7 @@ func checkFloats(field string, vs []float64, allowInf bool) *commonpb.Result {
 
 func checkQuantile(field string, q float64) *commonpb.Result {
 	if !(q >= 0 && q <= 1) {
-		return invalid(field, "must be in [0, 1], got %v", q)
+		return result.Invalidf(field, "must be in [0, 1], got %v", q)
 	}
 	return nil
 }
@@ -158,7 +128,7 @@ func inOpenUnit(v float64) bool { return v > 0 && v < 1 }
 // defaults filled in, or the result refusing it.
 func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *commonpb.Result) {
 	if cfg == nil {
-		return nil, invalid("config", "is required")
+		return nil, result.Invalidf("config", "is required")
 	}
 	if r := l.checkName("config.name", cfg.GetName()); r != nil {
 		return nil, r
@@ -171,20 +141,20 @@ func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *
 			c = &sketchpb.BloomConfig{}
 		}
 		if c.GetCapacity() == 0 {
-			return nil, invalid("config.bloom.capacity", "must be positive")
+			return nil, result.Invalidf("config.bloom.capacity", "must be positive")
 		}
 		if c.GetCapacity() > 1<<40 {
-			return nil, invalid("config.bloom.capacity", "must be at most 2^40, got %d", c.GetCapacity())
+			return nil, result.Invalidf("config.bloom.capacity", "must be at most 2^40, got %d", c.GetCapacity())
 		}
 		if !inOpenUnit(c.GetErrorRate()) {
-			return nil, invalid("config.bloom.error_rate", "must be in (0, 1), got %v", c.GetErrorRate())
+			return nil, result.Invalidf("config.bloom.error_rate", "must be in (0, 1), got %v", c.GetErrorRate())
 		}
 		exp := c.GetExpansion()
 		if exp == 0 {
 			exp = defaultExpansion
 		}
 		if n := int64(subBits(c.GetCapacity(), c.GetErrorRate())/8 + 1); n > l.MaxSketchBytes {
-			return nil, fail(codeLimitExceeded, "config.bloom.capacity: %d items at error rate %v need %d bytes, limit %d",
+			return nil, result.Failf(result.CodeLimitExceeded, "config.bloom.capacity: %d items at error rate %v need %d bytes, limit %d",
 				c.GetCapacity(), c.GetErrorRate(), n, l.MaxSketchBytes)
 		}
 		out.Kind = &sketchpb.SketchConfig_Bloom{Bloom: &sketchpb.BloomConfig{
@@ -195,7 +165,7 @@ func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *
 			p = defaultPrecision
 		}
 		if p < minPrecision || p > maxPrecision {
-			return nil, invalid("config.hll.precision", "must be between %d and %d, got %d", minPrecision, maxPrecision, p)
+			return nil, result.Invalidf("config.hll.precision", "must be between %d and %d, got %d", minPrecision, maxPrecision, p)
 		}
 		out.Kind = &sketchpb.SketchConfig_Hll{Hll: &sketchpb.HLLConfig{Precision: p}}
 	case *sketchpb.SketchConfig_Cms:
@@ -204,27 +174,27 @@ func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *
 		byProb := c.GetErrorRate() != 0 || c.GetProbability() != 0
 		switch {
 		case byProb && (w != 0 || d != 0):
-			return nil, invalid("config.cms.error_rate", "set either width and depth or error_rate and probability, not both")
+			return nil, result.Invalidf("config.cms.error_rate", "set either width and depth or error_rate and probability, not both")
 		case byProb && !inOpenUnit(c.GetErrorRate()):
-			return nil, invalid("config.cms.error_rate", "must be in (0, 1), got %v", c.GetErrorRate())
+			return nil, result.Invalidf("config.cms.error_rate", "must be in (0, 1), got %v", c.GetErrorRate())
 		case byProb && !inOpenUnit(c.GetProbability()):
-			return nil, invalid("config.cms.probability", "must be in (0, 1), got %v", c.GetProbability())
+			return nil, result.Invalidf("config.cms.probability", "must be in (0, 1), got %v", c.GetProbability())
 		case byProb:
 			w, d = cmsDimensions(c.GetErrorRate(), c.GetProbability())
 		case w == 0:
-			return nil, invalid("config.cms.width", "must be positive (or set error_rate and probability)")
+			return nil, result.Invalidf("config.cms.width", "must be positive (or set error_rate and probability)")
 		case d == 0:
-			return nil, invalid("config.cms.depth", "must be positive")
+			return nil, result.Invalidf("config.cms.depth", "must be positive")
 		}
 		if n := w * d * 8; w*d > uint64(l.MaxSketchBytes)/8 {
-			return nil, fail(codeLimitExceeded, "config.cms.width: %d×%d counters need %d bytes, limit %d", w, d, n, l.MaxSketchBytes)
+			return nil, result.Failf(result.CodeLimitExceeded, "config.cms.width: %d×%d counters need %d bytes, limit %d", w, d, n, l.MaxSketchBytes)
 		}
 		out.Kind = &sketchpb.SketchConfig_Cms{Cms: &sketchpb.CMSConfig{
 			Width: uint32(w), Depth: uint32(d), ErrorRate: c.GetErrorRate(), Probability: c.GetProbability()}}
 	case *sketchpb.SketchConfig_Topk:
 		c := k.Topk
 		if c.GetK() == 0 {
-			return nil, invalid("config.topk.k", "must be positive")
+			return nil, result.Invalidf("config.topk.k", "must be positive")
 		}
 		w, d, decay := uint64(c.GetWidth()), uint64(c.GetDepth()), c.GetDecay()
 		if w == 0 {
@@ -237,10 +207,10 @@ func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *
 			decay = defaultTopKDecay
 		}
 		if !(decay > 0 && decay <= 1) {
-			return nil, invalid("config.topk.decay", "must be in (0, 1], got %v", c.GetDecay())
+			return nil, result.Invalidf("config.topk.decay", "must be in (0, 1], got %v", c.GetDecay())
 		}
 		if n := w*d*12 + uint64(c.GetK())*64; w*d > uint64(l.MaxSketchBytes)/12 || n > uint64(l.MaxSketchBytes) {
-			return nil, fail(codeLimitExceeded, "config.topk.width: k=%d with %d×%d buckets needs about %d bytes, limit %d",
+			return nil, result.Failf(result.CodeLimitExceeded, "config.topk.width: k=%d with %d×%d buckets needs about %d bytes, limit %d",
 				c.GetK(), w, d, n, l.MaxSketchBytes)
 		}
 		out.Kind = &sketchpb.SketchConfig_Topk{Topk: &sketchpb.TopKConfig{K: c.GetK(), Width: uint32(w), Depth: uint32(d), Decay: decay}}
@@ -250,11 +220,11 @@ func (l Limits) normalize(cfg *sketchpb.SketchConfig) (*sketchpb.SketchConfig, *
 			c = defaultCompression
 		}
 		if !(c >= 1 && c <= maxCompression) {
-			return nil, invalid("config.tdigest.compression", "must be between 1 and %d, got %v", maxCompression, k.Tdigest.GetCompression())
+			return nil, result.Invalidf("config.tdigest.compression", "must be between 1 and %d, got %v", maxCompression, k.Tdigest.GetCompression())
 		}
 		out.Kind = &sketchpb.SketchConfig_Tdigest{Tdigest: &sketchpb.TDigestConfig{Compression: c}}
 	default:
-		return nil, invalid("config.kind", "one of bloom, hll, cms, topk or tdigest is required")
+		return nil, result.Invalidf("config.kind", "one of bloom, hll, cms, topk or tdigest is required")
 	}
 	return out, nil
 }

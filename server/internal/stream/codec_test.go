@@ -36,7 +36,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(EncodeBatch([]*sp.StreamPublishMessage{{Subject: "f.x", Data: []byte("d")}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m := New(nil)
+		m := New()
 		m.ApplyOp(OpCreateStream, 1, mustMarshal(t, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "f"}}))
 		_ = m.ApplyOp(OpPublishRaw, 2, b)
 	})

@@ -11,6 +11,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // pend is one delivered-but-unsettled message of a consumer.
@@ -152,11 +153,11 @@ func FillConsumerDefaults(cfg *sp.ConsumerConfig) *sp.ConsumerConfig {
 func (m *Machine) consumerOf(stream, name string) (*strm, *consumer, *commonpb.Result) {
 	s, ok := m.streams[stream]
 	if !ok {
-		return nil, nil, fail(codeNotFound, "stream: %q not found", stream)
+		return nil, nil, result.Failf(result.CodeNotFound, "stream: %q not found", stream)
 	}
 	c, ok := s.consumers[name]
 	if !ok {
-		return s, nil, fail(codeNotFound, "consumer: %q not found on stream %q", name, stream)
+		return s, nil, result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", name, stream)
 	}
 	return s, c, nil
 }
@@ -165,25 +166,25 @@ func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 	cfg = FillConsumerDefaults(cfg)
 	s, ok := m.streams[stream]
 	if !ok {
-		return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeNotFound, "stream: %q not found", stream)}
+		return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeNotFound, "stream: %q not found", stream)}
 	}
 	name := cfg.GetDurableName()
 	if name != "" {
 		if c, ok := s.consumers[name]; ok {
 			if proto.Equal(c.cfg, cfg) {
-				return &sp.StreamServiceCreateConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
+				return &sp.StreamServiceCreateConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 			}
-			return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeExists, "consumer %q exists on stream %q with a different configuration", name, stream)}
+			return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeExists, "consumer %q exists on stream %q with a different configuration", name, stream)}
 		}
 	}
 	if mc := s.cfg.GetMaxConsumers(); mc > 0 && len(s.consumers) >= int(mc) {
-		return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeLimit, "max_consumers: stream %q has %d consumers, limit %d", stream, len(s.consumers), mc)}
+		return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeLimitExceeded, "max_consumers: stream %q has %d consumers, limit %d", stream, len(s.consumers), mc)}
 	}
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_WORKQUEUE {
 		mine := newFilterSet(cfg.GetFilterSubjects())
 		for _, on := range s.sortedConsumers() {
 			if x, y, ov := mine.overlap(s.consumers[on].cfg.GetFilterSubjects()); ov {
-				return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeConflict,
+				return &sp.StreamServiceCreateConsumerResponse{Result: result.Failf(result.CodeConflict,
 					"filter_subjects: %q overlaps consumer %q's filter %q; a work-queue stream delivers each message to one consumer, so consumer filters may not overlap", x, on, y)}
 			}
 		}
@@ -197,7 +198,7 @@ func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 	s.position(c)
 	s.consumers[name] = c
 	m.fire(stream)
-	return &sp.StreamServiceCreateConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
+	return &sp.StreamServiceCreateConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
 // position sets a new consumer's starting point from its deliver policy.
@@ -259,13 +260,13 @@ func (m *Machine) updateConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 	old := c.cfg
 	switch {
 	case cfg.GetDeliverPolicy() != old.GetDeliverPolicy():
-		return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "deliver_policy: cannot change on an existing consumer")}
+		return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "deliver_policy: cannot change on an existing consumer")}
 	case cfg.GetOptStartSeq() != old.GetOptStartSeq():
-		return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "opt_start_seq: cannot change on an existing consumer")}
+		return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "opt_start_seq: cannot change on an existing consumer")}
 	case cfg.GetOptStartAtMs() != old.GetOptStartAtMs():
-		return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "opt_start_at_ms: cannot change on an existing consumer")}
+		return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "opt_start_at_ms: cannot change on an existing consumer")}
 	case cfg.GetAckPolicy() != old.GetAckPolicy():
-		return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "ack_policy: cannot change on an existing consumer")}
+		return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeInvalidArgument, "ack_policy: cannot change on an existing consumer")}
 	}
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_WORKQUEUE {
 		mine := newFilterSet(cfg.GetFilterSubjects())
@@ -274,14 +275,14 @@ func (m *Machine) updateConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 				continue
 			}
 			if x, y, ov := mine.overlap(s.consumers[on].cfg.GetFilterSubjects()); ov {
-				return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeConflict, "filter_subjects: %q overlaps consumer %q's filter %q on a work-queue stream", x, on, y)}
+				return &sp.StreamServiceUpdateConsumerResponse{Result: result.Failf(result.CodeConflict, "filter_subjects: %q overlaps consumer %q's filter %q on a work-queue stream", x, on, y)}
 			}
 		}
 	}
 	c.setConfig(cfg)
 	c.scanned.Store(0) // the filter may have changed
 	m.fire(stream)
-	return &sp.StreamServiceUpdateConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
+	return &sp.StreamServiceUpdateConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
 func (m *Machine) deleteConsumer(stream, name string) *sp.StreamServiceDeleteConsumerResponse {
@@ -291,7 +292,7 @@ func (m *Machine) deleteConsumer(stream, name string) *sp.StreamServiceDeleteCon
 	}
 	s.removeConsumer(name)
 	m.fire(stream)
-	return &sp.StreamServiceDeleteConsumerResponse{Result: okRes()}
+	return &sp.StreamServiceDeleteConsumerResponse{Result: result.OK()}
 }
 
 func (s *strm) removeConsumer(name string) {
@@ -312,7 +313,7 @@ func (m *Machine) touch(stream, name string, at int64) *sp.StreamServiceGetConsu
 		return &sp.StreamServiceGetConsumerResponse{Result: r}
 	}
 	c.lastActive = at
-	return &sp.StreamServiceGetConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
+	return &sp.StreamServiceGetConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
 // ackedBy reports whether consumer c has settled seq, or never takes it.
@@ -436,9 +437,9 @@ func (m *Machine) deliver(req *sp.StreamServiceFetchRequest, at int64) *sp.Strea
 		m.fire(s.name)
 	}
 	if len(out) == 0 {
-		return &sp.StreamServiceFetchResponse{Result: fail("expired", "nothing to deliver")}
+		return &sp.StreamServiceFetchResponse{Result: result.Failf("expired", "nothing to deliver")}
 	}
-	return &sp.StreamServiceFetchResponse{Result: okRes(), Msgs: out}
+	return &sp.StreamServiceFetchResponse{Result: result.OK(), Msgs: out}
 }
 
 func (c *consumer) deliverOne(s *strm, seq uint64, e *entry, p *pend, at int64) *sp.StreamMsg {
@@ -545,7 +546,7 @@ func (m *Machine) ack(req *sp.StreamServiceAckRequest, at int64) *sp.StreamServi
 	if changed {
 		m.fire(s.name)
 	}
-	return &sp.StreamServiceAckResponse{Result: okRes(), Results: results}
+	return &sp.StreamServiceAckResponse{Result: result.OK(), Results: results}
 }
 
 func (c *consumer) settle(s *strm, it *sp.StreamAckItem, at int64) (*commonpb.Result, bool) {
@@ -556,11 +557,11 @@ func (c *consumer) settle(s *strm, it *sp.StreamAckItem, at int64) (*commonpb.Re
 	if p == nil || p.n == 0 {
 		if p == nil && seq < c.next && seq > 0 {
 			if final {
-				return okRes(), false // already settled: acks are idempotent
+				return result.OK(), false // already settled: acks are idempotent
 			}
-			return fail(codeNotFound, "stream_seq: %d is already settled", seq), false
+			return result.Failf(result.CodeNotFound, "stream_seq: %d is already settled", seq), false
 		}
-		return fail(codeNotFound, "stream_seq: %d was not delivered to consumer %q", seq, c.name), false
+		return result.Failf(result.CodeNotFound, "stream_seq: %d was not delivered to consumer %q", seq, c.name), false
 	}
 	if final {
 		if c.cfg.GetAckPolicy() == sp.ConsumerAckPolicy_CONSUMER_ACK_POLICY_ALL {
@@ -575,34 +576,34 @@ func (c *consumer) settle(s *strm, it *sp.StreamAckItem, at int64) (*commonpb.Re
 				delete(c.pending, q)
 				s.settled(c, q)
 			}
-			return okRes(), true
+			return result.OK(), true
 		}
 		delete(c.pending, seq)
 		s.settled(c, seq)
-		return okRes(), true
+		return result.OK(), true
 	}
 	if it.GetNumDelivered() != 0 && it.GetNumDelivered() != p.n {
-		return fail(codeNotOwner, "num_delivered: delivery %d of stream_seq %d was superseded by delivery %d", it.GetNumDelivered(), seq, p.n), false
+		return result.Failf(result.CodeNotOwner, "num_delivered: delivery %d of stream_seq %d was superseded by delivery %d", it.GetNumDelivered(), seq, p.n), false
 	}
 	if p.waiting {
-		return fail(codeNotOwner, "stream_seq: %d ack wait already ended; it is queued for redelivery", seq), false
+		return result.Failf(result.CodeNotOwner, "stream_seq: %d ack wait already ended; it is queued for redelivery", seq), false
 	}
 	switch kind {
 	case sp.StreamAckKind_STREAM_ACK_KIND_NAK:
 		if d := it.GetNakDelayMs(); d > 0 {
 			p.deadline = msec.Add(at, d)
 			heap.Push(&c.deadlines, deadline{at: p.deadline, seq: seq})
-			return okRes(), false
+			return result.OK(), false
 		}
 		p.waiting = true
 		heap.Push(&c.redeliver, seq)
-		return okRes(), true
+		return result.OK(), true
 	case sp.StreamAckKind_STREAM_ACK_KIND_IN_PROGRESS:
 		p.deadline = msec.Add(at, c.wait(p.n))
 		heap.Push(&c.deadlines, deadline{at: p.deadline, seq: seq})
-		return okRes(), false
+		return result.OK(), false
 	}
-	return fail(codeInvalid, "kind: unknown ack kind %d", kind), false
+	return result.Failf(result.CodeInvalidArgument, "kind: unknown ack kind %d", kind), false
 }
 
 func (s *strm) sortedConsumers() []string {

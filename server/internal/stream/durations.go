@@ -3,17 +3,19 @@ package stream
 import (
 	"fmt"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Apply refuses a duration above msec.MaxDuration (and an instant above
 // msec.MaxInstant) whatever the API let through, so a replayed log or a
 // hand-made command cannot install a deadline that wraps into the past.
 
-// streamDurations returns "field: rule" for the first duration of c apply
-// refuses, or "".
-func streamDurations(c *sp.StreamConfig) string {
+// streamDurations is the invalid_argument Result naming the first duration
+// of c apply refuses, or nil.
+func streamDurations(c *sp.StreamConfig) *commonpb.Result {
 	for _, f := range []struct {
 		name string
 		ms   int64
@@ -22,14 +24,14 @@ func streamDurations(c *sp.StreamConfig) string {
 		{"config.duplicate_window_ms", c.GetDuplicateWindowMs()},
 	} {
 		if rule := msec.Check(f.ms); rule != "" {
-			return f.name + ": " + rule
+			return result.Invalid(f.name, rule)
 		}
 	}
-	return ""
+	return nil
 }
 
 // consumerDurations is streamDurations for a consumer's configuration.
-func consumerDurations(c *sp.ConsumerConfig) string {
+func consumerDurations(c *sp.ConsumerConfig) *commonpb.Result {
 	for _, f := range []struct {
 		name string
 		ms   int64
@@ -38,26 +40,26 @@ func consumerDurations(c *sp.ConsumerConfig) string {
 		{"config.inactive_threshold_ms", c.GetInactiveThresholdMs()},
 	} {
 		if rule := msec.Check(f.ms); rule != "" {
-			return f.name + ": " + rule
+			return result.Invalid(f.name, rule)
 		}
 	}
 	for i, b := range c.GetBackoffMs() {
 		if rule := msec.Check(b); rule != "" {
-			return fmt.Sprintf("config.backoff_ms[%d]: %s", i, rule)
+			return result.Invalid(fmt.Sprintf("config.backoff_ms[%d]", i), rule)
 		}
 	}
 	if at := c.GetOptStartAtMs(); at < 0 || at > msec.MaxInstant {
-		return "config.opt_start_at_ms: must be from 0 to 253402300799999 (9999-12-31)"
+		return result.Invalid("config.opt_start_at_ms", "must be from 0 to 253402300799999 (9999-12-31)")
 	}
-	return ""
+	return nil
 }
 
 // ackDurations is streamDurations for an ack's nak delays.
-func ackDurations(req *sp.StreamServiceAckRequest) string {
+func ackDurations(req *sp.StreamServiceAckRequest) *commonpb.Result {
 	for i, it := range req.GetItems() {
 		if rule := msec.Check(it.GetNakDelayMs()); rule != "" {
-			return fmt.Sprintf("items[%d].nak_delay_ms: %s", i, rule)
+			return result.Invalid(fmt.Sprintf("items[%d].nak_delay_ms", i), rule)
 		}
 	}
-	return ""
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // TestLongestDurationsKeepData: a stream and a consumer configured with the
@@ -15,7 +16,7 @@ import (
 // acks; they once overflowed into "already expired".
 func TestLongestDurationsKeepData(t *testing.T) {
 	const now = int64(1_764_000_000_000)
-	m := New(nil)
+	m := New()
 	cfg := &sp.StreamConfig{Name: "long", MaxAgeMs: msec.MaxDuration, DuplicateWindowMs: msec.MaxDuration}
 	if r := apply(t, m, OpCreateStream, now, &sp.StreamServiceCreateStreamRequest{Config: cfg}).(*sp.StreamServiceCreateStreamResponse); !r.GetResult().GetSuccess() {
 		t.Fatal(r)
@@ -44,10 +45,10 @@ func TestLongestDurationsKeepData(t *testing.T) {
 // TestApplyRefusesDurationsAboveCeiling: apply checks durations itself, so a
 // command the API never let through (or an old log) cannot install one.
 func TestApplyRefusesDurationsAboveCeiling(t *testing.T) {
-	m := New(nil)
+	m := New()
 	check := func(what string, r interface{ GetResult() *commonpb.Result }, field string) {
 		t.Helper()
-		if r.GetResult().GetResultCode() != codeInvalid || !strings.HasPrefix(r.GetResult().GetMessage(), field+": ") {
+		if r.GetResult().GetResultCode() != result.CodeInvalidArgument || !strings.HasPrefix(r.GetResult().GetMessage(), field+": ") {
 			t.Errorf("%s: %v, want invalid_argument naming %s", what, r.GetResult(), field)
 		}
 	}

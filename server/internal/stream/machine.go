@@ -7,9 +7,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
 )
 
 // Name is the state machine's registered name; it is in every log entry and
@@ -44,26 +45,6 @@ const (
 	DefaultFetchMaxBytes     = 1 << 20
 )
 
-// Result codes (see common.proto).
-const (
-	codeNotFound      = "not_found"
-	codeExists        = "exists"
-	codeWrongSequence = "wrong_sequence"
-	codeNotOwner      = "not_owner"
-	codeInvalid       = "invalid_argument"
-	codeLimit         = "limit_exceeded"
-	codeConflict      = "conflict"
-	codeNoSubject     = "no_subject"
-)
-
-var okResult = &commonpb.Result{Success: true}
-
-func okRes() *commonpb.Result { return okResult }
-
-func fail(code, format string, args ...any) *commonpb.Result {
-	return &commonpb.Result{ResultCode: code, Message: fmt.Sprintf(format, args...)}
-}
-
 // Machine is the deterministic stream state machine: streams, their stored
 // messages, deduplication windows and consumers (positions, pending acks,
 // redelivery). Apply and Tick read time only from their arguments.
@@ -81,21 +62,31 @@ type Machine struct {
 	subjIdx subjectIndex
 	ephSeq  uint64 // numbers server-made ephemeral consumer names
 
-	// changed is called after a command changed what waiters of a stream
+	// notify is fired after a command changed what waiters of a stream
 	// look at (new messages, freed ack slots, due redeliveries, a deleted
-	// consumer). It runs outside the lock and must not block.
-	changed func(stream string)
-	fired   []string // streams changed by the current command
-	gen     uint64   // bumped on every Restore; lets waiters notice
+	// consumer), outside the lock.
+	notify notify.Notifier[string]
+	fired  []string // streams changed by the current command
+	gen    uint64   // bumped on every Restore; lets waiters notice
 }
 
-// New returns an empty state machine. changed may be nil.
-func New(changed func(stream string)) *Machine {
-	if changed == nil {
-		changed = func(string) {}
-	}
-	return &Machine{streams: map[string]*strm{}, bySubject: map[string]*strm{}, changed: changed}
+// New returns an empty state machine.
+func New() *Machine {
+	return &Machine{streams: map[string]*strm{}, bySubject: map[string]*strm{}}
 }
+
+var _ fsm.Subsystem = (*Machine)(nil)
+
+// Name implements fsm.Subsystem.
+func (m *Machine) Name() string { return Name }
+
+// Apply implements fsm.Subsystem. The payload is decoded (copied) before
+// anything keeps it, as fsm.Command requires.
+func (m *Machine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
+
+// Watch subscribes to the changes of stream (see notify): the waiter wakes
+// after every applied change its waiters look at, and after a restore.
+func (m *Machine) Watch(stream string) *notify.Waiter[string] { return m.notify.Watch(stream) }
 
 // ApplyOp applies one committed command and returns its response (a proto
 // response message) or an error for a malformed payload or unknown op.
@@ -106,7 +97,7 @@ func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
 	m.fired = m.fired[:0]
 	m.mu.Unlock()
 	for _, s := range fired {
-		m.changed(s)
+		m.notify.Fire(s)
 	}
 	return res
 }
@@ -138,8 +129,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateStreamResponse{Result: fail(codeInvalid, "%s", p)}
+		if r := streamDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceCreateStreamResponse{Result: r}
 		}
 		return m.createStream(req.GetConfig(), at)
 	case OpUpdateStream:
@@ -147,8 +138,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := streamDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "%s", p)}
+		if r := streamDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceUpdateStreamResponse{Result: r}
 		}
 		return m.updateStream(req.GetConfig(), at)
 	case OpDeleteStream:
@@ -202,8 +193,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceCreateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
+		if r := consumerDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceCreateConsumerResponse{Result: r}
 		}
 		return m.createConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpUpdateConsumer:
@@ -211,8 +202,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := consumerDurations(req.GetConfig()); p != "" {
-			return &sp.StreamServiceUpdateConsumerResponse{Result: fail(codeInvalid, "%s", p)}
+		if r := consumerDurations(req.GetConfig()); r != nil {
+			return &sp.StreamServiceUpdateConsumerResponse{Result: r}
 		}
 		return m.updateConsumer(req.GetStream(), req.GetConfig(), at)
 	case OpDeleteConsumer:
@@ -232,8 +223,8 @@ func (m *Machine) applyLocked(op uint16, at int64, payload []byte) any {
 		if err != nil {
 			return err
 		}
-		if p := ackDurations(req); p != "" {
-			return &sp.StreamServiceAckResponse{Result: fail(codeInvalid, "%s", p)}
+		if r := ackDurations(req); r != nil {
+			return &sp.StreamServiceAckResponse{Result: r}
 		}
 		return m.ack(req, at)
 	case OpTouch:
@@ -273,7 +264,7 @@ func (m *Machine) Tick(atMs int64) {
 	m.fired = m.fired[:0]
 	m.mu.Unlock()
 	for _, s := range fired {
-		m.changed(s)
+		m.notify.Fire(s)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,7 +25,7 @@ func TestSubjects(t *testing.T) {
 		{"a..b", true, false}, {".a", false, false}, {"a.", false, false}, {"a b", false, false},
 		{"a.b*", true, false}, {"", true, false},
 	} {
-		if got := CheckSubject(c.s, c.filter) == ""; got != c.ok {
+		if got := CheckSubject("subject", c.s, c.filter) == nil; got != c.ok {
 			t.Errorf("CheckSubject(%q, %v) ok = %v", c.s, c.filter, got)
 		}
 	}
@@ -76,8 +77,9 @@ func pub(subject string, id string) *sp.StreamServicePublishRequest {
 }
 
 func TestMachineRedeliveryAndSnapshot(t *testing.T) {
-	var fired []string
-	m := New(func(s string) { fired = append(fired, s) })
+	m := New()
+	w := m.Watch("ev")
+	defer w.Stop()
 	r := apply(t, m, OpCreateStream, 1000, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "ev"}}).(*sp.StreamServiceCreateStreamResponse)
 	if !r.GetResult().GetSuccess() {
 		t.Fatal(r)
@@ -91,7 +93,7 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 	if d := apply(t, m, OpPublish, 1001, pub("ev.x", "1")).(*sp.StreamServicePublishResponse); !d.GetDuplicate() || d.GetSeq() != 2 {
 		t.Fatalf("dup = %v", d)
 	}
-	if d := apply(t, m, OpPublish, 1001, pub("other", "")).(*sp.StreamServicePublishResponse); d.GetResult().GetResultCode() != codeNoSubject {
+	if d := apply(t, m, OpPublish, 1001, pub("other", "")).(*sp.StreamServicePublishResponse); d.GetResult().GetResultCode() != result.CodeNoSubject {
 		t.Fatalf("unbound = %v", d)
 	}
 	apply(t, m, OpCreateConsumer, 1000, &sp.StreamServiceCreateConsumerRequest{Stream: "ev", Config: &sp.ConsumerConfig{DurableName: "c", AckWaitMs: 100, MaxDeliver: 2}})
@@ -118,7 +120,7 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	m2 := New(nil)
+	m2 := New()
 	if err := m2.Restore(&buf); err != nil {
 		t.Fatal(err)
 	}
@@ -132,16 +134,18 @@ func TestMachineRedeliveryAndSnapshot(t *testing.T) {
 			t.Fatalf("dedupe lost in restore: %v", d)
 		}
 	}
-	if err := New(nil).Restore(bytes.NewReader(nil)); err != nil {
+	if err := New().Restore(bytes.NewReader(nil)); err != nil {
 		t.Fatalf("empty restore: %v", err)
 	}
-	if len(fired) == 0 {
+	select {
+	case <-w.C():
+	default:
 		t.Fatal("no change notifications")
 	}
 }
 
 func TestMachineRejectsGarbage(t *testing.T) {
-	m := New(nil)
+	m := New()
 	if _, ok := m.ApplyOp(OpPublish, 1, []byte{0xff, 0xff}).(error); !ok {
 		t.Fatal("garbage payload accepted")
 	}
@@ -151,7 +155,7 @@ func TestMachineRejectsGarbage(t *testing.T) {
 }
 
 func TestMachineLimits(t *testing.T) {
-	m := New(nil)
+	m := New()
 	apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "l", MaxMsgs: 3, MaxMsgsPerSubject: 1, MaxAgeMs: 1000}})
 	for i, s := range []string{"l.a", "l.a", "l.b", "l.c", "l.d"} {
 		apply(t, m, OpPublish, int64(i), pub(s, ""))
@@ -166,7 +170,7 @@ func TestMachineLimits(t *testing.T) {
 	}
 	apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "n", MaxMsgs: 1, Discard: sp.StreamDiscard_STREAM_DISCARD_NEW}})
 	apply(t, m, OpPublish, 1, pub("n", ""))
-	if r := apply(t, m, OpPublish, 1, pub("n", "")).(*sp.StreamServicePublishResponse); r.GetResult().GetResultCode() != codeLimit {
+	if r := apply(t, m, OpPublish, 1, pub("n", "")).(*sp.StreamServicePublishResponse); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("discard new = %v", r)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Reads answer from the applied state under the read lock. On the single
@@ -15,9 +16,9 @@ func (m *Machine) StreamInfo(name string) *sp.StreamServiceGetStreamResponse {
 	defer m.mu.RUnlock()
 	s, ok := m.streams[name]
 	if !ok {
-		return &sp.StreamServiceGetStreamResponse{Result: fail(codeNotFound, "stream: %q not found", name)}
+		return &sp.StreamServiceGetStreamResponse{Result: result.Failf(result.CodeNotFound, "stream: %q not found", name)}
 	}
-	return &sp.StreamServiceGetStreamResponse{Result: okRes(), Info: s.info()}
+	return &sp.StreamServiceGetStreamResponse{Result: result.OK(), Info: s.info()}
 }
 
 // ListStreams answers one page of streams in name order, after the page
@@ -55,13 +56,13 @@ func (m *Machine) GetMsg(stream string, seq uint64) *sp.StreamServiceGetMsgRespo
 	defer m.mu.RUnlock()
 	s, ok := m.streams[stream]
 	if !ok {
-		return &sp.StreamServiceGetMsgResponse{Result: fail(codeNotFound, "stream: %q not found", stream)}
+		return &sp.StreamServiceGetMsgResponse{Result: result.Failf(result.CodeNotFound, "stream: %q not found", stream)}
 	}
 	e := s.slot(seq)
 	if e == nil {
-		return &sp.StreamServiceGetMsgResponse{Result: fail(codeNotFound, "seq: stream %q has no message at %d", stream, seq)}
+		return &sp.StreamServiceGetMsgResponse{Result: result.Failf(result.CodeNotFound, "seq: stream %q has no message at %d", stream, seq)}
 	}
-	return &sp.StreamServiceGetMsgResponse{Result: okRes(), Msg: s.msg(seq, e)}
+	return &sp.StreamServiceGetMsgResponse{Result: result.OK(), Msg: s.msg(seq, e)}
 }
 
 // GetLastMsgForSubject answers a subject's newest stored message.
@@ -70,13 +71,13 @@ func (m *Machine) GetLastMsgForSubject(stream, subject string) *sp.StreamService
 	defer m.mu.RUnlock()
 	s, ok := m.streams[stream]
 	if !ok {
-		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: fail(codeNotFound, "stream: %q not found", stream)}
+		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: result.Failf(result.CodeNotFound, "stream: %q not found", stream)}
 	}
 	st := s.subjects[subject]
 	if st == nil {
-		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: fail(codeNotFound, "subject: stream %q has no message on %q", stream, subject)}
+		return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: result.Failf(result.CodeNotFound, "subject: stream %q has no message on %q", stream, subject)}
 	}
-	return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: okRes(), Msg: s.msg(st.last, s.slot(st.last))}
+	return &sp.StreamServiceGetLastMsgForSubjectResponse{Result: result.OK(), Msg: s.msg(st.last, s.slot(st.last))}
 }
 
 // ConsumerInfo answers GetConsumer.
@@ -87,7 +88,7 @@ func (m *Machine) ConsumerInfo(stream, name string) *sp.StreamServiceGetConsumer
 	if r != nil {
 		return &sp.StreamServiceGetConsumerResponse{Result: r}
 	}
-	return &sp.StreamServiceGetConsumerResponse{Result: okRes(), Info: s.consumerInfo(c)}
+	return &sp.StreamServiceGetConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
 // ListConsumers answers one page of a stream's consumers in name order.

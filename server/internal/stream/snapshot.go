@@ -220,10 +220,7 @@ func (m *Machine) Restore(r io.Reader) error {
 	m.ephSeq = st.EphSeq
 	m.bySubject = map[string]*strm{}
 	m.gen++
-	names := m.sortedNames()
 	m.mu.Unlock()
-	for _, n := range names {
-		m.changed(n)
-	}
+	m.notify.FireAll()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // entry is one stored message slot. Slots are kept in sequence order; a
@@ -168,9 +169,9 @@ func (m *Machine) createStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 	cfg = FillStreamDefaults(cfg)
 	if s, ok := m.streams[cfg.GetName()]; ok {
 		if proto.Equal(s.cfg, cfg) {
-			return &sp.StreamServiceCreateStreamResponse{Result: okRes(), Info: s.info()}
+			return &sp.StreamServiceCreateStreamResponse{Result: result.OK(), Info: s.info()}
 		}
-		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeExists, "stream %q exists with a different configuration", cfg.GetName())}
+		return &sp.StreamServiceCreateStreamResponse{Result: result.Failf(result.CodeExists, "stream %q exists with a different configuration", cfg.GetName())}
 	}
 	// No count limit here: the API refuses more than its configured
 	// MaxSubjectsPerStream, but a committed create must apply alike on every
@@ -178,30 +179,30 @@ func (m *Machine) createStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 	// written before the limit existed may hold more. The index keeps the
 	// cost linear in the command's subjects either way.
 	if on, f, g := m.overlapping(bindings(cfg)); on != "" {
-		return &sp.StreamServiceCreateStreamResponse{Result: fail(codeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
+		return &sp.StreamServiceCreateStreamResponse{Result: result.Failf(result.CodeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
 	}
 	s := newStrm(cfg, at)
 	m.streams[s.name] = s
 	m.subjIdx.insert(s.name, s.filters)
 	clear(m.bySubject)
-	return &sp.StreamServiceCreateStreamResponse{Result: okRes(), Info: s.info()}
+	return &sp.StreamServiceCreateStreamResponse{Result: result.OK(), Info: s.info()}
 }
 
 func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamServiceUpdateStreamResponse {
 	cfg = FillStreamDefaults(cfg)
 	s, ok := m.streams[cfg.GetName()]
 	if !ok {
-		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeNotFound, "stream %q not found", cfg.GetName())}
+		return &sp.StreamServiceUpdateStreamResponse{Result: result.Failf(result.CodeNotFound, "stream %q not found", cfg.GetName())}
 	}
 	if cfg.GetRetention() != s.cfg.GetRetention() {
-		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeInvalid, "retention: cannot change a stream's retention (%v to %v)", s.cfg.GetRetention(), cfg.GetRetention())}
+		return &sp.StreamServiceUpdateStreamResponse{Result: result.Failf(result.CodeInvalidArgument, "retention: cannot change a stream's retention (%v to %v)", s.cfg.GetRetention(), cfg.GetRetention())}
 	}
 	// The stream's own subjects leave the index for the check, so a new
 	// subject is never compared with the old ones it replaces.
 	m.subjIdx.remove(s.name, s.filters)
 	if on, f, g := m.overlapping(bindings(cfg)); on != "" {
 		m.subjIdx.insert(s.name, s.filters)
-		return &sp.StreamServiceUpdateStreamResponse{Result: fail(codeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
+		return &sp.StreamServiceUpdateStreamResponse{Result: result.Failf(result.CodeConflict, "subjects: %q overlaps stream %q's subject %q; two streams may not bind overlapping subjects", g, on, f)}
 	}
 	perSubj := cfg.GetMaxMsgsPerSubject() > 0 && s.cfg.GetMaxMsgsPerSubject() == 0
 	s.cfg = cfg
@@ -213,19 +214,19 @@ func (m *Machine) updateStream(cfg *sp.StreamConfig, at int64) *sp.StreamService
 	}
 	s.enforceLimits(at, "")
 	m.fire(s.name)
-	return &sp.StreamServiceUpdateStreamResponse{Result: okRes(), Info: s.info()}
+	return &sp.StreamServiceUpdateStreamResponse{Result: result.OK(), Info: s.info()}
 }
 
 func (m *Machine) deleteStream(name string) *sp.StreamServiceDeleteStreamResponse {
 	s, ok := m.streams[name]
 	if !ok {
-		return &sp.StreamServiceDeleteStreamResponse{Result: fail(codeNotFound, "stream %q not found", name)}
+		return &sp.StreamServiceDeleteStreamResponse{Result: result.Failf(result.CodeNotFound, "stream %q not found", name)}
 	}
 	m.subjIdx.remove(name, s.filters)
 	delete(m.streams, name)
 	clear(m.bySubject)
 	m.fire(name)
-	return &sp.StreamServiceDeleteStreamResponse{Result: okRes()}
+	return &sp.StreamServiceDeleteStreamResponse{Result: result.OK()}
 }
 
 func (s *strm) rebuildSubjectSeqs() {
@@ -256,29 +257,29 @@ func (m *Machine) publishBatch(msgs []pubMsg, at int64) *sp.StreamServicePublish
 			}
 		}
 	}
-	return &sp.StreamServicePublishBatchResponse{Result: okRes(), Acks: acks}
+	return &sp.StreamServicePublishBatchResponse{Result: result.OK(), Acks: acks}
 }
 
 func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 	s := m.streamFor(msg.subject)
 	if s == nil {
-		a.Result = fail(codeNoSubject, "subject: %q is bound by no stream", msg.subject)
+		a.Result = result.Failf(result.CodeNoSubject, "subject: %q is bound by no stream", msg.subject)
 		return
 	}
 	a.Stream = s.name
 	if es := msg.expStream; len(es) > 0 && string(es) != s.name {
-		a.Result = fail(codeNoSubject, "subject: %q is bound by stream %q, not the expected stream %q", msg.subject, s.name, es)
+		a.Result = result.Failf(result.CodeNoSubject, "subject: %q is bound by stream %q, not the expected stream %q", msg.subject, s.name, es)
 		return
 	}
 	s.expireDedup(at)
 	if len(msg.msgID) > 0 {
 		if d, dup := s.dedup[string(msg.msgID)]; dup {
-			a.Result, a.Seq, a.Duplicate = okRes(), d.seq, true
+			a.Result, a.Seq, a.Duplicate = result.OK(), d.seq, true
 			return
 		}
 	}
 	if msg.flags&flagLastSeq != 0 && msg.lastSeq != s.last {
-		a.Result = fail(codeWrongSequence, "expected_last_seq: stream %q last sequence is %d, expected %d", s.name, s.last, msg.lastSeq)
+		a.Result = result.Failf(result.CodeWrongSequence, "expected_last_seq: stream %q last sequence is %d, expected %d", s.name, s.last, msg.lastSeq)
 		return
 	}
 	st := s.subjects[string(msg.subject)]
@@ -288,7 +289,7 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 			last = st.last
 		}
 		if last != msg.lastSubjectSeq {
-			a.Result = fail(codeWrongSequence, "expected_last_subject_seq: subject %q last sequence is %d, expected %d", msg.subject, last, msg.lastSubjectSeq)
+			a.Result = result.Failf(result.CodeWrongSequence, "expected_last_subject_seq: subject %q last sequence is %d, expected %d", msg.subject, last, msg.lastSubjectSeq)
 			return
 		}
 	}
@@ -298,7 +299,7 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 			last = e.msgID
 		}
 		if last != string(msg.lastMsgID) {
-			a.Result = fail(codeWrongSequence, "expected_last_msg_id: stream %q last msg_id is %q, expected %q", s.name, last, msg.lastMsgID)
+			a.Result = result.Failf(result.CodeWrongSequence, "expected_last_msg_id: stream %q last msg_id is %q, expected %q", s.name, last, msg.lastMsgID)
 			return
 		}
 	}
@@ -315,17 +316,17 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 	e := entry{subject: subject, data: msg.data, hdrs: msg.hdrs, msgID: id, at: at, live: true}
 	size := e.size()
 	if max := s.cfg.GetMaxMsgSize(); size > max {
-		a.Result = fail(codeLimit, "data: message is %d bytes, stream %q max_msg_size is %d", size, s.name, max)
+		a.Result = result.Failf(result.CodeLimitExceeded, "data: message is %d bytes, stream %q max_msg_size is %d", size, s.name, max)
 		return
 	}
 	if s.cfg.GetDiscard() == sp.StreamDiscard_STREAM_DISCARD_NEW {
 		s.expireAge(at)
 		if mm := s.cfg.GetMaxMsgs(); mm > 0 && s.count+1 > mm {
-			a.Result = fail(codeLimit, "max_msgs: stream %q holds %d messages, limit %d, discard new", s.name, s.count, mm)
+			a.Result = result.Failf(result.CodeLimitExceeded, "max_msgs: stream %q holds %d messages, limit %d, discard new", s.name, s.count, mm)
 			return
 		}
 		if mb := s.cfg.GetMaxBytes(); mb > 0 && s.bytes+size > mb {
-			a.Result = fail(codeLimit, "max_bytes: stream %q holds %d bytes, limit %d, discard new", s.name, s.bytes, mb)
+			a.Result = result.Failf(result.CodeLimitExceeded, "max_bytes: stream %q holds %d bytes, limit %d, discard new", s.name, s.bytes, mb)
 			return
 		}
 	}
@@ -338,7 +339,7 @@ func (m *Machine) publish(msg *pubMsg, at int64, a *sp.StreamPubAck) {
 	if s.cfg.GetRetention() == sp.StreamRetention_STREAM_RETENTION_INTEREST && s.slot(seq) != nil && !s.anyInterest(seq) {
 		s.remove(seq) // nobody will ever ack it
 	}
-	a.Result, a.Seq = okRes(), seq
+	a.Result, a.Seq = result.OK(), seq
 }
 
 func (s *strm) append(e entry, size int64) uint64 {
@@ -500,7 +501,7 @@ func (s *strm) sortedSubjects() []string {
 func (m *Machine) purge(req *sp.StreamServicePurgeRequest, at int64) *sp.StreamServicePurgeResponse {
 	s, ok := m.streams[req.GetStream()]
 	if !ok {
-		return &sp.StreamServicePurgeResponse{Result: fail(codeNotFound, "stream %q not found", req.GetStream())}
+		return &sp.StreamServicePurgeResponse{Result: result.Failf(result.CodeNotFound, "stream %q not found", req.GetStream())}
 	}
 	filter := req.GetSubject()
 	var matching []uint64
@@ -526,20 +527,20 @@ func (m *Machine) purge(req *sp.StreamServicePurgeRequest, at int64) *sp.StreamS
 	}
 	s.dropGonePending()
 	m.fire(s.name)
-	return &sp.StreamServicePurgeResponse{Result: okRes(), Purged: uint64(len(matching))}
+	return &sp.StreamServicePurgeResponse{Result: result.OK(), Purged: uint64(len(matching))}
 }
 
 func (m *Machine) deleteMsg(req *sp.StreamServiceDeleteMsgRequest, at int64) *sp.StreamServiceDeleteMsgResponse {
 	s, ok := m.streams[req.GetStream()]
 	if !ok {
-		return &sp.StreamServiceDeleteMsgResponse{Result: fail(codeNotFound, "stream %q not found", req.GetStream())}
+		return &sp.StreamServiceDeleteMsgResponse{Result: result.Failf(result.CodeNotFound, "stream %q not found", req.GetStream())}
 	}
 	if !s.remove(req.GetSeq()) {
-		return &sp.StreamServiceDeleteMsgResponse{Result: fail(codeNotFound, "seq: stream %q has no message at %d", s.name, req.GetSeq())}
+		return &sp.StreamServiceDeleteMsgResponse{Result: result.Failf(result.CodeNotFound, "seq: stream %q has no message at %d", s.name, req.GetSeq())}
 	}
 	s.dropGonePending()
 	m.fire(s.name)
-	return &sp.StreamServiceDeleteMsgResponse{Result: okRes()}
+	return &sp.StreamServiceDeleteMsgResponse{Result: result.OK()}
 }
 
 // dropGonePending forgets pending deliveries of removed messages, so they

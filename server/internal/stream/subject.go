@@ -1,8 +1,10 @@
 package stream
 
 import (
-	"fmt"
 	"strings"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Subjects are dot-separated, non-empty tokens. A filter (stream subjects,
@@ -10,11 +12,12 @@ import (
 // as its last token for one or more trailing tokens; a publish subject may
 // not use either.
 
-// CheckSubject reports why s is not a valid subject (wildcards allowed when
-// filter is true), or "" when it is valid.
-func CheckSubject(s string, filter bool) string {
+// CheckSubject checks the subject s of field (wildcards allowed when filter
+// is true): the invalid_argument Result naming field, or nil. It allocates
+// nothing for a valid subject.
+func CheckSubject(field, s string, filter bool) *commonpb.Result {
 	if s == "" {
-		return "must not be empty"
+		return result.Invalid(field, "must not be empty")
 	}
 	start := 0
 	for i := 0; i <= len(s); i++ {
@@ -23,29 +26,29 @@ func CheckSubject(s string, filter bool) string {
 			if c == '.' {
 				// handled below
 			} else if c <= ' ' || c == 0x7f {
-				return "must not contain spaces or control characters"
+				return result.Invalid(field, "must not contain spaces or control characters")
 			} else {
 				continue
 			}
 		}
 		tok := s[start:i]
 		if tok == "" {
-			return "has an empty token (leading, trailing or doubled '.')"
+			return result.Invalid(field, "has an empty token (leading, trailing or doubled '.')")
 		}
 		if strings.ContainsAny(tok, "*>") {
 			if !filter {
-				return "must not contain wildcards ('*', '>') in a publish subject"
+				return result.Invalid(field, "must not contain wildcards ('*', '>') in a publish subject")
 			}
 			if len(tok) != 1 {
-				return fmt.Sprintf("wildcard must be a whole token, got %q", tok)
+				return result.Invalidf(field, "wildcard must be a whole token, got %q", tok)
 			}
 			if tok == ">" && i != len(s) {
-				return "'>' must be the last token"
+				return result.Invalid(field, "'>' must be the last token")
 			}
 		}
 		start = i + 1
 	}
-	return ""
+	return nil
 }
 
 // hasWildcard reports whether a valid filter contains `*` or `>`.
@@ -101,21 +104,4 @@ func cut(s string) (tok, rest string, more bool) {
 		return s[:i], s[i+1:], true
 	}
 	return s, "", false
-}
-
-// CheckName reports why a stream or consumer name is invalid, or "".
-func CheckName(s string, max int) string {
-	if s == "" {
-		return "must not be empty"
-	}
-	if len(s) > max {
-		return fmt.Sprintf("is %d bytes, limit %d", len(s), max)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return fmt.Sprintf("must be letters, digits, '_' or '-', got %q at byte %d", c, i)
-		}
-	}
-	return ""
 }

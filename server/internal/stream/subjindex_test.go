@@ -10,6 +10,7 @@ import (
 	"time"
 
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // bruteFirst is what the index must answer: the least (name, index) whose
@@ -183,14 +184,14 @@ func TestFilterSetMatchesMatch(t *testing.T) {
 func TestMachineSubjectsAgainstBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	lit := []string{"a", "b", "c"}
-	m := New(nil)
+	m := New()
 	model := map[string][]string{} // stream -> bindings
 	for step := range 600 {
 		name := fmt.Sprintf("S%d", r.IntN(6))
 		var subs []string
 		for range r.IntN(4) {
 			s := randSubject(r)
-			if CheckSubject(s, true) == "" {
+			if CheckSubject("subject", s, true) == nil {
 				subs = append(subs, s)
 			}
 		}
@@ -234,7 +235,7 @@ func TestMachineSubjectsAgainstBruteForce(t *testing.T) {
 			if err := write(&buf); err != nil {
 				t.Fatal(err)
 			}
-			m = New(nil)
+			m = New()
 			if err := m.Restore(&buf); err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +278,7 @@ func TestSubjectIndexCostIsPerNewSubject(t *testing.T) {
 		}
 		return d
 	}
-	m := New(nil)
+	m := New()
 	first := create(m, 0)
 	for k := 1; k < 5; k++ {
 		// Generous: the pairwise check took ~k*4e8 Overlap calls here.
@@ -287,7 +288,7 @@ func TestSubjectIndexCostIsPerNewSubject(t *testing.T) {
 	}
 	// A conflicting create is found and named without a pairwise scan.
 	r := apply(t, m, OpCreateStream, 0, &sp.StreamServiceCreateStreamRequest{Config: &sp.StreamConfig{Name: "X", Subjects: []string{"q", "s3.*.77"}}}).(*sp.StreamServiceCreateStreamResponse)
-	if r.GetResult().GetResultCode() != codeConflict || !strings.Contains(r.GetResult().GetMessage(), `"s3.*.77" overlaps stream "S3"'s subject "s3.sub.77"`) {
+	if r.GetResult().GetResultCode() != result.CodeConflict || !strings.Contains(r.GetResult().GetMessage(), `"s3.*.77" overlaps stream "S3"'s subject "s3.sub.77"`) {
 		t.Fatalf("conflict = %v", r.GetResult())
 	}
 }

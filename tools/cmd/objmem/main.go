@@ -5,7 +5,7 @@
 // memory (VmHWM) of the server and of the client above what they held
 // before it.
 //
-//	cd server && go run ./cmd/objmem -size 1GiB
+//	cd tools && go run ./cmd/objmem -size 1GiB
 //
 // Linux only (it reads /proc and resets the peak through clear_refs).
 package main

@@ -13,6 +13,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the subsystem's registered name; it is in every log entry and
@@ -41,9 +42,9 @@ const (
 // ErrUnknownOp answers a command with an op this server does not know.
 var ErrUnknownOp = errors.New("sketch: unknown op")
 
-// StateMachine holds every sketch. Apply (through raft) changes it; the
+// Machine holds every sketch. Apply (through raft) changes it; the
 // read methods answer queries from the local state under a read lock.
-type StateMachine struct {
+type Machine struct {
 	limits Limits
 
 	mu       sync.RWMutex
@@ -64,12 +65,12 @@ type entry struct {
 
 // New returns an empty state machine enforcing limits (zero fields take
 // their defaults).
-func New(limits Limits) *StateMachine {
-	return &StateMachine{limits: limits.withDefaults(), sketches: map[string]*entry{}}
+func New(limits Limits) *Machine {
+	return &Machine{limits: limits.withDefaults(), sketches: map[string]*entry{}}
 }
 
 // Limits returns the limits in force, defaults applied.
-func (s *StateMachine) Limits() Limits { return s.limits }
+func (s *Machine) Limits() Limits { return s.limits }
 
 func kindOf(cfg *sketchpb.SketchConfig) sketchpb.SketchKind {
 	switch cfg.GetKind().(type) {
@@ -162,40 +163,40 @@ func (e *entry) info() *sketchpb.SketchInfo {
 
 // lookup finds a sketch of the wanted kind (any kind when unspecified).
 // Callers hold s.mu.
-func (s *StateMachine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+func (s *Machine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
 	if _, known := sketchpb.SketchKind_name[int32(kind)]; !known {
-		return nil, invalid("kind", "unknown sketch kind %d", kind)
+		return nil, result.Invalidf("kind", "unknown sketch kind %d", kind)
 	}
 	e, found := s.sketches[name]
 	if !found {
-		return nil, fail(codeNotFound, "%s: sketch %q does not exist", field, name)
+		return nil, result.Failf(result.CodeNotFound, "%s: sketch %q does not exist", field, name)
 	}
 	if kind != sketchpb.SketchKind_SKETCH_KIND_UNSPECIFIED && e.kind != kind {
-		return nil, fail(codeConflict, "%s: sketch %q is a %s, not a %s", field, name, kindName(e.kind), kindName(kind))
+		return nil, result.Failf(result.CodeConflict, "%s: sketch %q is a %s, not a %s", field, name, kindName(e.kind), kindName(kind))
 	}
 	return e, nil
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (s *StateMachine) Name() string { return Name }
+func (s *Machine) Name() string { return Name }
 
 // Tick implements fsm.Subsystem; sketches have nothing that expires.
-func (s *StateMachine) Tick(int64) {}
+func (s *Machine) Tick(int64) {}
 
 // NextDeadline implements fsm.Subsystem; nothing is ever due.
-func (s *StateMachine) NextDeadline() int64 { return 0 }
+func (s *Machine) NextDeadline() int64 { return 0 }
 
 // Apply implements fsm.Subsystem: see apply.
-func (s *StateMachine) Apply(cmd fsm.Command) any { return s.apply(cmd.Op, cmd.AtMs, cmd.Payload) }
+func (s *Machine) Apply(cmd fsm.Command) any { return s.apply(cmd.Op, cmd.AtMs, cmd.Payload) }
 
 // apply applies one committed command: op, the leader's time atMs and the
 // marshalled request. It returns the RPC's response, or an error for an
 // undecodable payload or unknown op; either way a refused command changes
 // nothing. proto.Unmarshal copies bytes fields, so nothing kept aliases the
 // log entry.
-func (s *StateMachine) apply(op uint16, atMs int64, payload []byte) any {
+func (s *Machine) apply(op uint16, atMs int64, payload []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch op {
@@ -282,35 +283,35 @@ func (s *StateMachine) apply(op uint16, atMs int64, payload []byte) any {
 }
 
 // CheckCreate validates a CreateSketch request.
-func (s *StateMachine) CheckCreate(req *sketchpb.SketchServiceCreateSketchRequest) *commonpb.Result {
+func (s *Machine) CheckCreate(req *sketchpb.SketchServiceCreateSketchRequest) *commonpb.Result {
 	_, r := s.limits.normalize(req.GetConfig())
 	return r
 }
 
-func (s *StateMachine) create(req *sketchpb.SketchServiceCreateSketchRequest, atMs int64) *sketchpb.SketchServiceCreateSketchResponse {
+func (s *Machine) create(req *sketchpb.SketchServiceCreateSketchRequest, atMs int64) *sketchpb.SketchServiceCreateSketchResponse {
 	cfg, r := s.limits.normalize(req.GetConfig())
 	if r != nil {
 		return &sketchpb.SketchServiceCreateSketchResponse{Result: r}
 	}
 	if e, found := s.sketches[cfg.GetName()]; found {
 		if proto.Equal(e.config, cfg) {
-			return &sketchpb.SketchServiceCreateSketchResponse{Result: ok(), Info: e.info()}
+			return &sketchpb.SketchServiceCreateSketchResponse{Result: result.OK(), Info: e.info()}
 		}
-		return &sketchpb.SketchServiceCreateSketchResponse{Result: fail(codeExists,
+		return &sketchpb.SketchServiceCreateSketchResponse{Result: result.Failf(result.CodeExists,
 			"config.name: sketch %q exists with a different configuration (%s)", cfg.GetName(), kindName(e.kind))}
 	}
 	e := newEntry(cfg, atMs)
 	s.sketches[cfg.GetName()] = e
-	return &sketchpb.SketchServiceCreateSketchResponse{Result: ok(), Info: e.info()}
+	return &sketchpb.SketchServiceCreateSketchResponse{Result: result.OK(), Info: e.info()}
 }
 
 // CheckName validates the name of a request that carries nothing else
 // (DeleteSketch, TDigestReset).
-func (s *StateMachine) CheckName(name string) *commonpb.Result {
+func (s *Machine) CheckName(name string) *commonpb.Result {
 	return s.limits.checkName("name", name)
 }
 
-func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
+func (s *Machine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *sketchpb.SketchServiceDeleteSketchResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return &sketchpb.SketchServiceDeleteSketchResponse{Result: r}
 	}
@@ -318,19 +319,19 @@ func (s *StateMachine) delete(req *sketchpb.SketchServiceDeleteSketchRequest) *s
 		return &sketchpb.SketchServiceDeleteSketchResponse{Result: r}
 	}
 	delete(s.sketches, req.GetName())
-	return &sketchpb.SketchServiceDeleteSketchResponse{Result: ok()}
+	return &sketchpb.SketchServiceDeleteSketchResponse{Result: result.OK()}
 }
 
 // CheckBloomAdd validates a BloomAdd request (the API layer calls the
 // Check functions before proposing; Apply calls them again).
-func (s *StateMachine) CheckBloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *commonpb.Result {
+func (s *Machine) CheckBloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItem("item", req.GetItem())
 }
 
-func (s *StateMachine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *sketchpb.SketchServiceBloomAddResponse {
+func (s *Machine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *sketchpb.SketchServiceBloomAddResponse {
 	if r := s.CheckBloomAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: r}
 	}
@@ -342,27 +343,27 @@ func (s *StateMachine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *ske
 	if err := e.bloom.fits(items, s.limits.MaxSketchBytes); err != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: bloomFull(e)}
 	}
-	return &sketchpb.SketchServiceBloomAddResponse{Result: ok(), Added: e.bloom.add(req.GetItem())}
+	return &sketchpb.SketchServiceBloomAddResponse{Result: result.OK(), Added: e.bloom.add(req.GetItem())}
 }
 
 func bloomFull(e *entry) *commonpb.Result {
 	if e.bloom.nonScaling {
-		return fail(codeLimitExceeded, "name: non-scaling bloom filter %q is at its capacity of %d items; nothing was added",
+		return result.Failf(result.CodeLimitExceeded, "name: non-scaling bloom filter %q is at its capacity of %d items; nothing was added",
 			e.config.GetName(), e.bloom.capacity)
 	}
-	return fail(codeLimitExceeded, "name: bloom filter %q cannot grow another sub-filter within the sketch size limit; nothing was added",
+	return result.Failf(result.CodeLimitExceeded, "name: bloom filter %q cannot grow another sub-filter within the sketch size limit; nothing was added",
 		e.config.GetName())
 }
 
 // CheckBloomMAdd validates a BloomMAdd request.
-func (s *StateMachine) CheckBloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *commonpb.Result {
+func (s *Machine) CheckBloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *sketchpb.SketchServiceBloomMAddResponse {
+func (s *Machine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *sketchpb.SketchServiceBloomMAddResponse {
 	if r := s.CheckBloomMAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomMAddResponse{Result: r}
 	}
@@ -377,18 +378,18 @@ func (s *StateMachine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *s
 	for i, it := range req.GetItems() {
 		added[i] = e.bloom.add(it)
 	}
-	return &sketchpb.SketchServiceBloomMAddResponse{Result: ok(), Added: added}
+	return &sketchpb.SketchServiceBloomMAddResponse{Result: result.OK(), Added: added}
 }
 
 // CheckHLLAdd validates an HLLAdd request.
-func (s *StateMachine) CheckHLLAdd(req *sketchpb.SketchServiceHLLAddRequest) *commonpb.Result {
+func (s *Machine) CheckHLLAdd(req *sketchpb.SketchServiceHLLAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchpb.SketchServiceHLLAddResponse {
+func (s *Machine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchpb.SketchServiceHLLAddResponse {
 	if r := s.CheckHLLAdd(req); r != nil {
 		return &sketchpb.SketchServiceHLLAddResponse{Result: r}
 	}
@@ -402,11 +403,11 @@ func (s *StateMachine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchp
 			changed = true
 		}
 	}
-	return &sketchpb.SketchServiceHLLAddResponse{Result: ok(), Changed: changed}
+	return &sketchpb.SketchServiceHLLAddResponse{Result: result.OK(), Changed: changed}
 }
 
 // hllSources resolves names to HLLs of precision p. Callers hold s.mu.
-func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyperLogLog, *commonpb.Result) {
+func (s *Machine) hllSources(field string, names []string, p uint8) ([]*hyperLogLog, *commonpb.Result) {
 	out := make([]*hyperLogLog, 0, len(names))
 	for i, n := range names {
 		f := fmt.Sprintf("%s[%d]", field, i)
@@ -415,7 +416,7 @@ func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyp
 			return nil, r
 		}
 		if e.hll.p != p {
-			return nil, fail(codeConflict, "%s: hll %q has precision %d, not %d", f, n, e.hll.p, p)
+			return nil, result.Failf(result.CodeConflict, "%s: hll %q has precision %d, not %d", f, n, e.hll.p, p)
 		}
 		out = append(out, e.hll)
 	}
@@ -423,14 +424,14 @@ func (s *StateMachine) hllSources(field string, names []string, p uint8) ([]*hyp
 }
 
 // CheckHLLMerge validates an HLLMerge request.
-func (s *StateMachine) CheckHLLMerge(req *sketchpb.SketchServiceHLLMergeRequest) *commonpb.Result {
+func (s *Machine) CheckHLLMerge(req *sketchpb.SketchServiceHLLMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkNames("sources", req.GetSources())
 }
 
-func (s *StateMachine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *sketchpb.SketchServiceHLLMergeResponse {
+func (s *Machine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *sketchpb.SketchServiceHLLMergeResponse {
 	if r := s.CheckHLLMerge(req); r != nil {
 		return &sketchpb.SketchServiceHLLMergeResponse{Result: r}
 	}
@@ -445,11 +446,11 @@ func (s *StateMachine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *ske
 	for _, src := range srcs {
 		e.hll.merge(src)
 	}
-	return &sketchpb.SketchServiceHLLMergeResponse{Result: ok(), Count: estimate(e.hll)}
+	return &sketchpb.SketchServiceHLLMergeResponse{Result: result.OK(), Count: estimate(e.hll)}
 }
 
 // CheckCMSIncrBy validates a CMSIncrBy request.
-func (s *StateMachine) CheckCMSIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *commonpb.Result {
+func (s *Machine) CheckCMSIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
@@ -468,7 +469,7 @@ func sumIncrements(incs []*sketchpb.SketchIncrement) (int64, bool) {
 	return sum, true
 }
 
-func (s *StateMachine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *sketchpb.SketchServiceCMSIncrByResponse {
+func (s *Machine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *sketchpb.SketchServiceCMSIncrByResponse {
 	if r := s.CheckCMSIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
@@ -477,18 +478,18 @@ func (s *StateMachine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *s
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
 	if sum, fine := sumIncrements(req.GetIncrements()); !fine || !e.cms.canAdd(sum) {
-		return &sketchpb.SketchServiceCMSIncrByResponse{Result: fail(codeLimitExceeded,
+		return &sketchpb.SketchServiceCMSIncrByResponse{Result: result.Failf(result.CodeLimitExceeded,
 			"increments: %v; nothing was added", errOverflow)}
 	}
 	counts := make([]int64, len(req.GetIncrements()))
 	for i, inc := range req.GetIncrements() {
 		counts[i] = e.cms.incr(hash64(inc.GetItem()), inc.GetIncrement())
 	}
-	return &sketchpb.SketchServiceCMSIncrByResponse{Result: ok(), Counts: counts}
+	return &sketchpb.SketchServiceCMSIncrByResponse{Result: result.OK(), Counts: counts}
 }
 
 // CheckCMSMerge validates a CMSMerge request.
-func (s *StateMachine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest) *commonpb.Result {
+func (s *Machine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
@@ -497,18 +498,18 @@ func (s *StateMachine) CheckCMSMerge(req *sketchpb.SketchServiceCMSMergeRequest)
 	}
 	if w := req.GetWeights(); len(w) != 0 {
 		if len(w) != len(req.GetSources()) {
-			return invalid("weights", "has %d entries for %d sources; give one per source or none", len(w), len(req.GetSources()))
+			return result.Invalidf("weights", "has %d entries for %d sources; give one per source or none", len(w), len(req.GetSources()))
 		}
 		for i, x := range w {
 			if x <= 0 {
-				return invalid(fmt.Sprintf("weights[%d]", i), "must be positive, got %d", x)
+				return result.Invalidf(fmt.Sprintf("weights[%d]", i), "must be positive, got %d", x)
 			}
 		}
 	}
 	return nil
 }
 
-func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *sketchpb.SketchServiceCMSMergeResponse {
+func (s *Machine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *sketchpb.SketchServiceCMSMergeResponse {
 	if r := s.CheckCMSMerge(req); r != nil {
 		return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 	}
@@ -524,7 +525,7 @@ func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *ske
 			return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 		}
 		if src.cms.width != e.cms.width || src.cms.depth != e.cms.depth {
-			return &sketchpb.SketchServiceCMSMergeResponse{Result: fail(codeConflict,
+			return &sketchpb.SketchServiceCMSMergeResponse{Result: result.Failf(result.CodeConflict,
 				"%s: count-min %q is %d wide and %d deep, the destination %d and %d",
 				f, n, src.cms.width, src.cms.depth, e.cms.width, e.cms.depth)}
 		}
@@ -539,21 +540,21 @@ func (s *StateMachine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *ske
 	}
 	counters, total, err := weightedSum(srcs, weights)
 	if err != nil {
-		return &sketchpb.SketchServiceCMSMergeResponse{Result: fail(codeLimitExceeded, "weights: %v; nothing was merged", err)}
+		return &sketchpb.SketchServiceCMSMergeResponse{Result: result.Failf(result.CodeLimitExceeded, "weights: %v; nothing was merged", err)}
 	}
 	e.cms.counters, e.cms.total = counters, total
-	return &sketchpb.SketchServiceCMSMergeResponse{Result: ok()}
+	return &sketchpb.SketchServiceCMSMergeResponse{Result: result.OK()}
 }
 
 // CheckTopKAdd validates a TopKAdd request.
-func (s *StateMachine) CheckTopKAdd(req *sketchpb.SketchServiceTopKAddRequest) *commonpb.Result {
+func (s *Machine) CheckTopKAdd(req *sketchpb.SketchServiceTopKAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkItems("items", req.GetItems())
 }
 
-func (s *StateMachine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketchpb.SketchServiceTopKAddResponse {
+func (s *Machine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketchpb.SketchServiceTopKAddResponse {
 	if r := s.CheckTopKAdd(req); r != nil {
 		return &sketchpb.SketchServiceTopKAddResponse{Result: r}
 	}
@@ -567,18 +568,18 @@ func (s *StateMachine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketc
 			dropped = append(dropped, out)
 		}
 	}
-	return &sketchpb.SketchServiceTopKAddResponse{Result: ok(), Dropped: dropped}
+	return &sketchpb.SketchServiceTopKAddResponse{Result: result.OK(), Dropped: dropped}
 }
 
 // CheckTopKIncrBy validates a TopKIncrBy request.
-func (s *StateMachine) CheckTopKIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *commonpb.Result {
+func (s *Machine) CheckTopKIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkIncrements(req.GetIncrements())
 }
 
-func (s *StateMachine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *sketchpb.SketchServiceTopKIncrByResponse {
+func (s *Machine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *sketchpb.SketchServiceTopKIncrByResponse {
 	if r := s.CheckTopKIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceTopKIncrByResponse{Result: r}
 	}
@@ -592,18 +593,18 @@ func (s *StateMachine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) 
 			dropped = append(dropped, out)
 		}
 	}
-	return &sketchpb.SketchServiceTopKIncrByResponse{Result: ok(), Dropped: dropped}
+	return &sketchpb.SketchServiceTopKIncrByResponse{Result: result.OK(), Dropped: dropped}
 }
 
 // CheckTDigestAdd validates a TDigestAdd request.
-func (s *StateMachine) CheckTDigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *commonpb.Result {
+func (s *Machine) CheckTDigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return checkFloats("values", req.GetValues(), false)
 }
 
-func (s *StateMachine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *sketchpb.SketchServiceTDigestAddResponse {
+func (s *Machine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *sketchpb.SketchServiceTDigestAddResponse {
 	if r := s.CheckTDigestAdd(req); r != nil {
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
@@ -612,18 +613,18 @@ func (s *StateMachine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) 
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
 	e.td.add(req.GetValues())
-	return &sketchpb.SketchServiceTDigestAddResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestAddResponse{Result: result.OK()}
 }
 
 // CheckTDigestMerge validates a TDigestMerge request.
-func (s *StateMachine) CheckTDigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *commonpb.Result {
+func (s *Machine) CheckTDigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *commonpb.Result {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return r
 	}
 	return s.limits.checkNames("sources", req.GetSources())
 }
 
-func (s *StateMachine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *sketchpb.SketchServiceTDigestMergeResponse {
+func (s *Machine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *sketchpb.SketchServiceTDigestMergeResponse {
 	if r := s.CheckTDigestMerge(req); r != nil {
 		return &sketchpb.SketchServiceTDigestMergeResponse{Result: r}
 	}
@@ -640,10 +641,10 @@ func (s *StateMachine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeReque
 		srcs[i] = src.td
 	}
 	e.td.mergeFrom(srcs, req.GetOverride())
-	return &sketchpb.SketchServiceTDigestMergeResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestMergeResponse{Result: result.OK()}
 }
 
-func (s *StateMachine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *sketchpb.SketchServiceTDigestResetResponse {
+func (s *Machine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *sketchpb.SketchServiceTDigestResetResponse {
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
@@ -652,7 +653,7 @@ func (s *StateMachine) tdigestReset(req *sketchpb.SketchServiceTDigestResetReque
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
 	e.td.reset()
-	return &sketchpb.SketchServiceTDigestResetResponse{Result: ok()}
+	return &sketchpb.SketchServiceTDigestResetResponse{Result: result.OK()}
 }
 
 // snapshotVersion is the first byte of a snapshot; a new layout gets a new
@@ -661,7 +662,7 @@ const snapshotVersion = 1
 
 // Snapshot encodes the whole state (sketches in name order) and returns a
 // writer of those bytes, so the writer never touches live state.
-func (s *StateMachine) Snapshot() (func(io.Writer) error, error) {
+func (s *Machine) Snapshot() (func(io.Writer) error, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e := &enc{b: []byte{snapshotVersion}}
@@ -703,7 +704,7 @@ func (s *StateMachine) Snapshot() (func(io.Writer) error, error) {
 
 // Restore replaces the whole state with a snapshot's; an empty reader is
 // the empty state. On error the state is left as it was.
-func (s *StateMachine) Restore(r io.Reader) error {
+func (s *Machine) Restore(r io.Reader) error {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err

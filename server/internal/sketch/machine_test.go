@@ -12,6 +12,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 func items(ss ...string) [][]byte {
@@ -30,26 +31,26 @@ func TestCreateIdempotentAndExists(t *testing.T) {
 	}
 	create(t, s, bloomCfg("b", 1000, 0.01)) // identical: answers the sketch
 	r := apply[*sketchpb.SketchServiceCreateSketchResponse](t, s, OpCreate, &sketchpb.SketchServiceCreateSketchRequest{Config: bloomCfg("b", 2000, 0.01)})
-	if r.GetResult().GetResultCode() != codeExists {
+	if r.GetResult().GetResultCode() != result.CodeExists {
 		t.Fatalf("different config: %v", r.GetResult())
 	}
 	r = apply[*sketchpb.SketchServiceCreateSketchResponse](t, s, OpCreate, &sketchpb.SketchServiceCreateSketchRequest{Config: hllCfg("b")})
-	if r.GetResult().GetResultCode() != codeExists {
+	if r.GetResult().GetResultCode() != result.CodeExists {
 		t.Fatalf("other kind: %v", r.GetResult())
 	}
 	// Using a sketch as another kind is a conflict.
 	hr := apply[*sketchpb.SketchServiceHLLAddResponse](t, s, OpHLLAdd, &sketchpb.SketchServiceHLLAddRequest{Name: "b", Items: items("x")})
-	if hr.GetResult().GetResultCode() != codeConflict {
+	if hr.GetResult().GetResultCode() != result.CodeConflict {
 		t.Fatalf("hll add on bloom: %v", hr.GetResult())
 	}
-	if g := s.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "b", Kind: sketchpb.SketchKind_SKETCH_KIND_CMS}); g.GetResult().GetResultCode() != codeConflict {
+	if g := s.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "b", Kind: sketchpb.SketchKind_SKETCH_KIND_CMS}); g.GetResult().GetResultCode() != result.CodeConflict {
 		t.Fatalf("get as cms: %v", g.GetResult())
 	}
-	if g := s.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "nope"}); g.GetResult().GetResultCode() != codeNotFound {
+	if g := s.Get(&sketchpb.SketchServiceGetSketchRequest{Name: "nope"}); g.GetResult().GetResultCode() != result.CodeNotFound {
 		t.Fatalf("get missing: %v", g.GetResult())
 	}
 	mustOK[*sketchpb.SketchServiceDeleteSketchResponse](t, s, OpDelete, &sketchpb.SketchServiceDeleteSketchRequest{Name: "b"})
-	if d := apply[*sketchpb.SketchServiceDeleteSketchResponse](t, s, OpDelete, &sketchpb.SketchServiceDeleteSketchRequest{Name: "b"}); d.GetResult().GetResultCode() != codeNotFound {
+	if d := apply[*sketchpb.SketchServiceDeleteSketchResponse](t, s, OpDelete, &sketchpb.SketchServiceDeleteSketchRequest{Name: "b"}); d.GetResult().GetResultCode() != result.CodeNotFound {
 		t.Fatalf("second delete: %v", d.GetResult())
 	}
 }
@@ -116,7 +117,7 @@ func TestBloomNonScalingFull(t *testing.T) {
 	mustOK[*sketchpb.SketchServiceBloomMAddResponse](t, s, OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "b", Items: items("a", "b")})
 	before := snapshotBytes(t, s)
 	r := apply[*sketchpb.SketchServiceBloomMAddResponse](t, s, OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "b", Items: items("c", "d")})
-	if r.GetResult().GetResultCode() != codeLimitExceeded || !strings.HasPrefix(r.GetResult().GetMessage(), "name: ") {
+	if r.GetResult().GetResultCode() != result.CodeLimitExceeded || !strings.HasPrefix(r.GetResult().GetMessage(), "name: ") {
 		t.Fatalf("overfull madd: %v", r.GetResult())
 	}
 	if !bytes.Equal(before, snapshotBytes(t, s)) {
@@ -124,7 +125,7 @@ func TestBloomNonScalingFull(t *testing.T) {
 	}
 	// Re-adding present items and one new one fits.
 	mustOK[*sketchpb.SketchServiceBloomMAddResponse](t, s, OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "b", Items: items("a", "c", "c")})
-	if r := apply[*sketchpb.SketchServiceBloomAddResponse](t, s, OpBloomAdd, &sketchpb.SketchServiceBloomAddRequest{Name: "b", Item: []byte("e")}); r.GetResult().GetResultCode() != codeLimitExceeded {
+	if r := apply[*sketchpb.SketchServiceBloomAddResponse](t, s, OpBloomAdd, &sketchpb.SketchServiceBloomAddRequest{Name: "b", Item: []byte("e")}); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("add past capacity: %v", r.GetResult())
 	}
 	// A scaling filter refuses to grow past the size limit.
@@ -134,7 +135,7 @@ func TestBloomNonScalingFull(t *testing.T) {
 	for i := range 5000 {
 		its = append(its, fmt.Appendf(nil, "%d", i))
 	}
-	if r := apply[*sketchpb.SketchServiceBloomMAddResponse](t, s, OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "g", Items: its}); r.GetResult().GetResultCode() != codeLimitExceeded {
+	if r := apply[*sketchpb.SketchServiceBloomMAddResponse](t, s, OpBloomMAdd, &sketchpb.SketchServiceBloomMAddRequest{Name: "g", Items: its}); r.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("growth past limit: %v", r.GetResult())
 	}
 }
@@ -162,7 +163,7 @@ func TestHLLOps(t *testing.T) {
 	}
 	before := snapshotBytes(t, s)
 	r := apply[*sketchpb.SketchServiceHLLMergeResponse](t, s, OpHLLMerge, &sketchpb.SketchServiceHLLMergeRequest{Name: "a", Sources: []string{"b", "p10"}})
-	if r.GetResult().GetResultCode() != codeConflict || !strings.HasPrefix(r.GetResult().GetMessage(), "sources[1]: ") {
+	if r.GetResult().GetResultCode() != result.CodeConflict || !strings.HasPrefix(r.GetResult().GetMessage(), "sources[1]: ") {
 		t.Fatalf("precision mismatch: %v", r.GetResult())
 	}
 	if !bytes.Equal(before, snapshotBytes(t, s)) {
@@ -194,12 +195,12 @@ func TestCMSOps(t *testing.T) {
 	}
 	before := snapshotBytes(t, s)
 	m := apply[*sketchpb.SketchServiceCMSMergeResponse](t, s, OpCMSMerge, &sketchpb.SketchServiceCMSMergeRequest{Name: "c", Sources: []string{"d", "small"}})
-	if m.GetResult().GetResultCode() != codeConflict || !strings.HasPrefix(m.GetResult().GetMessage(), "sources[1]: ") {
+	if m.GetResult().GetResultCode() != result.CodeConflict || !strings.HasPrefix(m.GetResult().GetMessage(), "sources[1]: ") {
 		t.Fatalf("shape mismatch: %v", m.GetResult())
 	}
 	o := apply[*sketchpb.SketchServiceCMSIncrByResponse](t, s, OpCMSIncrBy, &sketchpb.SketchServiceCMSIncrByRequest{Name: "c",
 		Increments: []*sketchpb.SketchIncrement{{Item: []byte("a"), Increment: 1}, {Item: []byte("a"), Increment: math.MaxInt64}}})
-	if o.GetResult().GetResultCode() != codeLimitExceeded {
+	if o.GetResult().GetResultCode() != result.CodeLimitExceeded {
 		t.Fatalf("overflow: %v", o.GetResult())
 	}
 	if !bytes.Equal(before, snapshotBytes(t, s)) {
@@ -296,7 +297,7 @@ func TestTDigestRedisExamples(t *testing.T) {
 }
 
 // workload drives every mutating op over a few sketches.
-func workload(t testing.TB, s *StateMachine, round int) {
+func workload(t testing.TB, s *Machine, round int) {
 	if round == 0 {
 		create(t, s, bloomCfg("b", 50, 0.01))
 		create(t, s, hllCfg("h"))

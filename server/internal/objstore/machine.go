@@ -12,12 +12,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry.
@@ -25,13 +24,13 @@ const Name = "objstore"
 
 // Ops: part of the log format, never renumber.
 const (
-	opCreateStore uint16 = 1
-	opUpdateStore uint16 = 2
-	opDeleteStore uint16 = 3
-	opCommit      uint16 = 4
-	opUpdateMeta  uint16 = 5
-	opDelete      uint16 = 6
-	opDiscard     uint16 = 7
+	OpCreateStore uint16 = 1
+	OpUpdateStore uint16 = 2
+	OpDeleteStore uint16 = 3
+	OpCommit      uint16 = 4
+	OpUpdateMeta  uint16 = 5
+	OpDelete      uint16 = 6
+	OpDiscard     uint16 = 7
 )
 
 // DefaultChunkSize and the chunk size range of a store's configuration.
@@ -65,10 +64,10 @@ type object struct {
 	expireAt int64  // 0: never
 }
 
-// StateMachine is the object store's deterministic state: stores, object
+// Machine is the object store's deterministic state: stores, object
 // versions and which blob holds each version's data. The data itself lives
 // in the blob store (files under the data dir, or memory without one).
-type StateMachine struct {
+type Machine struct {
 	mu     sync.RWMutex
 	stores map[string]*store
 	refs   map[string]struct{} // blobs some object version refers to
@@ -83,11 +82,16 @@ type StateMachine struct {
 	notify notify.Notifier[string] // keyed by store name; fired on every change in it
 
 	backlog int // changes kept per store for watchers (SetWatchBacklog)
+
+	// Uploads in progress (Stage), whose staged blobs Sweep keeps.
+	stageMu sync.Mutex
+	staging map[string]struct{}
+	swept   sync.Once
 }
 
-// NewStateMachine returns an empty state machine keeping blobs under
+// New returns an empty state machine keeping blobs under
 // dataDir/objstore, or in memory when dataDir is empty.
-func NewStateMachine(dataDir string) (*StateMachine, error) {
+func New(dataDir string) (*Machine, error) {
 	var bs blobStore = newMemBlobs()
 	if dataDir != "" {
 		fb, err := newFileBlobs(dataDir + "/objstore")
@@ -96,20 +100,20 @@ func NewStateMachine(dataDir string) (*StateMachine, error) {
 		}
 		bs = fb
 	}
-	return &StateMachine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog}, nil
+	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog, staging: map[string]struct{}{}}, nil
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (m *StateMachine) Name() string { return Name }
+func (m *Machine) Name() string { return Name }
 
 // Apply implements fsm.Subsystem.
-func (m *StateMachine) Apply(cmd fsm.Command) any {
+func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
-	case opCreateStore:
+	case OpCreateStore:
 		var req objstorepb.ObjectStoreServiceCreateStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: create store payload: %w", err)
@@ -118,37 +122,37 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 			return errors.New("objstore: create store without a name")
 		}
 		return m.createStore(req.GetConfig(), cmd.AtMs)
-	case opUpdateStore:
+	case OpUpdateStore:
 		var req objstorepb.ObjectStoreServiceUpdateStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: update store payload: %w", err)
 		}
 		return m.updateStore(req.GetConfig())
-	case opDeleteStore:
+	case OpDeleteStore:
 		var req objstorepb.ObjectStoreServiceDeleteStoreRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: delete store payload: %w", err)
 		}
 		return m.deleteStore(req.GetStore())
-	case opCommit:
+	case OpCommit:
 		blob, info, err := decodeCommit(cmd.Payload)
 		if err != nil {
 			return err
 		}
 		return m.commit(blob, info, cmd.AtMs)
-	case opUpdateMeta:
+	case OpUpdateMeta:
 		var req objstorepb.ObjectStoreServiceUpdateMetaRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: update meta payload: %w", err)
 		}
 		return m.updateMeta(&req, cmd.AtMs)
-	case opDelete:
+	case OpDelete:
 		var req objstorepb.ObjectStoreServiceDeleteRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("objstore: delete payload: %w", err)
 		}
 		return m.deleteObject(req.GetStore(), req.GetName(), cmd.AtMs)
-	case opDiscard:
+	case OpDiscard:
 		id := string(cmd.Payload)
 		if !validBlobID(id) {
 			return fmt.Errorf("objstore: discard: bad blob id")
@@ -158,15 +162,15 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 		if _, ok := m.refs[id]; !ok {
 			m.blobs.remove(id)
 		}
-		return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK()}
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.OK()}
 	default:
 		return fmt.Errorf("objstore: unknown op %d", cmd.Op)
 	}
 }
 
-// encodeCommit is the payload of opCommit: the blob id, then the new
+// EncodeCommit is the payload of OpCommit: the blob id, then the new
 // version's info (store, meta, size, digest).
-func encodeCommit(blob string, info *objstorepb.ObjectInfo) ([]byte, error) {
+func EncodeCommit(blob string, info *objstorepb.ObjectInfo) ([]byte, error) {
 	b, err := proto.Marshal(info)
 	if err != nil {
 		return nil, err
@@ -192,8 +196,6 @@ func decodeCommit(p []byte) (string, *objstorepb.ObjectInfo, error) {
 	return blob, &info, nil
 }
 
-func fail(code, format string, args ...any) *commonpb.Result { return api.Failf(code, format, args...) }
-
 // withDefaults returns cfg with the default chunk size filled in.
 func withDefaults(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreConfig {
 	c := &objstorepb.ObjectStoreConfig{}
@@ -210,31 +212,31 @@ func (s *store) infoPB() *objstorepb.ObjectStoreInfo {
 	return &objstorepb.ObjectStoreInfo{Config: s.cfg, Objects: s.live, Bytes: s.bytes, Revision: s.rev, CreatedAtMs: s.createdAt}
 }
 
-func (m *StateMachine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
+func (m *Machine) createStore(cfg *objstorepb.ObjectStoreConfig, at int64) *objstorepb.ObjectStoreServiceCreateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	if s, ok := m.stores[cfg.GetName()]; ok {
 		if proto.Equal(s.cfg, cfg) {
-			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+			return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 		}
-		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: fail(api.CodeExists, "store %q exists with a different configuration", cfg.GetName())}
+		return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.Failf(result.CodeExists, "store %q exists with a different configuration", cfg.GetName())}
 	}
 	s := &store{cfg: cfg, createdAt: at, objects: map[string]*object{}}
 	m.stores[cfg.GetName()] = s
 	m.notify.Fire(cfg.GetName())
-	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+	return &objstorepb.ObjectStoreServiceCreateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
-func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
+func (m *Machine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorepb.ObjectStoreServiceUpdateStoreResponse {
 	cfg = withDefaults(cfg)
 	if rule := msec.Check(cfg.GetTtlMs()); rule != "" {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.Failf(result.CodeInvalidArgument, "config.ttl_ms: %s", rule)}
 	}
 	s, ok := m.stores[cfg.GetName()]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: fail(api.CodeNotFound, "store %q", cfg.GetName())}
+		return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", cfg.GetName())}
 	}
 	ttlChanged := s.cfg.GetTtlMs() != cfg.GetTtlMs()
 	s.cfg = cfg
@@ -243,27 +245,27 @@ func (m *StateMachine) updateStore(cfg *objstorepb.ObjectStoreConfig) *objstorep
 			m.setExpiry(s, o, o.putAt)
 		}
 	}
-	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: api.OK(), Info: s.infoPB()}
+	return &objstorepb.ObjectStoreServiceUpdateStoreResponse{Result: result.OK(), Info: s.infoPB()}
 }
 
-func (m *StateMachine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
+func (m *Machine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteStoreResponse {
 	s, ok := m.stores[name]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: fail(api.CodeNotFound, "store %q", name)}
+		return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.Failf(result.CodeNotFound, "store %q", name)}
 	}
 	for _, o := range s.objects {
 		m.dropBlob(o.blob)
 	}
 	delete(m.stores, name)
 	m.notify.Fire(name)
-	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: api.OK()}
+	return &objstorepb.ObjectStoreServiceDeleteStoreResponse{Result: result.OK()}
 }
 
-func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
+func (m *Machine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
 	s, ok := m.stores[in.GetStore()]
 	if !ok {
 		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeNotFound, "store %q", in.GetStore())}
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeNotFound, "store %q", in.GetStore())}
 	}
 	old := s.objects[in.GetName()]
 	bytes := s.bytes + in.GetSize()
@@ -272,7 +274,7 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 	}
 	if max := s.cfg.GetMaxBytes(); max > 0 && bytes > max {
 		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: fail(api.CodeLimitExceeded,
+		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeLimitExceeded,
 			"store %q: max_bytes %d would be exceeded (%d bytes with this object)", in.GetStore(), max, bytes)}
 	}
 	if old != nil {
@@ -298,12 +300,12 @@ func (m *StateMachine) commit(blob string, in *objstorepb.ObjectInfo, at int64) 
 	s.live++
 	m.setExpiry(s, o, at)
 	m.notify.Fire(in.GetStore())
-	return &objstorepb.ObjectStoreServicePutResponse{Result: api.OK(), Info: info}
+	return &objstorepb.ObjectStoreServicePutResponse{Result: result.OK(), Info: info}
 }
 
 // removeObject takes o out of s's accounting and drops its blob; the
 // caller replaces or deletes the map entry.
-func (m *StateMachine) removeObject(s *store, o *object) {
+func (m *Machine) removeObject(s *store, o *object) {
 	if !o.info.GetDeleted() {
 		s.bytes -= o.info.GetSize()
 		s.live--
@@ -311,7 +313,7 @@ func (m *StateMachine) removeObject(s *store, o *object) {
 	m.dropBlob(o.blob)
 }
 
-func (m *StateMachine) dropBlob(id string) {
+func (m *Machine) dropBlob(id string) {
 	if id == "" {
 		return
 	}
@@ -324,7 +326,7 @@ func (m *StateMachine) dropBlob(id string) {
 }
 
 // markDeleted replaces o (live) with a deleted marker at a new revision.
-func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
+func (m *Machine) markDeleted(s *store, o *object, at int64) {
 	m.removeObject(s, o)
 	s.superseded(o)
 	s.rev++
@@ -336,14 +338,14 @@ func (m *StateMachine) markDeleted(s *store, o *object, at int64) {
 	m.setExpiry(s, marker, at)
 }
 
-func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
+func (m *Machine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest, at int64) *objstorepb.ObjectStoreServiceUpdateMetaResponse {
 	s, ok := m.stores[req.GetStore()]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "store %q", req.GetStore())}
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeNotFound, "store %q", req.GetStore())}
 	}
 	o := s.objects[req.GetName()]
 	if o == nil || o.info.GetDeleted() {
-		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeNotFound, "object %q", req.GetName())}
+		return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeNotFound, "object %q", req.GetName())}
 	}
 	meta := req.GetMeta()
 	newName := meta.GetName()
@@ -353,7 +355,7 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 	n := &object{info: info, blob: o.blob, putRev: o.putRev, putAt: o.putAt}
 	if newName != req.GetName() {
 		if t := s.objects[newName]; t != nil && !t.info.GetDeleted() {
-			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: fail(api.CodeExists, "object %q exists", newName)}
+			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeExists, "object %q exists", newName)}
 		}
 		// The old name becomes a deleted marker; the data moves with the
 		// new name, so its blob is not dropped.
@@ -379,26 +381,26 @@ func (m *StateMachine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRe
 		n.expireAt = o.expireAt // its heap entry stays valid
 	}
 	m.notify.Fire(req.GetStore())
-	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: api.OK(), Info: info}
+	return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.OK(), Info: info}
 }
 
-func (m *StateMachine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
+func (m *Machine) deleteObject(storeName, name string, at int64) *objstorepb.ObjectStoreServiceDeleteResponse {
 	s, ok := m.stores[storeName]
 	if !ok {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "store %q", storeName)}
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.Failf(result.CodeNotFound, "store %q", storeName)}
 	}
 	o := s.objects[name]
 	if o == nil || o.info.GetDeleted() {
-		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: fail(api.CodeNotFound, "object %q", name)}
+		return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.Failf(result.CodeNotFound, "object %q", name)}
 	}
 	m.markDeleted(s, o, at)
 	m.notify.Fire(storeName)
-	return &objstorepb.ObjectStoreServiceDeleteResponse{Result: api.OK()}
+	return &objstorepb.ObjectStoreServiceDeleteResponse{Result: result.OK()}
 }
 
 // setExpiry schedules o to expire TTL after from (its Put, or its deletion
 // for a marker), when the store has a TTL.
-func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
+func (m *Machine) setExpiry(s *store, o *object, from int64) {
 	o.expireAt = 0
 	if ttl := s.cfg.GetTtlMs(); ttl > 0 {
 		o.expireAt = msec.Add(from, ttl)
@@ -408,7 +410,7 @@ func (m *StateMachine) setExpiry(s *store, o *object, from int64) {
 
 // Tick implements fsm.Subsystem: live objects past their TTL become
 // deleted markers, and markers past theirs disappear.
-func (m *StateMachine) Tick(atMs int64) {
+func (m *Machine) Tick(atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var due []expiry
@@ -447,7 +449,7 @@ func (m *StateMachine) Tick(atMs int64) {
 }
 
 // NextDeadline implements fsm.Subsystem.
-func (m *StateMachine) NextDeadline() int64 {
+func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.exp.Len() == 0 {

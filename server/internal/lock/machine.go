@@ -27,23 +27,23 @@ const (
 	OpRelease uint16 = 4
 )
 
-// StateMachine is the replicated (quorum scope) lock table, plugged into
+// Machine is the replicated (quorum scope) lock table, plugged into
 // the raft FSM. Its lease ids are plain decimal numbers.
-type StateMachine struct {
+type Machine struct {
 	*Table
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // NewStateMachine returns an empty quorum lock table.
-func NewStateMachine() *StateMachine { return &StateMachine{NewTable("", 0)} }
+func New() *Machine { return &Machine{NewTable("", 0)} }
 
 // Name implements fsm.Subsystem.
-func (s *StateMachine) Name() string { return Name }
+func (s *Machine) Name() string { return Name }
 
 // Apply implements fsm.Subsystem. A malformed payload or an unknown op is
 // answered with an error and changes nothing.
-func (s *StateMachine) Apply(cmd fsm.Command) any {
+func (s *Machine) Apply(cmd fsm.Command) any {
 	switch cmd.Op {
 	case OpAcquire:
 		var req lockpb.LockServiceMultiTryAcquireRequest

@@ -1,4 +1,4 @@
-package cache
+package api
 
 import "container/heap"
 

@@ -29,7 +29,7 @@ func cmd(t *testing.T, op uint16, at int64, msg proto.Message) fsm.Command {
 
 // stage writes data as a staged blob, as the Put handler does, and returns
 // the commit command for it.
-func stage(t *testing.T, m *StateMachine, store, name string, data []byte, at int64) fsm.Command {
+func stage(t *testing.T, m *Machine, store, name string, data []byte, at int64) fsm.Command {
 	t.Helper()
 	id := ""
 	if len(data) > 0 {
@@ -44,36 +44,36 @@ func stage(t *testing.T, m *StateMachine, store, name string, data []byte, at in
 		}
 	}
 	sum := sha256.Sum256(data)
-	p, err := encodeCommit(id, &objstorepb.ObjectInfo{Store: store, Name: name, Size: int64(len(data)), Sha256: sum[:]})
+	p, err := EncodeCommit(id, &objstorepb.ObjectInfo{Store: store, Name: name, Size: int64(len(data)), Sha256: sum[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fsm.Command{Subsystem: Name, Op: opCommit, AtMs: at, Payload: p}
+	return fsm.Command{Subsystem: Name, Op: OpCommit, AtMs: at, Payload: p}
 }
 
-func createStore(t *testing.T, m *StateMachine, cfg *objstorepb.ObjectStoreConfig) {
+func createStore(t *testing.T, m *Machine, cfg *objstorepb.ObjectStoreConfig) {
 	t.Helper()
-	r := m.Apply(cmd(t, opCreateStore, 1, &objstorepb.ObjectStoreServiceCreateStoreRequest{Config: cfg})).(*objstorepb.ObjectStoreServiceCreateStoreResponse)
+	r := m.Apply(cmd(t, OpCreateStore, 1, &objstorepb.ObjectStoreServiceCreateStoreRequest{Config: cfg})).(*objstorepb.ObjectStoreServiceCreateStoreResponse)
 	if !r.GetResult().GetSuccess() {
 		t.Fatal(r.GetResult())
 	}
 }
 
-func readBlob(t *testing.T, m *StateMachine, store, name string) []byte {
+func readBlob(t *testing.T, m *Machine, store, name string) []byte {
 	t.Helper()
-	v, _, ok := m.lookup(store, name)
-	if !ok || v == nil || v.info.GetDeleted() {
+	v, _, ok := m.Lookup(store, name)
+	if !ok || v == nil || v.Info.GetDeleted() {
 		t.Fatalf("%s/%s missing", store, name)
 	}
-	if v.blob == "" {
+	if v.Blob == "" {
 		return nil
 	}
-	r, err := m.blobs.open(v.blob)
+	r, err := m.blobs.open(v.Blob)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	b, err := io.ReadAll(io.NewSectionReader(r, 0, v.info.GetSize()))
+	b, err := io.ReadAll(io.NewSectionReader(r, 0, v.Info.GetSize()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func readBlob(t *testing.T, m *StateMachine, store, name string) []byte {
 
 func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewStateMachine(dir)
+	m, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Apply(cmd(t, opDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
+	m.Apply(cmd(t, OpDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	}
 
 	// A restart restores on the same data dir, where the blobs are.
-	r, err := NewStateMachine(dir)
+	r, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestSnapshotRefersToBlobsWithoutTheirData(t *testing.T) {
 	}
 	// "gone" was deleted after the snapshot; the log replayed after it
 	// deletes it again.
-	r.Apply(cmd(t, opDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
+	r.Apply(cmd(t, OpDelete, 13, &objstorepb.ObjectStoreServiceDeleteRequest{Store: "s", Name: "gone"}))
 	if info, _ := r.StoreInfo("s"); info.GetObjects() != 2 {
 		t.Fatalf("after replaying the delete: %v", info)
 	}
@@ -172,7 +172,7 @@ func TestVersion1SnapshotWithBlobDataStillRestores(t *testing.T) {
 	if err := sw.w.Flush(); err != nil || sw.err != nil {
 		t.Fatal(err, sw.err)
 	}
-	r, err := NewStateMachine(t.TempDir())
+	r, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +185,8 @@ func TestVersion1SnapshotWithBlobDataStillRestores(t *testing.T) {
 }
 
 func TestApplyIsDeterministic(t *testing.T) {
-	run := func() (*StateMachine, []byte) {
-		m, err := NewStateMachine("")
+	run := func() (*Machine, []byte) {
+		m, err := New("")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +199,7 @@ func TestApplyIsDeterministic(t *testing.T) {
 		if r := m.Apply(stage(t, m, "s", "big", make([]byte, 51), 6)).(*objstorepb.ObjectStoreServicePutResponse); r.GetResult().GetResultCode() != "limit_exceeded" {
 			t.Fatalf("over max_bytes: %v", r.GetResult())
 		}
-		m.Apply(cmd(t, opUpdateMeta, 7, &objstorepb.ObjectStoreServiceUpdateMetaRequest{Store: "s", Name: "a", Meta: &objstorepb.ObjectMeta{Name: "c"}}))
+		m.Apply(cmd(t, OpUpdateMeta, 7, &objstorepb.ObjectStoreServiceUpdateMetaRequest{Store: "s", Name: "a", Meta: &objstorepb.ObjectMeta{Name: "c"}}))
 		m.Tick(105) // all of them expire at once
 		write, err := m.Snapshot()
 		if err != nil {
@@ -216,7 +216,7 @@ func TestApplyIsDeterministic(t *testing.T) {
 	// Blob ids are random (the API layer draws them), so compare what the
 	// ids do not touch: every info, revision included.
 	for _, st := range []string{"s", "t"} {
-		i1, _ := m1.objects(st, "", true)
+		i1, _ := m1.Objects(st, "", true)
 		for _, info := range i1 {
 			if !info.GetDeleted() && info.GetName() != "c" {
 				t.Fatalf("%s/%s did not expire", st, info.GetName())
@@ -226,7 +226,7 @@ func TestApplyIsDeterministic(t *testing.T) {
 	if len(s1) != len(s2) {
 		t.Fatalf("replicas disagree: snapshots of %d and %d bytes", len(s1), len(s2))
 	}
-	c1, rev1, _ := m1.changes("s", 0, true, true)
+	c1, rev1, _ := m1.Changes("s", 0, true, true)
 	if rev1 != 10 || len(c1) != 5 {
 		t.Fatalf("revision %d, %d entries", rev1, len(c1))
 	}
@@ -242,24 +242,24 @@ func TestApplyIsDeterministic(t *testing.T) {
 	}
 	// Markers go TTL after they were made.
 	m1.Tick(1000)
-	if infos, _ := m1.objects("s", "", true); len(infos) != 0 {
+	if infos, _ := m1.Objects("s", "", true); len(infos) != 0 {
 		t.Fatalf("markers left: %d", len(infos))
 	}
 }
 
 func TestBadCommandsChangeNothing(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewStateMachine(dir)
+	m, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	createStore(t, m, &objstorepb.ObjectStoreConfig{Name: "s"})
 	for _, c := range []fsm.Command{
 		{Subsystem: Name, Op: 99},
-		{Subsystem: Name, Op: opCommit, Payload: []byte{0xff, 0xff}},
-		{Subsystem: Name, Op: opCommit, Payload: append([]byte{4}, "../x"...)},
-		{Subsystem: Name, Op: opCreateStore, Payload: []byte{0xff}},
-		{Subsystem: Name, Op: opDiscard, Payload: []byte("../../etc/passwd")},
+		{Subsystem: Name, Op: OpCommit, Payload: []byte{0xff, 0xff}},
+		{Subsystem: Name, Op: OpCommit, Payload: append([]byte{4}, "../x"...)},
+		{Subsystem: Name, Op: OpCreateStore, Payload: []byte{0xff}},
+		{Subsystem: Name, Op: OpDiscard, Payload: []byte("../../etc/passwd")},
 	} {
 		if _, ok := m.Apply(c).(error); !ok {
 			t.Fatalf("op %d with a bad payload did not answer an error", c.Op)

@@ -13,10 +13,10 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the state machine's registered name; it is in every log entry.
@@ -24,9 +24,9 @@ const Name = "cache"
 
 // Ops: part of the log format, never renumber.
 const (
-	opAttach uint16 = 1
-	opDetach uint16 = 2
-	opEvict  uint16 = 3
+	OpAttach uint16 = 1
+	OpDetach uint16 = 2
+	OpEvict  uint16 = 3
 )
 
 // policy is one attached policy and its replicated counters. Hits and
@@ -39,13 +39,13 @@ type policy struct {
 	expirations int64
 }
 
-// StateMachine is the replicated half of the cache: which buckets have
+// Machine is the replicated half of the cache: which buckets have
 // which policy, and the evictions and expirations applied. Evictions are
 // decided by the leader (which alone sees reads) and proposed as explicit
 // keys with their revisions; applying one purges the key through the KV
 // machine's own op, so every replica removes the same keys at the same
 // point of the log. DefaultTTL expiry is decided by Tick from the KV state.
-type StateMachine struct {
+type Machine struct {
 	kv *kv.Machine
 
 	mu       sync.RWMutex
@@ -57,51 +57,51 @@ type StateMachine struct {
 }
 
 // NewStateMachine returns an empty state machine over the KV machine m.
-func NewStateMachine(m *kv.Machine) *StateMachine {
-	return &StateMachine{kv: m, policies: map[string]*policy{}}
+func New(m *kv.Machine) *Machine {
+	return &Machine{kv: m, policies: map[string]*policy{}}
 }
 
-var _ fsm.Subsystem = (*StateMachine)(nil)
+var _ fsm.Subsystem = (*Machine)(nil)
 
 // Name implements fsm.Subsystem.
-func (m *StateMachine) Name() string { return Name }
+func (m *Machine) Name() string { return Name }
 
-// evictResult is what applying opEvict answers: the keys it purged.
+// evictResult is what applying OpEvict answers: the keys it purged.
 type evictResult struct{ evicted int }
 
 // Apply implements fsm.Subsystem.
-func (m *StateMachine) Apply(cmd fsm.Command) any {
+func (m *Machine) Apply(cmd fsm.Command) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch cmd.Op {
-	case opAttach:
+	case OpAttach:
 		var req cachepb.CacheServiceAttachPolicyRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("cache: attach payload: %w", err)
 		}
 		p := withDefaults(req.GetPolicy())
 		if rule := msec.Check(p.GetDefaultTtlMs()); rule != "" {
-			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Invalid("policy.default_ttl_ms", rule)}
+			return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Invalid("policy.default_ttl_ms", rule)}
 		}
 		if _, ok := m.kv.Info(p.GetBucket()); !ok {
-			return &cachepb.CacheServiceAttachPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q does not exist", p.GetBucket())}
+			return &cachepb.CacheServiceAttachPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q does not exist", p.GetBucket())}
 		}
 		m.policies[p.GetBucket()] = &policy{pb: p, attachedAt: cmd.AtMs}
 		if p.GetDefaultTtlMs() > 0 {
 			m.next = 1 // look at the bucket's keys at the next tick
 		}
-		return &cachepb.CacheServiceAttachPolicyResponse{Result: api.OK(), Policy: p}
-	case opDetach:
+		return &cachepb.CacheServiceAttachPolicyResponse{Result: result.OK(), Policy: p}
+	case OpDetach:
 		var req cachepb.CacheServiceDetachPolicyRequest
 		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 			return fmt.Errorf("cache: detach payload: %w", err)
 		}
 		if _, ok := m.policies[req.GetBucket()]; !ok {
-			return &cachepb.CacheServiceDetachPolicyResponse{Result: api.Failf(api.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}
+			return &cachepb.CacheServiceDetachPolicyResponse{Result: result.Failf(result.CodeNotFound, "bucket %q has no cache policy", req.GetBucket())}
 		}
 		delete(m.policies, req.GetBucket())
-		return &cachepb.CacheServiceDetachPolicyResponse{Result: api.OK()}
-	case opEvict:
+		return &cachepb.CacheServiceDetachPolicyResponse{Result: result.OK()}
+	case OpEvict:
 		bucket, victims, err := decodeEvict(cmd.Payload)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 		}
 		n := 0
 		for _, v := range victims {
-			if m.purge(bucket, v.key, v.rev, cmd.AtMs) {
+			if m.purge(bucket, v.Key, v.Revision, cmd.AtMs) {
 				n++
 			}
 		}
@@ -125,7 +125,7 @@ func (m *StateMachine) Apply(cmd fsm.Command) any {
 
 // purge removes key from the KV bucket when its latest entry is still the
 // one at rev (a key written since the leader chose it is not evicted).
-func (m *StateMachine) purge(bucket, key string, rev uint64, atMs int64) bool {
+func (m *Machine) purge(bucket, key string, rev uint64, atMs int64) bool {
 	e, r := m.kv.Get(bucket, key, 0)
 	if r != nil || e.GetRevision() != rev {
 		return false
@@ -149,24 +149,25 @@ func withDefaults(p *cachepb.CachePolicy) *cachepb.CachePolicy {
 	return c
 }
 
-type victim struct {
-	key string
-	rev uint64
+// Victim is a key an eviction removes, if it is still at Revision.
+type Victim struct {
+	Key      string
+	Revision uint64
 }
 
-// encodeEvict is opEvict's payload: bucket, then (key, revision) pairs.
-func encodeEvict(bucket string, vs []victim) []byte {
+// EncodeEvict is OpEvict's payload: bucket, then (key, revision) pairs.
+func EncodeEvict(bucket string, vs []Victim) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(bucket)))
 	b = append(b, bucket...)
 	for _, v := range vs {
-		b = binary.AppendUvarint(b, uint64(len(v.key)))
-		b = append(b, v.key...)
-		b = binary.AppendUvarint(b, v.rev)
+		b = binary.AppendUvarint(b, uint64(len(v.Key)))
+		b = append(b, v.Key...)
+		b = binary.AppendUvarint(b, v.Revision)
 	}
 	return b
 }
 
-func decodeEvict(p []byte) (string, []victim, error) {
+func decodeEvict(p []byte) (string, []Victim, error) {
 	str := func() (string, bool) {
 		n, k := binary.Uvarint(p)
 		if k <= 0 || n > uint64(len(p)-k) {
@@ -180,7 +181,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 	if !ok {
 		return "", nil, errors.New("cache: evict payload: bad bucket")
 	}
-	var vs []victim
+	var vs []Victim
 	for len(p) > 0 {
 		key, ok := str()
 		if !ok {
@@ -191,7 +192,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 			return "", nil, errors.New("cache: evict payload: bad revision")
 		}
 		p = p[k:]
-		vs = append(vs, victim{key, rev})
+		vs = append(vs, Victim{key, rev})
 	}
 	return bucket, vs, nil
 }
@@ -200,7 +201,7 @@ func decodeEvict(p []byte) (string, []victim, error) {
 // DefaultTTL ago (counting from the write, or from the attach for older
 // keys) are purged. It reads the KV state, which every replica shares at
 // this point of the log, so every replica purges the same keys.
-func (m *StateMachine) Tick(atMs int64) {
+func (m *Machine) Tick(atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	buckets := make([]string, 0, len(m.policies))
@@ -237,14 +238,14 @@ func (m *StateMachine) Tick(atMs int64) {
 }
 
 // NextDeadline implements fsm.Subsystem.
-func (m *StateMachine) NextDeadline() int64 {
+func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.next
 }
 
-// noteWrite lowers the next deadline for a write at atMs to bucket.
-func (m *StateMachine) noteWrite(bucket string, atMs int64) {
+// NoteWrite lowers the next deadline for a write at atMs to bucket.
+func (m *Machine) NoteWrite(bucket string, atMs int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if p := m.policies[bucket]; p != nil && p.pb.GetDefaultTtlMs() > 0 {
@@ -254,8 +255,8 @@ func (m *StateMachine) noteWrite(bucket string, atMs int64) {
 	}
 }
 
-// policyOf returns bucket's policy and counters, or false.
-func (m *StateMachine) policyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
+// PolicyOf returns bucket's policy and counters, or false.
+func (m *Machine) PolicyOf(bucket string) (p *cachepb.CachePolicy, attachedAt, evictions, expirations int64, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	pol := m.policies[bucket]
@@ -265,16 +266,16 @@ func (m *StateMachine) policyOf(bucket string) (p *cachepb.CachePolicy, attached
 	return pol.pb, pol.attachedAt, pol.evictions, pol.expirations, true
 }
 
-// attached reports whether bucket has a policy (the KV hot path asks).
-func (m *StateMachine) attached(bucket string) bool {
+// Attached reports whether bucket has a policy (the KV hot path asks).
+func (m *Machine) Attached(bucket string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	_, ok := m.policies[bucket]
 	return ok
 }
 
-// list returns up to limit policies of buckets sorted after `after`.
-func (m *StateMachine) list(after string, limit int) ([]*cachepb.CachePolicy, bool) {
+// List returns up to limit policies of buckets sorted after `after`.
+func (m *Machine) List(after string, limit int) ([]*cachepb.CachePolicy, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	names := make([]string, 0, len(m.policies))
@@ -303,7 +304,7 @@ const (
 )
 
 // Snapshot implements fsm.Subsystem.
-func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
+func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 	m.mu.RLock()
 	var buf []byte
 	buf = append(buf, snapMagic...)
@@ -335,7 +336,7 @@ func (m *StateMachine) Snapshot() (func(w io.Writer) error, error) {
 }
 
 // Restore implements fsm.Subsystem.
-func (m *StateMachine) Restore(r io.Reader) error {
+func (m *Machine) Restore(r io.Reader) error {
 	policies := map[string]*policy{}
 	br := bufio.NewReader(r)
 	var magic [len(snapMagic) + 1]byte
@@ -380,5 +381,3 @@ func (m *StateMachine) Restore(r io.Reader) error {
 	m.mu.Unlock()
 	return nil
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -33,10 +33,10 @@ func cacheCmd(t *testing.T, op uint16, at int64, msg proto.Message) fsm.Command 
 	return fsm.Command{Subsystem: Name, Op: op, AtMs: at, Payload: b}
 }
 
-func setup(t *testing.T) (*kv.Machine, *StateMachine) {
-	km := kv.New(nil)
+func setup(t *testing.T) (*kv.Machine, *Machine) {
+	km := kv.New()
 	kvApply(t, km, kv.OpCreateBucket, 1, &kvpb.KVServiceCreateBucketRequest{Config: &kvpb.KVBucketConfig{Name: "b", History: 1, MaxValueSize: 1 << 20}})
-	return km, NewStateMachine(km)
+	return km, New(km)
 }
 
 func put(t *testing.T, km *kv.Machine, key string, at int64) uint64 {
@@ -55,38 +55,38 @@ func live(km *kv.Machine, key string) bool {
 
 func TestEvictChecksRevisionAndPolicy(t *testing.T) {
 	km, m := setup(t)
-	if r := m.Apply(cacheCmd(t, opAttach, 2, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "nope", MaxEntries: 1}})).(*cachepb.CacheServiceAttachPolicyResponse); r.GetResult().GetResultCode() != "not_found" {
+	if r := m.Apply(cacheCmd(t, OpAttach, 2, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "nope", MaxEntries: 1}})).(*cachepb.CacheServiceAttachPolicyResponse); r.GetResult().GetResultCode() != "not_found" {
 		t.Fatalf("attach to a missing bucket: %v", r.GetResult())
 	}
 	ra := put(t, km, "a", 3)
 	rb := put(t, km, "b", 3)
 	// Evicting before a policy is attached does nothing.
-	if r := m.Apply(fsm.Command{Op: opEvict, AtMs: 4, Payload: encodeEvict("b", []victim{{"a", ra}})}).(evictResult); r.evicted != 0 || !live(km, "a") {
+	if r := m.Apply(fsm.Command{Op: OpEvict, AtMs: 4, Payload: EncodeEvict("b", []Victim{{"a", ra}})}).(evictResult); r.evicted != 0 || !live(km, "a") {
 		t.Fatal("evicted without a policy")
 	}
-	r := m.Apply(cacheCmd(t, opAttach, 5, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "b", MaxEntries: 1}})).(*cachepb.CacheServiceAttachPolicyResponse)
+	r := m.Apply(cacheCmd(t, OpAttach, 5, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "b", MaxEntries: 1}})).(*cachepb.CacheServiceAttachPolicyResponse)
 	if !r.GetResult().GetSuccess() || r.GetPolicy().GetEviction() != cachepb.CacheEviction_CACHE_EVICTION_LRU {
 		t.Fatalf("attach: %v", r)
 	}
 	put(t, km, "b", 6) // b rewritten since the leader chose it
-	res := m.Apply(fsm.Command{Op: opEvict, AtMs: 7, Payload: encodeEvict("b", []victim{{"a", ra}, {"b", rb}, {"zz", 1}})}).(evictResult)
+	res := m.Apply(fsm.Command{Op: OpEvict, AtMs: 7, Payload: EncodeEvict("b", []Victim{{"a", ra}, {"b", rb}, {"zz", 1}})}).(evictResult)
 	if res.evicted != 1 || live(km, "a") || !live(km, "b") {
 		t.Fatalf("evict: %+v, a live %v, b live %v", res, live(km, "a"), live(km, "b"))
 	}
-	_, _, ev, _, _ := m.policyOf("b")
+	_, _, ev, _, _ := m.PolicyOf("b")
 	if ev != 1 {
 		t.Fatalf("evictions %d", ev)
 	}
 	// Bad payloads answer errors and change nothing.
-	for _, c := range []fsm.Command{{Op: 99}, {Op: opEvict, Payload: []byte{0xff}}, {Op: opAttach, Payload: []byte{0xff}}} {
+	for _, c := range []fsm.Command{{Op: 99}, {Op: OpEvict, Payload: []byte{0xff}}, {Op: OpAttach, Payload: []byte{0xff}}} {
 		if _, ok := m.Apply(c).(error); !ok {
 			t.Fatalf("op %d with a bad payload did not answer an error", c.Op)
 		}
 	}
-	if r := m.Apply(cacheCmd(t, opDetach, 8, &cachepb.CacheServiceDetachPolicyRequest{Bucket: "b"})).(*cachepb.CacheServiceDetachPolicyResponse); !r.GetResult().GetSuccess() {
+	if r := m.Apply(cacheCmd(t, OpDetach, 8, &cachepb.CacheServiceDetachPolicyRequest{Bucket: "b"})).(*cachepb.CacheServiceDetachPolicyResponse); !r.GetResult().GetSuccess() {
 		t.Fatal(r.GetResult())
 	}
-	if r := m.Apply(cacheCmd(t, opDetach, 8, &cachepb.CacheServiceDetachPolicyRequest{Bucket: "b"})).(*cachepb.CacheServiceDetachPolicyResponse); r.GetResult().GetResultCode() != "not_found" {
+	if r := m.Apply(cacheCmd(t, OpDetach, 8, &cachepb.CacheServiceDetachPolicyRequest{Bucket: "b"})).(*cachepb.CacheServiceDetachPolicyResponse); r.GetResult().GetResultCode() != "not_found" {
 		t.Fatal(r.GetResult())
 	}
 }
@@ -94,7 +94,7 @@ func TestEvictChecksRevisionAndPolicy(t *testing.T) {
 func TestTickExpiresAndSnapshotRestores(t *testing.T) {
 	km, m := setup(t)
 	put(t, km, "old", 10) // written before the policy: its TTL counts from the attach
-	m.Apply(cacheCmd(t, opAttach, 100, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "b", MaxEntries: 10, DefaultTtlMs: 50, Eviction: cachepb.CacheEviction_CACHE_EVICTION_LFU}}))
+	m.Apply(cacheCmd(t, OpAttach, 100, &cachepb.CacheServiceAttachPolicyRequest{Policy: &cachepb.CachePolicy{Bucket: "b", MaxEntries: 10, DefaultTtlMs: 50, Eviction: cachepb.CacheEviction_CACHE_EVICTION_LFU}}))
 	put(t, km, "new", 120)
 	if m.NextDeadline() == 0 {
 		t.Fatal("no deadline after attaching a TTL policy")
@@ -118,44 +118,21 @@ func TestTickExpiresAndSnapshotRestores(t *testing.T) {
 	if err := write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	r := NewStateMachine(km)
+	r := New(km)
 	if err := r.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	p, at, _, exp, ok := r.policyOf("b")
+	p, at, _, exp, ok := r.PolicyOf("b")
 	if !ok || at != 100 || exp != 1 || p.GetEviction() != cachepb.CacheEviction_CACHE_EVICTION_LFU || p.GetDefaultTtlMs() != 50 {
 		t.Fatalf("restored %v at %d expirations %d", p, at, exp)
 	}
 	if err := r.Restore(bytes.NewReader(nil)); err != nil {
 		t.Fatal(err)
 	}
-	if r.attached("b") {
+	if r.Attached("b") {
 		t.Fatal("empty restore kept a policy")
 	}
 	if err := r.Restore(bytes.NewReader([]byte("junk!"))); err == nil {
 		t.Fatal("junk restored")
-	}
-}
-
-func TestTrackerOrder(t *testing.T) {
-	lru := newTracker(0, false)
-	lfu := newTracker(0, true)
-	for _, tr := range []*tracker{lru, lfu} {
-		tr.touch("a", 2)
-		tr.touch("b", 2)
-		tr.touch("a", -1)
-		tr.touch("a", -1)
-		tr.touch("c", 3)
-		tr.touch("b", -1)
-	}
-	if n, _ := lru.coldest(); n.key != "a" {
-		t.Fatalf("LRU coldest %s, want a", n.key)
-	}
-	if n, _ := lfu.coldest(); n.key != "c" {
-		t.Fatalf("LFU coldest %s, want c", n.key)
-	}
-	lru.remove("a")
-	if lru.bytes != 5 || len(lru.nodes) != 2 {
-		t.Fatalf("after remove: %d bytes, %d nodes", lru.bytes, len(lru.nodes))
 	}
 }
