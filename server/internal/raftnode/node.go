@@ -271,19 +271,22 @@ func (n *Node) openTransport() error {
 // streamLayer is raft's TCP stream layer over a given listener. It keeps
 // every connection it made or accepted and closes them with the listener:
 // raft's NetworkTransport closes neither, which would leave its handlers
-// and its peers' pooled connections alive after Shutdown.
+// and its peers' pooled connections alive after Shutdown. Close then waits
+// (briefly) until raft's handler of each accepted connection has ended, so
+// a stopped node leaves no goroutine behind.
 type streamLayer struct {
 	net.Listener
 	adv net.Addr
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // true: accepted (a raft handler owns it)
+	closed   bool
+	handlers sync.WaitGroup // accepted connections not yet closed by their handler
 }
 
 func (s *streamLayer) Addr() net.Addr { return s.adv }
 
-func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
+func (s *streamLayer) track(c net.Conn, accepted bool) (net.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -291,9 +294,12 @@ func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
+		s.conns = map[net.Conn]bool{}
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = accepted
+	if accepted {
+		s.handlers.Add(1)
+	}
 	return &trackedConn{Conn: c, s: s}, nil
 }
 
@@ -302,7 +308,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c)
+	return s.track(c, true)
 }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
@@ -310,30 +316,45 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c)
+	return s.track(c, false)
 }
 
 func (s *streamLayer) Close() error {
 	err := s.Listener.Close()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
 	for c := range s.conns {
-		c.Close()
+		c.Close() // the handler's own Close removes it
 	}
-	clear(s.conns)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second): // a handler stuck elsewhere; do not hang Shutdown
+	}
 	return err
 }
 
 type trackedConn struct {
 	net.Conn
-	s *streamLayer
+	s    *streamLayer
+	once sync.Once
 }
 
 func (c *trackedConn) Close() error {
-	c.s.mu.Lock()
-	delete(c.s.conns, c.Conn)
-	c.s.mu.Unlock()
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		accepted, ok := c.s.conns[c.Conn]
+		delete(c.s.conns, c.Conn)
+		c.s.mu.Unlock()
+		if ok && accepted {
+			c.s.handlers.Done()
+		}
+	})
 	return c.Conn.Close()
 }
 
