@@ -1,5 +1,6 @@
 // Package embed gives every example a server to talk to: the one at
-// WAYMAKER_ADDR when that is set, otherwise a reference server started
+// WAYMAKER_ADDR when that is set (one address, or a cluster's nodes
+// separated by commas), otherwise a reference server started
 // inside the example's own process.
 package embed
 
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -45,7 +47,8 @@ func Connect(ctx context.Context) (*waymaker.Client, func(), error) {
 	} else {
 		fmt.Printf("will use the waymaker server at %s (WAYMAKER_ADDR)\n", addr)
 	}
-	client, err := waymaker.Connect(ctx, addr)
+	// A comma-separated list names the nodes of a cluster.
+	client, err := waymaker.ConnectMulti(ctx, strings.Split(addr, ","))
 	if err != nil {
 		stopServer()
 		return nil, nil, err
