@@ -129,6 +129,14 @@ func (c *Conn) baseDialOptions() []grpc.DialOption {
 func (c *Conn) target(addrs []string) (string, []grpc.DialOption) {
 	d := c.baseDialOptions()
 	if len(addrs) == 1 {
+		if host, _, err := net.SplitHostPort(addrs[0]); err == nil && host != "localhost" && net.ParseIP(host) == nil {
+			// A DNS name may stand for a whole cluster (several A records):
+			// resolve it with gRPC's DNS resolver and balance over every
+			// address, skipping those that do not answer, and re-resolve
+			// when connections fail.
+			d = append(d, grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+			return "dns:///" + addrs[0], d
+		}
 		return "passthrough:///" + addrs[0], d
 	}
 	r := manual.NewBuilderWithScheme("waymaker")
