@@ -83,4 +83,8 @@ var (
 	// server keeps for it (or resumed from before that); it ended there
 	// rather than skip anything.
 	ErrCompacted = transport.ErrCompacted
+	// ErrFenced: a write carrying a lock's fence was refused because the
+	// lock is no longer held with that token (a stale holder: paused past
+	// its lease, or the lock was taken over); nothing was written.
+	ErrFenced = transport.ErrFenced
 )

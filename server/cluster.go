@@ -75,9 +75,13 @@ func routes(g *grpc.Server) map[string]route {
 				m[full] = r
 				continue
 			}
+			if !strings.HasPrefix(svc, "waymaker.") {
+				m[full] = routeLocal // health, reflection: about this node
+				continue
+			}
 			d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc + "." + mi.Name))
 			if err != nil {
-				m[full] = routeLocal // not a waymaker service (health, reflection)
+				m[full] = routeLocal
 				continue
 			}
 			opts, _ := d.(protoreflect.MethodDescriptor).Options().(*descriptorpb.MethodOptions)

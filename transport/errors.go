@@ -41,6 +41,7 @@ const (
 	CodeNoSubject       = "no_subject"
 	CodeDigestMismatch  = "digest_mismatch"
 	CodeCompacted       = "compacted"
+	CodeFenced          = "fenced"
 	CodeNotLeader       = "not_leader"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
@@ -105,7 +106,11 @@ var (
 	ErrNoSubject     = &Error{Kind: KindServer, Code: CodeNoSubject}
 	// ErrCompacted: a watch or consumer fell further behind than the server
 	// keeps; the error's message names the oldest revision it can serve.
-	ErrCompacted       = &Error{Kind: KindServer, Code: CodeCompacted}
+	ErrCompacted = &Error{Kind: KindServer, Code: CodeCompacted}
+	// ErrFenced: a fenced write's lock is no longer held with its token
+	// (released, expired, or granted to someone else since); nothing was
+	// written. The message names the current token.
+	ErrFenced          = &Error{Kind: KindServer, Code: CodeFenced}
 	ErrNotLeader       = &Error{Kind: KindServer, Code: CodeNotLeader}
 	ErrInvalidArgument = &Error{Code: CodeInvalidArgument}
 	ErrDigestMismatch  = &Error{Code: CodeDigestMismatch}

@@ -286,7 +286,10 @@ type CacheServiceAttachPolicyRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +336,13 @@ func (x *CacheServiceAttachPolicyRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CacheServiceAttachPolicyRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CacheServiceAttachPolicyResponse answers AttachPolicy.
@@ -398,7 +408,10 @@ type CacheServiceDetachPolicyRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -445,6 +458,13 @@ func (x *CacheServiceDetachPolicyRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CacheServiceDetachPolicyRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CacheServiceDetachPolicyResponse answers DetachPolicy.
@@ -835,18 +855,20 @@ const file_waymaker_v1_cache_proto_rawDesc = "" +
 	"\aentries\x18\x05 \x01(\x03R\aentries\x12\x14\n" +
 	"\x05bytes\x18\x06 \x01(\x03R\x05bytes\x12 \n" +
 	"\vexpirations\x18\a \x01(\x03R\vexpirations\x12$\n" +
-	"\x0eattached_at_ms\x18\b \x01(\x03R\fattachedAtMs\"r\n" +
+	"\x0eattached_at_ms\x18\b \x01(\x03R\fattachedAtMs\"\x9c\x01\n" +
 	"\x1fCacheServiceAttachPolicyRequest\x120\n" +
 	"\x06policy\x18\x01 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"\x81\x01\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x81\x01\n" +
 	" CacheServiceAttachPolicyResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
-	"\x06policy\x18\x02 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\"X\n" +
+	"\x06policy\x18\x02 \x01(\v2\x18.waymaker.v1.CachePolicyR\x06policy\"\x82\x01\n" +
 	"\x1fCacheServiceDetachPolicyRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"O\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"O\n" +
 	" CacheServiceDetachPolicyResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"6\n" +
 	"\x1cCacheServiceGetPolicyRequest\x12\x16\n" +
@@ -906,35 +928,38 @@ var file_waymaker_v1_cache_proto_goTypes = []any{
 	(*CacheServiceListPoliciesResponse)(nil), // 10: waymaker.v1.CacheServiceListPoliciesResponse
 	(*CacheServiceStatsRequest)(nil),         // 11: waymaker.v1.CacheServiceStatsRequest
 	(*CacheServiceStatsResponse)(nil),        // 12: waymaker.v1.CacheServiceStatsResponse
-	(*commonpb.Result)(nil),                  // 13: waymaker.v1.Result
+	(*commonpb.Fence)(nil),                   // 13: waymaker.v1.Fence
+	(*commonpb.Result)(nil),                  // 14: waymaker.v1.Result
 }
 var file_waymaker_v1_cache_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.CachePolicy.eviction:type_name -> waymaker.v1.CacheEviction
 	1,  // 1: waymaker.v1.CacheServiceAttachPolicyRequest.policy:type_name -> waymaker.v1.CachePolicy
-	13, // 2: waymaker.v1.CacheServiceAttachPolicyResponse.result:type_name -> waymaker.v1.Result
-	1,  // 3: waymaker.v1.CacheServiceAttachPolicyResponse.policy:type_name -> waymaker.v1.CachePolicy
-	13, // 4: waymaker.v1.CacheServiceDetachPolicyResponse.result:type_name -> waymaker.v1.Result
-	13, // 5: waymaker.v1.CacheServiceGetPolicyResponse.result:type_name -> waymaker.v1.Result
-	1,  // 6: waymaker.v1.CacheServiceGetPolicyResponse.policy:type_name -> waymaker.v1.CachePolicy
-	13, // 7: waymaker.v1.CacheServiceListPoliciesResponse.result:type_name -> waymaker.v1.Result
-	1,  // 8: waymaker.v1.CacheServiceListPoliciesResponse.policies:type_name -> waymaker.v1.CachePolicy
-	13, // 9: waymaker.v1.CacheServiceStatsResponse.result:type_name -> waymaker.v1.Result
-	2,  // 10: waymaker.v1.CacheServiceStatsResponse.stats:type_name -> waymaker.v1.CacheStats
-	3,  // 11: waymaker.v1.CacheService.AttachPolicy:input_type -> waymaker.v1.CacheServiceAttachPolicyRequest
-	5,  // 12: waymaker.v1.CacheService.DetachPolicy:input_type -> waymaker.v1.CacheServiceDetachPolicyRequest
-	7,  // 13: waymaker.v1.CacheService.GetPolicy:input_type -> waymaker.v1.CacheServiceGetPolicyRequest
-	9,  // 14: waymaker.v1.CacheService.ListPolicies:input_type -> waymaker.v1.CacheServiceListPoliciesRequest
-	11, // 15: waymaker.v1.CacheService.Stats:input_type -> waymaker.v1.CacheServiceStatsRequest
-	4,  // 16: waymaker.v1.CacheService.AttachPolicy:output_type -> waymaker.v1.CacheServiceAttachPolicyResponse
-	6,  // 17: waymaker.v1.CacheService.DetachPolicy:output_type -> waymaker.v1.CacheServiceDetachPolicyResponse
-	8,  // 18: waymaker.v1.CacheService.GetPolicy:output_type -> waymaker.v1.CacheServiceGetPolicyResponse
-	10, // 19: waymaker.v1.CacheService.ListPolicies:output_type -> waymaker.v1.CacheServiceListPoliciesResponse
-	12, // 20: waymaker.v1.CacheService.Stats:output_type -> waymaker.v1.CacheServiceStatsResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 2: waymaker.v1.CacheServiceAttachPolicyRequest.fence:type_name -> waymaker.v1.Fence
+	14, // 3: waymaker.v1.CacheServiceAttachPolicyResponse.result:type_name -> waymaker.v1.Result
+	1,  // 4: waymaker.v1.CacheServiceAttachPolicyResponse.policy:type_name -> waymaker.v1.CachePolicy
+	13, // 5: waymaker.v1.CacheServiceDetachPolicyRequest.fence:type_name -> waymaker.v1.Fence
+	14, // 6: waymaker.v1.CacheServiceDetachPolicyResponse.result:type_name -> waymaker.v1.Result
+	14, // 7: waymaker.v1.CacheServiceGetPolicyResponse.result:type_name -> waymaker.v1.Result
+	1,  // 8: waymaker.v1.CacheServiceGetPolicyResponse.policy:type_name -> waymaker.v1.CachePolicy
+	14, // 9: waymaker.v1.CacheServiceListPoliciesResponse.result:type_name -> waymaker.v1.Result
+	1,  // 10: waymaker.v1.CacheServiceListPoliciesResponse.policies:type_name -> waymaker.v1.CachePolicy
+	14, // 11: waymaker.v1.CacheServiceStatsResponse.result:type_name -> waymaker.v1.Result
+	2,  // 12: waymaker.v1.CacheServiceStatsResponse.stats:type_name -> waymaker.v1.CacheStats
+	3,  // 13: waymaker.v1.CacheService.AttachPolicy:input_type -> waymaker.v1.CacheServiceAttachPolicyRequest
+	5,  // 14: waymaker.v1.CacheService.DetachPolicy:input_type -> waymaker.v1.CacheServiceDetachPolicyRequest
+	7,  // 15: waymaker.v1.CacheService.GetPolicy:input_type -> waymaker.v1.CacheServiceGetPolicyRequest
+	9,  // 16: waymaker.v1.CacheService.ListPolicies:input_type -> waymaker.v1.CacheServiceListPoliciesRequest
+	11, // 17: waymaker.v1.CacheService.Stats:input_type -> waymaker.v1.CacheServiceStatsRequest
+	4,  // 18: waymaker.v1.CacheService.AttachPolicy:output_type -> waymaker.v1.CacheServiceAttachPolicyResponse
+	6,  // 19: waymaker.v1.CacheService.DetachPolicy:output_type -> waymaker.v1.CacheServiceDetachPolicyResponse
+	8,  // 20: waymaker.v1.CacheService.GetPolicy:output_type -> waymaker.v1.CacheServiceGetPolicyResponse
+	10, // 21: waymaker.v1.CacheService.ListPolicies:output_type -> waymaker.v1.CacheServiceListPoliciesResponse
+	12, // 22: waymaker.v1.CacheService.Stats:output_type -> waymaker.v1.CacheServiceStatsResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_cache_proto_init() }

@@ -1466,7 +1466,10 @@ type CollectionsServiceDeleteKeysRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1520,6 +1523,13 @@ func (x *CollectionsServiceDeleteKeysRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceDeleteKeysRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceDeleteKeysResponse answers DeleteKeys.
@@ -1589,7 +1599,10 @@ type CollectionsServiceHSetRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1650,6 +1663,13 @@ func (x *CollectionsServiceHSetRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHSetRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHSetResponse answers HSet.
@@ -1721,7 +1741,10 @@ type CollectionsServiceHSetNXRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1789,6 +1812,13 @@ func (x *CollectionsServiceHSetNXRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHSetNXRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHSetNXResponse answers HSetNX.
@@ -2096,7 +2126,10 @@ type CollectionsServiceHDelRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2157,6 +2190,13 @@ func (x *CollectionsServiceHDelRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHDelRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHDelResponse answers HDel.
@@ -2338,7 +2378,10 @@ type CollectionsServiceHIncrByRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2406,6 +2449,13 @@ func (x *CollectionsServiceHIncrByRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHIncrByRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHIncrByResponse answers HIncrBy.
@@ -2477,7 +2527,10 @@ type CollectionsServiceHIncrByFloatRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2545,6 +2598,13 @@ func (x *CollectionsServiceHIncrByFloatRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHIncrByFloatRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHIncrByFloatResponse answers HIncrByFloat.
@@ -3214,7 +3274,10 @@ type CollectionsServiceHExpireRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3291,6 +3354,13 @@ func (x *CollectionsServiceHExpireRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *CollectionsServiceHExpireRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
+}
+
 // CollectionsServiceHExpireResponse answers HExpire.
 type CollectionsServiceHExpireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3358,7 +3428,10 @@ type CollectionsServiceHPersistRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3419,6 +3492,13 @@ func (x *CollectionsServiceHPersistRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceHPersistRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceHPersistResponse answers HPersist.
@@ -3608,7 +3688,10 @@ type CollectionsServiceSAddRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3669,6 +3752,13 @@ func (x *CollectionsServiceSAddRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceSAddRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceSAddResponse answers SAdd.
@@ -3738,7 +3828,10 @@ type CollectionsServiceSRemRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3799,6 +3892,13 @@ func (x *CollectionsServiceSRemRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceSRemRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceSRemResponse answers SRem.
@@ -4326,7 +4426,10 @@ type CollectionsServiceSPopRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4387,6 +4490,13 @@ func (x *CollectionsServiceSPopRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceSPopRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceSPopResponse answers SPop.
@@ -4963,7 +5073,10 @@ type CollectionsServiceSMoveRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5031,6 +5144,13 @@ func (x *CollectionsServiceSMoveRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceSMoveRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceSMoveResponse answers SMove.
@@ -5252,7 +5372,10 @@ type CollectionsServiceQueuePushRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5327,6 +5450,13 @@ func (x *CollectionsServiceQueuePushRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceQueuePushRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceQueuePushResponse answers QueuePush.
@@ -5544,7 +5674,10 @@ type CollectionsServiceQueueAckRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5598,6 +5731,13 @@ func (x *CollectionsServiceQueueAckRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *CollectionsServiceQueueAckRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // CollectionsServiceQueueAckResponse answers QueueAck.
@@ -6329,34 +6469,37 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\"CollectionsServiceScanKeysResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x12\n" +
-	"\x04keys\x18\x03 \x03(\tR\x04keys\"n\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\"\x98\x01\n" +
 	"#CollectionsServiceDeleteKeysRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
 	"\x04keys\x18\x02 \x03(\tR\x04keys\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"m\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"m\n" +
 	"$CollectionsServiceDeleteKeysResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
-	"\aremoved\x18\x02 \x01(\x03R\aremoved\"\xf1\x01\n" +
+	"\aremoved\x18\x02 \x01(\x03R\aremoved\"\x9b\x02\n" +
 	"\x1dCollectionsServiceHSetRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12N\n" +
 	"\x06fields\x18\x03 \x03(\v26.waymaker.v1.CollectionsServiceHSetRequest.FieldsEntryR\x06fields\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\x1a9\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"c\n" +
 	"\x1eCollectionsServiceHSetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\x03R\x05added\"\x94\x01\n" +
+	"\x05added\x18\x02 \x01(\x03R\x05added\"\xbe\x01\n" +
 	"\x1fCollectionsServiceHSetNXRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"a\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"a\n" +
 	" CollectionsServiceHSetNXResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x10\n" +
 	"\x03set\x18\x02 \x01(\bR\x03set\"]\n" +
@@ -6373,13 +6516,14 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\"\x83\x01\n" +
 	"\x1fCollectionsServiceHMGetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x123\n" +
-	"\x06values\x18\x02 \x03(\v2\x1b.waymaker.v1.HashMaybeValueR\x06values\"~\n" +
+	"\x06values\x18\x02 \x03(\v2\x1b.waymaker.v1.HashMaybeValueR\x06values\"\xa8\x01\n" +
 	"\x1dCollectionsServiceHDelRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"g\n" +
 	"\x1eCollectionsServiceHDelResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\aremoved\x18\x02 \x01(\x03R\aremoved\"J\n" +
@@ -6391,24 +6535,26 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x02 \x03(\v2:.waymaker.v1.CollectionsServiceHGetAllResponse.FieldsEntryR\x06fields\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x95\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xbf\x01\n" +
 	" CollectionsServiceHIncrByRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
 	"\x05delta\x18\x04 \x01(\x03R\x05delta\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"f\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"f\n" +
 	"!CollectionsServiceHIncrByResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value\"\x9a\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\"\xc4\x01\n" +
 	"%CollectionsServiceHIncrByFloatRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05field\x18\x03 \x01(\tR\x05field\x12\x14\n" +
 	"\x05delta\x18\x04 \x01(\x01R\x05delta\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"k\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"k\n" +
 	"&CollectionsServiceHIncrByFloatResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\"`\n" +
@@ -6446,7 +6592,7 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceHScanResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12.\n" +
-	"\x06fields\x18\x03 \x03(\v2\x16.waymaker.v1.HashFieldR\x06fields\"\xd8\x01\n" +
+	"\x06fields\x18\x03 \x03(\v2\x16.waymaker.v1.HashFieldR\x06fields\"\x82\x02\n" +
 	" CollectionsServiceHExpireRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
@@ -6454,16 +6600,18 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\x12>\n" +
 	"\tcondition\x18\x05 \x01(\x0e2 .waymaker.v1.HashExpireConditionR\tcondition\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\"\x8c\x01\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x8c\x01\n" +
 	"!CollectionsServiceHExpireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12:\n" +
-	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"\x82\x01\n" +
+	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"\xac\x01\n" +
 	"!CollectionsServiceHPersistRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x16\n" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"\x8d\x01\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x8d\x01\n" +
 	"\"CollectionsServiceHPersistResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12:\n" +
 	"\boutcomes\x18\x02 \x03(\x0e2\x1e.waymaker.v1.HashExpireOutcomeR\boutcomes\"_\n" +
@@ -6473,22 +6621,24 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x06fields\x18\x03 \x03(\tR\x06fields\"d\n" +
 	"\x1eCollectionsServiceHTTLResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x15\n" +
-	"\x06ttl_ms\x18\x02 \x03(\x03R\x05ttlMs\"\x80\x01\n" +
+	"\x06ttl_ms\x18\x02 \x03(\x03R\x05ttlMs\"\xaa\x01\n" +
 	"\x1dCollectionsServiceSAddRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\fR\amembers\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"c\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"c\n" +
 	"\x1eCollectionsServiceSAddResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\x03R\x05added\"\x80\x01\n" +
+	"\x05added\x18\x02 \x01(\x03R\x05added\"\xaa\x01\n" +
 	"\x1dCollectionsServiceSRemRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
 	"\amembers\x18\x03 \x03(\fR\amembers\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"g\n" +
 	"\x1eCollectionsServiceSRemResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\aremoved\x18\x02 \x01(\x03R\aremoved\"d\n" +
@@ -6517,13 +6667,14 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"p\n" +
 	"\x1fCollectionsServiceSCardResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12 \n" +
-	"\vcardinality\x18\x02 \x01(\x03R\vcardinality\"|\n" +
+	"\vcardinality\x18\x02 \x01(\x03R\vcardinality\"\xa6\x01\n" +
 	"\x1dCollectionsServiceSPopRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"g\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"g\n" +
 	"\x1eCollectionsServiceSPopResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\fR\amembers\"d\n" +
@@ -6557,14 +6708,15 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceSDiffResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
 	"\amembers\x18\x02 \x03(\fR\amembers\x12 \n" +
-	"\vcardinality\x18\x03 \x01(\x03R\vcardinality\"\xa7\x01\n" +
+	"\vcardinality\x18\x03 \x01(\x03R\vcardinality\"\xd1\x01\n" +
 	"\x1eCollectionsServiceSMoveRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12 \n" +
 	"\vdestination\x18\x03 \x01(\tR\vdestination\x12\x16\n" +
 	"\x06member\x18\x04 \x01(\fR\x06member\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"d\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"d\n" +
 	"\x1fCollectionsServiceSMoveResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x14\n" +
 	"\x05moved\x18\x02 \x01(\bR\x05moved\"\x8c\x01\n" +
@@ -6577,7 +6729,7 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x1fCollectionsServiceSScanResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x18\n" +
-	"\amembers\x18\x03 \x03(\fR\amembers\"\xd0\x02\n" +
+	"\amembers\x18\x03 \x03(\fR\amembers\"\xfa\x02\n" +
 	"\"CollectionsServiceQueuePushRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x0e\n" +
@@ -6587,7 +6739,8 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"attributes\x18\x05 \x03(\v2?.waymaker.v1.CollectionsServiceQueuePushRequest.AttributesEntryR\n" +
 	"attributes\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x06 \x01(\tR\trequestId\x1a=\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
@@ -6606,12 +6759,13 @@ const file_waymaker_v1_collections_proto_rawDesc = "" +
 	"\x16_visibility_timeout_ms\"\x88\x01\n" +
 	"\"CollectionsServiceQueuePopResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x125\n" +
-	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\"r\n" +
+	"\bmessages\x18\x02 \x03(\v2\x19.waymaker.v1.QueueMessageR\bmessages\"\x9c\x01\n" +
 	"!CollectionsServiceQueueAckRequest\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
 	"\areceipt\x18\x02 \x01(\tR\areceipt\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"Q\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"Q\n" +
 	"\"CollectionsServiceQueueAckResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x8e\x01\n" +
 	"\"CollectionsServiceQueueNackRequest\x12\x14\n" +
@@ -6834,6 +6988,7 @@ var file_waymaker_v1_collections_proto_goTypes = []any{
 	nil,                     // 99: waymaker.v1.CollectionsServiceHGetAllResponse.FieldsEntry
 	nil,                     // 100: waymaker.v1.CollectionsServiceQueuePushRequest.AttributesEntry
 	(*commonpb.Result)(nil), // 101: waymaker.v1.Result
+	(*commonpb.Fence)(nil),  // 102: waymaker.v1.Fence
 }
 var file_waymaker_v1_collections_proto_depIdxs = []int32{
 	3,   // 0: waymaker.v1.CollectionsStoreConfig.hash:type_name -> waymaker.v1.HashStoreConfig
@@ -6854,145 +7009,159 @@ var file_waymaker_v1_collections_proto_depIdxs = []int32{
 	101, // 15: waymaker.v1.CollectionsServiceListStoresResponse.result:type_name -> waymaker.v1.Result
 	7,   // 16: waymaker.v1.CollectionsServiceListStoresResponse.stores:type_name -> waymaker.v1.CollectionsStoreInfo
 	101, // 17: waymaker.v1.CollectionsServiceScanKeysResponse.result:type_name -> waymaker.v1.Result
-	101, // 18: waymaker.v1.CollectionsServiceDeleteKeysResponse.result:type_name -> waymaker.v1.Result
-	98,  // 19: waymaker.v1.CollectionsServiceHSetRequest.fields:type_name -> waymaker.v1.CollectionsServiceHSetRequest.FieldsEntry
-	101, // 20: waymaker.v1.CollectionsServiceHSetResponse.result:type_name -> waymaker.v1.Result
-	101, // 21: waymaker.v1.CollectionsServiceHSetNXResponse.result:type_name -> waymaker.v1.Result
-	101, // 22: waymaker.v1.CollectionsServiceHGetResponse.result:type_name -> waymaker.v1.Result
-	101, // 23: waymaker.v1.CollectionsServiceHMGetResponse.result:type_name -> waymaker.v1.Result
-	9,   // 24: waymaker.v1.CollectionsServiceHMGetResponse.values:type_name -> waymaker.v1.HashMaybeValue
-	101, // 25: waymaker.v1.CollectionsServiceHDelResponse.result:type_name -> waymaker.v1.Result
-	101, // 26: waymaker.v1.CollectionsServiceHGetAllResponse.result:type_name -> waymaker.v1.Result
-	99,  // 27: waymaker.v1.CollectionsServiceHGetAllResponse.fields:type_name -> waymaker.v1.CollectionsServiceHGetAllResponse.FieldsEntry
-	101, // 28: waymaker.v1.CollectionsServiceHIncrByResponse.result:type_name -> waymaker.v1.Result
-	101, // 29: waymaker.v1.CollectionsServiceHIncrByFloatResponse.result:type_name -> waymaker.v1.Result
-	101, // 30: waymaker.v1.CollectionsServiceHExistsResponse.result:type_name -> waymaker.v1.Result
-	101, // 31: waymaker.v1.CollectionsServiceHLenResponse.result:type_name -> waymaker.v1.Result
-	101, // 32: waymaker.v1.CollectionsServiceHKeysResponse.result:type_name -> waymaker.v1.Result
-	101, // 33: waymaker.v1.CollectionsServiceHValsResponse.result:type_name -> waymaker.v1.Result
-	101, // 34: waymaker.v1.CollectionsServiceHScanResponse.result:type_name -> waymaker.v1.Result
-	8,   // 35: waymaker.v1.CollectionsServiceHScanResponse.fields:type_name -> waymaker.v1.HashField
-	2,   // 36: waymaker.v1.CollectionsServiceHExpireRequest.condition:type_name -> waymaker.v1.HashExpireCondition
-	101, // 37: waymaker.v1.CollectionsServiceHExpireResponse.result:type_name -> waymaker.v1.Result
-	1,   // 38: waymaker.v1.CollectionsServiceHExpireResponse.outcomes:type_name -> waymaker.v1.HashExpireOutcome
-	101, // 39: waymaker.v1.CollectionsServiceHPersistResponse.result:type_name -> waymaker.v1.Result
-	1,   // 40: waymaker.v1.CollectionsServiceHPersistResponse.outcomes:type_name -> waymaker.v1.HashExpireOutcome
-	101, // 41: waymaker.v1.CollectionsServiceHTTLResponse.result:type_name -> waymaker.v1.Result
-	101, // 42: waymaker.v1.CollectionsServiceSAddResponse.result:type_name -> waymaker.v1.Result
-	101, // 43: waymaker.v1.CollectionsServiceSRemResponse.result:type_name -> waymaker.v1.Result
-	101, // 44: waymaker.v1.CollectionsServiceSIsMemberResponse.result:type_name -> waymaker.v1.Result
-	101, // 45: waymaker.v1.CollectionsServiceSMIsMemberResponse.result:type_name -> waymaker.v1.Result
-	101, // 46: waymaker.v1.CollectionsServiceSMembersResponse.result:type_name -> waymaker.v1.Result
-	101, // 47: waymaker.v1.CollectionsServiceSCardResponse.result:type_name -> waymaker.v1.Result
-	101, // 48: waymaker.v1.CollectionsServiceSPopResponse.result:type_name -> waymaker.v1.Result
-	101, // 49: waymaker.v1.CollectionsServiceSRandMemberResponse.result:type_name -> waymaker.v1.Result
-	101, // 50: waymaker.v1.CollectionsServiceSInterResponse.result:type_name -> waymaker.v1.Result
-	101, // 51: waymaker.v1.CollectionsServiceSUnionResponse.result:type_name -> waymaker.v1.Result
-	101, // 52: waymaker.v1.CollectionsServiceSDiffResponse.result:type_name -> waymaker.v1.Result
-	101, // 53: waymaker.v1.CollectionsServiceSMoveResponse.result:type_name -> waymaker.v1.Result
-	101, // 54: waymaker.v1.CollectionsServiceSScanResponse.result:type_name -> waymaker.v1.Result
-	100, // 55: waymaker.v1.CollectionsServiceQueuePushRequest.attributes:type_name -> waymaker.v1.CollectionsServiceQueuePushRequest.AttributesEntry
-	101, // 56: waymaker.v1.CollectionsServiceQueuePushResponse.result:type_name -> waymaker.v1.Result
-	101, // 57: waymaker.v1.CollectionsServiceQueuePopResponse.result:type_name -> waymaker.v1.Result
-	10,  // 58: waymaker.v1.CollectionsServiceQueuePopResponse.messages:type_name -> waymaker.v1.QueueMessage
-	101, // 59: waymaker.v1.CollectionsServiceQueueAckResponse.result:type_name -> waymaker.v1.Result
-	101, // 60: waymaker.v1.CollectionsServiceQueueNackResponse.result:type_name -> waymaker.v1.Result
-	101, // 61: waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse.result:type_name -> waymaker.v1.Result
-	101, // 62: waymaker.v1.CollectionsServiceQueueLenResponse.result:type_name -> waymaker.v1.Result
-	101, // 63: waymaker.v1.CollectionsServiceQueuePeekResponse.result:type_name -> waymaker.v1.Result
-	10,  // 64: waymaker.v1.CollectionsServiceQueuePeekResponse.messages:type_name -> waymaker.v1.QueueMessage
-	101, // 65: waymaker.v1.CollectionsServiceQueuePurgeResponse.result:type_name -> waymaker.v1.Result
-	11,  // 66: waymaker.v1.CollectionsService.CreateStore:input_type -> waymaker.v1.CollectionsServiceCreateStoreRequest
-	13,  // 67: waymaker.v1.CollectionsService.GetStore:input_type -> waymaker.v1.CollectionsServiceGetStoreRequest
-	15,  // 68: waymaker.v1.CollectionsService.DeleteStore:input_type -> waymaker.v1.CollectionsServiceDeleteStoreRequest
-	17,  // 69: waymaker.v1.CollectionsService.ListStores:input_type -> waymaker.v1.CollectionsServiceListStoresRequest
-	19,  // 70: waymaker.v1.CollectionsService.ScanKeys:input_type -> waymaker.v1.CollectionsServiceScanKeysRequest
-	21,  // 71: waymaker.v1.CollectionsService.DeleteKeys:input_type -> waymaker.v1.CollectionsServiceDeleteKeysRequest
-	23,  // 72: waymaker.v1.CollectionsService.HSet:input_type -> waymaker.v1.CollectionsServiceHSetRequest
-	25,  // 73: waymaker.v1.CollectionsService.HSetNX:input_type -> waymaker.v1.CollectionsServiceHSetNXRequest
-	27,  // 74: waymaker.v1.CollectionsService.HGet:input_type -> waymaker.v1.CollectionsServiceHGetRequest
-	29,  // 75: waymaker.v1.CollectionsService.HMGet:input_type -> waymaker.v1.CollectionsServiceHMGetRequest
-	31,  // 76: waymaker.v1.CollectionsService.HDel:input_type -> waymaker.v1.CollectionsServiceHDelRequest
-	33,  // 77: waymaker.v1.CollectionsService.HGetAll:input_type -> waymaker.v1.CollectionsServiceHGetAllRequest
-	35,  // 78: waymaker.v1.CollectionsService.HIncrBy:input_type -> waymaker.v1.CollectionsServiceHIncrByRequest
-	37,  // 79: waymaker.v1.CollectionsService.HIncrByFloat:input_type -> waymaker.v1.CollectionsServiceHIncrByFloatRequest
-	39,  // 80: waymaker.v1.CollectionsService.HExists:input_type -> waymaker.v1.CollectionsServiceHExistsRequest
-	41,  // 81: waymaker.v1.CollectionsService.HLen:input_type -> waymaker.v1.CollectionsServiceHLenRequest
-	43,  // 82: waymaker.v1.CollectionsService.HKeys:input_type -> waymaker.v1.CollectionsServiceHKeysRequest
-	45,  // 83: waymaker.v1.CollectionsService.HVals:input_type -> waymaker.v1.CollectionsServiceHValsRequest
-	47,  // 84: waymaker.v1.CollectionsService.HScan:input_type -> waymaker.v1.CollectionsServiceHScanRequest
-	49,  // 85: waymaker.v1.CollectionsService.HExpire:input_type -> waymaker.v1.CollectionsServiceHExpireRequest
-	51,  // 86: waymaker.v1.CollectionsService.HPersist:input_type -> waymaker.v1.CollectionsServiceHPersistRequest
-	53,  // 87: waymaker.v1.CollectionsService.HTTL:input_type -> waymaker.v1.CollectionsServiceHTTLRequest
-	55,  // 88: waymaker.v1.CollectionsService.SAdd:input_type -> waymaker.v1.CollectionsServiceSAddRequest
-	57,  // 89: waymaker.v1.CollectionsService.SRem:input_type -> waymaker.v1.CollectionsServiceSRemRequest
-	59,  // 90: waymaker.v1.CollectionsService.SIsMember:input_type -> waymaker.v1.CollectionsServiceSIsMemberRequest
-	61,  // 91: waymaker.v1.CollectionsService.SMIsMember:input_type -> waymaker.v1.CollectionsServiceSMIsMemberRequest
-	63,  // 92: waymaker.v1.CollectionsService.SMembers:input_type -> waymaker.v1.CollectionsServiceSMembersRequest
-	65,  // 93: waymaker.v1.CollectionsService.SCard:input_type -> waymaker.v1.CollectionsServiceSCardRequest
-	67,  // 94: waymaker.v1.CollectionsService.SPop:input_type -> waymaker.v1.CollectionsServiceSPopRequest
-	69,  // 95: waymaker.v1.CollectionsService.SRandMember:input_type -> waymaker.v1.CollectionsServiceSRandMemberRequest
-	71,  // 96: waymaker.v1.CollectionsService.SInter:input_type -> waymaker.v1.CollectionsServiceSInterRequest
-	73,  // 97: waymaker.v1.CollectionsService.SUnion:input_type -> waymaker.v1.CollectionsServiceSUnionRequest
-	75,  // 98: waymaker.v1.CollectionsService.SDiff:input_type -> waymaker.v1.CollectionsServiceSDiffRequest
-	77,  // 99: waymaker.v1.CollectionsService.SMove:input_type -> waymaker.v1.CollectionsServiceSMoveRequest
-	79,  // 100: waymaker.v1.CollectionsService.SScan:input_type -> waymaker.v1.CollectionsServiceSScanRequest
-	81,  // 101: waymaker.v1.CollectionsService.QueuePush:input_type -> waymaker.v1.CollectionsServiceQueuePushRequest
-	83,  // 102: waymaker.v1.CollectionsService.QueuePop:input_type -> waymaker.v1.CollectionsServiceQueuePopRequest
-	85,  // 103: waymaker.v1.CollectionsService.QueueAck:input_type -> waymaker.v1.CollectionsServiceQueueAckRequest
-	87,  // 104: waymaker.v1.CollectionsService.QueueNack:input_type -> waymaker.v1.CollectionsServiceQueueNackRequest
-	89,  // 105: waymaker.v1.CollectionsService.QueueExtendVisibility:input_type -> waymaker.v1.CollectionsServiceQueueExtendVisibilityRequest
-	91,  // 106: waymaker.v1.CollectionsService.QueueLen:input_type -> waymaker.v1.CollectionsServiceQueueLenRequest
-	93,  // 107: waymaker.v1.CollectionsService.QueuePeek:input_type -> waymaker.v1.CollectionsServiceQueuePeekRequest
-	95,  // 108: waymaker.v1.CollectionsService.QueuePurge:input_type -> waymaker.v1.CollectionsServiceQueuePurgeRequest
-	12,  // 109: waymaker.v1.CollectionsService.CreateStore:output_type -> waymaker.v1.CollectionsServiceCreateStoreResponse
-	14,  // 110: waymaker.v1.CollectionsService.GetStore:output_type -> waymaker.v1.CollectionsServiceGetStoreResponse
-	16,  // 111: waymaker.v1.CollectionsService.DeleteStore:output_type -> waymaker.v1.CollectionsServiceDeleteStoreResponse
-	18,  // 112: waymaker.v1.CollectionsService.ListStores:output_type -> waymaker.v1.CollectionsServiceListStoresResponse
-	20,  // 113: waymaker.v1.CollectionsService.ScanKeys:output_type -> waymaker.v1.CollectionsServiceScanKeysResponse
-	22,  // 114: waymaker.v1.CollectionsService.DeleteKeys:output_type -> waymaker.v1.CollectionsServiceDeleteKeysResponse
-	24,  // 115: waymaker.v1.CollectionsService.HSet:output_type -> waymaker.v1.CollectionsServiceHSetResponse
-	26,  // 116: waymaker.v1.CollectionsService.HSetNX:output_type -> waymaker.v1.CollectionsServiceHSetNXResponse
-	28,  // 117: waymaker.v1.CollectionsService.HGet:output_type -> waymaker.v1.CollectionsServiceHGetResponse
-	30,  // 118: waymaker.v1.CollectionsService.HMGet:output_type -> waymaker.v1.CollectionsServiceHMGetResponse
-	32,  // 119: waymaker.v1.CollectionsService.HDel:output_type -> waymaker.v1.CollectionsServiceHDelResponse
-	34,  // 120: waymaker.v1.CollectionsService.HGetAll:output_type -> waymaker.v1.CollectionsServiceHGetAllResponse
-	36,  // 121: waymaker.v1.CollectionsService.HIncrBy:output_type -> waymaker.v1.CollectionsServiceHIncrByResponse
-	38,  // 122: waymaker.v1.CollectionsService.HIncrByFloat:output_type -> waymaker.v1.CollectionsServiceHIncrByFloatResponse
-	40,  // 123: waymaker.v1.CollectionsService.HExists:output_type -> waymaker.v1.CollectionsServiceHExistsResponse
-	42,  // 124: waymaker.v1.CollectionsService.HLen:output_type -> waymaker.v1.CollectionsServiceHLenResponse
-	44,  // 125: waymaker.v1.CollectionsService.HKeys:output_type -> waymaker.v1.CollectionsServiceHKeysResponse
-	46,  // 126: waymaker.v1.CollectionsService.HVals:output_type -> waymaker.v1.CollectionsServiceHValsResponse
-	48,  // 127: waymaker.v1.CollectionsService.HScan:output_type -> waymaker.v1.CollectionsServiceHScanResponse
-	50,  // 128: waymaker.v1.CollectionsService.HExpire:output_type -> waymaker.v1.CollectionsServiceHExpireResponse
-	52,  // 129: waymaker.v1.CollectionsService.HPersist:output_type -> waymaker.v1.CollectionsServiceHPersistResponse
-	54,  // 130: waymaker.v1.CollectionsService.HTTL:output_type -> waymaker.v1.CollectionsServiceHTTLResponse
-	56,  // 131: waymaker.v1.CollectionsService.SAdd:output_type -> waymaker.v1.CollectionsServiceSAddResponse
-	58,  // 132: waymaker.v1.CollectionsService.SRem:output_type -> waymaker.v1.CollectionsServiceSRemResponse
-	60,  // 133: waymaker.v1.CollectionsService.SIsMember:output_type -> waymaker.v1.CollectionsServiceSIsMemberResponse
-	62,  // 134: waymaker.v1.CollectionsService.SMIsMember:output_type -> waymaker.v1.CollectionsServiceSMIsMemberResponse
-	64,  // 135: waymaker.v1.CollectionsService.SMembers:output_type -> waymaker.v1.CollectionsServiceSMembersResponse
-	66,  // 136: waymaker.v1.CollectionsService.SCard:output_type -> waymaker.v1.CollectionsServiceSCardResponse
-	68,  // 137: waymaker.v1.CollectionsService.SPop:output_type -> waymaker.v1.CollectionsServiceSPopResponse
-	70,  // 138: waymaker.v1.CollectionsService.SRandMember:output_type -> waymaker.v1.CollectionsServiceSRandMemberResponse
-	72,  // 139: waymaker.v1.CollectionsService.SInter:output_type -> waymaker.v1.CollectionsServiceSInterResponse
-	74,  // 140: waymaker.v1.CollectionsService.SUnion:output_type -> waymaker.v1.CollectionsServiceSUnionResponse
-	76,  // 141: waymaker.v1.CollectionsService.SDiff:output_type -> waymaker.v1.CollectionsServiceSDiffResponse
-	78,  // 142: waymaker.v1.CollectionsService.SMove:output_type -> waymaker.v1.CollectionsServiceSMoveResponse
-	80,  // 143: waymaker.v1.CollectionsService.SScan:output_type -> waymaker.v1.CollectionsServiceSScanResponse
-	82,  // 144: waymaker.v1.CollectionsService.QueuePush:output_type -> waymaker.v1.CollectionsServiceQueuePushResponse
-	84,  // 145: waymaker.v1.CollectionsService.QueuePop:output_type -> waymaker.v1.CollectionsServiceQueuePopResponse
-	86,  // 146: waymaker.v1.CollectionsService.QueueAck:output_type -> waymaker.v1.CollectionsServiceQueueAckResponse
-	88,  // 147: waymaker.v1.CollectionsService.QueueNack:output_type -> waymaker.v1.CollectionsServiceQueueNackResponse
-	90,  // 148: waymaker.v1.CollectionsService.QueueExtendVisibility:output_type -> waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse
-	92,  // 149: waymaker.v1.CollectionsService.QueueLen:output_type -> waymaker.v1.CollectionsServiceQueueLenResponse
-	94,  // 150: waymaker.v1.CollectionsService.QueuePeek:output_type -> waymaker.v1.CollectionsServiceQueuePeekResponse
-	96,  // 151: waymaker.v1.CollectionsService.QueuePurge:output_type -> waymaker.v1.CollectionsServiceQueuePurgeResponse
-	109, // [109:152] is the sub-list for method output_type
-	66,  // [66:109] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	102, // 18: waymaker.v1.CollectionsServiceDeleteKeysRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 19: waymaker.v1.CollectionsServiceDeleteKeysResponse.result:type_name -> waymaker.v1.Result
+	98,  // 20: waymaker.v1.CollectionsServiceHSetRequest.fields:type_name -> waymaker.v1.CollectionsServiceHSetRequest.FieldsEntry
+	102, // 21: waymaker.v1.CollectionsServiceHSetRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 22: waymaker.v1.CollectionsServiceHSetResponse.result:type_name -> waymaker.v1.Result
+	102, // 23: waymaker.v1.CollectionsServiceHSetNXRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 24: waymaker.v1.CollectionsServiceHSetNXResponse.result:type_name -> waymaker.v1.Result
+	101, // 25: waymaker.v1.CollectionsServiceHGetResponse.result:type_name -> waymaker.v1.Result
+	101, // 26: waymaker.v1.CollectionsServiceHMGetResponse.result:type_name -> waymaker.v1.Result
+	9,   // 27: waymaker.v1.CollectionsServiceHMGetResponse.values:type_name -> waymaker.v1.HashMaybeValue
+	102, // 28: waymaker.v1.CollectionsServiceHDelRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 29: waymaker.v1.CollectionsServiceHDelResponse.result:type_name -> waymaker.v1.Result
+	101, // 30: waymaker.v1.CollectionsServiceHGetAllResponse.result:type_name -> waymaker.v1.Result
+	99,  // 31: waymaker.v1.CollectionsServiceHGetAllResponse.fields:type_name -> waymaker.v1.CollectionsServiceHGetAllResponse.FieldsEntry
+	102, // 32: waymaker.v1.CollectionsServiceHIncrByRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 33: waymaker.v1.CollectionsServiceHIncrByResponse.result:type_name -> waymaker.v1.Result
+	102, // 34: waymaker.v1.CollectionsServiceHIncrByFloatRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 35: waymaker.v1.CollectionsServiceHIncrByFloatResponse.result:type_name -> waymaker.v1.Result
+	101, // 36: waymaker.v1.CollectionsServiceHExistsResponse.result:type_name -> waymaker.v1.Result
+	101, // 37: waymaker.v1.CollectionsServiceHLenResponse.result:type_name -> waymaker.v1.Result
+	101, // 38: waymaker.v1.CollectionsServiceHKeysResponse.result:type_name -> waymaker.v1.Result
+	101, // 39: waymaker.v1.CollectionsServiceHValsResponse.result:type_name -> waymaker.v1.Result
+	101, // 40: waymaker.v1.CollectionsServiceHScanResponse.result:type_name -> waymaker.v1.Result
+	8,   // 41: waymaker.v1.CollectionsServiceHScanResponse.fields:type_name -> waymaker.v1.HashField
+	2,   // 42: waymaker.v1.CollectionsServiceHExpireRequest.condition:type_name -> waymaker.v1.HashExpireCondition
+	102, // 43: waymaker.v1.CollectionsServiceHExpireRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 44: waymaker.v1.CollectionsServiceHExpireResponse.result:type_name -> waymaker.v1.Result
+	1,   // 45: waymaker.v1.CollectionsServiceHExpireResponse.outcomes:type_name -> waymaker.v1.HashExpireOutcome
+	102, // 46: waymaker.v1.CollectionsServiceHPersistRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 47: waymaker.v1.CollectionsServiceHPersistResponse.result:type_name -> waymaker.v1.Result
+	1,   // 48: waymaker.v1.CollectionsServiceHPersistResponse.outcomes:type_name -> waymaker.v1.HashExpireOutcome
+	101, // 49: waymaker.v1.CollectionsServiceHTTLResponse.result:type_name -> waymaker.v1.Result
+	102, // 50: waymaker.v1.CollectionsServiceSAddRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 51: waymaker.v1.CollectionsServiceSAddResponse.result:type_name -> waymaker.v1.Result
+	102, // 52: waymaker.v1.CollectionsServiceSRemRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 53: waymaker.v1.CollectionsServiceSRemResponse.result:type_name -> waymaker.v1.Result
+	101, // 54: waymaker.v1.CollectionsServiceSIsMemberResponse.result:type_name -> waymaker.v1.Result
+	101, // 55: waymaker.v1.CollectionsServiceSMIsMemberResponse.result:type_name -> waymaker.v1.Result
+	101, // 56: waymaker.v1.CollectionsServiceSMembersResponse.result:type_name -> waymaker.v1.Result
+	101, // 57: waymaker.v1.CollectionsServiceSCardResponse.result:type_name -> waymaker.v1.Result
+	102, // 58: waymaker.v1.CollectionsServiceSPopRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 59: waymaker.v1.CollectionsServiceSPopResponse.result:type_name -> waymaker.v1.Result
+	101, // 60: waymaker.v1.CollectionsServiceSRandMemberResponse.result:type_name -> waymaker.v1.Result
+	101, // 61: waymaker.v1.CollectionsServiceSInterResponse.result:type_name -> waymaker.v1.Result
+	101, // 62: waymaker.v1.CollectionsServiceSUnionResponse.result:type_name -> waymaker.v1.Result
+	101, // 63: waymaker.v1.CollectionsServiceSDiffResponse.result:type_name -> waymaker.v1.Result
+	102, // 64: waymaker.v1.CollectionsServiceSMoveRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 65: waymaker.v1.CollectionsServiceSMoveResponse.result:type_name -> waymaker.v1.Result
+	101, // 66: waymaker.v1.CollectionsServiceSScanResponse.result:type_name -> waymaker.v1.Result
+	100, // 67: waymaker.v1.CollectionsServiceQueuePushRequest.attributes:type_name -> waymaker.v1.CollectionsServiceQueuePushRequest.AttributesEntry
+	102, // 68: waymaker.v1.CollectionsServiceQueuePushRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 69: waymaker.v1.CollectionsServiceQueuePushResponse.result:type_name -> waymaker.v1.Result
+	101, // 70: waymaker.v1.CollectionsServiceQueuePopResponse.result:type_name -> waymaker.v1.Result
+	10,  // 71: waymaker.v1.CollectionsServiceQueuePopResponse.messages:type_name -> waymaker.v1.QueueMessage
+	102, // 72: waymaker.v1.CollectionsServiceQueueAckRequest.fence:type_name -> waymaker.v1.Fence
+	101, // 73: waymaker.v1.CollectionsServiceQueueAckResponse.result:type_name -> waymaker.v1.Result
+	101, // 74: waymaker.v1.CollectionsServiceQueueNackResponse.result:type_name -> waymaker.v1.Result
+	101, // 75: waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse.result:type_name -> waymaker.v1.Result
+	101, // 76: waymaker.v1.CollectionsServiceQueueLenResponse.result:type_name -> waymaker.v1.Result
+	101, // 77: waymaker.v1.CollectionsServiceQueuePeekResponse.result:type_name -> waymaker.v1.Result
+	10,  // 78: waymaker.v1.CollectionsServiceQueuePeekResponse.messages:type_name -> waymaker.v1.QueueMessage
+	101, // 79: waymaker.v1.CollectionsServiceQueuePurgeResponse.result:type_name -> waymaker.v1.Result
+	11,  // 80: waymaker.v1.CollectionsService.CreateStore:input_type -> waymaker.v1.CollectionsServiceCreateStoreRequest
+	13,  // 81: waymaker.v1.CollectionsService.GetStore:input_type -> waymaker.v1.CollectionsServiceGetStoreRequest
+	15,  // 82: waymaker.v1.CollectionsService.DeleteStore:input_type -> waymaker.v1.CollectionsServiceDeleteStoreRequest
+	17,  // 83: waymaker.v1.CollectionsService.ListStores:input_type -> waymaker.v1.CollectionsServiceListStoresRequest
+	19,  // 84: waymaker.v1.CollectionsService.ScanKeys:input_type -> waymaker.v1.CollectionsServiceScanKeysRequest
+	21,  // 85: waymaker.v1.CollectionsService.DeleteKeys:input_type -> waymaker.v1.CollectionsServiceDeleteKeysRequest
+	23,  // 86: waymaker.v1.CollectionsService.HSet:input_type -> waymaker.v1.CollectionsServiceHSetRequest
+	25,  // 87: waymaker.v1.CollectionsService.HSetNX:input_type -> waymaker.v1.CollectionsServiceHSetNXRequest
+	27,  // 88: waymaker.v1.CollectionsService.HGet:input_type -> waymaker.v1.CollectionsServiceHGetRequest
+	29,  // 89: waymaker.v1.CollectionsService.HMGet:input_type -> waymaker.v1.CollectionsServiceHMGetRequest
+	31,  // 90: waymaker.v1.CollectionsService.HDel:input_type -> waymaker.v1.CollectionsServiceHDelRequest
+	33,  // 91: waymaker.v1.CollectionsService.HGetAll:input_type -> waymaker.v1.CollectionsServiceHGetAllRequest
+	35,  // 92: waymaker.v1.CollectionsService.HIncrBy:input_type -> waymaker.v1.CollectionsServiceHIncrByRequest
+	37,  // 93: waymaker.v1.CollectionsService.HIncrByFloat:input_type -> waymaker.v1.CollectionsServiceHIncrByFloatRequest
+	39,  // 94: waymaker.v1.CollectionsService.HExists:input_type -> waymaker.v1.CollectionsServiceHExistsRequest
+	41,  // 95: waymaker.v1.CollectionsService.HLen:input_type -> waymaker.v1.CollectionsServiceHLenRequest
+	43,  // 96: waymaker.v1.CollectionsService.HKeys:input_type -> waymaker.v1.CollectionsServiceHKeysRequest
+	45,  // 97: waymaker.v1.CollectionsService.HVals:input_type -> waymaker.v1.CollectionsServiceHValsRequest
+	47,  // 98: waymaker.v1.CollectionsService.HScan:input_type -> waymaker.v1.CollectionsServiceHScanRequest
+	49,  // 99: waymaker.v1.CollectionsService.HExpire:input_type -> waymaker.v1.CollectionsServiceHExpireRequest
+	51,  // 100: waymaker.v1.CollectionsService.HPersist:input_type -> waymaker.v1.CollectionsServiceHPersistRequest
+	53,  // 101: waymaker.v1.CollectionsService.HTTL:input_type -> waymaker.v1.CollectionsServiceHTTLRequest
+	55,  // 102: waymaker.v1.CollectionsService.SAdd:input_type -> waymaker.v1.CollectionsServiceSAddRequest
+	57,  // 103: waymaker.v1.CollectionsService.SRem:input_type -> waymaker.v1.CollectionsServiceSRemRequest
+	59,  // 104: waymaker.v1.CollectionsService.SIsMember:input_type -> waymaker.v1.CollectionsServiceSIsMemberRequest
+	61,  // 105: waymaker.v1.CollectionsService.SMIsMember:input_type -> waymaker.v1.CollectionsServiceSMIsMemberRequest
+	63,  // 106: waymaker.v1.CollectionsService.SMembers:input_type -> waymaker.v1.CollectionsServiceSMembersRequest
+	65,  // 107: waymaker.v1.CollectionsService.SCard:input_type -> waymaker.v1.CollectionsServiceSCardRequest
+	67,  // 108: waymaker.v1.CollectionsService.SPop:input_type -> waymaker.v1.CollectionsServiceSPopRequest
+	69,  // 109: waymaker.v1.CollectionsService.SRandMember:input_type -> waymaker.v1.CollectionsServiceSRandMemberRequest
+	71,  // 110: waymaker.v1.CollectionsService.SInter:input_type -> waymaker.v1.CollectionsServiceSInterRequest
+	73,  // 111: waymaker.v1.CollectionsService.SUnion:input_type -> waymaker.v1.CollectionsServiceSUnionRequest
+	75,  // 112: waymaker.v1.CollectionsService.SDiff:input_type -> waymaker.v1.CollectionsServiceSDiffRequest
+	77,  // 113: waymaker.v1.CollectionsService.SMove:input_type -> waymaker.v1.CollectionsServiceSMoveRequest
+	79,  // 114: waymaker.v1.CollectionsService.SScan:input_type -> waymaker.v1.CollectionsServiceSScanRequest
+	81,  // 115: waymaker.v1.CollectionsService.QueuePush:input_type -> waymaker.v1.CollectionsServiceQueuePushRequest
+	83,  // 116: waymaker.v1.CollectionsService.QueuePop:input_type -> waymaker.v1.CollectionsServiceQueuePopRequest
+	85,  // 117: waymaker.v1.CollectionsService.QueueAck:input_type -> waymaker.v1.CollectionsServiceQueueAckRequest
+	87,  // 118: waymaker.v1.CollectionsService.QueueNack:input_type -> waymaker.v1.CollectionsServiceQueueNackRequest
+	89,  // 119: waymaker.v1.CollectionsService.QueueExtendVisibility:input_type -> waymaker.v1.CollectionsServiceQueueExtendVisibilityRequest
+	91,  // 120: waymaker.v1.CollectionsService.QueueLen:input_type -> waymaker.v1.CollectionsServiceQueueLenRequest
+	93,  // 121: waymaker.v1.CollectionsService.QueuePeek:input_type -> waymaker.v1.CollectionsServiceQueuePeekRequest
+	95,  // 122: waymaker.v1.CollectionsService.QueuePurge:input_type -> waymaker.v1.CollectionsServiceQueuePurgeRequest
+	12,  // 123: waymaker.v1.CollectionsService.CreateStore:output_type -> waymaker.v1.CollectionsServiceCreateStoreResponse
+	14,  // 124: waymaker.v1.CollectionsService.GetStore:output_type -> waymaker.v1.CollectionsServiceGetStoreResponse
+	16,  // 125: waymaker.v1.CollectionsService.DeleteStore:output_type -> waymaker.v1.CollectionsServiceDeleteStoreResponse
+	18,  // 126: waymaker.v1.CollectionsService.ListStores:output_type -> waymaker.v1.CollectionsServiceListStoresResponse
+	20,  // 127: waymaker.v1.CollectionsService.ScanKeys:output_type -> waymaker.v1.CollectionsServiceScanKeysResponse
+	22,  // 128: waymaker.v1.CollectionsService.DeleteKeys:output_type -> waymaker.v1.CollectionsServiceDeleteKeysResponse
+	24,  // 129: waymaker.v1.CollectionsService.HSet:output_type -> waymaker.v1.CollectionsServiceHSetResponse
+	26,  // 130: waymaker.v1.CollectionsService.HSetNX:output_type -> waymaker.v1.CollectionsServiceHSetNXResponse
+	28,  // 131: waymaker.v1.CollectionsService.HGet:output_type -> waymaker.v1.CollectionsServiceHGetResponse
+	30,  // 132: waymaker.v1.CollectionsService.HMGet:output_type -> waymaker.v1.CollectionsServiceHMGetResponse
+	32,  // 133: waymaker.v1.CollectionsService.HDel:output_type -> waymaker.v1.CollectionsServiceHDelResponse
+	34,  // 134: waymaker.v1.CollectionsService.HGetAll:output_type -> waymaker.v1.CollectionsServiceHGetAllResponse
+	36,  // 135: waymaker.v1.CollectionsService.HIncrBy:output_type -> waymaker.v1.CollectionsServiceHIncrByResponse
+	38,  // 136: waymaker.v1.CollectionsService.HIncrByFloat:output_type -> waymaker.v1.CollectionsServiceHIncrByFloatResponse
+	40,  // 137: waymaker.v1.CollectionsService.HExists:output_type -> waymaker.v1.CollectionsServiceHExistsResponse
+	42,  // 138: waymaker.v1.CollectionsService.HLen:output_type -> waymaker.v1.CollectionsServiceHLenResponse
+	44,  // 139: waymaker.v1.CollectionsService.HKeys:output_type -> waymaker.v1.CollectionsServiceHKeysResponse
+	46,  // 140: waymaker.v1.CollectionsService.HVals:output_type -> waymaker.v1.CollectionsServiceHValsResponse
+	48,  // 141: waymaker.v1.CollectionsService.HScan:output_type -> waymaker.v1.CollectionsServiceHScanResponse
+	50,  // 142: waymaker.v1.CollectionsService.HExpire:output_type -> waymaker.v1.CollectionsServiceHExpireResponse
+	52,  // 143: waymaker.v1.CollectionsService.HPersist:output_type -> waymaker.v1.CollectionsServiceHPersistResponse
+	54,  // 144: waymaker.v1.CollectionsService.HTTL:output_type -> waymaker.v1.CollectionsServiceHTTLResponse
+	56,  // 145: waymaker.v1.CollectionsService.SAdd:output_type -> waymaker.v1.CollectionsServiceSAddResponse
+	58,  // 146: waymaker.v1.CollectionsService.SRem:output_type -> waymaker.v1.CollectionsServiceSRemResponse
+	60,  // 147: waymaker.v1.CollectionsService.SIsMember:output_type -> waymaker.v1.CollectionsServiceSIsMemberResponse
+	62,  // 148: waymaker.v1.CollectionsService.SMIsMember:output_type -> waymaker.v1.CollectionsServiceSMIsMemberResponse
+	64,  // 149: waymaker.v1.CollectionsService.SMembers:output_type -> waymaker.v1.CollectionsServiceSMembersResponse
+	66,  // 150: waymaker.v1.CollectionsService.SCard:output_type -> waymaker.v1.CollectionsServiceSCardResponse
+	68,  // 151: waymaker.v1.CollectionsService.SPop:output_type -> waymaker.v1.CollectionsServiceSPopResponse
+	70,  // 152: waymaker.v1.CollectionsService.SRandMember:output_type -> waymaker.v1.CollectionsServiceSRandMemberResponse
+	72,  // 153: waymaker.v1.CollectionsService.SInter:output_type -> waymaker.v1.CollectionsServiceSInterResponse
+	74,  // 154: waymaker.v1.CollectionsService.SUnion:output_type -> waymaker.v1.CollectionsServiceSUnionResponse
+	76,  // 155: waymaker.v1.CollectionsService.SDiff:output_type -> waymaker.v1.CollectionsServiceSDiffResponse
+	78,  // 156: waymaker.v1.CollectionsService.SMove:output_type -> waymaker.v1.CollectionsServiceSMoveResponse
+	80,  // 157: waymaker.v1.CollectionsService.SScan:output_type -> waymaker.v1.CollectionsServiceSScanResponse
+	82,  // 158: waymaker.v1.CollectionsService.QueuePush:output_type -> waymaker.v1.CollectionsServiceQueuePushResponse
+	84,  // 159: waymaker.v1.CollectionsService.QueuePop:output_type -> waymaker.v1.CollectionsServiceQueuePopResponse
+	86,  // 160: waymaker.v1.CollectionsService.QueueAck:output_type -> waymaker.v1.CollectionsServiceQueueAckResponse
+	88,  // 161: waymaker.v1.CollectionsService.QueueNack:output_type -> waymaker.v1.CollectionsServiceQueueNackResponse
+	90,  // 162: waymaker.v1.CollectionsService.QueueExtendVisibility:output_type -> waymaker.v1.CollectionsServiceQueueExtendVisibilityResponse
+	92,  // 163: waymaker.v1.CollectionsService.QueueLen:output_type -> waymaker.v1.CollectionsServiceQueueLenResponse
+	94,  // 164: waymaker.v1.CollectionsService.QueuePeek:output_type -> waymaker.v1.CollectionsServiceQueuePeekResponse
+	96,  // 165: waymaker.v1.CollectionsService.QueuePurge:output_type -> waymaker.v1.CollectionsServiceQueuePurgeResponse
+	123, // [123:166] is the sub-list for method output_type
+	80,  // [80:123] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_collections_proto_init() }

@@ -83,6 +83,10 @@ const (
 //	                   revision or sequence the server no longer keeps; the
 //	                   message names the oldest one it can still serve.
 //	                   Nothing was skipped silently: resume from there.
+//	"fenced"           the mutation named a Fence whose lock is not held with
+//	                   that token (released, expired, or granted again with a
+//	                   higher one); message gives the current token. Nothing
+//	                   was changed.
 //	"not_leader"       this node is not the raft leader; leader_hint names
 //	                   the leader's address when it is known. Safe to retry
 //	                   there.
@@ -162,6 +166,66 @@ func (x *Result) GetLeaderHint() string {
 	return ""
 }
 
+// Fence makes a mutation conditional on a held lock: the server applies it
+// only if, at the mutation's place in the log, key is held exclusively by a
+// lease with exactly this fence token that has not expired. Otherwise
+// nothing changes and the answer is result code "fenced", with the key's
+// current token in the message. A stale leader (paused past its lease)
+// cannot write through it.
+type Fence struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lock key; 1..MaxKeyLen bytes.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The fence token of the holder's grant of key; must be positive.
+	Token         uint64 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fence) Reset() {
+	*x = Fence{}
+	mi := &file_waymaker_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fence) ProtoMessage() {}
+
+func (x *Fence) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fence.ProtoReflect.Descriptor instead.
+func (*Fence) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Fence) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Fence) GetToken() uint64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
 // Header is one named, multi-valued header (stream messages, objects).
 type Header struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -175,7 +239,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_waymaker_v1_common_proto_msgTypes[1]
+	mi := &file_waymaker_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +251,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_common_proto_msgTypes[1]
+	mi := &file_waymaker_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +264,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_waymaker_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Header) GetKey() string {
@@ -228,7 +292,10 @@ const file_waymaker_v1_common_proto_rawDesc = "" +
 	"resultCode\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
 	"\vleader_hint\x18\x04 \x01(\tR\n" +
-	"leaderHint\"2\n" +
+	"leaderHint\"/\n" +
+	"\x05Fence\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\x04R\x05token\"2\n" +
 	"\x06Header\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06valuesBBZ@git.awesomike.com/pub/waymaker-client/go/genpb/commonpb;commonpbb\x06proto3"
@@ -245,10 +312,11 @@ func file_waymaker_v1_common_proto_rawDescGZIP() []byte {
 	return file_waymaker_v1_common_proto_rawDescData
 }
 
-var file_waymaker_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_waymaker_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_waymaker_v1_common_proto_goTypes = []any{
 	(*Result)(nil), // 0: waymaker.v1.Result
-	(*Header)(nil), // 1: waymaker.v1.Header
+	(*Fence)(nil),  // 1: waymaker.v1.Fence
+	(*Header)(nil), // 2: waymaker.v1.Header
 }
 var file_waymaker_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -269,7 +337,7 @@ func file_waymaker_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_waymaker_v1_common_proto_rawDesc), len(file_waymaker_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -933,7 +933,10 @@ type KVServicePutRequest struct {
 	// The value; at most the bucket's max_value_size.
 	Value []byte `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// Optional client-made id that makes a retry safe (see the file comment).
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -994,6 +997,13 @@ func (x *KVServicePutRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *KVServicePutRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // KVServicePutResponse answers Put.
@@ -1181,7 +1191,10 @@ type KVServiceCreateRequest struct {
 	// The value.
 	Value []byte `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// Optional client-made id that makes a retry safe.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,6 +1255,13 @@ func (x *KVServiceCreateRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *KVServiceCreateRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // KVServiceCreateResponse answers Create.
@@ -1311,7 +1331,10 @@ type KVServiceUpdateRequest struct {
 	// The revision the key's latest entry must have.
 	LastRevision uint64 `protobuf:"varint,4,opt,name=last_revision,json=lastRevision,proto3" json:"last_revision,omitempty"`
 	// Optional client-made id that makes a retry safe.
-	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1381,6 +1404,13 @@ func (x *KVServiceUpdateRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *KVServiceUpdateRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
+}
+
 // KVServiceUpdateResponse answers Update.
 type KVServiceUpdateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1447,7 +1477,10 @@ type KVServiceDeleteRequest struct {
 	// "wrong_revision". 0 means no precondition.
 	LastRevision uint64 `protobuf:"varint,3,opt,name=last_revision,json=lastRevision,proto3" json:"last_revision,omitempty"`
 	// Optional client-made id that makes a retry safe.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1508,6 +1541,13 @@ func (x *KVServiceDeleteRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *KVServiceDeleteRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // KVServiceDeleteResponse answers Delete.
@@ -1576,7 +1616,10 @@ type KVServicePurgeRequest struct {
 	// "wrong_revision". 0 means no precondition.
 	LastRevision uint64 `protobuf:"varint,3,opt,name=last_revision,json=lastRevision,proto3" json:"last_revision,omitempty"`
 	// Optional client-made id that makes a retry safe.
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1637,6 +1680,13 @@ func (x *KVServicePurgeRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *KVServicePurgeRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // KVServicePurgeResponse answers Purge.
@@ -2217,13 +2267,14 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\x1cKVServiceListBucketsResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x123\n" +
 	"\abuckets\x18\x02 \x03(\v2\x19.waymaker.v1.KVBucketInfoR\abuckets\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"t\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x9e\x01\n" +
 	"\x13KVServicePutRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"_\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"_\n" +
 	"\x14KVServicePutResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"[\n" +
@@ -2233,41 +2284,45 @@ const file_waymaker_v1_kv_proto_rawDesc = "" +
 	"\brevision\x18\x03 \x01(\x04R\brevision\"o\n" +
 	"\x14KVServiceGetResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12*\n" +
-	"\x05entry\x18\x02 \x01(\v2\x14.waymaker.v1.KVEntryR\x05entry\"w\n" +
+	"\x05entry\x18\x02 \x01(\v2\x14.waymaker.v1.KVEntryR\x05entry\"\xa1\x01\n" +
 	"\x16KVServiceCreateRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"b\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"b\n" +
 	"\x17KVServiceCreateResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\x9c\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\xc6\x01\n" +
 	"\x16KVServiceUpdateRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12#\n" +
 	"\rlast_revision\x18\x04 \x01(\x04R\flastRevision\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tR\trequestId\"b\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"b\n" +
 	"\x17KVServiceUpdateResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\x86\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\xb0\x01\n" +
 	"\x16KVServiceDeleteRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12#\n" +
 	"\rlast_revision\x18\x03 \x01(\x04R\flastRevision\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"b\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"b\n" +
 	"\x17KVServiceDeleteResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\x85\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\xaf\x01\n" +
 	"\x15KVServicePurgeRequest\x12\x16\n" +
 	"\x06bucket\x18\x01 \x01(\tR\x06bucket\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12#\n" +
 	"\rlast_revision\x18\x03 \x01(\x04R\flastRevision\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"a\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"a\n" +
 	"\x16KVServicePurgeResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"\x88\x01\n" +
@@ -2374,6 +2429,7 @@ var file_waymaker_v1_kv_proto_goTypes = []any{
 	(*KVServiceWatchRequest)(nil),         // 30: waymaker.v1.KVServiceWatchRequest
 	(*KVServiceWatchResponse)(nil),        // 31: waymaker.v1.KVServiceWatchResponse
 	(*commonpb.Result)(nil),               // 32: waymaker.v1.Result
+	(*commonpb.Fence)(nil),                // 33: waymaker.v1.Fence
 }
 var file_waymaker_v1_kv_proto_depIdxs = []int32{
 	1,  // 0: waymaker.v1.KVBucketInfo.config:type_name -> waymaker.v1.KVBucketConfig
@@ -2389,51 +2445,56 @@ var file_waymaker_v1_kv_proto_depIdxs = []int32{
 	32, // 10: waymaker.v1.KVServiceDeleteBucketResponse.result:type_name -> waymaker.v1.Result
 	32, // 11: waymaker.v1.KVServiceListBucketsResponse.result:type_name -> waymaker.v1.Result
 	2,  // 12: waymaker.v1.KVServiceListBucketsResponse.buckets:type_name -> waymaker.v1.KVBucketInfo
-	32, // 13: waymaker.v1.KVServicePutResponse.result:type_name -> waymaker.v1.Result
-	32, // 14: waymaker.v1.KVServiceGetResponse.result:type_name -> waymaker.v1.Result
-	3,  // 15: waymaker.v1.KVServiceGetResponse.entry:type_name -> waymaker.v1.KVEntry
-	32, // 16: waymaker.v1.KVServiceCreateResponse.result:type_name -> waymaker.v1.Result
-	32, // 17: waymaker.v1.KVServiceUpdateResponse.result:type_name -> waymaker.v1.Result
-	32, // 18: waymaker.v1.KVServiceDeleteResponse.result:type_name -> waymaker.v1.Result
-	32, // 19: waymaker.v1.KVServicePurgeResponse.result:type_name -> waymaker.v1.Result
-	32, // 20: waymaker.v1.KVServiceKeysResponse.result:type_name -> waymaker.v1.Result
-	32, // 21: waymaker.v1.KVServiceHistoryResponse.result:type_name -> waymaker.v1.Result
-	3,  // 22: waymaker.v1.KVServiceHistoryResponse.entry:type_name -> waymaker.v1.KVEntry
-	32, // 23: waymaker.v1.KVServiceWatchResponse.result:type_name -> waymaker.v1.Result
-	3,  // 24: waymaker.v1.KVServiceWatchResponse.entry:type_name -> waymaker.v1.KVEntry
-	4,  // 25: waymaker.v1.KVService.CreateBucket:input_type -> waymaker.v1.KVServiceCreateBucketRequest
-	6,  // 26: waymaker.v1.KVService.UpdateBucket:input_type -> waymaker.v1.KVServiceUpdateBucketRequest
-	8,  // 27: waymaker.v1.KVService.GetBucket:input_type -> waymaker.v1.KVServiceGetBucketRequest
-	10, // 28: waymaker.v1.KVService.DeleteBucket:input_type -> waymaker.v1.KVServiceDeleteBucketRequest
-	12, // 29: waymaker.v1.KVService.ListBuckets:input_type -> waymaker.v1.KVServiceListBucketsRequest
-	14, // 30: waymaker.v1.KVService.Put:input_type -> waymaker.v1.KVServicePutRequest
-	16, // 31: waymaker.v1.KVService.Get:input_type -> waymaker.v1.KVServiceGetRequest
-	18, // 32: waymaker.v1.KVService.Create:input_type -> waymaker.v1.KVServiceCreateRequest
-	20, // 33: waymaker.v1.KVService.Update:input_type -> waymaker.v1.KVServiceUpdateRequest
-	22, // 34: waymaker.v1.KVService.Delete:input_type -> waymaker.v1.KVServiceDeleteRequest
-	24, // 35: waymaker.v1.KVService.Purge:input_type -> waymaker.v1.KVServicePurgeRequest
-	26, // 36: waymaker.v1.KVService.Keys:input_type -> waymaker.v1.KVServiceKeysRequest
-	28, // 37: waymaker.v1.KVService.History:input_type -> waymaker.v1.KVServiceHistoryRequest
-	30, // 38: waymaker.v1.KVService.Watch:input_type -> waymaker.v1.KVServiceWatchRequest
-	5,  // 39: waymaker.v1.KVService.CreateBucket:output_type -> waymaker.v1.KVServiceCreateBucketResponse
-	7,  // 40: waymaker.v1.KVService.UpdateBucket:output_type -> waymaker.v1.KVServiceUpdateBucketResponse
-	9,  // 41: waymaker.v1.KVService.GetBucket:output_type -> waymaker.v1.KVServiceGetBucketResponse
-	11, // 42: waymaker.v1.KVService.DeleteBucket:output_type -> waymaker.v1.KVServiceDeleteBucketResponse
-	13, // 43: waymaker.v1.KVService.ListBuckets:output_type -> waymaker.v1.KVServiceListBucketsResponse
-	15, // 44: waymaker.v1.KVService.Put:output_type -> waymaker.v1.KVServicePutResponse
-	17, // 45: waymaker.v1.KVService.Get:output_type -> waymaker.v1.KVServiceGetResponse
-	19, // 46: waymaker.v1.KVService.Create:output_type -> waymaker.v1.KVServiceCreateResponse
-	21, // 47: waymaker.v1.KVService.Update:output_type -> waymaker.v1.KVServiceUpdateResponse
-	23, // 48: waymaker.v1.KVService.Delete:output_type -> waymaker.v1.KVServiceDeleteResponse
-	25, // 49: waymaker.v1.KVService.Purge:output_type -> waymaker.v1.KVServicePurgeResponse
-	27, // 50: waymaker.v1.KVService.Keys:output_type -> waymaker.v1.KVServiceKeysResponse
-	29, // 51: waymaker.v1.KVService.History:output_type -> waymaker.v1.KVServiceHistoryResponse
-	31, // 52: waymaker.v1.KVService.Watch:output_type -> waymaker.v1.KVServiceWatchResponse
-	39, // [39:53] is the sub-list for method output_type
-	25, // [25:39] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	33, // 13: waymaker.v1.KVServicePutRequest.fence:type_name -> waymaker.v1.Fence
+	32, // 14: waymaker.v1.KVServicePutResponse.result:type_name -> waymaker.v1.Result
+	32, // 15: waymaker.v1.KVServiceGetResponse.result:type_name -> waymaker.v1.Result
+	3,  // 16: waymaker.v1.KVServiceGetResponse.entry:type_name -> waymaker.v1.KVEntry
+	33, // 17: waymaker.v1.KVServiceCreateRequest.fence:type_name -> waymaker.v1.Fence
+	32, // 18: waymaker.v1.KVServiceCreateResponse.result:type_name -> waymaker.v1.Result
+	33, // 19: waymaker.v1.KVServiceUpdateRequest.fence:type_name -> waymaker.v1.Fence
+	32, // 20: waymaker.v1.KVServiceUpdateResponse.result:type_name -> waymaker.v1.Result
+	33, // 21: waymaker.v1.KVServiceDeleteRequest.fence:type_name -> waymaker.v1.Fence
+	32, // 22: waymaker.v1.KVServiceDeleteResponse.result:type_name -> waymaker.v1.Result
+	33, // 23: waymaker.v1.KVServicePurgeRequest.fence:type_name -> waymaker.v1.Fence
+	32, // 24: waymaker.v1.KVServicePurgeResponse.result:type_name -> waymaker.v1.Result
+	32, // 25: waymaker.v1.KVServiceKeysResponse.result:type_name -> waymaker.v1.Result
+	32, // 26: waymaker.v1.KVServiceHistoryResponse.result:type_name -> waymaker.v1.Result
+	3,  // 27: waymaker.v1.KVServiceHistoryResponse.entry:type_name -> waymaker.v1.KVEntry
+	32, // 28: waymaker.v1.KVServiceWatchResponse.result:type_name -> waymaker.v1.Result
+	3,  // 29: waymaker.v1.KVServiceWatchResponse.entry:type_name -> waymaker.v1.KVEntry
+	4,  // 30: waymaker.v1.KVService.CreateBucket:input_type -> waymaker.v1.KVServiceCreateBucketRequest
+	6,  // 31: waymaker.v1.KVService.UpdateBucket:input_type -> waymaker.v1.KVServiceUpdateBucketRequest
+	8,  // 32: waymaker.v1.KVService.GetBucket:input_type -> waymaker.v1.KVServiceGetBucketRequest
+	10, // 33: waymaker.v1.KVService.DeleteBucket:input_type -> waymaker.v1.KVServiceDeleteBucketRequest
+	12, // 34: waymaker.v1.KVService.ListBuckets:input_type -> waymaker.v1.KVServiceListBucketsRequest
+	14, // 35: waymaker.v1.KVService.Put:input_type -> waymaker.v1.KVServicePutRequest
+	16, // 36: waymaker.v1.KVService.Get:input_type -> waymaker.v1.KVServiceGetRequest
+	18, // 37: waymaker.v1.KVService.Create:input_type -> waymaker.v1.KVServiceCreateRequest
+	20, // 38: waymaker.v1.KVService.Update:input_type -> waymaker.v1.KVServiceUpdateRequest
+	22, // 39: waymaker.v1.KVService.Delete:input_type -> waymaker.v1.KVServiceDeleteRequest
+	24, // 40: waymaker.v1.KVService.Purge:input_type -> waymaker.v1.KVServicePurgeRequest
+	26, // 41: waymaker.v1.KVService.Keys:input_type -> waymaker.v1.KVServiceKeysRequest
+	28, // 42: waymaker.v1.KVService.History:input_type -> waymaker.v1.KVServiceHistoryRequest
+	30, // 43: waymaker.v1.KVService.Watch:input_type -> waymaker.v1.KVServiceWatchRequest
+	5,  // 44: waymaker.v1.KVService.CreateBucket:output_type -> waymaker.v1.KVServiceCreateBucketResponse
+	7,  // 45: waymaker.v1.KVService.UpdateBucket:output_type -> waymaker.v1.KVServiceUpdateBucketResponse
+	9,  // 46: waymaker.v1.KVService.GetBucket:output_type -> waymaker.v1.KVServiceGetBucketResponse
+	11, // 47: waymaker.v1.KVService.DeleteBucket:output_type -> waymaker.v1.KVServiceDeleteBucketResponse
+	13, // 48: waymaker.v1.KVService.ListBuckets:output_type -> waymaker.v1.KVServiceListBucketsResponse
+	15, // 49: waymaker.v1.KVService.Put:output_type -> waymaker.v1.KVServicePutResponse
+	17, // 50: waymaker.v1.KVService.Get:output_type -> waymaker.v1.KVServiceGetResponse
+	19, // 51: waymaker.v1.KVService.Create:output_type -> waymaker.v1.KVServiceCreateResponse
+	21, // 52: waymaker.v1.KVService.Update:output_type -> waymaker.v1.KVServiceUpdateResponse
+	23, // 53: waymaker.v1.KVService.Delete:output_type -> waymaker.v1.KVServiceDeleteResponse
+	25, // 54: waymaker.v1.KVService.Purge:output_type -> waymaker.v1.KVServicePurgeResponse
+	27, // 55: waymaker.v1.KVService.Keys:output_type -> waymaker.v1.KVServiceKeysResponse
+	29, // 56: waymaker.v1.KVService.History:output_type -> waymaker.v1.KVServiceHistoryResponse
+	31, // 57: waymaker.v1.KVService.Watch:output_type -> waymaker.v1.KVServiceWatchResponse
+	44, // [44:58] is the sub-list for method output_type
+	30, // [30:44] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_kv_proto_init() }

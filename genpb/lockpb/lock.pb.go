@@ -1578,6 +1578,308 @@ func (x *LockServiceInspectResponse) GetLastFenceToken() uint64 {
 	return 0
 }
 
+type LockServiceListRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only keys starting with prefix; empty: every key.
+	Prefix string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// At most this many keys per page; 0 means 100, at most 1000.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceListRequest) Reset() {
+	*x = LockServiceListRequest{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceListRequest) ProtoMessage() {}
+
+func (x *LockServiceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceListRequest.ProtoReflect.Descriptor instead.
+func (*LockServiceListRequest) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *LockServiceListRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *LockServiceListRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *LockServiceListRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// LockKeyState is one key of a List page.
+type LockKeyState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// As LockServiceInspectResponse: holders (request ids left empty),
+	// waiters, and the last fence token granted.
+	Holders        []*LockLease `protobuf:"bytes,2,rep,name=holders,proto3" json:"holders,omitempty"`
+	Waiters        int64        `protobuf:"varint,3,opt,name=waiters,proto3" json:"waiters,omitempty"`
+	LastFenceToken uint64       `protobuf:"varint,4,opt,name=last_fence_token,json=lastFenceToken,proto3" json:"last_fence_token,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LockKeyState) Reset() {
+	*x = LockKeyState{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockKeyState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockKeyState) ProtoMessage() {}
+
+func (x *LockKeyState) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockKeyState.ProtoReflect.Descriptor instead.
+func (*LockKeyState) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LockKeyState) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LockKeyState) GetHolders() []*LockLease {
+	if x != nil {
+		return x.Holders
+	}
+	return nil
+}
+
+func (x *LockKeyState) GetWaiters() int64 {
+	if x != nil {
+		return x.Waiters
+	}
+	return 0
+}
+
+func (x *LockKeyState) GetLastFenceToken() uint64 {
+	if x != nil {
+		return x.LastFenceToken
+	}
+	return 0
+}
+
+type LockServiceListResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *commonpb.Result       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Keys   []*LockKeyState        `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceListResponse) Reset() {
+	*x = LockServiceListResponse{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceListResponse) ProtoMessage() {}
+
+func (x *LockServiceListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceListResponse.ProtoReflect.Descriptor instead.
+func (*LockServiceListResponse) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LockServiceListResponse) GetResult() *commonpb.Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *LockServiceListResponse) GetKeys() []*LockKeyState {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *LockServiceListResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type LockServiceRevokeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Client-made id of this call, the same on every retry.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The key whose holders to end.
+	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceRevokeRequest) Reset() {
+	*x = LockServiceRevokeRequest{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceRevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceRevokeRequest) ProtoMessage() {}
+
+func (x *LockServiceRevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceRevokeRequest.ProtoReflect.Descriptor instead.
+func (*LockServiceRevokeRequest) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LockServiceRevokeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *LockServiceRevokeRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type LockServiceRevokeResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *commonpb.Result       `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// How many leases were ended (0 on a retry of an applied call).
+	Revoked       int32 `protobuf:"varint,2,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceRevokeResponse) Reset() {
+	*x = LockServiceRevokeResponse{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceRevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceRevokeResponse) ProtoMessage() {}
+
+func (x *LockServiceRevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceRevokeResponse.ProtoReflect.Descriptor instead.
+func (*LockServiceRevokeResponse) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LockServiceRevokeResponse) GetResult() *commonpb.Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *LockServiceRevokeResponse) GetRevoked() int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 var File_waymaker_v1_lock_proto protoreflect.FileDescriptor
 
 const file_waymaker_v1_lock_proto_rawDesc = "" +
@@ -1685,7 +1987,28 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
 	"\aholders\x18\x02 \x03(\v2\x16.waymaker.v1.LockLeaseR\aholders\x12\x18\n" +
 	"\awaiters\x18\x03 \x01(\x03R\awaiters\x12(\n" +
-	"\x10last_fence_token\x18\x04 \x01(\x04R\x0elastFenceToken*T\n" +
+	"\x10last_fence_token\x18\x04 \x01(\x04R\x0elastFenceToken\"l\n" +
+	"\x16LockServiceListRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x96\x01\n" +
+	"\fLockKeyState\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\aholders\x18\x02 \x03(\v2\x16.waymaker.v1.LockLeaseR\aholders\x12\x18\n" +
+	"\awaiters\x18\x03 \x01(\x03R\awaiters\x12(\n" +
+	"\x10last_fence_token\x18\x04 \x01(\x04R\x0elastFenceToken\"\x9d\x01\n" +
+	"\x17LockServiceListResponse\x12+\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
+	"\x04keys\x18\x02 \x03(\v2\x19.waymaker.v1.LockKeyStateR\x04keys\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"K\n" +
+	"\x18LockServiceRevokeRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"b\n" +
+	"\x19LockServiceRevokeResponse\x12+\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
+	"\arevoked\x18\x02 \x01(\x05R\arevoked*T\n" +
 	"\bLockMode\x12\x19\n" +
 	"\x15LOCK_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13LOCK_MODE_EXCLUSIVE\x10\x01\x12\x14\n" +
@@ -1700,7 +2023,7 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x17LOCK_EVENT_TYPE_RENEWED\x10\x02\x12\x1c\n" +
 	"\x18LOCK_EVENT_TYPE_RELEASED\x10\x03\x12\x1b\n" +
 	"\x17LOCK_EVENT_TYPE_EXPIRED\x10\x04\x12\x1b\n" +
-	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xa1\x06\n" +
+	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xd7\a\n" +
 	"\vLockService\x12\\\n" +
 	"\aAcquire\x12&.waymaker.v1.LockServiceAcquireRequest\x1a'.waymaker.v1.LockServiceAcquireResponse0\x01\x12k\n" +
 	"\fMultiAcquire\x12+.waymaker.v1.LockServiceMultiAcquireRequest\x1a,.waymaker.v1.LockServiceMultiAcquireResponse0\x01\x12c\n" +
@@ -1710,7 +2033,9 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x05Watch\x12$.waymaker.v1.LockServiceWatchRequest\x1a%.waymaker.v1.LockServiceWatchResponse\"\x03\x90\x02\x010\x01\x12T\n" +
 	"\x05Renew\x12$.waymaker.v1.LockServiceRenewRequest\x1a%.waymaker.v1.LockServiceRenewResponse\x12Z\n" +
 	"\aRelease\x12&.waymaker.v1.LockServiceReleaseRequest\x1a'.waymaker.v1.LockServiceReleaseResponse\x12_\n" +
-	"\aInspect\x12&.waymaker.v1.LockServiceInspectRequest\x1a'.waymaker.v1.LockServiceInspectResponse\"\x03\x90\x02\x01B>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
+	"\aInspect\x12&.waymaker.v1.LockServiceInspectRequest\x1a'.waymaker.v1.LockServiceInspectResponse\"\x03\x90\x02\x01\x12V\n" +
+	"\x04List\x12#.waymaker.v1.LockServiceListRequest\x1a$.waymaker.v1.LockServiceListResponse\"\x03\x90\x02\x01\x12\\\n" +
+	"\x06Revoke\x12%.waymaker.v1.LockServiceRevokeRequest\x1a&.waymaker.v1.LockServiceRevokeResponse\"\x03\x90\x02\x02B>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
 
 var (
 	file_waymaker_v1_lock_proto_rawDescOnce sync.Once
@@ -1725,7 +2050,7 @@ func file_waymaker_v1_lock_proto_rawDescGZIP() []byte {
 }
 
 var file_waymaker_v1_lock_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_waymaker_v1_lock_proto_goTypes = []any{
 	(LockMode)(0),                              // 0: waymaker.v1.LockMode
 	(LockScope)(0),                             // 1: waymaker.v1.LockScope
@@ -1749,7 +2074,12 @@ var file_waymaker_v1_lock_proto_goTypes = []any{
 	(*LockServiceReleaseResponse)(nil),         // 19: waymaker.v1.LockServiceReleaseResponse
 	(*LockServiceInspectRequest)(nil),          // 20: waymaker.v1.LockServiceInspectRequest
 	(*LockServiceInspectResponse)(nil),         // 21: waymaker.v1.LockServiceInspectResponse
-	(*commonpb.Result)(nil),                    // 22: waymaker.v1.Result
+	(*LockServiceListRequest)(nil),             // 22: waymaker.v1.LockServiceListRequest
+	(*LockKeyState)(nil),                       // 23: waymaker.v1.LockKeyState
+	(*LockServiceListResponse)(nil),            // 24: waymaker.v1.LockServiceListResponse
+	(*LockServiceRevokeRequest)(nil),           // 25: waymaker.v1.LockServiceRevokeRequest
+	(*LockServiceRevokeResponse)(nil),          // 26: waymaker.v1.LockServiceRevokeResponse
+	(*commonpb.Result)(nil),                    // 27: waymaker.v1.Result
 }
 var file_waymaker_v1_lock_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.LockGrant.mode:type_name -> waymaker.v1.LockMode
@@ -1759,49 +2089,57 @@ var file_waymaker_v1_lock_proto_depIdxs = []int32{
 	4,  // 4: waymaker.v1.LockEvent.lease:type_name -> waymaker.v1.LockLease
 	0,  // 5: waymaker.v1.LockServiceAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 6: waymaker.v1.LockServiceAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	22, // 7: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
+	27, // 7: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
 	5,  // 8: waymaker.v1.LockServiceAcquireResponse.event:type_name -> waymaker.v1.LockEvent
 	0,  // 9: waymaker.v1.LockServiceMultiAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 10: waymaker.v1.LockServiceMultiAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	22, // 11: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
+	27, // 11: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
 	5,  // 12: waymaker.v1.LockServiceMultiAcquireResponse.event:type_name -> waymaker.v1.LockEvent
 	0,  // 13: waymaker.v1.LockServiceTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 14: waymaker.v1.LockServiceTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	22, // 15: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	27, // 15: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
 	4,  // 16: waymaker.v1.LockServiceTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
 	0,  // 17: waymaker.v1.LockServiceMultiTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
 	1,  // 18: waymaker.v1.LockServiceMultiTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	22, // 19: waymaker.v1.LockServiceMultiTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	27, // 19: waymaker.v1.LockServiceMultiTryAcquireResponse.result:type_name -> waymaker.v1.Result
 	4,  // 20: waymaker.v1.LockServiceMultiTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
-	22, // 21: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
+	27, // 21: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
 	5,  // 22: waymaker.v1.LockServiceWatchResponse.event:type_name -> waymaker.v1.LockEvent
-	22, // 23: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
+	27, // 23: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
 	4,  // 24: waymaker.v1.LockServiceRenewResponse.lease:type_name -> waymaker.v1.LockLease
-	22, // 25: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
+	27, // 25: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
 	1,  // 26: waymaker.v1.LockServiceInspectRequest.scope:type_name -> waymaker.v1.LockScope
-	22, // 27: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
+	27, // 27: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
 	4,  // 28: waymaker.v1.LockServiceInspectResponse.holders:type_name -> waymaker.v1.LockLease
-	6,  // 29: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
-	8,  // 30: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
-	10, // 31: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
-	12, // 32: waymaker.v1.LockService.MultiTryAcquire:input_type -> waymaker.v1.LockServiceMultiTryAcquireRequest
-	14, // 33: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
-	16, // 34: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
-	18, // 35: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
-	20, // 36: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
-	7,  // 37: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
-	9,  // 38: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
-	11, // 39: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
-	13, // 40: waymaker.v1.LockService.MultiTryAcquire:output_type -> waymaker.v1.LockServiceMultiTryAcquireResponse
-	15, // 41: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
-	17, // 42: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
-	19, // 43: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
-	21, // 44: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	4,  // 29: waymaker.v1.LockKeyState.holders:type_name -> waymaker.v1.LockLease
+	27, // 30: waymaker.v1.LockServiceListResponse.result:type_name -> waymaker.v1.Result
+	23, // 31: waymaker.v1.LockServiceListResponse.keys:type_name -> waymaker.v1.LockKeyState
+	27, // 32: waymaker.v1.LockServiceRevokeResponse.result:type_name -> waymaker.v1.Result
+	6,  // 33: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
+	8,  // 34: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
+	10, // 35: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
+	12, // 36: waymaker.v1.LockService.MultiTryAcquire:input_type -> waymaker.v1.LockServiceMultiTryAcquireRequest
+	14, // 37: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
+	16, // 38: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
+	18, // 39: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
+	20, // 40: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
+	22, // 41: waymaker.v1.LockService.List:input_type -> waymaker.v1.LockServiceListRequest
+	25, // 42: waymaker.v1.LockService.Revoke:input_type -> waymaker.v1.LockServiceRevokeRequest
+	7,  // 43: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
+	9,  // 44: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
+	11, // 45: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
+	13, // 46: waymaker.v1.LockService.MultiTryAcquire:output_type -> waymaker.v1.LockServiceMultiTryAcquireResponse
+	15, // 47: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
+	17, // 48: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
+	19, // 49: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
+	21, // 50: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
+	24, // 51: waymaker.v1.LockService.List:output_type -> waymaker.v1.LockServiceListResponse
+	26, // 52: waymaker.v1.LockService.Revoke:output_type -> waymaker.v1.LockServiceRevokeResponse
+	43, // [43:53] is the sub-list for method output_type
+	33, // [33:43] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_lock_proto_init() }
@@ -1815,7 +2153,7 @@ func file_waymaker_v1_lock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_waymaker_v1_lock_proto_rawDesc), len(file_waymaker_v1_lock_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   19,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,6 +52,8 @@ const (
 	LockService_Renew_FullMethodName           = "/waymaker.v1.LockService/Renew"
 	LockService_Release_FullMethodName         = "/waymaker.v1.LockService/Release"
 	LockService_Inspect_FullMethodName         = "/waymaker.v1.LockService/Inspect"
+	LockService_List_FullMethodName            = "/waymaker.v1.LockService/List"
+	LockService_Revoke_FullMethodName          = "/waymaker.v1.LockService/Revoke"
 )
 
 // LockServiceClient is the client API for LockService service.
@@ -100,6 +102,14 @@ type LockServiceClient interface {
 	// Inspect reports who holds a key and how many wait for it. Read-only,
 	// for tools and tests.
 	Inspect(ctx context.Context, in *LockServiceInspectRequest, opts ...grpc.CallOption) (*LockServiceInspectResponse, error)
+	// List pages through the keys that are held or waited for, in key order,
+	// each as Inspect would answer it (request ids left empty).
+	List(ctx context.Context, in *LockServiceListRequest, opts ...grpc.CallOption) (*LockServiceListResponse, error)
+	// Revoke ends every lease holding key (an operator's way out of a holder
+	// that will not let go): each ends with event REVOKED, its fence token is
+	// never valid again, and the next waiter is granted. Revoking a key
+	// nobody holds succeeds and changes nothing.
+	Revoke(ctx context.Context, in *LockServiceRevokeRequest, opts ...grpc.CallOption) (*LockServiceRevokeResponse, error)
 }
 
 type lockServiceClient struct {
@@ -217,6 +227,26 @@ func (c *lockServiceClient) Inspect(ctx context.Context, in *LockServiceInspectR
 	return out, nil
 }
 
+func (c *lockServiceClient) List(ctx context.Context, in *LockServiceListRequest, opts ...grpc.CallOption) (*LockServiceListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockServiceListResponse)
+	err := c.cc.Invoke(ctx, LockService_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *lockServiceClient) Revoke(ctx context.Context, in *LockServiceRevokeRequest, opts ...grpc.CallOption) (*LockServiceRevokeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockServiceRevokeResponse)
+	err := c.cc.Invoke(ctx, LockService_Revoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LockServiceServer is the server API for LockService service.
 // All implementations must embed UnimplementedLockServiceServer
 // for forward compatibility.
@@ -263,6 +293,14 @@ type LockServiceServer interface {
 	// Inspect reports who holds a key and how many wait for it. Read-only,
 	// for tools and tests.
 	Inspect(context.Context, *LockServiceInspectRequest) (*LockServiceInspectResponse, error)
+	// List pages through the keys that are held or waited for, in key order,
+	// each as Inspect would answer it (request ids left empty).
+	List(context.Context, *LockServiceListRequest) (*LockServiceListResponse, error)
+	// Revoke ends every lease holding key (an operator's way out of a holder
+	// that will not let go): each ends with event REVOKED, its fence token is
+	// never valid again, and the next waiter is granted. Revoking a key
+	// nobody holds succeeds and changes nothing.
+	Revoke(context.Context, *LockServiceRevokeRequest) (*LockServiceRevokeResponse, error)
 	mustEmbedUnimplementedLockServiceServer()
 }
 
@@ -296,6 +334,12 @@ func (UnimplementedLockServiceServer) Release(context.Context, *LockServiceRelea
 }
 func (UnimplementedLockServiceServer) Inspect(context.Context, *LockServiceInspectRequest) (*LockServiceInspectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Inspect not implemented")
+}
+func (UnimplementedLockServiceServer) List(context.Context, *LockServiceListRequest) (*LockServiceListResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedLockServiceServer) Revoke(context.Context, *LockServiceRevokeRequest) (*LockServiceRevokeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
 }
 func (UnimplementedLockServiceServer) mustEmbedUnimplementedLockServiceServer() {}
 func (UnimplementedLockServiceServer) testEmbeddedByValue()                     {}
@@ -441,6 +485,42 @@ func _LockService_Inspect_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LockService_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockServiceListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LockServiceServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LockService_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LockServiceServer).List(ctx, req.(*LockServiceListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LockService_Revoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockServiceRevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LockServiceServer).Revoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LockService_Revoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LockServiceServer).Revoke(ctx, req.(*LockServiceRevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LockService_ServiceDesc is the grpc.ServiceDesc for LockService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -467,6 +547,14 @@ var LockService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Inspect",
 			Handler:    _LockService_Inspect_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _LockService_List_Handler,
+		},
+		{
+			MethodName: "Revoke",
+			Handler:    _LockService_Revoke_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

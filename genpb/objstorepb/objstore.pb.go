@@ -445,7 +445,10 @@ type ObjectPutHeader struct {
 	// When set, the data's size must equal this, or the Put fails with
 	// "invalid_argument"; lets the server refuse an over-large object up
 	// front.
-	ExpectedSize  *int64 `protobuf:"varint,4,opt,name=expected_size,json=expectedSize,proto3,oneof" json:"expected_size,omitempty"`
+	ExpectedSize *int64 `protobuf:"varint,4,opt,name=expected_size,json=expectedSize,proto3,oneof" json:"expected_size,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +509,13 @@ func (x *ObjectPutHeader) GetExpectedSize() int64 {
 		return *x.ExpectedSize
 	}
 	return 0
+}
+
+func (x *ObjectPutHeader) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // ObjectChunk is one piece of object data with its position.
@@ -1606,7 +1616,10 @@ type ObjectStoreServiceUpdateMetaRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1667,6 +1680,13 @@ func (x *ObjectStoreServiceUpdateMetaRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *ObjectStoreServiceUpdateMetaRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // ObjectStoreServiceUpdateMetaResponse answers UpdateMeta.
@@ -1734,7 +1754,10 @@ type ObjectStoreServiceDeleteRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1788,6 +1811,13 @@ func (x *ObjectStoreServiceDeleteRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *ObjectStoreServiceDeleteRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // ObjectStoreServiceDeleteResponse answers Delete.
@@ -2173,12 +2203,13 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\brevision\x18\f \x01(\x04R\brevision\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x01\n" +
 	"\x0fObjectPutHeader\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12+\n" +
 	"\x04meta\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectMetaR\x04meta\x12'\n" +
 	"\x0fexpected_sha256\x18\x03 \x01(\fR\x0eexpectedSha256\x12(\n" +
-	"\rexpected_size\x18\x04 \x01(\x03H\x00R\fexpectedSize\x88\x01\x01B\x10\n" +
+	"\rexpected_size\x18\x04 \x01(\x03H\x00R\fexpectedSize\x88\x01\x01\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fenceB\x10\n" +
 	"\x0e_expected_size\"9\n" +
 	"\vObjectChunk\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
@@ -2244,21 +2275,23 @@ const file_waymaker_v1_objstore_proto_rawDesc = "" +
 	"\x0finclude_deleted\x18\x03 \x01(\bR\x0eincludeDeleted\"}\n" +
 	"!ObjectStoreServiceGetInfoResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"\x9b\x01\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"\xc5\x01\n" +
 	"#ObjectStoreServiceUpdateMetaRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12+\n" +
 	"\x04meta\x18\x03 \x01(\v2\x17.waymaker.v1.ObjectMetaR\x04meta\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tR\trequestId\"\x80\x01\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x80\x01\n" +
 	"$ObjectStoreServiceUpdateMetaResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12+\n" +
-	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"j\n" +
+	"\x04info\x18\x02 \x01(\v2\x17.waymaker.v1.ObjectInfoR\x04info\"\x94\x01\n" +
 	"\x1fObjectStoreServiceDeleteRequest\x12\x14\n" +
 	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"O\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"O\n" +
 	" ObjectStoreServiceDeleteResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"\x9e\x01\n" +
 	"\x1dObjectStoreServiceListRequest\x12\x14\n" +
@@ -2347,7 +2380,8 @@ var file_waymaker_v1_objstore_proto_goTypes = []any{
 	nil,                                           // 31: waymaker.v1.ObjectMeta.MetadataEntry
 	nil,                                           // 32: waymaker.v1.ObjectInfo.MetadataEntry
 	(*commonpb.Header)(nil),                       // 33: waymaker.v1.Header
-	(*commonpb.Result)(nil),                       // 34: waymaker.v1.Result
+	(*commonpb.Fence)(nil),                        // 34: waymaker.v1.Fence
+	(*commonpb.Result)(nil),                       // 35: waymaker.v1.Result
 }
 var file_waymaker_v1_objstore_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.ObjectStoreInfo.config:type_name -> waymaker.v1.ObjectStoreConfig
@@ -2356,64 +2390,67 @@ var file_waymaker_v1_objstore_proto_depIdxs = []int32{
 	33, // 3: waymaker.v1.ObjectInfo.headers:type_name -> waymaker.v1.Header
 	32, // 4: waymaker.v1.ObjectInfo.metadata:type_name -> waymaker.v1.ObjectInfo.MetadataEntry
 	2,  // 5: waymaker.v1.ObjectPutHeader.meta:type_name -> waymaker.v1.ObjectMeta
-	0,  // 6: waymaker.v1.ObjectStoreServiceCreateStoreRequest.config:type_name -> waymaker.v1.ObjectStoreConfig
-	34, // 7: waymaker.v1.ObjectStoreServiceCreateStoreResponse.result:type_name -> waymaker.v1.Result
-	1,  // 8: waymaker.v1.ObjectStoreServiceCreateStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
-	0,  // 9: waymaker.v1.ObjectStoreServiceUpdateStoreRequest.config:type_name -> waymaker.v1.ObjectStoreConfig
-	34, // 10: waymaker.v1.ObjectStoreServiceUpdateStoreResponse.result:type_name -> waymaker.v1.Result
-	1,  // 11: waymaker.v1.ObjectStoreServiceUpdateStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
-	34, // 12: waymaker.v1.ObjectStoreServiceGetStoreResponse.result:type_name -> waymaker.v1.Result
-	1,  // 13: waymaker.v1.ObjectStoreServiceGetStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
-	34, // 14: waymaker.v1.ObjectStoreServiceDeleteStoreResponse.result:type_name -> waymaker.v1.Result
-	34, // 15: waymaker.v1.ObjectStoreServiceListStoresResponse.result:type_name -> waymaker.v1.Result
-	1,  // 16: waymaker.v1.ObjectStoreServiceListStoresResponse.stores:type_name -> waymaker.v1.ObjectStoreInfo
-	4,  // 17: waymaker.v1.ObjectStoreServicePutRequest.header:type_name -> waymaker.v1.ObjectPutHeader
-	5,  // 18: waymaker.v1.ObjectStoreServicePutRequest.chunk:type_name -> waymaker.v1.ObjectChunk
-	6,  // 19: waymaker.v1.ObjectStoreServicePutRequest.commit:type_name -> waymaker.v1.ObjectPutCommit
-	34, // 20: waymaker.v1.ObjectStoreServicePutResponse.result:type_name -> waymaker.v1.Result
-	3,  // 21: waymaker.v1.ObjectStoreServicePutResponse.info:type_name -> waymaker.v1.ObjectInfo
-	34, // 22: waymaker.v1.ObjectStoreServiceGetResponse.result:type_name -> waymaker.v1.Result
-	3,  // 23: waymaker.v1.ObjectStoreServiceGetResponse.info:type_name -> waymaker.v1.ObjectInfo
-	5,  // 24: waymaker.v1.ObjectStoreServiceGetResponse.chunk:type_name -> waymaker.v1.ObjectChunk
-	34, // 25: waymaker.v1.ObjectStoreServiceGetInfoResponse.result:type_name -> waymaker.v1.Result
-	3,  // 26: waymaker.v1.ObjectStoreServiceGetInfoResponse.info:type_name -> waymaker.v1.ObjectInfo
-	2,  // 27: waymaker.v1.ObjectStoreServiceUpdateMetaRequest.meta:type_name -> waymaker.v1.ObjectMeta
-	34, // 28: waymaker.v1.ObjectStoreServiceUpdateMetaResponse.result:type_name -> waymaker.v1.Result
-	3,  // 29: waymaker.v1.ObjectStoreServiceUpdateMetaResponse.info:type_name -> waymaker.v1.ObjectInfo
-	34, // 30: waymaker.v1.ObjectStoreServiceDeleteResponse.result:type_name -> waymaker.v1.Result
-	34, // 31: waymaker.v1.ObjectStoreServiceListResponse.result:type_name -> waymaker.v1.Result
-	3,  // 32: waymaker.v1.ObjectStoreServiceListResponse.objects:type_name -> waymaker.v1.ObjectInfo
-	34, // 33: waymaker.v1.ObjectStoreServiceWatchResponse.result:type_name -> waymaker.v1.Result
-	3,  // 34: waymaker.v1.ObjectStoreServiceWatchResponse.info:type_name -> waymaker.v1.ObjectInfo
-	7,  // 35: waymaker.v1.ObjectStoreService.CreateStore:input_type -> waymaker.v1.ObjectStoreServiceCreateStoreRequest
-	9,  // 36: waymaker.v1.ObjectStoreService.UpdateStore:input_type -> waymaker.v1.ObjectStoreServiceUpdateStoreRequest
-	11, // 37: waymaker.v1.ObjectStoreService.GetStore:input_type -> waymaker.v1.ObjectStoreServiceGetStoreRequest
-	13, // 38: waymaker.v1.ObjectStoreService.DeleteStore:input_type -> waymaker.v1.ObjectStoreServiceDeleteStoreRequest
-	15, // 39: waymaker.v1.ObjectStoreService.ListStores:input_type -> waymaker.v1.ObjectStoreServiceListStoresRequest
-	17, // 40: waymaker.v1.ObjectStoreService.Put:input_type -> waymaker.v1.ObjectStoreServicePutRequest
-	19, // 41: waymaker.v1.ObjectStoreService.Get:input_type -> waymaker.v1.ObjectStoreServiceGetRequest
-	21, // 42: waymaker.v1.ObjectStoreService.GetInfo:input_type -> waymaker.v1.ObjectStoreServiceGetInfoRequest
-	23, // 43: waymaker.v1.ObjectStoreService.UpdateMeta:input_type -> waymaker.v1.ObjectStoreServiceUpdateMetaRequest
-	25, // 44: waymaker.v1.ObjectStoreService.Delete:input_type -> waymaker.v1.ObjectStoreServiceDeleteRequest
-	27, // 45: waymaker.v1.ObjectStoreService.List:input_type -> waymaker.v1.ObjectStoreServiceListRequest
-	29, // 46: waymaker.v1.ObjectStoreService.Watch:input_type -> waymaker.v1.ObjectStoreServiceWatchRequest
-	8,  // 47: waymaker.v1.ObjectStoreService.CreateStore:output_type -> waymaker.v1.ObjectStoreServiceCreateStoreResponse
-	10, // 48: waymaker.v1.ObjectStoreService.UpdateStore:output_type -> waymaker.v1.ObjectStoreServiceUpdateStoreResponse
-	12, // 49: waymaker.v1.ObjectStoreService.GetStore:output_type -> waymaker.v1.ObjectStoreServiceGetStoreResponse
-	14, // 50: waymaker.v1.ObjectStoreService.DeleteStore:output_type -> waymaker.v1.ObjectStoreServiceDeleteStoreResponse
-	16, // 51: waymaker.v1.ObjectStoreService.ListStores:output_type -> waymaker.v1.ObjectStoreServiceListStoresResponse
-	18, // 52: waymaker.v1.ObjectStoreService.Put:output_type -> waymaker.v1.ObjectStoreServicePutResponse
-	20, // 53: waymaker.v1.ObjectStoreService.Get:output_type -> waymaker.v1.ObjectStoreServiceGetResponse
-	22, // 54: waymaker.v1.ObjectStoreService.GetInfo:output_type -> waymaker.v1.ObjectStoreServiceGetInfoResponse
-	24, // 55: waymaker.v1.ObjectStoreService.UpdateMeta:output_type -> waymaker.v1.ObjectStoreServiceUpdateMetaResponse
-	26, // 56: waymaker.v1.ObjectStoreService.Delete:output_type -> waymaker.v1.ObjectStoreServiceDeleteResponse
-	28, // 57: waymaker.v1.ObjectStoreService.List:output_type -> waymaker.v1.ObjectStoreServiceListResponse
-	30, // 58: waymaker.v1.ObjectStoreService.Watch:output_type -> waymaker.v1.ObjectStoreServiceWatchResponse
-	47, // [47:59] is the sub-list for method output_type
-	35, // [35:47] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	34, // 6: waymaker.v1.ObjectPutHeader.fence:type_name -> waymaker.v1.Fence
+	0,  // 7: waymaker.v1.ObjectStoreServiceCreateStoreRequest.config:type_name -> waymaker.v1.ObjectStoreConfig
+	35, // 8: waymaker.v1.ObjectStoreServiceCreateStoreResponse.result:type_name -> waymaker.v1.Result
+	1,  // 9: waymaker.v1.ObjectStoreServiceCreateStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
+	0,  // 10: waymaker.v1.ObjectStoreServiceUpdateStoreRequest.config:type_name -> waymaker.v1.ObjectStoreConfig
+	35, // 11: waymaker.v1.ObjectStoreServiceUpdateStoreResponse.result:type_name -> waymaker.v1.Result
+	1,  // 12: waymaker.v1.ObjectStoreServiceUpdateStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
+	35, // 13: waymaker.v1.ObjectStoreServiceGetStoreResponse.result:type_name -> waymaker.v1.Result
+	1,  // 14: waymaker.v1.ObjectStoreServiceGetStoreResponse.info:type_name -> waymaker.v1.ObjectStoreInfo
+	35, // 15: waymaker.v1.ObjectStoreServiceDeleteStoreResponse.result:type_name -> waymaker.v1.Result
+	35, // 16: waymaker.v1.ObjectStoreServiceListStoresResponse.result:type_name -> waymaker.v1.Result
+	1,  // 17: waymaker.v1.ObjectStoreServiceListStoresResponse.stores:type_name -> waymaker.v1.ObjectStoreInfo
+	4,  // 18: waymaker.v1.ObjectStoreServicePutRequest.header:type_name -> waymaker.v1.ObjectPutHeader
+	5,  // 19: waymaker.v1.ObjectStoreServicePutRequest.chunk:type_name -> waymaker.v1.ObjectChunk
+	6,  // 20: waymaker.v1.ObjectStoreServicePutRequest.commit:type_name -> waymaker.v1.ObjectPutCommit
+	35, // 21: waymaker.v1.ObjectStoreServicePutResponse.result:type_name -> waymaker.v1.Result
+	3,  // 22: waymaker.v1.ObjectStoreServicePutResponse.info:type_name -> waymaker.v1.ObjectInfo
+	35, // 23: waymaker.v1.ObjectStoreServiceGetResponse.result:type_name -> waymaker.v1.Result
+	3,  // 24: waymaker.v1.ObjectStoreServiceGetResponse.info:type_name -> waymaker.v1.ObjectInfo
+	5,  // 25: waymaker.v1.ObjectStoreServiceGetResponse.chunk:type_name -> waymaker.v1.ObjectChunk
+	35, // 26: waymaker.v1.ObjectStoreServiceGetInfoResponse.result:type_name -> waymaker.v1.Result
+	3,  // 27: waymaker.v1.ObjectStoreServiceGetInfoResponse.info:type_name -> waymaker.v1.ObjectInfo
+	2,  // 28: waymaker.v1.ObjectStoreServiceUpdateMetaRequest.meta:type_name -> waymaker.v1.ObjectMeta
+	34, // 29: waymaker.v1.ObjectStoreServiceUpdateMetaRequest.fence:type_name -> waymaker.v1.Fence
+	35, // 30: waymaker.v1.ObjectStoreServiceUpdateMetaResponse.result:type_name -> waymaker.v1.Result
+	3,  // 31: waymaker.v1.ObjectStoreServiceUpdateMetaResponse.info:type_name -> waymaker.v1.ObjectInfo
+	34, // 32: waymaker.v1.ObjectStoreServiceDeleteRequest.fence:type_name -> waymaker.v1.Fence
+	35, // 33: waymaker.v1.ObjectStoreServiceDeleteResponse.result:type_name -> waymaker.v1.Result
+	35, // 34: waymaker.v1.ObjectStoreServiceListResponse.result:type_name -> waymaker.v1.Result
+	3,  // 35: waymaker.v1.ObjectStoreServiceListResponse.objects:type_name -> waymaker.v1.ObjectInfo
+	35, // 36: waymaker.v1.ObjectStoreServiceWatchResponse.result:type_name -> waymaker.v1.Result
+	3,  // 37: waymaker.v1.ObjectStoreServiceWatchResponse.info:type_name -> waymaker.v1.ObjectInfo
+	7,  // 38: waymaker.v1.ObjectStoreService.CreateStore:input_type -> waymaker.v1.ObjectStoreServiceCreateStoreRequest
+	9,  // 39: waymaker.v1.ObjectStoreService.UpdateStore:input_type -> waymaker.v1.ObjectStoreServiceUpdateStoreRequest
+	11, // 40: waymaker.v1.ObjectStoreService.GetStore:input_type -> waymaker.v1.ObjectStoreServiceGetStoreRequest
+	13, // 41: waymaker.v1.ObjectStoreService.DeleteStore:input_type -> waymaker.v1.ObjectStoreServiceDeleteStoreRequest
+	15, // 42: waymaker.v1.ObjectStoreService.ListStores:input_type -> waymaker.v1.ObjectStoreServiceListStoresRequest
+	17, // 43: waymaker.v1.ObjectStoreService.Put:input_type -> waymaker.v1.ObjectStoreServicePutRequest
+	19, // 44: waymaker.v1.ObjectStoreService.Get:input_type -> waymaker.v1.ObjectStoreServiceGetRequest
+	21, // 45: waymaker.v1.ObjectStoreService.GetInfo:input_type -> waymaker.v1.ObjectStoreServiceGetInfoRequest
+	23, // 46: waymaker.v1.ObjectStoreService.UpdateMeta:input_type -> waymaker.v1.ObjectStoreServiceUpdateMetaRequest
+	25, // 47: waymaker.v1.ObjectStoreService.Delete:input_type -> waymaker.v1.ObjectStoreServiceDeleteRequest
+	27, // 48: waymaker.v1.ObjectStoreService.List:input_type -> waymaker.v1.ObjectStoreServiceListRequest
+	29, // 49: waymaker.v1.ObjectStoreService.Watch:input_type -> waymaker.v1.ObjectStoreServiceWatchRequest
+	8,  // 50: waymaker.v1.ObjectStoreService.CreateStore:output_type -> waymaker.v1.ObjectStoreServiceCreateStoreResponse
+	10, // 51: waymaker.v1.ObjectStoreService.UpdateStore:output_type -> waymaker.v1.ObjectStoreServiceUpdateStoreResponse
+	12, // 52: waymaker.v1.ObjectStoreService.GetStore:output_type -> waymaker.v1.ObjectStoreServiceGetStoreResponse
+	14, // 53: waymaker.v1.ObjectStoreService.DeleteStore:output_type -> waymaker.v1.ObjectStoreServiceDeleteStoreResponse
+	16, // 54: waymaker.v1.ObjectStoreService.ListStores:output_type -> waymaker.v1.ObjectStoreServiceListStoresResponse
+	18, // 55: waymaker.v1.ObjectStoreService.Put:output_type -> waymaker.v1.ObjectStoreServicePutResponse
+	20, // 56: waymaker.v1.ObjectStoreService.Get:output_type -> waymaker.v1.ObjectStoreServiceGetResponse
+	22, // 57: waymaker.v1.ObjectStoreService.GetInfo:output_type -> waymaker.v1.ObjectStoreServiceGetInfoResponse
+	24, // 58: waymaker.v1.ObjectStoreService.UpdateMeta:output_type -> waymaker.v1.ObjectStoreServiceUpdateMetaResponse
+	26, // 59: waymaker.v1.ObjectStoreService.Delete:output_type -> waymaker.v1.ObjectStoreServiceDeleteResponse
+	28, // 60: waymaker.v1.ObjectStoreService.List:output_type -> waymaker.v1.ObjectStoreServiceListResponse
+	30, // 61: waymaker.v1.ObjectStoreService.Watch:output_type -> waymaker.v1.ObjectStoreServiceWatchResponse
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_objstore_proto_init() }

@@ -1921,7 +1921,10 @@ type StreamServicePublishRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1968,6 +1971,13 @@ func (x *StreamServicePublishRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *StreamServicePublishRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // StreamServicePublishResponse answers Publish.
@@ -2051,7 +2061,10 @@ type StreamServicePublishBatchRequest struct {
 	// Client-made id of this call (at most 128 bytes), the same on every
 	// retry of it: the server answers a retry with the first answer instead
 	// of applying it again (see common.proto, "Retries").
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2098,6 +2111,13 @@ func (x *StreamServicePublishBatchRequest) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *StreamServicePublishBatchRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
+	}
+	return nil
 }
 
 // StreamServicePublishBatchResponse answers PublishBatch.
@@ -2167,7 +2187,10 @@ type StreamServicePublishStreamRequest struct {
 	// Further messages sent in the same request, to spare per-message
 	// framing when the client has many queued. They are stored after message,
 	// in order, and acked in one response (see acks).
-	More          []*StreamPublishMessage `protobuf:"bytes,3,rep,name=more,proto3" json:"more,omitempty"`
+	More []*StreamPublishMessage `protobuf:"bytes,3,rep,name=more,proto3" json:"more,omitempty"`
+	// Optional: apply only while the fence's lock is held with its token
+	// (Fence in common.proto); otherwise answer "fenced" and change nothing.
+	Fence         *commonpb.Fence `protobuf:"bytes,100,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2219,6 +2242,13 @@ func (x *StreamServicePublishStreamRequest) GetMessage() *StreamPublishMessage {
 func (x *StreamServicePublishStreamRequest) GetMore() []*StreamPublishMessage {
 	if x != nil {
 		return x.More
+	}
+	return nil
+}
+
+func (x *StreamServicePublishStreamRequest) GetFence() *commonpb.Fence {
+	if x != nil {
+		return x.Fence
 	}
 	return nil
 }
@@ -4011,28 +4041,31 @@ const file_waymaker_v1_stream_proto_rawDesc = "" +
 	" StreamServiceListStreamsResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x121\n" +
 	"\astreams\x18\x02 \x03(\v2\x17.waymaker.v1.StreamInfoR\astreams\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"y\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xa3\x01\n" +
 	"\x1bStreamServicePublishRequest\x12;\n" +
 	"\amessage\x18\x01 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"\x93\x01\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x93\x01\n" +
 	"\x1cStreamServicePublishResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x1c\n" +
-	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\x80\x01\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\xaa\x01\n" +
 	" StreamServicePublishBatchRequest\x12=\n" +
 	"\bmessages\x18\x01 \x03(\v2!.waymaker.v1.StreamPublishMessageR\bmessages\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"\x7f\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\x7f\n" +
 	"!StreamServicePublishBatchResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12-\n" +
-	"\x04acks\x18\x02 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\xb6\x01\n" +
+	"\x04acks\x18\x02 \x03(\v2\x19.waymaker.v1.StreamPubAckR\x04acks\"\xe0\x01\n" +
 	"!StreamServicePublishStreamRequest\x12\x1d\n" +
 	"\n" +
 	"publish_id\x18\x01 \x01(\x04R\tpublishId\x12;\n" +
 	"\amessage\x18\x02 \x01(\v2!.waymaker.v1.StreamPublishMessageR\amessage\x125\n" +
-	"\x04more\x18\x03 \x03(\v2!.waymaker.v1.StreamPublishMessageR\x04more\"\xe7\x01\n" +
+	"\x04more\x18\x03 \x03(\v2!.waymaker.v1.StreamPublishMessageR\x04more\x12(\n" +
+	"\x05fence\x18d \x01(\v2\x12.waymaker.v1.FenceR\x05fence\"\xe7\x01\n" +
 	"\"StreamServicePublishStreamResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x1d\n" +
 	"\n" +
@@ -4265,6 +4298,7 @@ var file_waymaker_v1_stream_proto_goTypes = []any{
 	(*StreamServiceAckResponse)(nil),                  // 54: waymaker.v1.StreamServiceAckResponse
 	(*commonpb.Header)(nil),                           // 55: waymaker.v1.Header
 	(*commonpb.Result)(nil),                           // 56: waymaker.v1.Result
+	(*commonpb.Fence)(nil),                            // 57: waymaker.v1.Fence
 }
 var file_waymaker_v1_stream_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.StreamConfig.retention:type_name -> waymaker.v1.StreamRetention
@@ -4291,84 +4325,87 @@ var file_waymaker_v1_stream_proto_depIdxs = []int32{
 	56, // 21: waymaker.v1.StreamServiceListStreamsResponse.result:type_name -> waymaker.v1.Result
 	7,  // 22: waymaker.v1.StreamServiceListStreamsResponse.streams:type_name -> waymaker.v1.StreamInfo
 	8,  // 23: waymaker.v1.StreamServicePublishRequest.message:type_name -> waymaker.v1.StreamPublishMessage
-	56, // 24: waymaker.v1.StreamServicePublishResponse.result:type_name -> waymaker.v1.Result
-	8,  // 25: waymaker.v1.StreamServicePublishBatchRequest.messages:type_name -> waymaker.v1.StreamPublishMessage
-	56, // 26: waymaker.v1.StreamServicePublishBatchResponse.result:type_name -> waymaker.v1.Result
-	9,  // 27: waymaker.v1.StreamServicePublishBatchResponse.acks:type_name -> waymaker.v1.StreamPubAck
-	8,  // 28: waymaker.v1.StreamServicePublishStreamRequest.message:type_name -> waymaker.v1.StreamPublishMessage
-	8,  // 29: waymaker.v1.StreamServicePublishStreamRequest.more:type_name -> waymaker.v1.StreamPublishMessage
-	56, // 30: waymaker.v1.StreamServicePublishStreamResponse.result:type_name -> waymaker.v1.Result
-	9,  // 31: waymaker.v1.StreamServicePublishStreamResponse.acks:type_name -> waymaker.v1.StreamPubAck
-	56, // 32: waymaker.v1.StreamServicePurgeResponse.result:type_name -> waymaker.v1.Result
-	56, // 33: waymaker.v1.StreamServiceGetMsgResponse.result:type_name -> waymaker.v1.Result
-	10, // 34: waymaker.v1.StreamServiceGetMsgResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 35: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.result:type_name -> waymaker.v1.Result
-	10, // 36: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 37: waymaker.v1.StreamServiceDeleteMsgResponse.result:type_name -> waymaker.v1.Result
-	11, // 38: waymaker.v1.StreamServiceCreateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
-	56, // 39: waymaker.v1.StreamServiceCreateConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 40: waymaker.v1.StreamServiceCreateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	11, // 41: waymaker.v1.StreamServiceUpdateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
-	56, // 42: waymaker.v1.StreamServiceUpdateConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 43: waymaker.v1.StreamServiceUpdateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	56, // 44: waymaker.v1.StreamServiceGetConsumerResponse.result:type_name -> waymaker.v1.Result
-	13, // 45: waymaker.v1.StreamServiceGetConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
-	56, // 46: waymaker.v1.StreamServiceDeleteConsumerResponse.result:type_name -> waymaker.v1.Result
-	56, // 47: waymaker.v1.StreamServiceListConsumersResponse.result:type_name -> waymaker.v1.Result
-	13, // 48: waymaker.v1.StreamServiceListConsumersResponse.consumers:type_name -> waymaker.v1.ConsumerInfo
-	56, // 49: waymaker.v1.StreamServiceConsumeResponse.result:type_name -> waymaker.v1.Result
-	10, // 50: waymaker.v1.StreamServiceConsumeResponse.msg:type_name -> waymaker.v1.StreamMsg
-	56, // 51: waymaker.v1.StreamServiceFetchResponse.result:type_name -> waymaker.v1.Result
-	10, // 52: waymaker.v1.StreamServiceFetchResponse.msgs:type_name -> waymaker.v1.StreamMsg
-	4,  // 53: waymaker.v1.StreamAckItem.kind:type_name -> waymaker.v1.StreamAckKind
-	52, // 54: waymaker.v1.StreamServiceAckRequest.items:type_name -> waymaker.v1.StreamAckItem
-	56, // 55: waymaker.v1.StreamServiceAckResponse.result:type_name -> waymaker.v1.Result
-	56, // 56: waymaker.v1.StreamServiceAckResponse.results:type_name -> waymaker.v1.Result
-	14, // 57: waymaker.v1.StreamService.CreateStream:input_type -> waymaker.v1.StreamServiceCreateStreamRequest
-	16, // 58: waymaker.v1.StreamService.UpdateStream:input_type -> waymaker.v1.StreamServiceUpdateStreamRequest
-	18, // 59: waymaker.v1.StreamService.GetStream:input_type -> waymaker.v1.StreamServiceGetStreamRequest
-	20, // 60: waymaker.v1.StreamService.DeleteStream:input_type -> waymaker.v1.StreamServiceDeleteStreamRequest
-	22, // 61: waymaker.v1.StreamService.ListStreams:input_type -> waymaker.v1.StreamServiceListStreamsRequest
-	24, // 62: waymaker.v1.StreamService.Publish:input_type -> waymaker.v1.StreamServicePublishRequest
-	26, // 63: waymaker.v1.StreamService.PublishBatch:input_type -> waymaker.v1.StreamServicePublishBatchRequest
-	28, // 64: waymaker.v1.StreamService.PublishStream:input_type -> waymaker.v1.StreamServicePublishStreamRequest
-	30, // 65: waymaker.v1.StreamService.Purge:input_type -> waymaker.v1.StreamServicePurgeRequest
-	32, // 66: waymaker.v1.StreamService.GetMsg:input_type -> waymaker.v1.StreamServiceGetMsgRequest
-	34, // 67: waymaker.v1.StreamService.GetLastMsgForSubject:input_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectRequest
-	36, // 68: waymaker.v1.StreamService.DeleteMsg:input_type -> waymaker.v1.StreamServiceDeleteMsgRequest
-	38, // 69: waymaker.v1.StreamService.CreateConsumer:input_type -> waymaker.v1.StreamServiceCreateConsumerRequest
-	40, // 70: waymaker.v1.StreamService.UpdateConsumer:input_type -> waymaker.v1.StreamServiceUpdateConsumerRequest
-	42, // 71: waymaker.v1.StreamService.GetConsumer:input_type -> waymaker.v1.StreamServiceGetConsumerRequest
-	44, // 72: waymaker.v1.StreamService.DeleteConsumer:input_type -> waymaker.v1.StreamServiceDeleteConsumerRequest
-	46, // 73: waymaker.v1.StreamService.ListConsumers:input_type -> waymaker.v1.StreamServiceListConsumersRequest
-	48, // 74: waymaker.v1.StreamService.Consume:input_type -> waymaker.v1.StreamServiceConsumeRequest
-	50, // 75: waymaker.v1.StreamService.Fetch:input_type -> waymaker.v1.StreamServiceFetchRequest
-	53, // 76: waymaker.v1.StreamService.Ack:input_type -> waymaker.v1.StreamServiceAckRequest
-	15, // 77: waymaker.v1.StreamService.CreateStream:output_type -> waymaker.v1.StreamServiceCreateStreamResponse
-	17, // 78: waymaker.v1.StreamService.UpdateStream:output_type -> waymaker.v1.StreamServiceUpdateStreamResponse
-	19, // 79: waymaker.v1.StreamService.GetStream:output_type -> waymaker.v1.StreamServiceGetStreamResponse
-	21, // 80: waymaker.v1.StreamService.DeleteStream:output_type -> waymaker.v1.StreamServiceDeleteStreamResponse
-	23, // 81: waymaker.v1.StreamService.ListStreams:output_type -> waymaker.v1.StreamServiceListStreamsResponse
-	25, // 82: waymaker.v1.StreamService.Publish:output_type -> waymaker.v1.StreamServicePublishResponse
-	27, // 83: waymaker.v1.StreamService.PublishBatch:output_type -> waymaker.v1.StreamServicePublishBatchResponse
-	29, // 84: waymaker.v1.StreamService.PublishStream:output_type -> waymaker.v1.StreamServicePublishStreamResponse
-	31, // 85: waymaker.v1.StreamService.Purge:output_type -> waymaker.v1.StreamServicePurgeResponse
-	33, // 86: waymaker.v1.StreamService.GetMsg:output_type -> waymaker.v1.StreamServiceGetMsgResponse
-	35, // 87: waymaker.v1.StreamService.GetLastMsgForSubject:output_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectResponse
-	37, // 88: waymaker.v1.StreamService.DeleteMsg:output_type -> waymaker.v1.StreamServiceDeleteMsgResponse
-	39, // 89: waymaker.v1.StreamService.CreateConsumer:output_type -> waymaker.v1.StreamServiceCreateConsumerResponse
-	41, // 90: waymaker.v1.StreamService.UpdateConsumer:output_type -> waymaker.v1.StreamServiceUpdateConsumerResponse
-	43, // 91: waymaker.v1.StreamService.GetConsumer:output_type -> waymaker.v1.StreamServiceGetConsumerResponse
-	45, // 92: waymaker.v1.StreamService.DeleteConsumer:output_type -> waymaker.v1.StreamServiceDeleteConsumerResponse
-	47, // 93: waymaker.v1.StreamService.ListConsumers:output_type -> waymaker.v1.StreamServiceListConsumersResponse
-	49, // 94: waymaker.v1.StreamService.Consume:output_type -> waymaker.v1.StreamServiceConsumeResponse
-	51, // 95: waymaker.v1.StreamService.Fetch:output_type -> waymaker.v1.StreamServiceFetchResponse
-	54, // 96: waymaker.v1.StreamService.Ack:output_type -> waymaker.v1.StreamServiceAckResponse
-	77, // [77:97] is the sub-list for method output_type
-	57, // [57:77] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	57, // 24: waymaker.v1.StreamServicePublishRequest.fence:type_name -> waymaker.v1.Fence
+	56, // 25: waymaker.v1.StreamServicePublishResponse.result:type_name -> waymaker.v1.Result
+	8,  // 26: waymaker.v1.StreamServicePublishBatchRequest.messages:type_name -> waymaker.v1.StreamPublishMessage
+	57, // 27: waymaker.v1.StreamServicePublishBatchRequest.fence:type_name -> waymaker.v1.Fence
+	56, // 28: waymaker.v1.StreamServicePublishBatchResponse.result:type_name -> waymaker.v1.Result
+	9,  // 29: waymaker.v1.StreamServicePublishBatchResponse.acks:type_name -> waymaker.v1.StreamPubAck
+	8,  // 30: waymaker.v1.StreamServicePublishStreamRequest.message:type_name -> waymaker.v1.StreamPublishMessage
+	8,  // 31: waymaker.v1.StreamServicePublishStreamRequest.more:type_name -> waymaker.v1.StreamPublishMessage
+	57, // 32: waymaker.v1.StreamServicePublishStreamRequest.fence:type_name -> waymaker.v1.Fence
+	56, // 33: waymaker.v1.StreamServicePublishStreamResponse.result:type_name -> waymaker.v1.Result
+	9,  // 34: waymaker.v1.StreamServicePublishStreamResponse.acks:type_name -> waymaker.v1.StreamPubAck
+	56, // 35: waymaker.v1.StreamServicePurgeResponse.result:type_name -> waymaker.v1.Result
+	56, // 36: waymaker.v1.StreamServiceGetMsgResponse.result:type_name -> waymaker.v1.Result
+	10, // 37: waymaker.v1.StreamServiceGetMsgResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 38: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.result:type_name -> waymaker.v1.Result
+	10, // 39: waymaker.v1.StreamServiceGetLastMsgForSubjectResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 40: waymaker.v1.StreamServiceDeleteMsgResponse.result:type_name -> waymaker.v1.Result
+	11, // 41: waymaker.v1.StreamServiceCreateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
+	56, // 42: waymaker.v1.StreamServiceCreateConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 43: waymaker.v1.StreamServiceCreateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	11, // 44: waymaker.v1.StreamServiceUpdateConsumerRequest.config:type_name -> waymaker.v1.ConsumerConfig
+	56, // 45: waymaker.v1.StreamServiceUpdateConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 46: waymaker.v1.StreamServiceUpdateConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	56, // 47: waymaker.v1.StreamServiceGetConsumerResponse.result:type_name -> waymaker.v1.Result
+	13, // 48: waymaker.v1.StreamServiceGetConsumerResponse.info:type_name -> waymaker.v1.ConsumerInfo
+	56, // 49: waymaker.v1.StreamServiceDeleteConsumerResponse.result:type_name -> waymaker.v1.Result
+	56, // 50: waymaker.v1.StreamServiceListConsumersResponse.result:type_name -> waymaker.v1.Result
+	13, // 51: waymaker.v1.StreamServiceListConsumersResponse.consumers:type_name -> waymaker.v1.ConsumerInfo
+	56, // 52: waymaker.v1.StreamServiceConsumeResponse.result:type_name -> waymaker.v1.Result
+	10, // 53: waymaker.v1.StreamServiceConsumeResponse.msg:type_name -> waymaker.v1.StreamMsg
+	56, // 54: waymaker.v1.StreamServiceFetchResponse.result:type_name -> waymaker.v1.Result
+	10, // 55: waymaker.v1.StreamServiceFetchResponse.msgs:type_name -> waymaker.v1.StreamMsg
+	4,  // 56: waymaker.v1.StreamAckItem.kind:type_name -> waymaker.v1.StreamAckKind
+	52, // 57: waymaker.v1.StreamServiceAckRequest.items:type_name -> waymaker.v1.StreamAckItem
+	56, // 58: waymaker.v1.StreamServiceAckResponse.result:type_name -> waymaker.v1.Result
+	56, // 59: waymaker.v1.StreamServiceAckResponse.results:type_name -> waymaker.v1.Result
+	14, // 60: waymaker.v1.StreamService.CreateStream:input_type -> waymaker.v1.StreamServiceCreateStreamRequest
+	16, // 61: waymaker.v1.StreamService.UpdateStream:input_type -> waymaker.v1.StreamServiceUpdateStreamRequest
+	18, // 62: waymaker.v1.StreamService.GetStream:input_type -> waymaker.v1.StreamServiceGetStreamRequest
+	20, // 63: waymaker.v1.StreamService.DeleteStream:input_type -> waymaker.v1.StreamServiceDeleteStreamRequest
+	22, // 64: waymaker.v1.StreamService.ListStreams:input_type -> waymaker.v1.StreamServiceListStreamsRequest
+	24, // 65: waymaker.v1.StreamService.Publish:input_type -> waymaker.v1.StreamServicePublishRequest
+	26, // 66: waymaker.v1.StreamService.PublishBatch:input_type -> waymaker.v1.StreamServicePublishBatchRequest
+	28, // 67: waymaker.v1.StreamService.PublishStream:input_type -> waymaker.v1.StreamServicePublishStreamRequest
+	30, // 68: waymaker.v1.StreamService.Purge:input_type -> waymaker.v1.StreamServicePurgeRequest
+	32, // 69: waymaker.v1.StreamService.GetMsg:input_type -> waymaker.v1.StreamServiceGetMsgRequest
+	34, // 70: waymaker.v1.StreamService.GetLastMsgForSubject:input_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectRequest
+	36, // 71: waymaker.v1.StreamService.DeleteMsg:input_type -> waymaker.v1.StreamServiceDeleteMsgRequest
+	38, // 72: waymaker.v1.StreamService.CreateConsumer:input_type -> waymaker.v1.StreamServiceCreateConsumerRequest
+	40, // 73: waymaker.v1.StreamService.UpdateConsumer:input_type -> waymaker.v1.StreamServiceUpdateConsumerRequest
+	42, // 74: waymaker.v1.StreamService.GetConsumer:input_type -> waymaker.v1.StreamServiceGetConsumerRequest
+	44, // 75: waymaker.v1.StreamService.DeleteConsumer:input_type -> waymaker.v1.StreamServiceDeleteConsumerRequest
+	46, // 76: waymaker.v1.StreamService.ListConsumers:input_type -> waymaker.v1.StreamServiceListConsumersRequest
+	48, // 77: waymaker.v1.StreamService.Consume:input_type -> waymaker.v1.StreamServiceConsumeRequest
+	50, // 78: waymaker.v1.StreamService.Fetch:input_type -> waymaker.v1.StreamServiceFetchRequest
+	53, // 79: waymaker.v1.StreamService.Ack:input_type -> waymaker.v1.StreamServiceAckRequest
+	15, // 80: waymaker.v1.StreamService.CreateStream:output_type -> waymaker.v1.StreamServiceCreateStreamResponse
+	17, // 81: waymaker.v1.StreamService.UpdateStream:output_type -> waymaker.v1.StreamServiceUpdateStreamResponse
+	19, // 82: waymaker.v1.StreamService.GetStream:output_type -> waymaker.v1.StreamServiceGetStreamResponse
+	21, // 83: waymaker.v1.StreamService.DeleteStream:output_type -> waymaker.v1.StreamServiceDeleteStreamResponse
+	23, // 84: waymaker.v1.StreamService.ListStreams:output_type -> waymaker.v1.StreamServiceListStreamsResponse
+	25, // 85: waymaker.v1.StreamService.Publish:output_type -> waymaker.v1.StreamServicePublishResponse
+	27, // 86: waymaker.v1.StreamService.PublishBatch:output_type -> waymaker.v1.StreamServicePublishBatchResponse
+	29, // 87: waymaker.v1.StreamService.PublishStream:output_type -> waymaker.v1.StreamServicePublishStreamResponse
+	31, // 88: waymaker.v1.StreamService.Purge:output_type -> waymaker.v1.StreamServicePurgeResponse
+	33, // 89: waymaker.v1.StreamService.GetMsg:output_type -> waymaker.v1.StreamServiceGetMsgResponse
+	35, // 90: waymaker.v1.StreamService.GetLastMsgForSubject:output_type -> waymaker.v1.StreamServiceGetLastMsgForSubjectResponse
+	37, // 91: waymaker.v1.StreamService.DeleteMsg:output_type -> waymaker.v1.StreamServiceDeleteMsgResponse
+	39, // 92: waymaker.v1.StreamService.CreateConsumer:output_type -> waymaker.v1.StreamServiceCreateConsumerResponse
+	41, // 93: waymaker.v1.StreamService.UpdateConsumer:output_type -> waymaker.v1.StreamServiceUpdateConsumerResponse
+	43, // 94: waymaker.v1.StreamService.GetConsumer:output_type -> waymaker.v1.StreamServiceGetConsumerResponse
+	45, // 95: waymaker.v1.StreamService.DeleteConsumer:output_type -> waymaker.v1.StreamServiceDeleteConsumerResponse
+	47, // 96: waymaker.v1.StreamService.ListConsumers:output_type -> waymaker.v1.StreamServiceListConsumersResponse
+	49, // 97: waymaker.v1.StreamService.Consume:output_type -> waymaker.v1.StreamServiceConsumeResponse
+	51, // 98: waymaker.v1.StreamService.Fetch:output_type -> waymaker.v1.StreamServiceFetchResponse
+	54, // 99: waymaker.v1.StreamService.Ack:output_type -> waymaker.v1.StreamServiceAckResponse
+	80, // [80:100] is the sub-list for method output_type
+	60, // [60:80] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_stream_proto_init() }

@@ -229,6 +229,9 @@ func (n *Node) runLeadership(r *raft.Raft, obs *raft.Observer, obsCh <-chan raft
 				n.log.Info("this node no longer leads", zap.String("node_id", n.cfg.NodeID))
 			}
 		case o := <-obsCh:
+			if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+				n.seenLeader.Store(true)
+			}
 			if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" && string(lo.LeaderID) != n.cfg.NodeID {
 				n.log.Debug("leader changed", zap.String("leader_id", string(lo.LeaderID)))
 			}

@@ -6,6 +6,7 @@ import (
 	"log"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/zap"
@@ -19,10 +20,19 @@ type zapHCLog struct {
 	z       *zap.Logger
 	name    string
 	implied []any
+	// seenLeader, when set, is whether the node has known a leader yet:
+	// until it has, a restarted election is part of the first one.
+	seenLeader *atomic.Bool
 }
 
 func newHCLog(z *zap.Logger) hclog.Logger {
 	return &zapHCLog{z: z.Named("raft"), name: "raft"}
+}
+
+// newRaftHCLog is raft's own logger, told by seenLeader whether the node
+// has known a leader yet.
+func newRaftHCLog(z *zap.Logger, seenLeader *atomic.Bool) hclog.Logger {
+	return &zapHCLog{z: z.Named("raft"), name: "raft", seenLeader: seenLeader}
 }
 
 func toZapLevel(l hclog.Level) zapcore.Level {
@@ -93,8 +103,12 @@ var operatorInfo = map[string]bool{
 }
 
 // level is the zap level of one raft line.
-func level(l hclog.Level, msg string, args []any) zapcore.Level {
+func level(l hclog.Level, msg string, args []any, seenLeader *atomic.Bool) zapcore.Level {
 	switch {
+	case l == hclog.Warn && msg == "Election timeout reached, restarting election" && seenLeader != nil && !seenLeader.Load():
+		// The first election of a node, taking one more round (a busy
+		// machine, a peer that started later): routine too.
+		return zapcore.DebugLevel
 	case l == hclog.Info && !operatorInfo[msg]:
 		return zapcore.DebugLevel
 	case l == hclog.Warn && msg == "heartbeat timeout reached, starting election" && firstElection(args):
@@ -120,7 +134,7 @@ func (h *zapHCLog) Log(l hclog.Level, msg string, args ...any) {
 	if l == hclog.Off {
 		return
 	}
-	if ce := h.z.Check(level(l, msg, args), msg); ce != nil {
+	if ce := h.z.Check(level(l, msg, args, h.seenLeader), msg); ce != nil {
 		ce.Write(fields(args)...)
 	}
 }
@@ -141,9 +155,10 @@ func (h *zapHCLog) ImpliedArgs() []any { return h.implied }
 
 func (h *zapHCLog) With(args ...any) hclog.Logger {
 	return &zapHCLog{
-		z:       h.z.With(fields(args)...),
-		name:    h.name,
-		implied: append(append([]any(nil), h.implied...), args...),
+		z:          h.z.With(fields(args)...),
+		name:       h.name,
+		implied:    append(append([]any(nil), h.implied...), args...),
+		seenLeader: h.seenLeader,
 	}
 }
 

@@ -164,6 +164,7 @@ type Node struct {
 	single bool                       // in-memory transport: one node only
 
 	clientAddrs atomic.Pointer[func(id string) string]
+	seenLeader  atomic.Bool // some leader has been known since Start
 	leadership  // cluster.go: leader readiness, read index, apply waiters
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
@@ -465,7 +466,7 @@ func (n *Node) raftConfig() *raft.Config {
 	c.NotifyCh = n.notifyCh
 	c.SnapshotThreshold = n.cfg.SnapshotThreshold
 	c.SnapshotInterval = n.cfg.SnapshotInterval
-	c.Logger = newHCLog(n.log)
+	c.Logger = newRaftHCLog(n.log, &n.seenLeader)
 	return c
 }
 

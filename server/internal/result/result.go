@@ -27,6 +27,7 @@ const (
 	CodeNoSubject       = "no_subject"
 	CodeDigestMismatch  = "digest_mismatch"
 	CodeCompacted       = "compacted"
+	CodeFenced          = "fenced"
 	CodeNotLeader       = "not_leader"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
