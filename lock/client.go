@@ -170,11 +170,15 @@ func (c *Client) Inspect(ctx context.Context, key string, scope Scope) (Info, er
 	if err != nil {
 		return Info{}, err
 	}
-	info := Info{Waiters: resp.GetWaiters(), LastFenceToken: resp.GetLastFenceToken()}
-	for _, h := range resp.GetHolders() {
+	return infoOf(resp.GetHolders(), resp.GetWaiters(), resp.GetLastFenceToken()), nil
+}
+
+func infoOf(holders []*lockpb.LockLease, waiters int64, last uint64) Info {
+	info := Info{Waiters: waiters, LastFenceToken: last}
+	for _, h := range holders {
 		for _, g := range h.GetGrants() {
 			info.Holders = append(info.Holders, Holder{LeaseID: h.GetLeaseId(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken(), LeaseExpiresAtMs: h.GetLeaseExpiresAtMs()})
 		}
 	}
-	return info, nil
+	return info
 }

@@ -337,6 +337,9 @@ func baselines(fx fixture) map[string][]proto.Message {
 	add(l, "Renew", &lp.LockServiceRenewRequest{LeaseId: fx.leaseID, RequestId: "hl-req", LeaseTtlMs: 3_600_000})
 	add(l, "Release", &lp.LockServiceReleaseRequest{LeaseId: "gone", RequestId: "gone"})
 	add(l, "Inspect", &lp.LockServiceInspectRequest{Key: "hl-held"})
+	add(l, "List", &lp.LockServiceListRequest{Prefix: "hl-", PageSize: 10})
+	// A key nobody holds: the fixture's held lock stays held.
+	add(l, "Revoke", &lp.LockServiceRevokeRequest{Key: "hl-nobody", RequestId: "lr"})
 	return b
 }
 

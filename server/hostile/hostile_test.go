@@ -279,10 +279,12 @@ var refusedBaseline = map[string]string{
 // withRequestID gives every mutation sent its own request id, as the SDK
 // does, so that the server's memory of request ids answers no mutated
 // request with the baseline's first answer. The lock service's request_id
-// names a lease owner and is left as the baseline has it.
+// names a lease owner and is left as the baseline has it (but Revoke's
+// names the call, like every other service's).
 func withRequestID(m proto.Message, svc string, sent, i int) proto.Message {
 	fd := m.ProtoReflect().Descriptor().Fields().ByName("request_id")
-	if fd == nil || fd.Kind() != protoreflect.StringKind || strings.HasSuffix(svc, "LockService") {
+	_, revoke := m.(*lp.LockServiceRevokeRequest)
+	if fd == nil || fd.Kind() != protoreflect.StringKind || strings.HasSuffix(svc, "LockService") && !revoke {
 		return m
 	}
 	c := proto.Clone(m)

@@ -13,6 +13,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
@@ -496,4 +497,30 @@ func (s *LockService) Inspect(ctx context.Context, req *lockpb.LockServiceInspec
 		resp.Result = result.OK()
 		return resp
 	})
+}
+
+// List implements lockpb.LockServiceServer: the quorum-scope keys held or
+// waited for.
+func (s *LockService) List(ctx context.Context, req *lockpb.LockServiceListRequest) (*lockpb.LockServiceListResponse, error) {
+	var v Validator
+	v.MaxLen("prefix", len(req.GetPrefix()), s.d.Limits.MaxKeyLen)
+	size := v.PageSize("page_size", req.GetPageSize(), defaultPageSize, maxPageSize)
+	after := v.PageToken("page_token", ScopeLocks, req.GetPageToken())
+	return read(ctx, s.d, v.Result(), func() *lockpb.LockServiceListResponse {
+		keys, more := s.quorum.table().List(req.GetPrefix(), after, size)
+		resp := &lockpb.LockServiceListResponse{Result: result.OK(), Keys: keys}
+		if more && len(keys) > 0 {
+			resp.NextPageToken = NextPageToken(ScopeLocks, keys[len(keys)-1].Key)
+		}
+		return resp
+	})
+}
+
+// Revoke implements lockpb.LockServiceServer (quorum scope).
+func (s *LockService) Revoke(ctx context.Context, req *lockpb.LockServiceRevokeRequest) (*lockpb.LockServiceRevokeResponse, error) {
+	var v Validator
+	v.NonEmpty("key", req.GetKey())
+	v.MaxLen("key", len(req.GetKey()), s.d.Limits.MaxKeyLen)
+	v.MaxLen("request_id", len(req.GetRequestId()), fsm.MaxRequestIDLen)
+	return write[*lockpb.LockServiceRevokeResponse](ctx, s.d, lock.Name, lock.OpRevoke, req, v.Result())
 }

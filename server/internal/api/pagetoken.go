@@ -14,6 +14,7 @@ const (
 	ScopeSketches          = "sketch.ListSketches"
 	ScopeCachePolicies     = "cache.ListPolicies"
 	ScopeObjectStores      = "objstore.ListStores"
+	ScopeLocks             = "lock.List"
 	scopeConsumersPrefix   = "stream.ListConsumers:"
 )
 

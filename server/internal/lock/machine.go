@@ -8,6 +8,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
 // Name is the registered name of the lock state machine. It is in every
@@ -79,6 +80,15 @@ func (s *Machine) Apply(cmd fsm.Command) any {
 			return fmt.Errorf("lock: release payload: %w", err)
 		}
 		return s.Release(req.GetLeaseId(), req.GetRequestId(), cmd.AtMs)
+	case OpRevoke:
+		var req lockpb.LockServiceRevokeRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("lock: revoke payload: %w", err)
+		}
+		if req.GetKey() == "" {
+			return fmt.Errorf("lock: revoke payload names no key")
+		}
+		return &lockpb.LockServiceRevokeResponse{Result: result.OK(), Revoked: int32(s.Revoke(req.GetKey(), cmd.AtMs))}
 	}
 	return fmt.Errorf("lock: unknown op %d", cmd.Op)
 }
