@@ -165,7 +165,7 @@ type Node struct {
 
 	clientAddrs atomic.Pointer[func(id string) string]
 	seenLeader  atomic.Bool // some leader has been known since Start
-	leadership  // cluster.go: leader readiness, read index, apply waiters
+	leadership              // cluster.go: leader readiness, read index, apply waiters
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
 	startMu sync.Mutex                // orders Start's creation of raft with Shutdown
