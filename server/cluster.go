@@ -240,6 +240,14 @@ func (rt *router) forwardTo(ctx context.Context, id string) (fctx context.Contex
 	}
 }
 
+// leadershipMoves are the calls that move leadership themselves, so the
+// leader that took them answers after losing its role: their forwarding is
+// not cut off when the leader changes.
+var leadershipMoves = map[string]bool{
+	"/waymaker.v1.ClusterService/TransferLeadership": true,
+	"/waymaker.v1.ClusterService/RemoveServer":       true,
+}
+
 // errMoved answers a forwarded call whose leader lost its role before it
 // answered: the outcome is unknown, and the client retries it (with its
 // request id) on the new leader.
@@ -376,6 +384,13 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	out, err := newMessage(info.FullMethod, false)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "waymaker: forward %s: %v", info.FullMethod, err)
+	}
+	if leadershipMoves[info.FullMethod] {
+		// The leader answers these after its role has moved on purpose.
+		if err := conn.Invoke(forwardContext(ctx), info.FullMethod, req, out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	fctx, done := rt.forwardTo(ctx, id)
 	err = conn.Invoke(fctx, info.FullMethod, req, out)

@@ -781,15 +781,23 @@ func (n *Node) Shutdown() error {
 		r := n.raft.Load()
 		n.startMu.Unlock()
 		var errs []error
+		var shut raft.Future
 		if r != nil {
 			// Before the wait: a new leader's barrier resolves only when its
 			// leadership ends or raft shuts down.
-			errs = append(errs, r.Shutdown().Error())
+			shut = r.Shutdown()
 		}
-		n.wg.Wait()
+		// The transport's connections close before raft's shutdown is
+		// waited for: a replication goroutine blocked in a pipelined
+		// AppendEntries to a peer that does not answer (paused, cut off)
+		// ends only when its connection does, and raft waits for it.
 		if n.closer != nil {
 			errs = append(errs, n.closer.Close())
 		}
+		if shut != nil {
+			errs = append(errs, shut.Error())
+		}
+		n.wg.Wait()
 		if n.bolt != nil {
 			errs = append(errs, n.bolt.Close())
 		}
