@@ -148,7 +148,7 @@ Every command prints a readable table, or JSON with --json. The server is
 
 	root.AddCommand(a.kvCmd(), a.streamCmd(), a.consumerCmd(), a.nextCmd(), a.lockCmd(),
 		a.hashCmd(), a.setCmd(), a.queueCmd(), a.sketchCmd(), a.cacheCmd(),
-		a.objectCmd(), a.benchCmd())
+		a.objectCmd(), a.clusterCmd(), a.benchCmd())
 	return root
 }
 
