@@ -175,7 +175,11 @@ func TestClusterAddAndRemove(t *testing.T) {
 	if out := ok(t, wm(t, all, "", "cluster", "add-voter", "node4", "127.0.0.1:2", "127.0.0.1:3")); out != "added voter node4 at 127.0.0.1:2\n" {
 		t.Fatalf("add-voter = %q", out)
 	}
-	ms := decode[[]memberJSON](t, wm(t, all, "", "cluster", "members", "--json"))
+	// Status is what the answering node knows, and a follower may not have
+	// applied the last change yet: ask the leader, which applied it before
+	// it answered.
+	lead := c.Addrs()[c.Leader()]
+	ms := decode[[]memberJSON](t, wm(t, lead, "", "cluster", "members", "--json"))
 	got := map[string]memberJSON{}
 	for _, m := range ms {
 		got[m.ID] = m
@@ -187,7 +191,7 @@ func TestClusterAddAndRemove(t *testing.T) {
 	if out := ok(t, wm(t, all, "", "cluster", "remove", "node5")); out != "removed node5\n" {
 		t.Fatalf("remove = %q", out)
 	}
-	if ms := decode[[]memberJSON](t, wm(t, all, "", "cluster", "members", "--json")); len(ms) != 3 {
+	if ms := decode[[]memberJSON](t, wm(t, c.Addrs()[c.Leader()], "", "cluster", "members", "--json")); len(ms) != 3 {
 		t.Fatalf("members after the removes = %+v, want the 3 nodes", ms)
 	}
 }
