@@ -1,13 +1,15 @@
 // Command wm is the waymaker command line: it lists, reads and changes what
 // a waymaker server holds (KV buckets, streams and consumers, locks, the
-// Redis-shaped collections, sketches, cache policies, object stores) and
-// generates load against it, through the Go SDK only.
+// Redis-shaped collections, sketches, cache policies, object stores), shows
+// and changes a cluster's membership, and generates load against it,
+// through the Go SDK only.
 //
 //	wm kv put config greeting hello
 //	wm kv get config greeting
 //	wm stream add orders --subjects 'orders.>'
 //	wm stream pub orders orders.new '{"id":1}'
 //	wm bench kv --ops 10000 --clients 8
+//	wm --server a:8818,b:8818,c:8818 cluster status
 //
 // Every command takes --json for scripts; otherwise it prints a readable
 // table. The server is --server host:port[,host:port...] or WAYMAKER_ADDR

@@ -126,7 +126,8 @@ Every command prints a readable table, or JSON with --json. The server is
   wm kv get config greeting --json
   wm stream add orders --subjects 'orders.>'
   wm stream pub orders orders.new '{"id":1}'
-  wm bench kv --ops 10000 --clients 8`,
+  wm bench kv --ops 10000 --clients 8
+  wm --server a:8818,b:8818,c:8818 cluster members`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRun: func(*cobra.Command, []string) {
@@ -148,7 +149,7 @@ Every command prints a readable table, or JSON with --json. The server is
 
 	root.AddCommand(a.kvCmd(), a.streamCmd(), a.consumerCmd(), a.nextCmd(), a.lockCmd(),
 		a.hashCmd(), a.setCmd(), a.queueCmd(), a.sketchCmd(), a.cacheCmd(),
-		a.objectCmd(), a.benchCmd())
+		a.objectCmd(), a.clusterCmd(), a.benchCmd())
 	return root
 }
 
