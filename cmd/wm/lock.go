@@ -46,10 +46,7 @@ func (a *app) lockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j := lockInfoJSON{Key: args[0], Holders: []holderJSON{}, Waiters: i.Waiters, LastFenceToken: i.LastFenceToken}
-			for _, h := range i.Holders {
-				j.Holders = append(j.Holders, holderJSON{LeaseID: h.LeaseID, Mode: h.Mode.String(), FenceToken: h.FenceToken, LeaseExpiresAtMs: h.LeaseExpiresAtMs})
-			}
+			j := lockInfoOf(args[0], i)
 			return a.emit(j, func(w io.Writer) {
 				kvTable(w, "key", j.Key, "holders", len(j.Holders), "waiters", j.Waiters, "last fence token", j.LastFenceToken)
 				if len(j.Holders) > 0 {
@@ -120,5 +117,61 @@ key stays held for longer than --wait, and exits 1 if the lease is lost.`,
 	acquire.Flags().DurationVar(&wait, "wait", 0, "how long to wait when the key is held (0: fail at once)")
 	acquire.Flags().BoolVar(&shared, "shared", false, "a shared (read) lock instead of an exclusive one")
 	acquire.Flags().BoolVar(&local, "local", false, "the local-scope lock of the key")
-	return group("lock", "distributed locks with fence tokens", info, acquire)
+	var prefix string
+	ls := &cobra.Command{
+		Use: "ls", Short: "the keys that are held or waited for (quorum scope), in key order", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.call(cmd, func(ctx context.Context, c clientT) error {
+				out := []lockInfoJSON{}
+				for k, err := range c.Locks().List(ctx, prefix) {
+					if err != nil {
+						return err
+					}
+					out = append(out, lockInfoOf(k.Key, k.Info))
+				}
+				return a.emit(out, func(w io.Writer) {
+					row(w, "KEY", "HOLDERS", "FENCE", "WAITERS", "EXPIRES")
+					for _, k := range out {
+						fence, expires := "-", "-"
+						if len(k.Holders) > 0 {
+							fence = fmt.Sprint(k.Holders[0].FenceToken)
+							expires = ts(time.UnixMilli(k.Holders[0].LeaseExpiresAtMs))
+						}
+						row(w, k.Key, len(k.Holders), fence, k.Waiters, expires)
+					}
+				})
+			})
+		},
+	}
+	ls.Flags().StringVar(&prefix, "prefix", "", "only keys starting with this")
+
+	release := &cobra.Command{
+		Use:   "release KEY",
+		Short: "end every lease holding KEY (an operator's Revoke); the next waiter gets it",
+		Long: `release ends every lease holding KEY, whoever holds it: each holder's lock
+is lost (its fence token is refused from then on) and the next waiter is
+granted the key with a higher token. A lock this wm acquired with acquire is
+released by Ctrl-C instead.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, func(ctx context.Context, c clientT) error {
+				n, err := c.Locks().Revoke(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return a.emit(map[string]any{"key": args[0], "revoked": n}, func(w io.Writer) {
+					fmt.Fprintf(w, "released %s: %d lease(s) ended\n", args[0], n)
+				})
+			})
+		},
+	}
+	return group("lock", "distributed locks with fence tokens", ls, info, acquire, release)
+}
+
+func lockInfoOf(key string, i lock.Info) lockInfoJSON {
+	j := lockInfoJSON{Key: key, Holders: []holderJSON{}, Waiters: i.Waiters, LastFenceToken: i.LastFenceToken}
+	for _, h := range i.Holders {
+		j.Holders = append(j.Holders, holderJSON{LeaseID: h.LeaseID, Mode: h.Mode.String(), FenceToken: h.FenceToken, LeaseExpiresAtMs: h.LeaseExpiresAtMs})
+	}
+	return j
 }
