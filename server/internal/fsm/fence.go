@@ -62,5 +62,3 @@ func digest(cmd Command) [32]byte {
 	h.Sum(d[:0])
 	return d
 }
-
-

@@ -13,12 +13,14 @@ import (
 // oneLock is a Fencer holding lock "k" with token tok (0: not held).
 type oneLock struct{ tok uint64 }
 
-func (l *oneLock) Name() string                             { return "locks" }
-func (l *oneLock) Apply(Command) any                        { return nil }
-func (l *oneLock) Tick(int64)                               {}
-func (l *oneLock) NextDeadline() int64                      { return 0 }
-func (l *oneLock) Snapshot() (func(io.Writer) error, error) { return func(io.Writer) error { return nil }, nil }
-func (l *oneLock) Restore(io.Reader) error                  { return nil }
+func (l *oneLock) Name() string        { return "locks" }
+func (l *oneLock) Apply(Command) any   { return nil }
+func (l *oneLock) Tick(int64)          {}
+func (l *oneLock) NextDeadline() int64 { return 0 }
+func (l *oneLock) Snapshot() (func(io.Writer) error, error) {
+	return func(io.Writer) error { return nil }, nil
+}
+func (l *oneLock) Restore(io.Reader) error { return nil }
 func (l *oneLock) CheckFence(key string, token uint64, _ int64) (uint64, string) {
 	if key == "k" && l.tok != 0 && token == l.tok {
 		return l.tok, ""
