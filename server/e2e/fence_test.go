@@ -323,3 +323,42 @@ func TestFenceBadInputIsInvalid(t *testing.T) {
 		t.Fatalf("a refused put stored something: %v", err)
 	}
 }
+
+// The check reads replicated lock state, which a restart replays: a stale
+// token stays refused and the current one accepted, and a refused write
+// retried with its request id is answered the same.
+func TestFenceHoldsAcrossRestart(t *testing.T) {
+	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
+	ctx := testCtx(t, 30*time.Second)
+	b, err := c.CreateKV(ctx, waymaker.KVConfig{Name: name(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.AcquireLock(ctx, "leader", waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := c.AcquireLock(ctx, "leader", waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := kvpb.NewKVServiceClient(c.Conn())
+	stale := &kvpb.KVServicePutRequest{RequestId: "fenced-retry", Bucket: b.Name(), Key: "k", Value: []byte("stale"), Fence: &commonpb.Fence{Key: "leader", Token: old.FenceToken()}}
+	resp, err := raw.Put(ctx, stale)
+	if err != nil || resp.GetResult().GetResultCode() != "fenced" {
+		t.Fatalf("stale put: %v %v", resp, err)
+	}
+	srv.Restart()
+	_, err = b.Put(ctx, "k", []byte("stale"), kv.WithFence(old.Fence()))
+	wantFenced(t, "stale token after a restart", err, cur.FenceToken())
+	again, err := raw.Put(ctx, stale)
+	if err != nil || again.GetResult().GetResultCode() != "fenced" || again.GetResult().GetMessage() != resp.GetResult().GetMessage() {
+		t.Fatalf("retry of the refused put after a restart: %v %v, want %v", again, err, resp)
+	}
+	if _, err := b.Put(ctx, "k", []byte("cur"), kv.WithFence(cur.Fence())); err != nil {
+		t.Fatalf("current token after a restart: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,36 @@ func TestCheckFenceEachRefusalHasItsOwnMessage(t *testing.T) {
 	cur, why := tb.CheckFence("k", tok, 41)
 	if !strings.Contains(why, "stale") || cur != l2.Grants[0].FenceToken {
 		t.Fatalf("old token under a new holder: %q (current %d, want %d)", why, cur, l2.Grants[0].FenceToken)
+	}
+}
+
+// The fence check answers the same after a snapshot restore (a new
+// follower, a restart from a snapshot): it reads only replicated state.
+func TestCheckFenceAfterSnapshotRestore(t *testing.T) {
+	sm := New()
+	a := mustGrant(t, acq(t, sm.Table, "a", excl, 0, 10, "k"))
+	if o := sm.Release(a.LeaseId, "a", 11); o.Code != "" {
+		t.Fatal(o)
+	}
+	b := mustGrant(t, acq(t, sm.Table, "b", excl, 0, 12, "k"))
+	write, err := sm.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	sm2 := New()
+	if err := sm2.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*Machine{sm, sm2} {
+		if cur, why := m.CheckFence("k", a.Grants[0].FenceToken, 13); why == "" || cur != b.Grants[0].FenceToken {
+			t.Fatalf("stale token: %q (current %d)", why, cur)
+		}
+		if _, why := m.CheckFence("k", b.Grants[0].FenceToken, 13); why != "" {
+			t.Fatalf("current token refused: %q", why)
+		}
 	}
 }
