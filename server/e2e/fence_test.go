@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/cache"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
@@ -360,5 +362,75 @@ func TestFenceHoldsAcrossRestart(t *testing.T) {
 	}
 	if _, err := b.Put(ctx, "k", []byte("cur"), kv.WithFence(cur.Fence())); err != nil {
 		t.Fatalf("current token after a restart: %v", err)
+	}
+}
+
+// An object Put whose writer loses the lock while its data streams in
+// commits nothing: the fence is checked at the commit.
+func TestFencedObjectPutLosingTheLockMidwayStoresNothing(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	w := newFenceWorld(t, c)
+	key := name(t)
+	a, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.store.Put(ctx, waymaker.ObjectMeta{Name: "o"}, pr, objstore.WithFence(a.Fence()))
+		done <- err
+	}()
+	// The first chunk has been read by Put once this write returns.
+	if _, err := pw.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Unlock(context.Background()) }()
+	_ = pw.Close()
+	wantFenced(t, "object put that lost its lock midway", <-done, b.FenceToken())
+	if _, err := w.store.GetInfo(ctx, "o"); !errors.Is(err, waymaker.ErrNotFound) {
+		t.Fatalf("the refused put stored something: %v", err)
+	}
+}
+
+// Cache policy changes take a fence too.
+func TestFencedCachePolicy(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	w := newFenceWorld(t, c)
+	key := name(t)
+	a, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Unlock(context.Background()) }()
+	p := waymaker.CachePolicy{Bucket: w.bucket.Name(), MaxEntries: 3}
+	_, err = c.Cache().AttachPolicy(ctx, p, cache.WithFence(a.Fence()))
+	wantFenced(t, "attach with a stale token", err, b.FenceToken())
+	if _, err := c.Cache().Policy(ctx, w.bucket.Name()); !errors.Is(err, waymaker.ErrNotFound) {
+		t.Fatalf("a refused attach attached: %v", err)
+	}
+	if _, err := c.Cache().AttachPolicy(ctx, p, cache.WithFence(b.Fence())); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Cache().DetachPolicy(ctx, w.bucket.Name(), cache.WithFence(a.Fence()))
+	wantFenced(t, "detach with a stale token", err, b.FenceToken())
+	if err := c.Cache().DetachPolicy(ctx, w.bucket.Name(), cache.WithFence(b.Fence())); err != nil {
+		t.Fatal(err)
 	}
 }
