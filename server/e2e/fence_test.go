@@ -434,3 +434,69 @@ func TestFencedCachePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The paused leader: A holds the lock, renews it and writes fenced puts;
+// A pauses (no renewal, no writes) past its lease; B takes the lock and
+// writes; A resumes and keeps writing with its token, concurrently with B.
+// Every write of A after the pause is refused, every write of B lands, and
+// the key's history, in revision order, holds A's writes from before the
+// pause and then only B's.
+func TestFencePausedLeaderCannotWriteAfterItsSuccessor(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	bucket, err := c.CreateKV(ctx, waymaker.KVConfig{Name: name(t), History: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := name(t)
+	a, err := c.AcquireLock(ctx, key, waymaker.LockConfig{LeaseTTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewal := a.SpawnRenewal(100 * time.Millisecond)
+	const n = 10
+	for i := range n {
+		if _, err := bucket.Put(ctx, "w", []byte("a"+strconv.Itoa(i)), kv.WithFence(a.Fence())); err != nil {
+			t.Fatalf("A's write %d while holding: %v", i, err)
+		}
+	}
+	renewal.Stop() // the pause: A neither renews nor writes
+	b, err := c.AcquireLock(ctx, key, waymaker.LockConfig{MaxWait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Unlock(context.Background()) }()
+	aErrs := make(chan error, n)
+	go func() { // A resumes, unaware
+		for i := range n {
+			_, err := bucket.Put(ctx, "w", []byte("A"+strconv.Itoa(i)), kv.WithFence(a.Fence()))
+			aErrs <- err
+		}
+	}()
+	for i := range n {
+		if _, err := bucket.Put(ctx, "w", []byte("b"+strconv.Itoa(i)), kv.WithFence(b.Fence())); err != nil {
+			t.Fatalf("B's write %d: %v", i, err)
+		}
+	}
+	for range n {
+		wantFenced(t, "A's write after the pause", <-aErrs, b.FenceToken())
+	}
+	hist, err := bucket.History(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range hist {
+		got = append(got, string(e.Value))
+	}
+	want := make([]string, 0, 2*n)
+	for i := range n {
+		want = append(want, "a"+strconv.Itoa(i))
+	}
+	for i := range n {
+		want = append(want, "b"+strconv.Itoa(i))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("history %v, want %v", got, want)
+	}
+}
