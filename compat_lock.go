@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"git.awesomike.com/pub/waymaker-client/go/lock"
+	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
 // Lock types of the published API, aliases of package lock's.
@@ -24,6 +25,10 @@ type (
 	LockRenewal = lock.Renewal
 	// LockInfo describes one key as the server sees it.
 	LockInfo = lock.Info
+	// Fence is a held lock's key and fence token, which makes a write of
+	// any subsystem conditional on the lock (Lock.Fence, kv.WithFence,
+	// ...); see transport.Fence.
+	Fence = transport.Fence
 )
 
 // Lock scopes and modes.

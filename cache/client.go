@@ -27,11 +27,15 @@ func New(conn *transport.Conn) *Client {
 // AttachPolicy attaches p to its bucket, replacing any policy the bucket
 // had, and returns the policy as stored. Keys beyond the new bounds are
 // evicted at once. ErrNotFound when the bucket does not exist.
-func (c *Client) AttachPolicy(ctx context.Context, p Policy) (Policy, error) {
+func (c *Client) AttachPolicy(ctx context.Context, p Policy, opts ...PolicyOption) (Policy, error) {
 	if err := p.validate(); err != nil {
 		return Policy{}, err
 	}
-	req := &cachepb.CacheServiceAttachPolicyRequest{RequestId: transport.NewRequestID(), Policy: p.toPB()}
+	fence, err := policyFence(opts)
+	if err != nil {
+		return Policy{}, err
+	}
+	req := &cachepb.CacheServiceAttachPolicyRequest{RequestId: transport.NewRequestID(), Policy: p.toPB(), Fence: fence}
 	// Attaching the same policy twice leaves the same state: idempotent.
 	resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceAttachPolicyResponse, error) {
 		return c.rpc.AttachPolicy(ctx, req)
@@ -44,12 +48,16 @@ func (c *Client) AttachPolicy(ctx context.Context, p Policy) (Policy, error) {
 
 // DetachPolicy removes bucket's policy: eviction stops and the data stays.
 // ErrNotFound when the bucket has no policy.
-func (c *Client) DetachPolicy(ctx context.Context, bucket string) error {
+func (c *Client) DetachPolicy(ctx context.Context, bucket string, opts ...PolicyOption) error {
 	if err := validBucket("bucket", bucket); err != nil {
 		return err
 	}
-	req := &cachepb.CacheServiceDetachPolicyRequest{RequestId: transport.NewRequestID(), Bucket: bucket}
-	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceDetachPolicyResponse, error) {
+	fence, err := policyFence(opts)
+	if err != nil {
+		return err
+	}
+	req := &cachepb.CacheServiceDetachPolicyRequest{RequestId: transport.NewRequestID(), Bucket: bucket, Fence: fence}
+	_, err = transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*cachepb.CacheServiceDetachPolicyResponse, error) {
 		return c.rpc.DetachPolicy(ctx, req)
 	})
 	return err

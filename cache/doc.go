@@ -9,6 +9,13 @@
 // Stats counts the bucket's hits, misses, evictions and expirations.
 // Detaching a policy stops eviction and keeps the data.
 //
+// # Fenced writes
+//
+// AttachPolicy and DetachPolicy take cache.WithFence(l.Fence()), the fence
+// of a held lock (transport.Fence): the server applies the change only
+// while that lock is held exclusively with that token, and otherwise
+// changes nothing and fails with ErrFenced (result code "fenced").
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

@@ -27,6 +27,16 @@
 // deduplication on top: a second Push with an id seen within the queue's
 // dedupe window answers Duplicate true.
 //
+// # Fenced writes
+//
+// HashStore, SetStore and Queue handles have WithFence(l.Fence()), which
+// returns a copy of the handle whose writes (hash and set writes,
+// DeleteKeys, queue Push and Ack) carry the fence of a held lock
+// (transport.Fence): the server applies each only if, at its place in the
+// log, that lock is held exclusively with that token by a live lease.
+// Otherwise nothing changes and the call fails with ErrFenced (result
+// code "fenced", the message giving the current token).
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

@@ -51,7 +51,10 @@ func (s *HashStore) Set(ctx context.Context, key string, fields map[string][]byt
 			return 0, err
 		}
 	}
-	req := &pb.CollectionsServiceHSetRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceHSetRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHSetResponse, error) {
 		return s.c.rpc.HSet(ctx, req)
 	})
@@ -70,7 +73,10 @@ func (s *HashStore) SetNX(ctx context.Context, key, field string, value []byte) 
 	if err := checkKey("field", field); err != nil {
 		return false, err
 	}
-	req := &pb.CollectionsServiceHSetNXRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Value: value}
+	if err := s.fence.err; err != nil {
+		return false, err
+	}
+	req := &pb.CollectionsServiceHSetNXRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Value: value, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHSetNXResponse, error) {
 		return s.c.rpc.HSetNX(ctx, req)
 	})
@@ -129,7 +135,10 @@ func (s *HashStore) Del(ctx context.Context, key string, fields ...string) (int6
 	if err := checkKeys("fields", fields); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceHDelRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceHDelRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHDelResponse, error) {
 		return s.c.rpc.HDel(ctx, req)
 	})
@@ -170,7 +179,10 @@ func (s *HashStore) IncrBy(ctx context.Context, key, field string, delta int64) 
 	if err := checkKey("field", field); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceHIncrByRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceHIncrByRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHIncrByResponse, error) {
 		return s.c.rpc.HIncrBy(ctx, req)
 	})
@@ -196,7 +208,10 @@ func (s *HashStore) IncrByFloat(ctx context.Context, key, field string, delta fl
 	if math.IsNaN(delta) || math.IsInf(delta, 0) {
 		return 0, transport.Invalid("delta", "must be a finite number")
 	}
-	req := &pb.CollectionsServiceHIncrByFloatRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceHIncrByFloatRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Field: field, Delta: delta, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHIncrByFloatResponse, error) {
 		return s.c.rpc.HIncrByFloat(ctx, req)
 	})
@@ -321,7 +336,10 @@ func (s *HashStore) ExpireIf(ctx context.Context, key string, ttl time.Duration,
 	if err := checkKeys("fields", fields); err != nil {
 		return nil, err
 	}
-	req := &pb.CollectionsServiceHExpireRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, TtlMs: ms(ttl), Condition: pb.HashExpireCondition(cond)}
+	if err := s.fence.err; err != nil {
+		return nil, err
+	}
+	req := &pb.CollectionsServiceHExpireRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, TtlMs: ms(ttl), Condition: pb.HashExpireCondition(cond), Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHExpireResponse, error) {
 		return s.c.rpc.HExpire(ctx, req)
 	})
@@ -340,7 +358,10 @@ func (s *HashStore) Persist(ctx context.Context, key string, fields ...string) (
 	if err := checkKeys("fields", fields); err != nil {
 		return nil, err
 	}
-	req := &pb.CollectionsServiceHPersistRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields}
+	if err := s.fence.err; err != nil {
+		return nil, err
+	}
+	req := &pb.CollectionsServiceHPersistRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Fields: fields, Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceHPersistResponse, error) {
 		return s.c.rpc.HPersist(ctx, req)
 	})

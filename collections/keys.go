@@ -10,9 +10,10 @@ import (
 
 // keyspace is what hash and set stores share: their name and their keys.
 type keyspace struct {
-	c    *Client
-	name string
-	kind Kind
+	c     *Client
+	name  string
+	kind  Kind
+	fence fence // WithFence's, for every write
 }
 
 // Name is the store's name.
@@ -53,7 +54,10 @@ func (k *keyspace) DeleteKeys(ctx context.Context, keys ...string) (int64, error
 	if err := checkKeys("keys", keys); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceDeleteKeysRequest{RequestId: transport.NewRequestID(), Store: k.name, Keys: keys}
+	if err := k.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceDeleteKeysRequest{RequestId: transport.NewRequestID(), Store: k.name, Keys: keys, Fence: k.fence.pb}
 	resp, err := transport.Call(ctx, k.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceDeleteKeysResponse, error) {
 		return k.c.rpc.DeleteKeys(ctx, req)
 	})

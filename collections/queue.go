@@ -20,8 +20,9 @@ import (
 // at least once. Ready messages come out in push order (FIFO). Handles are
 // cheap and safe for concurrent use.
 type Queue struct {
-	c    *Client
-	name string
+	c     *Client
+	name  string
+	fence fence // WithFence's, for Push and Ack
 }
 
 func (c *Client) queue(name string) *Queue { return &Queue{c: c, name: name} }
@@ -106,7 +107,10 @@ func (q *Queue) Push(ctx context.Context, payload []byte, opts ...PushOption) (P
 	} else if !utf8.ValidString(o.id) {
 		return PushResult{}, transport.Invalid("WithID", "the id must be valid UTF-8")
 	}
-	req := &pb.CollectionsServiceQueuePushRequest{RequestId: transport.NewRequestID(), Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs}
+	if err := q.fence.err; err != nil {
+		return PushResult{}, err
+	}
+	req := &pb.CollectionsServiceQueuePushRequest{RequestId: transport.NewRequestID(), Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs, Fence: q.fence.pb}
 	if o.delay != nil {
 		if err := checkDuration("WithDelay", *o.delay); err != nil {
 			return PushResult{}, err
@@ -248,7 +252,10 @@ func (q *Queue) Ack(ctx context.Context, receipt string) error {
 	if err := checkReceipt(receipt); err != nil {
 		return err
 	}
-	req := &pb.CollectionsServiceQueueAckRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt}
+	if err := q.fence.err; err != nil {
+		return err
+	}
+	req := &pb.CollectionsServiceQueueAckRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt, Fence: q.fence.pb}
 	_, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueAckResponse, error) {
 		return q.c.rpc.QueueAck(ctx, req)
 	})

@@ -44,7 +44,10 @@ func (s *SetStore) Add(ctx context.Context, key string, members ...string) (int6
 	if err := checkMembers("members", members); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceSAddRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members)}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceSAddRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members), Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSAddResponse, error) {
 		return s.c.rpc.SAdd(ctx, req)
 	})
@@ -62,7 +65,10 @@ func (s *SetStore) Rem(ctx context.Context, key string, members ...string) (int6
 	if err := checkMembers("members", members); err != nil {
 		return 0, err
 	}
-	req := &pb.CollectionsServiceSRemRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members)}
+	if err := s.fence.err; err != nil {
+		return 0, err
+	}
+	req := &pb.CollectionsServiceSRemRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Members: membersPB(members), Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSRemResponse, error) {
 		return s.c.rpc.SRem(ctx, req)
 	})
@@ -150,7 +156,10 @@ func (s *SetStore) Pop(ctx context.Context, key string, count int) ([]string, er
 	if count < 0 {
 		return nil, transport.Invalid("count", "must not be negative, got %d", count)
 	}
-	req := &pb.CollectionsServiceSPopRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Count: int64(count)}
+	if err := s.fence.err; err != nil {
+		return nil, err
+	}
+	req := &pb.CollectionsServiceSPopRequest{RequestId: transport.NewRequestID(), Store: s.name, Key: key, Count: int64(count), Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSPopResponse, error) {
 		return s.c.rpc.SPop(ctx, req)
 	})
@@ -284,7 +293,10 @@ func (s *SetStore) Move(ctx context.Context, source, destination, member string)
 	if err := checkMembers("member", []string{member}); err != nil {
 		return false, err
 	}
-	req := &pb.CollectionsServiceSMoveRequest{RequestId: transport.NewRequestID(), Store: s.name, Source: source, Destination: destination, Member: []byte(member)}
+	if err := s.fence.err; err != nil {
+		return false, err
+	}
+	req := &pb.CollectionsServiceSMoveRequest{RequestId: transport.NewRequestID(), Store: s.name, Source: source, Destination: destination, Member: []byte(member), Fence: s.fence.pb}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceSMoveResponse, error) {
 		return s.c.rpc.SMove(ctx, req)
 	})

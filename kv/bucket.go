@@ -38,16 +38,20 @@ func (b *Bucket) checkValue(value []byte) error {
 }
 
 // Put stores value under key and returns the new revision.
-func (b *Bucket) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+func (b *Bucket) Put(ctx context.Context, key string, value []byte, opts ...WriteOption) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
+	fence, err := fencePB(writeOptionsOf(opts).fence)
+	if err != nil {
+		return 0, err
+	}
 	// The request id makes a retry after a lost reply answer the first
 	// revision instead of storing the value again over later writes.
-	req := &kvpb.KVServicePutRequest{RequestId: transport.NewRequestID(), Bucket: b.name, Key: key, Value: value}
+	req := &kvpb.KVServicePutRequest{RequestId: transport.NewRequestID(), Bucket: b.name, Key: key, Value: value, Fence: fence}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePutResponse, error) {
 		return b.c.rpc.Put(ctx, req)
 	})
@@ -89,14 +93,18 @@ func (b *Bucket) get(ctx context.Context, key string, rev uint64) (*Entry, error
 // Create stores value under key only if the key has no live value (it is
 // missing, deleted or purged), and returns the new revision; ErrExists
 // otherwise.
-func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+func (b *Bucket) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	req := &kvpb.KVServiceCreateRequest{Bucket: b.name, Key: key, Value: value, RequestId: transport.NewRequestID()}
+	fence, err := fencePB(writeOptionsOf(opts).fence)
+	if err != nil {
+		return 0, err
+	}
+	req := &kvpb.KVServiceCreateRequest{Bucket: b.name, Key: key, Value: value, RequestId: transport.NewRequestID(), Fence: fence}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceCreateResponse, error) {
 		return b.c.rpc.Create(ctx, req)
 	})
@@ -110,14 +118,18 @@ func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, 
 // lastRev (0: the key has no entry), and returns the new revision;
 // ErrWrongRevision otherwise. Get then Update in a loop is a
 // compare-and-set.
-func (b *Bucket) Update(ctx context.Context, key string, value []byte, lastRev uint64) (uint64, error) {
+func (b *Bucket) Update(ctx context.Context, key string, value []byte, lastRev uint64, opts ...WriteOption) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
 	if err := b.checkValue(value); err != nil {
 		return 0, err
 	}
-	req := &kvpb.KVServiceUpdateRequest{Bucket: b.name, Key: key, Value: value, LastRevision: lastRev, RequestId: transport.NewRequestID()}
+	fence, err := fencePB(writeOptionsOf(opts).fence)
+	if err != nil {
+		return 0, err
+	}
+	req := &kvpb.KVServiceUpdateRequest{Bucket: b.name, Key: key, Value: value, LastRevision: lastRev, RequestId: transport.NewRequestID(), Fence: fence}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceUpdateResponse, error) {
 		return b.c.rpc.Update(ctx, req)
 	})
@@ -135,7 +147,11 @@ func (b *Bucket) Delete(ctx context.Context, key string, opts ...DeleteOption) (
 		return 0, err
 	}
 	o := deleteOptionsOf(opts)
-	req := &kvpb.KVServiceDeleteRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
+	fence, err := fencePB(o.fence)
+	if err != nil {
+		return 0, err
+	}
+	req := &kvpb.KVServiceDeleteRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID(), Fence: fence}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServiceDeleteResponse, error) {
 		return b.c.rpc.Delete(ctx, req)
 	})
@@ -152,7 +168,11 @@ func (b *Bucket) Purge(ctx context.Context, key string, opts ...DeleteOption) (u
 		return 0, err
 	}
 	o := deleteOptionsOf(opts)
-	req := &kvpb.KVServicePurgeRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID()}
+	fence, err := fencePB(o.fence)
+	if err != nil {
+		return 0, err
+	}
+	req := &kvpb.KVServicePurgeRequest{Bucket: b.name, Key: key, LastRevision: o.lastRev, RequestId: transport.NewRequestID(), Fence: fence}
 	resp, err := transport.Call(ctx, b.c.conn, transport.Idempotent, func(ctx context.Context) (*kvpb.KVServicePurgeResponse, error) {
 		return b.c.rpc.Purge(ctx, req)
 	})

@@ -43,6 +43,21 @@
 // (waymaker.ErrCompacted), whose message names the revision it can resume
 // from. Watch again to start over from the current values.
 //
+// # Fenced writes
+//
+// Put, Create, Update, Delete and Purge take kv.WithFence(l.Fence()), the
+// fence of a held lock (transport.Fence): the server applies the write only
+// if, at its place in the log, that lock is held exclusively with that
+// fence token by a lease that has not expired. Otherwise nothing changes
+// and the call fails with ErrFenced (transport.ErrFenced, result code
+// "fenced"), whose message gives the current token. A leader paused past
+// its lease (GC, SIGSTOP, a VM migration) thus cannot overwrite what its
+// successor wrote, on any node and across leader changes and restarts:
+//
+//	l, err := locks.Acquire(ctx, "leader", lock.Config{})
+//	_, err = bucket.Put(ctx, "config", v, kv.WithFence(l.Fence()))
+//	if errors.Is(err, transport.ErrFenced) { /* no longer the leader: stop */ }
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

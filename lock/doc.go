@@ -1,6 +1,18 @@
 // Package lock is the waymaker lock client: leases with fence tokens, shared
 // and exclusive locks, multi-key locks and leader election.
 //
+// # Fencing writes
+//
+// (*Lock).Fence (FenceFor(key) for the other keys of a MultiLock) gives
+// the transport.Fence of a held grant. Every subsystem's writes take it
+// (kv.WithFence, stream.WithFence, objstore.WithFence, cache.WithFence, the
+// WithFence of a collections handle), and the server then applies the
+// write only if, at its place in the log, the lock is still held with that
+// token; otherwise nothing changes and the write fails with ErrFenced. The
+// check is the server's, in the same replicated log as the write, so a
+// holder paused past its lease cannot write through it. Only quorum-scope
+// locks (the default) can fence: a local-scope grant is not replicated.
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

@@ -242,6 +242,26 @@ func (l *Lock) Key() string { return l.key }
 // every fenced write.
 func (l *Lock) FenceToken() uint64 { return l.grants[0].FenceToken }
 
+// Fence returns the fence of the (first) key, for a fenced write through
+// any subsystem's WithFence option: the server applies that write only
+// while this lock is held with this token (see transport.Fence). Use
+// FenceFor for the other keys of a MultiLock.
+func (l *Lock) Fence() transport.Fence {
+	return transport.Fence{Key: l.key, Token: l.grants[0].FenceToken}
+}
+
+// FenceFor returns the fence of key, one of the keys this lock holds (a
+// MultiLock's), or the zero Fence when it holds no such key, which every
+// fenced call refuses as invalid before sending anything.
+func (l *Lock) FenceFor(key string) transport.Fence {
+	for _, g := range l.grants {
+		if g.Key == key {
+			return transport.Fence{Key: g.Key, Token: g.FenceToken}
+		}
+	}
+	return transport.Fence{}
+}
+
 // Grants returns every key with its fence token, in the requested order.
 func (l *Lock) Grants() []Grant { return append([]Grant(nil), l.grants...) }
 

@@ -23,6 +23,16 @@
 // change, and resumes from the last revision after a drop. MaxBytes bounds a store's live data
 // (ErrLimitExceeded) and TTL expires objects after their last Put.
 //
+// # Fenced writes
+//
+// Put (PutBytes, PutFile), Delete and UpdateMeta take
+// objstore.WithFence(l.Fence()), the fence of a held lock
+// (transport.Fence): the server applies the write only if, at its place in
+// the log, that lock is held exclusively with that token by a live lease;
+// a Put is checked when it commits, so a writer that lost the lock while
+// its data streamed in stores nothing. Otherwise the call fails with
+// ErrFenced (result code "fenced", the message giving the current token).
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

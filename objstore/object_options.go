@@ -1,6 +1,9 @@
 package objstore
 
-import "git.awesomike.com/pub/waymaker-client/go/transport"
+import (
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/transport"
+)
 
 // Per-call options follow one idiom across the SDK: a call's options are an
 // interface with one unexported method (PutOption: applyPut), so an option
@@ -20,6 +23,7 @@ type TransferOption interface {
 }
 
 type putOptions struct {
+	fence        *transport.Fence
 	progress     ProgressFunc
 	expectSHA256 []byte
 	expectSize   int64
@@ -71,7 +75,52 @@ func putOptionsOf(opts []PutOption) (putOptions, error) {
 	if o.sizeSet && o.expectSize < 0 {
 		return o, transport.Invalid("WithSize", "must not be negative, got %d", o.expectSize)
 	}
+	if o.fence != nil {
+		if err := transport.CheckFence("fence", *o.fence); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
+}
+
+// WriteOption qualifies Delete and UpdateMeta.
+type WriteOption interface{ applyWrite(*writeOptions) }
+
+type writeOptions struct{ fence *transport.Fence }
+
+// FenceOption is WithFence's option, valid on Put, PutBytes, PutFile,
+// Delete and UpdateMeta.
+type FenceOption struct{ f transport.Fence }
+
+func (o FenceOption) applyPut(p *putOptions)     { p.fence = &o.f }
+func (o FenceOption) applyWrite(w *writeOptions) { w.fence = &o.f }
+
+// WithFence makes a Put, Delete or UpdateMeta conditional on a held lock:
+// the server applies it only while f's lock is held with f's token, and
+// otherwise changes nothing and answers ErrFenced (the message gives the
+// current token). A Put is checked when it commits, after its data has
+// arrived, so a writer that lost the lock meanwhile stores nothing. A
+// refusal is definite and never retried.
+//
+//	info, err := store.PutBytes(ctx, "report", data, objstore.WithFence(l.Fence()))
+func WithFence(f transport.Fence) FenceOption { return FenceOption{f} }
+
+// writeFence validates the fence of a Delete or UpdateMeta, if any, and
+// gives its wire form.
+func writeFence(opts []WriteOption) (*commonpb.Fence, error) {
+	var o writeOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyWrite(&o)
+		}
+	}
+	if o.fence == nil {
+		return nil, nil
+	}
+	if err := transport.CheckFence("fence", *o.fence); err != nil {
+		return nil, err
+	}
+	return transport.FencePB(*o.fence), nil
 }
 
 func getOptionsOf(opts []GetOption) getOptions {

@@ -121,6 +121,9 @@ func (s *Store) put(ctx context.Context, meta ObjectMeta, src chunkSource, opts 
 		return ObjectInfo{}, transport.MapError(ctx, err)
 	}
 	hdr := &objstorepb.ObjectPutHeader{Store: s.name, Meta: meta.toPB(), ExpectedSha256: o.expectSHA256}
+	if o.fence != nil {
+		hdr.Fence = transport.FencePB(*o.fence)
+	}
 	total := int64(-1)
 	if o.sizeSet {
 		hdr.ExpectedSize = &o.expectSize

@@ -57,14 +57,18 @@ func (s *Store) getInfo(ctx context.Context, name string, deleted bool) (ObjectI
 // touching its data. A meta.Name different from name renames the object
 // (ErrExists when the new name is taken); the old name is left as a deleted
 // marker.
-func (s *Store) UpdateMeta(ctx context.Context, name string, meta ObjectMeta) (ObjectInfo, error) {
+func (s *Store) UpdateMeta(ctx context.Context, name string, meta ObjectMeta, opts ...WriteOption) (ObjectInfo, error) {
 	if err := validObjectName("name", name); err != nil {
 		return ObjectInfo{}, err
 	}
 	if err := meta.validate("meta"); err != nil {
 		return ObjectInfo{}, err
 	}
-	req := &objstorepb.ObjectStoreServiceUpdateMetaRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name, Meta: meta.toPB()}
+	fence, err := writeFence(opts)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	req := &objstorepb.ObjectStoreServiceUpdateMetaRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name, Meta: meta.toPB(), Fence: fence}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
 		return s.c.rpc.UpdateMeta(ctx, req)
 	})
@@ -76,12 +80,16 @@ func (s *Store) UpdateMeta(ctx context.Context, name string, meta ObjectMeta) (O
 
 // Delete removes an object's data and leaves a deleted marker; ErrNotFound
 // for a missing or already deleted object.
-func (s *Store) Delete(ctx context.Context, name string) error {
+func (s *Store) Delete(ctx context.Context, name string, opts ...WriteOption) error {
 	if err := validObjectName("name", name); err != nil {
 		return err
 	}
-	req := &objstorepb.ObjectStoreServiceDeleteRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name}
-	_, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
+	fence, err := writeFence(opts)
+	if err != nil {
+		return err
+	}
+	req := &objstorepb.ObjectStoreServiceDeleteRequest{RequestId: transport.NewRequestID(), Store: s.name, Name: name, Fence: fence}
+	_, err = transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
 		return s.c.rpc.Delete(ctx, req)
 	})
 	return err

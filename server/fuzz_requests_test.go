@@ -75,6 +75,10 @@ func (n *directNode) ProposeOnce(_ context.Context, sub string, op uint16, rid s
 	return n.apply(fsm.Command{Subsystem: sub, Op: op, RequestID: rid, Payload: payload})
 }
 
+func (n *directNode) ProposeCommand(_ context.Context, cmd fsm.Command) (any, error) {
+	return n.apply(cmd)
+}
+
 func (n *directNode) digest(t testing.TB) [32]byte {
 	n.mu.Lock()
 	defer n.mu.Unlock()

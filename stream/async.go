@@ -69,7 +69,8 @@ type pubCall struct {
 	cancel  context.CancelFunc
 	kick    chan struct{} // wakes the sender; capacity 1
 	queue   []*streampb.StreamPublishMessage
-	queueID uint64 // publish id of queue[0]
+	fences  []*commonpb.Fence // fences[i] is queue[i]'s (nil: none); nil when none has one
+	queueID uint64            // publish id of queue[0]
 	futures map[uint64]*PubAckFuture
 }
 
@@ -96,7 +97,7 @@ func (s *Stream) publisher() *asyncPublisher {
 // that stays open until the connection closes: reuse the handle rather
 // than making one per message.
 func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, opts ...PublishOption) (*PubAckFuture, error) {
-	m, err := s.message("subject", subject, data, opts)
+	m, fence, err := s.message("subject", subject, data, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +124,13 @@ func (s *Stream) PublishAsync(ctx context.Context, subject string, data []byte, 
 	if len(call.queue) == 0 {
 		call.queueID = id
 	}
+	if fence != nil && call.fences == nil {
+		call.fences = make([]*commonpb.Fence, len(call.queue), cap(call.queue))
+	}
 	call.queue = append(call.queue, m)
+	if call.fences != nil {
+		call.fences = append(call.fences, fence)
+	}
 	p.pending++
 	p.mu.Unlock()
 	select {
@@ -165,13 +172,26 @@ func (p *asyncPublisher) send(ctx context.Context, call *pubCall) {
 			return
 		}
 		p.mu.Lock()
-		q, id := call.queue, call.queueID
-		call.queue = spare[:0]
+		q, fences, id := call.queue, call.fences, call.queueID
+		call.queue, call.fences = spare[:0], nil
 		p.mu.Unlock()
 		spare = q
 		for len(q) > 0 {
 			n := min(len(q), maxPublishFrame)
-			req := &streampb.StreamServicePublishStreamRequest{PublishId: id, Message: q[0]}
+			var fence *commonpb.Fence
+			if fences != nil {
+				// One request carries one fence: a frame is a run of
+				// messages with the same one.
+				fence = fences[0]
+				for i := 1; i < n; i++ {
+					if !sameFence(fences[i], fence) {
+						n = i
+						break
+					}
+				}
+				fences = fences[n:]
+			}
+			req := &streampb.StreamServicePublishStreamRequest{PublishId: id, Message: q[0], Fence: fence}
 			if n > 1 {
 				req.More = q[1:n]
 			}
@@ -199,7 +219,7 @@ func (p *asyncPublisher) receive(ctx context.Context, call *pubCall) {
 			}
 			futures := call.futures
 			call.futures = nil
-			call.queue = nil
+			call.queue, call.fences = nil, nil
 			for _, f := range futures {
 				f.err = err
 				close(f.done)
@@ -227,6 +247,10 @@ func (p *asyncPublisher) receive(ctx context.Context, call *pubCall) {
 		}
 		p.mu.Unlock()
 	}
+}
+
+func sameFence(a, b *commonpb.Fence) bool {
+	return a.GetKey() == b.GetKey() && a.GetToken() == b.GetToken()
 }
 
 // resolve completes one future; p.mu is held.

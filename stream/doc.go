@@ -22,6 +22,15 @@
 // unsettled is delivered again after AckWait (or the Backoff step), up to
 // MaxDeliver attempts.
 //
+// # Fenced writes
+//
+// Publish, PublishAsync and PublishBatch take stream.WithFence(l.Fence()),
+// the fence of a held lock (transport.Fence): the server stores the
+// message (or the whole batch) only if, at its place in the log, that lock
+// is held exclusively with that token by a live lease. Otherwise nothing
+// is stored and the publish fails with ErrFenced (result code "fenced",
+// the message giving the current token).
+//
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
@@ -19,13 +20,15 @@ type PubAck struct {
 	Duplicate bool
 }
 
-func (s *Stream) message(field, subject string, data []byte, opts []PublishOption) (*streampb.StreamPublishMessage, error) {
+// message builds one message and its fence (nil: none) from a publish's
+// arguments.
+func (s *Stream) message(field, subject string, data []byte, opts []PublishOption) (*streampb.StreamPublishMessage, *commonpb.Fence, error) {
 	if err := checkSubject(field, subject, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := &streampb.StreamPublishMessage{Subject: subject, Data: data, ExpectedStream: s.name}
 	if len(opts) == 0 {
-		return m, nil // no options struct to allocate on the common path
+		return m, nil, nil // no options struct to allocate on the common path
 	}
 	o := new(publishOptions)
 	for _, opt := range opts {
@@ -39,10 +42,25 @@ func (s *Stream) message(field, subject string, data []byte, opts []PublishOptio
 	}
 	for _, h := range m.Headers {
 		if h.GetKey() == "" {
-			return nil, transport.Invalid("Headers", "a header name must not be empty")
+			return nil, nil, transport.Invalid("Headers", "a header name must not be empty")
 		}
 	}
-	return m, nil
+	fence, err := fencePB(o.fence)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, fence, nil
+}
+
+// fencePB validates the fence of a call, if any, and gives its wire form.
+func fencePB(f *transport.Fence) (*commonpb.Fence, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if err := transport.CheckFence("fence", *f); err != nil {
+		return nil, err
+	}
+	return transport.FencePB(*f), nil
 }
 
 // Publish stores one message on subject, which this stream must bind, and
@@ -51,11 +69,11 @@ func (s *Stream) message(field, subject string, data []byte, opts []PublishOptio
 // ack; WithMsgID is the deduplication of your own retries on top (a
 // second Publish with a seen msg id answers Duplicate).
 func (s *Stream) Publish(ctx context.Context, subject string, data []byte, opts ...PublishOption) (PubAck, error) {
-	m, err := s.message("subject", subject, data, opts)
+	m, fence, err := s.message("subject", subject, data, opts)
 	if err != nil {
 		return PubAck{}, err
 	}
-	req := &streampb.StreamServicePublishRequest{RequestId: transport.NewRequestID(), Message: m}
+	req := &streampb.StreamServicePublishRequest{RequestId: transport.NewRequestID(), Message: m, Fence: fence}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServicePublishResponse, error) {
 		return s.c.rpc.Publish(ctx, req)
 	})
@@ -89,12 +107,25 @@ type BatchAck struct {
 // on its own, reported in its BatchAck. The error is for the call as a
 // whole. The batch carries a request id, so a retry after a lost reply
 // stores nothing twice and answers the first acks.
-func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, error) {
+//
+// With WithFence the whole batch is conditional on the lock: a refused
+// fence stores none of it and the call fails with ErrFenced.
+func (s *Stream) PublishBatch(ctx context.Context, msgs []Message, opts ...BatchOption) ([]BatchAck, error) {
 	if len(msgs) == 0 {
 		return nil, transport.Invalid("msgs", "must not be empty")
 	}
 	if len(msgs) > 10_000 {
 		return nil, transport.Invalid("msgs", "%d messages, limit 10000", len(msgs))
+	}
+	var bo batchOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt.applyBatch(&bo)
+		}
+	}
+	fence, err := fencePB(bo.fence)
+	if err != nil {
+		return nil, err
 	}
 	pm := make([]*streampb.StreamPublishMessage, len(msgs))
 	store := make([]streampb.StreamPublishMessage, len(msgs))
@@ -111,7 +142,7 @@ func (s *Stream) PublishBatch(ctx context.Context, msgs []Message) ([]BatchAck, 
 		p.Subject, p.Data, p.Headers, p.MsgId, p.ExpectedStream = m.Subject, m.Data, m.Headers.proto(), m.MsgID, s.name
 		pm[i] = p
 	}
-	req := &streampb.StreamServicePublishBatchRequest{RequestId: transport.NewRequestID(), Messages: pm}
+	req := &streampb.StreamServicePublishBatchRequest{RequestId: transport.NewRequestID(), Messages: pm, Fence: fence}
 	resp, err := transport.Call(ctx, s.c.conn, transport.Idempotent, func(ctx context.Context) (*streampb.StreamServicePublishBatchResponse, error) {
 		return s.c.rpc.PublishBatch(ctx, req)
 	})

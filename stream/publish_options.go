@@ -1,5 +1,7 @@
 package stream
 
+import "git.awesomike.com/pub/waymaker-client/go/transport"
+
 // Per-call options follow one idiom across the SDK: a call's options are an
 // interface with one unexported method (PublishOption: applyPublish), so an
 // option valid on several calls is one value whose type has each call's
@@ -10,6 +12,7 @@ package stream
 type PublishOption interface{ applyPublish(*publishOptions) }
 
 type publishOptions struct {
+	fence                   *transport.Fence
 	msgID                   string
 	lastSeq, lastSubjectSeq *uint64
 	lastMsgID               *string
@@ -49,3 +52,23 @@ func WithExpectLastMsgID(id string) PublishOption {
 func WithHeaders(h Header) PublishOption {
 	return publishFunc(func(o *publishOptions) { o.headers = h })
 }
+
+// BatchOption sets an option of PublishBatch.
+type BatchOption interface{ applyBatch(*batchOptions) }
+
+type batchOptions struct{ fence *transport.Fence }
+
+// FenceOption is WithFence's option, valid on Publish, PublishAsync and
+// PublishBatch.
+type FenceOption struct{ f transport.Fence }
+
+func (o FenceOption) applyPublish(p *publishOptions) { p.fence = &o.f }
+func (o FenceOption) applyBatch(b *batchOptions)     { b.fence = &o.f }
+
+// WithFence makes a publish (or a whole batch) conditional on a held lock:
+// the server stores it only while f's lock is held with f's token, and
+// otherwise stores nothing and answers ErrFenced (the message gives the
+// current token). A refusal is definite and never retried.
+//
+//	ack, err := s.Publish(ctx, "jobs.done", data, stream.WithFence(l.Fence()))
+func WithFence(f transport.Fence) FenceOption { return FenceOption{f} }

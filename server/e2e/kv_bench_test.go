@@ -4,11 +4,19 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/kv"
 )
 
 func kvBenchBucket(b *testing.B) (*waymaker.KVBucket, context.Context) {
+	b.Helper()
+	_, bucket, ctx := kvBenchClientBucket(b)
+	return bucket, ctx
+}
+
+func kvBenchClientBucket(b *testing.B) (*waymaker.Client, *waymaker.KVBucket, context.Context) {
 	b.Helper()
 	c := start(b)
 	ctx := context.Background()
@@ -18,7 +26,7 @@ func kvBenchBucket(b *testing.B) (*waymaker.KVBucket, context.Context) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = c.DeleteKV(context.Background(), n) })
-	return bucket, ctx
+	return c, bucket, ctx
 }
 
 var kvBenchValue = make([]byte, 128)
@@ -120,4 +128,60 @@ func BenchmarkKVWatchFanout100(b *testing.B) {
 			<-got
 		}
 	}
+}
+
+// BenchmarkKVPutFenced measures what a fence costs a put: the same put
+// without and with kv.WithFence, on one server, side by side (the fence
+// check is a map lookup in apply; the rest is the fence's bytes on the
+// wire and in the log).
+func BenchmarkKVPutFenced(b *testing.B) {
+	c, bucket, ctx := kvBenchClientBucket(b)
+	l, err := c.AcquireLock(ctx, name(b), waymaker.LockConfig{LeaseTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = l.Unlock(context.Background()) })
+	fence := kv.WithFence(l.Fence())
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := bucket.Put(ctx, "k", kvBenchValue); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fenced", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := bucket.Put(ctx, "k", kvBenchValue, fence); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// Alternating the two in one loop exposes both to the same load on a
+	// shared machine, so their ratio is steadier than two separate runs'.
+	b.Run("interleaved", func(b *testing.B) {
+		// The order alternates too: the second put of a pair is not
+		// measured the same as the first.
+		var plain, fenced time.Duration
+		timed := func(opts ...kv.WriteOption) time.Duration {
+			t0 := time.Now()
+			if _, err := bucket.Put(ctx, "k", kvBenchValue, opts...); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(t0)
+		}
+		for i := 0; b.Loop(); i++ {
+			if i%2 == 0 {
+				plain += timed()
+				fenced += timed(fence)
+			} else {
+				fenced += timed(fence)
+				plain += timed()
+			}
+		}
+		b.ReportMetric(float64(plain.Nanoseconds())/float64(b.N), "plain-ns/put")
+		b.ReportMetric(float64(fenced.Nanoseconds())/float64(b.N), "fenced-ns/put")
+		b.ReportMetric(float64(fenced)/float64(plain), "fenced/plain")
+	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	clp "git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
@@ -35,6 +36,9 @@ const (
 type fixture struct {
 	receipt string // of a popped fxQueue message
 	leaseID string // of a lease on "hl-held", request "hl-req"
+	// fence is of a lease on "hl-fence" that no baseline touches: every
+	// request with a fence field carries it, so fence.* is mutated too.
+	fence *commonpb.Fence
 }
 
 // seed creates one of every kind of resource, so that a baseline request
@@ -119,7 +123,10 @@ func seed(t *testing.T, ctx context.Context, cc grpc.ClientConnInterface) fixtur
 
 	lr, err := lp.NewLockServiceClient(cc).TryAcquire(ctx, &lp.LockServiceTryAcquireRequest{Key: "hl-held", RequestId: "hl-req", LeaseTtlMs: 3_600_000})
 	must("lock", lr, err)
-	return fixture{receipt: pop.GetMessages()[0].GetReceipt(), leaseID: lr.GetLease().GetLeaseId()}
+	fr, err := lp.NewLockServiceClient(cc).TryAcquire(ctx, &lp.LockServiceTryAcquireRequest{Key: "hl-fence", RequestId: "hl-fence-req", LeaseTtlMs: 3_600_000})
+	must("fence lock", fr, err)
+	fence := &commonpb.Fence{Key: "hl-fence", Token: fr.GetLease().GetGrants()[0].GetFenceToken()}
+	return fixture{receipt: pop.GetMessages()[0].GetReceipt(), leaseID: lr.GetLease().GetLeaseId(), fence: fence}
 }
 
 func objectPut(name string) []*op.ObjectStoreServicePutRequest {
@@ -340,7 +347,25 @@ func baselines(fx fixture) map[string][]proto.Message {
 	add(l, "List", &lp.LockServiceListRequest{Prefix: "hl-", PageSize: 10})
 	// A key nobody holds: the fixture's held lock stays held.
 	add(l, "Revoke", &lp.LockServiceRevokeRequest{Key: "hl-nobody", RequestId: "lr"})
+	for _, msgs := range b {
+		for _, m := range msgs {
+			withFence(m.ProtoReflect(), fx.fence)
+		}
+	}
 	return b
+}
+
+// withFence sets fence on m's fence field, or on that of the header it
+// carries (an object Put's first message), when it has one.
+func withFence(m protoreflect.Message, fence *commonpb.Fence) {
+	fs := m.Descriptor().Fields()
+	if f := fs.ByName("fence"); f != nil && f.Message() != nil && f.Message().FullName() == fence.ProtoReflect().Descriptor().FullName() {
+		m.Set(f, protoreflect.ValueOfMessage(proto.Clone(fence).ProtoReflect()))
+		return
+	}
+	if h := fs.ByName("header"); h != nil && h.Message() != nil && m.Has(h) {
+		withFence(m.Mutable(h).Message(), fence)
+	}
 }
 
 // fresh gives a create's baseline a name of its own for the n-th request,

@@ -14,6 +14,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/objstore"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
@@ -201,6 +202,9 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 	s.validMeta(&v, "header.meta", hdr.GetMeta())
 	v.Check(len(hdr.GetExpectedSha256()) == 0 || len(hdr.GetExpectedSha256()) == sha256.Size, "header.expected_sha256", "must be empty or 32 bytes")
 	v.Check(!(hdr != nil && hdr.ExpectedSize != nil) || hdr.GetExpectedSize() >= 0, "header.expected_size", "must not be negative")
+	if hdr != nil {
+		v.Add(checkFence(hdr, "header.fence", s.d.Limits.MaxKeyLen))
+	}
 	if r := v.Result(); r != nil {
 		return putFail(r)
 	}
@@ -290,7 +294,7 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 				Store: hdr.GetStore(), Name: meta.GetName(), Description: meta.GetDescription(),
 				Headers: meta.GetHeaders(), Metadata: meta.GetMetadata(), Size: size, Sha256: sum,
 			}
-			return s.commit(stream.Context(), blob, info)
+			return s.commit(stream.Context(), blob, FenceOf(hdr), info)
 		default:
 			return putFail(result.Invalid("header", "only the first message may be a header"))
 		}
@@ -300,17 +304,25 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 // commit proposes a staged blob's commit. When the outcome is unknown, it
 // proposes a discard, which raft orders after the commit: it removes the
 // blob only if the commit did not take it.
-func (s *ObjectStoreService) commit(ctx context.Context, blob string, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
+//
+// The header's fence is checked here, on the commit command: a writer that
+// lost its lock while the data streamed in commits nothing. A refused
+// commit never reached the object store, so its blob is discarded too.
+func (s *ObjectStoreService) commit(ctx context.Context, blob string, fence fsm.Fence, info *objstorepb.ObjectInfo) *objstorepb.ObjectStoreServicePutResponse {
 	payload, err := objstore.EncodeCommit(blob, info)
 	if err != nil {
 		return putFail(result.Failf(result.CodeInternal, "encode commit: %v", err))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	res, err := s.d.Node.Propose(ctx, objstore.Name, objstore.OpCommit, payload)
-	if err != nil {
+	res, err := proposePayload(ctx, s.d.Node, objstore.Name, objstore.OpCommit, "", fence, payload)
+	refused, _ := res.(*commonpb.Result)
+	if err != nil || refused != nil {
 		if blob != "" {
 			_, _ = s.d.Node.Propose(ctx, objstore.Name, objstore.OpDiscard, []byte(blob))
+		}
+		if refused != nil {
+			return putFail(refused)
 		}
 		return putFail(FromError(err))
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -25,6 +26,43 @@ type Proposer interface {
 type OnceProposer interface {
 	Proposer
 	ProposeOnce(ctx context.Context, subsystem string, op uint16, requestID string, payload []byte) (any, error)
+}
+
+// CommandProposer is a Proposer that also proposes a whole command, which
+// a fenced mutation needs (the fence travels in the command, where the FSM
+// checks it: fsm/fence.go). *raftnode.Node implements it; it stamps the
+// command's time itself.
+type CommandProposer interface {
+	Proposer
+	ProposeCommand(ctx context.Context, cmd fsm.Command) (any, error)
+}
+
+// fencer is every request message with a fence field.
+type fencer interface{ GetFence() *commonpb.Fence }
+
+// FenceOf is the fence of msg, or the zero fsm.Fence when it has none.
+func FenceOf(msg proto.Message) fsm.Fence {
+	if f, ok := msg.(fencer); ok {
+		if pf := f.GetFence(); pf != nil {
+			return fsm.Fence{Key: pf.GetKey(), Token: pf.GetToken()}
+		}
+	}
+	return fsm.Fence{}
+}
+
+// checkFence validates the fence of msg, when it has one: a key of
+// 1..maxKey bytes and a positive token. A fence with an empty key is
+// refused, not ignored: the caller asked for a condition it did not name.
+func checkFence(msg proto.Message, field string, maxKey int) *commonpb.Result {
+	f, ok := msg.(fencer)
+	if !ok || f.GetFence() == nil {
+		return nil
+	}
+	var v Validator
+	v.NonEmpty(field+".key", f.GetFence().GetKey())
+	v.MaxLen(field+".key", len(f.GetFence().GetKey()), min(maxKey, fsm.MaxFenceKeyLen))
+	v.Check(f.GetFence().GetToken() > 0, field+".token", "must be positive (fence tokens start at 1)")
+	return v.Result()
 }
 
 // requestIDer is every request message with a request_id field.
@@ -60,25 +98,41 @@ func checkRequestID(id string) *commonpb.Result {
 //
 // R is what the subsystem's Apply returns for op, conventionally the
 // operation's proto response; a different type is an internal error.
+//
+// When msg carries a fence (FenceOf), the command carries it too, and the
+// FSM applies it only while the fence's lock is held with its token; a
+// refusal comes back as the Result (code "fenced"). Validate the fence
+// first (write does, with checkFence).
 func Propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, msg proto.Message) (R, *commonpb.Result) {
-	return propose[R](ctx, p, subsystem, op, RequestID(msg), msg)
+	return propose[R](ctx, p, subsystem, op, RequestID(msg), FenceOf(msg), msg)
 }
 
 // ProposeEach is Propose without the request id: every proposal applies.
 func ProposeEach[R any](ctx context.Context, p Proposer, subsystem string, op uint16, msg proto.Message) (R, *commonpb.Result) {
-	return propose[R](ctx, p, subsystem, op, "", msg)
+	return propose[R](ctx, p, subsystem, op, "", FenceOf(msg), msg)
 }
 
+// errNoFence answers a fenced proposal to a Proposer that cannot carry a
+// fence: never apply it unfenced.
+var errNoFence = errors.New("this proposer cannot carry a fence")
+
 // proposePayload proposes an encoded payload, at most once per request id
-// when rid is set and p can.
-func proposePayload(ctx context.Context, p Proposer, subsystem string, op uint16, rid string, payload []byte) (any, error) {
+// when rid is set and p can, and under fence when it is set.
+func proposePayload(ctx context.Context, p Proposer, subsystem string, op uint16, rid string, fence fsm.Fence, payload []byte) (any, error) {
+	if fence.Key != "" {
+		cp, ok := p.(CommandProposer)
+		if !ok {
+			return nil, errNoFence
+		}
+		return cp.ProposeCommand(ctx, fsm.Command{Subsystem: subsystem, Op: op, RequestID: rid, Fence: fence, Payload: payload})
+	}
 	if once, ok := p.(OnceProposer); ok && rid != "" {
 		return once.ProposeOnce(ctx, subsystem, op, rid, payload)
 	}
 	return p.Propose(ctx, subsystem, op, payload)
 }
 
-func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, rid string, msg proto.Message) (R, *commonpb.Result) {
+func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16, rid string, fence fsm.Fence, msg proto.Message) (R, *commonpb.Result) {
 	var zero R
 	if r := checkRequestID(rid); r != nil {
 		return zero, r
@@ -89,12 +143,15 @@ func propose[R any](ctx context.Context, p Proposer, subsystem string, op uint16
 	if err != nil {
 		return zero, result.Failf(result.CodeInternal, "marshal %s command: %v", subsystem, err)
 	}
-	res, err := proposePayload(ctx, p, subsystem, op, rid, payload)
+	res, err := proposePayload(ctx, p, subsystem, op, rid, fence, payload)
 	if err != nil {
 		return zero, FromError(err)
 	}
 	r, ok := res.(R)
 	if !ok {
+		if refused, isResult := res.(*commonpb.Result); isResult && !refused.GetSuccess() {
+			return zero, refused // the FSM refused it before dispatch (a fence)
+		}
 		return zero, result.Failf(result.CodeInternal, "%s op %d applied with a %T result, want %T", subsystem, op, res, zero)
 	}
 	return r, nil
@@ -127,6 +184,9 @@ func respond[R proto.Message](resp R, r *commonpb.Result) (R, error) {
 //		return write[*kvpb.KVServiceDeleteResponse](ctx, s.d, kv.Name, kv.OpDelete, req, s.checkWrite(...))
 //	}
 func write[R proto.Message](ctx context.Context, d Deps, subsystem string, op uint16, req proto.Message, check *commonpb.Result) (R, error) {
+	if check == nil {
+		check = checkFence(req, "fence", d.Limits.MaxKeyLen)
+	}
 	if check != nil {
 		return failed[R](check), nil
 	}

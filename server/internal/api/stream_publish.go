@@ -24,7 +24,9 @@ func (h *StreamService) Publish(ctx context.Context, req *sp.StreamServicePublis
 // publishValid proposes the valid messages of msgs as one command and
 // answers one ack per message, in order; invalid ones carry their
 // invalid_argument result. A failed proposal fails every valid message.
-func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs []*sp.StreamPublishMessage, field string) []*sp.StreamPubAck {
+//
+// fence, when set, is the fence of the whole batch (validated by the caller).
+func (h *StreamService) publishValid(ctx context.Context, requestID string, fence fsm.Fence, msgs []*sp.StreamPublishMessage, field string) []*sp.StreamPubAck {
 	acks := make([]*sp.StreamPubAck, len(msgs))
 	valid, bad := msgs, false
 	for i, m := range msgs {
@@ -50,7 +52,7 @@ func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs
 	if len(valid) == 0 {
 		return acks
 	}
-	resp, r := h.proposeBatch(ctx, requestID, valid)
+	resp, r := h.proposeBatch(ctx, requestID, fence, valid)
 	j := 0
 	for i := range acks {
 		if acks[i] != nil {
@@ -69,10 +71,13 @@ func (h *StreamService) publishValid(ctx context.Context, requestID string, msgs
 // proposeBatch proposes msgs as one OpPublishRaw command (cheaper to
 // encode and apply than the proto form).
 // A non-empty requestID proposes it at most once (see Propose).
-func (h *StreamService) proposeBatch(ctx context.Context, requestID string, msgs []*sp.StreamPublishMessage) (*sp.StreamServicePublishBatchResponse, *commonpb.Result) {
-	res, err := proposePayload(ctx, h.d.Node, stream.Name, stream.OpPublishRaw, requestID, stream.EncodeBatch(msgs))
+func (h *StreamService) proposeBatch(ctx context.Context, requestID string, fence fsm.Fence, msgs []*sp.StreamPublishMessage) (*sp.StreamServicePublishBatchResponse, *commonpb.Result) {
+	res, err := proposePayload(ctx, h.d.Node, stream.Name, stream.OpPublishRaw, requestID, fence, stream.EncodeBatch(msgs))
 	if err != nil {
 		return nil, FromError(err)
+	}
+	if refused, ok := res.(*commonpb.Result); ok && !refused.GetSuccess() {
+		return nil, refused // the fence was refused: every message fails with it
 	}
 	resp, ok := res.(*sp.StreamServicePublishBatchResponse)
 	if !ok || len(resp.GetAcks()) != len(msgs) {
@@ -93,10 +98,26 @@ func (h *StreamService) PublishBatch(ctx context.Context, req *sp.StreamServiceP
 	}
 	v.Check(total <= maxBatchBytes, "messages", fmt.Sprintf("%d payload bytes, limit %d", total, maxBatchBytes))
 	v.MaxLen("request_id", len(req.GetRequestId()), fsm.MaxRequestIDLen)
+	v.Add(checkFence(req, "fence", h.d.Limits.MaxKeyLen))
 	if r := v.Result(); r != nil {
 		return &sp.StreamServicePublishBatchResponse{Result: r}, nil
 	}
-	return &sp.StreamServicePublishBatchResponse{Result: result.OK(), Acks: h.publishValid(ctx, req.GetRequestId(), msgs, "messages")}, nil
+	acks := h.publishValid(ctx, req.GetRequestId(), FenceOf(req), msgs, "messages")
+	if r := fencedAll(acks); r != nil {
+		return &sp.StreamServicePublishBatchResponse{Result: r, Acks: acks}, nil
+	}
+	return &sp.StreamServicePublishBatchResponse{Result: result.OK(), Acks: acks}, nil
+}
+
+// fencedAll is the fenced Result when a batch's fence was refused (every
+// ack carries it), so the batch as a whole answers "fenced", or nil.
+func fencedAll(acks []*sp.StreamPubAck) *commonpb.Result {
+	for _, a := range acks {
+		if a.GetResult().GetResultCode() == result.CodeFenced {
+			return a.GetResult()
+		}
+	}
+	return nil
 }
 
 // pubReq is one PublishStream request within a proposed batch: its first
@@ -200,20 +221,28 @@ func (h *StreamService) PublishStream(srv sp.StreamService_PublishStreamServer) 
 
 func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamServicePublishStreamRequest, out chan<- pubBatch) error {
 	msgs := make([]*sp.StreamPublishMessage, 0, publishBatchMax)
+	var held *sp.StreamServicePublishStreamRequest // received, for the next batch
 	for {
-		var first *sp.StreamServicePublishStreamRequest
-		var ok bool
-		select {
-		case first, ok = <-in:
-		case <-h.d.Stopping:
-			return status.Error(codes.Unavailable, "server stopping")
-		}
-		if !ok {
-			return nil
+		first := held
+		held = nil
+		if first == nil {
+			var ok bool
+			select {
+			case first, ok = <-in:
+			case <-h.d.Stopping:
+				return status.Error(codes.Unavailable, "server stopping")
+			}
+			if !ok {
+				return nil
+			}
 		}
 		var reqs []pubReq
 		msgs = msgs[:0]
 		bytes := 0
+		// One command carries one fence, so a batch holds requests with
+		// the same fence (usually none); a request with another one waits
+		// for the next batch.
+		fence := FenceOf(first)
 		add := func(req *sp.StreamServicePublishStreamRequest) {
 			msgs = append(msgs, req.GetMessage())
 			bytes += len(req.GetMessage().GetData())
@@ -223,6 +252,15 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 			}
 			reqs = append(reqs, pubReq{id: req.GetPublishId(), n: 1 + len(req.GetMore()), multi: len(req.GetMore()) > 0})
 		}
+		if r := checkFence(first, "fence", h.d.Limits.MaxKeyLen); r != nil {
+			n := 1 + len(first.GetMore())
+			acks := make([]*sp.StreamPubAck, n)
+			for i := range acks {
+				acks[i] = &sp.StreamPubAck{Result: r}
+			}
+			out <- pubBatch{reqs: []pubReq{{id: first.GetPublishId(), n: n, multi: n > 1}}, acks: acks}
+			continue
+		}
 		add(first)
 	drain:
 		for len(msgs) < publishBatchMax && bytes < publishBatchSize {
@@ -231,12 +269,16 @@ func (h *StreamService) pumpPublishes(ctx context.Context, in <-chan *sp.StreamS
 				if !ok {
 					break drain
 				}
+				if FenceOf(req) != fence {
+					held = req
+					break drain
+				}
 				add(req)
 			default:
 				break drain
 			}
 		}
-		acks := h.publishValid(ctx, "", msgs, "message")
+		acks := h.publishValid(ctx, "", fence, msgs, "message")
 		out <- pubBatch{reqs: reqs, acks: acks}
 		for _, a := range acks {
 			if c := a.GetResult().GetResultCode(); c == result.CodeUnavailable || c == result.CodeNotLeader {

@@ -25,6 +25,12 @@ type Command struct {
 	// remembers with the remembered response instead of applying it again
 	// (see dedup.go). At most MaxRequestIDLen bytes.
 	RequestID string
+	// Fence, when its Key is set, makes the command conditional on a held
+	// lock: the FSM applies it only if, at this command's place in the log
+	// and time AtMs, Fence.Key is held exclusively by a live lease with
+	// exactly Fence.Token (see Fencer). Otherwise nothing is applied and the
+	// answer is a Result with code "fenced".
+	Fence Fence
 	// Payload is the subsystem-defined body, usually a marshalled proto
 	// message. After Unmarshal it aliases the input buffer: read it, or copy
 	// it before keeping it, and never modify it.
@@ -40,6 +46,23 @@ const commandVersion = 1
 // with the id, length-prefixed, between AtMs and Payload.
 const commandVersionID = 2
 
+// commandVersionFence is the layout of a command with a Fence: version
+// 1's, then uvarint len(RequestID) | RequestID (possibly empty) | uvarint
+// len(Fence.Key) | Fence.Key | uvarint Fence.Token, then Payload.
+const commandVersionFence = 3
+
+// Fence names a lock grant a command is conditional on. The zero Fence
+// (empty Key) is none.
+type Fence struct {
+	Key   string
+	Token uint64
+}
+
+// MaxFenceKeyLen bounds Command.Fence.Key in the log format. The API
+// layer's own limit (Limits.MaxKeyLen) is normally much lower; this one
+// only lets Unmarshal reject garbage before allocating.
+const MaxFenceKeyLen = 64 << 10
+
 // MaxSubsystemNameLen bounds Command.Subsystem. Names are short identifiers;
 // the bound lets Unmarshal reject garbage before allocating.
 const MaxSubsystemNameLen = 64
@@ -53,7 +76,7 @@ var ErrBadCommand = errors.New("fsm: malformed command")
 //	version:1 | uvarint len(Subsystem) | Subsystem | Op:2 big-endian | zigzag varint AtMs | Payload (rest)
 //
 // or, with a RequestID, version 2 with uvarint len(RequestID) | RequestID
-// before Payload. The payload runs to the end, so it costs no length prefix.
+// before Payload, or, with a Fence, version 3 (see commandVersionFence). The payload runs to the end, so it costs no length prefix.
 func (c Command) Marshal() ([]byte, error) {
 	if len(c.Subsystem) > MaxSubsystemNameLen {
 		return nil, fmt.Errorf("%w: subsystem name is %d bytes, max %d", ErrBadCommand, len(c.Subsystem), MaxSubsystemNameLen)
@@ -61,9 +84,16 @@ func (c Command) Marshal() ([]byte, error) {
 	if len(c.RequestID) > MaxRequestIDLen {
 		return nil, fmt.Errorf("%w: request id is %d bytes, max %d", ErrBadCommand, len(c.RequestID), MaxRequestIDLen)
 	}
-	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(c.Subsystem)+2+binary.MaxVarintLen64+2+len(c.RequestID)+len(c.Payload))
+	fenced := c.Fence.Key != ""
+	if fenced && (len(c.Fence.Key) > MaxFenceKeyLen || c.Fence.Token == 0) {
+		return nil, fmt.Errorf("%w: fence key of %d bytes (1..%d) with token %d (must be positive)", ErrBadCommand, len(c.Fence.Key), MaxFenceKeyLen, c.Fence.Token)
+	}
+	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(c.Subsystem)+2+binary.MaxVarintLen64+2+len(c.RequestID)+3+len(c.Fence.Key)+binary.MaxVarintLen64+len(c.Payload))
 	version := byte(commandVersion)
-	if c.RequestID != "" {
+	switch {
+	case fenced:
+		version = commandVersionFence
+	case c.RequestID != "":
 		version = commandVersionID
 	}
 	b = append(b, version)
@@ -71,9 +101,14 @@ func (c Command) Marshal() ([]byte, error) {
 	b = append(b, c.Subsystem...)
 	b = binary.BigEndian.AppendUint16(b, c.Op)
 	b = binary.AppendVarint(b, c.AtMs)
-	if c.RequestID != "" {
+	if version != commandVersion {
 		b = binary.AppendUvarint(b, uint64(len(c.RequestID)))
 		b = append(b, c.RequestID...)
+	}
+	if fenced {
+		b = binary.AppendUvarint(b, uint64(len(c.Fence.Key)))
+		b = append(b, c.Fence.Key...)
+		b = binary.AppendUvarint(b, c.Fence.Token)
 	}
 	b = append(b, c.Payload...)
 	return b, nil
@@ -87,7 +122,7 @@ func Unmarshal(data []byte) (Command, error) {
 	if len(data) == 0 {
 		return c, fmt.Errorf("%w: empty", ErrBadCommand)
 	}
-	if data[0] != commandVersion && data[0] != commandVersionID {
+	if data[0] != commandVersion && data[0] != commandVersionID && data[0] != commandVersionFence {
 		return c, fmt.Errorf("%w: unknown version %d", ErrBadCommand, data[0])
 	}
 	rest := data[1:]
@@ -112,17 +147,37 @@ func Unmarshal(data []byte) (Command, error) {
 	}
 	c.AtMs = at
 	rest = rest[k:]
-	if data[0] == commandVersionID {
+	if data[0] != commandVersion {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 {
 			return c, fmt.Errorf("%w: bad request id length", ErrBadCommand)
 		}
 		rest = rest[k:]
-		if n == 0 || n > MaxRequestIDLen || n > uint64(len(rest)) {
+		// Version 2 exists for the id, so its id is never empty; version
+		// 3's may be.
+		if (n == 0 && data[0] == commandVersionID) || n > MaxRequestIDLen || n > uint64(len(rest)) {
 			return c, fmt.Errorf("%w: request id length %d out of range", ErrBadCommand, n)
 		}
 		c.RequestID = string(rest[:n])
 		rest = rest[n:]
+	}
+	if data[0] == commandVersionFence {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 {
+			return c, fmt.Errorf("%w: bad fence key length", ErrBadCommand)
+		}
+		rest = rest[k:]
+		if n == 0 || n > MaxFenceKeyLen || n > uint64(len(rest)) {
+			return c, fmt.Errorf("%w: fence key length %d out of range", ErrBadCommand, n)
+		}
+		c.Fence.Key = string(rest[:n])
+		rest = rest[n:]
+		tok, k := binary.Uvarint(rest)
+		if k <= 0 || tok == 0 {
+			return c, fmt.Errorf("%w: bad fence token", ErrBadCommand)
+		}
+		c.Fence.Token = tok
+		rest = rest[k:]
 	}
 	if len(rest) > 0 {
 		c.Payload = rest

@@ -15,6 +15,8 @@ var commandSeeds = []Command{
 	{Subsystem: strings.Repeat("x", MaxSubsystemNameLen), AtMs: math.MaxInt64, Payload: bytes.Repeat([]byte{0}, 300)},
 	{Subsystem: "s", AtMs: math.MinInt64, Payload: []byte{1}},
 	TickCommand(42),
+	{Subsystem: "kv", Op: 2, AtMs: 5, Fence: Fence{Key: "leader", Token: 7}, Payload: []byte("v")},
+	{Subsystem: "kv", Op: 2, AtMs: 5, RequestID: "r1", Fence: Fence{Key: "k", Token: math.MaxUint64}},
 }
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -27,7 +29,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Unmarshal(Marshal(%+v)): %v", c, err)
 		}
-		if got.Subsystem != c.Subsystem || got.Op != c.Op || got.AtMs != c.AtMs || !bytes.Equal(got.Payload, c.Payload) {
+		if got.Subsystem != c.Subsystem || got.Op != c.Op || got.AtMs != c.AtMs || got.RequestID != c.RequestID || got.Fence != c.Fence || !bytes.Equal(got.Payload, c.Payload) {
 			t.Fatalf("round trip: got %+v, want %+v", got, c)
 		}
 	}
@@ -37,6 +39,20 @@ func TestCommandMarshalRejectsLongName(t *testing.T) {
 	_, err := Command{Subsystem: strings.Repeat("x", MaxSubsystemNameLen+1)}.Marshal()
 	if !errors.Is(err, ErrBadCommand) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCommandWithFenceRejectsBadFence(t *testing.T) {
+	for _, f := range []Fence{{Key: "k"}, {Key: strings.Repeat("k", MaxFenceKeyLen+1), Token: 1}} {
+		if _, err := (Command{Subsystem: "kv", Fence: f}).Marshal(); !errors.Is(err, ErrBadCommand) {
+			t.Errorf("Marshal with fence %.20q/%d: err = %v, want ErrBadCommand", f.Key, f.Token, err)
+		}
+	}
+	// A version-3 command whose token decodes as 0 is malformed.
+	b, _ := Command{Subsystem: "kv", Fence: Fence{Key: "k", Token: 1}}.Marshal()
+	b[len(b)-1] = 0
+	if _, err := Unmarshal(b); !errors.Is(err, ErrBadCommand) {
+		t.Fatalf("token 0: err = %v", err)
 	}
 }
 
@@ -78,7 +94,7 @@ func FuzzCommandDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
-		if c2.Subsystem != c.Subsystem || c2.Op != c.Op || c2.AtMs != c.AtMs || c2.RequestID != c.RequestID || !bytes.Equal(c2.Payload, c.Payload) {
+		if c2.Subsystem != c.Subsystem || c2.Op != c.Op || c2.AtMs != c.AtMs || c2.RequestID != c.RequestID || c2.Fence != c.Fence || !bytes.Equal(c2.Payload, c.Payload) {
 			t.Fatalf("re-decode differs: %+v vs %+v", c2, c)
 		}
 	})

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -123,7 +122,7 @@ func (d *dedup) check(cmd Command) (any, bool) {
 	if e == nil {
 		return nil, false
 	}
-	if e.op != cmd.Op || e.digest != sha256.Sum256(cmd.Payload) {
+	if e.op != cmd.Op || e.digest != digest(cmd) {
 		return ErrRequestIDReused, true
 	}
 	return e.decode(), true
@@ -150,7 +149,7 @@ func (d *dedup) remember(cmd Command, result any) any {
 	if err != nil {
 		return result // not remembered: a retry applies again, as before
 	}
-	e := &dedupEntry{key: dedupKey{cmd.Subsystem, cmd.RequestID}, op: cmd.Op, digest: sha256.Sum256(cmd.Payload), atMs: cmd.AtMs, typ: m.ProtoReflect().Type(), resp: b}
+	e := &dedupEntry{key: dedupKey{cmd.Subsystem, cmd.RequestID}, op: cmd.Op, digest: digest(cmd), atMs: cmd.AtMs, typ: m.ProtoReflect().Type(), resp: b}
 	d.add(e)
 	return result
 }

@@ -56,6 +56,10 @@ type FSM struct {
 	// a lease never un-expires. Touched only on the FSM goroutine.
 	clock int64
 
+	// fencer checks the fences of commands (fence.go): the first
+	// registered subsystem that is a Fencer.
+	fencer Fencer
+
 	// dedup remembers the answers to commands with a request id.
 	dedup *dedup
 
@@ -110,6 +114,9 @@ func (f *FSM) Register(s Subsystem) error {
 	}
 	f.subs = append(f.subs, s)
 	f.byName[name] = s
+	if fc, ok := s.(Fencer); ok && f.fencer == nil {
+		f.fencer = fc
+	}
 	return nil
 }
 
@@ -190,14 +197,26 @@ func (f *FSM) ApplyCommand(cmd Command) (result any) {
 		return fmt.Errorf("%w %q", ErrUnknownSubsystem, cmd.Subsystem)
 	}
 	if cmd.RequestID == "" {
+		if cmd.Fence.Key != "" {
+			if refused := f.checkFence(cmd); refused != nil {
+				return refused
+			}
+		}
 		f.guard(s.Name(), "Apply", func() { result = s.Apply(cmd) }, &result)
 		if r, ok := result.(Retry); ok {
 			return r.Response
 		}
 		return result
 	}
+	// The id check comes before the fence check: a retry of a command
+	// that was applied gets its first answer even after the lock moved on.
 	if r, ok := f.dedup.check(cmd); ok {
 		return r
+	}
+	if cmd.Fence.Key != "" {
+		if refused := f.checkFence(cmd); refused != nil {
+			return f.dedup.remember(cmd, refused)
+		}
 	}
 	f.guard(s.Name(), "Apply", func() { result = s.Apply(cmd) }, &result)
 	return f.dedup.remember(cmd, result)

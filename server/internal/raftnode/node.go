@@ -668,6 +668,13 @@ func (n *Node) ProposeOnce(ctx context.Context, subsystem string, op uint16, req
 	return n.propose(ctx, fsm.Command{Subsystem: subsystem, Op: op, AtMs: time.Now().UnixMilli(), RequestID: requestID, Payload: payload})
 }
 
+// ProposeCommand is Propose for a whole command (a request id, a fence):
+// cmd is stamped with this leader's clock and proposed as it is.
+func (n *Node) ProposeCommand(ctx context.Context, cmd fsm.Command) (any, error) {
+	cmd.AtMs = time.Now().UnixMilli()
+	return n.propose(ctx, cmd)
+}
+
 func (n *Node) propose(ctx context.Context, cmd fsm.Command) (any, error) {
 	r := n.raft.Load()
 	if r == nil {
