@@ -10,6 +10,7 @@ import (
 	"time"
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
+	"git.awesomike.com/pub/waymaker-client/go/kv"
 	"git.awesomike.com/pub/waymaker-client/go/lock"
 )
 
@@ -150,6 +151,31 @@ func ExampleClient_AcquireLock() {
 		}
 	}
 	fmt.Println("lost:", l.Err())
+}
+
+// A leader's writes carry its lock's fence: the server applies each only
+// while the lock is still held with that token, so a leader paused past its
+// lease cannot overwrite its successor's work when it wakes.
+func ExampleClient_AcquireLock_fencedWrites() {
+	ctx := context.Background()
+	client, err := waymaker.Connect(ctx, "localhost:8818")
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	l, err := client.AcquireLock(ctx, "leader:reports", waymaker.LockConfig{LeaseTTL: 30 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	defer l.Unlock(ctx)
+	bucket, err := client.GetOrCreateKV(ctx, waymaker.KVConfig{Name: "reports"})
+	if err != nil {
+		panic(err)
+	}
+	_, err = bucket.Put(ctx, "daily", []byte("..."), kv.WithFence(l.Fence()))
+	if errors.Is(err, waymaker.ErrFenced) {
+		fmt.Println("no longer the leader: the write was refused")
+	}
 }
 
 // Several keys at once, all or none: overlapping MultiLocks in any key
