@@ -273,7 +273,10 @@ func (c *etcdCluster) stop() {
 	for i, m := range c.members {
 		if m != nil && !c.closed[i] {
 			c.closed[i] = true
-			c.bg.Go(m.Close)
+			// Torn down at once: a graceful Close of the leader hands
+			// leadership to a member that is closing too and waits out
+			// its request timeout (7s).
+			c.bg.Go(func() { m.Server.HardStop(); m.Close() })
 		}
 	}
 	c.bg.Wait()
