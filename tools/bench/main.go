@@ -4,6 +4,7 @@
 //	go run ./tools/bench                 # everything; writes BENCHMARKS.md and docs/bench/
 //	go run ./tools/bench --quick         # a smoke run in under a minute; writes nothing unless --out is given
 //	go run ./tools/bench --addr host:8818  # waymaker side against a running server
+//	go run ./tools/bench --only cluster  # three-node clusters (waymaker, etcd, NATS R3) and the failover table
 //
 // Every scenario is a Case (scenario.go) registered from a small sc_*.go
 // file; each Side names the system it runs on, and systems start on first
