@@ -87,3 +87,29 @@ func TestFailoverReport(t *testing.T) {
 		t.Fatalf("failures = %v, want the failed trial", f)
 	}
 }
+
+// A waymaker failover trial end to end: three nodes with data dirs, the
+// leader killed, and a write through the SDK succeeding afterwards on the
+// two that remain.
+func TestWaymakerFailoverTrial(t *testing.T) {
+	ctx := context.Background()
+	rig, err := wmFailoverRig(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rig.stop()
+	if err := rig.write(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kill, who, err := rig.leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := measureFailover(ctx, kill, rig.write, defaultFailover)
+	if err != nil {
+		t.Fatalf("after killing %s: %v", who, err)
+	}
+	if d <= 0 || d > defaultFailover.limit {
+		t.Fatalf("failover %s, want within (0, %s]", d, defaultFailover.limit)
+	}
+}
