@@ -147,24 +147,26 @@ func (r *failoverResult) worst() time.Duration {
 }
 
 // runFailover runs trials per system, each on a fresh cluster under the
-// run's scratch directory.
+// run's scratch directory; the systems take turns trial by trial, so drift
+// of the shared machine falls on each alike.
 func runFailover(ctx context.Context, env *Env, trials int, logf func(string, ...any)) []*failoverResult {
 	var out []*failoverResult
 	for _, sys := range failoverSystems {
-		r := &failoverResult{failoverSystem: sys}
-		out = append(out, r)
-		for t := range trials {
+		out = append(out, &failoverResult{failoverSystem: sys})
+	}
+	for t := range trials {
+		for _, r := range out {
 			if ctx.Err() != nil {
 				return out
 			}
-			d, who, err := failoverTrial(ctx, sys, filepath.Join(env.tmp, fmt.Sprintf("failover-%s-%d", strings.Fields(sys.Name)[0], t)))
+			d, who, err := failoverTrial(ctx, r.failoverSystem, filepath.Join(env.tmp, fmt.Sprintf("failover-%s-%d", strings.Fields(r.Name)[0], t)))
 			if err != nil {
 				r.Errs = append(r.Errs, err.Error())
-				logf("  cluster.failover %s trial %d: %v", sys.Name, t+1, err)
+				logf("  cluster.failover %s trial %d: %v", r.Name, t+1, err)
 				continue
 			}
 			r.Times = append(r.Times, d)
-			logf("  cluster.failover %-16s trial %d: killed %s, first write after %s", sys.Name, t+1, who, fmtDur(d))
+			logf("  cluster.failover %-16s trial %d: killed %s, first write after %s", r.Name, t+1, who, fmtDur(d))
 		}
 	}
 	return out
