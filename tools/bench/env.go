@@ -32,6 +32,9 @@ type Env struct {
 	NATS  *natsSys
 	Etcd  *etcdSys
 	Redis *redisSys
+	WMC   *wmCluster   // three waymaker nodes (sys_cluster.go)
+	EtcdC *etcdCluster // three etcd members
+	NATSC *natsCluster // three NATS servers
 }
 
 type sysState struct {

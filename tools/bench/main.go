@@ -4,6 +4,7 @@
 //	go run ./tools/bench                 # everything; writes BENCHMARKS.md and docs/bench/
 //	go run ./tools/bench --quick         # a smoke run in under a minute; writes nothing unless --out is given
 //	go run ./tools/bench --addr host:8818  # waymaker side against a running server
+//	go run ./tools/bench --only cluster  # three-node clusters (waymaker, etcd, NATS R3) and the failover table
 //
 // Every scenario is a Case (scenario.go) registered from a small sc_*.go
 // file; each Side names the system it runs on, and systems start on first
@@ -34,9 +35,13 @@ type options struct {
 	warmup   time.Duration
 	overhead bool
 	idle     int
+	trials   int
 }
 
 func main() {
+	if spec := os.Getenv(natsChildEnv); spec != "" { // a NATS node of a failover trial
+		os.Exit(natsChild(spec))
+	}
 	var o options
 	flag.StringVar(&o.addr, "addr", "", "waymaker server to measure (host:port); empty: embedded reference servers in this process")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: one short round at one grid point per scenario, finishing in under a minute")
@@ -47,7 +52,11 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 0, "unmeasured time per side before a grid point (default 100ms; --quick 10ms)")
 	flag.BoolVar(&o.overhead, "overhead", true, "also run the SDK's wrapper-vs-raw testing.B benchmarks (go test in the SDK module)")
 	flag.IntVar(&o.idle, "idle", 0, "items held for the memory-per-idle-item probes (default 10000; --quick 200)")
+	flag.IntVar(&o.trials, "failover-trials", 0, "leader kills per system in cluster.failover, each on a fresh cluster (default 5; --quick 1)")
 	flag.Parse()
+	if o.trials == 0 {
+		o.trials = pick(o.quick, 1, 5)
+	}
 	if o.rounds == 0 {
 		o.rounds = pick(o.quick, 1, 5)
 	}
@@ -118,6 +127,10 @@ func run(ctx context.Context, o options, args []string) error {
 			continue
 		}
 		rep.probes = append(rep.probes, runProbe(ctx, env, p, o.idle, logf))
+	}
+	if filter == nil || filter.MatchString("cluster.failover") {
+		logf("cluster.failover")
+		rep.failover = runFailover(ctx, env, o.trials, logf)
 	}
 	if o.overhead && filter == nil || o.overhead && filter != nil && filter.MatchString("overhead") {
 		rep.overhead, rep.overheadCmd, rep.overheadErr = runOverhead(ctx, o.quick, logf)

@@ -19,6 +19,8 @@ type report struct {
 	results []*Result
 	probes  []*probeResult
 
+	failover []*failoverResult
+
 	chartErrs []string
 
 	overhead    []overheadRow
@@ -43,6 +45,11 @@ func (r *report) failures() []string {
 	for _, p := range r.probes {
 		if p.Err != "" {
 			out = append(out, fmt.Sprintf("%s.%s: %s", p.Group, p.Name, p.Err))
+		}
+	}
+	for _, f := range r.failover {
+		for _, e := range f.Errs {
+			out = append(out, fmt.Sprintf("cluster.failover %s: %s", f.Name, e))
 		}
 	}
 	if r.overheadErr != "" {
@@ -174,6 +181,8 @@ func (r *report) write(path, chartDir string) error {
 		p("| – | no scenario with a peer ran | | | | |\n")
 	}
 	p("\n")
+
+	r.writeFailover(p)
 
 	// SDK overhead.
 	p("## SDK overhead: wrapper / raw generated stub\n\n")

@@ -14,7 +14,11 @@ import (
 
 const etcdMutex = "etcd concurrency.Mutex"
 
-func etcdSessions(env *Env, n int) ([]*concurrency.Session, func(), error) {
+// etcdOne is the single-member etcd's client; the cluster scenarios pass
+// their own.
+func etcdOne(e *Env) *clientv3.Client { return e.Etcd.cli }
+
+func etcdSessions(cli *clientv3.Client, n int) ([]*concurrency.Session, func(), error) {
 	var ss []*concurrency.Session
 	closeAll := func() {
 		for _, s := range ss {
@@ -22,7 +26,7 @@ func etcdSessions(env *Env, n int) ([]*concurrency.Session, func(), error) {
 		}
 	}
 	for range n {
-		s, err := concurrency.NewSession(env.Etcd.cli, concurrency.WithTTL(15))
+		s, err := concurrency.NewSession(cli, concurrency.WithTTL(15))
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -33,8 +37,16 @@ func etcdSessions(env *Env, n int) ([]*concurrency.Session, func(), error) {
 }
 
 // etcdLockCycle: each worker locks and unlocks its own key (uncontended).
-func etcdLockCycle(ctx context.Context, env *Env, p Point) (Op, func(), error) {
-	ss, cleanup, err := etcdSessions(env, p.Conc)
+var etcdLockCycle = etcdLockCycleOn(etcdOne)
+
+func etcdLockCycleOn(cli func(*Env) *clientv3.Client) setupFunc {
+	return func(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+		return etcdLockCycleWith(ctx, env, cli(env), p)
+	}
+}
+
+func etcdLockCycleWith(ctx context.Context, env *Env, cli *clientv3.Client, p Point) (Op, func(), error) {
+	ss, cleanup, err := etcdSessions(cli, p.Conc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,7 +65,7 @@ func etcdLockCycle(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 
 // etcdTryContended: one holder owns the key; every worker's TryLock fails.
 func etcdTryContended(ctx context.Context, env *Env, p Point) (Op, func(), error) {
-	ss, cleanup, err := etcdSessions(env, p.Conc+1)
+	ss, cleanup, err := etcdSessions(env.Etcd.cli, p.Conc+1)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,8 +93,16 @@ func etcdTryContended(ctx context.Context, env *Env, p Point) (Op, func(), error
 
 // etcdRenew: each worker holds a lock and renews its session's lease once
 // per operation (KeepAliveOnce), the etcd counterpart of a lease renewal.
-func etcdRenew(ctx context.Context, env *Env, p Point) (Op, func(), error) {
-	ss, cleanup, err := etcdSessions(env, p.Conc)
+var etcdRenew = etcdRenewOn(etcdOne)
+
+func etcdRenewOn(cli func(*Env) *clientv3.Client) setupFunc {
+	return func(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+		return etcdRenewWith(ctx, env, cli(env), p)
+	}
+}
+
+func etcdRenewWith(ctx context.Context, env *Env, cli *clientv3.Client, p Point) (Op, func(), error) {
+	ss, cleanup, err := etcdSessions(cli, p.Conc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,7 +113,7 @@ func etcdRenew(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 			return nil, nil, err
 		}
 	}
-	lease := clientv3.NewLease(env.Etcd.cli)
+	lease := clientv3.NewLease(cli)
 	return func(ctx context.Context, w, i int) error {
 			_, err := lease.KeepAliveOnce(ctx, ss[w].Lease())
 			return err

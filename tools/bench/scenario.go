@@ -77,7 +77,7 @@ var (
 
 func register(c *Case) { cases = append(cases, c) }
 
-var groupOrder = map[string]int{"floor": 0, "locks": 10, "kv": 20, "streams": 30, "collections": 40, "sketches": 50, "objects": 60, "cache": 70}
+var groupOrder = map[string]int{"floor": 0, "locks": 10, "kv": 20, "streams": 30, "collections": 40, "sketches": 50, "objects": 60, "cache": 70, "cluster": 80}
 
 func sortedCases() []*Case {
 	out := append([]*Case(nil), cases...)
