@@ -641,6 +641,17 @@ func (f appliedFSM) Apply(l *raft.Log) any {
 	return res
 }
 
+// StoreConfiguration implements raft.ConfigurationStore: raft hands it the
+// configuration entries (members added or removed) instead of Apply, and
+// they move the applied index too. Without it, the read index of a cluster
+// whose last entry is a membership change is never reached until the next
+// command: a node joining a quiet cluster never caught up, and every read
+// on a follower waited for a write.
+func (f appliedFSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.FSM.ConfigurationApplied(index)
+	f.n.wakeApplied()
+}
+
 // Restore wakes the waiters too: an installed snapshot moves the applied
 // index past every entry it covers.
 func (f appliedFSM) Restore(rc io.ReadCloser) error {
