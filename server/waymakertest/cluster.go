@@ -81,12 +81,14 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 }
 
 // add makes the Server of a cluster node, not started yet: its own data
-// dir and fault injector, the cluster's timeouts, then boot and the
-// options' configuration.
+// dir and fault injector, its client address advertised, the cluster's
+// timeouts, then boot and the options' configuration.
 func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Server {
 	f := raftnode.NewFaults()
 	cfg := server.Config{
-		DataDir: c.t.TempDir(), NodeID: id, RaftListen: raftAddr,
+		// Advertised up front, so that the client address is recorded
+		// with the cluster before Start returns.
+		DataDir: c.t.TempDir(), NodeID: id, RaftListen: raftAddr, Advertise: addr,
 		HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
 		// Kill and Restart are in process, so the OS keeps every write:
 		// the fsync would only slow the test.

@@ -103,6 +103,10 @@ type Config struct {
 	// SnapshotInterval is how often raft checks the threshold. Default
 	// DefaultSnapshotInterval; raft refuses values under 5ms.
 	SnapshotInterval time.Duration
+	// TrailingLogs is how many log entries a snapshot leaves behind, so a
+	// follower a little behind catches up from the log rather than by
+	// snapshot install. Default raft's, 10240.
+	TrailingLogs uint64
 	// StartTimeout bounds how long Start waits for this node to lead. It
 	// does not bound restoring the latest snapshot (before the wait) nor
 	// replaying the log after it (after leadership): both take as long as
@@ -465,6 +469,9 @@ func (n *Node) raftConfig() *raft.Config {
 	c.NotifyCh = n.notifyCh
 	c.SnapshotThreshold = n.cfg.SnapshotThreshold
 	c.SnapshotInterval = n.cfg.SnapshotInterval
+	if n.cfg.TrailingLogs > 0 {
+		c.TrailingLogs = n.cfg.TrailingLogs
+	}
 	c.Logger = newHCLog(n.log)
 	return c
 }
