@@ -144,6 +144,37 @@ func members(st cluster.Status) string {
 	return strings.Join(out, ",")
 }
 
+// settledStatus asks cl's node for its Status until every member's client
+// address is there: Status answers from the node's local state, which may
+// not have applied the latest announcements yet.
+func settledStatus(t *testing.T, ctx context.Context, cl *waymaker.Client) cluster.Status {
+	t.Helper()
+	var st cluster.Status
+	waitFor(t, 10*time.Second, "every member's client address in Status", func() bool {
+		var err error
+		st, err = cl.Cluster().Status(ctx)
+		return err == nil && !slices.ContainsFunc(st.Members, func(m cluster.Member) bool { return m.ClientAddress == "" })
+	})
+	return st
+}
+
+// wantMembers waits until cl's node reports the members of want (its
+// local state may lag), failing the test if it does not within 10 s.
+func wantMembers(t *testing.T, ctx context.Context, cl *waymaker.Client, want cluster.Status, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := cl.Cluster().Status(ctx)
+		if err == nil && members(st) == members(want) && st.LeaderID == want.LeaderID {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members %s: %s led by %s, %v; want %s led by %s", what, members(st), st.LeaderID, err, members(want), want.LeaderID)
+		}
+		<-time.After(20 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
 // wantRefused checks that err matches target and that its message names
 // field.
 func wantRefused(t *testing.T, what string, err, target error, field string) {
@@ -163,10 +194,7 @@ func TestClusterMembershipRefusesBadChanges(t *testing.T) {
 	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
-	before, err := cl.Cluster().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := settledStatus(t, ctx, cl)
 	leader := member(before, before.LeaderID)
 	other := before.Members[slices.IndexFunc(before.Members, func(m cluster.Member) bool { return m.ID != before.LeaderID })]
 
@@ -182,16 +210,9 @@ func TestClusterMembershipRefusesBadChanges(t *testing.T) {
 		cl.Cluster().AddVoter(ctx, "node9", "no-port", ""), waymaker.ErrInvalidArgument, "raft_address")
 	wantRefused(t, "RemoveServer of an unknown id",
 		cl.Cluster().RemoveServer(ctx, "node9"), waymaker.ErrNotFound, "id")
-	_, err = cl.Cluster().TransferLeadership(ctx, "node9")
+	_, err := cl.Cluster().TransferLeadership(ctx, "node9")
 	wantRefused(t, "TransferLeadership to an unknown id", err, waymaker.ErrNotFound, "id")
-
-	after, err := cl.Cluster().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if members(after) != members(before) || after.LeaderID != before.LeaderID {
-		t.Fatalf("members after the refused changes: %s led by %s; want %s led by %s", members(after), after.LeaderID, members(before), before.LeaderID)
-	}
+	wantMembers(t, ctx, cl, before, "after the refused changes")
 }
 
 // The last voter of a cluster cannot be removed: refused, naming the id,
@@ -200,15 +221,9 @@ func TestClusterMembershipRefusesRemovingLastVoter(t *testing.T) {
 	c := waymakertest.StartCluster(t, 1, withRequestIDCheck(t))
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
-	before, err := cl.Cluster().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := settledStatus(t, ctx, cl)
 	wantRefused(t, "RemoveServer of the last voter", cl.Cluster().RemoveServer(ctx, "node1"), waymaker.ErrInvalidArgument, "id")
-	after, err := cl.Cluster().Status(ctx)
-	if err != nil || members(after) != members(before) || after.LeaderID != "node1" {
-		t.Fatalf("after the refused removal: %+v, %v; want %s led by node1", after, err, members(before))
-	}
+	wantMembers(t, ctx, cl, before, "after the refused removal")
 	b, err := cl.KeyValue().Create(ctx, kv.Config{Name: name(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -225,10 +240,7 @@ func TestClusterRefusesDisagreeingBootstrap(t *testing.T) {
 	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
-	before, err := cl.Cluster().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := settledStatus(t, ctx, cl)
 	// A follower comes back on a fresh data dir, at its id and raft
 	// address, but with one more initial voter than the others were given.
 	i := (c.Leader() + 1) % 3
@@ -273,13 +285,8 @@ func TestClusterRefusesDisagreeingBootstrap(t *testing.T) {
 	t.Logf("node started with a different bootstrap list: %v", err)
 
 	c.Restart(i) // the real node, on its own data
-	after, err := cl.Cluster().Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if members(after) != members(before) {
-		t.Fatalf("members after the refused node: %s; want %s", members(after), members(before))
-	}
+	before.LeaderID = fmt.Sprintf("node%d", c.Leader()+1) // leadership may have moved meanwhile
+	wantMembers(t, ctx, cl, before, "after the refused node")
 	b, err := connect(t, c.Node(i).Addr()).KeyValue().Create(ctx, kv.Config{Name: name(t)})
 	if err != nil {
 		t.Fatal(err)
