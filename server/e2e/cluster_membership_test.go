@@ -284,8 +284,10 @@ func TestClusterRefusesDisagreeingBootstrap(t *testing.T) {
 	}
 	t.Logf("node started with a different bootstrap list: %v", err)
 
-	c.Restart(i)                                          // the real node, on its own data
-	before.LeaderID = fmt.Sprintf("node%d", c.Leader()+1) // leadership may have moved meanwhile
+	// The real node comes back on its own data; leadership may have moved
+	// meanwhile.
+	c.Restart(i)
+	before.LeaderID = fmt.Sprintf("node%d", c.Leader()+1)
 	wantMembers(t, ctx, cl, before, "after the refused node")
 	b, err := connect(t, c.Node(i).Addr()).KeyValue().Create(ctx, kv.Config{Name: name(t)})
 	if err != nil {
