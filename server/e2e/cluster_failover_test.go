@@ -139,8 +139,10 @@ func TestClusterFailoverLockSurvivesLeaderKill(t *testing.T) {
 
 // A KV watch delivers every change exactly once, in revision order, while
 // the leader is killed and writes go on before, during and after the kill.
-// Three watchers are opened back to back on one client, whose round-robin
-// puts one on each node: one of them follows the node that dies.
+// Three watchers are opened back to back on a client of every node, which
+// round-robin spreads over the nodes; a fourth is on a client of the
+// leader alone, so its stream surely dies with it and resumes on the
+// restarted node.
 func TestClusterFailoverKVWatchExactlyOnce(t *testing.T) {
 	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
 	cl := connectCluster(t, c)
@@ -165,6 +167,15 @@ func TestClusterFailoverKVWatchExactlyOnce(t *testing.T) {
 			t.Fatalf("first watch event %+v, %v; want InitialDone", ev, err)
 		}
 		watchers = append(watchers, w)
+	}
+	old := c.Leader()
+	alone, err := connect(t, c.Node(old).Addr()).KeyValue().Bucket(b.Name()).WatchAll(ctx, kv.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Stop()
+	if ev, err := alone.Next(); err != nil || !ev.InitialDone {
+		t.Fatalf("first watch event %+v, %v; want InitialDone", ev, err)
 	}
 
 	const total, killAt = 300, 100
@@ -194,13 +205,13 @@ func TestClusterFailoverKVWatchExactlyOnce(t *testing.T) {
 		writes <- nil
 	}()
 	<-killed
-	old := c.Leader()
 	c.Kill(old)
 	if err := <-writes; err != nil {
 		t.Fatal(err)
 	}
+	c.Restart(old)
 	last := acked[len(acked)-1].rev
-	for wi, w := range watchers {
+	for wi, w := range append(watchers, alone) {
 		var got []put
 		for len(got) == 0 || got[len(got)-1].rev < last {
 			ev := nextEvent(t, w)
@@ -222,7 +233,7 @@ func TestClusterFailoverKVWatchExactlyOnce(t *testing.T) {
 	if err != nil || st.Revision != last || st.Entries != total {
 		t.Fatalf("bucket after the failover: %+v, %v; want revision %d and %d entries (no put applied twice)", st, err, last, total)
 	}
-	t.Logf("%d puts (node %d killed after %d), every one delivered once to each of 3 watchers", total, old, killAt)
+	t.Logf("%d puts (node %d killed after %d, then restarted), every one delivered once to each of 4 watchers", total, old, killAt)
 }
 
 // nextEvent is kvNextEvent for a kv.Watcher.
