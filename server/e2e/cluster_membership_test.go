@@ -125,6 +125,16 @@ func TestClusterJoinCatchesUpBySnapshot(t *testing.T) {
 	if len(after.Members) != len(before.Members)+1 {
 		t.Fatalf("members after the join: %+v; want those before (%+v) and node4", after.Members, before.Members)
 	}
+	// The joined node is a member like the others: it restarts on its
+	// data, and the four voters ride out the kill of the leader (unless
+	// node4 itself leads).
+	c.Restart(j)
+	if l := c.Leader(); l != j { // the client below reaches node4 only
+		c.Kill(l)
+	}
+	if e, err := only.KeyValue().Bucket(bname).Get(ctx, lastKey); err != nil || string(e.Value) != "last" {
+		t.Fatalf("read through the new node after its restart and a leader kill: %+v, %v", e, err)
+	}
 }
 
 func member(st cluster.Status, id string) *cluster.Member {
