@@ -105,6 +105,11 @@ type Config struct {
 	// SnapshotInterval is how often raft checks SnapshotThreshold. Default 2m;
 	// at least 5ms.
 	SnapshotInterval time.Duration
+	// TrailingLogs is how many log entries a snapshot keeps, so that a
+	// follower that fell a little behind catches up from the log; one
+	// further behind, or a node joining, installs the snapshot. Default
+	// 10240.
+	TrailingLogs uint64
 	// StartTimeout bounds how long Start (and New) waits for this node to
 	// lead. It does not bound restoring the latest snapshot or replaying
 	// the log after it: those take what the data needs, are logged as they

@@ -122,6 +122,7 @@ func Open(cfg Config) (*Server, error) {
 		TickInterval:      cfg.TickInterval,
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval:  cfg.SnapshotInterval,
+		TrailingLogs:      cfg.TrailingLogs,
 		StartTimeout:      cfg.StartTimeout,
 		ProgressInterval:  cfg.replayProgressInterval,
 	}

@@ -87,10 +87,12 @@ func retry[R Response](ctx context.Context, c *Conn, idem Idempotency, fn func(c
 		if cerr = check(ctx, resp, cerr); cerr == nil {
 			return resp, nil
 		}
-		err = cerr
-		if !retryable(idem, err) {
-			return zero, err
+		if !retryable(idem, cerr) {
+			// A deadline that ended this attempt says what the one
+			// before met, as one that ends a wait between them does.
+			return zero, gaveUp(cerr, err)
 		}
+		err = cerr
 	}
 }
 

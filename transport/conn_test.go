@@ -171,6 +171,24 @@ func TestDeadlineDuringOutageNamesLastFailure(t *testing.T) {
 	}
 }
 
+// A deadline that ends an attempt in flight (not the wait between
+// attempts) still says what the attempt before it met.
+func TestDeadlineDuringAttemptNamesLastFailure(t *testing.T) {
+	svc := &seqService{doResults: []doResult{{code: codes.Unavailable}, {stall: true}}, stalled: make(chan struct{})}
+	s := serve(t, "127.0.0.1:0", svc)
+	t.Cleanup(func() { close(svc.stalled) }) // before the server stops
+	conn := dialTest(t, s.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Call(ctx, conn, Idempotent, func(ctx context.Context) (doResp, error) { return callDo(ctx, conn) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Call = %v, want DeadlineExceeded", err)
+	}
+	if !strings.Contains(err.Error(), "Unavailable") {
+		t.Fatalf("error %q does not say what the last attempt met (Unavailable)", err)
+	}
+}
+
 // selfSigned returns a TLS certificate for 127.0.0.1 signed by itself.
 func selfSigned(t *testing.T) tls.Certificate {
 	t.Helper()

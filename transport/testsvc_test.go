@@ -37,11 +37,15 @@ type seqService struct {
 
 	doResults []doResult
 	doCalls   atomic.Int32
+	stalled   chan struct{} // see doResult.stall
 }
 
 type doResult struct {
 	code   codes.Code // non-OK: fail with this gRPC status
 	result *commonpb.Result
+	// stall makes the call wait for stalled to close (a server waiting
+	// for a leader that does not come); the client's deadline ends it.
+	stall bool
 }
 
 func (s *seqService) count(req *wrapperspb.UInt64Value, stream grpc.ServerStream) error {
@@ -77,14 +81,19 @@ func (s *seqService) count(req *wrapperspb.UInt64Value, stream grpc.ServerStream
 	return nil
 }
 
-func (s *seqService) do(context.Context, *wrapperspb.StringValue) (*commonpb.Result, error) {
+func (s *seqService) do(_ context.Context, _ *wrapperspb.StringValue) (*commonpb.Result, error) {
 	i := int(s.doCalls.Add(1)) - 1
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if i >= len(s.doResults) {
+		s.mu.Unlock()
 		return &commonpb.Result{Success: true}, nil
 	}
 	r := s.doResults[i]
+	s.mu.Unlock()
+	if r.stall {
+		<-s.stalled
+		return nil, status.Error(codes.Unavailable, "test: stalled")
+	}
 	if r.code != codes.OK {
 		return nil, status.Error(r.code, "test failure")
 	}

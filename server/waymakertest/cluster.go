@@ -19,6 +19,7 @@ import (
 // through a leader kill or a partition.
 type Cluster struct {
 	t      testing.TB
+	opts   options
 	nodes  []*Server
 	faults []*raftnode.Faults
 	ids    []string
@@ -45,7 +46,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, opts: o}
 	var boot []server.Peer
 	clientLis := make([]net.Listener, n)
 	raftLis := make([]net.Listener, n)
@@ -62,20 +63,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		boot = append(boot, server.Peer{ID: id, Addr: raftLis[i].Addr().String()})
 	}
 	for i := range n {
-		f := raftnode.NewFaults()
-		cfg := server.Config{
-			DataDir: t.TempDir(), NodeID: c.ids[i], RaftListen: boot[i].Addr, Bootstrap: boot,
-			HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
-			// Kill and Restart are in process, so the OS keeps every write:
-			// the fsync would only slow the test.
-			UnsafeNoFsync: !o.fsync,
-		}
-		for _, fn := range o.configure {
-			fn(&cfg)
-		}
-		s := &Server{t: t, cfg: cfg, addr: clientLis[i].Addr().String(), raftAddr: boot[i].Addr}
-		t.Cleanup(s.Stop)
-		c.nodes, c.faults = append(c.nodes, s), append(c.faults, f)
+		c.add(c.ids[i], clientLis[i].Addr().String(), boot[i].Addr, func(cfg *server.Config) { cfg.Bootstrap = boot })
 	}
 	// Every node must be starting before any can elect a leader.
 	var wg sync.WaitGroup
@@ -90,6 +78,59 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		}
 	}
 	return c
+}
+
+// add makes the Server of a cluster node, not started yet: its own data
+// dir and fault injector, its client address advertised, the cluster's
+// timeouts, then boot and the options' configuration.
+func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Server {
+	f := raftnode.NewFaults()
+	cfg := server.Config{
+		// Advertised up front, so that the client address is recorded
+		// with the cluster before Start returns.
+		DataDir: c.t.TempDir(), NodeID: id, RaftListen: raftAddr, Advertise: addr,
+		HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
+		// Kill and Restart are in process, so the OS keeps every write:
+		// the fsync would only slow the test.
+		UnsafeNoFsync: !c.opts.fsync,
+	}
+	boot(&cfg)
+	for _, fn := range c.opts.configure {
+		fn(&cfg)
+	}
+	s := &Server{t: c.t, cfg: cfg, addr: addr, raftAddr: raftAddr}
+	c.t.Cleanup(s.Stop)
+	c.nodes, c.faults = append(c.nodes, s), append(c.faults, f)
+	return s
+}
+
+// Join starts a fresh node, "node<N>" for the N-th node of the cluster,
+// with its own data dir and ports, which joins the running cluster as a
+// voter through the leader's client address (server.Config.Join), as
+// `waymakerd --join` does. It returns the new node's index once the node
+// has caught up with the leader (by snapshot install when the log it
+// needs was compacted away); Kill, Restart, Partition and Leader include
+// it from then on. It fails the test if the node cannot join.
+func (c *Cluster) Join() int {
+	c.t.Helper()
+	lead := c.nodes[c.Leader()].Addr()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatalf("waymakertest: listen: %v", err)
+	}
+	raftLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		lis.Close()
+		c.t.Fatalf("waymakertest: listen: %v", err)
+	}
+	i := len(c.nodes)
+	id := fmt.Sprintf("node%d", i+1)
+	c.ids = append(c.ids, id)
+	s := c.add(id, lis.Addr().String(), raftLis.Addr().String(), func(cfg *server.Config) { cfg.Join = lead })
+	if err := s.startCluster(lis, raftLis); err != nil {
+		c.t.Fatalf("waymakertest: join node %d (%s) through %s: %v", i, id, lead, err)
+	}
+	return i
 }
 
 // startCluster opens the node, serves it and starts it, on the given

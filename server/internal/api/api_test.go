@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
@@ -29,6 +30,9 @@ func TestFromError(t *testing.T) {
 		{raftnode.ErrNotStarted, result.CodeUnavailable, ""},
 		{context.Canceled, result.CodeUnavailable, ""},
 		{context.DeadlineExceeded, result.CodeUnavailable, ""},
+		// The cluster's read barrier reports the request's end as a status.
+		{status.FromContextError(context.DeadlineExceeded).Err(), result.CodeUnavailable, ""},
+		{status.FromContextError(context.Canceled).Err(), result.CodeUnavailable, ""},
 		{errors.New("boom"), result.CodeInternal, ""},
 	}
 	for _, c := range cases {

@@ -18,7 +18,8 @@ import (
 //   - stopping, starting, or an outcome lost with leadership: unavailable
 //     (safe to retry: mutations carry client-made ids for deduplication);
 //   - a request id used before for another request: invalid_argument;
-//   - the request's context ended: unavailable (the client has gone or given up);
+//   - the request's context ended (also as a gRPC status): unavailable (the
+//     client has gone or given up);
 //   - anything else, including an error returned by a subsystem's Apply: internal.
 //
 // A nil error maps to OK.
@@ -42,7 +43,9 @@ func FromError(err error) *commonpb.Result {
 	case status.Code(err) == codes.Unavailable:
 		// The cluster's read barrier and forwarding: no leader reachable.
 		return result.Fail(result.CodeUnavailable, status.Convert(err).Message())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		// The cluster's read barrier answers the request's end as a status.
+		status.Code(err) == codes.Canceled, status.Code(err) == codes.DeadlineExceeded:
 		return result.Fail(result.CodeUnavailable, "request ended before the outcome was known: "+err.Error())
 	default:
 		return result.Fail(result.CodeInternal, err.Error())

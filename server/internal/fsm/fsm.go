@@ -165,6 +165,13 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return res
 }
 
+// ConfigurationApplied records that the raft entry at index, a change of
+// the cluster's members, has been applied. Raft hands such entries to its
+// ConfigurationStore, not to Apply, and they carry nothing for the
+// subsystems; but a read index can name one, and a read waiting for it
+// must not wait for the next command. Called on the FSM goroutine.
+func (f *FSM) ConfigurationApplied(index uint64) { f.applied.Store(index) }
+
 // ApplyCommand applies a decoded command, as Apply does for a log entry. It
 // is exported so that subsystem tests can drive an FSM without raft.
 func (f *FSM) ApplyCommand(cmd Command) (result any) {

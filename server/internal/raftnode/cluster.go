@@ -627,7 +627,7 @@ func (n *Node) RemoveServer(ctx context.Context, id string) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("%w: %q", ErrUnknownMember, id)
+		return fmt.Errorf("id: %q: %w", id, ErrUnknownMember)
 	}
 	if isVoter && voters == 1 {
 		return invalid("id", "%q is the last voter; removing it would leave no one to decide anything", id)
@@ -663,7 +663,7 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error
 		}
 		i := slices.IndexFunc(members, func(m Member) bool { return m.ID == id })
 		if i < 0 {
-			return "", fmt.Errorf("%w: %q", ErrUnknownMember, id)
+			return "", fmt.Errorf("id: %q: %w", id, ErrUnknownMember)
 		}
 		if members[i].Suffrage != "voter" {
 			return "", invalid("id", "%q is a %s and cannot lead", id, members[i].Suffrage)

@@ -103,6 +103,10 @@ type Config struct {
 	// SnapshotInterval is how often raft checks the threshold. Default
 	// DefaultSnapshotInterval; raft refuses values under 5ms.
 	SnapshotInterval time.Duration
+	// TrailingLogs is how many log entries a snapshot leaves behind, so a
+	// follower a little behind catches up from the log rather than by
+	// snapshot install. Default raft's, 10240.
+	TrailingLogs uint64
 	// StartTimeout bounds how long Start waits for this node to lead. It
 	// does not bound restoring the latest snapshot (before the wait) nor
 	// replaying the log after it (after leadership): both take as long as
@@ -466,6 +470,9 @@ func (n *Node) raftConfig() *raft.Config {
 	c.NotifyCh = n.notifyCh
 	c.SnapshotThreshold = n.cfg.SnapshotThreshold
 	c.SnapshotInterval = n.cfg.SnapshotInterval
+	if n.cfg.TrailingLogs > 0 {
+		c.TrailingLogs = n.cfg.TrailingLogs
+	}
 	c.Logger = newRaftHCLog(n.log, &n.seenLeader)
 	return c
 }
@@ -640,6 +647,17 @@ func (f appliedFSM) Apply(l *raft.Log) any {
 	res := f.FSM.Apply(l)
 	f.n.wakeApplied()
 	return res
+}
+
+// StoreConfiguration implements raft.ConfigurationStore: raft hands it the
+// configuration entries (members added or removed) instead of Apply, and
+// they move the applied index too. Without it, the read index of a cluster
+// whose last entry is a membership change is never reached until the next
+// command: a node joining a quiet cluster never caught up, and every read
+// on a follower waited for a write.
+func (f appliedFSM) StoreConfiguration(index uint64, _ raft.Configuration) {
+	f.FSM.ConfigurationApplied(index)
+	f.n.wakeApplied()
 }
 
 // Restore wakes the waiters too: an installed snapshot moves the applied
