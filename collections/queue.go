@@ -135,9 +135,11 @@ func (q *Queue) Push(ctx context.Context, payload []byte, opts ...PushOption) (P
 // Pop hands out the oldest ready message with a receipt, hiding it for the
 // visibility timeout. When none is ready it waits up to wait for one (a push
 // wakes it at once); when none came in time it fails with ErrExpired. A wait
-// of 0 answers at once. Pop is not retried after an unknown outcome: a lost
-// reply leaves the message hidden until its visibility timeout, after which
-// it is delivered again.
+// of 0 answers at once. Pop carries a request id, so a retry after an
+// unknown outcome (a lost reply, a leader change) is answered with the
+// first pop's messages instead of popping again; past the server's window
+// of request ids, a lost reply leaves the message hidden until its
+// visibility timeout, after which it is delivered again.
 func (q *Queue) Pop(ctx context.Context, wait time.Duration, opts ...PopOption) (*Message, error) {
 	msgs, err := q.PopBatch(ctx, wait, 1, opts...)
 	if err != nil {

@@ -100,7 +100,8 @@ func (c *Client) DeleteCMS(ctx context.Context, name string) error {
 func (m *CMS) Delete(ctx context.Context) error { return m.c.delete(ctx, m.name, KindCMS) }
 
 // IncrBy adds n (positive) to item and answers its estimated count
-// afterwards (CMS.INCRBY). It is not retried after an unknown outcome.
+// afterwards (CMS.INCRBY). It carries a request id, so a retry after an
+// unknown outcome counts once.
 func (m *CMS) IncrBy(ctx context.Context, item []byte, n int64) (int64, error) {
 	if len(item) == 0 {
 		return 0, transport.Invalid("item", "must not be empty")

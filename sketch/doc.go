@@ -14,9 +14,9 @@
 // make them fast: one round trip for a whole batch.
 //
 // Bad arguments fail before anything is sent with an *transport.Error of
-// Kind "invalid" naming the field. Increments (CMS, Top-K) and t-digest adds
-// are not retried after an unknown outcome, since applying them twice would
-// count twice; everything else is.
+// Kind "invalid" naming the field. Every mutation carries a request id, so
+// increments (CMS, Top-K) and t-digest adds retried after an unknown outcome
+// count once, within the server's window of request ids.
 //
 // It can be used alone, without the root package:
 //

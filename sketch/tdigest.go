@@ -74,8 +74,8 @@ func (c *Client) DeleteTDigest(ctx context.Context, name string) error {
 // Delete removes the t-digest.
 func (t *TDigest) Delete(ctx context.Context) error { return t.c.delete(ctx, t.name, KindTDigest) }
 
-// Add adds observations (TDIGEST.ADD); NaN and infinities are invalid. It is
-// not retried after an unknown outcome.
+// Add adds observations (TDIGEST.ADD); NaN and infinities are invalid. It
+// carries a request id, so a retry after an unknown outcome adds them once.
 func (t *TDigest) Add(ctx context.Context, values ...float64) error {
 	if err := checkName("name", t.name); err != nil {
 		return err
