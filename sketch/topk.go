@@ -86,8 +86,8 @@ func (c *Client) DeleteTopK(ctx context.Context, name string) error {
 func (t *TopK) Delete(ctx context.Context) error { return t.c.delete(ctx, t.name, KindTopK) }
 
 // Add counts each item once and answers the items it expelled from the top
-// K, in the order that happened (TOPK.ADD). It is not retried after an
-// unknown outcome.
+// K, in the order that happened (TOPK.ADD). It carries a request id, so a
+// retry after an unknown outcome counts once.
 func (t *TopK) Add(ctx context.Context, items ...[]byte) ([][]byte, error) {
 	if err := checkName("name", t.name); err != nil {
 		return nil, err
