@@ -15,9 +15,23 @@
 //
 // Build first: under go run, kill -9 ends only the go command, and the
 // program it started keeps running and keeps the lock. The other instance
-// takes over within the lease TTL, with a higher fence token. Without WAYMAKER_ADDR it embeds a server, which only this process
-// can reach, so it plays both instances itself: a leads, then "crashes"
-// (drops its connection without unlocking), and b takes over.
+// takes over within the lease TTL, with a higher fence token.
+//
+// Against a three-node cluster the servers fail over too: start one with
+// scripts/local-cluster.sh, give both instances every node, and kill the
+// leading waymakerd (wm cluster status names it) instead of, or as well as,
+// the leading instance. The leading instance keeps its lock through the
+// server's failover (same fence token: its renewals go to the new leader),
+// and a killed instance's lock passes to the other as before:
+//
+//	scripts/local-cluster.sh /tmp/lc &
+//	export WAYMAKER_ADDR=127.0.0.1:8818,127.0.0.1:8819,127.0.0.1:8820
+//	/tmp/leader -name a & /tmp/leader -name b &
+//	go run ./cmd/wm cluster status      # then kill -9 the leading node's waymakerd
+//
+// Without WAYMAKER_ADDR it embeds a server, which only this process can
+// reach, so it plays both instances itself: a leads, then "crashes" (drops
+// its connection without unlocking), and b takes over.
 package main
 
 import (
