@@ -173,6 +173,14 @@ func MapError(ctx context.Context, err error) error {
 	if !ok {
 		return &Error{Kind: KindRPC, Code: codes.Unknown.String(), Message: err.Error(), Err: err}
 	}
+	if st.Code() == codes.DeadlineExceeded {
+		if _, ok := ctx.Deadline(); ok {
+			// The call's own deadline, propagated to the server, fired
+			// there a moment before here: it is still the context's
+			// deadline, so errors.Is(err, context.DeadlineExceeded) holds.
+			err = errors.Join(context.DeadlineExceeded, err)
+		}
+	}
 	return &Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err}
 }
 
