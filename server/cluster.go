@@ -205,6 +205,32 @@ func (rt *router) conn(addr string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
+// awaitEstablished waits, up to the hold time, until this node, a leader,
+// has established its term (its barrier applied every earlier entry): a
+// handler that reads local state before it proposes (a blocking pop, a
+// lock wait) must not see a new leader's state from before that. It
+// returns at once on a node that does not lead: the handler's proposal
+// then answers not_leader, which the client follows.
+func (rt *router) awaitEstablished(ctx context.Context) {
+	hold := time.NewTimer(rt.hold)
+	defer hold.Stop()
+	for {
+		changed := rt.s.node.Changed()
+		if rt.s.node.Ready() || !rt.s.node.IsLeader() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-hold.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-rt.s.stopping:
+			return
+		}
+	}
+}
+
 // forwardTo returns the context for a call forwarded to the leader id: it
 // is cancelled as soon as this node sees another leader (or none), since
 // a leader that lost its role, or was paused, may never answer. done ends
@@ -372,6 +398,7 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 		return next(ctx, req)
 	}
 	if forwarded(ctx) {
+		rt.awaitEstablished(ctx)
 		return next(ctx, req)
 	}
 	conn, id, err := rt.leaderID(ctx)
@@ -379,6 +406,7 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 		if err != nil {
 			return nil, err
 		}
+		rt.awaitEstablished(ctx)
 		return next(ctx, req)
 	}
 	out, err := newMessage(info.FullMethod, false)
@@ -412,6 +440,7 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 		return next(srv, ss)
 	}
 	if forwarded(ctx) {
+		rt.awaitEstablished(ctx)
 		return next(srv, ss)
 	}
 	conn, id, err := rt.leaderID(ctx)
@@ -419,6 +448,7 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 		return err
 	}
 	if conn == nil {
+		rt.awaitEstablished(ctx)
 		return next(srv, ss)
 	}
 	fctx, done := rt.forwardTo(ctx, id)
