@@ -84,7 +84,7 @@ func TestClusterTransferLeader(t *testing.T) {
 			t.Logf("last status of %s: %+v", nodeID(target), last)
 		}
 	})
-	waitFor(t, nodeID(target)+" leading", func() bool {
+	pollFor(t, nodeID(target)+" leading", func() bool {
 		r := wm(t, c.Addrs()[target], "", "cluster", "status", "--json")
 		last = r
 		var st clusterStatusJSON
@@ -107,7 +107,7 @@ func TestClusterTransferLeader(t *testing.T) {
 	}
 	// The node it names takes over.
 	named := strings.TrimSpace(strings.TrimPrefix(out, "leader is now "))
-	waitFor(t, named+" leading", func() bool {
+	pollFor(t, named+" leading", func() bool {
 		r := wm(t, all, "", "cluster", "status", "--json")
 		var st clusterStatusJSON
 		return r.code == 0 && json.Unmarshal([]byte(r.out), &st) == nil && st.LeaderID == named

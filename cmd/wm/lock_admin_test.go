@@ -12,7 +12,7 @@ import (
 func TestLockLsAndRelease(t *testing.T) {
 	addr := waymakertest.Start(t).Addr()
 	out, stop := background(t, addr, "lock", "acquire", "jobs/a", "--ttl", "30s", "--json")
-	waitFor(t, "the grant", func() bool { return strings.Contains(out.String(), `"event":"acquired"`) })
+	out.waitFor(t, "the grant", `"event":"acquired"`)
 
 	ls := decode[[]map[string]any](t, wm(t, addr, "", "lock", "ls", "--prefix", "jobs/", "--json"))
 	if len(ls) != 1 || ls[0]["key"] != "jobs/a" {

@@ -106,16 +106,45 @@ func TestKV(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by a command running in another goroutine.
+// syncBuffer is written by a command running in another goroutine; each
+// write wakes whoever waits for what it holds.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced by each write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor waits up to 10 s until the output contains want.
+func (s *syncBuffer) waitFor(t *testing.T, what, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), want) {
+			s.mu.Unlock()
+			return
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s: output so far %q", what, s.String())
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -147,14 +176,19 @@ func background(t *testing.T, addr string, args ...string) (out *syncBuffer, sto
 	return out, stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// pollFor asks a server, every 10 ms for up to 10 s, until cond holds: a
+// cluster's state (who leads) is only seen through its answers.
+func pollFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
 	}
 }
 
@@ -163,9 +197,9 @@ func TestKVWatch(t *testing.T) {
 	ok(t, wm(t, addr, "", "kv", "add", "w"))
 	ok(t, wm(t, addr, "", "kv", "put", "w", "a", "1"))
 	out, stop := background(t, addr, "kv", "watch", "w", "--json")
-	waitFor(t, "the current value", func() bool { return strings.Contains(out.String(), `"key":"a"`) })
+	out.waitFor(t, "the current value", `"key":"a"`)
 	ok(t, wm(t, addr, "", "kv", "put", "w", "b", "2"))
-	waitFor(t, "the change", func() bool { return strings.Contains(out.String(), `"key":"b"`) })
+	out.waitFor(t, "the change", `"key":"b"`)
 	if code := stop(); code != 0 {
 		t.Fatalf("watch ended with exit %d", code)
 	}
@@ -208,9 +242,9 @@ func TestStreamAndConsumer(t *testing.T) {
 	}
 
 	out, stop := background(t, addr, "stream", "sub", "orders", "orders.*", "--all")
-	waitFor(t, "stored messages", func() bool { return strings.Contains(out.String(), "[2] orders.new second") })
+	out.waitFor(t, "stored messages", "[2] orders.new second")
 	ok(t, wm(t, addr, "", "stream", "pub", "orders", "orders.late", "third"))
-	waitFor(t, "a new message", func() bool { return strings.Contains(out.String(), "[3] orders.late third") })
+	out.waitFor(t, "a new message", "[3] orders.late third")
 	if code := stop(); code != 0 {
 		t.Fatalf("sub ended with exit %d", code)
 	}
@@ -228,7 +262,7 @@ func TestStreamAndConsumer(t *testing.T) {
 func TestLockAcquireHoldsUntilStopped(t *testing.T) {
 	addr := waymakertest.Start(t).Addr()
 	out, stop := background(t, addr, "lock", "acquire", "jobs", "--ttl", "2s", "--json")
-	waitFor(t, "the grant", func() bool { return strings.Contains(out.String(), `"event":"acquired"`) })
+	out.waitFor(t, "the grant", `"event":"acquired"`)
 
 	info := decode[map[string]any](t, wm(t, addr, "", "lock", "info", "jobs", "--json"))
 	if hs, _ := info["holders"].([]any); len(hs) != 1 {
