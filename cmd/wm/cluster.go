@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/cluster"
 )
 
@@ -157,7 +154,7 @@ leader is known; it prints that leader's id.`,
 			if err != nil {
 				return err
 			}
-			leader, err := transferLeadership(ctx, c.Cluster(), id)
+			leader, err := c.Cluster().TransferLeadership(ctx, id)
 			if err != nil {
 				return err
 			}
@@ -169,45 +166,4 @@ leader is known; it prints that leader's id.`,
 		},
 	}
 	return group("cluster", "cluster membership and leadership", status, members, addVoter, addNonvoter, remove, transfer)
-}
-
-// transferLeadership hands leadership over and settles the one outcome the
-// call cannot report itself: a follower forwards it to the leader, the
-// leader steps down as asked, and the follower, seeing its leader lose the
-// role before answering, says the outcome is unknown (Unavailable). Named,
-// the transfer is safe to ask again: the target, once leading, answers with
-// its own id. Unnamed, it is not (it would move leadership twice), so the
-// new leader is read from Status instead, within ctx.
-func transferLeadership(ctx context.Context, cl *cluster.Client, id string) (string, error) {
-	var before string
-	if id == "" {
-		st, err := cl.Status(ctx)
-		if err != nil {
-			return "", err
-		}
-		before = st.LeaderID
-	}
-	leader, err := cl.TransferLeadership(ctx, id)
-	var we *waymaker.Error
-	if err == nil || !errors.As(err, &we) || we.Kind != waymaker.KindRPC || we.Code != "Unavailable" {
-		return leader, err
-	}
-	if id != "" {
-		if leader, again := cl.TransferLeadership(ctx, id); again == nil {
-			return leader, nil
-		}
-		return "", err
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if st, serr := cl.Status(ctx); serr == nil && st.LeaderID != "" && st.LeaderID != before {
-			return st.LeaderID, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-tick.C: // polling the cluster's view of its leader, bounded by --timeout
-		}
-	}
 }
