@@ -28,6 +28,16 @@ type Limits = api.Limits
 // Peer is one initial voter of a cluster: its node id and raft address.
 type Peer = raftnode.Peer
 
+// Faults injects network faults into one node: raft messages to or from
+// chosen peers are dropped (Cut, either direction) or delayed (SetDelay),
+// and calls are not forwarded across a cut, until Heal. Give it to the node
+// as Config.Faults; waymakertest.Cluster's Partition and Heal drive one per
+// node.
+type Faults = raftnode.Faults
+
+// NewFaults returns Faults that pass everything.
+func NewFaults() *Faults { return raftnode.NewFaults() }
+
 // ParsePeers parses a --bootstrap list, "id=host:port,id=host:port".
 func ParsePeers(s string) ([]Peer, error) { return raftnode.ParsePeers(s) }
 
@@ -89,9 +99,9 @@ type Config struct {
 	// RaftListener, when set, is the listener the raft transport accepts
 	// peers on instead of binding RaftListen; waymakertest uses it.
 	RaftListener net.Listener
-	// Faults injects network faults into the raft transport and the
+	// Faults (NewFaults) injects network faults into the raft transport and the
 	// forwarding of calls; waymakertest.Cluster sets it.
-	Faults *raftnode.Faults
+	Faults *Faults
 	// Logger receives the server's logs, raft's included. Default: discard.
 	Logger *zap.Logger
 	// Limits bounds request sizes. Zero fields take their defaults.

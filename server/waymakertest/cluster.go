@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/server"
-	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
 
 // Cluster is a running test cluster of waymaker nodes on loopback: real
@@ -21,7 +20,7 @@ type Cluster struct {
 	t      testing.TB
 	opts   options
 	nodes  []*Server
-	faults []*raftnode.Faults
+	faults []*server.Faults
 	ids    []string
 }
 
@@ -84,7 +83,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 // dir and fault injector, its client address advertised, the cluster's
 // timeouts, then boot and the options' configuration.
 func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Server {
-	f := raftnode.NewFaults()
+	f := server.NewFaults()
 	cfg := server.Config{
 		// Advertised up front, so that the client address is recorded
 		// with the cluster before Start returns.
