@@ -28,7 +28,8 @@
 // [Connect] takes one host:port (the default port is 8818), [ConnectMulti]
 // several, balanced round-robin. Neither waits for the network: the first
 // call connects, and calls retry through outages until their context's
-// deadline (see [transport] for the retry rule). Options: [WithTLS],
+// deadline (see [transport] for the retry rule). Options: [WithTLS] (or
+// [WithTLSFiles], a CA file and optionally a client certificate),
 // [WithToken], [WithCallTimeout], [WithBackoff], [WithLogger]. A Client is
 // safe for concurrent use; [Client.Close] stops everything it started, and
 // leaves held locks to expire on their leases.

@@ -74,6 +74,14 @@ var (
 	// ErrUnimplemented: the server does not implement the call (an older
 	// or partial server).
 	ErrUnimplemented = transport.ErrUnimplemented
+	// ErrUnauthenticated: the server enforces authentication and the call
+	// carried no valid credentials (no token, a wrong one, or no client
+	// certificate). Connect with WithToken or a client certificate.
+	ErrUnauthenticated = transport.ErrUnauthenticated
+	// ErrPermissionDenied: the caller's roles do not grant the action on
+	// the resource; the message names the subsystem, the resource and the
+	// action, e.g. "needs kv:orders:write".
+	ErrPermissionDenied = transport.ErrPermissionDenied
 	// ErrUnavailable: the server could not be reached (gRPC Unavailable),
 	// and the call could not or might not be retried further.
 	ErrUnavailable = transport.ErrUnavailable

@@ -94,6 +94,18 @@ func ExampleConnect() {
 	fmt.Println("holders:", len(info.Holders), "waiting:", info.Waiters)
 }
 
+// Over mutual TLS from PEM files: the CA that signed the server's
+// certificate, and this client's certificate and key (pass "" for both when
+// the server does not ask for one).
+func ExampleWithTLSFiles() {
+	ctx := context.Background()
+	client, err := waymaker.Connect(ctx, "db1:8818", waymaker.WithTLSFiles("ca.pem", "client.pem", "client-key.pem"))
+	if err != nil {
+		panic(err) // names the file that could not be used
+	}
+	defer client.Close()
+}
+
 // Several nodes, balanced round-robin, over TLS with a bearer token.
 func ExampleConnectMulti() {
 	ctx := context.Background()

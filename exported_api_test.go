@@ -13,7 +13,7 @@ import (
 )
 
 // The subsystem packages whose exported API must not show generated code.
-var subsystemPackages = []string{"lock", "kv", "stream", "collections", "sketch", "objstore", "cache", "cluster"}
+var subsystemPackages = []string{"lock", "kv", "stream", "collections", "sketch", "objstore", "cache", "cluster", "auth"}
 
 // TestNoGenpbInExportedAPI holds the rule that generated types stay behind
 // the subsystem packages: no exported function, method, type, field,

@@ -3,6 +3,7 @@ package waymaker
 import (
 	"context"
 
+	"git.awesomike.com/pub/waymaker-client/go/auth"
 	"git.awesomike.com/pub/waymaker-client/go/cache"
 	"git.awesomike.com/pub/waymaker-client/go/cluster"
 	"git.awesomike.com/pub/waymaker-client/go/collections"
@@ -95,7 +96,16 @@ func (c *Client) Cache() *cache.Client { return c.cache }
 // membership changes. It is a cheap handle and touches no network.
 func (c *Client) Cluster() *cluster.Client { return cluster.New(c.conn) }
 
+// Auth returns the permissions administration client: roles, the
+// identities bound to them, and WhoAmI. It touches no network.
+func (c *Client) Auth() *auth.Client { return auth.New(c.conn) }
+
 // StaleRead returns a context under which reads may be answered from the
 // local state of whichever node they reach, without confirming it is
 // current (transport.StaleRead). Reads are linearizable by default.
 func StaleRead(ctx context.Context) context.Context { return transport.StaleRead(ctx) }
+
+// LinearizableRead returns a context under which reads are linearizable
+// even on a server whose Config.StaleReads makes stale reads its default
+// (transport.LinearizableRead).
+func LinearizableRead(ctx context.Context) context.Context { return transport.LinearizableRead(ctx) }

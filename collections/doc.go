@@ -35,7 +35,9 @@
 // (transport.Fence): the server applies each only if, at its place in the
 // log, that lock is held exclusively with that token by a live lease.
 // Otherwise nothing changes and the call fails with ErrFenced (result
-// code "fenced", the message giving the current token).
+// code "fenced", the message giving the current token). A single Push or
+// Ack also takes the package-level option, as kv, stream and objstore
+// writes do: q.Push(ctx, payload, collections.WithFence(l.Fence())).
 //
 // It can be used alone, without the root package:
 //

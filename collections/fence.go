@@ -60,3 +60,36 @@ func (q *Queue) WithFence(f transport.Fence) *Queue {
 	c.fence = fenceOf(f)
 	return &c
 }
+
+// FenceOption is WithFence's option: a PushOption and an AckOption.
+type FenceOption struct{ f transport.Fence }
+
+func (o FenceOption) applyPush(p *pushOptions) { p.fence = &o.f }
+func (o FenceOption) applyAck(a *ackOptions)   { a.fence = &o.f }
+
+// AckOption sets an option of Queue.Ack.
+type AckOption interface{ applyAck(*ackOptions) }
+
+type ackOptions struct{ fence *transport.Fence }
+
+// WithFence makes one Push or Ack conditional on f, as the other
+// subsystems' WithFence options do (kv.WithFence, stream.WithFence,
+// objstore.WithFence):
+//
+//	_, err := q.Push(ctx, payload, collections.WithFence(l.Fence()))
+//
+// It takes precedence over a fence the handle has (Queue.WithFence). The
+// hash and set writes take variadic fields or members, so they are fenced
+// through their handle instead (HashStore.WithFence, SetStore.WithFence).
+// An invalid f (an empty key, a zero token) fails the call before anything
+// is sent.
+func WithFence(f transport.Fence) FenceOption { return FenceOption{f} }
+
+// callFence is the fence of one call: its option's when given, else the
+// handle's.
+func callFence(handle fence, opt *transport.Fence) fence {
+	if opt != nil {
+		return fenceOf(*opt)
+	}
+	return handle
+}

@@ -107,10 +107,11 @@ func (q *Queue) Push(ctx context.Context, payload []byte, opts ...PushOption) (P
 	} else if !utf8.ValidString(o.id) {
 		return PushResult{}, transport.Invalid("WithID", "the id must be valid UTF-8")
 	}
-	if err := q.fence.err; err != nil {
+	fc := callFence(q.fence, o.fence)
+	if err := fc.err; err != nil {
 		return PushResult{}, err
 	}
-	req := &pb.CollectionsServiceQueuePushRequest{RequestId: transport.NewRequestID(), Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs, Fence: q.fence.pb}
+	req := &pb.CollectionsServiceQueuePushRequest{RequestId: transport.NewRequestID(), Queue: q.name, Payload: payload, Id: o.id, Attributes: o.attrs, Fence: fc.pb}
 	if o.delay != nil {
 		if err := checkDuration("WithDelay", *o.delay); err != nil {
 			return PushResult{}, err
@@ -249,15 +250,21 @@ func checkReceipt(receipt string) error {
 
 // Ack deletes a popped message. A receipt that is no longer current (the
 // message became visible again, was popped again, or was acked) fails with
-// ErrNotOwner: another consumer may be processing the message.
-func (q *Queue) Ack(ctx context.Context, receipt string) error {
+// ErrNotOwner: another consumer may be processing the message. WithFence
+// makes it conditional on a held lock.
+func (q *Queue) Ack(ctx context.Context, receipt string, opts ...AckOption) error {
 	if err := checkReceipt(receipt); err != nil {
 		return err
 	}
-	if err := q.fence.err; err != nil {
+	var o ackOptions
+	for _, opt := range opts {
+		opt.applyAck(&o)
+	}
+	fc := callFence(q.fence, o.fence)
+	if err := fc.err; err != nil {
 		return err
 	}
-	req := &pb.CollectionsServiceQueueAckRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt, Fence: q.fence.pb}
+	req := &pb.CollectionsServiceQueueAckRequest{RequestId: transport.NewRequestID(), Queue: q.name, Receipt: receipt, Fence: fc.pb}
 	_, err := transport.Call(ctx, q.c.conn, transport.Idempotent, func(ctx context.Context) (*pb.CollectionsServiceQueueAckResponse, error) {
 		return q.c.rpc.QueueAck(ctx, req)
 	})

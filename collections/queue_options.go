@@ -1,6 +1,10 @@
 package collections
 
-import "time"
+import (
+	"time"
+
+	"git.awesomike.com/pub/waymaker-client/go/transport"
+)
 
 // PushOption sets a per-message option of Queue.Push.
 type PushOption interface{ applyPush(*pushOptions) }
@@ -9,6 +13,7 @@ type pushOptions struct {
 	id    string
 	delay *time.Duration
 	attrs map[string]string
+	fence *transport.Fence // WithFence's
 }
 
 type pushFunc func(*pushOptions)

@@ -38,7 +38,13 @@ const watchBuffer = 64
 // so the caller sees no gap and no duplicate. A watcher that falls further
 // behind than the server keeps for it ends with an error matching
 // transport.ErrCompacted, after the events up to where it fell behind:
-// never with a gap. It ends as every SDK iterator does (see the transport
+// never with a gap. A reader that stops reading costs the server little:
+// the watcher buffers 64 events, gRPC's flow control then holds the server
+// back, which keeps at most one bounded batch for it (its
+// Limits.SubscriptionBuffer, default 256 events and 1 MiB) and goes on
+// serving writers and other watchers; when the reader reads again it gets
+// every change from where it stopped, in order, once, as long as the
+// server still keeps them. It ends as every SDK iterator does (see the transport
 // package doc, # Iterators): Next returns the zero Event and a non-nil
 // error saying why. Call Stop when done.
 type Watcher struct {

@@ -34,7 +34,7 @@ func (c *Client) Acquire(ctx context.Context, key string, cfg Config) (*Lock, er
 	if err := validateKey("key", key); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, key, nil, Exclusive, cfg)
+	return c.acquire(ctx, key, nil, Exclusive, cfg, nil)
 }
 
 // AcquireRead takes key shared: any number of readers hold it together, and
@@ -44,7 +44,7 @@ func (c *Client) AcquireRead(ctx context.Context, key string, cfg Config) (*Lock
 	if err := validateKey("key", key); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, key, nil, Shared, cfg)
+	return c.acquire(ctx, key, nil, Shared, cfg, nil)
 }
 
 // MultiLock takes every key exclusively, or none, under one lease. The
@@ -55,11 +55,12 @@ func (c *Client) MultiLock(ctx context.Context, keys []string, cfg Config) (*Loc
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return c.acquire(ctx, "", append([]string(nil), keys...), Exclusive, cfg)
+	return c.acquire(ctx, "", append([]string(nil), keys...), Exclusive, cfg, nil)
 }
 
-// acquire takes keys (a MultiLock), or key alone when keys is nil.
-func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mode, cfg Config) (*Lock, error) {
+// acquire takes keys (a MultiLock), or key alone when keys is nil; the
+// grant carries value (an election candidate's).
+func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mode, cfg Config, value []byte) (*Lock, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 	want := 1 // grants: one per key
 	if keys != nil {
 		want = len(keys)
-		req := &lockpb.LockServiceMultiTryAcquireRequest{Keys: keys, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
+		req := &lockpb.LockServiceMultiTryAcquireRequest{Keys: keys, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds(), Value: value}
 		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceMultiTryAcquireResponse, error) {
 			stamp()
 			req.MaxWaitMs = remaining()
@@ -103,7 +104,7 @@ func (c *Client) acquire(ctx context.Context, key string, keys []string, mode Mo
 		}
 		lease = resp.GetLease()
 	} else {
-		req := &lockpb.LockServiceTryAcquireRequest{Key: key, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds()}
+		req := &lockpb.LockServiceTryAcquireRequest{Key: key, Mode: mode.pb(), Scope: cfg.Scope.pb(), RequestId: l.requestID, LeaseTtlMs: ttl.Milliseconds(), Value: value}
 		resp, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*lockpb.LockServiceTryAcquireResponse, error) {
 			stamp()
 			req.MaxWaitMs = remaining()
@@ -152,6 +153,9 @@ type Holder struct {
 	FenceToken uint64
 	// LeaseExpiresAtMs is when the lease expires unless renewed (epoch ms).
 	LeaseExpiresAtMs int64
+	// Value is what the acquisition carried (an Election candidate's
+	// value); nil for a plain lock.
+	Value []byte
 }
 
 // Inspect reports who holds key in scope and how many wait for it. It is a
@@ -177,7 +181,7 @@ func infoOf(holders []*lockpb.LockLease, waiters int64, last uint64) Info {
 	info := Info{Waiters: waiters, LastFenceToken: last}
 	for _, h := range holders {
 		for _, g := range h.GetGrants() {
-			info.Holders = append(info.Holders, Holder{LeaseID: h.GetLeaseId(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken(), LeaseExpiresAtMs: h.GetLeaseExpiresAtMs()})
+			info.Holders = append(info.Holders, Holder{LeaseID: h.GetLeaseId(), Mode: modeOf(g.GetMode()), FenceToken: g.GetFenceToken(), LeaseExpiresAtMs: h.GetLeaseExpiresAtMs(), Value: h.GetValue()})
 		}
 	}
 	return info

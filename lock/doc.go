@@ -3,21 +3,33 @@
 //
 // # Fencing writes
 //
-// (*Lock).Fence (FenceFor(key) for the other keys of a MultiLock) gives
+// (*Lock).Fence (Fence(key) for each key of a MultiLock) gives
 // the transport.Fence of a held grant. Every subsystem's writes take it
-// (kv.WithFence, stream.WithFence, objstore.WithFence, cache.WithFence, the
-// WithFence of a collections handle), and the server then applies the
-// write only if, at its place in the log, the lock is still held with that
-// token; otherwise nothing changes and the write fails with ErrFenced. The
-// check is the server's, in the same replicated log as the write, so a
-// holder paused past its lease cannot write through it. Only quorum-scope
-// locks (the default) can fence: a local-scope grant is not replicated.
+// (kv.WithFence, stream.WithFence, objstore.WithFence, cache.WithFence,
+// collections.WithFence or a collections handle's WithFence), and the
+// server then applies the write only if, at its place in the log, the lock
+// is still held with that token; otherwise nothing changes and the write
+// fails with ErrFenced. The check is the server's, in the same replicated
+// log as the write, so a holder paused past its lease cannot write through
+// it. Only quorum-scope locks (the default) can fence: a local-scope grant
+// is not replicated.
 //
 // It can be used alone, without the root package:
 //
 //	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
 //	c := lock.New(conn)
 //	l, err := c.Acquire(ctx, "leader:reports", lock.Config{LeaseTTL: 30 * time.Second})
+//
+// # Leader election
+//
+// Election is a recipe on this package's own calls: Campaign waits in FIFO
+// order for the election's key and returns a Leadership, a held Lock
+// renewed in the background, whose Fence every leader write should carry;
+// Resign hands over at once. Leader reads the current leader's value and
+// fence; Observe delivers every change of leader once, in apply order,
+// from the server's replicated record of the key's holders, and resumes
+// after a reconnect or failover from its last revision (ErrCompacted,
+// never a gap, when the server no longer keeps the changes after it).
 //
 // # Acquiring
 //

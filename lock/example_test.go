@@ -60,3 +60,27 @@ func ExampleClient_MultiLock() {
 		fmt.Println(g.Key, g.FenceToken)
 	}
 }
+
+// An election: campaign, lead with fenced writes, resign; an observer
+// elsewhere sees every change of leader.
+func ExampleElection() {
+	ctx := context.Background()
+	conn, err := transport.Dial(ctx, []string{"localhost:8818"})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	e, err := lock.New(conn).Election("leader:reports", lock.ElectionConfig{LeaseTTL: 10 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	leadership, err := e.Campaign(ctx, []byte("worker-1"))
+	if err != nil {
+		panic(err)
+	}
+	defer leadership.Resign(ctx)
+	fmt.Println("leading with fence", leadership.Fence()) // pass it to kv.WithFence and the others
+	if ld, err := e.Leader(ctx); err == nil {
+		fmt.Printf("leader %s, token %d\n", ld.Value, ld.Fence.Token)
+	}
+}

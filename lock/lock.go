@@ -244,15 +244,20 @@ func (l *Lock) FenceToken() uint64 { return l.grants[0].FenceToken }
 
 // Fence returns the fence of the (first) key, for a fenced write through
 // any subsystem's WithFence option: the server applies that write only
-// while this lock is held with this token (see transport.Fence). Use
-// FenceFor for the other keys of a MultiLock.
-func (l *Lock) Fence() transport.Fence {
-	return transport.Fence{Key: l.key, Token: l.grants[0].FenceToken}
+// while this lock is held with this token (see transport.Fence). A
+// MultiLock's handle gives the fence of each of its keys with
+// Fence(key); a key it does not hold gives the zero Fence, which every
+// fenced call refuses as invalid before sending anything.
+func (l *Lock) Fence(key ...string) transport.Fence {
+	if len(key) == 0 {
+		return transport.Fence{Key: l.key, Token: l.grants[0].FenceToken}
+	}
+	return l.FenceFor(key[0])
 }
 
 // FenceFor returns the fence of key, one of the keys this lock holds (a
-// MultiLock's), or the zero Fence when it holds no such key, which every
-// fenced call refuses as invalid before sending anything.
+// MultiLock's), or the zero Fence when it holds no such key. It is
+// Fence(key).
 func (l *Lock) FenceFor(key string) transport.Fence {
 	for _, g := range l.grants {
 		if g.Key == key {

@@ -18,7 +18,7 @@ import (
 // io.EOF, which comes only after the data's SHA-256 matched the object's
 // digest (ErrDigestMismatch otherwise), and Close it.
 //
-// A Reader holds at most a few chunks in memory. When its stream drops (a
+// A Reader holds at most a few chunks in memory (WithReadAhead). When its stream drops (a
 // server restart, a network failure) it reopens the download at the next
 // byte it needs, pinned to the same version, so the bytes read are each
 // delivered exactly once; if that version is gone meanwhile, Read fails
@@ -32,9 +32,6 @@ type Reader struct {
 	progress ProgressFunc
 }
 
-// readAhead is how many chunks a Reader buffers ahead of the caller.
-const readAhead = 2
-
 // Get opens the latest version of the object name for reading. It waits for
 // the object's info, so a missing object fails here with ErrNotFound. The
 // download ends when the Reader is read to the end or closed, or when ctx
@@ -43,7 +40,10 @@ func (s *Store) Get(ctx context.Context, name string, opts ...GetOption) (*Reade
 	if err := validObjectName("name", name); err != nil {
 		return nil, err
 	}
-	o := getOptionsOf(opts)
+	o, err := getOptionsOf(opts)
+	if err != nil {
+		return nil, err
+	}
 	// The download's resume point is the next offset and the pinned
 	// revision; the first message carries the info (read by Get once the
 	// pump has started: StartPump returns after that message was handled).
@@ -99,7 +99,7 @@ func (s *Store) Get(ctx context.Context, name string, opts ...GetOption) (*Reade
 		}
 		return done()
 	}
-	p, err := transport.StartPump(ctx, s.c.conn, transport.PumpConfig{Buffer: readAhead, AwaitFirst: true}, open, handle)
+	p, err := transport.StartPump(ctx, s.c.conn, transport.PumpConfig{Buffer: o.readAhead, AwaitFirst: true}, open, handle)
 	if err != nil {
 		return nil, err
 	}

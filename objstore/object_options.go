@@ -31,7 +31,8 @@ type putOptions struct {
 }
 
 type getOptions struct {
-	progress ProgressFunc
+	progress  ProgressFunc
+	readAhead int
 }
 
 type putFunc func(*putOptions)
@@ -123,12 +124,38 @@ func writeFence(opts []WriteOption) (*commonpb.Fence, error) {
 	return transport.FencePB(*o.fence), nil
 }
 
-func getOptionsOf(opts []GetOption) getOptions {
-	var o getOptions
+// DefaultReadAhead is how many chunks a Reader holds ahead of the caller
+// unless WithReadAhead says otherwise; MaxReadAhead bounds the option.
+const (
+	DefaultReadAhead = 2
+	MaxReadAhead     = 64
+)
+
+type getFunc func(*getOptions)
+
+func (f getFunc) applyGet(o *getOptions) { f(o) }
+
+// WithReadAhead sets how many chunks (of the store's chunk size) a Reader
+// receives ahead of the caller: 1 to MaxReadAhead, default
+// DefaultReadAhead. More hides more of the network's latency; each costs a
+// chunk of memory. Beyond these, what is in flight is bounded by gRPC's
+// flow-control window (64 KiB per stream at first, grown by gRPC's
+// bandwidth estimate; grpc.WithInitialWindowSize through WithDialOptions
+// fixes it). A Put holds the chunk it is sending and what the same window
+// lets through: the server stops reading while its raft pipeline is full.
+func WithReadAhead(chunks int) GetOption {
+	return getFunc(func(o *getOptions) { o.readAhead = chunks })
+}
+
+func getOptionsOf(opts []GetOption) (getOptions, error) {
+	o := getOptions{readAhead: DefaultReadAhead}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.applyGet(&o)
 		}
 	}
-	return o
+	if o.readAhead < 1 || o.readAhead > MaxReadAhead {
+		return o, transport.Invalid("WithReadAhead", "must be 1 to %d chunks, got %d", MaxReadAhead, o.readAhead)
+	}
+	return o, nil
 }

@@ -18,7 +18,7 @@ for m in $direct; do
 	[[ $m =~ $allowed ]] || bad "SDK go.mod requires $m directly"
 done
 
-subsystems="lock kv stream collections sketch objstore cache cluster"
+subsystems="lock kv stream collections sketch objstore cache cluster auth"
 for s in $subsystems; do
 	[ -d "$s" ] || continue
 	deps=$(go list -deps "./$s")

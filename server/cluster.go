@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -59,13 +58,13 @@ const (
 // is a read, anything else a write, with the few exceptions listed here.
 func routes(g *grpc.Server) map[string]route {
 	exceptions := map[string]route{
-		// Blobs live on the node that took the Put until cluster data
-		// replicates them: read them where writes go.
-		"/waymaker.v1.ObjectStoreService/Get": routeLeader,
 		// The leader's half of every read barrier.
 		"/waymaker.v1.ClusterService/ReadIndex": routeLeader,
 		// What this node knows; also answers without a leader.
 		"/waymaker.v1.ClusterService/Status": routeLocal,
+		// A session stream is served where it lands; each call it carries
+		// passes this router as its unary call would (internal/session).
+		"/waymaker.session.v1.SessionService/Call": routeLocal,
 	}
 	m := map[string]route{}
 	for svc, info := range g.GetServiceInfo() {
@@ -128,17 +127,18 @@ func forwardContext(ctx context.Context) context.Context {
 		delete(md, k)
 	}
 	md.Set(forwardedKey, "1")
+	setForwardAuth(ctx, md)
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
-// errNoLeader answers a call that found no leader within the hold time.
-func (rt *router) errNoLeader() error {
+// errNoLeader answers a call that found no leader within hold.
+func (rt *router) errNoLeader(hold time.Duration) error {
 	id, addr := rt.s.node.Leader()
 	hint := "no leader is known"
 	if id != "" {
 		hint = fmt.Sprintf("the last known leader is %s at %q, which this node cannot reach", id, addr)
 	}
-	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", rt.hold, hint)
+	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", hold, hint)
 }
 
 // leader waits, up to the hold time, until a leader is known that is
@@ -173,7 +173,7 @@ func (rt *router) leaderID(ctx context.Context) (*grpc.ClientConn, string, error
 		case <-changed:
 		case <-announced:
 		case <-hold.C:
-			return nil, "", rt.errNoLeader()
+			return nil, "", rt.errNoLeader(d)
 		case <-ctx.Done():
 			return nil, "", status.FromContextError(ctx.Err()).Err()
 		case <-rt.s.stopping:
@@ -192,7 +192,7 @@ func (rt *router) conn(addr string) (*grpc.ClientConn, error) {
 		rt.conns = map[string]*grpc.ClientConn{}
 	}
 	c, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(rt.s.tls.dialCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(rt.s.cfg.Limits.MaxMessageSize), grpc.MaxCallSendMsgSize(rt.s.cfg.Limits.MaxMessageSize)),
 		// A leader that stops answering (paused, cut off) without closing
 		// its connections is noticed by the pings, not by TCP.
@@ -333,23 +333,49 @@ func (rt *router) barrier(ctx context.Context, hold time.Duration) error {
 		changed := rt.s.node.Changed()
 		idx, err := rt.readIndex(hctx)
 		if err == nil {
-			if err := rt.s.node.WaitApplied(ctx, idx); err != nil {
-				return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
-			}
-			return nil
+			return rt.catchUp(ctx, idx, hold)
 		}
 		if !errors.Is(err, errLeaderMoved) {
 			return err
 		}
+		// Unavailable from the leader may not mean it moved: a leader that
+		// is itself starting (the whole cluster restarted at once) refuses
+		// every call until its own Start returns, and no leadership change
+		// comes to wake this loop. So ask again after a bounded pause too.
+		retry := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-changed:
+		case <-retry.C:
 		case <-hctx.Done():
+			retry.Stop()
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			return rt.errNoLeader()
+			return rt.errNoLeader(hold)
 		}
+		retry.Stop()
 	}
+}
+
+// catchUp waits until this node has applied index (a read index the
+// leader answered), for at most hold: a node cut off from the
+// leader's appends (a one-way partition) may learn an index it will not
+// reach while the cut lasts, and a read waiting on it for the caller's
+// whole deadline would hold the caller there instead of letting it retry
+// on a node that can serve it.
+func (rt *router) catchUp(ctx context.Context, idx uint64, hold time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, hold)
+	defer cancel()
+	err := rt.s.node.WaitApplied(wctx, idx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	case wctx.Err() != nil:
+		return status.Errorf(codes.Unavailable, "waymaker: this node did not catch up to the leader's read index %d within %v (it may be cut off from the leader); retry", idx, hold)
+	}
+	return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
 }
 
 // longHold marks a context whose deadline, not the hold time, bounds the
@@ -399,6 +425,9 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	}
 	if forwarded(ctx) {
 		rt.awaitEstablished(ctx)
+		if out, ok := rt.notLeaderReply(info.FullMethod); ok {
+			return out, nil
+		}
 		return next(ctx, req)
 	}
 	conn, id, err := rt.leaderID(ctx)
@@ -426,9 +455,37 @@ func (rt *router) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 		if moved && ctx.Err() == nil {
 			return nil, errMoved(id)
 		}
-		return nil, err
+		return nil, forwardTLSError(id, err)
 	}
 	return out, nil
+}
+
+// notLeaderReply answers a forwarded call that reached a node which does
+// not lead: not_leader, naming the leader it knows at its client address,
+// which the client follows. Its handler must not run: some read local
+// state before they propose (a bucket's existence, a queue's messages),
+// and a node that lost leadership may not have applied what the new
+// leader committed, so it would answer not_found for a bucket that exists.
+// ok is false on the leader, or for a method whose response has no result.
+func (rt *router) notLeaderReply(fullMethod string) (proto.Message, bool) {
+	if rt.s.node.IsLeader() {
+		return nil, false
+	}
+	out, err := newMessage(fullMethod, false)
+	if err != nil {
+		return nil, false
+	}
+	m := out.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("result")
+	if fd == nil || fd.Message() == nil || fd.Message().FullName() != "waymaker.v1.Result" {
+		return nil, false
+	}
+	id, addr := rt.s.node.Leader()
+	nl := &raftnode.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	r := result.Fail(result.CodeNotLeader, nl.Error())
+	r.LeaderHint = addr
+	m.Set(fd, protoreflect.ValueOfMessage(r.ProtoReflect()))
+	return out, true
 }
 
 func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
@@ -456,7 +513,7 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 	if moved := done(); err != nil && moved && ctx.Err() == nil {
 		return errMoved(id)
 	}
-	return err
+	return forwardTLSError(id, err)
 }
 
 // proxyStream relays a stream to the leader and back, message by message.
@@ -506,6 +563,18 @@ func proxyStream(fctx context.Context, ss grpc.ServerStream, conn *grpc.ClientCo
 	}
 }
 
+// announced reports whether the record, as far as this node has caught
+// up on it, already holds what announce would write: this node's client
+// address and the initial voters it was bootstrapped with. A restart on
+// the same addresses then needs no write to start, so it does not fail
+// when a busy cluster commits slowly.
+func (s *Server) announced(clientAddr string) bool {
+	if clientAddr != "" && s.clusterSM.ClientAddr(s.cfg.NodeID) != clientAddr {
+		return false
+	}
+	return len(s.cfg.Bootstrap) == 0 || s.clusterSM.Bootstrap() == raftnode.BootstrapString(s.cfg.Bootstrap)
+}
+
 // announce tells the cluster this node's client address (and the initial
 // voters it was bootstrapped with), retrying until it is recorded, the
 // cluster refuses it, or ctx ends.
@@ -522,7 +591,7 @@ func (s *Server) announce(ctx context.Context, clientAddr string) error {
 		case conn == nil:
 			resp, err = s.cluster.Announce(ctx, req)
 		default:
-			resp, err = clusterpb.NewClusterServiceClient(conn).Announce(metadata.AppendToOutgoingContext(ctx, forwardedKey, "1"), req)
+			resp, err = clusterpb.NewClusterServiceClient(conn).Announce(metadata.AppendToOutgoingContext(s.nodeOutgoing(ctx), forwardedKey, "1"), req)
 		}
 		if err == nil && resp.GetResult().GetSuccess() {
 			return nil
@@ -545,14 +614,14 @@ func (s *Server) announce(ctx context.Context, clientAddr string) error {
 // join asks the cluster at addr to add this node as a voter, retrying
 // until it succeeds, is refused, or ctx ends.
 func (s *Server) join(ctx context.Context, addr string) error {
-	c, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(s.tls.dialCredentials()))
 	if err != nil {
 		return fmt.Errorf("join %s: %w", addr, err)
 	}
 	defer c.Close()
 	req := &clusterpb.ClusterServiceAddVoterRequest{Id: s.cfg.NodeID, RaftAddress: s.node.RaftAddr(), ClientAddress: s.cfg.Advertise}
 	for {
-		resp, err := clusterpb.NewClusterServiceClient(c).AddVoter(ctx, req)
+		resp, err := clusterpb.NewClusterServiceClient(c).AddVoter(s.nodeOutgoing(ctx), req)
 		if err == nil && resp.GetResult().GetSuccess() {
 			s.log.Info("joined the cluster", zap.String("through", addr))
 			return nil

@@ -86,6 +86,10 @@ type Config struct {
 	// second. Every node should use the same values.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without hearing
+	// from a quorum (raft's; at most HeartbeatTimeout). Default 200ms, or
+	// HeartbeatTimeout when that is shorter.
+	LeaderLeaseTimeout time.Duration
 	// ForwardHold bounds how long a call waits for a leader to be known
 	// (during an election) before it is answered Unavailable. Default:
 	// twice ElectionTimeout.
@@ -120,11 +124,22 @@ type Config struct {
 	// further behind, or a node joining, installs the snapshot. Default
 	// 10240.
 	TrailingLogs uint64
+	// SnapshotThresholdBytes makes raft snapshot once the log entries
+	// since the last snapshot hold this many bytes, whatever their count
+	// (object chunks are up to 1 MiB each). Default 1 GiB; negative: off.
+	SnapshotThresholdBytes int64
+	// TrailingBytes sizes the trailing logs by bytes: at each snapshot the
+	// count kept becomes what holds about this many bytes of recent
+	// entries (at least 64, at most TrailingLogs). Default 256 MiB;
+	// negative: counts only. See docs/DESIGN.md for the disk to expect.
+	TrailingBytes int64
 	// StartTimeout bounds how long Start (and New) waits for this node to
 	// lead. It does not bound restoring the latest snapshot or replaying
 	// the log after it: those take what the data needs, are logged as they
 	// go, and the health service answers NOT_SERVING until they are done.
-	// Default 10s.
+	// In a cluster, catching up with the leader (a snapshot install, then
+	// the log) goes on past it for as long as the node makes progress; it
+	// fails after a whole StartTimeout without any. Default 10s.
 	StartTimeout time.Duration
 	// StopTimeout bounds how long Stop lets in-flight RPCs finish before
 	// cutting them off. Default 5s.
@@ -149,12 +164,47 @@ type Config struct {
 	// GRPCOptions are passed to grpc.NewServer: credentials, interceptors,
 	// stats handlers, message size limits.
 	GRPCOptions []grpc.ServerOption
+	// TLSCertFile and TLSKeyFile (PEM; waymakerd --tls-cert, --tls-key)
+	// make the client port TLS only: TLS 1.2 at least, 1.3 preferred,
+	// forward-secret AEAD suites only; a plaintext connection is refused
+	// and logged ("plaintext connection refused on TLS port"). The files,
+	// and the CA files below, are loaded again when their content changes
+	// (checked every TLSReloadInterval) or on ReloadTLS; connections made
+	// before keep working. Open refuses a missing file, a key that does
+	// not match its certificate, or a CA file with no certificate, naming
+	// the field, the flag and the file.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile (--client-ca) requires every client of the client port
+	// to present a certificate signed by one of its CAs (mutual TLS).
+	ClientCAFile string
+	// PeerTLSCertFile, PeerTLSKeyFile and PeerCAFile (--peer-tls-cert,
+	// --peer-tls-key, --peer-ca) make the raft port mutual TLS: every node
+	// presents its peer certificate and verifies the other's against
+	// PeerCAFile, so a node without a valid certificate can neither join,
+	// vote, replicate nor receive a snapshot. A peer certificate must name
+	// the node's raft address (RaftAdvertise) and carry both the server and
+	// the client extended key usages. With a TLS client port, nodes also
+	// dial each other's client ports (forwarding, join) with it; see
+	// docs/DESIGN.md, "Transport security".
+	PeerTLSCertFile, PeerTLSKeyFile, PeerCAFile string
+	// TLSReloadInterval is how often the TLS files are checked for a
+	// change. Default 1s.
+	TLSReloadInterval time.Duration
+	// DisableSessions leaves the session service (waymaker.session.v1) out:
+	// clients then make every call as a plain unary call, as against a
+	// server that predates sessions. With it (the default), an SDK carries
+	// unary calls as envelopes on a few long-lived streams, dispatched to
+	// the same handlers behind the same interceptors (GRPCOptions' too).
+	DisableSessions bool
 	// MetricsListen, when set, serves Prometheus metrics on this host:port
 	// at /metrics (docs/METRICS.md lists them). Empty serves none.
 	MetricsListen string
 	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener
 	// (never on the client port). Needs MetricsListen.
 	Pprof bool
+	// Auth turns on authentication and permissions (auth.go). The zero
+	// value enforces nothing, as before.
+	Auth AuthConfig
 
 	// extraSubsystems are registered with the FSM after the built-in ones;
 	// tests use it to replicate state machines of their own.
@@ -181,6 +231,12 @@ func (cfg Config) validate() (Config, error) {
 		return cfg, fmt.Errorf("server: Config.NodeID %q: want 1..%d characters of [A-Za-z0-9._-]", cfg.NodeID, raftnode.MaxNodeIDLen)
 	}
 	if err := cfg.validateCluster(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.validateTLS(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.validateAuth(); err != nil {
 		return cfg, err
 	}
 	if cfg.Logger == nil {
@@ -211,6 +267,7 @@ func (cfg Config) validate() (Config, error) {
 		{"RequestIDWindow", cfg.RequestIDWindow},
 		{"HeartbeatTimeout", cfg.HeartbeatTimeout},
 		{"ElectionTimeout", cfg.ElectionTimeout},
+		{"LeaderLeaseTimeout", cfg.LeaderLeaseTimeout},
 		{"ForwardHold", cfg.ForwardHold},
 	} {
 		if d.v < 0 {

@@ -110,7 +110,7 @@ func newRequestHarness(t testing.TB, service string, stopping <-chan struct{}) *
 	limits := api.DefaultLimits()
 	limits.MaxSketchSize = 1 << 20
 	d := api.Deps{Node: node, Remembered: f.Remembered, Limits: limits, Logger: zap.NewNop(), Stopping: stopping}
-	if err := registerSubsystems(f, reg, d); err != nil {
+	if err := registerSubsystems(f, reg, d, nil); err != nil {
 		t.Fatal(err)
 	}
 	h := &requestHarness{node: node, svc: reg[service]}

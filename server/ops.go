@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/metrics"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
@@ -44,7 +45,7 @@ func newOps(s *Server) *ops {
 				return st, false
 			}
 			return s.node.Stats()
-		}, Gauges: s.fsm.Gauges})
+		}, Gauges: func() []fsm.Gauge { return append(s.fsm.Gauges(), s.subs.Gauges()...) }})
 	}
 	return o
 }

@@ -19,11 +19,13 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/authpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cluster"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/session"
 )
 
 // Server is a waymaker server: a raft node, its replicated state machines,
@@ -37,6 +39,7 @@ type Server struct {
 	health   *health.Server
 	ready    atomic.Bool // Start has finished: the state is whole
 	stopping chan struct{}
+	subs     api.Subscriptions // what watch and delivery streams hold for their readers
 	stopOnce sync.Once
 
 	// Cluster mode: routing of calls to the leader, the member record,
@@ -47,6 +50,8 @@ type Server struct {
 	bg         sync.WaitGroup
 	servedAddr chan string // Serve's listener address, sent once
 	ops        *ops        // metrics, request log, reflection, leader watch (ops.go)
+	tls        *serverTLS  // certificates of the client and raft ports, reloaded (tls.go)
+	auth       *authWiring // permission data and, when enforced, the authorizer (auth.go)
 }
 
 // New builds a server from cfg, starts raft, and returns once the server is
@@ -63,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := s.Start(context.Background()); err != nil {
 		s.ops.stop()
+		s.tls.close()
 		_ = s.node.Shutdown()
 		return nil, err
 	}
@@ -92,39 +98,54 @@ func Open(cfg Config) (*Server, error) {
 		stopping:   make(chan struct{}),
 		servedAddr: make(chan string, 1),
 	}
-	s.router = &router{s: s, hold: cfg.ForwardHold}
-	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.gateUnary), grpc.ChainStreamInterceptor(s.gateStream)}
-	if cfg.clustered() {
-		gate = []grpc.ServerOption{
-			grpc.ChainUnaryInterceptor(s.gateUnary, s.router.unary),
-			grpc.ChainStreamInterceptor(s.gateStream, s.router.stream),
-		}
+	if s.tls, err = newServerTLS(cfg); err != nil {
+		return nil, err
 	}
+	s.router = &router{s: s, hold: cfg.ForwardHold}
+	if s.auth, err = newAuthWiring(cfg); err != nil {
+		return nil, err
+	}
+	// The chain: the start gate, then (with auth on) authentication and
+	// permissions, then (in a cluster) the routing to the leader, so a call
+	// is checked on the node it reached before it is forwarded.
+	unary := []grpc.UnaryServerInterceptor{s.gateUnary}
+	streamIC := []grpc.StreamServerInterceptor{s.gateStream}
+	if s.auth.az != nil {
+		unary, streamIC = append(unary, s.authUnary), append(streamIC, s.authStream)
+	}
+	if cfg.clustered() {
+		unary, streamIC = append(unary, s.router.unary), append(streamIC, s.router.stream)
+	}
+	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streamIC...)}
 	s.ops = newOps(s)
-	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), s.ops.serverOptions(), gate, cfg.GRPCOptions)...)
+	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), s.tls.serverOptions(), s.ops.serverOptions(), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 
 	rcfg := raftnode.Config{
-		NodeID:            cfg.NodeID,
-		DataDir:           cfg.DataDir,
-		UnsafeNoFsync:     cfg.UnsafeNoFsync,
-		RaftBind:          cfg.RaftListen,
-		RaftListener:      cfg.RaftListener,
-		RaftAdvertise:     cfg.RaftAdvertise,
-		Bootstrap:         cfg.Bootstrap,
-		Join:              cfg.Join != "",
-		HeartbeatTimeout:  cfg.HeartbeatTimeout,
-		ElectionTimeout:   cfg.ElectionTimeout,
-		Logger:            cfg.Logger,
-		TickInterval:      cfg.TickInterval,
-		SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval:  cfg.SnapshotInterval,
-		TrailingLogs:      cfg.TrailingLogs,
-		StartTimeout:      cfg.StartTimeout,
-		ProgressInterval:  cfg.replayProgressInterval,
+		NodeID:                 cfg.NodeID,
+		DataDir:                cfg.DataDir,
+		UnsafeNoFsync:          cfg.UnsafeNoFsync,
+		RaftBind:               cfg.RaftListen,
+		RaftListener:           cfg.RaftListener,
+		RaftAdvertise:          cfg.RaftAdvertise,
+		Bootstrap:              cfg.Bootstrap,
+		Join:                   cfg.Join != "",
+		HeartbeatTimeout:       cfg.HeartbeatTimeout,
+		ElectionTimeout:        cfg.ElectionTimeout,
+		LeaderLeaseTimeout:     cfg.LeaderLeaseTimeout,
+		Logger:                 cfg.Logger,
+		TickInterval:           cfg.TickInterval,
+		SnapshotThreshold:      cfg.SnapshotThreshold,
+		SnapshotInterval:       cfg.SnapshotInterval,
+		TrailingLogs:           cfg.TrailingLogs,
+		SnapshotThresholdBytes: cfg.SnapshotThresholdBytes,
+		TrailingBytes:          cfg.TrailingBytes,
+		StartTimeout:           cfg.StartTimeout,
+		ProgressInterval:       cfg.replayProgressInterval,
+		PeerTLS:                s.tls.peerTLS(),
 	}
 	if cfg.Faults != nil {
 		rcfg.WrapTransport = cfg.Faults.Wrap
@@ -139,18 +160,29 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.node.SetClientAddrs(s.clusterSM.ClientAddr)
-	deps := api.Deps{Node: s.node, Remembered: s.fsm.Remembered, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache}
+	deps := api.Deps{Node: s.node, Remembered: s.fsm.Remembered, Limits: cfg.Limits, Logger: cfg.Logger, Stopping: s.stopping, DataDir: cfg.DataDir, DisableCache: cfg.DisableCache, Subs: &s.subs}
 	if cfg.clustered() {
 		// Every read passes the read helper (api/propose.go), after its
 		// validation: a refused read never waits for the leader.
 		deps.ReadBarrier = s.router.readBarrier
 	}
-	if err := registerSubsystems(s.fsm, s.grpc, deps); err != nil {
+	// Every service is registered through reg, so the session service can
+	// carry its unary calls to the same handlers (internal/session).
+	reg := session.NewRegistrar(s.grpc)
+	if err := registerSubsystems(s.fsm, reg, deps, s.auth.az); err != nil {
 		_ = s.node.Shutdown()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.cluster = api.NewClusterService(s.clusterSM, s.node, deps)
-	clusterpb.RegisterClusterServiceServer(s.grpc, s.cluster)
+	clusterpb.RegisterClusterServiceServer(reg, s.cluster)
+	if err := s.fsm.Register(s.auth.m); err != nil {
+		_ = s.node.Shutdown()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	authpb.RegisterAuthServiceServer(reg, api.NewAuthService(s.auth.m, s.auth.az != nil, deps))
+	if !cfg.DisableSessions {
+		session.New(reg, session.Config{Stopping: s.stopping, MaxMessage: cfg.Limits.MaxMessageSize}).Register(s.grpc)
+	}
 	for _, sub := range cfg.extraSubsystems {
 		if err := s.fsm.Register(sub); err != nil {
 			_ = s.node.Shutdown()
@@ -162,6 +194,7 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.router.routes = routes(s.grpc)
+	s.tls.start()
 	return s, nil
 }
 
@@ -184,6 +217,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("server: %w", err)
 		}
 		s.ready.Store(true)
+		s.startAuth(ctx)
 		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		s.ops.watchLeader(s)
 		s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID))
@@ -209,20 +243,51 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// A restarted node learns where the leader serves clients from the log
 	// it is catching up on, so it waits for a leader longer than a call.
-	cctx, cancel := context.WithTimeout(context.WithValue(ctx, longHold{}, true), max(s.cfg.StartTimeout, 10*time.Second))
-	defer cancel()
-	if err := s.router.barrier(cctx, max(s.cfg.StartTimeout, 10*time.Second)); err != nil {
+	if err := s.catchUp(ctx); err != nil {
 		return fmt.Errorf("server: catching up with the leader: %w", err)
 	}
-	if err := s.announce(cctx, s.cfg.Advertise); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, longHold{}, true), max(s.cfg.StartTimeout, 10*time.Second))
+	defer cancel()
+	if s.announced(s.cfg.Advertise) {
+		s.log.Debug("the cluster's record already holds this node's client address; no announce")
+	} else if err := s.announce(cctx, s.cfg.Advertise); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	s.ready.Store(true)
+	s.startAuth(ctx)
 	s.bg.Add(1)
 	go s.announceServed()
 	s.ops.watchLeader(s)
 	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID), zap.String("raft_address", s.node.RaftAddr()))
 	return nil
+}
+
+// catchUp returns once this node has applied everything the leader had
+// committed (the read barrier). A node that joins, or that was down long
+// enough to need a snapshot install, may take longer than StartTimeout to
+// get there: it keeps waiting, one StartTimeout at a time, for as long as
+// it is making progress (it has heard from the leader within that time, or
+// applied more), and gives up only after a whole StartTimeout without any,
+// or when ctx ends.
+func (s *Server) catchUp(ctx context.Context) error {
+	limit := max(s.cfg.StartTimeout, 10*time.Second)
+	lctx := context.WithValue(ctx, longHold{}, true)
+	applied := s.node.AppliedIndex()
+	for {
+		cctx, cancel := context.WithTimeout(lctx, limit)
+		err := s.router.barrier(cctx, limit)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		now := s.node.AppliedIndex()
+		if now == applied && !s.node.HeardFromLeader(limit) {
+			return err
+		}
+		s.log.Info("still catching up with the leader",
+			zap.Uint64("applied_index", now), zap.Uint64("applied_since_last_report", now-applied), zap.Error(err))
+		applied = now
+	}
 }
 
 // announceServed records the address Serve listens on as this node's
@@ -320,6 +385,7 @@ func (s *Server) Stop() {
 		}
 		s.bg.Wait()
 		s.router.close()
+		s.tls.close()
 		s.log.Info("waymaker server stopped")
 	})
 }
@@ -355,6 +421,7 @@ func (s *Server) Kill() {
 		s.health.Shutdown()
 		s.bg.Wait()
 		s.router.close()
+		s.tls.close()
 		s.log.Info("waymaker server killed")
 	})
 }

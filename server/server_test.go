@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/authpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
@@ -116,7 +117,7 @@ func TestEveryServiceRegistered(t *testing.T) {
 	descs := []grpc.ServiceDesc{
 		lockpb.LockService_ServiceDesc, kvpb.KVService_ServiceDesc, streampb.StreamService_ServiceDesc,
 		collectionspb.CollectionsService_ServiceDesc, sketchpb.SketchService_ServiceDesc,
-		objstorepb.ObjectStoreService_ServiceDesc, cachepb.CacheService_ServiceDesc,
+		objstorepb.ObjectStoreService_ServiceDesc, cachepb.CacheService_ServiceDesc, authpb.AuthService_ServiceDesc,
 	}
 	// Services whose subsystem has landed answer for real; their suites
 	// live in server/e2e.
@@ -128,6 +129,7 @@ func TestEveryServiceRegistered(t *testing.T) {
 		sketchpb.SketchService_ServiceDesc.ServiceName:           true,
 		objstorepb.ObjectStoreService_ServiceDesc.ServiceName:    true,
 		cachepb.CacheService_ServiceDesc.ServiceName:             true,
+		authpb.AuthService_ServiceDesc.ServiceName:               true,
 	}
 	info := s.grpc.GetServiceInfo()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -11,6 +11,7 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sketchpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/api"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/auth"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/cache"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/collections"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
@@ -31,7 +32,7 @@ import (
 // Never rename a registered state machine: its name is in every log entry
 // and snapshot written so far. The order of registration is the order of
 // a snapshot's frames; add a new subsystem at the end.
-func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
+func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps, az *auth.Authorizer) error {
 	locks := lock.New()
 	if err := f.Register(locks); err != nil {
 		return err
@@ -59,6 +60,9 @@ func registerSubsystems(f *fsm.FSM, g grpc.ServiceRegistrar, d api.Deps) error {
 		return err
 	}
 	streampb.RegisterStreamServiceServer(g, api.NewStreamService(streams, d))
+	if az != nil {
+		az.Streams = streamsBinding(streams) // a publish is checked on the streams its subject binds
+	}
 
 	colls := collections.New()
 	if err := f.Register(colls); err != nil {

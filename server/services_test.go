@@ -12,7 +12,7 @@ import (
 // dependencies.
 func TestMachinesImportNoHandlers(t *testing.T) {
 	const mod = "git.awesomike.com/pub/waymaker-client/go/server/internal/"
-	pkgs := []string{"lock", "kv", "stream", "collections", "sketch", "objstore", "cache", "result"}
+	pkgs := []string{"lock", "kv", "stream", "collections", "sketch", "objstore", "cache", "auth", "result"}
 	args := []string{"list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}"}
 	for _, p := range pkgs {
 		args = append(args, "./internal/"+p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync/atomic"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
@@ -14,6 +15,19 @@ import (
 type Client struct {
 	conn *transport.Conn
 	rpc  streampb.StreamServiceClient
+	acks atomic.Pointer[ackBatcher] // the Conn's, once an ack needed it
+}
+
+func (c *Client) ackBatcher() (*ackBatcher, error) {
+	if b := c.acks.Load(); b != nil {
+		return b, nil
+	}
+	b, err := acksFor(c.conn)
+	if err != nil {
+		return nil, err
+	}
+	c.acks.Store(b)
+	return b, nil
 }
 
 // New returns a stream client on conn. It touches no network.

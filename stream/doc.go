@@ -22,6 +22,31 @@
 // unsettled is delivered again after AckWait (or the Backoff step), up to
 // MaxDeliver attempts.
 //
+// # Acks: Ack and AckSync
+//
+// Msg.Ack is nats.go's Msg.Ack: it hands the ack to the connection and
+// returns at once. Acks of one consumer queue on the connection and travel
+// together: a lone ack is sent at once, and the acks made while that
+// request is in flight go as the next one (one round trip and one
+// replicated write for all of them), so a consume loop is not held to one
+// round trip per message. At most MaxAckQueue acks are pending per
+// connection; beyond that Ack waits for room (until its ctx ends).
+// Closing the connection sends the queued acks first (waiting a few
+// seconds at most); Client.FlushAcks waits for them without closing. An
+// ack that never reaches the server (it was down, the client closed
+// first, the consumer was deleted) is logged as a warning on the Conn's
+// logger and counted by Client.AckFailures, and its message, still
+// pending, is delivered again after AckWait: at-least-once holds, nothing
+// is lost, but a message can come twice.
+//
+// Msg.AckSync is nats.go's Msg.DoubleAck: it returns once the server has
+// committed the ack (replicated, and fsynced on a data dir), and returns
+// the server's answer. After it returns nil the message is not delivered
+// again, across restarts and failovers. Use it when processing a message
+// twice is costly; Consumer.Ack(ctx, msgs...) confirms many at once. Nak,
+// NakWithDelay, InProgress and Term also wait for the server's answer. A
+// Msg that Ack handed over refuses any further settlement (Kind invalid).
+//
 // # Fenced writes
 //
 // Publish, PublishAsync and PublishBatch take stream.WithFence(l.Fence()),

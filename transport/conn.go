@@ -55,6 +55,10 @@ type Conn struct {
 	hintsMu sync.Mutex
 	hints   map[string]*grpc.ClientConn
 
+	// sessMap holds each gRPC connection's session streams
+	// (*grpc.ClientConn → *sessionPool, session.go).
+	sessMap sync.Map
+
 	// handshake keeps the last TLS handshake failure (nil after a success),
 	// so a call that fails while the connection is down says why.
 	handshake handshakeLog
@@ -64,6 +68,10 @@ type Conn struct {
 	mu     sync.Mutex // guards closed and wg.Add against Close
 	closed bool
 	wg     sync.WaitGroup
+
+	// closing and onClose: see OnClose (closehook.go); guarded by mu.
+	closing bool
+	onClose []func()
 }
 
 var _ grpc.ClientConnInterface = (*Conn)(nil)
@@ -87,9 +95,12 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Conn, error) {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
+	if o.err != nil {
+		return nil, o.err
+	}
 	c := &Conn{opts: o, addrs: append([]string(nil), addrs...), hints: map[string]*grpc.ClientConn{}}
 	target, dopts := c.target(addrs)
-	cc, err := grpc.NewClient(target, append(dopts, o.dialOpts...)...)
+	cc, err := grpc.NewClient(target, c.dialOptions(dopts)...)
 	if err != nil {
 		return nil, &Error{Kind: KindInvalid, Code: CodeInvalidArgument, Message: "addrs: " + err.Error(), Err: err}
 	}
@@ -98,6 +109,15 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Conn, error) {
 	return c, nil
 }
 
+// The SDK's keepalive: ping after keepaliveTime without reads, give up on
+// the connection keepaliveTimeout later. 10 s is the shortest time gRPC
+// allows (it raises anything shorter to 10 s); waymakerd permits a ping
+// every 5 s. A call to a frozen node therefore fails over after about 12 s.
+const (
+	keepaliveTime    = 10 * time.Second
+	keepaliveTimeout = 2 * time.Second
+)
+
 func (c *Conn) baseDialOptions() []grpc.DialOption {
 	var tc credentials.TransportCredentials = insecure.NewCredentials()
 	if c.opts.tls != nil {
@@ -105,9 +125,11 @@ func (c *Conn) baseDialOptions() []grpc.DialOption {
 	}
 	d := []grpc.DialOption{
 		grpc.WithTransportCredentials(tc),
-		// Detect a dead peer within seconds, so held locks and watches rebind
-		// well inside a lease.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+		// Detect a dead or frozen peer (killed host, SIGSTOP, a partition
+		// that drops packets) within about 12 s, so calls waiting on it fail
+		// over and held locks and watches rebind inside a lease. A
+		// frozen node keeps its TCP connection open, so only a ping tells.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
 		// gRPC's default reconnect backoff grows to 120 s, so a long-lived
 		// Conn noticed a restarted server seconds to minutes late. Capped at
 		// 0.5 s, a down server costs a refused connection attempt twice a
@@ -126,6 +148,13 @@ func (c *Conn) baseDialOptions() []grpc.DialOption {
 	return d
 }
 
+// dialOptions are base, then the caller's (WithDialOptions), then the
+// session path's interceptor, innermost, so that the caller's interceptors
+// see every unary call whichever way it travels.
+func (c *Conn) dialOptions(base []grpc.DialOption) []grpc.DialOption {
+	return append(append(base, c.opts.dialOpts...), grpc.WithChainUnaryInterceptor(c.sessionInterceptor))
+}
+
 func (c *Conn) target(addrs []string) (string, []grpc.DialOption) {
 	d := c.baseDialOptions()
 	if len(addrs) == 1 {
@@ -142,7 +171,14 @@ func (c *Conn) target(addrs []string) (string, []grpc.DialOption) {
 	r := manual.NewBuilderWithScheme("waymaker")
 	state := resolver.State{}
 	for _, a := range addrs {
-		state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+		// Each address is verified against its own host: the target's
+		// authority ("servers") names no server, so a TLS handshake
+		// checking it would fail with a name mismatch on every node.
+		ra := resolver.Address{Addr: a}
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			ra.ServerName = host
+		}
+		state.Addresses = append(state.Addresses, ra)
 	}
 	r.InitialState(state)
 	d = append(d, grpc.WithResolvers(r), grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
@@ -197,11 +233,15 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 }
 
 // connError explains a call that failed because cc's latest connection
-// attempt failed its TLS handshake: the error names the handshake failure
+// attempt failed its TLS handshake (or, on a plaintext Conn, met a server
+// that may be serving TLS; see plaintextHint): the error names the handshake failure
 // and wraps it (errors.As finds the *tls.CertificateVerificationError),
 // instead of a bare Unavailable or deadline. Any other error is returned as
 // it is.
 func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) error {
+	if c.opts.tls == nil {
+		return plaintextHint(ctx, err)
+	}
 	addr, hs := c.handshake.failure()
 	if hs == nil {
 		return err
@@ -217,6 +257,9 @@ func (c *Conn) connError(ctx context.Context, cc *grpc.ClientConn, err error) er
 		return err
 	}
 	detail := fmt.Sprintf("TLS handshake with %s failed: %v", addr, hs)
+	if reason, ok := tlsProblem(hs, ""); ok {
+		detail = fmt.Sprintf("TLS handshake with %s failed: %s: %v", addr, reason, hs)
+	}
 	if e.Code == codes.Unavailable.String() {
 		e.Message = detail
 	} else {
@@ -330,7 +373,7 @@ func (c *Conn) followHint(err error) {
 	cc, ok := c.hints[e.LeaderHint]
 	if !ok {
 		var err error
-		cc, err = grpc.NewClient("passthrough:///"+e.LeaderHint, append(c.baseDialOptions(), c.opts.dialOpts...)...)
+		cc, err = grpc.NewClient("passthrough:///"+e.LeaderHint, c.dialOptions(c.baseDialOptions())...)
 		if err != nil {
 			c.opts.logger.Debug("waymaker: cannot dial leader hint", zap.String("hint", e.LeaderHint), zap.Error(err))
 			return
@@ -381,11 +424,10 @@ func (c *Conn) isClosed() bool {
 // watches, consumers), waits for them, and closes the network connections.
 // It is safe to call more than once.
 func (c *Conn) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.runCloseHooks() {
 		return nil
 	}
+	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()

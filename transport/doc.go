@@ -38,6 +38,29 @@
 // its idempotency_level (NO_SIDE_EFFECTS for reads, IDEMPOTENT for
 // mutations with a request_id), and the server's tests check both sides.
 //
+// # Sessions
+//
+// Against a server that offers the session service, a Conn carries the
+// unary calls of the waymaker.v1 services as envelopes on a few long-lived
+// streams per server connection (2, up to 4 with more addresses), which
+// costs a request and a reply on an open stream instead of a new HTTP/2
+// stream per call. Everything above stays as it is: the call is still a
+// unary call to Call, its retries, the error mapping and a caller's
+// interceptors (the session path is the innermost interceptor). A call in
+// flight on a stream that breaks fails Unavailable with an unknown
+// outcome, as a unary call on a broken connection does, so the rules above
+// apply unchanged. A call goes unary when the server offers no sessions,
+// no stream is open yet or every one has its window of calls in flight,
+// its request is larger than the server's envelope bound (64 KiB), or it
+// carries call options an envelope cannot honour. WithSessions(false)
+// turns the path off.
+//
+// Per-RPC credentials are read when a session stream opens, and every call
+// it carries is checked by the server under that stream's credentials and
+// its own method. A gRPC stats handler (OpenTelemetry's otelgrpc) sees
+// RPCs, so on the session path it sees the long-lived session streams, not
+// each call: for a span per call, turn sessions off (examples/otel does).
+//
 // # Reconnecting
 //
 // While a server is down, a Conn tries to connect again 0.1 s after a
@@ -62,7 +85,11 @@
 // waits. A TLS handshake the server refuses or whose certificate the client
 // does not trust is not retried: the call fails at once with an error that
 // names the handshake failure and wraps it, so errors.As finds the
-// *tls.CertificateVerificationError.
+// *tls.CertificateVerificationError. Its message says what the problem is:
+// an expired certificate, an unknown authority, a name mismatch, a server
+// that requires a client certificate or refused this one, a server that
+// does not speak TLS; its code stays Unavailable (errors.Is(err,
+// ErrUnavailable) holds).
 //
 // # Iterators
 //

@@ -118,6 +118,13 @@ var (
 	ErrUnimplemented   = &Error{Kind: KindRPC, Code: codes.Unimplemented.String()}
 	ErrUnavailable     = &Error{Kind: KindRPC, Code: codes.Unavailable.String()}
 	ErrClosed          = &Error{Kind: KindRPC, Code: CodeClosed, Message: "connection closed"}
+	// ErrUnauthenticated: the server enforces authentication and the call
+	// carried no valid credentials (gRPC Unauthenticated). Never retried.
+	ErrUnauthenticated = &Error{Kind: KindRPC, Code: codes.Unauthenticated.String()}
+	// ErrPermissionDenied: the caller's roles do not grant the action on
+	// the resource (gRPC PermissionDenied); the message names the
+	// subsystem, the resource and the action. Never retried.
+	ErrPermissionDenied = &Error{Kind: KindRPC, Code: codes.PermissionDenied.String()}
 )
 
 // IsServerCode reports whether err is a server error (Kind "server") with
@@ -181,7 +188,7 @@ func MapError(ctx context.Context, err error) error {
 			err = errors.Join(context.DeadlineExceeded, err)
 		}
 	}
-	return &Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err}
+	return explainTLS(&Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err})
 }
 
 // gaveUp is the error of a call whose context ended (ctxErr, mapped) while
@@ -213,7 +220,7 @@ func refusedHandshake(err error) bool {
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 	)
-	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &record) ||
+	return errors.Is(err, errTLSRefused) || errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &record) ||
 		errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 

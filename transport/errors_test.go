@@ -92,3 +92,31 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// A refusal by the server's authentication or permissions maps to its
+// sentinel, keeps the server's message (subsystem, resource, action), and
+// is never retried: the same credentials fail again.
+func TestMapAuthErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		code     codes.Code
+		sentinel *Error
+		other    *Error
+	}{
+		{codes.Unauthenticated, ErrUnauthenticated, ErrPermissionDenied},
+		{codes.PermissionDenied, ErrPermissionDenied, ErrUnauthenticated},
+	} {
+		const msg = `waymaker: permission denied: "app" may not write on kv "other"`
+		err := MapError(ctx, status.Error(tc.code, msg))
+		if !errors.Is(err, tc.sentinel) || errors.Is(err, tc.other) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("%v: matches the wrong sentinels", err)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindRPC || e.Message != msg {
+			t.Fatalf("mapped %#v", err)
+		}
+		if transient(err) || retryable(Idempotent, err) {
+			t.Fatalf("%v is retried", err)
+		}
+	}
+}

@@ -74,6 +74,8 @@ type options struct {
 	callTimeout time.Duration
 	maxMsg      int
 	dialOpts    []grpc.DialOption
+	err         error // an option that could not be applied (WithTLSFiles); Dial returns it
+	noSessions  bool
 }
 
 func defaultOptions() options {

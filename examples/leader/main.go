@@ -1,7 +1,8 @@
-// Command leader runs the published README's leader-election pattern as a
-// program: try the lock once (MaxWait 0), renew it in the background, do
-// fenced work while leading, and go back to contending when leadership is
-// lost.
+// Command leader runs a leader election as a program, with lock.Election:
+// campaign (wait in line for the election's lock), write fenced while
+// leading (kv.WithFence(leadership.Fence()): the server refuses the write
+// once the term is over), and campaign again when leadership is lost. An
+// observer prints every change of leader (Election.Observe).
 //
 // Against a server, build the binaries, start two instances and kill the
 // leader with the PID it printed first:
@@ -29,9 +30,11 @@
 //	/tmp/leader -name a & /tmp/leader -name b &
 //	go run ./cmd/wm cluster status      # then kill -9 the leading node's waymakerd
 //
-// Without WAYMAKER_ADDR it embeds a server, which only this process can
-// reach, so it plays both instances itself: a leads, then "crashes" (drops
-// its connection without unlocking), and b takes over.
+// Without WAYMAKER_ADDR it embeds a three-node cluster, which only this
+// process can reach, so it plays both instances itself: a leads, the
+// cluster's raft leader node is killed and a's term rides through, then a
+// "crashes" (drops its connection without resigning), b takes over, and a
+// write with a's old fence is refused. It ends by itself in about 15 s.
 package main
 
 import (
@@ -46,6 +49,8 @@ import (
 
 	waymaker "git.awesomike.com/pub/waymaker-client/go"
 	"git.awesomike.com/pub/waymaker-client/go/examples/internal/embed"
+	"git.awesomike.com/pub/waymaker-client/go/kv"
+	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
 func main() {
@@ -64,7 +69,7 @@ func main() {
 	}
 	var err error
 	if os.Getenv("WAYMAKER_ADDR") == "" {
-		say("pid %d plays both instances, a and b, against a server in this process\n", os.Getpid())
+		say("pid %d plays both instances, a and b, against a cluster in this process\n", os.Getpid())
 		err = demo(ctx, *key, *ttl)
 	} else {
 		say("[%s] pid %d (kill -9 %d crashes this instance)\n", *name, os.Getpid(), os.Getpid())
@@ -83,60 +88,117 @@ func single(ctx context.Context, key string, ttl time.Duration, name string) err
 		return err
 	}
 	defer stopAll()
+	octx, stopObserver := context.WithCancel(ctx)
+	observed := make(chan struct{})
+	go func() { defer close(observed); observe(octx, client, key) }()
+	defer func() { stopObserver(); <-observed }()
 	return contend(ctx, client, key, ttl, name, nil)
 }
 
-// demo plays two instances against an embedded server: a leads; after a
-// few fenced writes it crashes (closes its connection without Unlock) and b
-// takes over once a's lease has run out.
+// demo plays two instances against an embedded three-node cluster, with an
+// observer printing every change of leadership: a leads and writes fenced;
+// the cluster's raft leader is killed, and a's term rides through the
+// failover (same token, its writes go on through the new raft leader);
+// then a crashes (its connection closes without resigning), b takes over
+// once a's lease has run out, and a write still carrying a's fence, as a
+// paused a would send on waking, is refused.
 func demo(ctx context.Context, key string, ttl time.Duration) error {
-	client, stopAll, err := embed.Connect(ctx)
+	nodes, stopCluster, err := startCluster(ctx, 3)
+	if err != nil {
+		return fmt.Errorf("start the embedded cluster: %w", err)
+	}
+	defer stopCluster()
+	var addrs []string
+	for _, nd := range nodes {
+		addrs = append(addrs, nd.addr)
+	}
+	say("started an embedded three-node waymaker cluster on %v\n", addrs)
+	connect := func() (*waymaker.Client, error) { return waymaker.ConnectMulti(ctx, addrs) }
+	a, err := connect()
 	if err != nil {
 		return err
 	}
-	defer stopAll()
-	other, err := waymaker.Connect(ctx, client.Conn().Addrs()[0])
+	defer a.Close()
+	b, err := connect()
 	if err != nil {
 		return err
 	}
-	defer other.Close()
+	defer b.Close()
+	watcher, err := connect()
+	if err != nil {
+		return err
+	}
+	defer watcher.Close()
+
+	octx, stopObserver := context.WithCancel(ctx)
+	observed := make(chan struct{})
+	go func() { defer close(observed); observe(octx, watcher, key) }()
+	defer func() { stopObserver(); <-observed }()
 
 	actx, crash := context.WithCancel(ctx)
 	defer crash()
-	aLed, bLed := make(chan leadership, 8), make(chan leadership, 8)
+	aLed, bLed := make(chan term, 8), make(chan term, 8)
 	aDone := make(chan error, 1)
-	go func() { aDone <- contend(actx, client, key, ttl, "a", aLed) }()
+	go func() { aDone <- contend(actx, a, key, ttl, "a", aLed) }()
 	// Let a lead first, so the roles are predictable.
-	var a leadership
+	var aTerm term
 	select {
-	case a = <-aLed:
+	case aTerm = <-aLed:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	bctx, stopB := context.WithCancel(ctx)
 	defer stopB()
 	bDone := make(chan error, 1)
-	go func() { bDone <- contend(bctx, other, key, ttl, "b", bLed) }()
+	go func() { bDone <- contend(bctx, b, key, ttl, "b", bLed) }()
 
-	select {
-	case <-time.After(3 * time.Second):
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := pause(ctx, 2500*time.Millisecond); err != nil {
+		return err
 	}
-	say("[a] crashing now: connection dropped, lock NOT released (b must wait out the %v lease)\n", ttl)
+	l, err := leaderNode(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	say("killing node%d, the cluster's raft leader: a's term must ride through the failover\n", l+1)
+	kill(nodes, l)
+	if err := pause(ctx, 3*time.Second); err != nil {
+		return err
+	}
+
+	say("[a] crashing now: connection dropped, NOT resigned (b must wait out the %v lease)\n", ttl)
 	crashed := time.Now()
-	_ = client.Close()
+	_ = a.Close()
 	<-aDone
+	var bTerm term
 	select {
-	case b := <-bLed:
-		say("b took over %v after a crashed, with fence token %d > a's %d\n", b.at.Sub(crashed).Round(100*time.Millisecond), b.token, a.token)
+	case bTerm = <-bLed:
+		say("b took over %v after a crashed, with fence token %d > a's %d\n", bTerm.at.Sub(crashed).Round(100*time.Millisecond), bTerm.token, aTerm.token)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
+	// A paused a, waking now, would still write with its old fence.
+	bucket, err := watcher.KeyValue().Open(ctx, bucketName)
+	if err != nil {
+		return err
+	}
+	_, err = bucket.Put(ctx, "report", []byte("a, late"), kv.WithFence(transport.Fence{Key: key, Token: aTerm.token}))
+	if !errors.Is(err, waymaker.ErrFenced) {
+		return fmt.Errorf("a write with a's old fence was not refused: %v", err)
+	}
+	say("[a, waking late] write with token %d refused by the server: %v\n", aTerm.token, err)
+	if err := pause(ctx, 2*time.Second); err != nil {
+		return err
 	}
 	stopB()
 	return <-bDone
+}
+
+// pause waits d, or less if ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -3,9 +3,12 @@
 //
 //	go run ./examples/otel
 //
-// The client side is one SDK option:
+// The client side is two SDK options: the stats handler, and unary calls
+// (a stats handler sees RPCs, and the SDK's default session path carries
+// many calls on one long-lived stream, so it would see that stream instead
+// of each call):
 //
-//	waymaker.Connect(ctx, addr, waymaker.WithDialOptions(
+//	waymaker.Connect(ctx, addr, waymaker.WithSessions(false), waymaker.WithDialOptions(
 //		grpc.WithStatsHandler(otelgrpc.NewClientHandler())))
 //
 // and the server side one field of server.Config:
@@ -82,7 +85,7 @@ func run(ctx context.Context, w io.Writer, addr string) error {
 		fmt.Fprintf(w, "embedded a traced waymaker server on %s\n", addr)
 	}
 
-	client, err := waymaker.Connect(ctx, addr, waymaker.WithDialOptions(
+	client, err := waymaker.Connect(ctx, addr, waymaker.WithSessions(false), waymaker.WithDialOptions(
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(prop)))))
 	if err != nil {
 		return err

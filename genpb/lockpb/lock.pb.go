@@ -294,6 +294,120 @@ func (x *LockGrant) GetFenceToken() uint64 {
 	return 0
 }
 
+// LockHolderChange is one change of a key's holders, as Observe carries it:
+// a grant (type GRANTED) or the end of one (RELEASED, EXPIRED, REVOKED).
+// The server keeps, per key, the latest 32 changes; the keys it keeps
+// changes for are bounded (10,000 keys, 4 MiB of changes), least recently
+// changed first out.
+type LockHolderChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The holder revision of this change: strictly increasing across the
+	// lock table, the same on every node. The resume point of Observe.
+	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// GRANTED, or how the grant ended (RELEASED, EXPIRED, REVOKED).
+	Type LockEventType `protobuf:"varint,2,opt,name=type,proto3,enum=waymaker.v1.LockEventType" json:"type,omitempty"`
+	// The key.
+	Key string `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	// The lease that was granted the key, or whose grant ended.
+	LeaseId string `protobuf:"bytes,4,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// How the key was held.
+	Mode LockMode `protobuf:"varint,5,opt,name=mode,proto3,enum=waymaker.v1.LockMode" json:"mode,omitempty"`
+	// The grant's fence token for key.
+	FenceToken uint64 `protobuf:"varint,6,opt,name=fence_token,json=fenceToken,proto3" json:"fence_token,omitempty"`
+	// The value the acquisition carried (an election candidate's name).
+	Value []byte `protobuf:"bytes,7,opt,name=value,proto3" json:"value,omitempty"`
+	// When the change was applied (epoch ms, the leader's clock).
+	OccurredAtMs  int64 `protobuf:"varint,8,opt,name=occurred_at_ms,json=occurredAtMs,proto3" json:"occurred_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockHolderChange) Reset() {
+	*x = LockHolderChange{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockHolderChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockHolderChange) ProtoMessage() {}
+
+func (x *LockHolderChange) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockHolderChange.ProtoReflect.Descriptor instead.
+func (*LockHolderChange) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LockHolderChange) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *LockHolderChange) GetType() LockEventType {
+	if x != nil {
+		return x.Type
+	}
+	return LockEventType_LOCK_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *LockHolderChange) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LockHolderChange) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *LockHolderChange) GetMode() LockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *LockHolderChange) GetFenceToken() uint64 {
+	if x != nil {
+		return x.FenceToken
+	}
+	return 0
+}
+
+func (x *LockHolderChange) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *LockHolderChange) GetOccurredAtMs() int64 {
+	if x != nil {
+		return x.OccurredAtMs
+	}
+	return 0
+}
+
 // LockLease is the state of one lease and the grants it keeps alive.
 type LockLease struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -318,14 +432,17 @@ type LockLease struct {
 	// request and the grant (ms); 0 for an immediate grant or a recovery. A
 	// client adds it to the time it sent the request to place the grant, and
 	// so the lease's expiry, on its own clock without trusting the server's.
-	WaitedMs      int64 `protobuf:"varint,9,opt,name=waited_ms,json=waitedMs,proto3" json:"waited_ms,omitempty"`
+	WaitedMs int64 `protobuf:"varint,9,opt,name=waited_ms,json=waitedMs,proto3" json:"waited_ms,omitempty"`
+	// The value the acquisition carried (see value on Acquire); empty when
+	// it carried none.
+	Value         []byte `protobuf:"bytes,10,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockLease) Reset() {
 	*x = LockLease{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[1]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +454,7 @@ func (x *LockLease) String() string {
 func (*LockLease) ProtoMessage() {}
 
 func (x *LockLease) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[1]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +467,7 @@ func (x *LockLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockLease.ProtoReflect.Descriptor instead.
 func (*LockLease) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{1}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LockLease) GetLeaseId() string {
@@ -416,6 +533,13 @@ func (x *LockLease) GetWaitedMs() int64 {
 	return 0
 }
 
+func (x *LockLease) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // LockEvent is one state change of a lease, as carried by lock streams.
 type LockEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -431,7 +555,7 @@ type LockEvent struct {
 
 func (x *LockEvent) Reset() {
 	*x = LockEvent{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[2]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +567,7 @@ func (x *LockEvent) String() string {
 func (*LockEvent) ProtoMessage() {}
 
 func (x *LockEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[2]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +580,7 @@ func (x *LockEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockEvent.ProtoReflect.Descriptor instead.
 func (*LockEvent) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{2}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LockEvent) GetType() LockEventType {
@@ -508,14 +632,19 @@ type LockServiceAcquireRequest struct {
 	// was never made) or "not_owner" (it was released or revoked). A client
 	// rebinding a dropped event stream sets it, so a rebind can never turn
 	// into a second, fresh acquisition with a new fence token.
-	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	RecoverOnly bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	// A value carried by the grant (an election candidate's name or
+	// address), at most 4096 bytes. The holders of a key report it (Inspect,
+	// List, Observe). A re-issue of request_id answers the lease with the
+	// value it was first granted with.
+	Value         []byte `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockServiceAcquireRequest) Reset() {
 	*x = LockServiceAcquireRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[3]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +656,7 @@ func (x *LockServiceAcquireRequest) String() string {
 func (*LockServiceAcquireRequest) ProtoMessage() {}
 
 func (x *LockServiceAcquireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[3]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +669,7 @@ func (x *LockServiceAcquireRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceAcquireRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceAcquireRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{3}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LockServiceAcquireRequest) GetKey() string {
@@ -592,6 +721,13 @@ func (x *LockServiceAcquireRequest) GetRecoverOnly() bool {
 	return false
 }
 
+func (x *LockServiceAcquireRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // LockServiceAcquireResponse is one message of the Acquire stream.
 type LockServiceAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -606,7 +742,7 @@ type LockServiceAcquireResponse struct {
 
 func (x *LockServiceAcquireResponse) Reset() {
 	*x = LockServiceAcquireResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[4]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +754,7 @@ func (x *LockServiceAcquireResponse) String() string {
 func (*LockServiceAcquireResponse) ProtoMessage() {}
 
 func (x *LockServiceAcquireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[4]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +767,7 @@ func (x *LockServiceAcquireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceAcquireResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceAcquireResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{4}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LockServiceAcquireResponse) GetResult() *commonpb.Result {
@@ -664,14 +800,19 @@ type LockServiceMultiAcquireRequest struct {
 	// Lease TTL for the one lease covering all keys; same rules as on Acquire.
 	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
 	// Only recover the lease of request_id; as on Acquire.
-	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	RecoverOnly bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	// A value carried by the grant (an election candidate's name or
+	// address), at most 4096 bytes. The holders of a key report it (Inspect,
+	// List, Observe). A re-issue of request_id answers the lease with the
+	// value it was first granted with.
+	Value         []byte `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockServiceMultiAcquireRequest) Reset() {
 	*x = LockServiceMultiAcquireRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[5]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +824,7 @@ func (x *LockServiceMultiAcquireRequest) String() string {
 func (*LockServiceMultiAcquireRequest) ProtoMessage() {}
 
 func (x *LockServiceMultiAcquireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[5]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +837,7 @@ func (x *LockServiceMultiAcquireRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceMultiAcquireRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceMultiAcquireRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{5}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LockServiceMultiAcquireRequest) GetKeys() []string {
@@ -748,6 +889,13 @@ func (x *LockServiceMultiAcquireRequest) GetRecoverOnly() bool {
 	return false
 }
 
+func (x *LockServiceMultiAcquireRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // LockServiceMultiAcquireResponse is one message of the MultiAcquire stream.
 type LockServiceMultiAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -761,7 +909,7 @@ type LockServiceMultiAcquireResponse struct {
 
 func (x *LockServiceMultiAcquireResponse) Reset() {
 	*x = LockServiceMultiAcquireResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[6]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +921,7 @@ func (x *LockServiceMultiAcquireResponse) String() string {
 func (*LockServiceMultiAcquireResponse) ProtoMessage() {}
 
 func (x *LockServiceMultiAcquireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[6]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +934,7 @@ func (x *LockServiceMultiAcquireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceMultiAcquireResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceMultiAcquireResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{6}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LockServiceMultiAcquireResponse) GetResult() *commonpb.Result {
@@ -819,14 +967,19 @@ type LockServiceTryAcquireRequest struct {
 	// Lease TTL; same rules as on Acquire.
 	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
 	// Only recover the lease of request_id; as on Acquire.
-	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	RecoverOnly bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	// A value carried by the grant (an election candidate's name or
+	// address), at most 4096 bytes. The holders of a key report it (Inspect,
+	// List, Observe). A re-issue of request_id answers the lease with the
+	// value it was first granted with.
+	Value         []byte `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockServiceTryAcquireRequest) Reset() {
 	*x = LockServiceTryAcquireRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[7]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +991,7 @@ func (x *LockServiceTryAcquireRequest) String() string {
 func (*LockServiceTryAcquireRequest) ProtoMessage() {}
 
 func (x *LockServiceTryAcquireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[7]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +1004,7 @@ func (x *LockServiceTryAcquireRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceTryAcquireRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceTryAcquireRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{7}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LockServiceTryAcquireRequest) GetKey() string {
@@ -903,6 +1056,13 @@ func (x *LockServiceTryAcquireRequest) GetRecoverOnly() bool {
 	return false
 }
 
+func (x *LockServiceTryAcquireRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // LockServiceTryAcquireResponse answers TryAcquire.
 type LockServiceTryAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -916,7 +1076,7 @@ type LockServiceTryAcquireResponse struct {
 
 func (x *LockServiceTryAcquireResponse) Reset() {
 	*x = LockServiceTryAcquireResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[8]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1088,7 @@ func (x *LockServiceTryAcquireResponse) String() string {
 func (*LockServiceTryAcquireResponse) ProtoMessage() {}
 
 func (x *LockServiceTryAcquireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[8]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1101,7 @@ func (x *LockServiceTryAcquireResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceTryAcquireResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceTryAcquireResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{8}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LockServiceTryAcquireResponse) GetResult() *commonpb.Result {
@@ -975,14 +1135,19 @@ type LockServiceMultiTryAcquireRequest struct {
 	// Lease TTL for the one lease covering all keys; same rules as on Acquire.
 	LeaseTtlMs int64 `protobuf:"varint,6,opt,name=lease_ttl_ms,json=leaseTtlMs,proto3" json:"lease_ttl_ms,omitempty"`
 	// Only recover the lease of request_id; as on Acquire.
-	RecoverOnly   bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	RecoverOnly bool `protobuf:"varint,7,opt,name=recover_only,json=recoverOnly,proto3" json:"recover_only,omitempty"`
+	// A value carried by the grant (an election candidate's name or
+	// address), at most 4096 bytes. The holders of a key report it (Inspect,
+	// List, Observe). A re-issue of request_id answers the lease with the
+	// value it was first granted with.
+	Value         []byte `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LockServiceMultiTryAcquireRequest) Reset() {
 	*x = LockServiceMultiTryAcquireRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1159,7 @@ func (x *LockServiceMultiTryAcquireRequest) String() string {
 func (*LockServiceMultiTryAcquireRequest) ProtoMessage() {}
 
 func (x *LockServiceMultiTryAcquireRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[9]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1172,7 @@ func (x *LockServiceMultiTryAcquireRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use LockServiceMultiTryAcquireRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceMultiTryAcquireRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{9}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LockServiceMultiTryAcquireRequest) GetKeys() []string {
@@ -1059,6 +1224,13 @@ func (x *LockServiceMultiTryAcquireRequest) GetRecoverOnly() bool {
 	return false
 }
 
+func (x *LockServiceMultiTryAcquireRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 // LockServiceMultiTryAcquireResponse answers MultiTryAcquire.
 type LockServiceMultiTryAcquireResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1072,7 +1244,7 @@ type LockServiceMultiTryAcquireResponse struct {
 
 func (x *LockServiceMultiTryAcquireResponse) Reset() {
 	*x = LockServiceMultiTryAcquireResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1256,7 @@ func (x *LockServiceMultiTryAcquireResponse) String() string {
 func (*LockServiceMultiTryAcquireResponse) ProtoMessage() {}
 
 func (x *LockServiceMultiTryAcquireResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[10]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1269,7 @@ func (x *LockServiceMultiTryAcquireResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use LockServiceMultiTryAcquireResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceMultiTryAcquireResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{10}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LockServiceMultiTryAcquireResponse) GetResult() *commonpb.Result {
@@ -1127,7 +1299,7 @@ type LockServiceWatchRequest struct {
 
 func (x *LockServiceWatchRequest) Reset() {
 	*x = LockServiceWatchRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1311,7 @@ func (x *LockServiceWatchRequest) String() string {
 func (*LockServiceWatchRequest) ProtoMessage() {}
 
 func (x *LockServiceWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[11]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1324,7 @@ func (x *LockServiceWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceWatchRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceWatchRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{11}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LockServiceWatchRequest) GetLeaseId() string {
@@ -1182,7 +1354,7 @@ type LockServiceWatchResponse struct {
 
 func (x *LockServiceWatchResponse) Reset() {
 	*x = LockServiceWatchResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1366,7 @@ func (x *LockServiceWatchResponse) String() string {
 func (*LockServiceWatchResponse) ProtoMessage() {}
 
 func (x *LockServiceWatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[12]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1379,7 @@ func (x *LockServiceWatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceWatchResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceWatchResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{12}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LockServiceWatchResponse) GetResult() *commonpb.Result {
@@ -1240,7 +1412,7 @@ type LockServiceRenewRequest struct {
 
 func (x *LockServiceRenewRequest) Reset() {
 	*x = LockServiceRenewRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1424,7 @@ func (x *LockServiceRenewRequest) String() string {
 func (*LockServiceRenewRequest) ProtoMessage() {}
 
 func (x *LockServiceRenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[13]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1437,7 @@ func (x *LockServiceRenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRenewRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceRenewRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{13}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LockServiceRenewRequest) GetLeaseId() string {
@@ -1302,7 +1474,7 @@ type LockServiceRenewResponse struct {
 
 func (x *LockServiceRenewResponse) Reset() {
 	*x = LockServiceRenewResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1486,7 @@ func (x *LockServiceRenewResponse) String() string {
 func (*LockServiceRenewResponse) ProtoMessage() {}
 
 func (x *LockServiceRenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[14]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1499,7 @@ func (x *LockServiceRenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRenewResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceRenewResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{14}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LockServiceRenewResponse) GetResult() *commonpb.Result {
@@ -1357,7 +1529,7 @@ type LockServiceReleaseRequest struct {
 
 func (x *LockServiceReleaseRequest) Reset() {
 	*x = LockServiceReleaseRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1541,7 @@ func (x *LockServiceReleaseRequest) String() string {
 func (*LockServiceReleaseRequest) ProtoMessage() {}
 
 func (x *LockServiceReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[15]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1554,7 @@ func (x *LockServiceReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceReleaseRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{15}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LockServiceReleaseRequest) GetLeaseId() string {
@@ -1410,7 +1582,7 @@ type LockServiceReleaseResponse struct {
 
 func (x *LockServiceReleaseResponse) Reset() {
 	*x = LockServiceReleaseResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1594,7 @@ func (x *LockServiceReleaseResponse) String() string {
 func (*LockServiceReleaseResponse) ProtoMessage() {}
 
 func (x *LockServiceReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[16]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1607,7 @@ func (x *LockServiceReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceReleaseResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{16}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LockServiceReleaseResponse) GetResult() *commonpb.Result {
@@ -1458,7 +1630,7 @@ type LockServiceInspectRequest struct {
 
 func (x *LockServiceInspectRequest) Reset() {
 	*x = LockServiceInspectRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1642,7 @@ func (x *LockServiceInspectRequest) String() string {
 func (*LockServiceInspectRequest) ProtoMessage() {}
 
 func (x *LockServiceInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[17]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1655,7 @@ func (x *LockServiceInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceInspectRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceInspectRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{17}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LockServiceInspectRequest) GetKey() string {
@@ -1516,13 +1688,17 @@ type LockServiceInspectResponse struct {
 	// bounded; for such a key this is a bound at least as high as every token
 	// the key was ever granted, and the next grant is higher still.
 	LastFenceToken uint64 `protobuf:"varint,4,opt,name=last_fence_token,json=lastFenceToken,proto3" json:"last_fence_token,omitempty"`
+	// The holder revision of the key's latest change (see Observe): the
+	// holders above are the state after it. An Observe resumed after it
+	// carries every later change.
+	HolderRevision uint64 `protobuf:"varint,5,opt,name=holder_revision,json=holderRevision,proto3" json:"holder_revision,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LockServiceInspectResponse) Reset() {
 	*x = LockServiceInspectResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1710,7 @@ func (x *LockServiceInspectResponse) String() string {
 func (*LockServiceInspectResponse) ProtoMessage() {}
 
 func (x *LockServiceInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[18]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1723,7 @@ func (x *LockServiceInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceInspectResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceInspectResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{18}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LockServiceInspectResponse) GetResult() *commonpb.Result {
@@ -1578,6 +1754,13 @@ func (x *LockServiceInspectResponse) GetLastFenceToken() uint64 {
 	return 0
 }
 
+func (x *LockServiceInspectResponse) GetHolderRevision() uint64 {
+	if x != nil {
+		return x.HolderRevision
+	}
+	return 0
+}
+
 type LockServiceListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only keys starting with prefix; empty: every key.
@@ -1592,7 +1775,7 @@ type LockServiceListRequest struct {
 
 func (x *LockServiceListRequest) Reset() {
 	*x = LockServiceListRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1787,7 @@ func (x *LockServiceListRequest) String() string {
 func (*LockServiceListRequest) ProtoMessage() {}
 
 func (x *LockServiceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[19]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1800,7 @@ func (x *LockServiceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceListRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceListRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{19}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LockServiceListRequest) GetPrefix() string {
@@ -1656,7 +1839,7 @@ type LockKeyState struct {
 
 func (x *LockKeyState) Reset() {
 	*x = LockKeyState{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1668,7 +1851,7 @@ func (x *LockKeyState) String() string {
 func (*LockKeyState) ProtoMessage() {}
 
 func (x *LockKeyState) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[20]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1681,7 +1864,7 @@ func (x *LockKeyState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockKeyState.ProtoReflect.Descriptor instead.
 func (*LockKeyState) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{20}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LockKeyState) GetKey() string {
@@ -1724,7 +1907,7 @@ type LockServiceListResponse struct {
 
 func (x *LockServiceListResponse) Reset() {
 	*x = LockServiceListResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1919,7 @@ func (x *LockServiceListResponse) String() string {
 func (*LockServiceListResponse) ProtoMessage() {}
 
 func (x *LockServiceListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[21]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1932,7 @@ func (x *LockServiceListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceListResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceListResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{21}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LockServiceListResponse) GetResult() *commonpb.Result {
@@ -1785,7 +1968,7 @@ type LockServiceRevokeRequest struct {
 
 func (x *LockServiceRevokeRequest) Reset() {
 	*x = LockServiceRevokeRequest{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +1980,7 @@ func (x *LockServiceRevokeRequest) String() string {
 func (*LockServiceRevokeRequest) ProtoMessage() {}
 
 func (x *LockServiceRevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[22]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +1993,7 @@ func (x *LockServiceRevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRevokeRequest.ProtoReflect.Descriptor instead.
 func (*LockServiceRevokeRequest) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{22}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LockServiceRevokeRequest) GetRequestId() string {
@@ -1838,7 +2021,7 @@ type LockServiceRevokeResponse struct {
 
 func (x *LockServiceRevokeResponse) Reset() {
 	*x = LockServiceRevokeResponse{}
-	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +2033,7 @@ func (x *LockServiceRevokeResponse) String() string {
 func (*LockServiceRevokeResponse) ProtoMessage() {}
 
 func (x *LockServiceRevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_waymaker_v1_lock_proto_msgTypes[23]
+	mi := &file_waymaker_v1_lock_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +2046,7 @@ func (x *LockServiceRevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockServiceRevokeResponse.ProtoReflect.Descriptor instead.
 func (*LockServiceRevokeResponse) Descriptor() ([]byte, []int) {
-	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{23}
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LockServiceRevokeResponse) GetResult() *commonpb.Result {
@@ -1880,6 +2063,157 @@ func (x *LockServiceRevokeResponse) GetRevoked() int32 {
 	return 0
 }
 
+// LockServiceObserveRequest follows the holders of one key.
+type LockServiceObserveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key; non-empty, at most the key length limit.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Resume: carry every change after after_revision instead of starting
+	// with the holders now.
+	Resume bool `protobuf:"varint,2,opt,name=resume,proto3" json:"resume,omitempty"`
+	// With resume: the last revision the caller has seen (0: from the first
+	// change the server keeps, if it keeps every change of the key).
+	AfterRevision uint64 `protobuf:"varint,3,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceObserveRequest) Reset() {
+	*x = LockServiceObserveRequest{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceObserveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceObserveRequest) ProtoMessage() {}
+
+func (x *LockServiceObserveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceObserveRequest.ProtoReflect.Descriptor instead.
+func (*LockServiceObserveRequest) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LockServiceObserveRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LockServiceObserveRequest) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
+}
+
+func (x *LockServiceObserveRequest) GetAfterRevision() uint64 {
+	if x != nil {
+		return x.AfterRevision
+	}
+	return 0
+}
+
+// LockServiceObserveResponse is one message of the Observe stream.
+type LockServiceObserveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Outcome; a failure ("compacted", "invalid_argument") ends the stream.
+	Result *commonpb.Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// True on the first message of an Observe without resume: holders is the
+	// key's state as of revision.
+	Initial bool `protobuf:"varint,2,opt,name=initial,proto3" json:"initial,omitempty"`
+	// The resume point after this message: the revision of change, or on the
+	// initial message that of the key's latest change.
+	Revision uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// On the initial message: the leases holding the key now, each listing
+	// only its grant of key, with its value (request ids left empty).
+	Holders []*LockLease `protobuf:"bytes,4,rep,name=holders,proto3" json:"holders,omitempty"`
+	// A change; unset on the initial message.
+	Change        *LockHolderChange `protobuf:"bytes,5,opt,name=change,proto3" json:"change,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockServiceObserveResponse) Reset() {
+	*x = LockServiceObserveResponse{}
+	mi := &file_waymaker_v1_lock_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockServiceObserveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockServiceObserveResponse) ProtoMessage() {}
+
+func (x *LockServiceObserveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_v1_lock_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockServiceObserveResponse.ProtoReflect.Descriptor instead.
+func (*LockServiceObserveResponse) Descriptor() ([]byte, []int) {
+	return file_waymaker_v1_lock_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LockServiceObserveResponse) GetResult() *commonpb.Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *LockServiceObserveResponse) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *LockServiceObserveResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *LockServiceObserveResponse) GetHolders() []*LockLease {
+	if x != nil {
+		return x.Holders
+	}
+	return nil
+}
+
+func (x *LockServiceObserveResponse) GetChange() *LockHolderChange {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
 var File_waymaker_v1_lock_proto protoreflect.FileDescriptor
 
 const file_waymaker_v1_lock_proto_rawDesc = "" +
@@ -1889,7 +2223,17 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12\x1f\n" +
 	"\vfence_token\x18\x03 \x01(\x04R\n" +
-	"fenceToken\"\xd3\x02\n" +
+	"fenceToken\"\x93\x02\n" +
+	"\x10LockHolderChange\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12.\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x1a.waymaker.v1.LockEventTypeR\x04type\x12\x10\n" +
+	"\x03key\x18\x03 \x01(\tR\x03key\x12\x19\n" +
+	"\blease_id\x18\x04 \x01(\tR\aleaseId\x12)\n" +
+	"\x04mode\x18\x05 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12\x1f\n" +
+	"\vfence_token\x18\x06 \x01(\x04R\n" +
+	"fenceToken\x12\x14\n" +
+	"\x05value\x18\a \x01(\fR\x05value\x12$\n" +
+	"\x0eoccurred_at_ms\x18\b \x01(\x03R\foccurredAtMs\"\xe9\x02\n" +
 	"\tLockLease\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x1d\n" +
 	"\n" +
@@ -1901,11 +2245,13 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"leaseTtlMs\x12\"\n" +
 	"\rgranted_at_ms\x18\a \x01(\x03R\vgrantedAtMs\x12\x1c\n" +
 	"\trecovered\x18\b \x01(\bR\trecovered\x12\x1b\n" +
-	"\twaited_ms\x18\t \x01(\x03R\bwaitedMs\"\x8f\x01\n" +
+	"\twaited_ms\x18\t \x01(\x03R\bwaitedMs\x12\x14\n" +
+	"\x05value\x18\n" +
+	" \x01(\fR\x05value\"\x8f\x01\n" +
 	"\tLockEvent\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.waymaker.v1.LockEventTypeR\x04type\x12,\n" +
 	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\x12$\n" +
-	"\x0eoccurred_at_ms\x18\x03 \x01(\x03R\foccurredAtMs\"\x8a\x02\n" +
+	"\x0eoccurred_at_ms\x18\x03 \x01(\x03R\foccurredAtMs\"\xa0\x02\n" +
 	"\x19LockServiceAcquireRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1915,10 +2261,11 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
 	"leaseTtlMs\x12!\n" +
-	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"w\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\x12\x14\n" +
+	"\x05value\x18\b \x01(\fR\x05value\"w\n" +
 	"\x1aLockServiceAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
-	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\x91\x02\n" +
+	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\xa7\x02\n" +
 	"\x1eLockServiceMultiAcquireRequest\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1928,10 +2275,11 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
 	"leaseTtlMs\x12!\n" +
-	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"|\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\x12\x14\n" +
+	"\x05value\x18\b \x01(\fR\x05value\"|\n" +
 	"\x1fLockServiceMultiAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
-	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\x8d\x02\n" +
+	"\x05event\x18\x02 \x01(\v2\x16.waymaker.v1.LockEventR\x05event\"\xa3\x02\n" +
 	"\x1cLockServiceTryAcquireRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1941,10 +2289,11 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
 	"leaseTtlMs\x12!\n" +
-	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"z\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\x12\x14\n" +
+	"\x05value\x18\b \x01(\fR\x05value\"z\n" +
 	"\x1dLockServiceTryAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
-	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\"\x94\x02\n" +
+	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\"\xaa\x02\n" +
 	"!LockServiceMultiTryAcquireRequest\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.waymaker.v1.LockModeR\x04mode\x12,\n" +
@@ -1954,7 +2303,8 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\vmax_wait_ms\x18\x05 \x01(\x03R\tmaxWaitMs\x12 \n" +
 	"\flease_ttl_ms\x18\x06 \x01(\x03R\n" +
 	"leaseTtlMs\x12!\n" +
-	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\"\x7f\n" +
+	"\frecover_only\x18\a \x01(\bR\vrecoverOnly\x12\x14\n" +
+	"\x05value\x18\b \x01(\fR\x05value\"\x7f\n" +
 	"\"LockServiceMultiTryAcquireResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12,\n" +
 	"\x05lease\x18\x02 \x01(\v2\x16.waymaker.v1.LockLeaseR\x05lease\"S\n" +
@@ -1982,12 +2332,13 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\"[\n" +
 	"\x19LockServiceInspectRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05scope\x18\x02 \x01(\x0e2\x16.waymaker.v1.LockScopeR\x05scope\"\xbf\x01\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x16.waymaker.v1.LockScopeR\x05scope\"\xe8\x01\n" +
 	"\x1aLockServiceInspectResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x120\n" +
 	"\aholders\x18\x02 \x03(\v2\x16.waymaker.v1.LockLeaseR\aholders\x12\x18\n" +
 	"\awaiters\x18\x03 \x01(\x03R\awaiters\x12(\n" +
-	"\x10last_fence_token\x18\x04 \x01(\x04R\x0elastFenceToken\"l\n" +
+	"\x10last_fence_token\x18\x04 \x01(\x04R\x0elastFenceToken\x12'\n" +
+	"\x0fholder_revision\x18\x05 \x01(\x04R\x0eholderRevision\"l\n" +
 	"\x16LockServiceListRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2008,7 +2359,17 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"b\n" +
 	"\x19LockServiceRevokeResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
-	"\arevoked\x18\x02 \x01(\x05R\arevoked*T\n" +
+	"\arevoked\x18\x02 \x01(\x05R\arevoked\"l\n" +
+	"\x19LockServiceObserveRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06resume\x18\x02 \x01(\bR\x06resume\x12%\n" +
+	"\x0eafter_revision\x18\x03 \x01(\x04R\rafterRevision\"\xe8\x01\n" +
+	"\x1aLockServiceObserveResponse\x12+\n" +
+	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x18\n" +
+	"\ainitial\x18\x02 \x01(\bR\ainitial\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x120\n" +
+	"\aholders\x18\x04 \x03(\v2\x16.waymaker.v1.LockLeaseR\aholders\x125\n" +
+	"\x06change\x18\x05 \x01(\v2\x1d.waymaker.v1.LockHolderChangeR\x06change*T\n" +
 	"\bLockMode\x12\x19\n" +
 	"\x15LOCK_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13LOCK_MODE_EXCLUSIVE\x10\x01\x12\x14\n" +
@@ -2023,7 +2384,7 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\x17LOCK_EVENT_TYPE_RENEWED\x10\x02\x12\x1c\n" +
 	"\x18LOCK_EVENT_TYPE_RELEASED\x10\x03\x12\x1b\n" +
 	"\x17LOCK_EVENT_TYPE_EXPIRED\x10\x04\x12\x1b\n" +
-	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xd7\a\n" +
+	"\x17LOCK_EVENT_TYPE_REVOKED\x10\x052\xba\b\n" +
 	"\vLockService\x12\\\n" +
 	"\aAcquire\x12&.waymaker.v1.LockServiceAcquireRequest\x1a'.waymaker.v1.LockServiceAcquireResponse0\x01\x12k\n" +
 	"\fMultiAcquire\x12+.waymaker.v1.LockServiceMultiAcquireRequest\x1a,.waymaker.v1.LockServiceMultiAcquireResponse0\x01\x12c\n" +
@@ -2035,7 +2396,8 @@ const file_waymaker_v1_lock_proto_rawDesc = "" +
 	"\aRelease\x12&.waymaker.v1.LockServiceReleaseRequest\x1a'.waymaker.v1.LockServiceReleaseResponse\x12_\n" +
 	"\aInspect\x12&.waymaker.v1.LockServiceInspectRequest\x1a'.waymaker.v1.LockServiceInspectResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\x04List\x12#.waymaker.v1.LockServiceListRequest\x1a$.waymaker.v1.LockServiceListResponse\"\x03\x90\x02\x01\x12\\\n" +
-	"\x06Revoke\x12%.waymaker.v1.LockServiceRevokeRequest\x1a&.waymaker.v1.LockServiceRevokeResponse\"\x03\x90\x02\x02B>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
+	"\x06Revoke\x12%.waymaker.v1.LockServiceRevokeRequest\x1a&.waymaker.v1.LockServiceRevokeResponse\"\x03\x90\x02\x02\x12a\n" +
+	"\aObserve\x12&.waymaker.v1.LockServiceObserveRequest\x1a'.waymaker.v1.LockServiceObserveResponse\"\x03\x90\x02\x010\x01B>Z<git.awesomike.com/pub/waymaker-client/go/genpb/lockpb;lockpbb\x06proto3"
 
 var (
 	file_waymaker_v1_lock_proto_rawDescOnce sync.Once
@@ -2050,96 +2412,106 @@ func file_waymaker_v1_lock_proto_rawDescGZIP() []byte {
 }
 
 var file_waymaker_v1_lock_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_waymaker_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_waymaker_v1_lock_proto_goTypes = []any{
 	(LockMode)(0),                              // 0: waymaker.v1.LockMode
 	(LockScope)(0),                             // 1: waymaker.v1.LockScope
 	(LockEventType)(0),                         // 2: waymaker.v1.LockEventType
 	(*LockGrant)(nil),                          // 3: waymaker.v1.LockGrant
-	(*LockLease)(nil),                          // 4: waymaker.v1.LockLease
-	(*LockEvent)(nil),                          // 5: waymaker.v1.LockEvent
-	(*LockServiceAcquireRequest)(nil),          // 6: waymaker.v1.LockServiceAcquireRequest
-	(*LockServiceAcquireResponse)(nil),         // 7: waymaker.v1.LockServiceAcquireResponse
-	(*LockServiceMultiAcquireRequest)(nil),     // 8: waymaker.v1.LockServiceMultiAcquireRequest
-	(*LockServiceMultiAcquireResponse)(nil),    // 9: waymaker.v1.LockServiceMultiAcquireResponse
-	(*LockServiceTryAcquireRequest)(nil),       // 10: waymaker.v1.LockServiceTryAcquireRequest
-	(*LockServiceTryAcquireResponse)(nil),      // 11: waymaker.v1.LockServiceTryAcquireResponse
-	(*LockServiceMultiTryAcquireRequest)(nil),  // 12: waymaker.v1.LockServiceMultiTryAcquireRequest
-	(*LockServiceMultiTryAcquireResponse)(nil), // 13: waymaker.v1.LockServiceMultiTryAcquireResponse
-	(*LockServiceWatchRequest)(nil),            // 14: waymaker.v1.LockServiceWatchRequest
-	(*LockServiceWatchResponse)(nil),           // 15: waymaker.v1.LockServiceWatchResponse
-	(*LockServiceRenewRequest)(nil),            // 16: waymaker.v1.LockServiceRenewRequest
-	(*LockServiceRenewResponse)(nil),           // 17: waymaker.v1.LockServiceRenewResponse
-	(*LockServiceReleaseRequest)(nil),          // 18: waymaker.v1.LockServiceReleaseRequest
-	(*LockServiceReleaseResponse)(nil),         // 19: waymaker.v1.LockServiceReleaseResponse
-	(*LockServiceInspectRequest)(nil),          // 20: waymaker.v1.LockServiceInspectRequest
-	(*LockServiceInspectResponse)(nil),         // 21: waymaker.v1.LockServiceInspectResponse
-	(*LockServiceListRequest)(nil),             // 22: waymaker.v1.LockServiceListRequest
-	(*LockKeyState)(nil),                       // 23: waymaker.v1.LockKeyState
-	(*LockServiceListResponse)(nil),            // 24: waymaker.v1.LockServiceListResponse
-	(*LockServiceRevokeRequest)(nil),           // 25: waymaker.v1.LockServiceRevokeRequest
-	(*LockServiceRevokeResponse)(nil),          // 26: waymaker.v1.LockServiceRevokeResponse
-	(*commonpb.Result)(nil),                    // 27: waymaker.v1.Result
+	(*LockHolderChange)(nil),                   // 4: waymaker.v1.LockHolderChange
+	(*LockLease)(nil),                          // 5: waymaker.v1.LockLease
+	(*LockEvent)(nil),                          // 6: waymaker.v1.LockEvent
+	(*LockServiceAcquireRequest)(nil),          // 7: waymaker.v1.LockServiceAcquireRequest
+	(*LockServiceAcquireResponse)(nil),         // 8: waymaker.v1.LockServiceAcquireResponse
+	(*LockServiceMultiAcquireRequest)(nil),     // 9: waymaker.v1.LockServiceMultiAcquireRequest
+	(*LockServiceMultiAcquireResponse)(nil),    // 10: waymaker.v1.LockServiceMultiAcquireResponse
+	(*LockServiceTryAcquireRequest)(nil),       // 11: waymaker.v1.LockServiceTryAcquireRequest
+	(*LockServiceTryAcquireResponse)(nil),      // 12: waymaker.v1.LockServiceTryAcquireResponse
+	(*LockServiceMultiTryAcquireRequest)(nil),  // 13: waymaker.v1.LockServiceMultiTryAcquireRequest
+	(*LockServiceMultiTryAcquireResponse)(nil), // 14: waymaker.v1.LockServiceMultiTryAcquireResponse
+	(*LockServiceWatchRequest)(nil),            // 15: waymaker.v1.LockServiceWatchRequest
+	(*LockServiceWatchResponse)(nil),           // 16: waymaker.v1.LockServiceWatchResponse
+	(*LockServiceRenewRequest)(nil),            // 17: waymaker.v1.LockServiceRenewRequest
+	(*LockServiceRenewResponse)(nil),           // 18: waymaker.v1.LockServiceRenewResponse
+	(*LockServiceReleaseRequest)(nil),          // 19: waymaker.v1.LockServiceReleaseRequest
+	(*LockServiceReleaseResponse)(nil),         // 20: waymaker.v1.LockServiceReleaseResponse
+	(*LockServiceInspectRequest)(nil),          // 21: waymaker.v1.LockServiceInspectRequest
+	(*LockServiceInspectResponse)(nil),         // 22: waymaker.v1.LockServiceInspectResponse
+	(*LockServiceListRequest)(nil),             // 23: waymaker.v1.LockServiceListRequest
+	(*LockKeyState)(nil),                       // 24: waymaker.v1.LockKeyState
+	(*LockServiceListResponse)(nil),            // 25: waymaker.v1.LockServiceListResponse
+	(*LockServiceRevokeRequest)(nil),           // 26: waymaker.v1.LockServiceRevokeRequest
+	(*LockServiceRevokeResponse)(nil),          // 27: waymaker.v1.LockServiceRevokeResponse
+	(*LockServiceObserveRequest)(nil),          // 28: waymaker.v1.LockServiceObserveRequest
+	(*LockServiceObserveResponse)(nil),         // 29: waymaker.v1.LockServiceObserveResponse
+	(*commonpb.Result)(nil),                    // 30: waymaker.v1.Result
 }
 var file_waymaker_v1_lock_proto_depIdxs = []int32{
 	0,  // 0: waymaker.v1.LockGrant.mode:type_name -> waymaker.v1.LockMode
-	1,  // 1: waymaker.v1.LockLease.scope:type_name -> waymaker.v1.LockScope
-	3,  // 2: waymaker.v1.LockLease.grants:type_name -> waymaker.v1.LockGrant
-	2,  // 3: waymaker.v1.LockEvent.type:type_name -> waymaker.v1.LockEventType
-	4,  // 4: waymaker.v1.LockEvent.lease:type_name -> waymaker.v1.LockLease
-	0,  // 5: waymaker.v1.LockServiceAcquireRequest.mode:type_name -> waymaker.v1.LockMode
-	1,  // 6: waymaker.v1.LockServiceAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	27, // 7: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
-	5,  // 8: waymaker.v1.LockServiceAcquireResponse.event:type_name -> waymaker.v1.LockEvent
-	0,  // 9: waymaker.v1.LockServiceMultiAcquireRequest.mode:type_name -> waymaker.v1.LockMode
-	1,  // 10: waymaker.v1.LockServiceMultiAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	27, // 11: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
-	5,  // 12: waymaker.v1.LockServiceMultiAcquireResponse.event:type_name -> waymaker.v1.LockEvent
-	0,  // 13: waymaker.v1.LockServiceTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
-	1,  // 14: waymaker.v1.LockServiceTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	27, // 15: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
-	4,  // 16: waymaker.v1.LockServiceTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
-	0,  // 17: waymaker.v1.LockServiceMultiTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
-	1,  // 18: waymaker.v1.LockServiceMultiTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
-	27, // 19: waymaker.v1.LockServiceMultiTryAcquireResponse.result:type_name -> waymaker.v1.Result
-	4,  // 20: waymaker.v1.LockServiceMultiTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
-	27, // 21: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
-	5,  // 22: waymaker.v1.LockServiceWatchResponse.event:type_name -> waymaker.v1.LockEvent
-	27, // 23: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
-	4,  // 24: waymaker.v1.LockServiceRenewResponse.lease:type_name -> waymaker.v1.LockLease
-	27, // 25: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
-	1,  // 26: waymaker.v1.LockServiceInspectRequest.scope:type_name -> waymaker.v1.LockScope
-	27, // 27: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
-	4,  // 28: waymaker.v1.LockServiceInspectResponse.holders:type_name -> waymaker.v1.LockLease
-	4,  // 29: waymaker.v1.LockKeyState.holders:type_name -> waymaker.v1.LockLease
-	27, // 30: waymaker.v1.LockServiceListResponse.result:type_name -> waymaker.v1.Result
-	23, // 31: waymaker.v1.LockServiceListResponse.keys:type_name -> waymaker.v1.LockKeyState
-	27, // 32: waymaker.v1.LockServiceRevokeResponse.result:type_name -> waymaker.v1.Result
-	6,  // 33: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
-	8,  // 34: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
-	10, // 35: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
-	12, // 36: waymaker.v1.LockService.MultiTryAcquire:input_type -> waymaker.v1.LockServiceMultiTryAcquireRequest
-	14, // 37: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
-	16, // 38: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
-	18, // 39: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
-	20, // 40: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
-	22, // 41: waymaker.v1.LockService.List:input_type -> waymaker.v1.LockServiceListRequest
-	25, // 42: waymaker.v1.LockService.Revoke:input_type -> waymaker.v1.LockServiceRevokeRequest
-	7,  // 43: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
-	9,  // 44: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
-	11, // 45: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
-	13, // 46: waymaker.v1.LockService.MultiTryAcquire:output_type -> waymaker.v1.LockServiceMultiTryAcquireResponse
-	15, // 47: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
-	17, // 48: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
-	19, // 49: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
-	21, // 50: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
-	24, // 51: waymaker.v1.LockService.List:output_type -> waymaker.v1.LockServiceListResponse
-	26, // 52: waymaker.v1.LockService.Revoke:output_type -> waymaker.v1.LockServiceRevokeResponse
-	43, // [43:53] is the sub-list for method output_type
-	33, // [33:43] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	2,  // 1: waymaker.v1.LockHolderChange.type:type_name -> waymaker.v1.LockEventType
+	0,  // 2: waymaker.v1.LockHolderChange.mode:type_name -> waymaker.v1.LockMode
+	1,  // 3: waymaker.v1.LockLease.scope:type_name -> waymaker.v1.LockScope
+	3,  // 4: waymaker.v1.LockLease.grants:type_name -> waymaker.v1.LockGrant
+	2,  // 5: waymaker.v1.LockEvent.type:type_name -> waymaker.v1.LockEventType
+	5,  // 6: waymaker.v1.LockEvent.lease:type_name -> waymaker.v1.LockLease
+	0,  // 7: waymaker.v1.LockServiceAcquireRequest.mode:type_name -> waymaker.v1.LockMode
+	1,  // 8: waymaker.v1.LockServiceAcquireRequest.scope:type_name -> waymaker.v1.LockScope
+	30, // 9: waymaker.v1.LockServiceAcquireResponse.result:type_name -> waymaker.v1.Result
+	6,  // 10: waymaker.v1.LockServiceAcquireResponse.event:type_name -> waymaker.v1.LockEvent
+	0,  // 11: waymaker.v1.LockServiceMultiAcquireRequest.mode:type_name -> waymaker.v1.LockMode
+	1,  // 12: waymaker.v1.LockServiceMultiAcquireRequest.scope:type_name -> waymaker.v1.LockScope
+	30, // 13: waymaker.v1.LockServiceMultiAcquireResponse.result:type_name -> waymaker.v1.Result
+	6,  // 14: waymaker.v1.LockServiceMultiAcquireResponse.event:type_name -> waymaker.v1.LockEvent
+	0,  // 15: waymaker.v1.LockServiceTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
+	1,  // 16: waymaker.v1.LockServiceTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
+	30, // 17: waymaker.v1.LockServiceTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	5,  // 18: waymaker.v1.LockServiceTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
+	0,  // 19: waymaker.v1.LockServiceMultiTryAcquireRequest.mode:type_name -> waymaker.v1.LockMode
+	1,  // 20: waymaker.v1.LockServiceMultiTryAcquireRequest.scope:type_name -> waymaker.v1.LockScope
+	30, // 21: waymaker.v1.LockServiceMultiTryAcquireResponse.result:type_name -> waymaker.v1.Result
+	5,  // 22: waymaker.v1.LockServiceMultiTryAcquireResponse.lease:type_name -> waymaker.v1.LockLease
+	30, // 23: waymaker.v1.LockServiceWatchResponse.result:type_name -> waymaker.v1.Result
+	6,  // 24: waymaker.v1.LockServiceWatchResponse.event:type_name -> waymaker.v1.LockEvent
+	30, // 25: waymaker.v1.LockServiceRenewResponse.result:type_name -> waymaker.v1.Result
+	5,  // 26: waymaker.v1.LockServiceRenewResponse.lease:type_name -> waymaker.v1.LockLease
+	30, // 27: waymaker.v1.LockServiceReleaseResponse.result:type_name -> waymaker.v1.Result
+	1,  // 28: waymaker.v1.LockServiceInspectRequest.scope:type_name -> waymaker.v1.LockScope
+	30, // 29: waymaker.v1.LockServiceInspectResponse.result:type_name -> waymaker.v1.Result
+	5,  // 30: waymaker.v1.LockServiceInspectResponse.holders:type_name -> waymaker.v1.LockLease
+	5,  // 31: waymaker.v1.LockKeyState.holders:type_name -> waymaker.v1.LockLease
+	30, // 32: waymaker.v1.LockServiceListResponse.result:type_name -> waymaker.v1.Result
+	24, // 33: waymaker.v1.LockServiceListResponse.keys:type_name -> waymaker.v1.LockKeyState
+	30, // 34: waymaker.v1.LockServiceRevokeResponse.result:type_name -> waymaker.v1.Result
+	30, // 35: waymaker.v1.LockServiceObserveResponse.result:type_name -> waymaker.v1.Result
+	5,  // 36: waymaker.v1.LockServiceObserveResponse.holders:type_name -> waymaker.v1.LockLease
+	4,  // 37: waymaker.v1.LockServiceObserveResponse.change:type_name -> waymaker.v1.LockHolderChange
+	7,  // 38: waymaker.v1.LockService.Acquire:input_type -> waymaker.v1.LockServiceAcquireRequest
+	9,  // 39: waymaker.v1.LockService.MultiAcquire:input_type -> waymaker.v1.LockServiceMultiAcquireRequest
+	11, // 40: waymaker.v1.LockService.TryAcquire:input_type -> waymaker.v1.LockServiceTryAcquireRequest
+	13, // 41: waymaker.v1.LockService.MultiTryAcquire:input_type -> waymaker.v1.LockServiceMultiTryAcquireRequest
+	15, // 42: waymaker.v1.LockService.Watch:input_type -> waymaker.v1.LockServiceWatchRequest
+	17, // 43: waymaker.v1.LockService.Renew:input_type -> waymaker.v1.LockServiceRenewRequest
+	19, // 44: waymaker.v1.LockService.Release:input_type -> waymaker.v1.LockServiceReleaseRequest
+	21, // 45: waymaker.v1.LockService.Inspect:input_type -> waymaker.v1.LockServiceInspectRequest
+	23, // 46: waymaker.v1.LockService.List:input_type -> waymaker.v1.LockServiceListRequest
+	26, // 47: waymaker.v1.LockService.Revoke:input_type -> waymaker.v1.LockServiceRevokeRequest
+	28, // 48: waymaker.v1.LockService.Observe:input_type -> waymaker.v1.LockServiceObserveRequest
+	8,  // 49: waymaker.v1.LockService.Acquire:output_type -> waymaker.v1.LockServiceAcquireResponse
+	10, // 50: waymaker.v1.LockService.MultiAcquire:output_type -> waymaker.v1.LockServiceMultiAcquireResponse
+	12, // 51: waymaker.v1.LockService.TryAcquire:output_type -> waymaker.v1.LockServiceTryAcquireResponse
+	14, // 52: waymaker.v1.LockService.MultiTryAcquire:output_type -> waymaker.v1.LockServiceMultiTryAcquireResponse
+	16, // 53: waymaker.v1.LockService.Watch:output_type -> waymaker.v1.LockServiceWatchResponse
+	18, // 54: waymaker.v1.LockService.Renew:output_type -> waymaker.v1.LockServiceRenewResponse
+	20, // 55: waymaker.v1.LockService.Release:output_type -> waymaker.v1.LockServiceReleaseResponse
+	22, // 56: waymaker.v1.LockService.Inspect:output_type -> waymaker.v1.LockServiceInspectResponse
+	25, // 57: waymaker.v1.LockService.List:output_type -> waymaker.v1.LockServiceListResponse
+	27, // 58: waymaker.v1.LockService.Revoke:output_type -> waymaker.v1.LockServiceRevokeResponse
+	29, // 59: waymaker.v1.LockService.Observe:output_type -> waymaker.v1.LockServiceObserveResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_v1_lock_proto_init() }
@@ -2153,7 +2525,7 @@ func file_waymaker_v1_lock_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_waymaker_v1_lock_proto_rawDesc), len(file_waymaker_v1_lock_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -54,6 +54,7 @@ const (
 	LockService_Inspect_FullMethodName         = "/waymaker.v1.LockService/Inspect"
 	LockService_List_FullMethodName            = "/waymaker.v1.LockService/List"
 	LockService_Revoke_FullMethodName          = "/waymaker.v1.LockService/Revoke"
+	LockService_Observe_FullMethodName         = "/waymaker.v1.LockService/Observe"
 )
 
 // LockServiceClient is the client API for LockService service.
@@ -110,6 +111,19 @@ type LockServiceClient interface {
 	// never valid again, and the next waiter is granted. Revoking a key
 	// nobody holds succeeds and changes nothing.
 	Revoke(ctx context.Context, in *LockServiceRevokeRequest, opts ...grpc.CallOption) (*LockServiceRevokeResponse, error)
+	// Observe follows the holders of one key (quorum scope): every grant and
+	// every end of a grant of that key, in log order, each numbered with a
+	// holder revision that strictly increases (one counter for the whole lock
+	// table, so every node numbers the same change the same way). Without
+	// resume, the first message (initial=true) is the key's holders now and
+	// the revision of the key's latest change; then every later change
+	// follows. With resume, the stream carries every change after
+	// after_revision, on any node; when the server no longer keeps the
+	// changes just after it, the answer is "compacted", naming the oldest
+	// revision it can resume from, never a silent gap. The server keeps the
+	// latest changes of each key (see LockHolderChange), so an election's
+	// observer resumes across reconnects and failovers.
+	Observe(ctx context.Context, in *LockServiceObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LockServiceObserveResponse], error)
 }
 
 type lockServiceClient struct {
@@ -247,6 +261,25 @@ func (c *lockServiceClient) Revoke(ctx context.Context, in *LockServiceRevokeReq
 	return out, nil
 }
 
+func (c *lockServiceClient) Observe(ctx context.Context, in *LockServiceObserveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LockServiceObserveResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LockService_ServiceDesc.Streams[3], LockService_Observe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LockServiceObserveRequest, LockServiceObserveResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LockService_ObserveClient = grpc.ServerStreamingClient[LockServiceObserveResponse]
+
 // LockServiceServer is the server API for LockService service.
 // All implementations must embed UnimplementedLockServiceServer
 // for forward compatibility.
@@ -301,6 +334,19 @@ type LockServiceServer interface {
 	// never valid again, and the next waiter is granted. Revoking a key
 	// nobody holds succeeds and changes nothing.
 	Revoke(context.Context, *LockServiceRevokeRequest) (*LockServiceRevokeResponse, error)
+	// Observe follows the holders of one key (quorum scope): every grant and
+	// every end of a grant of that key, in log order, each numbered with a
+	// holder revision that strictly increases (one counter for the whole lock
+	// table, so every node numbers the same change the same way). Without
+	// resume, the first message (initial=true) is the key's holders now and
+	// the revision of the key's latest change; then every later change
+	// follows. With resume, the stream carries every change after
+	// after_revision, on any node; when the server no longer keeps the
+	// changes just after it, the answer is "compacted", naming the oldest
+	// revision it can resume from, never a silent gap. The server keeps the
+	// latest changes of each key (see LockHolderChange), so an election's
+	// observer resumes across reconnects and failovers.
+	Observe(*LockServiceObserveRequest, grpc.ServerStreamingServer[LockServiceObserveResponse]) error
 	mustEmbedUnimplementedLockServiceServer()
 }
 
@@ -340,6 +386,9 @@ func (UnimplementedLockServiceServer) List(context.Context, *LockServiceListRequ
 }
 func (UnimplementedLockServiceServer) Revoke(context.Context, *LockServiceRevokeRequest) (*LockServiceRevokeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
+}
+func (UnimplementedLockServiceServer) Observe(*LockServiceObserveRequest, grpc.ServerStreamingServer[LockServiceObserveResponse]) error {
+	return status.Error(codes.Unimplemented, "method Observe not implemented")
 }
 func (UnimplementedLockServiceServer) mustEmbedUnimplementedLockServiceServer() {}
 func (UnimplementedLockServiceServer) testEmbeddedByValue()                     {}
@@ -521,6 +570,17 @@ func _LockService_Revoke_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LockService_Observe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LockServiceObserveRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LockServiceServer).Observe(m, &grpc.GenericServerStream[LockServiceObserveRequest, LockServiceObserveResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LockService_ObserveServer = grpc.ServerStreamingServer[LockServiceObserveResponse]
+
 // LockService_ServiceDesc is the grpc.ServiceDesc for LockService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -571,6 +631,11 @@ var LockService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _LockService_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Observe",
+			Handler:       _LockService_Observe_Handler,
 			ServerStreams: true,
 		},
 	},

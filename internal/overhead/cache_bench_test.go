@@ -21,7 +21,7 @@ func (overheadCache) Stats(_ context.Context, req *cachepb.CacheServiceStatsRequ
 	}}, nil
 }
 
-func serveCache(s *grpc.Server) {
+func serveCache(s grpc.ServiceRegistrar) {
 	cachepb.RegisterCacheServiceServer(s, overheadCache{})
 }
 

@@ -29,7 +29,7 @@ func (overheadCollections) HGet(context.Context, *collectionspb.CollectionsServi
 	return &collectionspb.CollectionsServiceHGetResponse{Result: okResult, Value: []byte("value-of-sixteen")}, nil
 }
 
-func serveCollections(s *grpc.Server) {
+func serveCollections(s grpc.ServiceRegistrar) {
 	collectionspb.RegisterCollectionsServiceServer(s, overheadCollections{})
 }
 

@@ -24,7 +24,7 @@ func (s *overheadKV) Put(context.Context, *kvpb.KVServicePutRequest) (*kvpb.KVSe
 	return &kvpb.KVServicePutResponse{Result: okResult, Revision: 7}, nil
 }
 
-func serveKV(s *grpc.Server) {
+func serveKV(s grpc.ServiceRegistrar) {
 	kvpb.RegisterKVServiceServer(s, &overheadKV{entry: &kvpb.KVEntry{Bucket: "b", Key: "k", Value: []byte("value-of-sixteen"), Revision: 7}})
 }
 

@@ -38,7 +38,7 @@ func (overheadLock) Inspect(context.Context, *lockpb.LockServiceInspectRequest) 
 	return &lockpb.LockServiceInspectResponse{Result: okResult}, nil
 }
 
-func serveLock(s *grpc.Server) {
+func serveLock(s grpc.ServiceRegistrar) {
 	lockpb.RegisterLockServiceServer(s, overheadLock{})
 }
 

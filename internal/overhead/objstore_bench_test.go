@@ -28,7 +28,7 @@ func (overheadObjects) GetInfo(_ context.Context, req *objstorepb.ObjectStoreSer
 	}}, nil
 }
 
-func serveObjstore(s *grpc.Server) {
+func serveObjstore(s grpc.ServiceRegistrar) {
 	objstorepb.RegisterObjectStoreServiceServer(s, overheadObjects{})
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/sessionpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
@@ -100,7 +101,7 @@ type suite struct {
 	// serve registers the minimal implementation of the subsystem's
 	// service on the in-process server; nil when the pairs call a service
 	// another suite registers.
-	serve func(s *grpc.Server)
+	serve func(s grpc.ServiceRegistrar)
 	// pairs returns the raw/wrapper pairs measured on it.
 	pairs func(f *fixture) []pair
 }
@@ -138,10 +139,15 @@ func startServer(b *testing.B) *fixture {
 		b.Fatal(err)
 	}
 	srv := grpc.NewServer()
+	rec := &recorder{ServiceRegistrar: srv, methods: map[string]methodImpl{}}
 	for _, s := range suites {
 		if s.serve != nil {
-			s.serve(srv)
+			s.serve(rec)
 		}
+	}
+	ss := &sessionServer{methods: rec.methods}
+	if sessionsOn() {
+		sessionpb.RegisterSessionServiceServer(srv, ss)
 	}
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(lis); close(served) }()
@@ -154,6 +160,19 @@ func startServer(b *testing.B) *fixture {
 		srv.Stop()
 		<-served
 	})
+	if sessionsOn() {
+		// The first calls go unary while the session stream opens.
+		rpc := kvpb.NewKVServiceClient(conn)
+		deadline := time.Now().Add(5 * time.Second)
+		for ss.envelopes.Load() == 0 {
+			if time.Now().After(deadline) {
+				b.Fatal("no session stream opened within 5s")
+			}
+			if _, err := rpc.Get(context.Background(), &kvpb.KVServiceGetRequest{Bucket: "b", Key: "k"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	return &fixture{conn: conn}
 }
 

@@ -22,7 +22,7 @@ func (overheadSketch) BloomExists(context.Context, *sketchpb.SketchServiceBloomE
 	return &sketchpb.SketchServiceBloomExistsResponse{Result: okResult, Exists: true}, nil
 }
 
-func serveSketch(s *grpc.Server) {
+func serveSketch(s grpc.ServiceRegistrar) {
 	sketchpb.RegisterSketchServiceServer(s, overheadSketch{})
 }
 

@@ -37,7 +37,7 @@ func (s *overheadStream) Ack(context.Context, *streampb.StreamServiceAckRequest)
 	return &streampb.StreamServiceAckResponse{Result: okResult, Results: []*commonpb.Result{okResult}}, nil
 }
 
-func serveStream(s *grpc.Server) {
+func serveStream(s grpc.ServiceRegistrar) {
 	fetched := make([]*streampb.StreamMsg, 10)
 	for i := range fetched {
 		fetched[i] = &streampb.StreamMsg{Stream: "s", Subject: "s.x", Data: []byte("message-of-16-by"), StreamSeq: uint64(i + 1), Consumer: "c", NumDelivered: 1}
@@ -57,7 +57,9 @@ func streamPairs(f *fixture) []pair {
 	var msg *stream.Msg // fetched on first use, to ack
 	return []pair{
 		{
-			name: "stream.Msg.Ack",
+			// AckSync: the confirmed ack does the raw call's work (Ack only
+			// hands the ack over, and refuses a message acked before).
+			name: "stream.Msg.AckSync",
 			raw: func(ctx context.Context) error {
 				_, err := rpc.Ack(ctx, &streampb.StreamServiceAckRequest{Stream: "s", Consumer: "c", Items: []*streampb.StreamAckItem{{StreamSeq: 1, NumDelivered: 1, Kind: streampb.StreamAckKind_STREAM_ACK_KIND_ACK}}})
 				return err
@@ -70,7 +72,7 @@ func streamPairs(f *fixture) []pair {
 					}
 					msg = msgs[0]
 				}
-				return msg.Ack(ctx)
+				return msg.AckSync(ctx)
 			},
 		},
 		{

@@ -28,7 +28,7 @@ import (
 // leader, and once unlocked the contender gets a higher token.
 func TestClusterFailoverLockSurvivesLeaderKill(t *testing.T) {
 	const ttl = 3 * time.Second
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	holder, contender := connectCluster(t, c), connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
 	key := name(t)
@@ -144,7 +144,7 @@ func TestClusterFailoverLockSurvivesLeaderKill(t *testing.T) {
 // leader alone, so its stream surely dies with it and resumes on the
 // restarted node.
 func TestClusterFailoverKVWatchExactlyOnce(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
 	b, err := cl.KeyValue().Create(ctx, kv.Config{Name: name(t), History: 8})
@@ -273,13 +273,14 @@ func firstDiff[T comparable](a, b []T) string {
 
 // A durable consumer receives every acked publish through a leader kill,
 // with no gap: publishes are acked before and after the kill, and the
-// consumer, acking as it goes, sees every stream sequence. A message comes
-// again only as a redelivery of one whose ack had not succeeded (the
-// delivery or the ack was lost with the leader), never after its ack: the
-// AckWait is long enough for the consumer to ack everything buffered from
-// the old leader's stream before a redelivery is due.
+// consumer, acking as it goes, sees every stream sequence. Delivery is at
+// least once: a message whose AckWait ran out before its ack committed
+// (under load, the consumer's buffered messages wait while acks ride out
+// the failover) may come again, even after its ack succeeded. What must
+// hold is the server's state at the end: every ack kept, the ack floor at
+// the last sequence, nothing awaiting an ack.
 func TestClusterFailoverConsumerNoGap(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	pub, sub := connectCluster(t, c), connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
 	sname := name(t)
@@ -322,16 +323,22 @@ func TestClusterFailoverConsumerNoGap(t *testing.T) {
 	}()
 
 	acked := map[uint64]bool{}
-	redelivered := 0
+	redelivered, lateCopies := 0, 0
 	received := func(m *stream.Msg) {
 		t.Helper()
 		if acked[m.StreamSeq] {
-			t.Fatalf("seq %d delivered again after its ack succeeded (delivery %d)", m.StreamSeq, m.NumDelivered)
+			// At least once: a redelivery the server sent when AckWait
+			// ran out before the ack was committed (the consumer's
+			// buffered messages wait while acks ride out the failover)
+			// may arrive after the ack succeeded. That the server keeps
+			// every ack is checked at the end, on its own state.
+			lateCopies++
+			return
 		}
 		if m.NumDelivered > 1 {
 			redelivered++
 		}
-		if err := m.Ack(ctx); err != nil {
+		if err := m.AckSync(ctx); err != nil {
 			t.Logf("ack of seq %d failed (it comes again): %v", m.StreamSeq, err)
 			return
 		}
@@ -367,7 +374,16 @@ func TestClusterFailoverConsumerNoGap(t *testing.T) {
 	if err != nil || info.State.Msgs != total {
 		t.Fatalf("stream after the failover: %+v, %v; want %d messages", info, err, total)
 	}
-	t.Logf("%d publishes (node %d killed after %d), all received and acked; %d redeliveries", total, old, killAt, redelivered)
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.AckFloor.Stream != total || ci.NumAckPending != 0 || ci.NumPending != 0 {
+		t.Fatalf("consumer after every ack succeeded: ack floor %+v, %d awaiting an ack, %d pending; want floor at stream seq %d and none waiting",
+			ci.AckFloor, ci.NumAckPending, ci.NumPending, total)
+	}
+	t.Logf("%d publishes (node %d killed after %d), all received and acked; %d redeliveries, %d copies arrived after their ack",
+		total, old, killAt, redelivered, lateCopies)
 }
 
 // A blocking queue pop waiting on the leader when it is killed is not
@@ -384,7 +400,7 @@ func TestClusterFailoverQueuePopNotLost(t *testing.T) {
 				return next(ctx, req)
 			}))
 	})
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t), countPops)
+	c := waymakertest.StartCluster(t, 3, withSuite(t, countPops)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
 	q, err := cl.Collections().CreateQueue(ctx, collections.QueueConfig{Name: name(t), VisibilityTimeout: 30 * time.Second})

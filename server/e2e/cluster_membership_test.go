@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -45,12 +48,12 @@ func TestClusterJoinCatchesUpBySnapshot(t *testing.T) {
 	// debug, where the server puts raft's own chatter).
 	core, logs := observer.New(zapcore.DebugLevel)
 	installs := func() int { return logs.FilterMessage("Installed remote snapshot").Len() }
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t), waymakertest.WithConfig(func(cfg *server.Config) {
+	c := waymakertest.StartCluster(t, 3, withSuite(t, waymakertest.WithConfig(func(cfg *server.Config) {
 		cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = threshold, 100*time.Millisecond, trailing
 		if cfg.NodeID == "node4" {
 			cfg.Logger = zap.New(core)
 		}
-	}))
+	}))...)
 	// The load goes straight to the leader: no forwarding hop.
 	cl := connect(t, c.Node(c.Leader()).Addr())
 	ctx := testCtx(t, 180*time.Second)
@@ -90,9 +93,25 @@ func TestClusterJoinCatchesUpBySnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Concurrent puts share raft entries (group commit), so the load may
+	// not have filled the log past a compaction: fill it with one put an
+	// entry, in another bucket, until a snapshot taken past threshold
+	// entries has compacted away the first ones.
+	filler, err := cl.KeyValue().Create(ctx, kv.Config{Name: bname + "-fill"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, err := cl.Cluster().Status(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for before.LastIndex < 2*threshold+trailing {
+		if _, err := filler.Put(ctx, "f", []byte("f")); err != nil {
+			t.Fatal(err)
+		}
+		if before, err = cl.Cluster().Status(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	joined := time.Now()
@@ -201,7 +220,7 @@ func wantRefused(t *testing.T, what string, err, target error, field string) {
 // used at another address, the leader adding itself, removing or handing
 // leadership to an unknown id.
 func TestClusterMembershipRefusesBadChanges(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
 	before := settledStatus(t, ctx, cl)
@@ -228,7 +247,7 @@ func TestClusterMembershipRefusesBadChanges(t *testing.T) {
 // The last voter of a cluster cannot be removed: refused, naming the id,
 // and the node still serves.
 func TestClusterMembershipRefusesRemovingLastVoter(t *testing.T) {
-	c := waymakertest.StartCluster(t, 1, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 1, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
 	before := settledStatus(t, ctx, cl)
@@ -247,7 +266,7 @@ func TestClusterMembershipRefusesRemovingLastVoter(t *testing.T) {
 // refused when it announces itself (its Start fails naming the bootstrap
 // list), and the cluster's members are unchanged.
 func TestClusterRefusesDisagreeingBootstrap(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 60*time.Second)
 	before := settledStatus(t, ctx, cl)
@@ -312,7 +331,7 @@ func TestClusterRefusesDisagreeingBootstrap(t *testing.T) {
 // linearizable read on a follower right after one, with no write since,
 // must not wait for the next write to move the applied index past it.
 func TestClusterReadOnFollowerAfterMembershipChange(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
 	b, err := cl.KeyValue().Create(ctx, kv.Config{Name: name(t)})
@@ -332,7 +351,7 @@ func TestClusterReadOnFollowerAfterMembershipChange(t *testing.T) {
 			t.Fatalf("linearizable read on a follower after %s: %+v, %v", after, e, err)
 		}
 	}
-	if err := cl.Cluster().AddNonvoter(ctx, "node9", "127.0.0.1:1", ""); err != nil {
+	if err := cl.Cluster().AddNonvoter(ctx, "node9", silentRaftAddr(t), ""); err != nil {
 		t.Fatal(err)
 	}
 	read("adding a member")
@@ -340,4 +359,50 @@ func TestClusterReadOnFollowerAfterMembershipChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("removing a member")
+}
+
+// silentRaftAddr is the raft address of a member that never answers raft:
+// a closed port, or, when the suite runs with TLS (whose leader checks a
+// new member's certificate before adding it), a port that completes the
+// peer TLS handshake with the suite's node certificate and then says
+// nothing.
+func silentRaftAddr(t *testing.T) string {
+	if !suiteTLS {
+		return "127.0.0.1:1"
+	}
+	cert, err := tls.LoadX509KeyPair(suiteCA.CertFile, suiteCA.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(suiteCA.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	lis, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(func() {
+		for {
+			conn, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				_ = conn.(*tls.Conn).Handshake()
+				<-done
+			})
+		}
+	})
+	t.Cleanup(func() {
+		close(done)
+		lis.Close()
+		wg.Wait()
+	})
+	return lis.Addr().String()
 }

@@ -22,7 +22,7 @@ import (
 // local state. The majority goes on, and after the heal the old leader
 // serves the majority's data.
 func TestClusterMinorityPartitionOldLeader(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	ctx := testCtx(t, 60*time.Second)
 	l := c.Leader()
 	old := connect(t, c.Node(l).Addr())
@@ -128,7 +128,7 @@ func clearNoLeader(err error) bool {
 // KV puts (distinct keys) and gets from four clients: no call fails, and
 // every acknowledged put is there exactly once at the end.
 func TestClusterRollingRestartUnderLoad(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	ctx := testCtx(t, 120*time.Second)
 	bname := name(t)
 	if _, err := connectCluster(t, c).KeyValue().Create(ctx, kv.Config{Name: bname}); err != nil {

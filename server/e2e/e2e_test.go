@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -22,7 +23,26 @@ import (
 // queue at shutdown, and an apply future has no shutdown channel), so the
 // goroutine waiting on it stays. It only happens to killed nodes.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error"))
+	if err := checkSessionsEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := setUpSuite(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if os.Getenv(fenceChildEnv) != "" {
+		os.Exit(fenceChild()) // this process is a test's child, not a test run
+	}
+	code := m.Run()
+	tearDownSuite()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // start returns a client for a fresh embedded server, or for the server at
@@ -31,7 +51,7 @@ func start(t testing.TB, opts ...waymakertest.Option) *waymaker.Client {
 	t.Helper()
 	addr := os.Getenv("WAYMAKER_ADDR")
 	if addr == "" {
-		addr = waymakertest.Start(t, append([]waymakertest.Option{withRequestIDCheck(t)}, opts...)...).Addr()
+		addr = waymakertest.Start(t, withSuite(t, opts...)...).Addr()
 	}
 	return connect(t, addr)
 }
@@ -39,7 +59,7 @@ func start(t testing.TB, opts ...waymakertest.Option) *waymaker.Client {
 // startEmbedded always embeds a server, for tests that restart or stop it.
 func startEmbedded(t testing.TB, opts ...waymakertest.Option) (*waymakertest.Server, *waymaker.Client) {
 	t.Helper()
-	srv := waymakertest.Start(t, append([]waymakertest.Option{withRequestIDCheck(t)}, opts...)...)
+	srv := waymakertest.Start(t, withSuite(t, opts...)...)
 	return srv, connect(t, srv.Addr())
 }
 
@@ -47,8 +67,8 @@ func startEmbedded(t testing.TB, opts ...waymakertest.Option) (*waymakertest.Ser
 // restart is quick, and closes the client when the test ends.
 func connect(t testing.TB, addr string) *waymaker.Client {
 	t.Helper()
-	c, err := waymaker.Connect(context.Background(), addr,
-		waymaker.WithBackoff(waymaker.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}))
+	opts := append(suiteClientOptions(), waymaker.WithSessions(sessionsOn()), waymaker.WithBackoff(waymaker.Backoff{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}))
+	c, err := waymaker.Connect(context.Background(), addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

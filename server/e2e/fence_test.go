@@ -237,7 +237,7 @@ func TestFenceRefusesAfterUnlock(t *testing.T) {
 // The check is part of apply: through a leader kill it still refuses a
 // stale token and accepts the current one.
 func TestFenceThroughALeaderKill(t *testing.T) {
-	c := waymakertest.StartCluster(t, 3, withRequestIDCheck(t))
+	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	cl := connectCluster(t, c)
 	ctx := testCtx(t, 30*time.Second)
 	b, err := cl.KeyValue().Create(ctx, kv.Config{Name: "fenced"})

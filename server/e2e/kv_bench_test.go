@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -63,6 +64,23 @@ func BenchmarkKVGetParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := bucket.Get(ctx, "k"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkKVPutParallel16 is kv.put at c=16 (16 goroutines whatever
+// GOMAXPROCS is), the load whose proposals the server commits in groups;
+// BENCHMARKS.md summarises its CPU and allocation profiles.
+func BenchmarkKVPutParallel16(b *testing.B) {
+	bucket, ctx := kvBenchBucket(b)
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := bucket.Put(ctx, "k", kvBenchValue); err != nil {
 				b.Error(err)
 				return
 			}

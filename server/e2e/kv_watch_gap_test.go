@@ -124,7 +124,7 @@ var resumeFrom = regexp.MustCompile(`resume from revision (\d+)`)
 // resume, never with a gap. A watch resumed from there gets the rest.
 func TestKVWatchStalledGetsCompacted(t *testing.T) {
 	const backlog, backlogBytes = 50, 1 << 20
-	srv := waymakertest.Start(t, waymakertest.WithConfig(func(cfg *server.Config) {
+	srv := waymakertest.Start(t, withSessionMode(), waymakertest.WithConfig(func(cfg *server.Config) {
 		cfg.Limits.WatchBacklog, cfg.Limits.WatchBacklogBytes = backlog, backlogBytes
 	}))
 	// Fixed flow-control windows (which turns gRPC's window growth off), so

@@ -698,7 +698,7 @@ func TestLockLocalScopeIsLostOnRestart(t *testing.T) {
 }
 
 func TestLockCloseMarksHeldLocksLost(t *testing.T) {
-	addr := waymakertest.Start(t).Addr()
+	addr := waymakertest.Start(t, withSessionMode()).Addr()
 	c, err := waymaker.Connect(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)

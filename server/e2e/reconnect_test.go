@@ -72,7 +72,7 @@ func TestLongLivedClientReconnectsWithinBound(t *testing.T) {
 			t.Fatalf("-outages: %v", err)
 		}
 		t.Run(d.String(), func(t *testing.T) {
-			srv := waymakertest.Start(t, waymakertest.WithTempDataDir())
+			srv := waymakertest.Start(t, withSessionMode(), waymakertest.WithTempDataDir())
 			c := connectDefault(t, srv.Addr())
 			b := kvBucket(t, c, waymaker.KVConfig{})
 			ctx := testCtx(t, d+30*time.Second)
@@ -107,7 +107,7 @@ func TestLongLivedClientReconnectsWithinBound(t *testing.T) {
 }
 
 func TestPutWithDeadlineSucceedsOnceServerIsBack(t *testing.T) {
-	srv := waymakertest.Start(t, waymakertest.WithTempDataDir())
+	srv := waymakertest.Start(t, withSessionMode(), waymakertest.WithTempDataDir())
 	c := connectDefault(t, srv.Addr())
 	b := kvBucket(t, c, waymaker.KVConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -137,7 +137,7 @@ func TestPutWithDeadlineSucceedsOnceServerIsBack(t *testing.T) {
 }
 
 func TestMessageLimitIsTheSameOnBothSides(t *testing.T) {
-	srv := waymakertest.Start(t)
+	srv := waymakertest.Start(t, withSuite(t)...)
 	c := connect(t, srv.Addr())
 	s := newStream(t, c, waymaker.StreamConfig{})
 	ctx := testCtx(t, 60*time.Second)
@@ -171,7 +171,11 @@ func TestMessageLimitIsTheSameOnBothSides(t *testing.T) {
 	}
 	// The server enforces the same limit on a client that skips the check,
 	// and gRPC's ResourceExhausted is answered at once.
-	cc, err := grpc.NewClient("passthrough:///"+srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if suiteTLS {
+		creds = credentials.NewTLS(suiteCA.ClientTLS(t))
+	}
+	cc, err := grpc.NewClient("passthrough:///"+srv.Addr(), grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +222,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 
 func TestTLSHandshakeFailureSurfacesAsHandshakeError(t *testing.T) {
 	cert := selfSigned(t)
-	srv := waymakertest.Start(t, waymakertest.WithConfig(func(cfg *server.Config) {
+	srv := waymakertest.Start(t, withSessionMode(), waymakertest.WithConfig(func(cfg *server.Config) {
 		cfg.GRPCOptions = append(cfg.GRPCOptions, grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
 	}))
 	trust := func(c tls.Certificate) *tls.Config {

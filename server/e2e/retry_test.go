@@ -181,10 +181,13 @@ func rawCtx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, rawHeader, "1")
 }
 
-// withRequestIDCheck adds requireRequestIDs to a test server.
+// withRequestIDCheck adds requireRequestIDs to a test server, and sets
+// it to the run's session mode (session_test.go): every e2e server built
+// with it serves the mode WAYMAKER_E2E_SESSIONS names.
 func withRequestIDCheck(t testing.TB) waymakertest.Option {
 	return waymakertest.WithConfig(func(c *server.Config) {
 		c.GRPCOptions = append(c.GRPCOptions, grpc.ChainUnaryInterceptor(requireRequestIDs(t)))
+		c.DisableSessions = !sessionsOn()
 	})
 }
 
@@ -226,9 +229,9 @@ func (d *replyDropper) lostCount(method string) int {
 // Redis counts, the first revision or sequence, "not a duplicate".
 func TestLostReplyAnswersAsTheFirstAttempt(t *testing.T) {
 	d := &replyDropper{drop: map[string]int{}, lost: map[string]int{}}
-	srv := waymakertest.Start(t, waymakertest.WithConfig(func(c *server.Config) {
+	srv := waymakertest.Start(t, withSuite(t, waymakertest.WithConfig(func(c *server.Config) {
 		c.GRPCOptions = append(c.GRPCOptions, grpc.ChainUnaryInterceptor(d.interceptor))
-	}))
+	}))...)
 	c := connect(t, srv.Addr())
 	ctx := testCtx(t, 60*time.Second)
 	cl := c.Collections()

@@ -37,7 +37,7 @@ func TestStreamRedeliveryAfterAckWait(t *testing.T) {
 	defer it.Stop()
 	first := next(t, it, 5*time.Second)
 	second := next(t, it, 5*time.Second)
-	if err := second.Ack(ctx); err != nil { // only the second is acked
+	if err := second.AckSync(ctx); err != nil { // only the second is acked
 		t.Fatal(err)
 	}
 	again := next(t, it, 5*time.Second)
@@ -47,11 +47,11 @@ func TestStreamRedeliveryAfterAckWait(t *testing.T) {
 	if time.Since(again.Timestamp) < 200*time.Millisecond {
 		t.Fatalf("redelivered before AckWait")
 	}
-	if err := again.Ack(ctx); err != nil {
+	if err := again.AckSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// An ack of the superseded first delivery still counts (idempotent).
-	if err := first.Ack(ctx); err != nil {
+	if err := first.AckSync(ctx); err != nil {
 		t.Fatalf("late ack: %v", err)
 	}
 	info, _ := cons.Info(ctx)
@@ -118,7 +118,7 @@ func TestStreamNakTermInProgress(t *testing.T) {
 	if err := msgs[0].Nak(ctx); !errors.Is(err, waymaker.ErrNotOwner) {
 		t.Fatalf("stale nak = %v", err)
 	}
-	if err := again[0].Ack(ctx); err != nil {
+	if err := again[0].AckSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// InProgress keeps the third one from being redelivered past its first
@@ -192,7 +192,7 @@ func TestStreamMaxAckPendingBoundsInFlight(t *testing.T) {
 	if more, _ := cons.Fetch(ctx, 10, 100*time.Millisecond); len(more) != 0 {
 		t.Fatalf("delivered %d beyond MaxAckPending", len(more))
 	}
-	if err := got[0].Ack(ctx); err != nil {
+	if err := got[0].AckSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if more, _ := cons.Fetch(ctx, 10, time.Second); len(more) != 1 || more[0].StreamSeq != 4 {
@@ -213,7 +213,7 @@ func TestStreamAckAllAndAckNone(t *testing.T) {
 	if len(got) != 5 {
 		t.Fatalf("fetch = %d", len(got))
 	}
-	if err := got[3].Ack(ctx); err != nil {
+	if err := got[3].AckSync(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := all.Info(ctx); info.NumAckPending != 1 || info.AckFloor.Stream != 4 {
@@ -465,7 +465,7 @@ func TestStreamConsumerStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("fetch = %d, %v", len(got), err)
 	}
 	for _, m := range got[:3] {
-		if err := m.Ack(ctx); err != nil {
+		if err := m.AckSync(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -490,7 +490,7 @@ func TestStreamConsumerStateSurvivesRestart(t *testing.T) {
 				t.Fatalf("acked message %d delivered again", m.StreamSeq)
 			}
 			seen[m.StreamSeq] = m.NumDelivered
-			_ = m.Ack(ctx)
+			_ = m.AckSync(ctx)
 		}
 		return len(seen) == 7
 	}) {

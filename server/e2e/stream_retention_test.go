@@ -110,7 +110,7 @@ func TestStreamWorkQueueGivesEachMessageToOneConsumer(t *testing.T) {
 				t.Fatalf("seq %d went to %s and %s", m.StreamSeq, prev, cons.Name())
 			}
 			seen[m.StreamSeq] = cons.Name()
-			if err := m.Ack(ctx); err != nil {
+			if err := m.AckSync(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -148,7 +148,7 @@ func TestStreamInterestRetention(t *testing.T) {
 			t.Fatalf("fetch = %d, %v", len(got), err)
 		}
 		for _, m := range got {
-			if err := m.Ack(ctx); err != nil {
+			if err := m.AckSync(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -155,7 +155,7 @@ func TestStreamPushConsumeWithAcks(t *testing.T) {
 		if string(m.Payload) != fmt.Sprint(i) || m.StreamSeq != uint64(i+1) || m.NumDelivered != 1 || m.MsgID != fmt.Sprint("id", i) {
 			t.Fatalf("message %d = %+v", i, m)
 		}
-		if err := m.Ack(ctx); err != nil {
+		if err := m.AckSync(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

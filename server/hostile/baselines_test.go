@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	ap "git.awesomike.com/pub/waymaker-client/go/genpb/authpb"
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	clp "git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	colp "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
@@ -175,6 +176,15 @@ func baselines(fx fixture) map[string][]proto.Message {
 	add(cl, "TransferLeadership", &clp.ClusterServiceTransferLeadershipRequest{Id: "n2"})
 	add(cl, "ReadIndex", &clp.ClusterServiceReadIndexRequest{})
 	add(cl, "Announce", &clp.ClusterServiceAnnounceRequest{Id: "node1", ClientAddress: "127.0.0.1:8818"})
+
+	// Auth: the server enforces nothing, so every call reaches its handler.
+	au := "AuthService"
+	add(au, "PutRole", &ap.AuthServicePutRoleRequest{Role: &ap.AuthRole{Name: "hr", Grants: []string{"kv:hb:read", "lock:leader:*:write"}}})
+	add(au, "DeleteRole", &ap.AuthServiceDeleteRoleRequest{Name: "gone"})
+	add(au, "ListRoles", &ap.AuthServiceListRolesRequest{})
+	add(au, "SetUserRoles", &ap.AuthServiceSetUserRolesRequest{Identity: "hu", Roles: []string{"hr"}})
+	add(au, "ListUsers", &ap.AuthServiceListUsersRequest{})
+	add(au, "WhoAmI", &ap.AuthServiceWhoAmIRequest{})
 
 	// Cache.
 	ca := "CacheService"
@@ -347,6 +357,7 @@ func baselines(fx fixture) map[string][]proto.Message {
 	add(l, "List", &lp.LockServiceListRequest{Prefix: "hl-", PageSize: 10})
 	// A key nobody holds: the fixture's held lock stays held.
 	add(l, "Revoke", &lp.LockServiceRevokeRequest{Key: "hl-nobody", RequestId: "lr"})
+	add(l, "Observe", &lp.LockServiceObserveRequest{Key: "hl-held"})
 	for _, msgs := range b {
 		for _, m := range msgs {
 			withFence(m.ProtoReflect(), fx.fence)

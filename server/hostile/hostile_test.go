@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	ap "git.awesomike.com/pub/waymaker-client/go/genpb/authpb"
 	cp "git.awesomike.com/pub/waymaker-client/go/genpb/cachepb"
 	clp "git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	colp "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
@@ -426,6 +427,10 @@ func (fp fingerprinter) of(t *testing.T, svc string) []byte {
 		for _, k := range []string{"hl-held", "hl-a", "hl-t", "hl-m1", "hl-n1"} {
 			put(l.Inspect(ctx, &lp.LockServiceInspectRequest{Key: k}))
 		}
+	case "AuthService":
+		au := ap.NewAuthServiceClient(cc)
+		put(au.ListRoles(ctx, &ap.AuthServiceListRolesRequest{}))
+		put(au.ListUsers(ctx, &ap.AuthServiceListUsersRequest{}))
 	case "ClusterService":
 		st, err := clp.NewClusterServiceClient(cc).Status(ctx, &clp.ClusterServiceStatusRequest{})
 		put(&clp.ClusterServiceStatusResponse{Members: st.GetMembers(), LeaderId: st.GetLeaderId()}, err)
@@ -462,8 +467,8 @@ func TestHostileInput(t *testing.T) {
 	fp := fingerprinter{ctx: ctx, cc: cc}
 
 	svcs := services()
-	if len(svcs) != 8 {
-		t.Fatalf("found %d services in waymaker.v1, want 8 (a service without a fingerprint would go unchecked)", len(svcs))
+	if len(svcs) != 9 {
+		t.Fatalf("found %d services in waymaker.v1, want 9 (a service without a fingerprint would go unchecked)", len(svcs))
 	}
 	used := map[string]bool{}
 	var sent, refused, blockedN int

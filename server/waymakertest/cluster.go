@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.auth != nil {
+		o.configure = append([]func(*server.Config){o.auth.configure(t, true)}, o.configure...)
 	}
 	c := &Cluster{t: t, opts: o}
 	var boot []server.Peer
@@ -94,6 +98,7 @@ func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Ser
 		UnsafeNoFsync: !c.opts.fsync,
 	}
 	boot(&cfg)
+	c.opts.applyTLS(&cfg, true)
 	for _, fn := range c.opts.configure {
 		fn(&cfg)
 	}
@@ -230,6 +235,46 @@ func (c *Cluster) Restart(i int) {
 	}
 }
 
+// RestartAll starts the given nodes again at once (every node when none is
+// given), after Kill or Stop, each on its data dir and addresses, as after
+// a power cut of the whole cluster: no node can elect a leader until a
+// quorum of them is starting. It returns once every one has a leader and
+// has caught up; it fails the test if any does not.
+func (c *Cluster) RestartAll(idx ...int) {
+	c.t.Helper()
+	if len(idx) == 0 {
+		for i := range c.nodes {
+			idx = append(idx, i)
+		}
+	}
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		s := c.nodes[i]
+		s.Stop()
+		wg.Go(func() {
+			lis, err := listenAgain(s.addr)
+			if err != nil {
+				errs[k] = fmt.Errorf("listen on %s: %w", s.addr, err)
+				return
+			}
+			raftLis, err := listenAgain(s.raftAddr)
+			if err != nil {
+				lis.Close()
+				errs[k] = fmt.Errorf("listen on %s: %w", s.raftAddr, err)
+				return
+			}
+			errs[k] = s.startCluster(lis, raftLis)
+		})
+	}
+	wg.Wait()
+	for k, err := range errs {
+		if err != nil {
+			c.t.Fatalf("waymakertest: restart node %d: %v", idx[k], err)
+		}
+	}
+}
+
 // Partition splits the cluster: nodes in different groups can no longer
 // reach each other, neither for raft nor for forwarding calls. A node in
 // no group is alone. Clients still reach every node. Heal undoes it.
@@ -275,6 +320,25 @@ func (c *Cluster) Running() []int {
 		}
 	}
 	return slices.Clip(r)
+}
+
+// State tells, in one line for a failure message, what each node knows
+// of the leader: down, or whether it leads and the leader it knows.
+func (c *Cluster) State() string {
+	var b strings.Builder
+	for i, s := range c.nodes {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		srv := s.server()
+		if srv == nil {
+			fmt.Fprintf(&b, "node %d down", i)
+			continue
+		}
+		id, addr := srv.Leader()
+		fmt.Fprintf(&b, "node %d leads=%v knows leader %q at %q", i, srv.IsLeader(), id, addr)
+	}
+	return b.String()
 }
 
 func (s *Server) server() *server.Server {

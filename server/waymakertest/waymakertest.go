@@ -19,6 +19,9 @@ type options struct {
 	tempDir   bool
 	configure []func(*server.Config)
 	fsync     bool
+	ca        *CA          // WithTLS, WithMutualTLS
+	mutual    bool         // client certificates required
+	auth      *authOptions // WithAuth
 }
 
 // WithFsync makes StartCluster's nodes fsync every raft log write, as a
@@ -78,6 +81,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o.dataDir = t.TempDir()
 	}
 	cfg := server.Config{DataDir: o.dataDir}
+	o.applyTLS(&cfg, false)
+	if o.auth != nil {
+		o.configure = append([]func(*server.Config){o.auth.configure(t, false)}, o.configure...)
+	}
 	for _, f := range o.configure {
 		f(&cfg)
 	}
@@ -111,6 +118,15 @@ func (s *Server) start(lis net.Listener) error {
 
 // Addr is the server's host:port. It stays the same across Restart.
 func (s *Server) Addr() string { return s.addr }
+
+// MetricsAddr is the metrics listener's address, "" unless the server was
+// started with Config.MetricsListen (WithConfig).
+func (s *Server) MetricsAddr() string {
+	if srv := s.server(); srv != nil {
+		return srv.MetricsAddr()
+	}
+	return ""
+}
 
 // DataDir is the server's data directory, or "" in memory mode.
 func (s *Server) DataDir() string { return s.cfg.DataDir }

@@ -65,11 +65,20 @@ func init() {
 	})
 	register(&Case{
 		Group: "streams", Name: "consume-ack",
-		Note: "push delivery of a prefilled stream (128 B messages) with an explicit, confirmed ack of each message (waymaker Msg.Ack; NATS Msg.DoubleAck); one durable consumer per worker",
+		Note: "push delivery of a prefilled stream (128 B messages) with an explicit, confirmed ack of each message (waymaker Msg.AckSync; NATS Msg.DoubleAck); one durable consumer per worker",
 		Conc: []int{1, 4},
 		Sides: []Side{
-			{System: "waymaker", Label: wmMem, Peer: natsJSMem, Setup: wmConsume},
-			{System: "nats", Label: natsJSMem, Setup: natsConsume},
+			{System: "waymaker", Label: wmMem, Peer: natsJSMem, Setup: wmConsume(true)},
+			{System: "nats", Label: natsJSMem, Setup: natsConsume(true)},
+		},
+	})
+	register(&Case{
+		Group: "streams", Name: "consume-loop",
+		Note: "the published README's consume loop: push delivery of a prefilled stream (128 B messages), each message acked with the default ack, which hands the ack over without waiting for it (waymaker Msg.Ack; NATS Msg.Ack); one durable consumer per worker",
+		Conc: []int{1, 4},
+		Sides: []Side{
+			{System: "waymaker", Label: wmMem, Peer: natsJSMem, Setup: wmConsume(false)},
+			{System: "nats", Label: natsJSMem, Setup: natsConsume(false)},
 		},
 	})
 	register(&Case{
@@ -185,7 +194,13 @@ func wmPrefill(ctx context.Context, env *Env, p Point) (*stream.Stream, func(), 
 	return s, cleanup, nil
 }
 
-func wmConsume(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+func wmConsume(confirmed bool) setupFunc {
+	return func(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+		return wmConsumeLoop(ctx, env, p, confirmed)
+	}
+}
+
+func wmConsumeLoop(ctx context.Context, env *Env, p Point, confirmed bool) (Op, func(), error) {
 	s, cleanup, err := wmPrefill(ctx, env, p)
 	if err != nil {
 		return nil, nil, err
@@ -223,6 +238,9 @@ func wmConsume(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 			return err
 		}
 		got[w]++
+		if confirmed {
+			return m.AckSync(ctx)
+		}
 		return m.Ack(ctx)
 	}, stop, nil
 }
@@ -333,7 +351,13 @@ func natsPrefill(ctx context.Context, env *Env) (jetstream.Stream, func(), error
 	return s, cleanup, nil
 }
 
-func natsConsume(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+func natsConsume(confirmed bool) setupFunc {
+	return func(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+		return natsConsumeLoop(ctx, env, p, confirmed)
+	}
+}
+
+func natsConsumeLoop(ctx context.Context, env *Env, p Point, confirmed bool) (Op, func(), error) {
 	s, cleanup, err := natsPrefill(ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -369,7 +393,10 @@ func natsConsume(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 			return err
 		}
 		got[w]++
-		return m.DoubleAck(ctx)
+		if confirmed {
+			return m.DoubleAck(ctx)
+		}
+		return m.Ack()
 	}, stop, nil
 }
 

@@ -1,7 +1,9 @@
 // Package embed gives every example a server to talk to: the one at
 // WAYMAKER_ADDR when that is set (one address, or a cluster's nodes
 // separated by commas), otherwise a reference server started
-// inside the example's own process.
+// inside the example's own process. WAYMAKER_TLS_CA (and, for a server
+// that requires client certificates, WAYMAKER_TLS_CERT and
+// WAYMAKER_TLS_KEY) dial it over TLS, as waymakerd --dev-certs prints.
 package embed
 
 import (
@@ -48,7 +50,11 @@ func Connect(ctx context.Context) (*waymaker.Client, func(), error) {
 		fmt.Printf("will use the waymaker server at %s (WAYMAKER_ADDR)\n", addr)
 	}
 	// A comma-separated list names the nodes of a cluster.
-	client, err := waymaker.ConnectMulti(ctx, strings.Split(addr, ","))
+	var opts []waymaker.Option
+	if ca, cert, key := os.Getenv("WAYMAKER_TLS_CA"), os.Getenv("WAYMAKER_TLS_CERT"), os.Getenv("WAYMAKER_TLS_KEY"); ca != "" || cert != "" || key != "" {
+		opts = append(opts, waymaker.WithTLSFiles(ca, cert, key))
+	}
+	client, err := waymaker.ConnectMulti(ctx, strings.Split(addr, ","), opts...)
 	if err != nil {
 		stopServer()
 		return nil, nil, err

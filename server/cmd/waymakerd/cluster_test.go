@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +51,104 @@ func (d *daemon) kill() {
 		_ = d.cmd.Wait()
 		d.cmd = nil
 	}
+}
+
+// procCluster is three waymakerd processes of one cluster, each with its
+// own data dir (fsync on), started as children of the test with 1 s raft
+// timeouts and leader lease: megabytes through raft on a loaded 2-core
+// machine starve shorter ones into elections, and a leader that misses a
+// quorum for the default 200 ms lease steps down, again and again. A start
+// may take a minute to catch up with the leader (the default, 10 s, is
+// too short under a CI run's load). Each node's log is kept across its
+// restarts and written to a file when the test fails; every node still
+// running at the end is stopped with SIGTERM.
+type procCluster struct {
+	t     *testing.T
+	nodes []*daemon
+	logs  []*syncBuffer
+}
+
+// startProcCluster starts the three nodes and waits until each is
+// SERVING. name names the log files of a failed test
+// (waymakerd-<name>-n1.log in the temp dir).
+func startProcCluster(t *testing.T, name string) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t}
+	var peers []string
+	raft := make([]string, 3)
+	for i := range 3 {
+		raft[i] = freeAddr(t)
+		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
+	}
+	for i := range 3 {
+		d := &daemon{addr: freeAddr(t)}
+		d.args = fmt.Sprintf("--node-id n%d --listen %s --raft-listen %s --data-dir %s --bootstrap %s --heartbeat-timeout 1s --election-timeout 1s --leader-lease-timeout 1s --start-timeout 1m",
+			i+1, d.addr, raft[i], filepath.Join(t.TempDir(), "data"), strings.Join(peers, ","))
+		c.nodes = append(c.nodes, d)
+		c.logs = append(c.logs, &syncBuffer{})
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, l := range c.logs {
+				path := filepath.Join(os.TempDir(), fmt.Sprintf("waymakerd-%s-n%d.log", name, i+1))
+				_ = os.WriteFile(path, []byte(l.String()), 0o644)
+				t.Logf("node %d's log: %s", i+1, path)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		for _, d := range c.nodes {
+			if d.cmd != nil {
+				_ = d.cmd.Process.Signal(syscall.SIGTERM)
+				_ = d.cmd.Wait()
+			}
+		}
+	})
+	for i := range c.nodes {
+		c.start(i)
+	}
+	for _, a := range c.addrs() {
+		waitServing(c.t, a)
+	}
+	return c
+}
+
+// start starts node i (0-based) on its data dir; its output is appended
+// to its log.
+func (c *procCluster) start(i int) {
+	c.t.Helper()
+	d := c.nodes[i]
+	d.cmd = child(c.t, d.args, io.Discard, c.logs[i])
+	if err := d.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// addrs are the nodes' client addresses.
+func (c *procCluster) addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, d := range c.nodes {
+		out[i] = d.addr
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for a child's output and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestClusterOfProcesses runs three waymakerd processes with data dirs and

@@ -3,9 +3,15 @@
 //	waymakerd --data-dir /var/lib/waymaker
 //
 // It serves gRPC on 127.0.0.1:8818 unless --listen says otherwise. The
-// default is loopback because the server has no authentication yet: who
-// can reach the port can read and change everything, so --listen :8818
-// (every interface) is for a network where that is acceptable.
+// default is loopback because without --auth-tokens (or --auth) the server
+// authenticates nobody: who can reach the port can read and change
+// everything, so --listen :8818 (every interface) without auth is for a
+// network where that is acceptable.
+//
+// --auth-tokens FILE turns authentication and permissions on: bearer
+// tokens, hashed ("waymakerd hash-token --user NAME < token" prints a
+// line), and client certificate identities; --auth-bootstrap FILE seeds the
+// first roles (docs/DESIGN.md, "Authentication and permissions").
 //
 // Without --data-dir everything is kept in memory and lost on exit. It stops
 // gracefully on SIGINT or SIGTERM. --version prints the SDK's version, the
@@ -16,8 +22,18 @@
 // replays a long raft log: until the replay is done (logged as it goes,
 // entries replayed of the total) the gRPC health service answers
 // NOT_SERVING and every other call fails with Unavailable. Only the wait
-// for leadership is bounded (10 s, then the daemon exits with an error);
-// restoring the snapshot and replaying the log take what the data needs.
+// for leadership (and in a cluster, to catch up with the leader) is
+// bounded (--start-timeout, 10 s by default, then the daemon exits with an
+// error); restoring the snapshot and replaying the log take what the data
+// needs.
+//
+// --tls-cert and --tls-key serve the client port over TLS only, and
+// --client-ca requires client certificates signed by its CAs; the raft
+// port takes --peer-tls-cert, --peer-tls-key and --peer-ca (mutual TLS
+// between nodes). waymakerd --dev-certs DIR writes a development CA and
+// certificates for loopback and prints the flags that use them. The files
+// are reloaded when they change and on SIGHUP, without dropping
+// connections or leadership. See docs/DESIGN.md, "Transport security".
 //
 // --metrics-listen host:port serves Prometheus metrics at /metrics (see
 // docs/METRICS.md), and with --pprof net/http/pprof at /debug/pprof/ on that
@@ -58,6 +74,13 @@ import (
 const defaultListen = "127.0.0.1:8818"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hash-token" {
+		if err := hashToken(os.Args[2:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "waymakerd:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "waymakerd:", err)
 		os.Exit(1)
@@ -75,8 +98,15 @@ type options struct {
 	// Cluster mode.
 	raftListen, raftAdvertise, advertise, join string
 	bootstrap                                  []server.Peer
-	heartbeat, election                        time.Duration
+	heartbeat, election, leaderLease           time.Duration
+	startTimeout                               time.Duration
 	staleReads                                 bool
+
+	// TLS (server/tls.go): the client port's and the raft port's files.
+	tlsCert, tlsKey, clientCA, peerCert, peerKey, peerCA string
+	// Authentication and permissions.
+	auth     server.AuthConfig
+	devCerts string // write development certificates there and exit
 }
 
 // parse reads the flags. --help prints the usage to stdout and returns
@@ -86,7 +116,7 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs := flag.NewFlagSet("waymakerd", flag.ContinueOnError)
 	var parseOut bytes.Buffer
 	fs.SetOutput(&parseOut)
-	fs.StringVar(&o.listen, "listen", defaultListen, "host:port to serve gRPC on. Loopback by default: the server has no authentication yet, so\nwhoever reaches the port can read and change everything; :8818 serves every interface")
+	fs.StringVar(&o.listen, "listen", defaultListen, "host:port to serve gRPC on. Loopback by default: without --auth-tokens or --auth there is\nno authentication, so whoever reaches the port can read and change everything; :8818 serves every interface")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the raft log and snapshots; empty keeps everything in memory, lost on exit")
 	fs.StringVar(&o.nodeID, "node-id", "node1", "this node's raft ID; keep it stable for a data dir")
 	fs.StringVar(&o.raftListen, "raft-listen", "", "host:port the raft transport listens on for the other nodes; empty runs a single node\nthat no other node can reach")
@@ -96,15 +126,28 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.join, "join", "", "client host:port of a node of a running cluster: ask it to add this node as a voter")
 	fs.DurationVar(&o.heartbeat, "heartbeat-timeout", 0, "raft heartbeat timeout (cluster mode); 0: 250ms")
 	fs.DurationVar(&o.election, "election-timeout", 0, "raft election timeout (cluster mode); 0: 250ms")
+	fs.DurationVar(&o.leaderLease, "leader-lease-timeout", 0, "how long a raft leader stays leader without hearing from a quorum (cluster mode), at most\n--heartbeat-timeout; 0: 200ms, or the heartbeat timeout when shorter")
+	fs.DurationVar(&o.startTimeout, "start-timeout", 0, "how long a start waits for a leader and, in a cluster, to catch up with it and announce itself\n(not restoring the snapshot or replaying the local log, which take what the data needs); 0: 10s")
 	fs.BoolVar(&o.staleReads, "stale-reads", false, "answer reads from this node's local state by default, without confirming it is current")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate of the client port: serve TLS only (1.2 at least), refusing plaintext; with --tls-key.\nReloaded when the file changes or on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.clientCA, "client-ca", "", "PEM CA certificates: require every client to present a certificate signed by one (mutual TLS); needs --tls-cert")
+	fs.StringVar(&o.peerCert, "peer-tls-cert", "", "PEM certificate of this node on the raft port (mutual TLS between nodes; with --peer-tls-key and --peer-ca).\nIt must name the raft address and allow server and client auth; with --tls-cert it is also\nthe client certificate a node forwards calls to the leader with")
+	fs.StringVar(&o.peerKey, "peer-tls-key", "", "PEM private key of --peer-tls-cert")
+	fs.StringVar(&o.peerCA, "peer-ca", "", "PEM CA certificates the other nodes' peer certificates must be signed by")
+	fs.StringVar(&o.devCerts, "dev-certs", "", "write a development CA and certificates for loopback (127.0.0.1, ::1, localhost) into this\ndirectory, print the flags that use them, and exit")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "host:port to serve Prometheus metrics on (/metrics); empty serves none")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve net/http/pprof at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json (one JSON object a line) or console (readable)")
+	fs.StringVar(&o.auth.TokensFile, "auth-tokens", "", "file of bearer tokens, hashed, one \"user: sha256:<hex>\" a line (waymakerd hash-token makes one);\nturns authentication and permissions on; reloaded when it changes")
+	fs.StringVar(&o.auth.BootstrapFile, "auth-bootstrap", "", "JSON file of the first roles and bindings, {\"roles\": {name: [grants]}, \"users\": {identity: [roles]}};\napplied once, while the replicated permission data is empty")
+	fs.BoolVar(&o.auth.Enabled, "auth", false, "turn authentication and permissions on without a tokens file (client certificates only)")
+	nodeTokenFile := fs.String("auth-node-token-file", "", "file holding the secret the cluster's nodes present to each other (the same on every node);\nneeded in cluster mode with auth")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, "Usage: waymakerd [flags]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC, alone or as a member of a cluster (--raft-listen\nwith --bootstrap or --join). It stops gracefully on SIGINT or SIGTERM.\n\nA local three-node cluster: scripts/local-cluster.sh, or by hand\n  waymakerd --node-id n1 --listen 127.0.0.1:8818 --raft-listen 127.0.0.1:7001 --data-dir d1 \\\n    --bootstrap n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003\n  and n2, n3 likewise on 8819/7002 and 8820/7003.\n\nFlags:\n")
+		fmt.Fprint(w, "Usage: waymakerd [flags]\n       echo -n TOKEN | waymakerd hash-token [--user NAME]\n\nwaymakerd is the waymaker reference server: one raft node serving every\nwaymaker service over gRPC, alone or as a member of a cluster (--raft-listen\nwith --bootstrap or --join). It stops gracefully on SIGINT or SIGTERM.\n\nA local three-node cluster: scripts/local-cluster.sh, or by hand\n  waymakerd --node-id n1 --listen 127.0.0.1:8818 --raft-listen 127.0.0.1:7001 --data-dir d1 \\\n    --bootstrap n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003\n  and n2, n3 likewise on 8819/7002 and 8820/7003.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -118,8 +161,16 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q: waymakerd takes flags only (waymakerd --help lists them)", fs.Args())
 	}
-	if o.version {
+	if o.version || o.devCerts != "" {
 		return o, nil
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--leader-lease-timeout", o.leaderLease}, {"--start-timeout", o.startTimeout}} {
+		if d.v < 0 {
+			return o, fmt.Errorf("%s %v: must not be negative", d.flag, d.v)
+		}
 	}
 	var err error
 	if o.level, err = zap.ParseAtomicLevel(*logLevel); err != nil {
@@ -130,6 +181,13 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	}
 	if o.pprof && o.metricsListen == "" {
 		return o, errors.New("--pprof: pprof is served only on the metrics listener; give --metrics-listen too")
+	}
+	if *nodeTokenFile != "" {
+		b, err := os.ReadFile(*nodeTokenFile)
+		if err != nil {
+			return o, fmt.Errorf("--auth-node-token-file: %w", err)
+		}
+		o.auth.NodeToken = strings.TrimSpace(string(b))
 	}
 	if strings.TrimSpace(*bootstrap) != "" {
 		if o.bootstrap, err = server.ParsePeers(*bootstrap); err != nil {
@@ -161,6 +219,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if o.version {
 		fmt.Fprint(stdout, versionText(debug.ReadBuildInfo()))
 		return nil
+	}
+	if o.devCerts != "" {
+		return writeDevCerts(o.devCerts, stdout)
 	}
 
 	// Bind before anything is opened or started: a taken port or a bad
@@ -198,7 +259,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		MetricsListen: o.metricsListen, Pprof: o.pprof,
 		RaftListen: o.raftListen, RaftAdvertise: o.raftAdvertise, Advertise: advertise,
 		Bootstrap: o.bootstrap, Join: o.join, HeartbeatTimeout: o.heartbeat, ElectionTimeout: o.election,
-		StaleReads: o.staleReads})
+		LeaderLeaseTimeout: o.leaderLease, StartTimeout: o.startTimeout,
+		StaleReads:  o.staleReads,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, ClientCAFile: o.clientCA,
+		PeerTLSCertFile: o.peerCert, PeerTLSKeyFile: o.peerKey, PeerCAFile: o.peerCA, Auth: o.auth})
 	if err != nil {
 		return openError(err, o.dataDir)
 	}
@@ -212,6 +276,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	// SIGHUP reloads the TLS files at once (they are also reloaded when
+	// they change); the daemon keeps running whatever the outcome.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hupDone, hupEnded := make(chan struct{}), make(chan struct{})
+	defer func() { close(hupDone); <-hupEnded }()
+	go func() {
+		defer close(hupEnded)
+		for {
+			select {
+			case <-hup:
+				if err := srv.ReloadTLS(); err == nil {
+					log.Info("SIGHUP: TLS files reloaded")
+				}
+			case <-hupDone:
+				return
+			}
+		}
+	}()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()

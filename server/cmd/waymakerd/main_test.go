@@ -92,12 +92,19 @@ func serveOnce(t *testing.T, args ...string) []logLine {
 // start is complete.
 func waitServing(t *testing.T, addr string) {
 	t.Helper()
+	waitServingWithin(t, addr, 10*time.Second)
+}
+
+// waitServingWithin is waitServing with its own bound, for a restart that
+// may replay a long log before it serves.
+func waitServingWithin(t *testing.T, addr string, d time.Duration) {
+	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel() // ends the watch, which a graceful stop would wait for
 	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 	if err != nil {
@@ -106,7 +113,7 @@ func waitServing(t *testing.T, addr string) {
 	for {
 		resp, err := watch.Recv()
 		if err != nil {
-			t.Fatalf("health: %v", err)
+			t.Fatalf("health of %s (bound %v): %v", addr, d, err)
 		}
 		if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 			return
@@ -187,6 +194,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--listen", "not an address"}, "--listen"},
 		{[]string{"--listen", taken.Addr().String()}, "address already in use"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--start-timeout", "-1s"}, "--start-timeout"},
+		{[]string{"--leader-lease-timeout", "-1s"}, "--leader-lease-timeout"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
 		dir := filepath.Join(t.TempDir(), "wm")

@@ -38,4 +38,7 @@ type Deps struct {
 	// answering unavailable, so the graceful stop does not wait them out and
 	// clients rebind to the restarted server.
 	Stopping <-chan struct{}
+	// Subs counts what watch and delivery streams hold for their readers
+	// (subscription.go); nil counts nothing.
+	Subs *Subscriptions
 }

@@ -17,7 +17,6 @@ import (
 const (
 	kvDefaultKeysBatch = 1000
 	kvMaxKeysBatch     = 10000
-	kvWatchBatch       = 256
 	kvMaxRequestID     = fsm.MaxRequestIDLen
 )
 
@@ -298,20 +297,33 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), InitialDone: true, Revision: cursor}); err != nil {
 		return err
 	}
-	buf := make([]*kvpb.KVEntry, 0, kvWatchBatch)
+	// Live changes are read a bounded batch at a time, the next once gRPC
+	// has taken this one: a reader that stops holds at most one batch here
+	// (Limits.SubscriptionBuffer, SubscriptionBufferBytes).
+	n, maxBytes := subscriptionBatch(s.d.Limits)
+	hd := held{s: s.d.Subs}
+	defer hd.release()
+	buf := make([]*kvpb.KVEntry, 0, n)
 	for {
 		var rev uint64
-		buf, rev, r = s.sm.WatchNext(bucket, id, f, cursor, kvWatchBatch, buf[:0])
+		buf, rev, r = s.sm.WatchNextBytes(bucket, id, f, cursor, n, maxBytes, buf[:0])
 		if r != nil {
 			return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 		}
+		var size int64
 		for _, e := range buf {
-			if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision}); err != nil {
+			size += kvEntrySize(e)
+		}
+		hd.add(len(buf), size)
+		for _, e := range buf {
+			err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision})
+			hd.done(kvEntrySize(e))
+			if err != nil {
 				return err
 			}
 		}
 		cursor = rev
-		if len(buf) == kvWatchBatch {
+		if len(buf) > 0 {
 			continue // more may be waiting
 		}
 		select {
@@ -324,3 +336,5 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 		}
 	}
 }
+
+func kvEntrySize(e *kvpb.KVEntry) int64 { return int64(len(e.GetKey()) + len(e.GetValue())) }

@@ -5,6 +5,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/objstore"
 )
 
 // DefaultMaxDurationMs is Limits.MaxDurationMs's default: 10 years of 365 days.
@@ -70,6 +71,24 @@ type Limits struct {
 	// WatchBacklogBytes bounds the keys and values of those changes, per
 	// bucket, in bytes (the newest change is always kept). Default 64 MiB.
 	WatchBacklogBytes int
+	// ObjectUploadTimeoutMs is how long an object Put may go without a
+	// chunk reaching raft before its upload is collected (by a replicated
+	// tick, so every replica drops the same chunks), in milliseconds. A
+	// Put whose client vanished leaves its chunks at most this long.
+	// Default 120000 (2 minutes). Every node of a cluster must agree.
+	ObjectUploadTimeoutMs int
+	// SubscriptionBuffer bounds how many events one subscription (a KV
+	// watch's live changes, a Consume stream's deliveries) holds on the
+	// server between the state machine and gRPC: what it has read and gRPC
+	// has not yet taken. A reader that stops leaves its handler waiting in
+	// gRPC's flow control with at most this many in hand; nothing is read
+	// for it meanwhile, and apply never waits on it. Default 256, at most
+	// 10000 (a Consume stream's deliver batch).
+	SubscriptionBuffer int
+	// SubscriptionBufferBytes bounds the same events by size (KV keys and
+	// values, message payloads), in bytes; the first event is always
+	// taken, however large. Default 1 MiB.
+	SubscriptionBufferBytes int
 }
 
 type limitField struct {
@@ -94,6 +113,9 @@ func (l *Limits) table() []limitField {
 		{"MaxHeaderBytes", &l.MaxHeaderBytes, 64 << 10},
 		{"WatchBacklog", &l.WatchBacklog, kv.DefaultWatchBacklog},
 		{"WatchBacklogBytes", &l.WatchBacklogBytes, kv.DefaultWatchBacklogBytes},
+		{"ObjectUploadTimeoutMs", &l.ObjectUploadTimeoutMs, objstore.DefaultUploadTimeout},
+		{"SubscriptionBuffer", &l.SubscriptionBuffer, DefaultSubscriptionBuffer},
+		{"SubscriptionBufferBytes", &l.SubscriptionBufferBytes, DefaultSubscriptionBufferBytes},
 	}
 }
 
@@ -116,6 +138,9 @@ func (l Limits) Validate() error {
 		if *f.p < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", f.name, *f.p)
 		}
+	}
+	if l.SubscriptionBuffer > maxSubscriptionBuffer {
+		return fmt.Errorf("SubscriptionBuffer: must be at most %d (a deliver batch), got %d", maxSubscriptionBuffer, l.SubscriptionBuffer)
 	}
 	if int64(l.MaxDurationMs) > msec.MaxDuration {
 		return fmt.Errorf("MaxDurationMs: must be at most %d (2^43 ms), got %d", msec.MaxDuration, l.MaxDurationMs)

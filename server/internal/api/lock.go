@@ -77,6 +77,9 @@ type quorumLocks struct {
 func (q *quorumLocks) table() *lock.Table { return q.t }
 
 func (q *quorumLocks) acquire(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest) (*lock.Outcome, *commonpb.Result) {
+	if r := q.expireBefore(ctx, "", req.GetKeys()); r != nil {
+		return nil, r
+	}
 	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpAcquire, req)
 }
 
@@ -87,11 +90,10 @@ func (q *quorumLocks) cancel(reqID string, attempt uint64) {
 	_, _ = q.node.Propose(ctx, lock.Name, lock.OpCancel, lock.EncodeCancel(reqID, attempt))
 }
 
-func (q *quorumLocks) renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lock.Outcome, *commonpb.Result) {
-	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRenew, req)
-}
-
 func (q *quorumLocks) release(ctx context.Context, req *lockpb.LockServiceReleaseRequest) (*lock.Outcome, *commonpb.Result) {
+	if r := q.expireBefore(ctx, req.GetLeaseId(), nil); r != nil {
+		return nil, r
+	}
 	return ProposeEach[*lock.Outcome](ctx, q.node, lock.Name, lock.OpRelease, req)
 }
 
@@ -167,6 +169,7 @@ func lockAcquireRequest(req *lockpb.LockServiceMultiTryAcquireRequest) lock.Acqu
 		MaxWaitMs:   req.GetMaxWaitMs(),
 		TTLMs:       req.GetLeaseTtlMs(),
 		RecoverOnly: req.GetRecoverOnly(),
+		Value:       string(req.GetValue()),
 	}
 }
 
@@ -212,6 +215,7 @@ func (s *LockService) validateAcquire(req *lockpb.LockServiceMultiTryAcquireRequ
 	v.NonNegative("max_wait_ms", req.MaxWaitMs)
 	v.Check(req.MaxWaitMs <= lockMaxWaitMs, "max_wait_ms", "must be at most "+strconv.Itoa(lockMaxWaitMs))
 	lockValidTTL(&v, req.LeaseTtlMs)
+	v.MaxLen("value", len(req.Value), lock.MaxValueLen)
 	if r := v.Result(); r != nil {
 		return r
 	}
@@ -334,7 +338,7 @@ func (s *LockService) acquire(ctx context.Context, req *lockpb.LockServiceMultiT
 
 // TryAcquire implements lockpb.LockServiceServer.
 func (s *LockService) TryAcquire(ctx context.Context, req *lockpb.LockServiceTryAcquireRequest) (*lockpb.LockServiceTryAcquireResponse, error) {
-	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly(), Value: req.GetValue()}
 	lease, r := s.acquireValid(ctx, m, false)
 	return respond(&lockpb.LockServiceTryAcquireResponse{Result: result.OK(), Lease: lease}, r)
 }
@@ -369,7 +373,7 @@ func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
 // Acquire implements lockpb.LockServiceServer: the acquisition, then the
 // lease's events until a terminal one.
 func (s *LockService) Acquire(req *lockpb.LockServiceAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceAcquireResponse]) error {
-	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly(), Value: req.GetValue()}
 	return s.acquireStream(stream.Context(), m, false, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
 		return stream.Send(&lockpb.LockServiceAcquireResponse{Result: r, Event: ev})
 	})
@@ -377,7 +381,7 @@ func (s *LockService) Acquire(req *lockpb.LockServiceAcquireRequest, stream grpc
 
 // MultiAcquire implements lockpb.LockServiceServer.
 func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceMultiAcquireResponse]) error {
-	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: req.GetKeys(), Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly()}
+	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: req.GetKeys(), Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly(), Value: req.GetValue()}
 	return s.acquireStream(stream.Context(), m, true, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
 		return stream.Send(&lockpb.LockServiceMultiAcquireResponse{Result: r, Event: ev})
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -29,15 +30,17 @@ const commitTimeout = 30 * time.Second
 // proposes the small metadata commands through raft.
 type ObjectStoreService struct {
 	objstorepb.UnimplementedObjectStoreServiceServer
-	sm *objstore.Machine
-	d  Deps
+	sm     *objstore.Machine
+	d      Deps
+	budget *byteBudget // chunk data proposed and not yet applied, all Puts
 }
 
 // NewObjectStoreService returns the service over sm, and bounds sm's change
 // log by d.Limits.WatchBacklog. Call it before raft applies.
 func NewObjectStoreService(sm *objstore.Machine, d Deps) *ObjectStoreService {
 	sm.SetWatchBacklog(d.Limits.WatchBacklog)
-	return &ObjectStoreService{sm: sm, d: d}
+	sm.SetUploadTimeout(int64(d.Limits.ObjectUploadTimeoutMs))
+	return &ObjectStoreService{sm: sm, d: d, budget: newByteBudget(DefaultPutInflightBytes)}
 }
 
 func (s *ObjectStoreService) validConfig(v *Validator, c *objstorepb.ObjectStoreConfig) {
@@ -117,7 +120,6 @@ func (s *ObjectStoreService) GetStore(ctx context.Context, req *objstorepb.Objec
 
 // DeleteStore implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) DeleteStore(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteStoreRequest) (*objstorepb.ObjectStoreServiceDeleteStoreResponse, error) {
-	s.sm.Sweep()
 	var v Validator
 	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	return write[*objstorepb.ObjectStoreServiceDeleteStoreResponse](ctx, s.d, objstore.Name, objstore.OpDeleteStore, req, v.Result())
@@ -158,7 +160,6 @@ func (s *ObjectStoreService) GetInfo(ctx context.Context, req *objstorepb.Object
 
 // UpdateMeta implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.ObjectStoreServiceUpdateMetaRequest) (*objstorepb.ObjectStoreServiceUpdateMetaResponse, error) {
-	s.sm.Sweep()
 	var v Validator
 	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
@@ -169,7 +170,6 @@ func (s *ObjectStoreService) UpdateMeta(ctx context.Context, req *objstorepb.Obj
 
 // Delete implements ObjectStoreServiceServer.
 func (s *ObjectStoreService) Delete(ctx context.Context, req *objstorepb.ObjectStoreServiceDeleteRequest) (*objstorepb.ObjectStoreServiceDeleteResponse, error) {
-	s.sm.Sweep()
 	var v Validator
 	v.Name("store", req.GetStore(), s.d.Limits.MaxNameLen)
 	s.validObjectName(&v, "name", req.GetName())
@@ -180,7 +180,6 @@ func (s *ObjectStoreService) Delete(ctx context.Context, req *objstorepb.ObjectS
 // arrives, hashing it, and proposes the commit only when everything
 // checked out. Any other ending discards the staged data.
 func (s *ObjectStoreService) Put(stream objstorepb.ObjectStoreService_PutServer) error {
-	s.sm.Sweep()
 	resp := s.put(stream)
 	return stream.SendAndClose(resp)
 }
@@ -216,17 +215,39 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 		return putFail(result.Failf(result.CodeLimitExceeded, "header.expected_size: %d bytes exceed the %d bytes left under the store's max_bytes", hdr.GetExpectedSize(), room))
 	}
 
-	staged, err := s.sm.Stage()
-	if err != nil {
-		return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
+	cs := int64(objstore.DefaultChunkSize)
+	if si, ok := s.sm.StoreInfo(hdr.GetStore()); ok && si.GetConfig().GetChunkSize() > 0 {
+		cs = int64(si.GetConfig().GetChunkSize())
 	}
-	defer staged.Close()
+	// The chunks go through raft as they arrive, re-cut to the store's
+	// chunk size; nothing is visible before the commit applies, and a Put
+	// that ends any other way proposes a discard of what it sent (or, when
+	// even that fails, a tick collects the upload after the timeout).
+	ctx := stream.Context()
+	cp := &chunkProposer{ctx: ctx, p: s.d.Node, budget: s.budget, blob: objstore.NewBlobID(), cs: cs}
+	sent := false
 	committed := false
 	defer func() {
-		if !committed {
-			staged.Abort()
+		if err := cp.wait(); (err != nil || !committed) && sent {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+			defer cancel()
+			_, _ = s.d.Node.Propose(dctx, objstore.Name, objstore.OpDiscard, []byte(cp.blob))
 		}
 	}()
+	buf := make([]byte, 0, cs)
+	var next int64 // the index of the next chunk to propose
+	flush := func() *commonpb.Result {
+		if len(buf) == 0 {
+			return nil
+		}
+		sent = true
+		if err := cp.send(next, buf); err != nil {
+			return result.Failf(result.CodeUnavailable, "the upload failed: %v; nothing stored", err)
+		}
+		next++
+		buf = buf[:0]
+		return nil
+	}
 
 	h := sha256.New()
 	var size int64
@@ -254,9 +275,19 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 			if room >= 0 && size > room {
 				return putFail(result.Failf(result.CodeLimitExceeded, "the object exceeds the %d bytes left under the store's max_bytes; nothing stored", room))
 			}
+			if size > objstore.MaxChunkIndex*cs {
+				return putFail(result.Failf(result.CodeLimitExceeded, "the object exceeds %d chunks of %d bytes; nothing stored", objstore.MaxChunkIndex, cs))
+			}
 			h.Write(c.GetData())
-			if _, err := staged.Write(c.GetData()); err != nil {
-				return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
+			for data := c.GetData(); len(data) > 0; {
+				k := min(len(data), int(cs)-len(buf))
+				buf = append(buf, data[:k]...)
+				data = data[k:]
+				if int64(len(buf)) == cs {
+					if r := flush(); r != nil {
+						return putFail(r)
+					}
+				}
 			}
 		case *objstorepb.ObjectStoreServicePutRequest_Commit:
 			sum := h.Sum(nil)
@@ -279,31 +310,34 @@ func (s *ObjectStoreService) put(stream objstorepb.ObjectStoreService_PutServer)
 					return putFail(result.Failf(result.CodeDigestMismatch, "%s.expected_sha256 does not match the data's SHA-256; nothing stored", e.field))
 				}
 			}
-			blob := staged.ID()
+			if r := flush(); r != nil {
+				return putFail(r)
+			}
+			if err := cp.wait(); err != nil {
+				return putFail(result.Failf(result.CodeUnavailable, "the upload failed: %v; nothing stored", err))
+			}
+			blob := cp.blob
 			if size == 0 {
 				blob = "" // an empty object has no blob
-			} else if err := staged.Finish(); err != nil {
-				return putFail(result.Failf(result.CodeInternal, "staging the object: %v", err))
-			}
-			committed = true
-			if size == 0 {
-				staged.Abort()
 			}
 			meta := hdr.GetMeta()
 			info := &objstorepb.ObjectInfo{
 				Store: hdr.GetStore(), Name: meta.GetName(), Description: meta.GetDescription(),
 				Headers: meta.GetHeaders(), Metadata: meta.GetMetadata(), Size: size, Sha256: sum,
 			}
-			return s.commit(stream.Context(), blob, FenceOf(hdr), info)
+			resp := s.commit(ctx, blob, FenceOf(hdr), info)
+			committed = true // commit discards itself when it must
+			return resp
 		default:
 			return putFail(result.Invalid("header", "only the first message may be a header"))
 		}
 	}
 }
 
-// commit proposes a staged blob's commit. When the outcome is unknown, it
-// proposes a discard, which raft orders after the commit: it removes the
-// blob only if the commit did not take it.
+// commit proposes an upload's commit, the object's metadata, once every
+// chunk has applied. When the outcome is unknown, it proposes a discard,
+// which raft orders after the commit: it drops the upload only if the
+// commit did not take it.
 //
 // The header's fence is checked here, on the commit command: a writer that
 // lost its lock while the data streamed in commits nothing. A refused
@@ -343,7 +377,6 @@ func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, s
 	if r := readStart(stream.Context(), s.d, v.Result()); r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
 	}
-	s.sm.Sweep()
 	ver, rd, r := s.openVersion(req)
 	if r != nil {
 		return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: r})
@@ -371,13 +404,17 @@ func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, s
 		}
 		first = nil
 		if off < end {
-			n := min(chunk, end-off)
-			buf, err := objstore.ReadChunk(rd, off, n)
+			// Whole chunks are read and verified; the message carries the
+			// part from off, so the next one starts at a chunk boundary.
+			k := off / chunk
+			buf, err := objstore.ReadChunk(rd, ver, k)
 			if err != nil {
-				return status.Errorf(codes.Internal, "reading object data: %v", err)
+				s.d.Logger.Error("object store: corrupt object data", zap.String("store", req.GetStore()), zap.Error(err))
+				return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: result.Failf(result.CodeInternal, "%v", err)})
 			}
+			buf = buf[off-k*chunk : min(int64(len(buf)), end-k*chunk)]
 			msg.Chunk = &objstorepb.ObjectChunk{Offset: off, Data: buf}
-			off += n
+			off += int64(len(buf))
 		}
 		if err := stream.Send(msg); err != nil {
 			return err

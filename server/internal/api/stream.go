@@ -16,7 +16,6 @@ const (
 	maxBatchMsgs     = 10_000
 	maxBatchBytes    = 16 << 20
 	maxFetchBatch    = 10_000
-	consumeBatch     = 256             // messages per deliver command of a Consume stream
 	publishPipeline  = 2048            // PublishStream messages buffered ahead of the proposer
 	publishBatchMax  = 2048            // most messages per raft command of a PublishStream
 	publishBatchSize = 4 << 20         // most payload bytes per raft command of a PublishStream

@@ -95,7 +95,14 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 		defer hbTimer.Stop()
 		hb = hbTimer.C
 	}
-	deliver := &sp.StreamServiceFetchRequest{Stream: req.GetStream(), Consumer: req.GetConsumer(), Batch: consumeBatch}
+	// One deliver command at a time, bounded by count and bytes, the next
+	// once gRPC has taken this one: a reader that stops holds at most one
+	// batch here, and the rest stays in the stream (its MaxAckPending and
+	// AckWait apply to what was delivered).
+	n, maxBytes := subscriptionBatch(h.d.Limits)
+	deliver := &sp.StreamServiceFetchRequest{Stream: req.GetStream(), Consumer: req.GetConsumer(), Batch: int32(n), MaxBytes: maxBytes}
+	hd := held{s: h.d.Subs}
+	defer hd.release()
 	for {
 		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
@@ -108,8 +115,15 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			}
 			switch {
 			case r.GetSuccess():
+				var size int64
 				for _, m := range resp.GetMsgs() {
-					if err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m}); err != nil {
+					size += int64(len(m.GetData()))
+				}
+				hd.add(len(resp.GetMsgs()), size)
+				for _, m := range resp.GetMsgs() {
+					err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m})
+					hd.done(int64(len(m.GetData())))
+					if err != nil {
 						return err
 					}
 				}

@@ -64,6 +64,14 @@ func (m *Machine) ClientAddr(id string) string {
 	return m.addrs[id]
 }
 
+// Bootstrap is the canonical initial voter list the cluster was
+// bootstrapped with, or "" until a bootstrapped node announced it.
+func (m *Machine) Bootstrap() string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.bootstrap
+}
+
 // Addrs returns a copy of every announced client address by node id.
 func (m *Machine) Addrs() map[string]string {
 	m.mu.RLock()

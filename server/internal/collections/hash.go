@@ -15,7 +15,8 @@ import (
 // hash is one key of a hash store.
 type hash struct {
 	fields map[string]hval
-	ttls   int // fields with an expiry; 0 lets reads skip liveness checks
+	ttls   int    // fields with an expiry; 0 lets reads skip liveness checks
+	gen    uint64 // the cow generation it was made in (cow.go)
 }
 
 // hval is a field's value and its expiry (epoch ms, 0 for none). A field
@@ -66,10 +67,14 @@ func (h *hash) count(now int64) int64 {
 func fieldCost(field string, v []byte) int64 { return int64(len(field) + len(v)) }
 
 // hashFor returns the hash at key, creating it when create is set.
+// Created is for changing: a hash a snapshot writer reads is copied first.
 func (s *store) hashFor(key string, create bool) *hash {
 	h := s.hashes[key]
+	if create {
+		h = s.writeHash(key)
+	}
 	if h == nil && create {
-		h = &hash{fields: map[string]hval{}}
+		h = &hash{fields: map[string]hval{}, gen: s.cow.gen}
 		s.hashes[key] = h
 		s.bytes += int64(len(key))
 	}
@@ -187,7 +192,7 @@ func (m *Machine) hdel(req *pb.CollectionsServiceHDelRequest, at int64) *pb.Coll
 	}
 	var removed int64
 	for _, f := range req.GetFields() {
-		h := s.hashes[req.GetKey()]
+		h := s.writeHash(req.GetKey())
 		if h == nil {
 			break
 		}
@@ -294,7 +299,7 @@ func (m *Machine) hexpire(req *pb.CollectionsServiceHExpireRequest, at int64) *p
 	newExp := msec.Add(at, ttl)
 	out := make([]pb.HashExpireOutcome, len(req.GetFields()))
 	for i, f := range req.GetFields() {
-		h := s.hashes[req.GetKey()]
+		h := s.writeHash(req.GetKey())
 		var cur hval
 		var alive bool
 		if h != nil {
@@ -336,7 +341,7 @@ func (m *Machine) hpersist(req *pb.CollectionsServiceHPersistRequest, at int64) 
 		return &pb.CollectionsServiceHPersistResponse{Result: r}
 	}
 	out := make([]pb.HashExpireOutcome, len(req.GetFields()))
-	h := s.hashes[req.GetKey()]
+	h := s.writeHash(req.GetKey())
 	for i, f := range req.GetFields() {
 		var cur hval
 		var alive bool
@@ -368,6 +373,10 @@ func (m *Machine) expireFields(at int64) {
 		if h == nil {
 			continue
 		}
+		if v, ok := h.fields[e.field]; !ok || v.exp != e.at {
+			continue // stale: no copy for it
+		}
+		h = s.writeHash(e.key)
 		if v, ok := h.fields[e.field]; ok && v.exp == e.at {
 			s.delField(e.key, h, e.field)
 		}

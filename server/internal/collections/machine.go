@@ -69,6 +69,8 @@ type Machine struct {
 	// ttls holds hash field expiries, earliest first; entries are checked
 	// against the field when they come due (stale ones are dropped).
 	ttls ttlHeap
+	// cow shares keys with snapshot writers (cow.go); kept across restores.
+	cow *cow
 
 	// notify is keyed by queue: fired (under mu, it only signals) when a
 	// queue may have gained ready messages or changed under its waiters.
@@ -77,7 +79,7 @@ type Machine struct {
 
 // New returns an empty state machine.
 func New() *Machine {
-	return &Machine{stores: map[string]*store{}}
+	return &Machine{stores: map[string]*store{}, cow: &cow{}}
 }
 
 // Watch subscribes to queue (see notify): the waiter wakes when the queue

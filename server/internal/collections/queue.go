@@ -96,8 +96,9 @@ type queue struct {
 	rfifo []uint64
 	rhead int
 
-	retention int64 // config's retention_ms, copied for the hot path
-	dlqRefs   int   // queues naming this one as their dead-letter queue; derived
+	retention int64   // config's retention_ms, copied for the hot path
+	dlqRefs   int     // queues naming this one as their dead-letter queue; derived
+	cuts      []*qcut // snapshots whose writers may still read the messages (cow.go)
 }
 
 func newQueue(retention int64) *queue {
@@ -115,6 +116,7 @@ func (q *queue) heapOf(st qstate) *msgHeap {
 }
 
 func (q *queue) put(m *qmsg, st qstate) {
+	q.touch(m)
 	m.state = st
 	heap.Push(q.heapOf(st), m)
 }
@@ -364,6 +366,7 @@ func (m *Machine) qpop(req *pb.CollectionsServiceQueuePopRequest, at int64) *pb.
 	resp := &pb.CollectionsServiceQueuePopResponse{Result: result.OK(), Messages: make([]*pb.QueueMessage, 0, n)}
 	for range n {
 		msg := heap.Pop(&q.ready).(*qmsg)
+		q.touch(msg)
 		msg.receives++
 		msg.at = msec.Add(at, vis)
 		q.put(msg, stInflight)
@@ -404,6 +407,7 @@ func (m *Machine) qnack(req *pb.CollectionsServiceQueueNackRequest, at int64) *p
 	if max := s.cfg.GetQueue().GetMaxReceiveCount(); max > 0 && msg.receives >= max {
 		m.deadLetter(s, msg, at)
 	} else if d := req.GetDelayMs(); d > 0 {
+		s.q.touch(msg)
 		msg.at = msec.Add(at, d)
 		s.q.put(msg, stDelayed)
 	} else {
@@ -428,6 +432,7 @@ func (m *Machine) qextend(req *pb.CollectionsServiceQueueExtendVisibilityRequest
 	if r != nil {
 		return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: r}
 	}
+	s.q.touch(msg)
 	msg.at = msec.Add(at, req.GetVisibilityTimeoutMs())
 	heap.Fix(&s.q.inflight, msg.hidx)
 	return &pb.CollectionsServiceQueueExtendVisibilityResponse{Result: result.OK(), InvisibleUntilAtMs: msg.at}

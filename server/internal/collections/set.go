@@ -16,9 +16,10 @@ import (
 type set struct {
 	idx  map[string]int
 	list []string
+	gen  uint64 // the cow generation it was made in (cow.go)
 }
 
-func newSet() *set { return &set{idx: map[string]int{}} }
+func newSet(gen uint64) *set { return &set{idx: map[string]int{}, gen: gen} }
 
 func (st *set) has(m string) bool { _, ok := st.idx[m]; return ok }
 
@@ -49,8 +50,11 @@ func (st *set) remove(m string) bool {
 
 func (s *store) setFor(key string, create bool) *set {
 	st := s.sets[key]
+	if create {
+		st = s.writeSet(key)
+	}
 	if st == nil && create {
-		st = newSet()
+		st = newSet(s.cow.gen)
 		s.sets[key] = st
 		s.bytes += int64(len(key))
 	}
@@ -124,7 +128,7 @@ func (m *Machine) srem(req *pb.CollectionsServiceSRemRequest) *pb.CollectionsSer
 	}
 	var removed int64
 	for _, mb := range req.GetMembers() {
-		st := s.sets[req.GetKey()]
+		st := s.writeSet(req.GetKey())
 		if st == nil {
 			break
 		}
@@ -150,7 +154,7 @@ func (m *Machine) spop(req *pb.CollectionsServiceSPopRequest, at int64) *pb.Coll
 	if count == 0 {
 		count = 1
 	}
-	st := s.sets[req.GetKey()]
+	st := s.writeSet(req.GetKey())
 	if st == nil {
 		return &pb.CollectionsServiceSPopResponse{Result: result.OK()}
 	}
@@ -182,7 +186,7 @@ func (m *Machine) smove(req *pb.CollectionsServiceSMoveRequest) *pb.CollectionsS
 	if dst == nil && !s.fits(int64(len(req.GetDestination()))) {
 		return &pb.CollectionsServiceSMoveResponse{Result: result.Failf(result.CodeLimitExceeded, "store %q would exceed its max_bytes", s.name)}
 	}
-	s.setRem(req.GetSource(), src, mb)
+	s.setRem(req.GetSource(), s.writeSet(req.GetSource()), mb)
 	s.setAdd(req.GetDestination(), s.setFor(req.GetDestination(), true), mb)
 	return &pb.CollectionsServiceSMoveResponse{Result: result.OK(), Moved: true}
 }

@@ -1,13 +1,19 @@
 package collections
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"runtime"
+	"slices"
 	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -15,39 +21,130 @@ import (
 )
 
 // snapshotVersion is the first byte of a snapshot; a new layout gets a new
-// version and Restore keeps reading the old ones.
-const snapshotVersion = 1
+// version and Restore keeps reading the old ones. Version 2 is version 1's
+// layout, written by a writer off the FSM goroutine and read back as it
+// arrives, followed by a CRC-32C of everything before it, so a cut-short or
+// corrupted snapshot is an error rather than a smaller state.
+const (
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
+)
 
-// Snapshot encodes the whole state now (on the FSM goroutine, so no apply
-// interleaves) and returns a writer of those bytes. Maps are written in
-// sorted order and sets in their slice order, so the restored state makes the
-// same choices (SPOP draws, FIFO ties) as the state it was taken from.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// frozenStore is what a writer reads of one store: its keys' hashes or sets
+// as they were at the cut (shared copy-on-write), or a queue's cut (its
+// messages' pointers, with before-images of what apply changes; cow.go).
+type frozenStore struct {
+	s      *store
+	hashes []frozenKey[*hash]
+	sets   []frozenKey[*set]
+	queue  *qcut
+}
+
+type frozenState struct{ stores []frozenStore }
+
+type frozenKey[T any] struct {
+	name string
+	v    T
+}
+
+// Snapshot takes the cut on the FSM goroutine: per hash or set store the
+// list of its keys (pointers; apply copies a key before changing it while
+// the writer runs), per queue the list of its messages (pointers; apply
+// saves a message's state, time and receive count before changing them)
+// and its dedupe window (copied: bounded by its window). The writer sorts and encodes
+// the keys later, one at a time. Maps are written in sorted order and sets
+// in their slice order, so the restored state makes the same choices (SPOP
+// draws, FIFO ties) as the state it was taken from.
 func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	e := &enc{}
-	e.b = append(e.b, snapshotVersion)
-	e.u(m.gen)
-	e.u(m.applied)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gen, applied := m.gen, m.applied
 	names := make([]string, 0, len(m.stores))
 	for n := range m.stores {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	e.u(uint64(len(names)))
+	frozen := make([]frozenStore, 0, len(names))
+	var queues []int
 	for _, n := range names {
-		if err := e.store(m.stores[n]); err != nil {
-			return nil, err
+		s := m.stores[n]
+		f := frozenStore{s: s}
+		switch s.kind {
+		case kindHash:
+			f.hashes = make([]frozenKey[*hash], 0, len(s.hashes))
+			for k, h := range s.hashes {
+				f.hashes = append(f.hashes, frozenKey[*hash]{k, h})
+			}
+		case kindSet:
+			f.sets = make([]frozenKey[*set], 0, len(s.sets))
+			for k, st := range s.sets {
+				f.sets = append(f.sets, frozenKey[*set]{k, st})
+			}
+		case kindQueue:
+			queues = append(queues, len(frozen))
 		}
+		frozen = append(frozen, f)
 	}
-	b := e.b
+	done := m.cow.cut()
+	for _, i := range queues {
+		frozen[i].queue = frozen[i].s.q.cutQueue(done)
+	}
+	// A writer that is dropped unrun (raft could not open a sink) must
+	// not keep apply copying keys for it.
+	fz := &frozenState{stores: frozen}
+	runtime.AddCleanup(fz, func(d *cutDone) { d.done.Store(true) }, done)
 	return func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
+		defer done.done.Store(true)
+		// fz's cleanup ends the cut: it must stay reachable until the
+		// writer is done, not only until its last use below.
+		defer runtime.KeepAlive(fz)
+		frozen := fz.stores
+		sw := &snapWriter{w: bufio.NewWriterSize(w, 64<<10)}
+		e := &enc{}
+		e.b = append(e.b, snapshotVersion)
+		e.u(gen)
+		e.u(applied)
+		e.u(uint64(len(frozen)))
+		for i := range frozen {
+			if err := e.store(&frozen[i], sw); err != nil {
+				return err
+			}
+		}
+		if err := sw.put(e); err != nil {
+			return err
+		}
+		if _, err := sw.w.Write(binary.BigEndian.AppendUint32(nil, sw.crc)); err != nil {
+			return err
+		}
+		return sw.w.Flush()
 	}, nil
 }
 
-func (e *enc) store(s *store) error {
+// snapWriter writes encoded pieces and keeps the CRC of what it wrote.
+type snapWriter struct {
+	w   *bufio.Writer
+	crc uint32
+}
+
+// put writes e's bytes and empties e; maybePut does once they pass 32 KiB.
+func (sw *snapWriter) put(e *enc) error {
+	sw.crc = crc32.Update(sw.crc, castagnoli, e.b)
+	_, err := sw.w.Write(e.b)
+	e.b = e.b[:0]
+	return err
+}
+
+func (sw *snapWriter) maybePut(e *enc) error {
+	if len(e.b) < 32<<10 {
+		return nil
+	}
+	return sw.put(e)
+}
+
+func (e *enc) store(f *frozenStore, sw *snapWriter) error {
+	s := f.s
 	cfg, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.cfg)
 	if err != nil {
 		return fmt.Errorf("collections: snapshot of store %q: %w", s.name, err)
@@ -58,62 +155,73 @@ func (e *enc) store(s *store) error {
 	e.u(s.gen)
 	switch s.kind {
 	case kindHash:
-		keys := sortedKeys(s.hashes)
-		e.u(uint64(len(keys)))
-		for _, k := range keys {
-			h := s.hashes[k]
-			e.str(k)
+		slices.SortFunc(f.hashes, func(a, b frozenKey[*hash]) int { return strings.Compare(a.name, b.name) })
+		e.u(uint64(len(f.hashes)))
+		for _, k := range f.hashes {
+			h := k.v
+			e.str(k.name)
 			fields := sortedKeys(h.fields)
 			e.u(uint64(len(fields)))
-			for _, f := range fields {
-				v := h.fields[f]
-				e.str(f)
+			for _, fl := range fields {
+				v := h.fields[fl]
+				e.str(fl)
 				e.bytes(v.v)
 				e.i(v.exp)
+				if err := sw.maybePut(e); err != nil {
+					return err
+				}
 			}
 		}
 	case kindSet:
-		keys := sortedKeys(s.sets)
-		e.u(uint64(len(keys)))
-		for _, k := range keys {
-			st := s.sets[k]
-			e.str(k)
-			e.u(uint64(len(st.list)))
-			for _, mb := range st.list {
+		slices.SortFunc(f.sets, func(a, b frozenKey[*set]) int { return strings.Compare(a.name, b.name) })
+		e.u(uint64(len(f.sets)))
+		for _, k := range f.sets {
+			e.str(k.name)
+			e.u(uint64(len(k.v.list)))
+			for _, mb := range k.v.list {
 				e.str(mb)
+				if err := sw.maybePut(e); err != nil {
+					return err
+				}
 			}
 		}
 	case kindQueue:
-		q := s.q
-		e.u(q.seq)
-		seqs := make([]uint64, 0, len(q.msgs))
-		for seq := range q.msgs {
-			seqs = append(seqs, seq)
+		if err := e.queue(f.queue, sw); err != nil {
+			return err
 		}
-		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-		e.u(uint64(len(seqs)))
-		for _, seq := range seqs {
-			msg := q.msgs[seq]
-			e.u(seq)
-			e.str(msg.id)
-			e.bytes(msg.payload)
-			attrs := sortedKeys(msg.attrs)
-			e.u(uint64(len(attrs)))
-			for _, k := range attrs {
-				e.str(k)
-				e.str(msg.attrs[k])
-			}
-			e.i(msg.pushedAt)
-			e.i(msg.at)
-			e.i(int64(msg.receives))
-			e.u(uint64(msg.state))
+	}
+	return sw.maybePut(e)
+}
+
+// queue encodes a queue's cut: its messages in push order, each with its
+// fields as they were at the cut, then its dedupe window.
+func (e *enc) queue(c *qcut, sw *snapWriter) error {
+	slices.SortFunc(c.msgs, func(a, b *qmsg) int { return cmp.Compare(a.seq, b.seq) })
+	e.u(c.seq)
+	e.u(uint64(len(c.msgs)))
+	for _, msg := range c.msgs {
+		v := c.vals(msg)
+		e.u(msg.seq)
+		e.str(msg.id)
+		e.bytes(msg.payload)
+		attrs := sortedKeys(msg.attrs)
+		e.u(uint64(len(attrs)))
+		for _, k := range attrs {
+			e.str(k)
+			e.str(msg.attrs[k])
 		}
-		live := q.dfifo[q.dhead:]
-		e.u(uint64(len(live)))
-		for _, d := range live {
-			e.str(d.id)
-			e.i(d.exp)
+		e.i(msg.pushedAt)
+		e.i(v.at)
+		e.i(int64(v.receives))
+		e.u(uint64(v.state))
+		if err := sw.maybePut(e); err != nil {
+			return err
 		}
+	}
+	e.u(uint64(len(c.dedupe)))
+	for _, d := range c.dedupe {
+		e.str(d.id)
+		e.i(d.exp)
 	}
 	return nil
 }
@@ -128,17 +236,50 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Restore replaces the state with a snapshot's; an empty reader is the
-// empty state. Every waiter is woken, since anything may have changed.
+// empty state. A version 2 snapshot is decoded as it is read, into a fresh
+// state that replaces the current one only once the whole snapshot has
+// been read and its checksum matched: a corrupt one changes nothing. Every
+// waiter is woken, since anything may have changed.
 func (m *Machine) Restore(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("collections: reading snapshot: %w", err)
-	}
+	br := bufio.NewReaderSize(r, 64<<10)
 	fresh := New()
-	if len(data) > 0 {
-		if err := fresh.decode(data); err != nil {
+	fresh.cow = m.cow
+	first, err := br.Peek(1)
+	switch {
+	case errors.Is(err, io.EOF):
+		// the empty state
+	case err != nil:
+		return fmt.Errorf("collections: reading snapshot: %w", err)
+	case first[0] == snapshotVersionV1:
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("collections: reading snapshot: %w", err)
+		}
+		d := &dec{b: data[1:]}
+		if err := fresh.decode(d); err != nil {
 			return fmt.Errorf("collections: restoring snapshot: %w", err)
 		}
+		if len(d.b) != 0 {
+			return fmt.Errorf("collections: restoring snapshot: %w: %d trailing bytes", errCorrupt, len(d.b))
+		}
+	case first[0] == snapshotVersion:
+		d := &rdec{br: br}
+		d.byte()
+		if err := fresh.decode(d); err != nil {
+			return fmt.Errorf("collections: restoring snapshot: %w", err)
+		}
+		var sum [4]byte
+		if _, err := io.ReadFull(br, sum[:]); err != nil {
+			return fmt.Errorf("collections: restoring snapshot: %w: it ends before its checksum", errCorrupt)
+		}
+		if binary.BigEndian.Uint32(sum[:]) != d.crc {
+			return fmt.Errorf("collections: restoring snapshot: %w: checksum mismatch", errCorrupt)
+		}
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			return fmt.Errorf("collections: restoring snapshot: %w: bytes after the checksum", errCorrupt)
+		}
+	default:
+		return fmt.Errorf("collections: restoring snapshot: %w: unknown version %d", errCorrupt, first[0])
 	}
 	m.mu.Lock()
 	m.stores, m.gen, m.applied, m.ttls = fresh.stores, fresh.gen, fresh.applied, fresh.ttls
@@ -149,19 +290,26 @@ func (m *Machine) Restore(r io.Reader) error {
 
 var errCorrupt = errors.New("corrupt snapshot")
 
-func (m *Machine) decode(data []byte) error {
-	d := &dec{b: data}
-	if d.byte() != snapshotVersion {
-		return fmt.Errorf("%w: unknown version", errCorrupt)
-	}
+// source is what decode reads from: dec (a version 1 snapshot, in memory)
+// or rdec (version 2, as it arrives). The first failure sticks; every
+// later read answers zero values, and every loop stops at it.
+type source interface {
+	byte() byte
+	u() uint64
+	i() int64
+	count() int
+	bytes() []byte
+	str() string
+	fail(what string)
+	failed() error
+}
+
+// decode reads the state after the version byte.
+func (m *Machine) decode(d source) error {
 	m.gen = d.u()
 	m.applied = d.u()
-	n := d.count()
-	for range n {
-		if d.err != nil {
-			break
-		}
-		s := &store{name: d.str()}
+	for n := d.count(); n > 0 && d.failed() == nil; n-- {
+		s := &store{name: d.str(), cow: m.cow}
 		cfg := &pb.CollectionsStoreConfig{}
 		if err := proto.Unmarshal(d.bytes(), cfg); err != nil {
 			return fmt.Errorf("%w: store %q config: %v", errCorrupt, s.name, err)
@@ -172,10 +320,10 @@ func (m *Machine) decode(data []byte) error {
 		switch s.kind {
 		case kindHash:
 			s.hashes = map[string]*hash{}
-			for range d.count() {
+			for nk := d.count(); nk > 0 && d.failed() == nil; nk-- {
 				k := d.str()
 				h := s.hashFor(k, true)
-				for range d.count() {
+				for nf := d.count(); nf > 0 && d.failed() == nil; nf-- {
 					f, v, exp := d.str(), d.bytes(), d.i()
 					s.putField(h, f, v, exp, 0)
 					if exp != 0 {
@@ -185,10 +333,10 @@ func (m *Machine) decode(data []byte) error {
 			}
 		case kindSet:
 			s.sets = map[string]*set{}
-			for range d.count() {
+			for nk := d.count(); nk > 0 && d.failed() == nil; nk-- {
 				k := d.str()
 				st := s.setFor(k, true)
-				for range d.count() {
+				for nm := d.count(); nm > 0 && d.failed() == nil; nm-- {
 					s.setAdd(k, st, d.str())
 				}
 			}
@@ -196,11 +344,11 @@ func (m *Machine) decode(data []byte) error {
 			q := newQueue(cfg.GetQueue().GetRetentionMs())
 			s.q = q
 			q.seq = d.u()
-			for range d.count() {
+			for nm := d.count(); nm > 0 && d.failed() == nil; nm-- {
 				msg := &qmsg{seq: d.u(), id: d.str(), payload: d.bytes()}
 				if na := d.count(); na > 0 {
-					msg.attrs = make(map[string]string, na)
-					for range na {
+					msg.attrs = make(map[string]string, min(na, 64))
+					for ; na > 0 && d.failed() == nil; na-- {
 						k := d.str()
 						msg.attrs[k] = d.str()
 					}
@@ -210,6 +358,9 @@ func (m *Machine) decode(data []byte) error {
 				if st > stInflight {
 					d.fail("message state")
 				}
+				if d.failed() != nil {
+					break
+				}
 				q.msgs[msg.seq] = msg
 				s.bytes += int64(len(msg.payload))
 				q.put(msg, st)
@@ -217,7 +368,7 @@ func (m *Machine) decode(data []byte) error {
 					q.rfifo = append(q.rfifo, msg.seq)
 				}
 			}
-			for range d.count() {
+			for nd := d.count(); nd > 0 && d.failed() == nil; nd-- {
 				id, exp := d.str(), d.i()
 				q.dedupe[id] = exp
 				q.dfifo = append(q.dfifo, dedupeEntry{id: id, exp: exp})
@@ -225,15 +376,12 @@ func (m *Machine) decode(data []byte) error {
 		default:
 			d.fail("store kind")
 		}
-		if d.err == nil {
+		if d.failed() == nil {
 			m.stores[s.name] = s
 		}
 	}
-	if d.err != nil {
-		return d.err
-	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	if err := d.failed(); err != nil {
+		return err
 	}
 	for _, s := range m.stores {
 		if s.q == nil {
@@ -261,6 +409,8 @@ func (d *dec) fail(what string) {
 	}
 	d.b = nil
 }
+
+func (d *dec) failed() error { return d.err }
 
 // dec reads what enc wrote; the first failure sticks and every later read
 // answers zero values, so decoding garbage ends quickly and never panics.
@@ -329,3 +479,97 @@ func (d *dec) str() string {
 	d.b = d.b[n:]
 	return s
 }
+
+// rdec reads a version 2 snapshot as it arrives, keeping the CRC of what
+// it consumed. A length is never trusted for an allocation: a value grows
+// as its bytes actually arrive, so garbage ends at the end of the input.
+type rdec struct {
+	br  *bufio.Reader
+	crc uint32
+	err error
+	one [1]byte
+}
+
+func (d *rdec) failed() error { return d.err }
+
+func (d *rdec) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", errCorrupt, what)
+	}
+}
+
+func (d *rdec) ioFail(err error) {
+	if d.err == nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			d.err = fmt.Errorf("%w: it ends early (cut short)", errCorrupt)
+		} else {
+			d.err = fmt.Errorf("collections: reading snapshot: %w", err)
+		}
+	}
+}
+
+func (d *rdec) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	c, err := d.br.ReadByte()
+	if err != nil {
+		d.ioFail(err)
+		return 0
+	}
+	d.one[0] = c
+	d.crc = crc32.Update(d.crc, castagnoli, d.one[:])
+	return c
+}
+
+func (d *rdec) u() uint64 {
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		c := d.byte()
+		if d.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v
+		}
+	}
+	d.fail("varint")
+	return 0
+}
+
+func (d *rdec) i() int64 {
+	u := d.u()
+	return int64(u>>1) ^ -int64(u&1)
+}
+
+func (d *rdec) count() int {
+	v := d.u()
+	if v > 1<<40 {
+		d.fail("count")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *rdec) bytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	p := make([]byte, 0, min(n, 64<<10))
+	for len(p) < n {
+		k := min(n-len(p), 1<<20)
+		p = slices.Grow(p, k)
+		chunk := p[len(p) : len(p)+k]
+		if _, err := io.ReadFull(d.br, chunk); err != nil {
+			d.ioFail(err)
+			return nil
+		}
+		d.crc = crc32.Update(d.crc, castagnoli, chunk)
+		p = p[:len(p)+k]
+	}
+	return p
+}
+
+func (d *rdec) str() string { return string(d.bytes()) }

@@ -42,6 +42,7 @@ type store struct {
 	hashes map[string]*hash
 	sets   map[string]*set
 	q      *queue
+	cow    *cow // the machine's (cow.go)
 }
 
 func (s *store) keys() int64 {
@@ -210,7 +211,7 @@ func (m *Machine) createStore(req *pb.CollectionsServiceCreateStoreRequest, at i
 		}
 	}
 	m.gen++
-	s := &store{name: cfg.GetName(), kind: kind, cfg: cfg, createdAt: at, gen: m.gen}
+	s := &store{name: cfg.GetName(), kind: kind, cfg: cfg, createdAt: at, gen: m.gen, cow: m.cow}
 	switch kind {
 	case kindHash:
 		s.hashes = map[string]*hash{}

@@ -117,7 +117,12 @@ func (c Command) Marshal() ([]byte, error) {
 // Unmarshal decodes data produced by Marshal. It never panics: any input
 // that is not a well-formed command yields an error wrapping ErrBadCommand.
 // The returned Payload aliases data.
-func Unmarshal(data []byte) (Command, error) {
+func Unmarshal(data []byte) (Command, error) { return unmarshal(data, nil) }
+
+// unmarshal is Unmarshal with intern, when set, making the Subsystem
+// string: the FSM hands its registered names back, so applying a command
+// does not allocate its subsystem's name.
+func unmarshal(data []byte, intern func([]byte) string) (Command, error) {
 	var c Command
 	if len(data) == 0 {
 		return c, fmt.Errorf("%w: empty", ErrBadCommand)
@@ -134,7 +139,11 @@ func Unmarshal(data []byte) (Command, error) {
 	if n > MaxSubsystemNameLen || n > uint64(len(rest)) {
 		return c, fmt.Errorf("%w: subsystem length %d out of range", ErrBadCommand, n)
 	}
-	c.Subsystem = string(rest[:n])
+	if intern != nil {
+		c.Subsystem = intern(rest[:n])
+	} else {
+		c.Subsystem = string(rest[:n])
+	}
 	rest = rest[n:]
 	if len(rest) < 2 {
 		return c, fmt.Errorf("%w: truncated op", ErrBadCommand)

@@ -32,6 +32,25 @@ type Fencer interface {
 	CheckFence(key string, token uint64, atMs int64) (current uint64, refusal string)
 }
 
+// FenceExpirer is a Fencer whose leases the leader expires by command
+// (LeaderExpirer). FenceExpiry returns, on the leader, the expiry of the
+// holders of key whose lease has passed by the leader's memory at nowMs,
+// so a fenced write proposed after that moment is proposed after the
+// expiry and refused, as the lease's end requires; ok is false when no
+// holder of key is due.
+type FenceExpirer interface {
+	FenceExpiry(key string, nowMs int64) (cmd Command, ok bool)
+}
+
+// FenceExpiry is the expiry command the leader proposes before a command
+// fenced on key at nowMs (FenceExpirer), if one is due.
+func (f *FSM) FenceExpiry(key string, nowMs int64) (Command, bool) {
+	if fe, ok := f.fencer.(FenceExpirer); ok {
+		return fe.FenceExpiry(key, nowMs)
+	}
+	return Command{}, false
+}
+
 // checkFence answers a command whose fence is refused, or nil.
 func (f *FSM) checkFence(cmd Command) any {
 	if f.fencer == nil {

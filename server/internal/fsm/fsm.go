@@ -29,9 +29,10 @@ type Rearmer interface {
 	Rearm(atMs int64)
 }
 
-// RearmCommand is the command a new leader proposes to re-arm every lease.
+// RearmCommand is the command a new leader proposes to re-arm every lease
+// and to leave the expiry of leases to the leader (LeaderExpirer).
 func RearmCommand(atMs int64) Command {
-	return Command{Subsystem: tickSubsystem, Op: opRearm, AtMs: atMs}
+	return Command{Subsystem: tickSubsystem, Op: opRearmLeader, AtMs: atMs}
 }
 
 // ErrUnknownSubsystem is returned (as an Apply result) for a command naming
@@ -48,6 +49,7 @@ type FSM struct {
 	log    *zap.Logger
 	subs   []Subsystem // registration order: the order of ticks and snapshot frames
 	byName map[string]Subsystem
+	names  map[string]string // every registered name and tickSubsystem, to intern
 	sealed atomic.Bool
 
 	// clock is the largest AtMs applied so far. Commands carry the leader's
@@ -89,7 +91,7 @@ func NewWithDedup(logger *zap.Logger, cfg DedupConfig) *FSM {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &FSM{log: logger, byName: map[string]Subsystem{}, dedup: newDedup(cfg)}
+	return &FSM{log: logger, byName: map[string]Subsystem{}, names: map[string]string{tickSubsystem: tickSubsystem}, dedup: newDedup(cfg)}
 }
 
 // Remembered returns the response the FSM answered to the command of
@@ -114,6 +116,7 @@ func (f *FSM) Register(s Subsystem) error {
 	}
 	f.subs = append(f.subs, s)
 	f.byName[name] = s
+	f.names[name] = name
 	if fc, ok := s.(Fencer); ok && f.fencer == nil {
 		f.fencer = fc
 	}
@@ -153,8 +156,16 @@ func (f *FSM) NextDeadline() int64 {
 
 // Apply implements raft.FSM. Garbage bytes yield an error value, never a
 // panic: a corrupt entry must not take the server down on every replay.
+//
+// A batch entry (batch.go) answers BatchResults, one answer per command.
 func (f *FSM) Apply(l *raft.Log) any {
-	cmd, err := Unmarshal(l.Data)
+	if IsBatch(l.Data) {
+		f.sealed.Store(true)
+		res := f.applyBatch(l)
+		f.applied.Store(l.Index)
+		return res
+	}
+	cmd, err := unmarshal(l.Data, f.intern)
 	if err != nil {
 		f.log.Error("undecodable raft log entry", zap.Uint64("index", l.Index), zap.Error(err))
 		f.applied.Store(l.Index)
@@ -163,6 +174,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 	res := f.ApplyCommand(cmd)
 	f.applied.Store(l.Index)
 	return res
+}
+
+// intern is the registered name spelled by b, or a new string when none
+// is (the command is refused as naming no subsystem).
+func (f *FSM) intern(b []byte) string {
+	if s, ok := f.names[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }
 
 // ConfigurationApplied records that the raft entry at index, a change of
@@ -182,13 +202,8 @@ func (f *FSM) ApplyCommand(cmd Command) (result any) {
 	f.clock = cmd.AtMs
 
 	if cmd.Subsystem == tickSubsystem {
-		if cmd.Op == opRearm {
-			for _, s := range f.subs {
-				if r, ok := s.(Rearmer); ok {
-					f.guard(s.Name(), "Rearm", func() { r.Rearm(cmd.AtMs) }, &result)
-				}
-			}
-			return result
+		if cmd.Op == opRearm || cmd.Op == opRearmLeader {
+			return f.rearm(cmd)
 		}
 		if cmd.Op != opTick {
 			return fmt.Errorf("%w: unknown fsm op %d", ErrBadCommand, cmd.Op)

@@ -97,11 +97,17 @@ func (b *bucket) compacted(after uint64, maxChanges int, maxBytes int64) *common
 }
 
 // changesSince collects the matching changes above after in revision order,
-// at most max (0: no limit), appended to out, and answers the revision up
+// at most max (0: no limit) and, past the first, at most maxBytes of keys
+// and values (0: no limit), appended to out, and answers the revision up
 // to which the bucket has been scanned. Changes older than the change log
 // come from the retained history when it still holds all of them;
 // otherwise it answers compacted.
-func (m *Machine) changesSince(b *bucket, f Filter, after uint64, max int, out []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
+func (m *Machine) changesSince(b *bucket, f Filter, after uint64, max int, maxBytes int64, out []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
+	n0, bytes := len(out), int64(0)
+	full := func(e *entry) bool {
+		n := len(out) - n0
+		return (max > 0 && n == max) || (maxBytes > 0 && n > 0 && bytes+e.size() > maxBytes)
+	}
 	if after >= b.rev {
 		return out, b.rev, nil
 	}
@@ -118,10 +124,11 @@ func (m *Machine) changesSince(b *bucket, f Filter, after uint64, max int, out [
 			if e.removed || !f.wants(e) {
 				continue
 			}
-			if max > 0 && len(out) == max {
+			if full(e) {
 				return out, e.pb.Revision - 1, nil
 			}
 			out = append(out, e.pb)
+			bytes += e.size()
 		}
 		after = from - 1
 	}
@@ -131,10 +138,11 @@ func (m *Machine) changesSince(b *bucket, f Filter, after uint64, max int, out [
 		if !f.wants(e) {
 			continue
 		}
-		if max > 0 && len(out) == max {
+		if full(e) {
 			return out, e.pb.Revision - 1, nil
 		}
 		out = append(out, e.pb)
+		bytes += e.size()
 	}
 	return out, b.rev, nil
 }

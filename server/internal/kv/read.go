@@ -206,7 +206,7 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMo
 		out, rev = b.since(f, after, 0, nil)
 		return b.id, out, rev, nil
 	default:
-		out, rev, res = m.changesSince(b, f, after, 0, nil)
+		out, rev, res = m.changesSince(b, f, after, 0, 0, nil)
 		if res != nil {
 			return 0, nil, 0, res
 		}
@@ -220,13 +220,20 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMo
 // compacted when changes above after are no longer kept (the watcher fell
 // further behind than the change log holds).
 func (m *Machine) WatchNext(bucket string, id uint64, f Filter, after uint64, max int, buf []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
+	return m.WatchNextBytes(bucket, id, f, after, max, 0, buf)
+}
+
+// WatchNextBytes is WatchNext whose batch is also bounded by bytes: past its
+// first change it holds at most maxBytes of keys and values (0: no bound), so
+// what a watch holds for a slow reader is bounded by count and by size.
+func (m *Machine) WatchNextBytes(bucket string, id uint64, f Filter, after uint64, max int, maxBytes int64, buf []*kvpb.KVEntry) ([]*kvpb.KVEntry, uint64, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b := m.buckets[bucket]
 	if b == nil || b.id != id {
 		return buf, 0, result.Failf(result.CodeNotFound, "bucket %q was deleted", bucket)
 	}
-	return m.changesSince(b, f, after, max, buf)
+	return m.changesSince(b, f, after, max, maxBytes, buf)
 }
 
 // since collects retained matching entries above after in revision order,

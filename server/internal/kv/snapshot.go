@@ -37,6 +37,10 @@ type snapBucket struct {
 	ChangesFrom uint64
 	Changes     []snapEntry
 	Hole        uint64
+	// Version 3: Entries and Changes are empty, and NumEntries then
+	// NumChanges snapEntry values follow the record, one at a time, so
+	// neither the writer nor Restore builds a bucket's list whole.
+	NumEntries, NumChanges int
 }
 
 type snapEntry struct {
@@ -47,10 +51,10 @@ type snapEntry struct {
 	Op    int32
 }
 
-// snapVersion 2 added the change log; a version 1 snapshot restores with
+// snapVersion 3 streams entries one by one; 2 added the change log; a version 1 snapshot restores with
 // an empty one and a hole at its revision (a watch resuming from before it
 // gets compacted, never a gap).
-const snapVersion = 2
+const snapVersion = 3
 
 // Snapshot freezes the state (entries are immutable, so it copies only the
 // lists of them) and returns the function that writes it.
@@ -101,17 +105,18 @@ func (m *Machine) Snapshot() (func(w io.Writer) error, error) {
 			sb := snapBucket{
 				ID: f.b.id, Name: f.cfg.Name, Description: f.cfg.Description, History: f.cfg.History,
 				TTLMs: f.cfg.TtlMs, MaxValue: f.cfg.MaxValueSize, MaxBytes: f.cfg.MaxBytes,
-				CreatedAtMs: f.b.createdAtMs, Rev: f.rev, Entries: make([]snapEntry, len(f.log)),
-				ChangesFrom: f.from, Changes: make([]snapEntry, len(f.changes)), Hole: f.hole,
-			}
-			for i, e := range f.log {
-				sb.Entries[i] = toSnapEntry(e)
-			}
-			for i, e := range f.changes {
-				sb.Changes[i] = toSnapEntry(e)
+				CreatedAtMs: f.b.createdAtMs, Rev: f.rev,
+				ChangesFrom: f.from, Hole: f.hole, NumEntries: len(f.log), NumChanges: len(f.changes),
 			}
 			if err := enc.Encode(sb); err != nil {
 				return err
+			}
+			for _, list := range [][]*kvpb.KVEntry{f.log, f.changes} {
+				for _, e := range list {
+					if err := enc.Encode(toSnapEntry(e)); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -186,7 +191,7 @@ func (m *Machine) Restore(r io.Reader) error {
 		// empty state
 	case err != nil:
 		return fmt.Errorf("kv: restore header: %w", err)
-	case hdr.Version != snapVersion && hdr.Version != 1:
+	case hdr.Version < 1 || hdr.Version > snapVersion:
 		return fmt.Errorf("kv: restore: unknown snapshot version %d", hdr.Version)
 	default:
 		// Older snapshots also carried KV's own memory of request ids; gob
@@ -196,14 +201,17 @@ func (m *Machine) Restore(r io.Reader) error {
 			if err := dec.Decode(&sb); err != nil {
 				return fmt.Errorf("kv: restore bucket %d: %w", i, err)
 			}
+			if sb.NumEntries < 0 || sb.NumChanges < 0 {
+				return fmt.Errorf("kv: restore bucket %d: bad entry counts", i)
+			}
 			b := &bucket{
 				id: sb.ID,
 				cfg: &kvpb.KVBucketConfig{Name: sb.Name, Description: sb.Description, History: sb.History,
 					TtlMs: sb.TTLMs, MaxValueSize: sb.MaxValue, MaxBytes: sb.MaxBytes},
 				createdAtMs: sb.CreatedAtMs, rev: sb.Rev, keys: map[string]*keyState{},
-				log: make([]*entry, 0, len(sb.Entries)),
+				log: make([]*entry, 0, len(sb.Entries)+min(sb.NumEntries, 1<<16)),
 			}
-			for _, se := range sb.Entries {
+			add := func(se snapEntry) {
 				e := se.entry(sb.Name)
 				k := b.keys[se.Key]
 				if k == nil {
@@ -214,6 +222,28 @@ func (m *Machine) Restore(r io.Reader) error {
 				b.log = append(b.log, e)
 				b.bytes += e.size()
 				b.entries++
+			}
+			for _, se := range sb.Entries {
+				add(se)
+			}
+			// Version 3: the entries follow the record; each becomes
+			// state as it is decoded.
+			for range sb.NumEntries {
+				var se snapEntry
+				if err := dec.Decode(&se); err != nil {
+					return fmt.Errorf("kv: restore bucket %d: %w", i, err)
+				}
+				add(se)
+			}
+			if sb.NumChanges > 0 {
+				sb.Changes = make([]snapEntry, 0, min(sb.NumChanges, 1<<16))
+				for range sb.NumChanges {
+					var se snapEntry
+					if err := dec.Decode(&se); err != nil {
+						return fmt.Errorf("kv: restore bucket %d: %w", i, err)
+					}
+					sb.Changes = append(sb.Changes, se)
+				}
 			}
 			for _, k := range b.keys {
 				if k.live() {

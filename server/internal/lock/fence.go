@@ -13,7 +13,10 @@ var _ fsm.Fencer = (*Machine)(nil)
 // by a lease that has not expired and whose fence token for key is token.
 // A lease past its expiry that no tick has removed yet does not pass: the
 // holder's lease is over whatever the log has caught up with. It reads
-// only; current is the token that would pass now (0: none).
+// only; current is the token that would pass now (0: none). Once the
+// leader decides expiry (checkpoint.go), a lease is live until its expiry
+// command: the replicated expiry lags renewals answered from the leader's
+// memory, and no one else can be granted the key before that command.
 func (t *Table) CheckFence(key string, token uint64, atMs int64) (current uint64, refusal string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -39,7 +42,7 @@ func (t *Table) CheckFence(key string, token uint64, atMs int64) (current uint64
 			held = h.fences[i]
 		}
 	}
-	if h.expiresAt <= now {
+	if !t.leaderExpiry && h.expiresAt <= now {
 		return 0, fmt.Sprintf("the lease holding lock %q with token %d has expired", key, held)
 	}
 	switch {

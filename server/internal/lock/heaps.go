@@ -4,8 +4,8 @@ type leaseHeap []*lease
 
 func (h leaseHeap) Len() int { return len(h) }
 func (h leaseHeap) Less(i, j int) bool {
-	if h[i].expiresAt != h[j].expiresAt {
-		return h[i].expiresAt < h[j].expiresAt
+	if ei, ej := h[i].effective(), h[j].effective(); ei != ej {
+		return ei < ej
 	}
 	return h[i].id < h[j].id // a total order keeps expiry order deterministic
 }

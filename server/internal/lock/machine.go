@@ -37,7 +37,11 @@ type Machine struct {
 var _ fsm.Subsystem = (*Machine)(nil)
 
 // NewStateMachine returns an empty quorum lock table.
-func New() *Machine { return &Machine{NewTable("", 0)} }
+func New() *Machine {
+	t := NewTable("", 0)
+	t.hist = newHistory()
+	return &Machine{t}
+}
 
 // Name implements fsm.Subsystem.
 func (s *Machine) Name() string { return Name }
@@ -45,6 +49,9 @@ func (s *Machine) Name() string { return Name }
 // Apply implements fsm.Subsystem. A malformed payload or an unknown op is
 // answered with an error and changes nothing.
 func (s *Machine) Apply(cmd fsm.Command) any {
+	if res, ok := s.applyLeaderOp(cmd); ok {
+		return res
+	}
 	switch cmd.Op {
 	case OpAcquire:
 		var req lockpb.LockServiceMultiTryAcquireRequest
@@ -61,6 +68,7 @@ func (s *Machine) Apply(cmd fsm.Command) any {
 			MaxWaitMs:   req.GetMaxWaitMs(),
 			TTLMs:       req.GetLeaseTtlMs(),
 			RecoverOnly: req.GetRecoverOnly(),
+			Value:       string(req.GetValue()),
 		}, cmd.AtMs)
 	case OpCancel:
 		reqID, attempt, err := DecodeCancel(cmd.Payload)

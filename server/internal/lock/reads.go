@@ -43,7 +43,7 @@ func (t *Table) Contended(r AcquireRequest, nowMs int64) bool {
 	if r.MaxWaitMs != 0 || r.RecoverOnly || t.byReq[r.RequestID] != nil || t.waiters[r.RequestID] != nil || t.tombReq[r.RequestID] != nil {
 		return false
 	}
-	if (len(t.expiries) > 0 && t.expiries[0].expiresAt <= nowMs) || (len(t.waits) > 0 && t.waits[0].deadline <= nowMs) {
+	if (len(t.expiries) > 0 && t.expiries[0].effective() <= nowMs) || (len(t.waits) > 0 && t.waits[0].deadline <= nowMs) {
 		return false
 	}
 	return !t.grantable(r.Keys, r.Mode, nil)
@@ -62,10 +62,10 @@ func (t *Table) Recover(r AcquireRequest, nowMs int64) *Outcome {
 	if !sameRequest(l.keys, l.mode, r) {
 		return fail(result.CodeConflict, "request_id holds a lease on other keys or in another mode")
 	}
-	if l.expiresAt <= nowMs {
+	if l.effective() <= nowMs {
 		return fail(result.CodeLeaseExpired, "the lease has expired")
 	}
-	return &Outcome{Lease: t.leasePB(l, true)}
+	return &Outcome{Lease: t.livePB(l, true)}
 }
 
 // LeaseState is a lease as an event stream follows it.
@@ -84,7 +84,7 @@ func (t *Table) LeaseState(leaseID, reqID string) (LeaseState, bool) {
 	l, tb := t.lookup(leaseID)
 	switch {
 	case l != nil && l.reqID == reqID:
-		return LeaseState{Lease: t.leasePB(l, false)}, true
+		return LeaseState{Lease: t.livePB(l, false)}, true
 	case tb != nil && tb.reqID == reqID:
 		return LeaseState{Ended: tb.reason}, true
 	}
@@ -96,7 +96,7 @@ func (t *Table) ExpiresAt(leaseID string) int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if l, _ := t.lookup(leaseID); l != nil {
-		return l.expiresAt
+		return l.effective()
 	}
 	return 0
 }
@@ -106,7 +106,7 @@ func (t *Table) ExpiresAt(leaseID string) int64 {
 func (t *Table) Inspect(key string) *lockpb.LockServiceInspectResponse {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	resp := &lockpb.LockServiceInspectResponse{}
+	resp := &lockpb.LockServiceInspectResponse{HolderRevision: t.lastChangeLocked(key)}
 	ks := t.keys[key]
 	if ks == nil {
 		resp.LastFenceToken = t.floor
@@ -114,14 +114,8 @@ func (t *Table) Inspect(key string) *lockpb.LockServiceInspectResponse {
 	}
 	resp.LastFenceToken = ks.fence
 	resp.Waiters = int64(len(ks.queue))
-	for _, l := range ks.holders {
-		p := &lockpb.LockLease{LeaseId: t.LeaseID(l.id), LeaseExpiresAtMs: l.expiresAt, LeaseTtlMs: l.ttlMs, GrantedAtMs: l.grantedAt}
-		for i, k := range l.keys {
-			if k == key {
-				p.Grants = []*lockpb.LockGrant{{Key: k, Mode: l.mode, FenceToken: l.fences[i]}}
-			}
-		}
-		resp.Holders = append(resp.Holders, p)
+	if len(ks.holders) > 0 {
+		resp.Holders = t.holdersPB(ks, key)
 	}
 	return resp
 }

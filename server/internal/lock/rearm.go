@@ -18,8 +18,10 @@ func (t *Table) Rearm(atMs int64) {
 	now := t.now(atMs)
 	for _, l := range t.expiries {
 		if e := msec.Add(now, l.ttlMs); e > l.expiresAt {
+			t.beforeLease(l)
 			l.expiresAt = e
 		}
 	}
+	t.clearLeaderMemory()
 	heap.Init(&t.expiries)
 }

@@ -62,12 +62,27 @@ type Table struct {
 	tombQ    []*tomb // by end time (which never decreases)
 
 	notify notify.Notifier[string] // keyed by request id
+	hist   *history                // holder changes, for Observe; nil for LOCAL scope
+
+	// leaderExpiry is set (replicated) once a leader has switched the table
+	// to leases that end only by the leader's expiry command, which lets it
+	// renew them in its memory (checkpoint.go). Before, leases expire
+	// lazily at their replicated expiry, as older logs were written.
+	leaderExpiry bool
+	// dirty holds, on the leader, the leases renewed in memory since their
+	// last checkpoint.
+	dirty map[uint64]*lease
+	// cuts are the snapshots whose writers still read the records (cut.go).
+	cuts []*cut
 }
 
 type keyState struct {
 	fence   uint64   // last fence token granted (or the floor it started from)
 	holders []*lease // one exclusive, or shared ones in grant order
 	queue   []*waiter
+	// holderRev is the holder revision of the key's latest change (0:
+	// unknown, before the history began or the key was forgotten).
+	holderRev uint64
 }
 
 type lease struct {
@@ -78,8 +93,10 @@ type lease struct {
 	fences    []uint64
 	ttlMs     int64
 	grantedAt int64
-	expiresAt int64
+	expiresAt int64 // the replicated expiry
 	heapIdx   int
+	value     string      // carried by the acquisition (an election candidate's)
+	lead      leaderLease // the leader's memory of it (checkpoint.go)
 }
 
 type waiter struct {
@@ -91,6 +108,7 @@ type waiter struct {
 	order    uint64
 	attempt  uint64
 	heapIdx  int
+	value    string
 }
 
 type tomb struct {
@@ -120,6 +138,8 @@ func (t *Table) reset() {
 	t.tombs = map[uint64]*tomb{}
 	t.tombReq = map[string]*tomb{}
 	t.tombQ = nil
+	t.leaderExpiry = false
+	t.dirty = map[uint64]*lease{}
 }
 
 // Watch subscribes to changes of what request id reqID owns or waits for.
@@ -133,6 +153,9 @@ type AcquireRequest struct {
 	MaxWaitMs   int64
 	TTLMs       int64
 	RecoverOnly bool
+	// Value is carried by the grant and reported with its holders; a
+	// re-issue keeps the first one.
+	Value string
 }
 
 // Outcome is the answer of a mutating operation.
@@ -192,6 +215,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		}
 		// A re-issue takes over the waiter's place in the queue; the earlier
 		// call's Cancel (with the old attempt) no longer applies.
+		t.beforeWaiter(w)
 		t.attemptSeq++
 		w.attempt = t.attemptSeq
 		w.deadline = msec.Add(now, r.MaxWaitMs)
@@ -201,7 +225,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 		return &Outcome{Waiting: true, Attempt: w.attempt}
 	}
 	if t.grantable(r.Keys, r.Mode, nil) {
-		l := t.grant(r.RequestID, r.Keys, r.Mode, r.TTLMs, now)
+		l := t.grant(r.RequestID, r.Keys, r.Mode, r.TTLMs, r.Value, now)
 		return &Outcome{Lease: t.leasePB(l, false)}
 	}
 	if r.MaxWaitMs == 0 {
@@ -209,7 +233,7 @@ func (t *Table) Acquire(r AcquireRequest, atMs int64) *Outcome {
 	}
 	t.attemptSeq++
 	t.orderSeq++
-	w := &waiter{reqID: r.RequestID, keys: r.Keys, mode: r.Mode, ttlMs: r.TTLMs, deadline: msec.Add(now, r.MaxWaitMs), order: t.orderSeq, attempt: t.attemptSeq}
+	w := &waiter{reqID: r.RequestID, keys: r.Keys, mode: r.Mode, ttlMs: r.TTLMs, deadline: msec.Add(now, r.MaxWaitMs), order: t.orderSeq, attempt: t.attemptSeq, value: r.Value}
 	t.enqueue(w)
 	return &Outcome{Waiting: true, Attempt: w.attempt}
 }
@@ -278,6 +302,7 @@ func (t *Table) Renew(leaseID, reqID string, ttlMs int64, atMs int64) *Outcome {
 	if l.reqID != reqID {
 		return fail(result.CodeNotOwner, "the lease belongs to another request_id")
 	}
+	t.beforeLease(l)
 	if ttlMs > 0 {
 		l.ttlMs = ttlMs
 	}
@@ -342,7 +367,7 @@ func (t *Table) NextDeadline() int64 {
 			next = d
 		}
 	}
-	if len(t.expiries) > 0 {
+	if len(t.expiries) > 0 && !t.leaderExpiry {
 		consider(t.expiries[0].expiresAt)
 	}
 	if len(t.waits) > 0 {
@@ -357,11 +382,12 @@ func (t *Table) NextDeadline() int64 {
 func (t *Table) expireDue(now int64) {
 	// Leases and waits end in the order of their deadlines, so a waiter
 	// whose wait outlasted a holder's lease gets the key, exactly as if
-	// every deadline had been ticked on time.
+	// every deadline had been ticked on time. Once the leader decides
+	// expiry (leaderExpiry), a lease ends only by its expiry command.
 	for {
 		var l *lease
 		var w *waiter
-		if len(t.expiries) > 0 && t.expiries[0].expiresAt <= now {
+		if len(t.expiries) > 0 && !t.leaderExpiry && t.expiries[0].expiresAt <= now {
 			l = t.expiries[0]
 		}
 		if len(t.waits) > 0 && t.waits[0].deadline <= now {
@@ -467,11 +493,12 @@ func (t *Table) forget(k string) {
 	delete(t.keys, k)
 }
 
-func (t *Table) grant(reqID string, keys []string, mode lockpb.LockMode, ttlMs, now int64) *lease {
+func (t *Table) grant(reqID string, keys []string, mode lockpb.LockMode, ttlMs int64, value string, now int64) *lease {
 	t.leaseSeq++
-	l := &lease{id: t.leaseSeq, reqID: reqID, keys: keys, mode: mode, fences: make([]uint64, len(keys)), ttlMs: ttlMs, grantedAt: now, expiresAt: msec.Add(now, ttlMs)}
+	l := &lease{id: t.leaseSeq, reqID: reqID, keys: keys, mode: mode, fences: make([]uint64, len(keys)), ttlMs: ttlMs, grantedAt: now, expiresAt: msec.Add(now, ttlMs), value: value}
 	for i, k := range keys {
 		ks := t.key(k)
+		t.beforeKey(ks)
 		ks.fence++ // the fence invariant: strictly increasing per key, never reset
 		l.fences[i] = ks.fence
 		ks.holders = append(ks.holders, l)
@@ -479,6 +506,7 @@ func (t *Table) grant(reqID string, keys []string, mode lockpb.LockMode, ttlMs, 
 	t.leases[l.id] = l
 	t.byReq[reqID] = l
 	heap.Push(&t.expiries, l)
+	t.recordGrant(l, now)
 	t.notify.Fire(reqID)
 	return l
 }
@@ -486,7 +514,9 @@ func (t *Table) grant(reqID string, keys []string, mode lockpb.LockMode, ttlMs, 
 // end removes a live lease for reason, remembers how it ended, and hands
 // its keys to the waiters now first in line.
 func (t *Table) end(l *lease, reason lockpb.LockEventType, now int64) {
+	t.recordEnd(l, reason, now)
 	heap.Remove(&t.expiries, l.heapIdx)
+	delete(t.dirty, l.id)
 	delete(t.leases, l.id)
 	delete(t.byReq, l.reqID)
 	for _, k := range l.keys {
@@ -557,7 +587,7 @@ func (t *Table) pump(keys []string, now int64) {
 			w := ks.queue[i]
 			if t.grantable(w.keys, w.mode, w) {
 				t.unqueue(w)
-				t.grant(w.reqID, w.keys, w.mode, w.ttlMs, now)
+				t.grant(w.reqID, w.keys, w.mode, w.ttlMs, w.value, now)
 				for _, wk := range w.keys {
 					if wk != k {
 						work = append(work, wk)
@@ -585,6 +615,7 @@ func (t *Table) leasePB(l *lease, recovered bool) *lockpb.LockLease {
 		LeaseTtlMs:       l.ttlMs,
 		GrantedAtMs:      l.grantedAt,
 		Recovered:        recovered,
+		Value:            []byte(l.value),
 	}
 	for i, k := range l.keys {
 		p.Grants[i] = &lockpb.LockGrant{Key: k, Mode: l.mode, FenceToken: l.fences[i]}

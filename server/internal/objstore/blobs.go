@@ -8,40 +8,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 )
 
 // A blob is the data of one object version, named by a random id the API
-// layer draws when a Put starts. It is written once into staging, adopted
-// (made permanent) by the commit's apply, and removed when no object
-// version refers to it any more. Blob data never passes through the raft
-// log: only the id does.
+// layer draws when a Put starts. Its chunks arrive through the raft log
+// (OpChunk), each written by apply at its own offset, on every replica; a
+// blob is removed when no object version or pending upload refers to it.
+// Writing a chunk is idempotent (the same bytes at the same offset), so a
+// log replay after a crash rewrites what the page cache lost.
 type blobStore interface {
-	// create starts a staged blob.
-	create(id string) (stagedBlob, error)
-	// adopt makes a staged blob permanent. Adopting a blob that is already
-	// permanent, or gone, is a no-op (a log replay does both).
-	adopt(id string)
-	// remove deletes a blob, staged or permanent; a missing one is a no-op.
+	// write stores data at off in blob id, creating the blob.
+	write(id string, off int64, data []byte) error
+	// remove deletes a blob; a missing one is a no-op.
 	remove(id string)
-	// open returns a reader of a permanent blob.
+	// open returns a reader of a blob.
 	open(id string) (blobReader, error)
-	// restore writes a permanent blob from a snapshot, reading exactly size
-	// bytes from r.
-	restore(id string, size int64, r io.Reader) error
-	// sweep removes every staged blob for which keepStaged is false and
-	// every permanent blob for which keep is false.
-	sweep(keepStaged, keep func(id string) bool)
-}
-
-type stagedBlob interface {
-	io.Writer
-	// finish makes the written data durable and closes the blob; the blob
-	// stays staged until adopted.
-	finish() error
-	// abort discards the staged blob.
-	abort()
+	// keepOnly removes every blob for which keep is false.
+	keepOnly(keep func(id string) bool)
 }
 
 type blobReader interface {
@@ -56,6 +40,9 @@ func newBlobID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// NewBlobID draws the blob id of a new upload.
+func NewBlobID() string { return newBlobID() }
+
 // validBlobID guards file names derived from ids that arrive in commands.
 func validBlobID(id string) bool {
 	if len(id) != 32 {
@@ -65,56 +52,35 @@ func validBlobID(id string) bool {
 	return err == nil
 }
 
-// fileBlobs keeps blobs as files: <dir>/staging/<id> while a Put streams in,
-// <dir>/blobs/<id> once committed. Readers hold an open file, so removing a
-// blob does not disturb a Get already reading it.
+// fileBlobs keeps blobs as files, <dir>/blobs/<id>. Readers hold an open
+// file, so removing a blob does not disturb a Get already reading it.
+// Older servers staged uploads in <dir>/staging; a commit of theirs still
+// in the log adopts its file from there (adoptLegacy).
 type fileBlobs struct {
 	staging, blobs string
 }
 
 func newFileBlobs(dir string) (*fileBlobs, error) {
 	b := &fileBlobs{staging: filepath.Join(dir, "staging"), blobs: filepath.Join(dir, "blobs")}
-	for _, d := range []string{b.staging, b.blobs} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("objstore: blob directory: %w", err)
-		}
+	if err := os.MkdirAll(b.blobs, 0o755); err != nil {
+		return nil, fmt.Errorf("objstore: blob directory: %w", err)
 	}
 	return b, nil
 }
 
-type fileStaged struct {
-	f *os.File
-}
-
-func (b *fileBlobs) create(id string) (stagedBlob, error) {
-	f, err := os.OpenFile(filepath.Join(b.staging, id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+func (b *fileBlobs) write(id string, off int64, data []byte) error {
+	f, err := os.OpenFile(filepath.Join(b.blobs, id), os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		return nil, err
-	}
-	return &fileStaged{f: f}, nil
-}
-
-func (s *fileStaged) Write(p []byte) (int, error) { return s.f.Write(p) }
-
-func (s *fileStaged) finish() error {
-	if err := s.f.Sync(); err != nil {
-		s.abort()
 		return err
 	}
-	return s.f.Close()
-}
-
-func (s *fileStaged) abort() {
-	_ = s.f.Close()
-	_ = os.Remove(s.f.Name())
-}
-
-func (b *fileBlobs) adopt(id string) {
-	_ = os.Rename(filepath.Join(b.staging, id), filepath.Join(b.blobs, id))
+	if _, err := f.WriteAt(data, off); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (b *fileBlobs) remove(id string) {
-	_ = os.Remove(filepath.Join(b.staging, id))
 	_ = os.Remove(filepath.Join(b.blobs, id))
 }
 
@@ -122,129 +88,68 @@ func (b *fileBlobs) open(id string) (blobReader, error) {
 	return os.Open(filepath.Join(b.blobs, id))
 }
 
-func (b *fileBlobs) restore(id string, size int64, r io.Reader) error {
-	path := filepath.Join(b.blobs, id)
-	// Blob ids are never reused and files are renamed into place whole, so
-	// a file of the right size already holds this blob's data.
-	if st, err := os.Stat(path); err == nil && st.Size() == size {
-		_, err := io.CopyN(io.Discard, r, size)
-		return err
+// adoptLegacy moves a blob an older server staged outside raft into place.
+func (b *fileBlobs) adoptLegacy(id string) bool {
+	if err := os.Rename(filepath.Join(b.staging, id), filepath.Join(b.blobs, id)); err == nil {
+		return true
 	}
-	tmp := filepath.Join(b.staging, id+".restore")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := io.CopyN(f, r, size); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	_, err := os.Stat(filepath.Join(b.blobs, id))
+	return err == nil
 }
 
-func (b *fileBlobs) sweep(keepStaged, keep func(id string) bool) {
-	for _, d := range []struct {
-		dir  string
-		keep func(string) bool
-	}{{b.staging, keepStaged}, {b.blobs, keep}} {
-		entries, err := os.ReadDir(d.dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if !d.keep(e.Name()) {
-				_ = os.Remove(filepath.Join(d.dir, e.Name()))
-			}
+// removeLegacy removes a blob an older server staged, if any.
+func (b *fileBlobs) removeLegacy(id string) {
+	_ = os.Remove(filepath.Join(b.staging, id))
+}
+
+func (b *fileBlobs) keepOnly(keep func(id string) bool) {
+	entries, err := os.ReadDir(b.blobs)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !keep(e.Name()) {
+			_ = os.Remove(filepath.Join(b.blobs, e.Name()))
 		}
 	}
 }
 
 // memBlobs keeps blobs in memory, for a server without a data dir (whose
-// whole state is in memory anyway). A blob is the list of chunks as they
-// arrived, never modified once staged, so readers share them.
+// whole state, raft log included, is in memory anyway).
 type memBlobs struct {
-	mu      sync.Mutex
-	staged  map[string]*memBlob
-	blobs   map[string]*memBlob
-	writing map[string]bool
+	mu    sync.Mutex
+	blobs map[string]*memBlob
 }
 
-// memBlob is a blob's data in segments; offs[i] is where segs[i] starts.
+// memBlob is a blob's data as the chunks that arrived, by offset. A chunk
+// is never modified once written, so readers share its bytes.
 type memBlob struct {
-	segs [][]byte
-	offs []int64
-	size int64
+	mu     sync.Mutex
+	chunks map[int64][]byte
 }
 
 func newMemBlobs() *memBlobs {
-	return &memBlobs{staged: map[string]*memBlob{}, blobs: map[string]*memBlob{}, writing: map[string]bool{}}
+	return &memBlobs{blobs: map[string]*memBlob{}}
 }
 
-type memStaged struct {
-	b    *memBlobs
-	id   string
-	blob memBlob
-}
-
-func (b *memBlobs) create(id string) (stagedBlob, error) {
+// write keeps a copy of data: the command's payload belongs to the log.
+func (b *memBlobs) write(id string, off int64, data []byte) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.writing[id] || b.staged[id] != nil || b.blobs[id] != nil {
-		return nil, errors.New("objstore: blob id in use")
-	}
-	b.writing[id] = true
-	return &memStaged{b: b, id: id}, nil
-}
-
-// Write keeps p itself, not a copy: the Put handler hands over each
-// received chunk, which nothing modifies afterwards.
-func (s *memStaged) Write(p []byte) (int, error) {
-	if len(p) > 0 {
-		s.blob.offs = append(s.blob.offs, s.blob.size)
-		s.blob.segs = append(s.blob.segs, p)
-		s.blob.size += int64(len(p))
-	}
-	return len(p), nil
-}
-
-func (s *memStaged) finish() error {
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	delete(s.b.writing, s.id)
-	blob := s.blob
-	s.b.staged[s.id] = &blob
-	return nil
-}
-
-func (s *memStaged) abort() {
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	delete(s.b.writing, s.id)
-}
-
-func (b *memBlobs) adopt(id string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if blob, ok := b.staged[id]; ok {
-		delete(b.staged, id)
+	blob := b.blobs[id]
+	if blob == nil {
+		blob = &memBlob{chunks: map[int64][]byte{}}
 		b.blobs[id] = blob
 	}
+	b.mu.Unlock()
+	blob.mu.Lock()
+	defer blob.mu.Unlock()
+	blob.chunks[off] = append([]byte(nil), data...)
+	return nil
 }
 
 func (b *memBlobs) remove(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.staged, id)
 	delete(b.blobs, id)
 }
 
@@ -258,71 +163,36 @@ func (b *memBlobs) open(id string) (blobReader, error) {
 	return blob, nil
 }
 
-// slice returns n bytes at off without copying when they lie in one
-// segment.
-func (m *memBlob) slice(off, n int64) ([]byte, bool) {
-	i := m.seg(off)
-	if i < 0 {
-		return nil, false
-	}
-	rel := off - m.offs[i]
-	if rel+n > int64(len(m.segs[i])) {
-		return nil, false
-	}
-	return m.segs[i][rel : rel+n : rel+n], true
-}
-
-// seg returns the index of the segment holding off, or -1.
-func (m *memBlob) seg(off int64) int {
-	i := sort.Search(len(m.offs), func(i int) bool { return m.offs[i] > off }) - 1
-	if i < 0 || off >= m.size {
-		return -1
-	}
-	return i
-}
-
-func (m *memBlob) ReadAt(p []byte, off int64) (int, error) {
-	n := 0
-	for n < len(p) {
-		i := m.seg(off + int64(n))
-		if i < 0 {
-			return n, io.EOF
-		}
-		n += copy(p[n:], m.segs[i][off+int64(n)-m.offs[i]:])
-	}
-	return n, nil
-}
-
-func (m *memBlob) Close() error { return nil }
-
-func (b *memBlobs) restore(id string, size int64, r io.Reader) error {
-	blob := &memBlob{}
-	for blob.size < size {
-		seg := make([]byte, min(size-blob.size, MaxChunkSize))
-		if _, err := io.ReadFull(r, seg); err != nil {
-			return err
-		}
-		blob.offs = append(blob.offs, blob.size)
-		blob.segs = append(blob.segs, seg)
-		blob.size += int64(len(seg))
-	}
+func (b *memBlobs) keepOnly(keep func(id string) bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.blobs[id] = blob
-	return nil
-}
-
-func (b *memBlobs) sweep(keepStaged, keep func(id string) bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id := range b.staged {
-		if !keepStaged(id) {
-			delete(b.staged, id)
-		}
-	}
 	for id := range b.blobs {
 		if !keep(id) {
 			delete(b.blobs, id)
 		}
 	}
 }
+
+// chunk returns the chunk written at off, shared.
+func (m *memBlob) chunk(off int64) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.chunks[off]
+	return c, ok
+}
+
+// ReadAt reads whole chunks only, as ReadChunk asks: a blob's chunks are
+// read where they were written.
+func (m *memBlob) ReadAt(p []byte, off int64) (int, error) {
+	c, ok := m.chunk(off)
+	if !ok {
+		return 0, errors.New("objstore: no chunk at this offset")
+	}
+	n := copy(p, c)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m *memBlob) Close() error { return nil }

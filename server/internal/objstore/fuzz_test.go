@@ -14,13 +14,14 @@ func FuzzApply(f *testing.F) {
 	p, _ := EncodeCommit(newBlobID(), &objstorepb.ObjectInfo{Store: "s", Name: "n", Size: 3})
 	f.Add(uint16(OpCommit), p)
 	f.Add(uint16(OpDiscard), []byte("0123456789abcdef0123456789abcdef"))
+	f.Add(uint16(OpChunk), EncodeChunk(newBlobID(), 1024, 2, []byte("abc")))
 	f.Add(uint16(OpCreateStore), []byte{10, 3, 10, 1, 's'})
 	f.Fuzz(func(t *testing.T, op uint16, payload []byte) {
 		m, err := New("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Apply(fsm.Command{Subsystem: Name, Op: op % 9, AtMs: 1, Payload: payload})
+		m.Apply(fsm.Command{Subsystem: Name, Op: op % 10, AtMs: 1, Payload: payload})
 		m.Tick(2)
 	})
 }

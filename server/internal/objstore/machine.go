@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/objstorepb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/msec"
@@ -31,6 +32,7 @@ const (
 	OpUpdateMeta  uint16 = 5
 	OpDelete      uint16 = 6
 	OpDiscard     uint16 = 7
+	OpChunk       uint16 = 8
 )
 
 // DefaultChunkSize and the chunk size range of a store's configuration.
@@ -62,17 +64,24 @@ type object struct {
 	putRev   uint64 // revision of the Put that wrote the data
 	putAt    int64  // time of that Put; TTL counts from it
 	expireAt int64  // 0: never
+	// crcs holds each chunk's CRC-32C (chunks of info.ChunkSize bytes);
+	// nil for data an older server stored unchecked. Never modified.
+	crcs []uint32
 }
 
 // Machine is the object store's deterministic state: stores, object
-// versions and which blob holds each version's data. The data itself lives
-// in the blob store (files under the data dir, or memory without one).
+// versions, uploads in progress and which blob holds each one's data. The
+// data itself lives in the blob store (files under the data dir, or memory
+// without one), written by apply on every replica.
 type Machine struct {
-	mu     sync.RWMutex
-	stores map[string]*store
-	refs   map[string]struct{} // blobs some object version refers to
-	exp    expiryHeap
-	blobs  blobStore
+	mu      sync.RWMutex
+	stores  map[string]*store
+	refs    map[string]struct{} // blobs some object version refers to
+	uploads map[string]*upload  // by blob id: Puts whose commit has not applied
+	exp     expiryHeap
+	blobs   blobStore
+
+	uploadTimeout int64 // ms an upload may idle before a tick collects it
 
 	// While a snapshot's writer is pending it reads blobs that apply may
 	// drop meanwhile; their removal waits until the writer is done.
@@ -82,11 +91,6 @@ type Machine struct {
 	notify notify.Notifier[string] // keyed by store name; fired on every change in it
 
 	backlog int // changes kept per store for watchers (SetWatchBacklog)
-
-	// Uploads in progress (Stage), whose staged blobs Sweep keeps.
-	stageMu sync.Mutex
-	staging map[string]struct{}
-	swept   sync.Once
 }
 
 // New returns an empty state machine keeping blobs under
@@ -100,7 +104,8 @@ func New(dataDir string) (*Machine, error) {
 		}
 		bs = fb
 	}
-	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, blobs: bs, backlog: DefaultWatchBacklog, staging: map[string]struct{}{}}, nil
+	return &Machine{stores: map[string]*store{}, refs: map[string]struct{}{}, uploads: map[string]*upload{}, blobs: bs,
+		backlog: DefaultWatchBacklog, uploadTimeout: DefaultUploadTimeout}, nil
 }
 
 var _ fsm.Subsystem = (*Machine)(nil)
@@ -152,15 +157,22 @@ func (m *Machine) Apply(cmd fsm.Command) any {
 			return fmt.Errorf("objstore: delete payload: %w", err)
 		}
 		return m.deleteObject(req.GetStore(), req.GetName(), cmd.AtMs)
+	case OpChunk:
+		c, err := decodeChunk(cmd.Payload)
+		if err != nil {
+			return err
+		}
+		return m.applyChunk(c, cmd.AtMs)
 	case OpDiscard:
 		id := string(cmd.Payload)
 		if !validBlobID(id) {
 			return fmt.Errorf("objstore: discard: bad blob id")
 		}
 		// A commit that was proposed before this discard has been applied
-		// by now (raft keeps the order), so an unreferenced blob is garbage.
-		if _, ok := m.refs[id]; !ok {
-			m.blobs.remove(id)
+		// by now (raft keeps the order): an upload still pending is garbage.
+		m.discard(id)
+		if fb, ok := m.blobs.(*fileBlobs); ok {
+			fb.removeLegacy(id) // an older server's staged blob, if any
 		}
 		return &objstorepb.ObjectStoreServicePutResponse{Result: result.OK()}
 	default:
@@ -262,10 +274,31 @@ func (m *Machine) deleteStore(name string) *objstorepb.ObjectStoreServiceDeleteS
 }
 
 func (m *Machine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objstorepb.ObjectStoreServicePutResponse {
+	fail := func(r *commonpb.Result) *objstorepb.ObjectStoreServicePutResponse {
+		m.discard(blob)
+		return &objstorepb.ObjectStoreServicePutResponse{Result: r}
+	}
+	u := m.uploads[blob]
+	cs := int64(0)
+	var crcs []uint32
+	switch {
+	case blob == "":
+	case u != nil:
+		if err := u.complete(in.GetSize()); err != nil {
+			return fail(result.Failf(result.CodeInvalidArgument, "object %q: upload incomplete: %v; nothing stored", in.GetName(), err))
+		}
+		cs, crcs = u.cs, u.crcs
+	default:
+		// No chunk of this blob came through the log: an older server
+		// staged it outside raft, or the upload was collected.
+		fb, ok := m.blobs.(*fileBlobs)
+		if !ok || !fb.adoptLegacy(blob) {
+			return fail(result.Failf(result.CodeUnavailable, "object %q: its upload was collected (idle past the upload timeout) or discarded; nothing stored", in.GetName()))
+		}
+	}
 	s, ok := m.stores[in.GetStore()]
 	if !ok {
-		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeNotFound, "store %q", in.GetStore())}
+		return fail(result.Failf(result.CodeNotFound, "store %q", in.GetStore()))
 	}
 	old := s.objects[in.GetName()]
 	bytes := s.bytes + in.GetSize()
@@ -273,25 +306,26 @@ func (m *Machine) commit(blob string, in *objstorepb.ObjectInfo, at int64) *objs
 		bytes -= old.info.GetSize()
 	}
 	if max := s.cfg.GetMaxBytes(); max > 0 && bytes > max {
-		m.blobs.remove(blob)
-		return &objstorepb.ObjectStoreServicePutResponse{Result: result.Failf(result.CodeLimitExceeded,
-			"store %q: max_bytes %d would be exceeded (%d bytes with this object)", in.GetStore(), max, bytes)}
+		return fail(result.Failf(result.CodeLimitExceeded,
+			"store %q: max_bytes %d would be exceeded (%d bytes with this object)", in.GetStore(), max, bytes))
 	}
 	if old != nil {
 		m.removeObject(s, old)
 	}
 	s.superseded(old)
 	s.rev++
-	cs := s.cfg.GetChunkSize()
+	if cs == 0 {
+		cs = int64(s.cfg.GetChunkSize())
+	}
 	info := &objstorepb.ObjectInfo{
 		Store: in.GetStore(), Name: in.GetName(), Description: in.GetDescription(),
 		Headers: in.GetHeaders(), Metadata: in.GetMetadata(),
-		Size: in.GetSize(), Chunks: (in.GetSize() + int64(cs) - 1) / int64(cs), ChunkSize: cs,
+		Size: in.GetSize(), Chunks: (in.GetSize() + cs - 1) / cs, ChunkSize: int32(cs),
 		Sha256: in.GetSha256(), ModifiedAtMs: at, Revision: s.rev,
 	}
-	o := &object{info: info, blob: blob, putRev: s.rev, putAt: at}
+	o := &object{info: info, blob: blob, putRev: s.rev, putAt: at, crcs: crcs}
 	if blob != "" {
-		m.blobs.adopt(blob)
+		delete(m.uploads, blob)
 		m.refs[blob] = struct{}{}
 	}
 	s.objects[info.Name] = o
@@ -352,7 +386,7 @@ func (m *Machine) updateMeta(req *objstorepb.ObjectStoreServiceUpdateMetaRequest
 	info := proto.CloneOf(o.info)
 	info.Name, info.Description, info.Headers, info.Metadata = newName, meta.GetDescription(), meta.GetHeaders(), meta.GetMetadata()
 	info.ModifiedAtMs = at
-	n := &object{info: info, blob: o.blob, putRev: o.putRev, putAt: o.putAt}
+	n := &object{info: info, blob: o.blob, putRev: o.putRev, putAt: o.putAt, crcs: o.crcs}
 	if newName != req.GetName() {
 		if t := s.objects[newName]; t != nil && !t.info.GetDeleted() {
 			return &objstorepb.ObjectStoreServiceUpdateMetaResponse{Result: result.Failf(result.CodeExists, "object %q exists", newName)}
@@ -446,16 +480,18 @@ func (m *Machine) Tick(atMs int64) {
 		}
 		m.notify.Fire(e.store)
 	}
+	m.expireUploads(atMs)
 }
 
 // NextDeadline implements fsm.Subsystem.
 func (m *Machine) NextDeadline() int64 {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.exp.Len() == 0 {
-		return 0
+	next := m.nextUploadDeadline()
+	if m.exp.Len() > 0 && (next == 0 || m.exp[0].at < next) {
+		next = m.exp[0].at
 	}
-	return m.exp[0].at
+	return next
 }
 
 type expiry struct {

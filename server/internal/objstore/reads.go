@@ -50,6 +50,9 @@ type Version struct {
 	Info   *objstorepb.ObjectInfo
 	Blob   string // "" for an empty object
 	PutRev uint64 // the revision of the Put that wrote the data
+	// CRCs holds each chunk's checksum (nil: stored unchecked by an older
+	// server). Shared: never modified.
+	CRCs []uint32
 }
 
 // Lookup returns a store's available room for a new version of name (its
@@ -67,7 +70,7 @@ func (m *Machine) Lookup(storeName, name string) (v *Version, room int64, found 
 		room = max - s.bytes
 	}
 	if o := s.objects[name]; o != nil {
-		v = &Version{Info: o.info, Blob: o.blob, PutRev: o.putRev}
+		v = &Version{Info: o.info, Blob: o.blob, PutRev: o.putRev, CRCs: o.crcs}
 		if room >= 0 && !o.info.GetDeleted() {
 			room += o.info.GetSize()
 		}

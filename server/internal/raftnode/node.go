@@ -27,6 +27,16 @@ const (
 	DefaultProgressInterval  = time.Second
 	DefaultNodeID            = "node1"
 
+	// DefaultMaxAppendEntries bounds the entries of one AppendEntries RPC
+	// (raft's default is 64). An object chunk is one entry of up to 1 MiB,
+	// so this bounds one RPC, and what a follower decodes at once, to
+	// 16 MiB; small commands still batch well below it.
+	DefaultMaxAppendEntries = 16
+	// logCacheEntries is how many of the latest entries the leader keeps
+	// in memory to replicate and apply them without reading the log store;
+	// logCacheBytes (logcache.go) bounds their bytes.
+	logCacheEntries = 32
+
 	// LAN defaults of a cluster's raft timeouts: a follower suspects the
 	// leader after one heartbeat timeout without contact (randomised up to
 	// twice that), so a dead leader is replaced in well under 2 s.
@@ -75,6 +85,8 @@ type Config struct {
 	// Join makes a fresh node start without bootstrapping: it waits to be
 	// added by the leader of a running cluster (AddVoter or AddNonvoter).
 	Join bool
+	// PeerTLS, when set, secures the raft port with mutual TLS (tls.go).
+	PeerTLS *PeerTLS
 	// WrapTransport, when set, wraps the raft transport; fault injection in
 	// tests uses it. The result must keep raft.WithPreVote and
 	// raft.WithClose when the transport it wraps has them.
@@ -102,6 +114,18 @@ type Config struct {
 	// follower a little behind catches up from the log rather than by
 	// snapshot install. Default raft's, 10240.
 	TrailingLogs uint64
+	// SnapshotThresholdBytes makes raft take a snapshot once the log
+	// entries applied since the last one hold this many bytes, whatever
+	// their count. Default DefaultSnapshotThresholdBytes; negative: off.
+	SnapshotThresholdBytes int64
+	// TrailingBytes sizes the trailing logs by bytes: at each snapshot,
+	// TrailingLogs becomes the count of entries of the recent mean size
+	// that hold about this many bytes (at least 64, at most TrailingLogs).
+	// Default DefaultTrailingBytes; negative: counts only.
+	TrailingBytes int64
+	// MaxAppendEntries bounds the entries one AppendEntries RPC carries.
+	// Default DefaultMaxAppendEntries.
+	MaxAppendEntries int
 	// StartTimeout bounds how long Start waits for this node to lead. It
 	// does not bound restoring the latest snapshot (before the wait) nor
 	// replaying the log after it (after leadership): both take as long as
@@ -165,6 +189,8 @@ type Node struct {
 	clientAddrs atomic.Pointer[func(id string) string]
 	seenLeader  atomic.Bool // some leader has been known since Start
 	leadership              // cluster.go: leader readiness, read index, apply waiters
+	commit      committer   // commit.go: the queue of proposals, committed in groups
+	ret         retention   // retention.go: bytes since the last snapshot
 
 	raft    atomic.Pointer[raft.Raft] // set once Start has created raft
 	startMu sync.Mutex                // orders Start's creation of raft with Shutdown
@@ -200,14 +226,21 @@ func New(cfg Config, f *fsm.FSM) (*Node, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
+	if cfg.SnapshotThresholdBytes == 0 {
+		cfg.SnapshotThresholdBytes = DefaultSnapshotThresholdBytes
+	}
+	if cfg.TrailingBytes == 0 {
+		cfg.TrailingBytes = DefaultTrailingBytes
+	}
 	if cfg.ProgressInterval <= 0 {
 		cfg.ProgressInterval = DefaultProgressInterval
 	}
 	if err := cfg.validateCluster(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, fsm: f}
+	n := &Node{cfg: cfg, log: cfg.Logger, fsm: f, ret: retention{want: make(chan struct{}, 1)}}
 	n.leadership.init()
+	n.commit.init()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.openTransport(); err != nil {
 		n.cancel()
@@ -240,6 +273,7 @@ func (n *Node) raftConfig() *raft.Config {
 	if n.cfg.TrailingLogs > 0 {
 		c.TrailingLogs = n.cfg.TrailingLogs
 	}
+	c.MaxAppendEntries = cmp.Or(n.cfg.MaxAppendEntries, DefaultMaxAppendEntries)
 	c.Logger = newRaftHCLog(n.log, &n.seenLeader)
 	return c
 }
@@ -279,8 +313,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.stopped.Load() {
 		return ErrShuttingDown
 	}
-	n.wg.Add(1) // under startMu: a Shutdown now waits for the ticker
+	n.wg.Add(2) // under startMu: a Shutdown now waits for both
 	go n.runTicker(r)
+	go n.runRetention(r)
 	n.log.Debug("raft node ready", zap.String("node_id", n.cfg.NodeID), zap.Bool("restored", existing))
 	return nil
 }
@@ -325,24 +360,12 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("raftnode: inspect existing state: %w", err)
 	}
-	r, err := raft.NewRaft(conf, appliedFSM{n.fsm, n}, n.logs, n.stable, n.snaps, n.trans)
-	if err != nil {
-		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
-	}
-	n.raft.Store(r)
-	// Registered before Start first looks for a leader, so no change of
-	// leader after that look goes unnoticed.
-	obsCh := make(chan raft.Observation, 16)
-	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	r.RegisterObserver(obs)
-	n.wg.Add(1)
-	go n.runLeadership(r, obs, obsCh)
 	// Bootstrapping only a node without state keeps a restart from
 	// rewriting the configuration its log already holds; a joining node
-	// waits to be added instead.
+	// waits to be added instead. The configuration is written to the
+	// stores before raft starts, so its first election timeout, which a
+	// loaded machine can reach before a bootstrap sent to a running raft,
+	// never finds a node without peers.
 	if !existing && !n.cfg.Join {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: conf.LocalID, Address: n.trans.LocalAddr(),
@@ -353,10 +376,29 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 				boot.Servers = append(boot.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
 			}
 		}
-		if err := r.BootstrapCluster(boot).Error(); err != nil {
+		if err := raft.BootstrapCluster(conf, n.logs, n.stable, n.snaps, n.trans, boot); err != nil {
 			return nil, false, fmt.Errorf("raftnode: bootstrap: %w", err)
 		}
 	}
+	r, err := raft.NewRaft(conf, appliedFSM{n.fsm, n}, n.logs, n.stable, n.snaps, n.trans)
+	if err != nil {
+		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n.raft.Store(r)
+	n.wg.Add(1)
+	go n.runCommitter(r)
+	// Not in n.wg: Shutdown must not wait for it (runResolver says why).
+	go n.runResolver(r)
+	// Registered before Start first looks for a leader, so no change of
+	// leader after that look goes unnoticed.
+	obsCh := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(obs)
+	n.wg.Add(1)
+	go n.runLeadership(r, obs, obsCh)
 	return r, existing, nil
 }
 
@@ -412,8 +454,15 @@ type appliedFSM struct {
 
 func (f appliedFSM) Apply(l *raft.Log) any {
 	res := f.FSM.Apply(l)
+	f.n.noteApplied(l)
 	f.n.wakeApplied()
 	return res
+}
+
+// Snapshot sizes the trailing logs by bytes as raft takes a snapshot.
+func (f appliedFSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.n.noteSnapshot()
+	return f.FSM.Snapshot()
 }
 
 // StoreConfiguration implements raft.ConfigurationStore: raft hands it the
@@ -457,6 +506,16 @@ func (n *Node) ProposeOnce(ctx context.Context, subsystem string, op uint16, req
 // cmd is stamped with this leader's clock and proposed as it is.
 func (n *Node) ProposeCommand(ctx context.Context, cmd fsm.Command) (any, error) {
 	cmd.AtMs = time.Now().UnixMilli()
+	if cmd.Fence.Key != "" {
+		// A lease that has ended by the leader's memory ends in the log
+		// before this write, which its fence check then refuses.
+		if exp, ok := n.fsm.FenceExpiry(cmd.Fence.Key, cmd.AtMs); ok {
+			exp.AtMs = cmd.AtMs
+			if _, err := n.propose(ctx, exp); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return n.propose(ctx, cmd)
 }
 
@@ -475,34 +534,7 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var timeout time.Duration // 0: raft waits for the apply queue indefinitely
-	if d, ok := ctx.Deadline(); ok {
-		if timeout = time.Until(d); timeout <= 0 {
-			return nil, context.DeadlineExceeded
-		}
-	}
-	f := r.Apply(data, timeout)
-	if ctx.Done() == nil {
-		err = f.Error()
-	} else {
-		// ApplyFuture has no channel, so wait in a goroutine. It ends when
-		// raft resolves the future, which raft's shutdown guarantees.
-		done := make(chan error, 1)
-		go func() { done <- f.Error() }()
-		select {
-		case err = <-done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if err != nil {
-		return nil, n.mapErr(r, err)
-	}
-	resp := f.Response()
-	if e, ok := resp.(error); ok {
-		return nil, e
-	}
-	return resp, nil
+	return n.submit(ctx, data)
 }
 
 func (n *Node) mapErr(r *raft.Raft, err error) error {
@@ -533,6 +565,9 @@ func (n *Node) runTicker(r *raft.Raft) {
 			continue
 		}
 		now := time.Now().UnixMilli()
+		// The leader's own expiries first: a lease that ended before a
+		// wait did must free its keys before the tick ends that wait.
+		n.proposeLeaderCommands(now)
 		d := n.fsm.NextDeadline()
 		due := d != 0 && d <= now
 		if due {

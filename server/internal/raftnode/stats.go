@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -48,6 +49,21 @@ func (n *Node) Stats() (s Stats, ok bool) {
 		s.LastSnapshotBytes = metas[0].Size // newest first
 	}
 	return s, true
+}
+
+// HeardFromLeader reports whether a leader contacted this node (or this
+// node led) within the last d: a node that is installing a snapshot or
+// replaying entries keeps hearing heartbeats while it works.
+func (n *Node) HeardFromLeader(d time.Duration) bool {
+	r := n.raft.Load()
+	if r == nil {
+		return false
+	}
+	if r.State() == raft.Leader {
+		return true
+	}
+	last := r.LastContact()
+	return !last.IsZero() && time.Since(last) <= d
 }
 
 // WatchLeader calls fn with the leader's ID ("" while there is none) once

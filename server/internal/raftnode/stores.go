@@ -45,13 +45,16 @@ func (n *Node) openStores() error {
 		bolt.Close()
 		return fmt.Errorf("raftnode: snapshot store in DataDir %q: %w", n.cfg.DataDir, err)
 	}
-	// The cache spares bolt reads of entries just written, which raft
-	// re-reads to replicate and apply them.
-	cached, err := raft.NewLogCache(512, bolt)
+	// Large entries (object chunks) go to files beside bolt, out of its
+	// mmapped file (blobstore.go).
+	blobs, err := openBlobLogStore(bolt, filepath.Join(n.cfg.DataDir, blobDirName), blobThreshold, n.cfg.UnsafeNoFsync)
 	if err != nil {
 		bolt.Close()
 		return err
 	}
+	// The cache spares reads of entries just written, which raft
+	// re-reads to replicate and apply them.
+	cached := newLogCache(blobs, logCacheEntries, logCacheBytes)
 	n.bolt, n.logs, n.stable, n.snaps = bolt, cached, bolt, snaps
 	return nil
 }

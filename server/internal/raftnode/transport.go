@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
 )
 
 // openTransport makes the raft transport: TCP when RaftBind is set, else
@@ -41,7 +43,7 @@ func (n *Node) openTransport() error {
 		}
 		// NetworkTransport implements raft.WithPreVote, so pre-vote stays on:
 		// a node cut off and rejoining does not disrupt a healthy leader.
-		t = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: lis, adv: adv}, 3, 5*time.Second, newHCLog(n.log))
+		t = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: lis, adv: adv, tls: n.cfg.PeerTLS, log: n.log}, 3, 5*time.Second, newHCLog(n.log))
 	}
 	if n.cfg.WrapTransport != nil {
 		t = n.cfg.WrapTransport(t)
@@ -66,6 +68,8 @@ func (n *Node) openTransport() error {
 type streamLayer struct {
 	net.Listener
 	adv net.Addr
+	tls *PeerTLS // nil: plaintext
+	log *zap.Logger
 
 	mu       sync.Mutex
 	conns    map[net.Conn]bool // true: accepted (a raft handler owns it)
@@ -97,7 +101,11 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c, true)
+	tc, err := s.track(c, true)
+	if err != nil || s.tls == nil {
+		return tc, err
+	}
+	return &serverTLSConn{Conn: tls.Server(tc, s.tls.Server), log: s.log}, nil
 }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
@@ -105,7 +113,11 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c, false)
+	tc, err := s.track(c, false)
+	if err != nil || s.tls == nil {
+		return tc, err
+	}
+	return dialTLS(tc, s.tls, string(addr), timeout)
 }
 
 func (s *streamLayer) Close() error {

@@ -3,9 +3,7 @@ package sketch
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -49,6 +47,14 @@ type Machine struct {
 
 	mu       sync.RWMutex
 	sketches map[string]*entry
+	// Snapshot cuts whose writers have not finished (see snapshot.go):
+	// cutGen numbers them, live holds the running ones and minLive is the
+	// oldest of those, math.MaxUint64 when none runs. An entry with
+	// frozen >= minLive may be read by a writer, so apply clones it before
+	// changing it.
+	cutGen  uint64
+	live    map[uint64]struct{}
+	minLive uint64
 }
 
 // entry is one sketch: its normalised config and exactly one structure.
@@ -61,12 +67,14 @@ type entry struct {
 	cms       *countMin
 	topk      *topK
 	td        *tDigest
+	frozen    uint64 // cutGen of the last cut that took it; 0 never
 }
 
 // New returns an empty state machine enforcing limits (zero fields take
 // their defaults).
 func New(limits Limits) *Machine {
-	return &Machine{limits: limits.withDefaults(), sketches: map[string]*entry{}}
+	return &Machine{limits: limits.withDefaults(), sketches: map[string]*entry{},
+		live: map[uint64]struct{}{}, minLive: math.MaxUint64}
 }
 
 // Limits returns the limits in force, defaults applied.
@@ -175,6 +183,20 @@ func (s *Machine) lookup(field, name string, kind sketchpb.SketchKind) (*entry, 
 		return nil, result.Failf(result.CodeConflict, "%s: sketch %q is a %s, not a %s", field, name, kindName(e.kind), kindName(kind))
 	}
 	return e, nil
+}
+
+// lookupW is lookup for a command that changes the sketch: when a running
+// snapshot writer may read the entry, it is replaced in the map by a deep
+// copy first and the copy is returned. With no snapshot running this costs
+// one integer compare. Callers hold s.mu for writing.
+func (s *Machine) lookupW(field, name string, kind sketchpb.SketchKind) (*entry, *commonpb.Result) {
+	e, r := s.lookup(field, name, kind)
+	if r != nil || e.frozen < s.minLive {
+		return e, r
+	}
+	c := e.clone()
+	s.sketches[name] = c
+	return c, nil
 }
 
 var _ fsm.Subsystem = (*Machine)(nil)
@@ -335,7 +357,7 @@ func (s *Machine) bloomAdd(req *sketchpb.SketchServiceBloomAddRequest) *sketchpb
 	if r := s.CheckBloomAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
 	if r != nil {
 		return &sketchpb.SketchServiceBloomAddResponse{Result: r}
 	}
@@ -367,7 +389,7 @@ func (s *Machine) bloomMAdd(req *sketchpb.SketchServiceBloomMAddRequest) *sketch
 	if r := s.CheckBloomMAdd(req); r != nil {
 		return &sketchpb.SketchServiceBloomMAddResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_BLOOM)
 	if r != nil {
 		return &sketchpb.SketchServiceBloomMAddResponse{Result: r}
 	}
@@ -393,7 +415,7 @@ func (s *Machine) hllAdd(req *sketchpb.SketchServiceHLLAddRequest) *sketchpb.Ske
 	if r := s.CheckHLLAdd(req); r != nil {
 		return &sketchpb.SketchServiceHLLAddResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_HLL)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_HLL)
 	if r != nil {
 		return &sketchpb.SketchServiceHLLAddResponse{Result: r}
 	}
@@ -435,7 +457,7 @@ func (s *Machine) hllMerge(req *sketchpb.SketchServiceHLLMergeRequest) *sketchpb
 	if r := s.CheckHLLMerge(req); r != nil {
 		return &sketchpb.SketchServiceHLLMergeResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_HLL)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_HLL)
 	if r != nil {
 		return &sketchpb.SketchServiceHLLMergeResponse{Result: r}
 	}
@@ -473,7 +495,7 @@ func (s *Machine) cmsIncrBy(req *sketchpb.SketchServiceCMSIncrByRequest) *sketch
 	if r := s.CheckCMSIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_CMS)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_CMS)
 	if r != nil {
 		return &sketchpb.SketchServiceCMSIncrByResponse{Result: r}
 	}
@@ -513,7 +535,7 @@ func (s *Machine) cmsMerge(req *sketchpb.SketchServiceCMSMergeRequest) *sketchpb
 	if r := s.CheckCMSMerge(req); r != nil {
 		return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_CMS)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_CMS)
 	if r != nil {
 		return &sketchpb.SketchServiceCMSMergeResponse{Result: r}
 	}
@@ -558,7 +580,7 @@ func (s *Machine) topkAdd(req *sketchpb.SketchServiceTopKAddRequest) *sketchpb.S
 	if r := s.CheckTopKAdd(req); r != nil {
 		return &sketchpb.SketchServiceTopKAddResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
 	if r != nil {
 		return &sketchpb.SketchServiceTopKAddResponse{Result: r}
 	}
@@ -583,7 +605,7 @@ func (s *Machine) topkIncrBy(req *sketchpb.SketchServiceTopKIncrByRequest) *sket
 	if r := s.CheckTopKIncrBy(req); r != nil {
 		return &sketchpb.SketchServiceTopKIncrByResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TOPK)
 	if r != nil {
 		return &sketchpb.SketchServiceTopKIncrByResponse{Result: r}
 	}
@@ -608,7 +630,7 @@ func (s *Machine) tdigestAdd(req *sketchpb.SketchServiceTDigestAddRequest) *sket
 	if r := s.CheckTDigestAdd(req); r != nil {
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
 	if r != nil {
 		return &sketchpb.SketchServiceTDigestAddResponse{Result: r}
 	}
@@ -628,7 +650,7 @@ func (s *Machine) tdigestMerge(req *sketchpb.SketchServiceTDigestMergeRequest) *
 	if r := s.CheckTDigestMerge(req); r != nil {
 		return &sketchpb.SketchServiceTDigestMergeResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
 	if r != nil {
 		return &sketchpb.SketchServiceTDigestMergeResponse{Result: r}
 	}
@@ -648,105 +670,10 @@ func (s *Machine) tdigestReset(req *sketchpb.SketchServiceTDigestResetRequest) *
 	if r := s.limits.checkName("name", req.GetName()); r != nil {
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
-	e, r := s.lookup("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
+	e, r := s.lookupW("name", req.GetName(), sketchpb.SketchKind_SKETCH_KIND_TDIGEST)
 	if r != nil {
 		return &sketchpb.SketchServiceTDigestResetResponse{Result: r}
 	}
 	e.td.reset()
 	return &sketchpb.SketchServiceTDigestResetResponse{Result: result.OK()}
-}
-
-// snapshotVersion is the first byte of a snapshot; a new layout gets a new
-// version and Restore keeps reading the old ones.
-const snapshotVersion = 1
-
-// Snapshot encodes the whole state (sketches in name order) and returns a
-// writer of those bytes, so the writer never touches live state.
-func (s *Machine) Snapshot() (func(io.Writer) error, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	e := &enc{b: []byte{snapshotVersion}}
-	names := make([]string, 0, len(s.sketches))
-	for n := range s.sketches {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	e.uvarint(uint64(len(names)))
-	for _, n := range names {
-		x := s.sketches[n]
-		cfg, err := proto.MarshalOptions{Deterministic: true}.Marshal(x.config)
-		if err != nil {
-			return nil, err
-		}
-		e.bytes(cfg)
-		e.varint(x.createdAt)
-		switch {
-		case x.bloom != nil:
-			if err := x.bloom.encode(e); err != nil {
-				return nil, err
-			}
-		case x.hll != nil:
-			x.hll.encode(e)
-		case x.cms != nil:
-			x.cms.encode(e)
-		case x.topk != nil:
-			x.topk.encode(e)
-		case x.td != nil:
-			x.td.encode(e)
-		}
-	}
-	data := e.b
-	return func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}, nil
-}
-
-// Restore replaces the whole state with a snapshot's; an empty reader is
-// the empty state. On error the state is left as it was.
-func (s *Machine) Restore(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	sketches := map[string]*entry{}
-	if len(data) > 0 {
-		if data[0] != snapshotVersion {
-			return fmt.Errorf("sketch: unsupported snapshot version %d", data[0])
-		}
-		d := &dec{b: data[1:]}
-		n := d.count(2)
-		for range n {
-			cfg := &sketchpb.SketchConfig{}
-			if err := proto.Unmarshal(d.bytes(), cfg); err != nil || d.err != nil {
-				return errCorrupt
-			}
-			x := &entry{config: cfg, kind: kindOf(cfg), createdAt: d.varint()}
-			switch x.kind {
-			case sketchpb.SketchKind_SKETCH_KIND_BLOOM:
-				x.bloom = decodeBloom(d)
-			case sketchpb.SketchKind_SKETCH_KIND_HLL:
-				x.hll = decodeHLL(d)
-			case sketchpb.SketchKind_SKETCH_KIND_CMS:
-				x.cms = decodeCMS(d)
-			case sketchpb.SketchKind_SKETCH_KIND_TOPK:
-				x.topk = decodeTopK(d)
-			case sketchpb.SketchKind_SKETCH_KIND_TDIGEST:
-				x.td = decodeTDigest(d)
-			default:
-				d.fail()
-			}
-			if d.err != nil {
-				return fmt.Errorf("%w: sketch %q", errCorrupt, cfg.GetName())
-			}
-			sketches[cfg.GetName()] = x
-		}
-		if d.err != nil || len(d.b) != 0 {
-			return errCorrupt
-		}
-	}
-	s.mu.Lock()
-	s.sketches = sketches
-	s.mu.Unlock()
-	return nil
 }

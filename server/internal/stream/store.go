@@ -73,6 +73,11 @@ type strm struct {
 	dedupH   int        // head of dedupQ
 
 	consumers map[string]*consumer
+
+	// cow lists the message blocks a snapshot writer still reads: a
+	// removal copies such a block before clearing a slot (own). Only the
+	// FSM goroutine touches it.
+	cow *cowBlocks
 }
 
 func newStrm(cfg *sp.StreamConfig, at int64) *strm {
@@ -397,7 +402,7 @@ func (s *strm) remove(seq uint64) bool {
 			}
 		}
 	}
-	*e = entry{}
+	*s.own(seq) = entry{}
 	if seq == s.first {
 		s.advanceFirst()
 	}

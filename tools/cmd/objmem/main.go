@@ -7,6 +7,25 @@
 //
 //	cd tools && go run ./cmd/objmem -size 1GiB
 //
+// With -nodes 3 it starts a three-node cluster (one child process per
+// node, each with its own data dir) and measures every process: a Put and
+// a Get through the leader, then through a follower (whose Put is
+// forwarded to the leader and whose Get it serves from its own copy).
+//
+// With -catchup join or -catchup restart it measures instead how a node
+// catches up by snapshot install on a three-node cluster loaded with
+// -objects bytes of objects, -keys KV keys and -msgs stream messages: a
+// fourth node joins after the load, or a follower killed before it is
+// restarted on its data dir; it reports the time until the node has
+// applied what the leader had committed and serves a linearizable read of
+// the last write, its peak resident memory, and checks every object's
+// digest, every key and the stream through that node alone.
+//
+//	cd tools && go run ./cmd/objmem -catchup join -raft-timeout 1s -start-timeout 10m
+//
+// (-start-timeout: a joining node's Start gives up catching up after
+// max(StartTimeout, 10s), which a large install can exceed.)
+//
 // Linux only (it reads /proc and resets the peak through clear_refs).
 package main
 
@@ -34,8 +53,33 @@ import (
 func main() {
 	size := flag.String("size", "1GiB", "object size (B, KiB, MiB or GiB suffix)")
 	chunk := flag.Int("chunk", 0, "store chunk size (0: the default, 128 KiB)")
+	nodes := flag.Int("nodes", 1, "servers: 1, or 3 for a cluster")
 	serve := flag.String("serve", "", "internal: run the server with this data dir")
+	var cn clusterNode
+	flag.StringVar(&cn.id, "node", "", "internal: cluster node id")
+	flag.StringVar(&cn.listen, "listen", "", "internal: cluster node client address")
+	flag.StringVar(&cn.raft, "raft", "", "internal: cluster node raft address")
+	flag.StringVar(&cn.boot, "boot", "", "internal: cluster bootstrap list")
+	flag.DurationVar(&cn.timeout, "raft-timeout", 0, "cluster: raft's heartbeat, election and leader lease timeouts (0: the server's defaults)")
+	flag.StringVar(&cn.join, "join", "", "internal: join the cluster through this client address")
+	flag.StringVar(&cn.logFile, "log", "", "internal: write the server's debug log to this file")
+	var cs catchupSpec
+	flag.StringVar(&cs.mode, "catchup", "", "measure a node catching up by snapshot install instead: join (a fourth node joins\nafter the load) or restart (a follower is killed before the load and restarted after it)")
+	objects := flag.String("objects", "256MiB", "catchup: bytes of objects loaded (4 MiB objects)")
+	flag.IntVar(&cs.keys, "keys", 100_000, "catchup: KV keys loaded")
+	flag.IntVar(&cs.msgs, "msgs", 1_000_000, "catchup: stream messages loaded (64 bytes each)")
+	flag.DurationVar(&cn.snapInterval, "snapshot-interval", 0, "cluster: raft's snapshot interval (0: the server's default, 2m; catchup: 5s)")
+	flag.Uint64Var(&cn.snapThreshold, "snapshot-threshold", 0, "cluster: raft's snapshot threshold, entries (0: the server's default, 8192)")
+	flag.Uint64Var(&cn.trailing, "trailing-logs", 0, "cluster: raft's trailing logs, entries (0: the server's default, 10240)")
+	flag.DurationVar(&cn.startTimeout, "start-timeout", 0, "cluster: server.Config.StartTimeout of every node (0: the default, 10s; a joining node's\ncatch-up must finish within it)")
 	flag.Parse()
+	if *serve != "" && cn.id != "" {
+		if err := runClusterServer(*serve, cn); err != nil {
+			fmt.Fprintln(os.Stderr, "objmem server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *serve != "" {
 		if err := runServer(*serve); err != nil {
 			fmt.Fprintln(os.Stderr, "objmem server:", err)
@@ -43,9 +87,30 @@ func main() {
 		}
 		return
 	}
+	if cs.mode != "" {
+		cs.timeout, cs.snapInterval, cs.snapThreshold, cs.trailing, cs.startTimeout = cn.timeout, cn.snapInterval, cn.snapThreshold, cn.trailing, cn.startTimeout
+		var err error
+		if cs.objects, err = parseSize(*objects); err != nil {
+			err = fmt.Errorf("-objects: %w", err)
+		} else {
+			err = runCatchup(cs)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "objmem:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	n, err := parseSize(*size)
-	if err == nil {
+	switch {
+	case err != nil:
+		err = fmt.Errorf("-size: %w", err)
+	case *nodes == 1:
 		err = run(n, *chunk)
+	case *nodes == 3:
+		err = runCluster(n, *chunk, cn.timeout)
+	default:
+		err = fmt.Errorf("-nodes: %d, want 1 or 3", *nodes)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "objmem:", err)
@@ -66,7 +131,7 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("-size: %q is not a size", s)
+		return 0, fmt.Errorf("%q is not a size (a count of B, KiB, MiB or GiB)", s)
 	}
 	return n * mult, nil
 }

@@ -1,0 +1,403 @@
+// Package session serves the SessionService (proto/waymaker/session/v1):
+// the unary calls of every registered service, carried as envelopes on
+// long-lived bidirectional streams.
+//
+// An envelope reaches the very handler its unary method reaches: the
+// Registrar records each service's generated method handlers as they are
+// registered, and each envelope is dispatched to its handler behind the
+// gRPC server's own unary interceptor chain (the starting gate, cluster
+// routing, metrics, the request log, and every interceptor in
+// Config.GRPCOptions), so nothing about an operation is implemented twice.
+// The chain is the one gRPC passes to every unary handler; the service
+// takes it from its own Open handler, which a client calls before each
+// Call stream.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
+	"git.awesomike.com/pub/waymaker-client/go/genpb/sessionpb"
+)
+
+// Defaults of Config.
+const (
+	// DefaultWindow is the most calls in flight on one stream.
+	DefaultWindow = 128
+	// DefaultMaxPayload is the largest request payload the server asks
+	// envelopes to carry: a larger one would hold the stream (and every
+	// call behind it) while it is transferred, so it goes unary.
+	DefaultMaxPayload = 64 << 10
+)
+
+// AnswerTooLarge starts the message of a call whose answer does not fit in
+// an envelope under the server's message limit, though it fits a unary
+// answer; the client makes the call again as a unary call.
+const AnswerTooLarge = "waymaker: session: answer too large for an envelope; make the call unary"
+
+// envelopeOverhead bounds what an answer envelope adds to its payload
+// (call id, field tags and lengths).
+const envelopeOverhead = 64
+
+// Bounds of an envelope's own metadata.
+const (
+	maxMetadataBytes = 16 << 10
+	// maxTimeoutMs caps a relative deadline (about 34 years), so the
+	// conversion to a time.Duration cannot overflow.
+	maxTimeoutMs = 1 << 40
+)
+
+// Config configures a Service.
+type Config struct {
+	// Window is the most calls one stream may have in flight (default
+	// DefaultWindow).
+	Window int
+	// MaxPayload is the largest request payload envelopes should carry
+	// (default DefaultMaxPayload); it is advice to the client.
+	MaxPayload int
+	// MaxMessage is the server's send limit (Limits.MaxMessageSize): an
+	// answer that would not fit in an envelope under it is answered
+	// ResourceExhausted with ErrAnswerTooLarge's message, and the client
+	// makes the call again as a unary call. 0 is no limit.
+	MaxMessage int
+	// Stopping, when closed, makes every stream send a goaway: the server
+	// is stopping, the client sends no more, and the stream ends once its
+	// calls are answered and the client has closed its side.
+	Stopping <-chan struct{}
+}
+
+// Service is the SessionService.
+type Service struct {
+	sessionpb.UnimplementedSessionServiceServer
+	reg *Registrar
+	cfg Config
+	ic  atomic.Pointer[chain]
+}
+
+// chain is the gRPC server's unary interceptor chain (nil when it has none).
+type chain struct{ ic grpc.UnaryServerInterceptor }
+
+// New returns the service dispatching to the methods recorded by reg.
+func New(reg *Registrar, cfg Config) *Service {
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	return &Service{reg: reg, cfg: cfg}
+}
+
+// Register registers the service on g, the gRPC server whose unary
+// methods it dispatches to. Its Open handler records the interceptor chain
+// gRPC hands it, which is the chain every unary handler of g is given.
+func (s *Service) Register(g grpc.ServiceRegistrar) {
+	desc := sessionpb.SessionService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i := range desc.Methods {
+		if desc.Methods[i].MethodName != "Open" {
+			continue
+		}
+		open := desc.Methods[i].Handler
+		desc.Methods[i].Handler = func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+			if s.ic.Load() == nil {
+				s.ic.Store(&chain{ic: ic})
+			}
+			return open(srv, ctx, dec, ic)
+		}
+	}
+	g.RegisterService(&desc, s)
+}
+
+// Open answers the session parameters.
+func (s *Service) Open(context.Context, *sessionpb.SessionServiceOpenRequest) (*sessionpb.SessionServiceOpenResponse, error) {
+	return &sessionpb.SessionServiceOpenResponse{
+		Result:          &commonpb.Result{Success: true},
+		Window:          uint32(s.cfg.Window),
+		MaxPayloadBytes: uint32(s.cfg.MaxPayload),
+	}, nil
+}
+
+// errNoOpen ends a Call stream on a server whose Open has never run, so
+// the interceptor chain is not known yet.
+var errNoOpen = status.Error(codes.FailedPrecondition, "waymaker: session: call SessionService/Open before Call")
+
+// Call serves one stream: a reader takes frames and starts each call in
+// its own goroutine (at most Window at once), and this goroutine, the one
+// writer, sends every answer.
+func (s *Service) Call(st sessionpb.SessionService_CallServer) error {
+	c := s.ic.Load()
+	if c == nil {
+		return errNoOpen
+	}
+	ctx, cancel := context.WithCancel(st.Context())
+	defer cancel()
+	t := &stream{s: s, ic: c.ic, ctx: ctx, out: make(chan *sessionpb.SessionServiceCallResponse, s.cfg.Window+1), calls: map[uint64]context.CancelFunc{}}
+	t.streamMD, _ = metadata.FromIncomingContext(ctx)
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- t.read(st) }()
+
+	stopping := s.cfg.Stopping
+	var handlersDone chan struct{}
+	var readErr error
+	for {
+		select {
+		case r := <-t.out:
+			if err := st.Send(r); err != nil {
+				cancel()
+				t.wg.Wait()
+				return err
+			}
+		case <-stopping:
+			stopping = nil
+			if err := st.Send(&sessionpb.SessionServiceCallResponse{Status: &sessionpb.SessionStatus{
+				Code: int32(codes.Unavailable), Message: "waymaker: server is stopping; open another session",
+			}}); err != nil {
+				cancel()
+				t.wg.Wait()
+				return err
+			}
+		case readErr = <-recvErr:
+			if !isEOF(readErr) {
+				// The client went away, or broke the protocol: its calls
+				// are cancelled, as unary calls are when their client goes.
+				cancel()
+				t.wg.Wait()
+				return readErr
+			}
+			// The client closed its side: answer what is in flight.
+			handlersDone = make(chan struct{})
+			go func() {
+				t.wg.Wait()
+				close(handlersDone)
+			}()
+			recvErr = nil
+		case <-handlersDone:
+			for {
+				select {
+				case r := <-t.out:
+					if err := st.Send(r); err != nil {
+						return err
+					}
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
+
+// stream is the state of one Call stream.
+type stream struct {
+	s        *Service
+	ic       grpc.UnaryServerInterceptor
+	ctx      context.Context
+	streamMD metadata.MD
+	out      chan *sessionpb.SessionServiceCallResponse
+	wg       sync.WaitGroup
+
+	mu    sync.Mutex
+	calls map[uint64]context.CancelFunc // in flight
+}
+
+// read takes frames until the stream ends (io.EOF when the client closed
+// its side) or a frame breaks the protocol.
+func (t *stream) read(st sessionpb.SessionService_CallServer) error {
+	for {
+		f, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if f.GetCallId() == 0 {
+			return status.Error(codes.InvalidArgument, "waymaker: session: call_id must not be 0")
+		}
+		if f.GetCancel() {
+			t.mu.Lock()
+			if cancel, ok := t.calls[f.GetCallId()]; ok {
+				cancel()
+			}
+			t.mu.Unlock()
+			continue
+		}
+		if err := t.start(f); err != nil {
+			return err
+		}
+	}
+}
+
+// start runs the call f in a goroutine of its own, or answers at once when
+// the window is full. A call id already in flight breaks the protocol.
+func (t *stream) start(f *sessionpb.SessionServiceCallRequest) error {
+	id := f.GetCallId()
+	t.mu.Lock()
+	if _, dup := t.calls[id]; dup {
+		t.mu.Unlock()
+		return status.Errorf(codes.InvalidArgument, "waymaker: session: call_id %d is already in flight on this stream", id)
+	}
+	if len(t.calls) >= t.s.cfg.Window {
+		t.mu.Unlock()
+		t.send(answer(id, nil, status.Errorf(codes.ResourceExhausted,
+			"waymaker: session: more than %d calls in flight on one stream (the window Open answered); the call was not run", t.s.cfg.Window)))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(t.ctx)
+	t.calls[id] = cancel
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		resp, err := t.s.dispatch(ctx, t.ic, t.streamMD, f)
+		t.mu.Lock()
+		delete(t.calls, id)
+		t.mu.Unlock()
+		cancel()
+		t.send(answer(id, resp, err))
+	}()
+	return nil
+}
+
+// send queues an answer for the writer. out holds a whole window, so it
+// only waits when the writer has stopped, and then the stream's context
+// has ended.
+func (t *stream) send(r *sessionpb.SessionServiceCallResponse) {
+	select {
+	case t.out <- r:
+	case <-t.ctx.Done():
+	}
+}
+
+func answer(id uint64, payload []byte, err error) *sessionpb.SessionServiceCallResponse {
+	r := &sessionpb.SessionServiceCallResponse{CallId: id}
+	if err != nil {
+		st := status.Convert(err)
+		r.Status = &sessionpb.SessionStatus{Code: int32(st.Code()), Message: st.Message(), Details: st.Proto().GetDetails()}
+		return r
+	}
+	r.Payload = payload
+	return r
+}
+
+// Dispatch runs one envelope on the method it names, behind the chain ic,
+// as the unary call would run, and answers the serialized response or the
+// call's status error. streamMD is the stream's incoming metadata.
+func (s *Service) dispatch(ctx context.Context, ic grpc.UnaryServerInterceptor, streamMD metadata.MD, f *sessionpb.SessionServiceCallRequest) ([]byte, error) {
+	m, ok := s.reg.lookup(f.GetMethod())
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "waymaker: session: unknown method %q: not a unary method of a service this server offers", f.GetMethod())
+	}
+	md, err := callMetadata(streamMD, f.GetMetadata())
+	if err != nil {
+		return nil, err
+	}
+	ctx = metadata.NewIncomingContext(ctx, md)
+	switch ms := f.GetTimeoutMs(); {
+	case ms < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "waymaker: session: timeout_ms %d must not be negative", ms)
+	case ms > 0:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(ms, maxTimeoutMs))*time.Millisecond)
+		defer cancel()
+	}
+	ctx = grpc.NewContextWithServerTransportStream(ctx, envelopeStream(f.GetMethod()))
+	payload := f.GetPayload()
+	dec := func(v any) error {
+		msg, ok := v.(proto.Message)
+		if !ok {
+			return status.Errorf(codes.Internal, "grpc: error unmarshalling request: %T is not a proto message", v)
+		}
+		if err := proto.Unmarshal(payload, msg); err != nil {
+			return status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
+		}
+		return nil
+	}
+	resp, err := m.handler(m.impl, ctx, dec, ic)
+	if err != nil {
+		if _, ok := status.FromError(err); !ok {
+			err = status.FromContextError(err).Err()
+		}
+		return nil, err
+	}
+	msg, ok := resp.(proto.Message)
+	if !ok || msg == nil {
+		return nil, status.Errorf(codes.Internal, "grpc: error while marshaling: %s answered %T", f.GetMethod(), resp)
+	}
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+	}
+	if s.cfg.MaxMessage > 0 && len(b) > s.cfg.MaxMessage-envelopeOverhead {
+		return nil, status.Errorf(codes.ResourceExhausted, "%s (%d bytes)", AnswerTooLarge, len(b))
+	}
+	return b, nil
+}
+
+// callMetadata is the stream's metadata (its credentials) joined with the
+// call's own, which must not use reserved keys.
+func callMetadata(streamMD metadata.MD, entries []*sessionpb.SessionMetadata) (metadata.MD, error) {
+	if len(entries) == 0 {
+		return streamMD, nil
+	}
+	md := streamMD.Copy()
+	if md == nil {
+		md = metadata.MD{}
+	}
+	size := 0
+	for i, e := range entries {
+		k := e.GetKey()
+		if err := checkKey(k); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "waymaker: session: metadata[%d] key %q: %v", i, k, err)
+		}
+		size += len(k)
+		for _, v := range e.GetValues() {
+			size += len(v)
+			md[k] = append(md[k], string(v))
+		}
+		if size > maxMetadataBytes {
+			return nil, status.Errorf(codes.InvalidArgument, "waymaker: session: metadata is over %d bytes", maxMetadataBytes)
+		}
+	}
+	return md, nil
+}
+
+func checkKey(k string) error {
+	if k == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if strings.HasPrefix(k, ":") || strings.HasPrefix(k, "grpc-") {
+		return fmt.Errorf("is reserved")
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("may hold only [a-z0-9-_.]")
+		}
+	}
+	return nil
+}
+
+// envelopeStream is the grpc.ServerTransportStream of a call carried in an
+// envelope: grpc.Method(ctx) names the call's method. Headers and trailers
+// a handler sets have nowhere to go and are dropped (no waymaker handler
+// sets any: every answer travels in the response message).
+type envelopeStream string
+
+func (m envelopeStream) Method() string             { return string(m) }
+func (envelopeStream) SetHeader(metadata.MD) error  { return nil }
+func (envelopeStream) SendHeader(metadata.MD) error { return nil }
+func (envelopeStream) SetTrailer(metadata.MD) error { return nil }
