@@ -158,8 +158,7 @@ func (s *Service) Call(st sessionpb.SessionService_CallServer) error {
 		select {
 		case r := <-t.out:
 			if err := st.Send(r); err != nil {
-				cancel()
-				t.wg.Wait()
+				t.end(cancel)
 				return err
 			}
 		case <-stopping:
@@ -167,16 +166,14 @@ func (s *Service) Call(st sessionpb.SessionService_CallServer) error {
 			if err := st.Send(&sessionpb.SessionServiceCallResponse{Status: &sessionpb.SessionStatus{
 				Code: int32(codes.Unavailable), Message: "waymaker: server is stopping; open another session",
 			}}); err != nil {
-				cancel()
-				t.wg.Wait()
+				t.end(cancel)
 				return err
 			}
 		case readErr = <-recvErr:
 			if !isEOF(readErr) {
 				// The client went away, or broke the protocol: its calls
 				// are cancelled, as unary calls are when their client goes.
-				cancel()
-				t.wg.Wait()
+				t.end(cancel)
 				return readErr
 			}
 			// The client closed its side: answer what is in flight.
@@ -201,6 +198,9 @@ func (s *Service) Call(st sessionpb.SessionService_CallServer) error {
 	}
 }
 
+// errEnded stops the reader of a stream whose handler has returned.
+var errEnded = status.Error(codes.Canceled, "waymaker: session: the stream has ended")
+
 func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // stream is the state of one Call stream.
@@ -214,6 +214,22 @@ type stream struct {
 
 	mu    sync.Mutex
 	calls map[uint64]context.CancelFunc // in flight
+	// ended is set once the handler stops waiting for calls: the reader,
+	// which may still be in Recv when Call returns, starts none after it.
+	ended bool
+}
+
+// end cancels the stream's calls and waits for them. The reader goroutine
+// outlives Call (its Recv returns only once gRPC ends the stream, after
+// Call returns), so a frame it takes meanwhile must not start a call that
+// nothing waits for: one would run its handler after the server's Stop
+// had moved on to shutting down raft, and its wg.Add would race this Wait.
+func (t *stream) end(cancel context.CancelFunc) {
+	t.mu.Lock()
+	t.ended = true
+	t.mu.Unlock()
+	cancel()
+	t.wg.Wait()
 }
 
 // read takes frames until the stream ends (io.EOF when the client closed
@@ -246,6 +262,10 @@ func (t *stream) read(st sessionpb.SessionService_CallServer) error {
 func (t *stream) start(f *sessionpb.SessionServiceCallRequest) error {
 	id := f.GetCallId()
 	t.mu.Lock()
+	if t.ended {
+		t.mu.Unlock()
+		return errEnded
+	}
 	if _, dup := t.calls[id]; dup {
 		t.mu.Unlock()
 		return status.Errorf(codes.InvalidArgument, "waymaker: session: call_id %d is already in flight on this stream", id)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,10 +75,10 @@ type testServer struct {
 	stopping chan struct{}
 }
 
-func serve(t *testing.T, window int) *testServer {
+func serve(t *testing.T, window int, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	ts := &testServer{kv: &fakeKV{blocked: make(chan struct{}, 16)}, seen: &seen{}, stopping: make(chan struct{})}
-	g := grpc.NewServer(grpc.ChainUnaryInterceptor(ts.seen.interceptor))
+	g := grpc.NewServer(append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(ts.seen.interceptor)}, opts...)...)
 	reg := NewRegistrar(g)
 	kvpb.RegisterKVServiceServer(reg, ts.kv)
 	New(reg, Config{Window: window, Stopping: ts.stopping}).Register(g)
@@ -340,4 +341,59 @@ func FuzzDispatch(f *testing.F) {
 			t.Fatalf("dispatch answered bytes that are not the response: %v", err)
 		}
 	})
+}
+
+// streamEnded is a context key: the value is set once the stream's Call
+// handler has returned.
+type streamEnded struct{}
+
+type endedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s endedStream) Context() context.Context { return s.ctx }
+
+// TestNoCallStartsAfterTheStreamEnds: a client that sends a burst of calls
+// and goes away ends its stream while frames are still buffered on the
+// server. None of them may start a handler once Call has returned: the
+// server's Stop waits for Call, not for goroutines it left behind, and
+// moves on to shutting down what handlers use.
+func TestNoCallStartsAfterTheStreamEnds(t *testing.T) {
+	var late atomic.Int64
+	mark := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		var ended atomic.Bool
+		err := h(srv, endedStream{ss, context.WithValue(ss.Context(), streamEnded{}, &ended)})
+		ended.Store(true)
+		return err
+	}
+	check := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if e, ok := ctx.Value(streamEnded{}).(*atomic.Bool); ok && e.Load() {
+			late.Add(1)
+		}
+		return next(ctx, req)
+	}
+	ts := serve(t, 128, grpc.ChainStreamInterceptor(mark), grpc.ChainUnaryInterceptor(check))
+	if r, err := ts.client.Open(context.Background(), &sessionpb.SessionServiceOpenRequest{}); err != nil || !r.GetResult().GetSuccess() {
+		t.Fatalf("Open: %v, %v", r, err)
+	}
+	for range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		st, err := ts.client.Call(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id := uint64(1); id <= 64; id++ {
+			if err := st.Send(get(id, "k")); err != nil {
+				break
+			}
+		}
+		// The first answer is back: the writer is sending when the client
+		// goes.
+		_, _ = st.Recv()
+		cancel()
+	}
+	if n := late.Load(); n > 0 {
+		t.Fatalf("%d calls started after their stream's Call had returned", n)
+	}
 }
