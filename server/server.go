@@ -377,9 +377,8 @@ func (s *Server) Stop() {
 			t.Stop()
 		case <-t.C:
 			s.log.Warn("graceful stop timed out; closing remaining RPCs", zap.Duration("stop_timeout", s.cfg.StopTimeout))
-			if s.stopGRPC() {
-				<-done
-			}
+			s.grpc.Stop()
+			<-done
 		}
 		if err := s.node.Shutdown(); err != nil {
 			s.log.Warn("raft shutdown", zap.Error(err))
@@ -389,32 +388,6 @@ func (s *Server) Stop() {
 		s.tls.close()
 		s.log.Info("waymaker server stopped")
 	})
-}
-
-// handlerGrace bounds how long Stop and Kill wait, once every RPC is
-// cancelled, for the handlers still running to return.
-const handlerGrace = 5 * time.Second
-
-// stopGRPC closes every connection, cancels every RPC and waits (up to
-// handlerGrace) until no handler runs (grpc.WaitForHandlers), so none
-// touches raft or a subsystem after Stop moves on to shutting them down.
-// A handler that ignores its context past the grace is logged and left;
-// it reports whether all had returned.
-func (s *Server) stopGRPC() bool {
-	stopped := make(chan struct{})
-	go func() {
-		s.grpc.Stop()
-		close(stopped)
-	}()
-	t := time.NewTimer(handlerGrace)
-	defer t.Stop()
-	select {
-	case <-stopped:
-		return true
-	case <-t.C:
-		s.log.Error("handlers still running after their RPCs were cancelled; shutting down under them", zap.Duration("waited", handlerGrace))
-		return false
-	}
 }
 
 // serverOptions come before Config.GRPCOptions, which may override them.
@@ -429,8 +402,6 @@ func serverOptions(cfg Config) []grpc.ServerOption {
 		// default policy (one ping per 5 minutes) answers that with GOAWAY
 		// too_many_pings and cuts the connection.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		// Stop returns once no handler runs (see stopGRPC).
-		grpc.WaitForHandlers(true),
 	}
 }
 
@@ -443,7 +414,7 @@ func (s *Server) Kill() {
 	s.stopOnce.Do(func() {
 		s.ops.stop()
 		close(s.stopping)
-		s.stopGRPC()
+		s.grpc.Stop()
 		if err := s.node.Shutdown(); err != nil {
 			s.log.Debug("raft shutdown after kill", zap.Error(err))
 		}

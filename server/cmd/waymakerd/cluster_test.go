@@ -24,6 +24,41 @@ type daemon struct {
 	args string
 	cmd  *exec.Cmd
 	addr string
+	log  syncBuffer // stderr of every start
+}
+
+// stopDaemon stops cmd as an operator would (SIGCONT, in case a test left
+// it stopped, then SIGTERM) and waits for it to exit. A daemon still
+// running after stopWait is a bug the test reports: it is sent SIGQUIT, so
+// that the Go runtime writes every goroutine's stack to log, and then
+// killed, and the test fails with the end of its log instead of hanging.
+func stopDaemon(t *testing.T, name string, cmd *exec.Cmd, log *syncBuffer) {
+	t.Helper()
+	const stopWait = time.Minute
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+		return
+	case <-time.After(stopWait):
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	out := log.String()
+	if len(out) > 64<<10 {
+		out = out[len(out)-64<<10:]
+	}
+	t.Errorf("waymakerd %s did not exit within %v of SIGTERM; the end of its log, with its goroutines:\n%s", name, stopWait, out)
 }
 
 func freeAddr(t *testing.T) string {
@@ -38,7 +73,7 @@ func freeAddr(t *testing.T) string {
 
 func (d *daemon) start(t *testing.T) {
 	t.Helper()
-	d.cmd = child(t, d.args, io.Discard, io.Discard)
+	d.cmd = child(t, d.args, io.Discard, &d.log)
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +132,9 @@ func startProcCluster(t *testing.T, name string) *procCluster {
 		}
 	})
 	t.Cleanup(func() {
-		for _, d := range c.nodes {
+		for i, d := range c.nodes {
 			if d.cmd != nil {
-				_ = d.cmd.Process.Signal(syscall.SIGTERM)
-				_ = d.cmd.Wait()
+				stopDaemon(t, fmt.Sprintf("n%d", i+1), d.cmd, c.logs[i])
 			}
 		}
 	})
@@ -173,11 +207,9 @@ func TestClusterOfProcesses(t *testing.T) {
 		d.start(t)
 	}
 	t.Cleanup(func() {
-		for _, d := range nodes {
+		for i, d := range nodes {
 			if d.cmd != nil {
-				_ = d.cmd.Process.Signal(syscall.SIGCONT)
-				_ = d.cmd.Process.Signal(syscall.SIGTERM)
-				_ = d.cmd.Wait()
+				stopDaemon(t, fmt.Sprintf("n%d", i+1), d.cmd, &d.log)
 			}
 		}
 	})
