@@ -40,6 +40,14 @@
 // listener only. --log-format console writes readable lines instead of JSON;
 // at --log-level debug every request's method and code is logged.
 //
+// Raft snapshots the state and trims its log after --snapshot-threshold
+// entries or --snapshot-threshold-bytes of them, whichever comes first, and
+// keeps --trailing-logs entries (at most; --trailing-bytes sizes them by
+// bytes) for followers a little behind. The defaults suit most loads; on a
+// data dir expect two snapshots (about 76 MiB each per million 64-byte
+// stream messages) plus the log between them (docs/DESIGN.md, "Retention
+// by bytes").
+//
 // At the info level a start logs, one line each, the data dir (fresh, or
 // restoring), the listen address, the replay (when there is one) and the
 // leader; raft's own lines are at debug.
@@ -52,12 +60,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -102,6 +112,11 @@ type options struct {
 	startTimeout                               time.Duration
 	staleReads                                 bool
 
+	// Snapshot and log retention; zero keeps the server's defaults.
+	snapshotThreshold, trailingLogs       uint64
+	snapshotInterval                      time.Duration
+	snapshotThresholdBytes, trailingBytes int64
+
 	// TLS (server/tls.go): the client port's and the raft port's files.
 	tlsCert, tlsKey, clientCA, peerCert, peerKey, peerCA string
 	// Authentication and permissions.
@@ -128,6 +143,11 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs.DurationVar(&o.election, "election-timeout", 0, "raft election timeout (cluster mode); 0: 250ms")
 	fs.DurationVar(&o.leaderLease, "leader-lease-timeout", 0, "how long a raft leader stays leader without hearing from a quorum (cluster mode), at most\n--heartbeat-timeout; 0: 200ms, or the heartbeat timeout when shorter")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 0, "how long a start waits for a leader and, in a cluster, to catch up with it and announce itself\n(not restoring the snapshot or replaying the local log, which take what the data needs); 0: 10s")
+	snapshotThreshold := fs.String("snapshot-threshold", "", "raft snapshots the state and trims the log after this many log `entries` since the last snapshot;\n0 or unset: 8192")
+	snapshotThresholdBytes := fs.String("snapshot-threshold-bytes", "", "raft also snapshots once the log entries since the last snapshot hold this `size`, whatever their\ncount (object chunks are up to 1 MiB each): bytes, or with KiB, MiB or GiB (256MiB); off: by count only;\n0 or unset: 1GiB")
+	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", 0, "how often raft checks --snapshot-threshold (at a random moment between once and twice this);\nat least 5ms; 0: 2m")
+	trailingLogs := fs.String("trailing-logs", "", "the most log `entries` a snapshot keeps, so that a follower a little behind catches up from the log\ninstead of installing the snapshot (--trailing-bytes sizes them by bytes within it); 0 or unset: 10240")
+	trailingBytes := fs.String("trailing-bytes", "", "a snapshot keeps the latest log entries holding about this `size` (at least 64 entries, at most\n--trailing-logs): bytes, or with KiB, MiB or GiB; off: --trailing-logs alone; 0 or unset: 256MiB")
 	fs.BoolVar(&o.staleReads, "stale-reads", false, "answer reads from this node's local state by default, without confirming it is current")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate of the client port: serve TLS only (1.2 at least), refusing plaintext; with --tls-key.\nReloaded when the file changes or on SIGHUP")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -167,12 +187,33 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"--leader-lease-timeout", o.leaderLease}, {"--start-timeout", o.startTimeout}} {
+	}{{"--leader-lease-timeout", o.leaderLease}, {"--start-timeout", o.startTimeout}, {"--snapshot-interval", o.snapshotInterval}} {
 		if d.v < 0 {
 			return o, fmt.Errorf("%s %v: must not be negative", d.flag, d.v)
 		}
 	}
+	if o.snapshotInterval != 0 && o.snapshotInterval < 5*time.Millisecond {
+		return o, fmt.Errorf("--snapshot-interval %v: must be at least 5ms (raft's minimum), or 0 for the default", o.snapshotInterval)
+	}
 	var err error
+	for _, c := range []struct {
+		flag string
+		s    string
+		v    *uint64
+	}{{"--snapshot-threshold", *snapshotThreshold, &o.snapshotThreshold}, {"--trailing-logs", *trailingLogs, &o.trailingLogs}} {
+		if *c.v, err = parseCount(c.s); err != nil {
+			return o, fmt.Errorf("%s %q: %w", c.flag, c.s, err)
+		}
+	}
+	for _, b := range []struct {
+		flag string
+		s    string
+		v    *int64
+	}{{"--snapshot-threshold-bytes", *snapshotThresholdBytes, &o.snapshotThresholdBytes}, {"--trailing-bytes", *trailingBytes, &o.trailingBytes}} {
+		if *b.v, err = parseSize(b.s); err != nil {
+			return o, fmt.Errorf("%s %q: %w", b.flag, b.s, err)
+		}
+	}
 	if o.level, err = zap.ParseAtomicLevel(*logLevel); err != nil {
 		return o, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
@@ -255,14 +296,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	if advertise == "" && o.raftListen != "" {
 		advertise = lis.Addr().String()
 	}
-	srv, err := server.Open(server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log,
-		MetricsListen: o.metricsListen, Pprof: o.pprof,
-		RaftListen: o.raftListen, RaftAdvertise: o.raftAdvertise, Advertise: advertise,
-		Bootstrap: o.bootstrap, Join: o.join, HeartbeatTimeout: o.heartbeat, ElectionTimeout: o.election,
-		LeaderLeaseTimeout: o.leaderLease, StartTimeout: o.startTimeout,
-		StaleReads:  o.staleReads,
-		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, ClientCAFile: o.clientCA,
-		PeerTLSCertFile: o.peerCert, PeerTLSKeyFile: o.peerKey, PeerCAFile: o.peerCA, Auth: o.auth})
+	srv, err := server.Open(o.config(log, advertise))
 	if err != nil {
 		return openError(err, o.dataDir)
 	}
@@ -330,6 +364,64 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		}
 		return err
 	}
+}
+
+// config is the server's configuration from the flags, with the logger
+// and the client address to advertise.
+func (o options) config(log *zap.Logger, advertise string) server.Config {
+	return server.Config{DataDir: o.dataDir, NodeID: o.nodeID, Logger: log,
+		MetricsListen: o.metricsListen, Pprof: o.pprof,
+		RaftListen: o.raftListen, RaftAdvertise: o.raftAdvertise, Advertise: advertise,
+		Bootstrap: o.bootstrap, Join: o.join, HeartbeatTimeout: o.heartbeat, ElectionTimeout: o.election,
+		LeaderLeaseTimeout: o.leaderLease, StartTimeout: o.startTimeout,
+		StaleReads:        o.staleReads,
+		SnapshotThreshold: o.snapshotThreshold, SnapshotInterval: o.snapshotInterval, TrailingLogs: o.trailingLogs,
+		SnapshotThresholdBytes: o.snapshotThresholdBytes, TrailingBytes: o.trailingBytes,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, ClientCAFile: o.clientCA,
+		PeerTLSCertFile: o.peerCert, PeerTLSKeyFile: o.peerKey, PeerCAFile: o.peerCA, Auth: o.auth}
+}
+
+// parseCount reads a count flag: empty is 0, the server's default.
+func parseCount(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, errors.New("want a count of log entries, 0 or more (0: the default)")
+	}
+	return n, nil
+}
+
+// sizeUnits are the suffixes parseSize takes, as tools/cmd/objmem's -size
+// does.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// parseSize reads a byte-size flag: a count of bytes, or of KiB, MiB or
+// GiB. Empty is 0, the server's default; "off" is -1, which turns the
+// setting off (server.Config: negative).
+func parseSize(s string) (int64, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	num, mult := s, int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSuffix(num, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a size: bytes, or a count of KiB, MiB or GiB (256MiB), 0 for the default, or off")
+	}
+	return n * mult, nil
 }
 
 // openError names the cause of a failed Open in the daemon's terms. bolt
