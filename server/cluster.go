@@ -488,6 +488,24 @@ func (rt *router) notLeaderReply(fullMethod string) (proto.Message, bool) {
 	return out, true
 }
 
+// errStreamNotLeader refuses a forwarded stream on a node that does not
+// lead (it lost its role while the call travelled), as notLeaderReply does
+// a unary call: its handler never runs against state that is behind. A
+// stream's messages carry no Result, so the refusal is Unavailable (its
+// outcome is known: nothing ran) naming the leader's client address; the
+// forwarding node passes it on and the SDK rebinds the stream.
+func (rt *router) errStreamNotLeader() error {
+	if rt.s.node.IsLeader() {
+		return nil
+	}
+	id, addr := rt.s.node.Leader()
+	hint := "no leader is known"
+	if id != "" {
+		hint = fmt.Sprintf("the leader is %s at %q", id, addr)
+	}
+	return status.Errorf(codes.Unavailable, "waymaker: not_leader: this node no longer leads (%s); the forwarded stream did not start", hint)
+}
+
 func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	ctx := ss.Context()
 	switch rt.routes[info.FullMethod] {
@@ -498,6 +516,9 @@ func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 	}
 	if forwarded(ctx) {
 		rt.awaitEstablished(ctx)
+		if err := rt.errStreamNotLeader(); err != nil {
+			return err
+		}
 		return next(srv, ss)
 	}
 	conn, id, err := rt.leaderID(ctx)
