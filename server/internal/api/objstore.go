@@ -410,7 +410,7 @@ func (s *ObjectStoreService) Get(req *objstorepb.ObjectStoreServiceGetRequest, s
 			buf, err := objstore.ReadChunk(rd, ver, k)
 			if err != nil {
 				s.d.Logger.Error("object store: corrupt object data", zap.String("store", req.GetStore()), zap.Error(err))
-				return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: result.Failf(result.CodeInternal, "%v", err)})
+				return stream.Send(&objstorepb.ObjectStoreServiceGetResponse{Result: result.Failf(result.CodeInternal, "store %q: %v", req.GetStore(), err)})
 			}
 			buf = buf[off-k*chunk : min(int64(len(buf)), end-k*chunk)]
 			msg.Chunk = &objstorepb.ObjectChunk{Offset: off, Data: buf}

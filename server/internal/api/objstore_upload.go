@@ -18,19 +18,22 @@ const DefaultPutInflightBytes = 8 << 20
 // byteBudget is a counting semaphore of bytes.
 type byteBudget struct {
 	mu   sync.Mutex
-	free int64
+	size int64
+	free int64 // below 0 while a request larger than size holds it
 	wake chan struct{}
 }
 
 func newByteBudget(n int64) *byteBudget {
-	return &byteBudget{free: n, wake: make(chan struct{})}
+	return &byteBudget{size: n, free: n, wake: make(chan struct{})}
 }
 
-// acquire takes n bytes, waiting until they are free or ctx ends.
+// acquire takes n bytes, waiting until they are free or ctx ends. A request
+// larger than the whole budget, which would never fit, waits until nothing
+// else holds any of it and then proceeds alone.
 func (b *byteBudget) acquire(ctx context.Context, n int64) error {
 	for {
 		b.mu.Lock()
-		if b.free >= n {
+		if b.free >= n || b.free == b.size {
 			b.free -= n
 			b.mu.Unlock()
 			return nil
