@@ -11,8 +11,8 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
-	"git.awesomike.com/pub/waymaker-client/go/stream"
 	"git.awesomike.com/pub/waymaker-client/go/server/waymakertest"
+	"git.awesomike.com/pub/waymaker-client/go/stream"
 )
 
 // A leader-routed stream that reaches a follower already forwarded (as
