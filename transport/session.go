@@ -234,8 +234,10 @@ func (p *sessionPool) invoke(ctx context.Context, method string, req, reply any)
 }
 
 // couldNotServe reports whether an answer says its server could not serve
-// the call and another node might: Unavailable (the server's hold for a
-// leader or for its read index ran out), or not_leader with no hint.
+// the call and another node might: a gRPC Unavailable (its routing found no
+// leader within the hold), a reply whose Result is "unavailable" (a
+// handler's read barrier found no leader, or did not catch up to the
+// leader's read index, within the hold), or not_leader with no hint.
 func couldNotServe(out proto.Message, err error) bool {
 	if err != nil {
 		return status.Code(err) == codes.Unavailable
@@ -244,8 +246,14 @@ func couldNotServe(out proto.Message, err error) bool {
 	if !ok {
 		return false
 	}
-	res := r.GetResult()
-	return res != nil && res.GetResultCode() == CodeNotLeader && res.GetLeaderHint() == ""
+	switch res := r.GetResult(); {
+	case res == nil:
+		return false
+	case res.GetResultCode() == CodeUnavailable:
+		return true
+	default:
+		return res.GetResultCode() == CodeNotLeader && res.GetLeaderHint() == ""
+	}
 }
 
 // envelopeMetadata converts a call's outgoing metadata; ok is false for

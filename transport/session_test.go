@@ -28,6 +28,9 @@ import (
 const (
 	echoMethod  = "/waymaker.v1.Test/Echo"
 	blockMethod = "/waymaker.v1.Test/Block"
+	// echoResultMethod answers as a waymaker reply does, with its Result
+	// in a field (the message of SessionService/Open serves as one).
+	echoResultMethod = "/waymaker.v1.Test/EchoResult"
 )
 
 // fakeSessions is a session server written for these tests (the real one
@@ -38,7 +41,7 @@ type fakeSessions struct {
 	window int
 
 	opens     atomic.Int32
-	refuse    atomic.Bool // Echo answers Unavailable, as a node with no leader does
+	refuse    atomic.Bool // Echo answers Unavailable, as a node with no leader does; EchoResult a Result "unavailable", as its read barrier does
 	envelopes atomic.Int32
 	unary     atomic.Int32
 	blocked   chan string // each Block's request, as it starts waiting
@@ -152,13 +155,18 @@ func (f *fakeSessions) cut() {
 	}
 }
 
-func (f *fakeSessions) handle(ctx context.Context, method string, in *wrapperspb.StringValue) (*commonpb.Result, error) {
+func (f *fakeSessions) handle(ctx context.Context, method string, in *wrapperspb.StringValue) (proto.Message, error) {
 	switch method {
 	case echoMethod:
 		if f.refuse.Load() {
 			return nil, status.Error(codes.Unavailable, "test: no leader to serve this call")
 		}
 		return &commonpb.Result{Success: true, Message: in.GetValue()}, nil
+	case echoResultMethod:
+		if f.refuse.Load() {
+			return &sessionpb.SessionServiceOpenResponse{Result: &commonpb.Result{ResultCode: CodeUnavailable, Message: "test: this node did not catch up to the leader's read index"}}, nil
+		}
+		return &sessionpb.SessionServiceOpenResponse{Result: &commonpb.Result{Success: true, Message: in.GetValue()}}, nil
 	case blockMethod:
 		f.blocked <- in.GetValue()
 		<-ctx.Done()
@@ -174,6 +182,7 @@ var testDesc = grpc.ServiceDesc{
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
 		{MethodName: "Echo", Handler: unaryTest(echoMethod)},
+		{MethodName: "EchoResult", Handler: unaryTest(echoResultMethod)},
 		{MethodName: "Block", Handler: unaryTest(blockMethod)},
 	},
 }
@@ -508,58 +517,70 @@ func TestSessionLargeRequestGoesUnary(t *testing.T) {
 	}
 }
 
-// TestSessionRetryLeavesNodeThatCannotServe: a node that answers
-// Unavailable on a session stream (a follower cut off from its leader) is
-// passed over, so the retries of an idempotent call reach another node
-// instead of the same stream again and again until the deadline.
+// TestSessionRetryLeavesNodeThatCannotServe: a node that cannot serve a
+// call on a session stream (a follower cut off from its leader) is passed
+// over, so the retries of an idempotent call reach another node instead of
+// the same stream again and again until the deadline. The server says so
+// in either of two shapes: a gRPC Unavailable (its routing found no
+// leader), or a reply whose Result is "unavailable" (a handler's read
+// barrier gave up).
 func TestSessionRetryLeavesNodeThatCannotServe(t *testing.T) {
-	fs := []*fakeSessions{newFakeSessions(8), newFakeSessions(8)}
-	addrs := []string{serveSessions(t, fs[0], true), serveSessions(t, fs[1], true)}
-	c, err := Dial(context.Background(), addrs, WithBackoff(Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	p := c.sessions(c.cc)
-	eventually(t, "every session slot holds an open stream", func() bool {
-		_, _ = echo(context.Background(), c, "warm")
-		for _, s := range p.slots {
-			if s.st.Load() == nil {
-				return false
+	for _, method := range []string{echoMethod, echoResultMethod} {
+		t.Run(strings.TrimPrefix(method, "/waymaker.v1.Test/"), func(t *testing.T) {
+			fs := []*fakeSessions{newFakeSessions(8), newFakeSessions(8)}
+			addrs := []string{serveSessions(t, fs[0], true), serveSessions(t, fs[1], true)}
+			c, err := Dial(context.Background(), addrs, WithBackoff(Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return true
-	})
-	// The node holding the most streams stops serving.
-	streams := func(f *fakeSessions) int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.streams)
-	}
-	bad, good := fs[0], fs[1]
-	if streams(good) > streams(bad) {
-		bad, good = good, bad
-	}
-	bad.refuse.Store(true)
-	bad.envelopes.Store(0)
-	start := time.Now()
-	const calls = 60
-	for i := range calls {
-		want := fmt.Sprint(i)
-		got, err := Call(context.Background(), c, Idempotent, func(ctx context.Context) (doResp, error) {
-			r := new(commonpb.Result)
-			err := c.Invoke(ctx, echoMethod, wrapperspb.String(want), r)
-			return doResp{r}, err
+			t.Cleanup(func() { _ = c.Close() })
+			p := c.sessions(c.cc)
+			eventually(t, "every session slot holds an open stream", func() bool {
+				_, _ = echo(context.Background(), c, "warm")
+				for _, s := range p.slots {
+					if s.st.Load() == nil {
+						return false
+					}
+				}
+				return true
+			})
+			// The node holding the most streams stops serving.
+			streams := func(f *fakeSessions) int {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				return len(f.streams)
+			}
+			bad, good := fs[0], fs[1]
+			if streams(good) > streams(bad) {
+				bad, good = good, bad
+			}
+			bad.refuse.Store(true)
+			bad.envelopes.Store(0)
+			start := time.Now()
+			const calls = 60
+			for i := range calls {
+				want := fmt.Sprint(i)
+				got, err := Call(context.Background(), c, Idempotent, func(ctx context.Context) (doResp, error) {
+					if method == echoResultMethod {
+						r := new(sessionpb.SessionServiceOpenResponse)
+						err := c.Invoke(ctx, method, wrapperspb.String(want), r)
+						return doResp{r.GetResult()}, err
+					}
+					r := new(commonpb.Result)
+					err := c.Invoke(ctx, method, wrapperspb.String(want), r)
+					return doResp{r}, err
+				})
+				if err != nil || got.r.GetMessage() != want {
+					t.Fatalf("call %d: %q, %v", i, got.r.GetMessage(), err)
+				}
+			}
+			// Each stream on the refusing node may be tried once per pass-over
+			// period; without the pass-over, a third or more of the calls would
+			// go to it first.
+			periods := 1 + int(time.Since(start)/sessionPassOver)
+			if n, max := int(bad.envelopes.Load()), len(p.slots)*periods; n > max {
+				t.Errorf("the refusing node got %d of %d calls as envelopes, want at most %d (a retry went back to it)", n, calls, max)
+			}
 		})
-		if err != nil || got.r.GetMessage() != want {
-			t.Fatalf("call %d: %q, %v", i, got.r.GetMessage(), err)
-		}
-	}
-	// Each stream on the refusing node may be tried once per pass-over
-	// period; without the pass-over, a third or more of the calls would
-	// go to it first.
-	periods := 1 + int(time.Since(start)/sessionPassOver)
-	if n, max := int(bad.envelopes.Load()), len(p.slots)*periods; n > max {
-		t.Errorf("the refusing node got %d of %d calls as envelopes, want at most %d (a retry went back to it)", n, calls, max)
 	}
 }
