@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -84,39 +85,14 @@ func TestClusterJoinInstallsEveryObjectKeyAndMessage(t *testing.T) {
 	wg.Wait()
 	t.Logf("objects loaded in %v", time.Since(phase))
 	phase = time.Now()
-	var next atomic.Int64
-	errs := make(chan error, 32)
-	for range 32 {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(keys) {
-					return
-				}
-				if _, err := b.Put(ctx, fmt.Sprintf("k%05d", i), []byte(strconv.FormatInt(i, 10))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
+	forEachInParallel(t, 32, keys, func(i int) error {
+		_, err := b.Put(ctx, fmt.Sprintf("k%05d", i), []byte(strconv.Itoa(i)))
+		return err
+	})
 	t.Logf("keys loaded in %v", time.Since(phase))
 	phase = time.Now()
 	payload := func(i int) []byte { return []byte("m" + strconv.Itoa(i)) }
-	for i := 0; i < msgs; i += 1000 {
-		batch := make([]stream.Message, 1000)
-		for j := range batch {
-			batch[j] = stream.Message{Subject: sname, Data: payload(i + j)}
-		}
-		if _, err := st.PublishBatch(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishInThousands(t, ctx, st, sname, msgs, payload)
 	rev, err := b.Put(ctx, "last", []byte("last"))
 	if err != nil {
 		t.Fatal(err)
@@ -185,18 +161,34 @@ func TestClusterJoinInstallsEveryObjectKeyAndMessage(t *testing.T) {
 	}
 	// Stale reads: the linearizable read above showed the node current.
 	sctx := transport.StaleRead(ctx)
-	next.Store(0)
-	errs = make(chan error, 16)
-	for range 16 {
+	forEachInParallel(t, 16, msgs, func(i int) error {
+		m, err := js.GetMsg(sctx, uint64(i+1))
+		if err != nil || !bytes.Equal(m.Payload, payload(i)) {
+			return fmt.Errorf("new node: message %d: %v, %v", i+1, m, err)
+		}
+		return nil
+	})
+	t.Logf("every object, key and message read back through the new node in %v", time.Since(phase))
+}
+
+// forEachInParallel calls do(i) once for every i below n, from workers
+// goroutines that each take the next i not yet taken, and returns when all
+// have ended. A goroutine stops at its first error; the first error sent
+// fails t.
+func forEachInParallel(t *testing.T, workers, n int, do func(i int) error) {
+	t.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= msgs {
+				if i >= n {
 					return
 				}
-				m, err := js.GetMsg(sctx, uint64(i+1))
-				if err != nil || !bytes.Equal(m.Payload, payload(i)) {
-					errs <- fmt.Errorf("new node: message %d: %v, %v", i+1, m, err)
+				if err := do(i); err != nil {
+					errs <- err
 					return
 				}
 			}
@@ -207,5 +199,19 @@ func TestClusterJoinInstallsEveryObjectKeyAndMessage(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("every object, key and message read back through the new node in %v", time.Since(phase))
+}
+
+// publishInThousands publishes messages 0 to msgs-1 (a multiple of 1000)
+// on subject of st, payload(i) the i-th's data, in batches of 1000.
+func publishInThousands(t *testing.T, ctx context.Context, st *stream.Stream, subject string, msgs int, payload func(i int) []byte) {
+	t.Helper()
+	for i := 0; i < msgs; i += 1000 {
+		batch := make([]stream.Message, 1000)
+		for j := range batch {
+			batch[j] = stream.Message{Subject: subject, Data: payload(i + j)}
+		}
+		if _, err := st.PublishBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

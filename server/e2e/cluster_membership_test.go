@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,29 +63,13 @@ func TestClusterJoinCatchesUpBySnapshot(t *testing.T) {
 	}
 	const workers = 64
 	loaded := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= keys {
-					return
-				}
-				k := fmt.Sprintf("k%06d", i)
-				if _, err := b.Put(ctx, k, []byte(k)); err != nil {
-					errs <- fmt.Errorf("put %s: %w", k, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
+	forEachInParallel(t, workers, int(keys), func(i int) error {
+		k := fmt.Sprintf("k%06d", i)
+		if _, err := b.Put(ctx, k, []byte(k)); err != nil {
+			return fmt.Errorf("put %s: %w", k, err)
+		}
+		return nil
+	})
 	load := time.Since(loaded)
 	lastKey := fmt.Sprintf("k%06d", keys-1)
 	rev, err := b.Put(ctx, lastKey, []byte("last"))

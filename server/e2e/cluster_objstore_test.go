@@ -289,37 +289,16 @@ func TestClusterJoinInstallsObjectsKVAndStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for w := range 16 {
-		wg.Go(func() {
-			for i := w; i < keys; i += 16 {
-				if _, err := b.Put(ctx, "k"+strconv.Itoa(i), []byte(strconv.Itoa(i))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
+	forEachInParallel(t, 16, keys, func(i int) error {
+		_, err := b.Put(ctx, "k"+strconv.Itoa(i), []byte(strconv.Itoa(i)))
+		return err
+	})
 	sname := name(t)
 	st, err := cl.Streams().Create(ctx, stream.Config{Name: sname, Subjects: []string{sname}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < msgs; i += 1000 {
-		batch := make([]stream.Message, 1000)
-		for j := range batch {
-			batch[j] = stream.Message{Subject: sname, Data: []byte(strconv.Itoa(i + j))}
-		}
-		if _, err := st.PublishBatch(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishInThousands(t, ctx, st, sname, msgs, func(i int) []byte { return []byte(strconv.Itoa(i)) })
 
 	start := time.Now()
 	j := c.Join()

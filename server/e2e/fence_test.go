@@ -406,21 +406,9 @@ func TestFencedCachePolicy(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)
 	w := newFenceWorld(t, c)
-	key := name(t)
-	a, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.AcquireLock(ctx, key, waymaker.LockConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = b.Unlock(context.Background()) }()
+	stale, b := staleAndCurrent(t, ctx, c, name(t))
 	p := waymaker.CachePolicy{Bucket: w.bucket.Name(), MaxEntries: 3}
-	_, err = c.Cache().AttachPolicy(ctx, p, cache.WithFence(a.Fence()))
+	_, err := c.Cache().AttachPolicy(ctx, p, cache.WithFence(stale))
 	wantFenced(t, "attach with a stale token", err, b.FenceToken())
 	if _, err := c.Cache().Policy(ctx, w.bucket.Name()); !errors.Is(err, waymaker.ErrNotFound) {
 		t.Fatalf("a refused attach attached: %v", err)
@@ -428,7 +416,7 @@ func TestFencedCachePolicy(t *testing.T) {
 	if _, err := c.Cache().AttachPolicy(ctx, p, cache.WithFence(b.Fence())); err != nil {
 		t.Fatal(err)
 	}
-	err = c.Cache().DetachPolicy(ctx, w.bucket.Name(), cache.WithFence(a.Fence()))
+	err = c.Cache().DetachPolicy(ctx, w.bucket.Name(), cache.WithFence(stale))
 	wantFenced(t, "detach with a stale token", err, b.FenceToken())
 	if err := c.Cache().DetachPolicy(ctx, w.bucket.Name(), cache.WithFence(b.Fence())); err != nil {
 		t.Fatal(err)

@@ -100,6 +100,46 @@ func waitHeld(t *testing.T, srv *waymakertest.Server, what string, ok func(event
 	}
 }
 
+// writeSampling runs workers goroutines that between them call write(i)
+// once for every i below n (goroutine g the i that are g modulo workers),
+// and samples what srv holds every 20ms until they have all ended. It
+// returns the most events and the most bytes a sample saw. A goroutine
+// stops at its first error; once all have ended, an error fails t, the
+// message beginning with what.
+func writeSampling(t *testing.T, srv *waymakertest.Server, what string, workers, n int, write func(i int) error) (maxEvents, maxBytes int64) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += workers {
+				if err := write(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	ended := make(chan struct{})
+	go func() { wg.Wait(); close(ended) }()
+	for sampling := true; sampling; {
+		select {
+		case <-ended:
+			sampling = false
+		case <-time.After(20 * time.Millisecond):
+		}
+		e, by := held(t, srv)
+		maxEvents, maxBytes = max(maxEvents, e), max(maxBytes, by)
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return maxEvents, maxBytes
+}
+
 // A KV watcher whose reader stops while writers go on: the server holds at
 // most one bounded batch for it (Limits.SubscriptionBuffer and
 // SubscriptionBufferBytes) however much is written, the writers finish,
@@ -150,37 +190,11 @@ func TestKVWatchSlowReaderHoldsOneBatch(t *testing.T) {
 		liveDone <- nil
 	}()
 	val := func(rev uint64) string { return fmt.Sprintf("%0200d", rev) } // ~200 bytes, checkable
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < puts; i += writers {
-				// The value names its put; the revision is checked below.
-				if _, err := b.Put(ctx, fmt.Sprintf("k.%d", i%keys), []byte(val(uint64(i)))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	var maxEvents, maxBytes int64
-	writesDone := make(chan struct{})
-	go func() { wg.Wait(); close(writesDone) }()
-	for sampling := true; sampling; {
-		select {
-		case <-writesDone:
-			sampling = false
-		case <-time.After(20 * time.Millisecond):
-		}
-		e, by := held(t, srv)
-		maxEvents, maxBytes = max(maxEvents, e), max(maxBytes, by)
-	}
-	close(errs)
-	for err := range errs {
-		t.Fatalf("a writer: %v", err)
-	}
+	maxEvents, maxBytes := writeSampling(t, srv, "a writer", writers, puts, func(i int) error {
+		// The value names its put; the revision is checked below.
+		_, err := b.Put(ctx, fmt.Sprintf("k.%d", i%keys), []byte(val(uint64(i))))
+		return err
+	})
 	if err := <-liveDone; err != nil {
 		t.Fatal(err)
 	}
@@ -274,36 +288,10 @@ func TestConsumerSlowReaderHoldsOneBatch(t *testing.T) {
 	}
 	liveDone := make(chan error, 1)
 	go func() { liveDone <- readAll(live, nil) }()
-	var wg sync.WaitGroup
-	errs := make(chan error, publishers)
-	for g := range publishers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < msgs; i += publishers {
-				if _, err := s.Publish(ctx, stream+".m", []byte(fmt.Sprintf("%0200d", i))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	var maxEvents, maxBytes int64
-	published := make(chan struct{})
-	go func() { wg.Wait(); close(published) }()
-	for sampling := true; sampling; {
-		select {
-		case <-published:
-			sampling = false
-		case <-time.After(20 * time.Millisecond):
-		}
-		e, by := held(t, srv)
-		maxEvents, maxBytes = max(maxEvents, e), max(maxBytes, by)
-	}
-	close(errs)
-	for err := range errs {
-		t.Fatalf("a publisher: %v", err)
-	}
+	maxEvents, maxBytes := writeSampling(t, srv, "a publisher", publishers, msgs, func(i int) error {
+		_, err := s.Publish(ctx, stream+".m", []byte(fmt.Sprintf("%0200d", i)))
+		return err
+	})
 	if err := <-liveDone; err != nil {
 		t.Fatalf("the live consumer: %v", err)
 	}

@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -30,7 +27,7 @@ func TestRunReloadsTheTokensFile(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	tokens, boot := filepath.Join(dir, "tokens"), filepath.Join(dir, "boot.json")
+	tokens := filepath.Join(dir, "tokens")
 	replace := func(content []byte) { // write and rename, as the docs ask
 		tmp := tokens + ".new"
 		if err := os.WriteFile(tmp, content, 0o600); err != nil {
@@ -41,28 +38,9 @@ func TestRunReloadsTheTokensFile(t *testing.T) {
 		}
 	}
 	replace(line("root", "old-token-abcdef"))
-	if err := os.WriteFile(boot, []byte(`{"roles": {"admin": ["*:*:admin"]}, "users": {"root": ["admin"]}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--auth-tokens", tokens, "--auth-bootstrap", boot}, io.Discard, io.Discard, ready)
-	}()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
-	waitServing(t, addr)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	kc := kvpb.NewKVServiceClient(conn)
+	kc, done := runWithAuth(t, ctx, tokens)
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
 	defer ccancel()
 	code := func(tok string) codes.Code {

@@ -61,15 +61,38 @@ func TestRunWithAuth(t *testing.T) {
 	if err := hashToken([]string{"--user", "root"}, strings.NewReader("root-token-abcdef\n"), &line); err != nil {
 		t.Fatal(err)
 	}
-	tokens, boot := filepath.Join(dir, "tokens"), filepath.Join(dir, "boot.json")
+	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, line.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(boot, []byte(`{"roles": {"admin": ["*:*:admin"]}, "users": {"root": ["admin"]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	kc, done := runWithAuth(t, ctx, tokens)
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	if _, err := kc.ListBuckets(cctx, &kvpb.KVServiceListBucketsRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without a token: %v", err)
+	}
+	resp, err := kc.ListBuckets(metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer root-token-abcdef"), &kvpb.KVServiceListBucketsRequest{})
+	if err != nil || !resp.GetResult().GetSuccess() {
+		t.Fatalf("with the admin's token: %v %v", resp, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runWithAuth starts run with auth on, until ctx ends: the tokens file
+// tokens, and a bootstrap file (written here) that makes the user root an
+// admin. It returns, once the server serves, a KV client of it and the
+// channel run's result comes on.
+func runWithAuth(t *testing.T, ctx context.Context, tokens string) (kvpb.KVServiceClient, <-chan error) {
+	t.Helper()
+	boot := filepath.Join(t.TempDir(), "boot.json")
+	if err := os.WriteFile(boot, []byte(`{"roles": {"admin": ["*:*:admin"]}, "users": {"root": ["admin"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ready, done := make(chan string, 1), make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--auth-tokens", tokens, "--auth-bootstrap", boot}, io.Discard, io.Discard, ready)
@@ -85,21 +108,8 @@ func TestRunWithAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	kc := kvpb.NewKVServiceClient(conn)
-	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-	defer ccancel()
-	if _, err := kc.ListBuckets(cctx, &kvpb.KVServiceListBucketsRequest{}); status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("without a token: %v", err)
-	}
-	resp, err := kc.ListBuckets(metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer root-token-abcdef"), &kvpb.KVServiceListBucketsRequest{})
-	if err != nil || !resp.GetResult().GetSuccess() {
-		t.Fatalf("with the admin's token: %v %v", resp, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { conn.Close() })
+	return kvpb.NewKVServiceClient(conn), done
 }
 
 func TestRunRejectsBadAuthFiles(t *testing.T) {

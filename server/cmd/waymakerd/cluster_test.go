@@ -103,12 +103,13 @@ type procCluster struct {
 	logs  []*syncBuffer
 }
 
-// startProcCluster starts the three nodes and waits until each is
-// SERVING. name names the log files of a failed test
-// (waymakerd-<name>-n1.log in the temp dir).
-func startProcCluster(t *testing.T, name string) *procCluster {
+// clusterDaemons are the three nodes, n1 to n3, of one cluster, not yet
+// started: each with free client and raft addresses and its own data dir,
+// all three bootstrapping the same membership; timing (raft timeout flags)
+// ends each one's arguments.
+func clusterDaemons(t *testing.T, timing string) []*daemon {
 	t.Helper()
-	c := &procCluster{t: t}
+	var nodes []*daemon
 	var peers []string
 	raft := make([]string, 3)
 	for i := range 3 {
@@ -117,9 +118,20 @@ func startProcCluster(t *testing.T, name string) *procCluster {
 	}
 	for i := range 3 {
 		d := &daemon{addr: freeAddr(t)}
-		d.args = fmt.Sprintf("--node-id n%d --listen %s --raft-listen %s --data-dir %s --bootstrap %s --heartbeat-timeout 1s --election-timeout 1s --leader-lease-timeout 1s --start-timeout 1m",
-			i+1, d.addr, raft[i], filepath.Join(t.TempDir(), "data"), strings.Join(peers, ","))
-		c.nodes = append(c.nodes, d)
+		d.args = fmt.Sprintf("--node-id n%d --listen %s --raft-listen %s --data-dir %s --bootstrap %s %s",
+			i+1, d.addr, raft[i], filepath.Join(t.TempDir(), "data"), strings.Join(peers, ","), timing)
+		nodes = append(nodes, d)
+	}
+	return nodes
+}
+
+// startProcCluster starts the three nodes and waits until each is
+// SERVING. name names the log files of a failed test
+// (waymakerd-<name>-n1.log in the temp dir).
+func startProcCluster(t *testing.T, name string) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t, nodes: clusterDaemons(t, "--heartbeat-timeout 1s --election-timeout 1s --leader-lease-timeout 1s --start-timeout 1m")}
+	for range c.nodes {
 		c.logs = append(c.logs, &syncBuffer{})
 	}
 	t.Cleanup(func() {
@@ -190,19 +202,7 @@ func (b *syncBuffer) String() string {
 // SIGCONT of the leader and of a follower, and a restart on the same data
 // dir: every acknowledged write is still there at the end.
 func TestClusterOfProcesses(t *testing.T) {
-	var nodes []*daemon
-	var peers []string
-	raft := make([]string, 3)
-	for i := range 3 {
-		raft[i] = freeAddr(t)
-		peers = append(peers, fmt.Sprintf("n%d=%s", i+1, raft[i]))
-	}
-	for i := range 3 {
-		d := &daemon{addr: freeAddr(t)}
-		d.args = fmt.Sprintf("--node-id n%d --listen %s --raft-listen %s --data-dir %s --bootstrap %s --heartbeat-timeout 150ms --election-timeout 150ms",
-			i+1, d.addr, raft[i], filepath.Join(t.TempDir(), "data"), strings.Join(peers, ","))
-		nodes = append(nodes, d)
-	}
+	nodes := clusterDaemons(t, "--heartbeat-timeout 150ms --election-timeout 150ms")
 	for _, d := range nodes {
 		d.start(t)
 	}

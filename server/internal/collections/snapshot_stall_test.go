@@ -1,27 +1,14 @@
 package collections
 
 import (
-	"io"
-	"os"
 	"strconv"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/snaptest"
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // BenchmarkSnapshotStall measures how long a snapshot stalls apply: a hash
 // store of WAYMAKER_STALL_KEYS keys (default 1,000) of WAYMAKER_STALL_FIELDS
@@ -34,7 +21,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 //
 //	cd server && go test -run '^$' -bench SnapshotStall -benchtime 1x ./internal/collections/
 func BenchmarkSnapshotStall(b *testing.B) {
-	keys, fields := envInt("WAYMAKER_STALL_KEYS", 1000), envInt("WAYMAKER_STALL_FIELDS", 1000)
+	keys, fields := snaptest.EnvInt("WAYMAKER_STALL_KEYS", 1000), snaptest.EnvInt("WAYMAKER_STALL_FIELDS", 1000)
 	m := New()
 	create(b, m, 1, hashCfg("h"))
 	value := make([]byte, 32)
@@ -46,49 +33,9 @@ func BenchmarkSnapshotStall(b *testing.B) {
 		apply[*pb.CollectionsServiceHSetResponse](b, m, OpHSet, 1, req)
 	}
 	b.ResetTimer()
-	for range b.N {
-		var cut, worst, write time.Duration
-		var size int64
-		done := make(chan error, 1)
-		writing := false
-		for i := 0; ; i++ {
-			start := time.Now()
-			if i == 1000 {
-				w, err := m.Snapshot()
-				if err != nil {
-					b.Fatal(err)
-				}
-				cut = time.Since(start)
-				writing = true
-				go func(w func(io.Writer) error) {
-					ws := time.Now()
-					cw := &countWriter{}
-					err := w(cw)
-					write, size = time.Since(ws), cw.n
-					done <- err
-				}(w)
-			}
-			apply[*pb.CollectionsServiceHSetResponse](b, m, OpHSet, 2, &pb.CollectionsServiceHSetRequest{Store: "h", Key: "k" + strconv.Itoa(i%keys), Fields: map[string][]byte{"w": value}})
-			worst = max(worst, time.Since(start))
-			if writing {
-				select {
-				case err := <-done:
-					if err != nil {
-						b.Fatal(err)
-					}
-					writing = false
-				default:
-				}
-				if !writing {
-					break
-				}
-			}
-		}
-		b.ReportMetric(float64(cut.Microseconds())/1000, "cut-ms")
-		b.ReportMetric(float64(worst.Microseconds())/1000, "max-apply-ms")
-		b.ReportMetric(write.Seconds(), "write-s")
-		b.ReportMetric(float64(size)/(1<<20), "snapshot-MiB")
-	}
+	snaptest.Stall(b, m.Snapshot, func(i int) {
+		apply[*pb.CollectionsServiceHSetResponse](b, m, OpHSet, 2, &pb.CollectionsServiceHSetRequest{Store: "h", Key: "k" + strconv.Itoa(i%keys), Fields: map[string][]byte{"w": value}})
+	})
 }
 
 // BenchmarkHSet is one HSET of one field into an existing key, the hash

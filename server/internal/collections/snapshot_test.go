@@ -3,15 +3,14 @@ package collections
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	pb "git.awesomike.com/pub/waymaker-client/go/genpb/collectionspb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/snaptest"
 )
 
 // busy fills a machine with hash keys (some fields with a TTL), sets and a
@@ -75,15 +74,6 @@ func churn(t testing.TB, m *Machine, keys int, at int64) {
 	m.Tick(at + 20_000) // the f0 fields with a TTL expire, messages come back
 }
 
-func writeAll(t testing.TB, w func(io.Writer) error) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := w(&b); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // A snapshot holds exactly the state at its cut: everything applied before
 // it, nothing applied after it, whether the writes land between the cut and
 // the writer or while the writer runs.
@@ -99,24 +89,7 @@ func TestSnapshotHoldsExactlyTheCut(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := snapshot(t, m) // a second cut of the same state, written at once
-			var got []byte
-			if concurrent {
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var b bytes.Buffer
-					if err := w(&b); err != nil {
-						t.Error(err)
-					}
-					got = b.Bytes()
-				}()
-				churn(t, m, keys, 40_000)
-				wg.Wait()
-			} else {
-				churn(t, m, keys, 40_000)
-				got = writeAll(t, w)
-			}
+			got := snaptest.WriteAround(t, w, concurrent, func() { churn(t, m, keys, 40_000) })
 			if after := snapshot(t, m); bytes.Equal(after, want) {
 				t.Fatal("the churn after the cut changed nothing; the test checks nothing")
 			}

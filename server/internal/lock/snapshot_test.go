@@ -7,9 +7,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/snaptest"
 )
 
 // busyTable is a table with held locks (exclusive and shared), queued
@@ -57,15 +58,6 @@ func churn(t *testing.T, sm *Machine, n int, at int64) {
 	sm.Rearm(at + 100_000)
 }
 
-func writeSnap(t *testing.T, w func(io.Writer) error) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := w(&b); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // A snapshot holds exactly the state at its cut: every change applied
 // before it, none applied after it, whether the writes land between the
 // cut and the writer or while the writer runs.
@@ -80,24 +72,7 @@ func TestSnapshotHoldsExactlyTheCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []byte
-			if concurrent {
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var b bytes.Buffer
-					if err := w(&b); err != nil {
-						t.Error(err)
-					}
-					got = b.Bytes()
-				}()
-				churn(t, sm, n, 1000)
-				wg.Wait()
-			} else {
-				churn(t, sm, n, 1000)
-				got = writeSnap(t, w)
-			}
+			got := snaptest.WriteAround(t, w, concurrent, func() { churn(t, sm, n, 1000) })
 			after := snapshotV2(t, sm.Table)
 			if bytes.Equal(after, want) {
 				t.Fatal("the churn after the cut changed nothing; the test checks nothing")
@@ -118,7 +93,7 @@ func TestSnapshotHoldsExactlyTheCut(t *testing.T) {
 func TestSnapshotRoundTripAndVersion2(t *testing.T) {
 	sm := busyTable(t, 200)
 	want := snapshotV2(t, sm.Table)
-	for name, data := range map[string][]byte{"v3": writeSnap(t, mustSnapshot(t, sm)), "v2": want} {
+	for name, data := range map[string][]byte{"v3": snaptest.Write(t, mustSnapshot(t, sm)), "v2": want} {
 		r := New()
 		if err := r.Restore(bytes.NewReader(data)); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -126,7 +101,7 @@ func TestSnapshotRoundTripAndVersion2(t *testing.T) {
 		if got := snapshotV2(t, r.Table); !bytes.Equal(got, want) {
 			t.Fatalf("%s: restored state differs", name)
 		}
-		if !bytes.Equal(writeSnap(t, mustSnapshot(t, r)), writeSnap(t, mustSnapshot(t, sm))) {
+		if !bytes.Equal(snaptest.Write(t, mustSnapshot(t, r)), snaptest.Write(t, mustSnapshot(t, sm))) {
 			t.Fatalf("%s: the restored table's snapshot differs from the original's", name)
 		}
 		// Both go on the same way: the next grant of a held key's waiter,
@@ -154,7 +129,7 @@ func mustSnapshot(t *testing.T, sm *Machine) func(io.Writer) error {
 // A cut-short or corrupted snapshot is an error naming what broke, never a
 // panic, and leaves the restoring table as it was.
 func TestSnapshotTruncatedOrCorruptIsAnError(t *testing.T) {
-	data := writeSnap(t, mustSnapshot(t, busyTable(t, 50)))
+	data := snaptest.Write(t, mustSnapshot(t, busyTable(t, 50)))
 	r := busyTable(t, 3)
 	before := snapshotV2(t, r.Table)
 	for cut := 1; cut < len(data); cut += 1 + cut/50 {
