@@ -27,10 +27,7 @@ import (
 // object store's handler (the router runs before the interceptors of
 // Config.GRPCOptions, so a follower that forwards a Put never records it)
 // and whether a follower forwarded it there.
-type putHandlers struct {
-	mu   sync.Mutex
-	puts []handledPut
-}
+type putHandlers struct{ record[handledPut] }
 
 type handledPut struct {
 	node      string
@@ -48,9 +45,7 @@ func (p *putHandlers) option() waymakertest.Option {
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 				if info.FullMethod == "/waymaker.v1.ObjectStoreService/Put" {
 					md, _ := metadata.FromIncomingContext(ss.Context())
-					p.mu.Lock()
-					p.puts = append(p.puts, handledPut{node: id, forwarded: len(md.Get(forwardedMD)) > 0})
-					p.mu.Unlock()
+					p.add(handledPut{node: id, forwarded: len(md.Get(forwardedMD)) > 0})
 				}
 				return h(srv, ss)
 			}))
@@ -62,18 +57,6 @@ func (p *putHandlers) option() waymakertest.Option {
 		// starves 150 ms timeouts into elections now and then.
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 	})
-}
-
-func (p *putHandlers) since(n int) []handledPut {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]handledPut(nil), p.puts[n:]...)
-}
-
-func (p *putHandlers) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.puts)
 }
 
 // blobDir lists the blob files in a node's data dir, name → size.

@@ -25,11 +25,34 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/stream"
 )
 
-// getServers records which node served each object Get stream.
-type getServers struct {
-	mu    sync.Mutex
-	nodes []string
+// record is what a test's interceptor saw, in order; safe for concurrent
+// use.
+type record[T any] struct {
+	mu   sync.Mutex
+	seen []T
 }
+
+func (r *record[T]) add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, v)
+}
+
+// since is what was seen after the first n.
+func (r *record[T]) since(n int) []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]T(nil), r.seen[n:]...)
+}
+
+func (r *record[T]) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+// getServers records which node served each object Get stream.
+type getServers struct{ record[string] }
 
 func (g *getServers) option() waymakertest.Option {
 	return waymakertest.WithConfig(func(cfg *server.Config) {
@@ -37,9 +60,7 @@ func (g *getServers) option() waymakertest.Option {
 		cfg.GRPCOptions = append(cfg.GRPCOptions, grpc.ChainStreamInterceptor(
 			func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 				if info.FullMethod == "/waymaker.v1.ObjectStoreService/Get" {
-					g.mu.Lock()
-					g.nodes = append(g.nodes, id)
-					g.mu.Unlock()
+					g.add(id)
 				}
 				return h(srv, ss)
 			}))
@@ -49,18 +70,6 @@ func (g *getServers) option() waymakertest.Option {
 		// starve 150 ms timeouts into elections now and then.
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 	})
-}
-
-func (g *getServers) since(n int) []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.nodes[n:]...)
-}
-
-func (g *getServers) count() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.nodes)
 }
 
 // blobFiles counts the blob files in a node's data dir.
