@@ -133,12 +133,17 @@ func forwardContext(ctx context.Context) context.Context {
 
 // errNoLeader answers a call that found no leader within hold.
 func (rt *router) errNoLeader(hold time.Duration) error {
+	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", hold, rt.leaderHint("the last known leader is %s at %q, which this node cannot reach"))
+}
+
+// leaderHint names the leader this node knows, with its client address,
+// in known's words (a format of the id and the address), or says none is.
+func (rt *router) leaderHint(known string) string {
 	id, addr := rt.s.node.Leader()
-	hint := "no leader is known"
-	if id != "" {
-		hint = fmt.Sprintf("the last known leader is %s at %q, which this node cannot reach", id, addr)
+	if id == "" {
+		return "no leader is known"
 	}
-	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", hold, hint)
+	return fmt.Sprintf(known, id, addr)
 }
 
 // leader waits, up to the hold time, until a leader is known that is
@@ -498,12 +503,7 @@ func (rt *router) errStreamNotLeader() error {
 	if rt.s.node.IsLeader() {
 		return nil
 	}
-	id, addr := rt.s.node.Leader()
-	hint := "no leader is known"
-	if id != "" {
-		hint = fmt.Sprintf("the leader is %s at %q", id, addr)
-	}
-	return status.Errorf(codes.Unavailable, "waymaker: not_leader: this node no longer leads (%s); the forwarded stream did not start", hint)
+	return status.Errorf(codes.Unavailable, "waymaker: not_leader: this node no longer leads (%s); the forwarded stream did not start", rt.leaderHint("the leader is %s at %q"))
 }
 
 func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
