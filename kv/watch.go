@@ -109,17 +109,17 @@ func (b *Bucket) Watch(ctx context.Context, pattern string, opts ...WatchOption)
 				ev.Delete = entryFromPB(e)
 			}
 		}
-		if ev != (Event{}) {
-			if err := emit(ev); err != nil {
-				return err
-			}
-		}
-		// The revision only moves once the event is in the caller's hands,
-		// so a rebind resumes exactly after it.
+		// The resume point moves before the event is handed on, so a caller
+		// that has the event from Next also sees it in Revision. A rebind
+		// cannot skip it: emit fails only when the pump is ending, and then
+		// nothing rebinds.
 		if r := m.GetRevision(); r > w.rev.Load() {
 			w.rev.Store(r)
 		}
 		received = true
+		if ev != (Event{}) {
+			return emit(ev)
+		}
 		return nil
 	}
 	p, err := transport.StartPump(ctx, b.c.conn, transport.PumpConfig{Buffer: watchBuffer, AwaitFirst: true}, open, handle)
@@ -143,7 +143,8 @@ func (b *Bucket) WatchAll(ctx context.Context, opts ...WatchOption) (*Watcher, e
 func (w *Watcher) Next() (Event, error) { return w.p.Next() }
 
 // Revision is the resume point: every selected change up to this bucket
-// revision has been handed to Next's caller (or is buffered for it).
+// revision has been handed to Next's caller, or is buffered for it. Once
+// Next has returned an event, Revision is at least that event's revision.
 func (w *Watcher) Revision() uint64 { return w.rev.Load() }
 
 // Stop ends the watch and waits for its stream to close. Next then returns

@@ -234,14 +234,13 @@ func (e *Election) observe(ctx context.Context, from uint64, resume bool) (*Obse
 		return e.c.rpc.Observe(ctx, req)
 	}
 	emit1 := func(emit func(LeaderChange) error, ch LeaderChange) error {
-		if err := emit(ch); err != nil {
-			return err
-		}
-		// The revision moves once the change is in the caller's hands, so a
-		// rebind resumes exactly after it.
+		// The resume point moves before the change is handed on, so a caller
+		// that has it from Next also sees it in Revision. A rebind cannot
+		// skip it: emit fails only when the pump is ending, and then nothing
+		// rebinds.
 		o.rev.Store(ch.Revision)
 		resume = true
-		return nil
+		return emit(ch)
 	}
 	handle := func(m *lockpb.LockServiceObserveResponse, emit func(LeaderChange) error) error {
 		if err := transport.ServerError(m.GetResult()); err != nil {
@@ -292,7 +291,8 @@ func (e *Election) observe(ctx context.Context, from uint64, resume bool) (*Obse
 func (o *Observer) Next() (LeaderChange, error) { return o.p.Next() }
 
 // Revision is the resume point: every change up to this holder revision
-// has been handed to Next's caller (or is buffered for it).
+// has been handed to Next's caller, or is buffered for it. Once Next has
+// returned a change, Revision is at least that change's revision.
 func (o *Observer) Revision() uint64 { return o.rev.Load() }
 
 // Stop ends the Observer and waits for its stream to close. Safe to call

@@ -407,3 +407,45 @@ func TestElectionBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Once Next has returned a change, Revision counts it, so an ObserveFrom
+// that resumes from Revision neither misses it nor repeats it.
+func TestElectionObserverRevisionCountsTheChangeNextReturned(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, time.Minute)
+	e := election(t, c, name(t), 10*time.Second)
+	obs, err := e.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Stop()
+	if ch := nextChange(t, obs); !ch.Vacant {
+		t.Fatalf("first change of an empty election: %+v", ch)
+	}
+	check := func(i int, want string) {
+		t.Helper()
+		// Next directly, not nextChange: the check must follow Next's
+		// return at once. The test's context bounds the wait.
+		ch, err := obs.Next()
+		if err != nil {
+			t.Fatalf("term %d: observer ended: %v", i, err)
+		}
+		if got := describeChange(ch); got != want {
+			t.Fatalf("term %d: observed %s, want %s", i, got, want)
+		}
+		if got := obs.Revision(); got < ch.Revision {
+			t.Fatalf("term %d: Revision() = %d after Next returned revision %d", i, got, ch.Revision)
+		}
+	}
+	for i := range 100 {
+		l, err := e.Campaign(ctx, []byte("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(i, fmt.Sprintf("v/%d", l.FenceToken()))
+		if err := l.Resign(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(i, "-")
+	}
+}

@@ -963,3 +963,32 @@ func TestKVSurvivesRestart(t *testing.T) {
 		t.Fatalf("revision after restart %d (%v), want %d", rev, err, before.Revision+1)
 	}
 }
+
+// A caller that has an event from Next resumes from Revision without
+// missing it or seeing it twice: Revision already counts it.
+func TestKVWatchRevisionCountsTheEventNextReturned(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, time.Minute)
+	b := kvBucket(t, c, waymaker.KVConfig{})
+	w, err := b.WatchAll(ctx, kv.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if ev := kvNextEvent(t, w); !ev.InitialDone {
+		t.Fatalf("got %s, want initial done", kvDescribe(ev))
+	}
+	for i := range 300 {
+		rev, err := b.Put(ctx, "k", []byte(strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := kvNextEvent(t, w)
+		if ev.Put == nil || ev.Put.Revision != rev {
+			t.Fatalf("put %d: got %s, want the put at revision %d", i, kvDescribe(ev), rev)
+		}
+		if got := w.Revision(); got < rev {
+			t.Fatalf("put %d: Revision() = %d after Next returned revision %d", i, got, rev)
+		}
+	}
+}
