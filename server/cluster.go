@@ -133,7 +133,24 @@ func forwardContext(ctx context.Context) context.Context {
 
 // errNoLeader answers a call that found no leader within hold.
 func (rt *router) errNoLeader(hold time.Duration) error {
-	return status.Errorf(codes.Unavailable, "waymaker: no leader to serve this call within %v (%s); retry", hold, rt.leaderHint("the last known leader is %s at %q, which this node cannot reach"))
+	return rt.unavailable(result.CodeUnavailable, fmt.Sprintf("waymaker: no leader to serve this call within %v (%s); retry", hold, rt.leaderHint("the last known leader is %s at %q, which this node cannot reach")))
+}
+
+// unavailable is an Unavailable status carrying, when this node knows a
+// leader, a Result detail with code and the leader's client address in its
+// leader_hint: a client that can reach the leader where this node cannot
+// (a partition between nodes, not between client and leader) goes there
+// next instead of trying other nodes blind.
+func (rt *router) unavailable(code, msg string) error {
+	st := status.New(codes.Unavailable, msg)
+	if _, addr := rt.s.node.Leader(); addr != "" {
+		r := result.Fail(code, msg)
+		r.LeaderHint = addr
+		if wd, err := st.WithDetails(r); err == nil {
+			st = wd
+		}
+	}
+	return st.Err()
 }
 
 // leaderHint names the leader this node knows, with its client address,
@@ -378,7 +395,7 @@ func (rt *router) catchUp(ctx context.Context, idx uint64, hold time.Duration) e
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()
 	case wctx.Err() != nil:
-		return status.Errorf(codes.Unavailable, "waymaker: this node did not catch up to the leader's read index %d within %v (it may be cut off from the leader); retry", idx, hold)
+		return rt.unavailable(result.CodeUnavailable, fmt.Sprintf("waymaker: this node did not catch up to the leader's read index %d within %v (it may be cut off from the leader); retry", idx, hold))
 	}
 	return status.Errorf(codes.Unavailable, "waymaker: catch up to read index %d: %v", idx, err)
 }
@@ -503,7 +520,7 @@ func (rt *router) errStreamNotLeader() error {
 	if rt.s.node.IsLeader() {
 		return nil
 	}
-	return status.Errorf(codes.Unavailable, "waymaker: not_leader: this node no longer leads (%s); the forwarded stream did not start", rt.leaderHint("the leader is %s at %q"))
+	return rt.unavailable(result.CodeNotLeader, fmt.Sprintf("waymaker: not_leader: this node no longer leads (%s); the forwarded stream did not start", rt.leaderHint("the leader is %s at %q")))
 }
 
 func (rt *router) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {

@@ -130,3 +130,51 @@ func TestRoundRobinOverSeveralAddresses(t *testing.T) {
 		t.Fatalf("calls split %d/%d: want both servers used", a.doCalls.Load(), b.doCalls.Load())
 	}
 }
+
+// A node that cannot reach the leader answers Unavailable naming it; the
+// retry, and the calls after it, go to that leader, not back to the node.
+// Both shapes: a gRPC Unavailable (routing found no leader within the
+// hold) and a Result "unavailable" (a read barrier that gave up).
+func TestCallFollowsTheLeaderAnUnavailableNames(t *testing.T) {
+	t.Run("status", func(t *testing.T) {
+		testCallFollowsHint(t, func(addr string) doResult { return doResult{code: codes.Unavailable, hint: addr} })
+	})
+	t.Run("result", func(t *testing.T) {
+		testCallFollowsHint(t, func(addr string) doResult {
+			return doResult{result: &commonpb.Result{ResultCode: CodeUnavailable, Message: "no leader", LeaderHint: addr}}
+		})
+	})
+}
+
+func testCallFollowsHint(t *testing.T, refusal func(leaderAddr string) doResult) {
+	leader := &seqService{}
+	ls := serve(t, "127.0.0.1:0", leader)
+	cut := &seqService{}
+	for range 10 {
+		cut.doResults = append(cut.doResults, refusal(ls.addr))
+	}
+	cs := serve(t, "127.0.0.1:0", cut)
+	conn := dialTest(t, cs.addr)
+	for i := range 5 {
+		resp, err := Call(context.Background(), conn, Idempotent, func(ctx context.Context) (doResp, error) { return callDo(ctx, conn) })
+		if err != nil || !resp.GetResult().GetSuccess() {
+			t.Fatalf("call %d = %v, %v; want success from the named leader", i, resp.GetResult(), err)
+		}
+	}
+	if n, m := cut.doCalls.Load(), leader.doCalls.Load(); n != 1 || m != 5 {
+		t.Fatalf("the cut-off node saw %d calls and the leader %d; want 1 and 5", n, m)
+	}
+}
+
+// The hint reaches the caller's error too, so code that routes for itself
+// can use it.
+func TestUnavailableCarriesTheLeaderHint(t *testing.T) {
+	svc := &seqService{doResults: []doResult{{code: codes.Unavailable, hint: "10.0.0.7:8818"}}}
+	s := serve(t, "127.0.0.1:0", svc)
+	conn := dialTest(t, s.addr)
+	_, err := Call(context.Background(), conn, Once, func(ctx context.Context) (doResp, error) { return callDo(ctx, conn) })
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrUnavailable) || e.LeaderHint != "10.0.0.7:8818" {
+		t.Fatalf("Call = %#v; want Unavailable with LeaderHint 10.0.0.7:8818", err)
+	}
+}

@@ -46,6 +46,9 @@ type doResult struct {
 	// stall makes the call wait for stalled to close (a server waiting
 	// for a leader that does not come); the client's deadline ends it.
 	stall bool
+	// hint, with a non-OK code, names a leader's client address in the
+	// status's Result detail, as a node that cannot reach that leader does.
+	hint string
 }
 
 func (s *seqService) count(req *wrapperspb.UInt64Value, stream grpc.ServerStream) error {
@@ -95,7 +98,11 @@ func (s *seqService) do(_ context.Context, _ *wrapperspb.StringValue) (*commonpb
 		return nil, status.Error(codes.Unavailable, "test: stalled")
 	}
 	if r.code != codes.OK {
-		return nil, status.Error(r.code, "test failure")
+		st := status.New(r.code, "test failure")
+		if r.hint != "" {
+			st, _ = st.WithDetails(&commonpb.Result{ResultCode: CodeUnavailable, LeaderHint: r.hint})
+		}
+		return nil, st.Err()
 	}
 	return r.result, nil
 }

@@ -42,7 +42,15 @@ func FromError(err error) *commonpb.Result {
 		return result.Fail(result.CodeInvalidArgument, err.Error())
 	case status.Code(err) == codes.Unavailable:
 		// The cluster's read barrier and forwarding: no leader reachable.
-		return result.Fail(result.CodeUnavailable, status.Convert(err).Message())
+		// The leader this node knows, if any, travels on as the hint.
+		st := status.Convert(err)
+		r := result.Fail(result.CodeUnavailable, st.Message())
+		for _, d := range st.Details() {
+			if h, ok := d.(*commonpb.Result); ok {
+				r.LeaderHint = h.GetLeaderHint()
+			}
+		}
+		return r
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		// The cluster's read barrier answers the request's end as a status.
 		status.Code(err) == codes.Canceled, status.Code(err) == codes.DeadlineExceeded:
