@@ -45,7 +45,11 @@ type Pump[T any] struct {
 // must return emit's error when it fails (the pump is stopping).
 //
 // open must open the stream from the caller's resume point, recorded by
-// handle after emit returned, as Follow requires.
+// handle, as Follow requires. A resume point the caller can read (an
+// accessor such as kv.Watcher.Revision) must move before emit hands the
+// value on: the reader may run as soon as the value is in the buffer, and
+// must find the point at least at that value. Moving it first skips
+// nothing on a rebind, because emit fails only when the pump is ending.
 func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	open func(ctx context.Context) (Receiver[M], error),
 	handle func(m *M, emit func(T) error) error) (*Pump[T], error) {

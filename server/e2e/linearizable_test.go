@@ -189,14 +189,26 @@ type kvLoad struct {
 }
 
 // startKVLoad creates the bucket through clients[0] and starts the load.
+// The load runs until check, or until the test ends; nothing else bounds
+// it as a whole. Each operation has its own deadline and each phase its
+// stall bound (wait), which is what fails a load that stopped making
+// progress. (A two-minute bound on the whole load, which the cluster test
+// outlives on a loaded machine, made every later write fail at once with
+// DeadlineExceeded, as an unknown outcome: tens of thousands of them, and
+// porcupine gave up on the history.)
 func startKVLoad(t *testing.T, clients []*waymaker.Client) *kvLoad {
 	t.Helper()
-	ctx := testCtx(t, 2*time.Minute)
 	const bucket = "lin"
-	if _, err := clients[0].KeyValue().Create(ctx, kv.Config{Name: bucket}); err != nil {
+	if _, err := clients[0].KeyValue().Create(testCtx(t, time.Minute), kv.Config{Name: bucket}); err != nil {
 		t.Fatal(err)
 	}
 	l := &kvLoad{start: time.Now(), errs: map[string]int{}, readErrs: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { // after check, or after a failure that left the load running
+		l.stop.Store(true)
+		cancel()
+		l.wg.Wait()
+	})
 	for c, cl := range clients {
 		l.wg.Add(1)
 		go l.run(ctx, c, cl.KeyValue().Bucket(bucket))
@@ -231,7 +243,7 @@ func (l *kvLoad) run(ctx context.Context, c int, b *kv.Bucket) {
 	keys := []string{"a", "b", "c"}
 	rng := rand.New(rand.NewPCG(uint64(c), 42))
 	seen := map[string]uint64{}
-	for i := 0; !l.stop.Load(); i++ {
+	for i := 0; !l.stop.Load() && ctx.Err() == nil; i++ {
 		key := keys[rng.IntN(len(keys))]
 		in := kvIn{key: key, value: fmt.Sprintf("c%d-%d", c, i)}
 		opCtx, cancel := context.WithTimeout(ctx, 20*time.Second)

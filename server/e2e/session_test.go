@@ -94,11 +94,21 @@ func sessionRun(t *testing.T, disable, warm bool, opts ...waymaker.Option) (puts
 		t.Fatal(err)
 	}
 	// The first calls go unary while the session stream opens in the
-	// background; wait until a stream is open.
-	deadline := time.Now().Add(5 * time.Second)
-	for warm && rc.count(callMethod) == 0 && time.Now().Before(deadline) {
+	// background; warm up until a put goes on a stream (the server saw no
+	// Put RPC for it). The server seeing the stream begin is not enough:
+	// the client stores the stream only after NewStream returns, and a
+	// put in between still goes unary.
+	deadline := time.Now().Add(10 * time.Second)
+	for warm {
+		unary := rc.count(putMethod)
 		if _, err := b.Put(ctx, "warm", []byte("x")); err != nil {
 			t.Fatal(err)
+		}
+		if rc.count(putMethod) == unary {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("every put went unary for 10s (%d session streams seen)", rc.count(callMethod))
 		}
 	}
 	before := rc.count(putMethod)

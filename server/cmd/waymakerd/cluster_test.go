@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,14 +63,77 @@ func stopDaemon(t *testing.T, name string, cmd *exec.Cmd, log *syncBuffer) {
 	t.Errorf("waymakerd %s did not exit within %v of SIGTERM; the end of its log, with its goroutines:\n%s", name, stopWait, out)
 }
 
+// freeAddr returns a loopback address free now, for a daemon that binds
+// it later (and binds it again on every restart). Its port lies below the
+// kernel's ephemeral range: a port from that range (what a Listen on port
+// 0 gives) is free again once the probe closes, and the kernel may hand
+// it meanwhile to any process's Listen on port 0 or outgoing connection,
+// as the other test binaries of a go test run make by the thousand. Below
+// the range nobody is handed a port without naming it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo := ephemeralLow()
+	const span = 10000 // ports below lo to choose from
+	usedPorts.Lock()
+	defer usedPorts.Unlock()
+	for range 100 {
+		port := lo - 1 - rand.IntN(min(span, lo-1024))
+		if usedPorts.m[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // some other process holds it
+		}
+		_ = l.Close()
+		usedPorts.m[port] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("no free port below %d in 100 tries", lo)
+	return ""
+}
+
+// The addresses freeAddr hands out are distinct, and none is a port the
+// kernel could give another process's Listen on port 0 or outgoing
+// connection before the daemon binds it.
+func TestFreeAddrIsOutsideTheEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	seen := map[string]bool{}
+	for range 50 {
+		a := freeAddr(t)
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port, _ := strconv.Atoi(p); port >= lo || port < 1024 {
+			t.Fatalf("freeAddr = %s: port %d is not in [1024, %d)", a, port, lo)
+		}
+		if seen[a] {
+			t.Fatalf("freeAddr handed out %s twice", a)
+		}
+		seen[a] = true
+	}
+}
+
+// usedPorts are the ports freeAddr handed out: each goes to one daemon
+// of this process only.
+var usedPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// net.ipv4.ip_local_port_range; 32768, its default, elsewhere).
+func ephemeralLow() int {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				lo = n
+			}
+		}
+	}
+	return lo
 }
 
 func (d *daemon) start(t *testing.T) {

@@ -43,7 +43,9 @@ func (n *Node) openTransport() error {
 		}
 		// NetworkTransport implements raft.WithPreVote, so pre-vote stays on:
 		// a node cut off and rejoining does not disrupt a healthy leader.
-		t = raft.NewNetworkTransportWithLogger(&streamLayer{Listener: lis, adv: adv, tls: n.cfg.PeerTLS, log: n.log}, 3, 5*time.Second, newHCLog(n.log))
+		// Its append pipelines are drained (drainedPipeline), so a failed
+		// pipeline cannot wedge replication to a follower, or Shutdown.
+		t = drainedTransport{raft.NewNetworkTransportWithLogger(&streamLayer{Listener: lis, adv: adv, tls: n.cfg.PeerTLS, log: n.log}, 3, 5*time.Second, newHCLog(n.log))}
 	}
 	if n.cfg.WrapTransport != nil {
 		t = n.cfg.WrapTransport(t)
