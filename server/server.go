@@ -442,6 +442,25 @@ func (s *Server) RaftAddr() string {
 	return s.node.RaftAddr()
 }
 
+// Suffrage is member id's standing in the configuration as this node
+// knows it: "voter", "nonvoter", "staging" (added by AddVoter and not
+// promoted yet), or "" when id is not a member (or raft has not started).
+func (s *Server) Suffrage(id string) string {
+	members, err := s.node.Members()
+	if err != nil {
+		return ""
+	}
+	for _, m := range members {
+		if m.ID == id {
+			if m.Suffrage == "nonvoter" && s.clusterSM.IsStaged(id) {
+				return "staging"
+			}
+			return m.Suffrage
+		}
+	}
+	return ""
+}
+
 // IsLeader reports whether this node leads and has established its term,
 // so it serves writes and reads itself.
 func (s *Server) IsLeader() bool { return s.node.Ready() }
