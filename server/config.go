@@ -78,8 +78,10 @@ type Config struct {
 	// no Join: the node bootstraps a cluster of one, which others can join.
 	Bootstrap []Peer
 	// Join is the client address of a node of a running cluster: a fresh
-	// node asks it to be added as a voter, then catches up from the leader
-	// (by snapshot install when the log has been compacted).
+	// node asks it to be added as a voter (AddVoter: it is staged, a
+	// non-voter until the leader promotes it), then catches up from the
+	// leader (by snapshot install when the log has been compacted); Start
+	// returns once it has caught up, before the promotion.
 	Join string
 	// HeartbeatTimeout and ElectionTimeout are raft's (cluster mode).
 	// Defaults 250ms each (LAN): a dead leader is replaced within about a
