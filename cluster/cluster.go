@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"time"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/clusterpb"
 	"git.awesomike.com/pub/waymaker-client/go/transport"
@@ -31,6 +34,32 @@ type Member struct {
 	Suffrage string
 	// Leader is true for the member the answering node believes leads.
 	Leader bool
+	// StagedAt is when a staging member was staged (the leader's clock);
+	// zero for any other.
+	StagedAt time.Time
+	// Health is the leader's view of the member; nil when the answering
+	// node does not lead (only the leader tracks health).
+	Health *Health
+}
+
+// Health is a member's health as the leader sees it (it asks every member
+// for its raft state every 200 ms or so). A staging member is promoted to
+// voter once it has been Healthy for the leader's stabilization time
+// (Status.Stabilization).
+type Health struct {
+	// Healthy: the member answered, is in the leader's term, heard from
+	// the leader recently, and has applied close to the leader's commit
+	// index. The leader itself is healthy.
+	Healthy bool
+	// LastIndex and AppliedIndex are the member's last log index and the
+	// last index its state machines applied, as it last answered.
+	LastIndex, AppliedIndex uint64
+	// LastContact is how long before it answered the member last heard
+	// from the leader; negative when it never answered or never heard.
+	LastContact time.Duration
+	// HealthyFor is how long it has been healthy without a break; 0 when
+	// it is not healthy.
+	HealthyFor time.Duration
 }
 
 // Status is what one node knows of the cluster.
@@ -49,6 +78,12 @@ type Status struct {
 	LastIndex, CommitIndex, AppliedIndex uint64
 	// Members lists every member, in configuration order.
 	Members []Member
+	// LastContact is how long ago the answering node last heard from the
+	// leader: 0 on the leader, negative when it never has.
+	LastContact time.Duration
+	// Stabilization is how long the leader wants a staging member healthy
+	// before it promotes it; 0 when the answering node does not lead.
+	Stabilization time.Duration
 }
 
 // Status asks one node (whichever the connection reaches) what it knows.
@@ -62,17 +97,70 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	st := Status{
 		NodeID: resp.NodeId, State: resp.State, LeaderID: resp.LeaderId, LeaderAddress: resp.LeaderAddress,
 		Term: resp.Term, LastIndex: resp.LastIndex, CommitIndex: resp.CommitIndex, AppliedIndex: resp.AppliedIndex,
+		LastContact: ms(resp.LastContactMs), Stabilization: ms(resp.StabilizationMs),
 	}
 	for _, m := range resp.Members {
-		st.Members = append(st.Members, Member{ID: m.Id, RaftAddress: m.RaftAddress, ClientAddress: m.ClientAddress, Suffrage: m.Suffrage, Leader: m.Leader})
+		mb := Member{ID: m.Id, RaftAddress: m.RaftAddress, ClientAddress: m.ClientAddress, Suffrage: m.Suffrage, Leader: m.Leader}
+		if m.StagedAtMs != 0 {
+			mb.StagedAt = time.UnixMilli(m.StagedAtMs)
+		}
+		if m.HealthKnown {
+			mb.Health = &Health{Healthy: m.Healthy, LastIndex: m.LastIndex, AppliedIndex: m.AppliedIndex,
+				LastContact: ms(m.LastContactMs), HealthyFor: ms(m.HealthyForMs)}
+		}
+		st.Members = append(st.Members, mb)
 	}
 	return st, nil
 }
 
-// AddVoter adds a voting member with node id and raft address; the client
-// address is optional (the node announces it when it starts). The node
-// catches up from the leader, by snapshot install when the log it needs is
-// gone. Re-adding a voter as it is changes nothing. A bad id or address,
+// ms is a count of milliseconds as a Duration; a negative count (unknown)
+// stays negative.
+func ms(n int64) time.Duration {
+	if n < 0 {
+		return -1
+	}
+	return time.Duration(n) * time.Millisecond
+}
+
+// WaitVoter waits until member id is a voter, as the node the connection
+// reaches knows it, asking it every poll interval (100 ms), and answers
+// that node's Status then. AddVoter returns once a new member is staging;
+// the leader promotes it once it has caught up and stayed healthy, and
+// WaitVoter is how to wait for that. It fails when ctx ends first
+// (naming the member's last suffrage), or when id is not a member.
+func (c *Client) WaitVoter(ctx context.Context, id string) (Status, error) {
+	const poll = 100 * time.Millisecond
+	for {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return st, err
+		}
+		i := slices.IndexFunc(st.Members, func(m Member) bool { return m.ID == id })
+		switch {
+		case i < 0:
+			return st, fmt.Errorf("waymaker: cluster: %q is not a member (as node %s knows it)", id, st.NodeID)
+		case st.Members[i].Suffrage == "voter":
+			return st, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return st, fmt.Errorf("waymaker: cluster: %q is still %s: %w", id, st.Members[i].Suffrage, ctx.Err())
+		}
+	}
+}
+
+// AddVoter adds a member that is to vote, with node id and raft address;
+// the client address is optional (the node announces it when it starts).
+// The member is staged: added as a non-voter (Suffrage "staging") that
+// catches up from the leader, by snapshot install when the log it needs
+// is gone, and that the leader promotes to voter once it has caught up
+// and stayed healthy for the stabilization time. AddVoter returns once the
+// member is staged; WaitVoter waits for the promotion. Asked of a
+// non-voter, it stages it the same way. Re-adding a voter (or a staging
+// member) as it is changes nothing. A bad id or address,
 // an id already used at another address, or the leader's own id is
 // refused with ErrInvalidArgument, changing nothing.
 func (c *Client) AddVoter(ctx context.Context, id, raftAddress, clientAddress string) error {
@@ -82,8 +170,9 @@ func (c *Client) AddVoter(ctx context.Context, id, raftAddress, clientAddress st
 	return err
 }
 
-// AddNonvoter adds a member that receives the log but does not vote, as
-// AddVoter does.
+// AddNonvoter adds a member that receives the log but does not vote, and
+// is never promoted; asked of a staging member, it cancels the promotion.
+// Refusals are AddVoter's.
 func (c *Client) AddNonvoter(ctx context.Context, id, raftAddress, clientAddress string) error {
 	_, err := transport.Call(ctx, c.conn, transport.Idempotent, func(ctx context.Context) (*clusterpb.ClusterServiceAddNonvoterResponse, error) {
 		return c.rpc.AddNonvoter(ctx, &clusterpb.ClusterServiceAddNonvoterRequest{Id: id, RaftAddress: raftAddress, ClientAddress: clientAddress})

@@ -9,7 +9,8 @@
 // outcome a failover left unknown.
 //
 //	members, err := client.Cluster().Status(ctx)
-//	err = client.Cluster().AddVoter(ctx, "node4", "10.0.0.4:7001", "10.0.0.4:8818")
+//	err = client.Cluster().AddVoter(ctx, "node4", "10.0.0.4:7001", "10.0.0.4:8818") // staged
+//	_, err = client.Cluster().WaitVoter(ctx, "node4")                                 // promoted
 //
 // A runnable example is in server/e2e/cluster_example_test.go.
 package cluster

@@ -78,8 +78,10 @@ type Config struct {
 	// no Join: the node bootstraps a cluster of one, which others can join.
 	Bootstrap []Peer
 	// Join is the client address of a node of a running cluster: a fresh
-	// node asks it to be added as a voter, then catches up from the leader
-	// (by snapshot install when the log has been compacted).
+	// node asks it to be added as a voter (AddVoter: it is staged, a
+	// non-voter until the leader promotes it), then catches up from the
+	// leader (by snapshot install when the log has been compacted); Start
+	// returns once it has caught up, before the promotion.
 	Join string
 	// HeartbeatTimeout and ElectionTimeout are raft's (cluster mode).
 	// Defaults 250ms each (LAN): a dead leader is replaced within about a
@@ -94,6 +96,13 @@ type Config struct {
 	// (during an election) before it is answered Unavailable. Default:
 	// twice ElectionTimeout.
 	ForwardHold time.Duration
+	// PromotionStabilization is how long a member staged by AddVoter (or
+	// --join) must stay healthy, as the leader sees it, before the leader
+	// promotes it from non-voter to voter: it answers the leader, is in the
+	// leader's term, heard from the leader within two election timeouts,
+	// and its applied index is within 256 entries of the leader's commit
+	// index. Default 2s; waymakertest's clusters use 300ms.
+	PromotionStabilization time.Duration
 	// StaleReads makes reads answer from this node's local state by
 	// default, without confirming that the state is current (like etcd's
 	// serializable reads). A call can ask for either with the metadata key
@@ -269,6 +278,7 @@ func (cfg Config) validate() (Config, error) {
 		{"ElectionTimeout", cfg.ElectionTimeout},
 		{"LeaderLeaseTimeout", cfg.LeaderLeaseTimeout},
 		{"ForwardHold", cfg.ForwardHold},
+		{"PromotionStabilization", cfg.PromotionStabilization},
 	} {
 		if d.v < 0 {
 			return cfg, fmt.Errorf("server: Config.%s: must not be negative, got %v", d.name, d.v)
@@ -285,6 +295,9 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = defaultStopTimeout
+	}
+	if cfg.PromotionStabilization == 0 {
+		cfg.PromotionStabilization = defaultPromotionStabilization
 	}
 	if cfg.ForwardHold == 0 {
 		cfg.ForwardHold = 2 * cmp.Or(cfg.ElectionTimeout, raftnode.DefaultElectionTimeout)

@@ -47,6 +47,7 @@ type Server struct {
 	router     *router
 	clusterSM  *cluster.Machine
 	cluster    *api.ClusterService
+	promoter   *promoter // the leader's promotion of staging members (promoter.go)
 	bg         sync.WaitGroup
 	servedAddr chan string // Serve's listener address, sent once
 	ops        *ops        // metrics, request log, reflection, leader watch (ops.go)
@@ -174,6 +175,8 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.cluster = api.NewClusterService(s.clusterSM, s.node, deps)
+	s.promoter = newPromoter(s)
+	s.cluster.SetHealth(s.promoter.view)
 	clusterpb.RegisterClusterServiceServer(reg, s.cluster)
 	if err := s.fsm.Register(s.auth.m); err != nil {
 		_ = s.node.Shutdown()
@@ -255,8 +258,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	s.startAuth(ctx)
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.announceServed()
+	go s.promoter.run()
 	s.ops.watchLeader(s)
 	s.log.Info("waymaker server ready", zap.String("node_id", s.cfg.NodeID), zap.String("raft_address", s.node.RaftAddr()))
 	return nil
@@ -436,6 +440,25 @@ func (s *Server) RaftAddr() string {
 		return ""
 	}
 	return s.node.RaftAddr()
+}
+
+// Suffrage is member id's standing in the configuration as this node
+// knows it: "voter", "nonvoter", "staging" (added by AddVoter and not
+// promoted yet), or "" when id is not a member (or raft has not started).
+func (s *Server) Suffrage(id string) string {
+	members, err := s.node.Members()
+	if err != nil {
+		return ""
+	}
+	for _, m := range members {
+		if m.ID == id {
+			if m.Suffrage == "nonvoter" && s.clusterSM.IsStaged(id) {
+				return "staging"
+			}
+			return m.Suffrage
+		}
+	}
+	return ""
 }
 
 // IsLeader reports whether this node leads and has established its term,

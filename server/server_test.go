@@ -55,6 +55,7 @@ func TestConfigValidation(t *testing.T) {
 		{Config{TickInterval: -time.Second}, "TickInterval"},
 		{Config{SnapshotInterval: time.Millisecond}, "SnapshotInterval"},
 		{Config{StopTimeout: -1}, "StopTimeout"},
+		{Config{PromotionStabilization: -time.Second}, "PromotionStabilization"},
 	}
 	for _, c := range cases {
 		s, err := New(c.cfg)

@@ -41,7 +41,26 @@ type ClusterMember struct {
 	// "voter", "nonvoter" or "staging".
 	Suffrage string `protobuf:"bytes,4,opt,name=suffrage,proto3" json:"suffrage,omitempty"`
 	// True for the member this node believes leads.
-	Leader        bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader bool `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Health as the leader sees it, filled only when the answering node is
+	// the leader (health_known); a follower does not track it. The leader
+	// asks every member for its raft state every 200 ms or so.
+	HealthKnown bool `protobuf:"varint,6,opt,name=health_known,json=healthKnown,proto3" json:"health_known,omitempty"`
+	// The member answered, is in the leader's term, heard from the leader
+	// recently, and its applied index is within a small lag of the leader's
+	// commit index. The leader itself is healthy.
+	Healthy bool `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// The member's last log index and applied index, as it last answered.
+	LastIndex    uint64 `protobuf:"varint,8,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// How long ago, in milliseconds, the member last heard from the leader,
+	// as it last answered; -1 when it never answered or never heard from one.
+	LastContactMs int64 `protobuf:"varint,10,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	// How long, in milliseconds, the member has been healthy without a
+	// break; 0 when it is not healthy.
+	HealthyForMs int64 `protobuf:"varint,11,opt,name=healthy_for_ms,json=healthyForMs,proto3" json:"healthy_for_ms,omitempty"`
+	// For a staging member: when it was staged (Unix ms, the leader's clock).
+	StagedAtMs    int64 `protobuf:"varint,12,opt,name=staged_at_ms,json=stagedAtMs,proto3" json:"staged_at_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -111,6 +130,55 @@ func (x *ClusterMember) GetLeader() bool {
 	return false
 }
 
+func (x *ClusterMember) GetHealthKnown() bool {
+	if x != nil {
+		return x.HealthKnown
+	}
+	return false
+}
+
+func (x *ClusterMember) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *ClusterMember) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetHealthyForMs() int64 {
+	if x != nil {
+		return x.HealthyForMs
+	}
+	return 0
+}
+
+func (x *ClusterMember) GetStagedAtMs() int64 {
+	if x != nil {
+		return x.StagedAtMs
+	}
+	return 0
+}
+
 type ClusterServiceStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -165,9 +233,16 @@ type ClusterServiceStatusResponse struct {
 	CommitIndex  uint64 `protobuf:"varint,8,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	AppliedIndex uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// The members, in configuration order.
-	Members       []*ClusterMember `protobuf:"bytes,10,rep,name=members,proto3" json:"members,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Members []*ClusterMember `protobuf:"bytes,10,rep,name=members,proto3" json:"members,omitempty"`
+	// How long ago, in milliseconds, this node last heard from the leader: 0
+	// on the leader, -1 when it never has.
+	LastContactMs int64 `protobuf:"varint,11,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	// How long the leader wants a staging member healthy before it promotes
+	// it (its server's PromotionStabilization), in milliseconds; filled by
+	// the leader only.
+	StabilizationMs int64 `protobuf:"varint,12,opt,name=stabilization_ms,json=stabilizationMs,proto3" json:"stabilization_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ClusterServiceStatusResponse) Reset() {
@@ -268,6 +343,20 @@ func (x *ClusterServiceStatusResponse) GetMembers() []*ClusterMember {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *ClusterServiceStatusResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *ClusterServiceStatusResponse) GetStabilizationMs() int64 {
+	if x != nil {
+		return x.StabilizationMs
+	}
+	return 0
 }
 
 type ClusterServiceAddVoterRequest struct {
@@ -871,14 +960,24 @@ var File_waymaker_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_waymaker_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19waymaker/v1/cluster.proto\x12\vwaymaker.v1\x1a\x18waymaker/v1/common.proto\"\x9d\x01\n" +
+	"\x19waymaker/v1/cluster.proto\x12\vwaymaker.v1\x1a\x18waymaker/v1/common.proto\"\x8e\x03\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +
 	"\x0eclient_address\x18\x03 \x01(\tR\rclientAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\x1d\n" +
-	"\x1bClusterServiceStatusRequest\"\xef\x02\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x12!\n" +
+	"\fhealth_known\x18\x06 \x01(\bR\vhealthKnown\x12\x18\n" +
+	"\ahealthy\x18\a \x01(\bR\ahealthy\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\b \x01(\x04R\tlastIndex\x12#\n" +
+	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x12&\n" +
+	"\x0flast_contact_ms\x18\n" +
+	" \x01(\x03R\rlastContactMs\x12$\n" +
+	"\x0ehealthy_for_ms\x18\v \x01(\x03R\fhealthyForMs\x12 \n" +
+	"\fstaged_at_ms\x18\f \x01(\x03R\n" +
+	"stagedAtMs\"\x1d\n" +
+	"\x1bClusterServiceStatusRequest\"\xc2\x03\n" +
 	"\x1cClusterServiceStatusResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -891,7 +990,9 @@ const file_waymaker_v1_cluster_proto_rawDesc = "" +
 	"\fcommit_index\x18\b \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x124\n" +
 	"\amembers\x18\n" +
-	" \x03(\v2\x1a.waymaker.v1.ClusterMemberR\amembers\"y\n" +
+	" \x03(\v2\x1a.waymaker.v1.ClusterMemberR\amembers\x12&\n" +
+	"\x0flast_contact_ms\x18\v \x01(\x03R\rlastContactMs\x12)\n" +
+	"\x10stabilization_ms\x18\f \x01(\x03R\x0fstabilizationMs\"y\n" +
 	"\x1dClusterServiceAddVoterRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12%\n" +

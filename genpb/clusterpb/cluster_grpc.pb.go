@@ -43,12 +43,20 @@ const (
 type ClusterServiceClient interface {
 	// Status reports the members, the leader, and this node's raft indexes.
 	Status(ctx context.Context, in *ClusterServiceStatusRequest, opts ...grpc.CallOption) (*ClusterServiceStatusResponse, error)
-	// AddVoter adds a voting member, or makes a known member a voter. The new
-	// node catches up from the leader (by snapshot install when the log it
-	// needs has been compacted). Adding a member that is already a voter with
-	// the same addresses changes nothing and succeeds.
+	// AddVoter adds a member that is to vote, or makes a non-voter one. The
+	// server is staged: added to raft as a non-voter (its Status suffrage is
+	// "staging") and, once it has caught up with the leader (by snapshot
+	// install when the log it needs has been compacted) and stayed healthy
+	// for the stabilization time, promoted to voter by the leader. AddVoter
+	// returns once the member is staged, not promoted: Status shows the
+	// suffrage change ("staging", then "voter"). The intent is replicated,
+	// so a leader change does not lose it. Adding a member that is already a
+	// voter, or already staging, with the same address changes nothing and
+	// succeeds.
 	AddVoter(ctx context.Context, in *ClusterServiceAddVoterRequest, opts ...grpc.CallOption) (*ClusterServiceAddVoterResponse, error)
-	// AddNonvoter adds a member that receives the log but does not vote.
+	// AddNonvoter adds a member that receives the log but does not vote, and
+	// is never promoted. Asked of a staging member, it cancels the
+	// promotion; asked of a voter, it changes nothing.
 	AddNonvoter(ctx context.Context, in *ClusterServiceAddNonvoterRequest, opts ...grpc.CallOption) (*ClusterServiceAddNonvoterResponse, error)
 	// RemoveServer removes a member. Removing the last voter is refused.
 	RemoveServer(ctx context.Context, in *ClusterServiceRemoveServerRequest, opts ...grpc.CallOption) (*ClusterServiceRemoveServerResponse, error)
@@ -150,12 +158,20 @@ func (c *clusterServiceClient) Announce(ctx context.Context, in *ClusterServiceA
 type ClusterServiceServer interface {
 	// Status reports the members, the leader, and this node's raft indexes.
 	Status(context.Context, *ClusterServiceStatusRequest) (*ClusterServiceStatusResponse, error)
-	// AddVoter adds a voting member, or makes a known member a voter. The new
-	// node catches up from the leader (by snapshot install when the log it
-	// needs has been compacted). Adding a member that is already a voter with
-	// the same addresses changes nothing and succeeds.
+	// AddVoter adds a member that is to vote, or makes a non-voter one. The
+	// server is staged: added to raft as a non-voter (its Status suffrage is
+	// "staging") and, once it has caught up with the leader (by snapshot
+	// install when the log it needs has been compacted) and stayed healthy
+	// for the stabilization time, promoted to voter by the leader. AddVoter
+	// returns once the member is staged, not promoted: Status shows the
+	// suffrage change ("staging", then "voter"). The intent is replicated,
+	// so a leader change does not lose it. Adding a member that is already a
+	// voter, or already staging, with the same address changes nothing and
+	// succeeds.
 	AddVoter(context.Context, *ClusterServiceAddVoterRequest) (*ClusterServiceAddVoterResponse, error)
-	// AddNonvoter adds a member that receives the log but does not vote.
+	// AddNonvoter adds a member that receives the log but does not vote, and
+	// is never promoted. Asked of a staging member, it cancels the
+	// promotion; asked of a voter, it changes nothing.
 	AddNonvoter(context.Context, *ClusterServiceAddNonvoterRequest) (*ClusterServiceAddNonvoterResponse, error)
 	// RemoveServer removes a member. Removing the last voter is refused.
 	RemoveServer(context.Context, *ClusterServiceRemoveServerRequest) (*ClusterServiceRemoveServerResponse, error)

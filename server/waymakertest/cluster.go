@@ -30,6 +30,11 @@ type Cluster struct {
 // short that a busy 2-core machine starts spurious elections.
 const clusterTimeouts = 150 * time.Millisecond
 
+// clusterStabilization is how long a staged node must stay healthy before
+// a test cluster's leader promotes it to voter: shorter than the server's
+// default, so a Join takes a fraction of a second more than its catch-up.
+const clusterStabilization = 300 * time.Millisecond
+
 // StartCluster starts n nodes (n >= 1) bootstrapped together, waits until
 // one leads and every node has caught up, and stops them all when the test
 // ends. Each node keeps its data in its own t.TempDir() (WithDataDir and
@@ -93,6 +98,7 @@ func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Ser
 		// with the cluster before Start returns.
 		DataDir: c.t.TempDir(), NodeID: id, RaftListen: raftAddr, Advertise: addr,
 		HeartbeatTimeout: clusterTimeouts, ElectionTimeout: clusterTimeouts, Faults: f,
+		PromotionStabilization: clusterStabilization,
 		// Kill and Restart are in process, so the OS keeps every write:
 		// the fsync would only slow the test.
 		UnsafeNoFsync: !c.opts.fsync,
@@ -113,9 +119,36 @@ func (c *Cluster) add(id, addr, raftAddr string, boot func(*server.Config)) *Ser
 // voter through the leader's client address (server.Config.Join), as
 // `waymakerd --join` does. It returns the new node's index once the node
 // has caught up with the leader (by snapshot install when the log it
-// needs was compacted away); Kill, Restart, Partition and Leader include
-// it from then on. It fails the test if the node cannot join.
+// needs was compacted away) and the leader has promoted it from staging
+// to voter (server.Config.PromotionStabilization; 300ms in a test
+// cluster); Kill, Restart, Partition and Leader include it from then on.
+// It fails the test if the node cannot join, or is not a voter within
+// 30 s.
 func (c *Cluster) Join() int {
+	c.t.Helper()
+	i := c.JoinStaged()
+	id := c.ids[i]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l := c.nodes[c.Leader()].server()
+		if l != nil && l.Suffrage(id) == "voter" {
+			return i
+		}
+		if time.Now().After(deadline) {
+			suffrage := ""
+			if l != nil {
+				suffrage = l.Suffrage(id)
+			}
+			c.t.Fatalf("waymakertest: joined node %d (%s) is %q, not a voter, 30s after it caught up", i, id, suffrage)
+		}
+		<-time.After(20 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
+// JoinStaged is Join without waiting for the promotion: it returns once
+// the new node has caught up, when it is usually still staging (a
+// non-voter the leader promotes once it has stayed healthy).
+func (c *Cluster) JoinStaged() int {
 	c.t.Helper()
 	lead := c.nodes[c.Leader()].Addr()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -138,7 +138,7 @@ func parse(args []string, stdout io.Writer) (options, error) {
 	fs.StringVar(&o.raftAdvertise, "raft-advertise", "", "the raft address the other nodes reach this one on, when --raft-listen is not (a wildcard host, a NAT)")
 	fs.StringVar(&o.advertise, "advertise", "", "the client address other nodes and clients reach this node on; default: --listen\n(needed when --listen has a wildcard host)")
 	bootstrap := fs.String("bootstrap", "", "the initial voters of a new cluster, this node among them: id=raft-host:port,...\n(give every initial voter the same list; ignored once the data dir holds state)")
-	fs.StringVar(&o.join, "join", "", "client host:port of a node of a running cluster: ask it to add this node as a voter")
+	fs.StringVar(&o.join, "join", "", "client host:port of a node of a running cluster: ask it to add this node as a voter (staged as a non-voter until the leader promotes it, once caught up and stable)")
 	fs.DurationVar(&o.heartbeat, "heartbeat-timeout", 0, "raft heartbeat timeout (cluster mode); 0: 250ms")
 	fs.DurationVar(&o.election, "election-timeout", 0, "raft election timeout (cluster mode); 0: 250ms")
 	fs.DurationVar(&o.leaderLease, "leader-lease-timeout", 0, "how long a raft leader stays leader without hearing from a quorum (cluster mode), at most\n--heartbeat-timeout; 0: 200ms, or the heartbeat timeout when shorter")

@@ -29,11 +29,30 @@ const Name = "cluster"
 // ClusterServiceAnnounceRequest, result *ClusterServiceAnnounceResponse.
 const OpAnnounce uint16 = 1
 
+// OpStage records the intent to make a non-voter a voter once it is
+// stable; payload ClusterServiceAddVoterRequest (id and raft address),
+// result *ClusterServiceAddVoterResponse.
+const OpStage uint16 = 2
+
+// OpUnstage clears that intent (the member was promoted, removed, or
+// asked to stay a non-voter); payload ClusterServiceRemoveServerRequest
+// (the id), result *ClusterServiceRemoveServerResponse. Clearing an id
+// that is not staged changes nothing and succeeds.
+const OpUnstage uint16 = 3
+
+// Staged is one member waiting to be promoted.
+type Staged struct {
+	ID, RaftAddr string
+	// AtMs is when it was staged, by the proposing leader's clock (Unix ms).
+	AtMs int64
+}
+
 // Machine is the replicated member record.
 type Machine struct {
 	mu        sync.RWMutex
 	addrs     map[string]string // node id -> client address
 	bootstrap string            // canonical initial voter list, "" until a bootstrapped node announced
+	staged    map[string]Staged // node id -> the intent to promote it
 	changed   chan struct{}     // closed and replaced on every change
 }
 
@@ -52,7 +71,28 @@ func (m *Machine) fireLocked() {
 var _ fsm.Subsystem = (*Machine)(nil)
 
 // New returns an empty record.
-func New() *Machine { return &Machine{addrs: map[string]string{}, changed: make(chan struct{})} }
+func New() *Machine {
+	return &Machine{addrs: map[string]string{}, staged: map[string]Staged{}, changed: make(chan struct{})}
+}
+
+// IsStaged reports whether member id is staged to become a voter.
+func (m *Machine) IsStaged(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.staged[id]
+	return ok
+}
+
+// Staged returns every staged member, sorted by id.
+func (m *Machine) Staged() []Staged {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Staged, 0, len(m.staged))
+	for _, id := range slices.Sorted(maps.Keys(m.staged)) {
+		out = append(out, m.staged[id])
+	}
+	return out
+}
 
 // Name implements fsm.Subsystem.
 func (m *Machine) Name() string { return Name }
@@ -81,9 +121,38 @@ func (m *Machine) Addrs() map[string]string {
 
 // Apply implements fsm.Subsystem.
 func (m *Machine) Apply(cmd fsm.Command) any {
-	if cmd.Op != OpAnnounce {
-		return fmt.Errorf("cluster: unknown op %d", cmd.Op)
+	switch cmd.Op {
+	case OpAnnounce:
+		return m.applyAnnounce(cmd)
+	case OpStage:
+		var req clusterpb.ClusterServiceAddVoterRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("cluster: stage payload: %w", err)
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if old, ok := m.staged[req.Id]; !ok || old.RaftAddr != req.RaftAddress {
+			m.staged[req.Id] = Staged{ID: req.Id, RaftAddr: req.RaftAddress, AtMs: cmd.AtMs}
+			m.fireLocked()
+		}
+		return &clusterpb.ClusterServiceAddVoterResponse{Result: result.OK()}
+	case OpUnstage:
+		var req clusterpb.ClusterServiceRemoveServerRequest
+		if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
+			return fmt.Errorf("cluster: unstage payload: %w", err)
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if _, ok := m.staged[req.Id]; ok {
+			delete(m.staged, req.Id)
+			m.fireLocked()
+		}
+		return &clusterpb.ClusterServiceRemoveServerResponse{Result: result.OK()}
 	}
+	return fmt.Errorf("cluster: unknown op %d", cmd.Op)
+}
+
+func (m *Machine) applyAnnounce(cmd fsm.Command) any {
 	var req clusterpb.ClusterServiceAnnounceRequest
 	if err := proto.Unmarshal(cmd.Payload, &req); err != nil {
 		return fmt.Errorf("cluster: announce payload: %w", err)
@@ -112,7 +181,9 @@ func (m *Machine) Tick(int64) {}
 func (m *Machine) NextDeadline() int64 { return 0 }
 
 // Snapshot implements fsm.Subsystem: bootstrap, then sorted id/address
-// pairs, each length-prefixed.
+// pairs, each length-prefixed, then the staged members (a count, then
+// sorted id, raft address and staging time). A snapshot written before
+// staging existed ends after the pairs, and restores with none staged.
 func (m *Machine) Snapshot() (func(io.Writer) error, error) {
 	m.mu.RLock()
 	var b []byte
@@ -120,6 +191,12 @@ func (m *Machine) Snapshot() (func(io.Writer) error, error) {
 	b = binary.AppendUvarint(b, uint64(len(m.addrs)))
 	for _, id := range slices.Sorted(maps.Keys(m.addrs)) {
 		b = appendString(appendString(b, id), m.addrs[id])
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.staged)))
+	for _, id := range slices.Sorted(maps.Keys(m.staged)) {
+		st := m.staged[id]
+		b = appendString(appendString(b, id), st.RaftAddr)
+		b = binary.AppendVarint(b, st.AtMs)
 	}
 	m.mu.RUnlock()
 	return func(w io.Writer) error { _, err := w.Write(b); return err }, nil
@@ -138,7 +215,7 @@ func (m *Machine) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	addrs := map[string]string{}
+	addrs, staged := map[string]string{}, map[string]Staged{}
 	var boot string
 	if len(data) > 0 {
 		br := bytes.NewReader(data)
@@ -160,9 +237,30 @@ func (m *Machine) Restore(r io.Reader) error {
 			}
 			addrs[id] = addr
 		}
+		if br.Len() > 0 { // absent from snapshots taken before staging existed
+			n, err := binary.ReadUvarint(br)
+			if err != nil || n > maxRecord {
+				return fmt.Errorf("cluster: snapshot staged count: %d, %v", n, err)
+			}
+			for range n {
+				id, err := readString(br)
+				if err != nil {
+					return err
+				}
+				addr, err := readString(br)
+				if err != nil {
+					return err
+				}
+				at, err := binary.ReadVarint(br)
+				if err != nil {
+					return fmt.Errorf("cluster: snapshot staging time of %q: %v", id, err)
+				}
+				staged[id] = Staged{ID: id, RaftAddr: addr, AtMs: at}
+			}
+		}
 	}
 	m.mu.Lock()
-	m.addrs, m.bootstrap = addrs, boot
+	m.addrs, m.bootstrap, m.staged = addrs, boot, staged
 	m.fireLocked()
 	m.mu.Unlock()
 	return nil

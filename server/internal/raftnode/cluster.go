@@ -397,6 +397,9 @@ func (n *Node) Members() ([]Member, error) {
 type Status struct {
 	State                               string
 	Term, LastIndex, CommitIndex, Apply uint64
+	// LastContactMs is how long ago this node last heard from a leader, in
+	// milliseconds: 0 on the leader, -1 when it never has.
+	LastContactMs int64
 }
 
 // Status reports this node's raft state and indexes.
@@ -405,13 +408,21 @@ func (n *Node) Status() Status {
 	if r == nil {
 		return Status{State: "starting"}
 	}
-	return Status{
-		State:       strings.ToLower(r.State().String()),
-		Term:        currentTerm(r),
-		LastIndex:   r.LastIndex(),
-		CommitIndex: r.CommitIndex(),
-		Apply:       n.fsm.AppliedIndex(),
+	st := Status{
+		State:         strings.ToLower(r.State().String()),
+		Term:          currentTerm(r),
+		LastIndex:     r.LastIndex(),
+		CommitIndex:   r.CommitIndex(),
+		Apply:         n.fsm.AppliedIndex(),
+		LastContactMs: -1,
 	}
+	switch last := r.LastContact(); {
+	case r.State() == raft.Leader:
+		st.LastContactMs = 0
+	case !last.IsZero():
+		st.LastContactMs = time.Since(last).Milliseconds()
+	}
+	return st
 }
 
 func currentTerm(r *raft.Raft) uint64 {
