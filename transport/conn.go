@@ -354,23 +354,34 @@ func (c *Conn) pick() *grpc.ClientConn {
 	return c.cc
 }
 
-// followHint routes later calls to the leader named by a not_leader error,
-// or back to the balanced connection when the routed one became unreachable.
+// followHint routes later calls to the leader an error names (not_leader,
+// or an unavailable answer from a node that knows a leader it cannot
+// reach), or back to the balanced connection when the routed one became
+// unreachable, or answered unavailable naming itself.
 func (c *Conn) followHint(err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		return
 	}
-	if e.Kind == KindRPC && c.route.Load() != nil {
-		c.route.Store(nil)
+	hinted := e.LeaderHint != "" && (e.Code == CodeNotLeader || e.Code == CodeUnavailable || e.Kind == KindRPC && e.Code == codes.Unavailable.String())
+	if !hinted {
+		if e.Kind == KindRPC && c.route.Load() != nil {
+			c.route.Store(nil)
+		}
 		return
 	}
-	if e.Code != CodeNotLeader || e.LeaderHint == "" || c.isClosed() {
+	if c.isClosed() {
 		return
 	}
 	c.hintsMu.Lock()
 	defer c.hintsMu.Unlock()
 	cc, ok := c.hints[e.LeaderHint]
+	if ok && e.Code != CodeNotLeader && c.route.Load() == cc {
+		// The leader we were sent to could not serve either: back to the
+		// balanced connection, which tries every node.
+		c.route.Store(nil)
+		return
+	}
 	if !ok {
 		var err error
 		cc, err = grpc.NewClient("passthrough:///"+e.LeaderHint, c.dialOptions(c.baseDialOptions())...)

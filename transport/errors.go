@@ -62,7 +62,9 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, if any (a gRPC status error, ctx.Err()).
 	Err error
-	// LeaderHint is the leader's address when Code is "not_leader".
+	// LeaderHint is the leader's client address, when the server named
+	// one: with Code "not_leader", and with an unavailable answer from a
+	// node that knows a leader it could not reach in time.
 	LeaderHint string
 }
 
@@ -188,7 +190,22 @@ func MapError(ctx context.Context, err error) error {
 			err = errors.Join(context.DeadlineExceeded, err)
 		}
 	}
-	return explainTLS(&Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err})
+	return explainTLS(&Error{Kind: KindRPC, Code: st.Code().String(), Message: st.Message(), Err: err, LeaderHint: statusHint(st)})
+}
+
+// statusHint is the leader's client address a server put in a status's
+// Result detail (an Unavailable from a node that knows a leader it cannot
+// reach, or whose forwarded stream reached an ex-leader), or "".
+func statusHint(st *status.Status) string {
+	if st.Code() != codes.Unavailable {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if r, ok := d.(*commonpb.Result); ok && r.GetLeaderHint() != "" {
+			return r.GetLeaderHint()
+		}
+	}
+	return ""
 }
 
 // gaveUp is the error of a call whose context ended (ctxErr, mapped) while
