@@ -25,7 +25,7 @@ func TestClusterMinorityPartitionOldLeader(t *testing.T) {
 	c := waymakertest.StartCluster(t, 3, withSuite(t)...)
 	ctx := testCtx(t, 60*time.Second)
 	l := c.Leader()
-	old := connect(t, c.Node(l).Addr())
+	old := connectAlone(t, c.Node(l).Addr()) // on the minority's side of the partition
 	bname := name(t)
 	b, err := old.KeyValue().Create(ctx, kv.Config{Name: bname, History: 8})
 	if err != nil {
