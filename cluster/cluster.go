@@ -126,8 +126,9 @@ func ms(n int64) time.Duration {
 // reaches knows it, asking it every poll interval (100 ms), and answers
 // that node's Status then. AddVoter returns once a new member is staging;
 // the leader promotes it once it has caught up and stayed healthy, and
-// WaitVoter is how to wait for that. It fails when ctx ends first
-// (naming the member's last suffrage), or when id is not a member.
+// WaitVoter is how to wait for that. It fails with ctx's error when ctx
+// ends first (naming the member's last suffrage), and with ErrNotFound
+// when id is not a member; both are *transport.Error, as every SDK error.
 func (c *Client) WaitVoter(ctx context.Context, id string) (Status, error) {
 	const poll = 100 * time.Millisecond
 	for {
@@ -138,7 +139,8 @@ func (c *Client) WaitVoter(ctx context.Context, id string) (Status, error) {
 		i := slices.IndexFunc(st.Members, func(m Member) bool { return m.ID == id })
 		switch {
 		case i < 0:
-			return st, fmt.Errorf("waymaker: cluster: %q is not a member (as node %s knows it)", id, st.NodeID)
+			return st, &transport.Error{Kind: transport.KindServer, Code: transport.CodeNotFound,
+				Message: fmt.Sprintf("%q is not a member (as node %s knows it)", id, st.NodeID)}
 		case st.Members[i].Suffrage == "voter":
 			return st, nil
 		}
@@ -147,7 +149,11 @@ func (c *Client) WaitVoter(ctx context.Context, id string) (Status, error) {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return st, fmt.Errorf("waymaker: cluster: %q is still %s: %w", id, st.Members[i].Suffrage, ctx.Err())
+			err := transport.MapError(ctx, ctx.Err())
+			if e, ok := err.(*transport.Error); ok {
+				e.Message += fmt.Sprintf(" while waiting for %q to become a voter (it is still %s)", id, st.Members[i].Suffrage)
+			}
+			return st, err
 		}
 	}
 }

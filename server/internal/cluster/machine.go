@@ -227,11 +227,7 @@ func (m *Machine) Restore(r io.Reader) error {
 			return fmt.Errorf("cluster: snapshot member count: %d, %v", n, err)
 		}
 		for range n {
-			id, err := readString(br)
-			if err != nil {
-				return err
-			}
-			addr, err := readString(br)
+			id, addr, err := readPair(br)
 			if err != nil {
 				return err
 			}
@@ -243,11 +239,7 @@ func (m *Machine) Restore(r io.Reader) error {
 				return fmt.Errorf("cluster: snapshot staged count: %d, %v", n, err)
 			}
 			for range n {
-				id, err := readString(br)
-				if err != nil {
-					return err
-				}
-				addr, err := readString(br)
+				id, addr, err := readPair(br)
 				if err != nil {
 					return err
 				}
@@ -264,6 +256,15 @@ func (m *Machine) Restore(r io.Reader) error {
 	m.fireLocked()
 	m.mu.Unlock()
 	return nil
+}
+
+// readPair reads a member's id and address, written one after the other.
+func readPair(r *bytes.Reader) (id, addr string, err error) {
+	if id, err = readString(r); err != nil {
+		return "", "", err
+	}
+	addr, err = readString(r)
+	return id, addr, err
 }
 
 func readString(r *bytes.Reader) (string, error) {
