@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 
@@ -106,29 +105,78 @@ ask one node in particular.`,
 			return a.emit(ms, func(w io.Writer) { membersTable(w, ms) })
 		},
 	}
-	// add makes add-voter and add-nonvoter, which differ only in the call.
-	add := func(use, suffrage, short string, call func(c *cluster.Client, ctx context.Context, id, raftAddr, clientAddr string) error) *cobra.Command {
+	// add makes add-voter and add-nonvoter. call adds the member and says
+	// what it is now (a voter is staged first: see cluster.Client.AddVoter).
+	add := func(use, short, long string, call func(cmd *cobra.Command, c *cluster.Client, id, raftAddr, clientAddr string) (string, error)) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " ID RAFTADDR [CLIENTADDR]",
 			Short: short,
 			Long: short + `. RAFTADDR is where the other nodes reach its raft
 transport (its --raft-advertise); CLIENTADDR, where clients reach it, is
 optional: the node announces it when it starts. Re-adding a member as it is
-changes nothing.`,
+changes nothing.` + long,
 			Args: cobra.RangeArgs(2, 3),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				id, raftAddr, clientAddr := args[0], args[1], ""
 				if len(args) == 3 {
 					clientAddr = args[2]
 				}
+				ctx, cancel := a.oneShot(cmd)
+				defer cancel()
+				c, err := a.connect(ctx)
+				if err != nil {
+					return err
+				}
+				cmd.SetContext(ctx)
+				suffrage, err := call(cmd, c.Cluster(), id, raftAddr, clientAddr)
+				if err != nil {
+					return err
+				}
+				text := fmt.Sprintf("added %s %s at %s", suffrage, id, raftAddr)
+				if suffrage == "staging" {
+					text = fmt.Sprintf("added %s at %s, staging: the leader promotes it to voter once it has caught up and stayed healthy (wm cluster members shows its health; --wait waits for it)", id, raftAddr)
+				}
 				j := map[string]any{"id": id, "raft_address": raftAddr, "client_address": clientAddr, "suffrage": suffrage, "added": true}
-				return a.simple(cmd, func(c clientT) error { return call(c.Cluster(), cmd.Context(), id, raftAddr, clientAddr) },
-					j, fmt.Sprintf("added %s %s at %s", suffrage, id, raftAddr))
+				return a.emit(j, func(w io.Writer) { fmt.Fprintln(w, text) })
 			},
 		}
 	}
-	addVoter := add("add-voter", "voter", "add a voting member", (*cluster.Client).AddVoter)
-	addNonvoter := add("add-nonvoter", "nonvoter", "add a member that receives the log but does not vote", (*cluster.Client).AddNonvoter)
+	var waitVoter bool
+	addVoter := add("add-voter", "add a voting member", `
+
+The member is staged first: added as a non-voter that catches up from the
+leader, which promotes it to voter once it has caught up and stayed healthy
+for the stabilization time. add-voter returns once it is staged, and says
+whether it is a voter yet; --wait waits for the promotion (within --timeout).`,
+		func(cmd *cobra.Command, c *cluster.Client, id, raftAddr, clientAddr string) (string, error) {
+			ctx := cmd.Context()
+			if err := c.AddVoter(ctx, id, raftAddr, clientAddr); err != nil {
+				return "", err
+			}
+			if waitVoter {
+				if _, err := c.WaitVoter(ctx, id); err != nil {
+					return "", err
+				}
+				return "voter", nil
+			}
+			// The leader applied the change before it answered; a follower
+			// may not have yet, so an id not (yet) listed is still staging.
+			st, err := c.Status(ctx)
+			if err != nil {
+				return "", err
+			}
+			for _, m := range st.Members {
+				if m.ID == id && m.Suffrage == "voter" {
+					return "voter", nil
+				}
+			}
+			return "staging", nil
+		})
+	addVoter.Flags().BoolVar(&waitVoter, "wait", false, "wait until the leader has promoted the member to voter")
+	addNonvoter := add("add-nonvoter", "add a member that receives the log but does not vote", "",
+		func(cmd *cobra.Command, c *cluster.Client, id, raftAddr, clientAddr string) (string, error) {
+			return "nonvoter", c.AddNonvoter(cmd.Context(), id, raftAddr, clientAddr)
+		})
 	remove := &cobra.Command{
 		Use: "remove ID", Short: "remove a member (the last voter cannot be removed)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -172,8 +172,9 @@ func TestClusterAddAndRemove(t *testing.T) {
 	if res["added"] != true || res["suffrage"] != "nonvoter" {
 		t.Fatalf("add-nonvoter --json = %v", res)
 	}
-	if out := ok(t, wm(t, all, "", "cluster", "add-voter", "node4", "127.0.0.1:2", "127.0.0.1:3")); out != "added voter node4 at 127.0.0.1:2\n" {
-		t.Fatalf("add-voter = %q", out)
+	// node4 can never catch up, so add-voter says it is staging, not a voter.
+	if out := ok(t, wm(t, all, "", "cluster", "add-voter", "node4", "127.0.0.1:2", "127.0.0.1:3")); !strings.HasPrefix(out, "added node4 at 127.0.0.1:2, staging: ") {
+		t.Fatalf("add-voter = %q, want it to say node4 is staging", out)
 	}
 	// Status is what the answering node knows, and a follower may not have
 	// applied the last change yet: ask the leader, which applied it before
@@ -219,5 +220,32 @@ func TestClusterKVAfterLeaderKill(t *testing.T) {
 	st := decode[clusterStatusJSON](t, wm(t, all, "", "cluster", "status", "--json"))
 	if st.LeaderID == "" {
 		t.Fatalf("status after failover = %+v, want a leader", st)
+	}
+}
+
+// add-voter --wait returns once the leader has promoted the member, and
+// says it is a voter.
+func TestClusterAddVoterWaitsForThePromotion(t *testing.T) {
+	c := waymakertest.StartCluster(t, 3)
+	i := c.JoinStaged()
+	lead := c.Addrs()[c.Leader()]
+	var staged memberJSON
+	for _, m := range decode[[]memberJSON](t, wm(t, lead, "", "cluster", "members", "--json")) {
+		if m.ClientAddress == c.Addrs()[i] {
+			staged = m
+		}
+	}
+	if staged.ID == "" {
+		t.Fatalf("the joined node %s is not a member", c.Addrs()[i])
+	}
+	// Re-adding a staging member as it is changes nothing but the wait.
+	want := fmt.Sprintf("added voter %s at %s\n", staged.ID, staged.RaftAddress)
+	if out := ok(t, wm(t, lead, "", "cluster", "add-voter", staged.ID, staged.RaftAddress, "--wait")); out != want {
+		t.Fatalf("add-voter --wait = %q, want %q", out, want)
+	}
+	for _, m := range decode[[]memberJSON](t, wm(t, lead, "", "cluster", "members", "--json")) {
+		if m.ID == staged.ID && m.Suffrage != "voter" {
+			t.Fatalf("after add-voter --wait, %s is %s, want voter", m.ID, m.Suffrage)
+		}
 	}
 }
