@@ -57,13 +57,21 @@ func (s *quietLockService) Release(ctx context.Context, req *lockpb.LockServiceR
 // on it; the test's cleanup closes both.
 func startQuiet(t *testing.T) (*Client, *transport.Conn, *quietLockService) {
 	t.Helper()
+	svc := &quietLockService{streams: make(chan *lockpb.LockServiceAcquireRequest, 8), released: make(chan *lockpb.LockServiceReleaseRequest, 8)}
+	c, conn := serveLock(t, func(srv *grpc.Server) { lockpb.RegisterLockServiceServer(srv, svc) })
+	return c, conn, svc
+}
+
+// serveLock serves what register registers on loopback and returns a
+// client on it; the test's cleanup closes both.
+func serveLock(t *testing.T, register func(*grpc.Server)) (*Client, *transport.Conn) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &quietLockService{streams: make(chan *lockpb.LockServiceAcquireRequest, 8), released: make(chan *lockpb.LockServiceReleaseRequest, 8)}
 	srv := grpc.NewServer()
-	lockpb.RegisterLockServiceServer(srv, svc)
+	register(srv)
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(lis); close(served) }()
 	conn, err := transport.Dial(context.Background(), []string{lis.Addr().String()})
@@ -75,7 +83,7 @@ func startQuiet(t *testing.T) (*Client, *transport.Conn, *quietLockService) {
 		srv.Stop()
 		<-served
 	})
-	return New(conn), conn, svc
+	return New(conn), conn
 }
 
 func ended(t *testing.T, l *Lock, within time.Duration) {

@@ -11,15 +11,23 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/transport"
 )
 
-// Renewal renews a lock's lease every interval in its own goroutine,
-// independent of the lock's event stream and of the caller's work loop.
+// Renewal renews a lock's lease every interval, independent of the lock's
+// event stream and of the caller's work loop. Between renewals it holds a
+// timer, not a goroutine, so a held lock with its renewal costs little
+// while it waits.
 type Renewal struct {
-	stopCtx context.Context
-	stop    context.CancelFunc
-	done    chan struct{}
+	l        *Lock
+	interval time.Duration
+	done     chan struct{} // closed once ended and no renewal is in flight
 
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	err     error
+	ended   bool               // no renewal starts again
+	stopped bool               // Stop was called
+	running bool               // a renewal is in flight
+	cancel  context.CancelFunc // ends the renewal in flight
+	timer   *time.Timer
+	unhook  [2]func() bool // the lock's and the connection's end hooks
 }
 
 // SpawnRenewal starts renewing the lease every interval, which must be
@@ -33,24 +41,35 @@ type Renewal struct {
 //
 // An invalid interval starts nothing: Err reports it (Kind "invalid").
 func (l *Lock) SpawnRenewal(interval time.Duration) *Renewal {
-	r := &Renewal{done: make(chan struct{})}
-	r.stopCtx, r.stop = context.WithCancel(context.Background())
+	r := &Renewal{l: l, interval: interval, done: make(chan struct{})}
 	if interval <= 0 || interval >= l.ttl {
 		r.err = transport.Invalid("interval", "must be positive and below the lease TTL %v, got %v", l.ttl, interval)
+		r.ended = true
 		close(r.done)
 		return r
 	}
-	if !l.c.conn.Go(func(ctx context.Context) { r.run(ctx, l, interval) }) {
-		r.err = transport.ErrClosed
+	if l.c.conn.Context().Err() != nil {
+		r.err, r.ended = transport.ErrClosed, true
 		close(r.done)
+		return r
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer = time.AfterFunc(interval, r.tick)
+	// Each hook runs at once (on its own goroutine) when its context has
+	// already ended, and then waits for r.mu like any other end.
+	r.unhook[0] = context.AfterFunc(l.life(), func() { r.end(nil) })
+	r.unhook[1] = context.AfterFunc(l.c.conn.Context(), func() { r.end(nil) })
 	return r
 }
 
-// Stop ends the renewal and waits for its goroutine. It does not release
-// the lock. Safe to call more than once.
+// Stop ends the renewal and waits for a renewal in flight to return. It
+// does not release the lock. Safe to call more than once.
 func (r *Renewal) Stop() {
-	r.stop()
+	r.mu.Lock()
+	r.stopped = true
+	r.endLocked(nil)
+	r.mu.Unlock()
 	<-r.done
 }
 
@@ -63,37 +82,66 @@ func (r *Renewal) Err() error {
 	return r.err
 }
 
-func (r *Renewal) run(connCtx context.Context, l *Lock, interval time.Duration) {
-	defer close(r.done)
-	// ctx ends when the lock ends (l.life), on Stop, or on Close, so an
-	// in-flight renewal is abandoned at once in each case.
-	ctx, cancel := context.WithCancel(l.life())
-	defer cancel()
-	defer context.AfterFunc(connCtx, cancel)()
-	defer context.AfterFunc(r.stopCtx, cancel)()
-	t := time.NewTimer(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if connCtx.Err() != nil && r.stopCtx.Err() == nil {
-				r.setErr(transport.ErrClosed)
-			}
-			return
-		case <-t.C:
-		}
-		if err := r.renew(ctx, l); err != nil {
-			r.setErr(err)
-			return
-		}
-		t.Reset(interval)
+// end ends the renewal with err, unless it has ended. A renewal that
+// ends while the connection is closed, other than by Stop, ends with
+// ErrClosed (closing the connection also ends the lock).
+func (r *Renewal) end(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endLocked(err)
+}
+
+func (r *Renewal) endLocked(err error) {
+	if r.ended {
+		return
+	}
+	if err == nil && !r.stopped && r.l.c.conn.Context().Err() != nil {
+		err = transport.ErrClosed
+	}
+	r.ended, r.err = true, err
+	r.timer.Stop()
+	for _, unhook := range r.unhook {
+		unhook()
+	}
+	if r.running {
+		r.cancel() // the renewal in flight closes done when it returns
+		return
+	}
+	close(r.done)
+}
+
+// tick starts the renewal the timer is due for, on a Conn goroutine, so
+// that Close waits for it.
+func (r *Renewal) tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.running, r.cancel = true, cancel
+	if !r.l.c.conn.Go(func(context.Context) { r.finish(r.renew(ctx, r.l)) }) {
+		r.running = false
+		cancel()
+		r.endLocked(transport.ErrClosed)
 	}
 }
 
-func (r *Renewal) setErr(err error) {
+// finish records the outcome of the renewal in flight and schedules the
+// next one, unless the renewal has to end or has ended meanwhile.
+func (r *Renewal) finish(err error) {
 	r.mu.Lock()
-	r.err = err
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.running = false
+	r.cancel()
+	switch {
+	case r.ended:
+		close(r.done)
+	case err != nil:
+		r.endLocked(err)
+	default:
+		r.timer.Reset(r.interval)
+	}
 }
 
 // renew renews once. It returns an error only when the renewal must end.
