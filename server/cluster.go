@@ -64,7 +64,8 @@ func routes(g *grpc.Server) map[string]route {
 		"/waymaker.v1.ClusterService/Status": routeLocal,
 		// A session stream is served where it lands; each call it carries
 		// passes this router as its unary call would (internal/session).
-		"/waymaker.session.v1.SessionService/Call": routeLocal,
+		"/waymaker.session.v1.SessionService/Call":      routeLocal,
+		"/waymaker.session.v1.SessionService/Subscribe": routeLocal,
 	}
 	m := map[string]route{}
 	for svc, info := range g.GetServiceInfo() {

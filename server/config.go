@@ -203,7 +203,14 @@ type Config struct {
 	// clients then make every call as a plain unary call, as against a
 	// server that predates sessions. With it (the default), an SDK carries
 	// unary calls as envelopes on a few long-lived streams, dispatched to
-	// the same handlers behind the same interceptors (GRPCOptions' too).
+	// the same handlers behind the same interceptors (GRPCOptions' too),
+	// and its long-lived server streams (watches, consumer deliveries, lock
+	// events) as subscriptions on one Subscribe stream per connection, run
+	// by the same stream handlers behind the server's own stream
+	// interceptors (the starting gate, authentication, cluster routing,
+	// metrics, the request log). Stream interceptors in GRPCOptions see
+	// the Subscribe stream itself, not each subscription: gRPC hands a
+	// stream handler no chain to pass them through.
 	DisableSessions bool
 	// MetricsListen, when set, serves Prometheus metrics on this host:port
 	// at /metrics (docs/METRICS.md lists them). Empty serves none.

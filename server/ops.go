@@ -60,6 +60,16 @@ func (o *ops) serverOptions() []grpc.ServerOption {
 	return opts
 }
 
+// streamInterceptors are the stream interceptors of serverOptions, in
+// their order, for the subscriptions that pass them without gRPC.
+func (o *ops) streamInterceptors() []grpc.StreamServerInterceptor {
+	ics := []grpc.StreamServerInterceptor{o.logStream}
+	if o.metrics != nil {
+		ics = append([]grpc.StreamServerInterceptor{o.metrics.StreamInterceptor()}, ics...)
+	}
+	return ics
+}
+
 // attach registers reflection on the client port (so grpcurl works) and
 // binds the metrics listener, so that a taken port fails Open.
 func (o *ops) attach(g *grpc.Server) error {

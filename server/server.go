@@ -119,6 +119,10 @@ func Open(cfg Config) (*Server, error) {
 	}
 	gate := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streamIC...)}
 	s.ops = newOps(s)
+	// A subscription (internal/session) passes the server's own stream
+	// interceptors as a gRPC stream of its method does: gRPC hands a stream
+	// handler no chain, so it is named here, in gRPC's order.
+	subChain := slices.Concat(s.ops.streamInterceptors(), streamIC)
 	s.grpc = grpc.NewServer(slices.Concat(serverOptions(cfg), s.tls.serverOptions(), s.ops.serverOptions(), gate, cfg.GRPCOptions)...)
 	// Not serving until raft is ready: a health-checking balancer must not
 	// send traffic to a node that is still replaying its log.
@@ -184,7 +188,7 @@ func Open(cfg Config) (*Server, error) {
 	}
 	authpb.RegisterAuthServiceServer(reg, api.NewAuthService(s.auth.m, s.auth.az != nil, deps))
 	if !cfg.DisableSessions {
-		session.New(reg, session.Config{Stopping: s.stopping, MaxMessage: cfg.Limits.MaxMessageSize}).Register(s.grpc)
+		session.New(reg, session.Config{Stopping: s.stopping, MaxMessage: cfg.Limits.MaxMessageSize, StreamChain: chainStream(subChain)}).Register(s.grpc)
 	}
 	for _, sub := range cfg.extraSubsystems {
 		if err := s.fsm.Register(sub); err != nil {
@@ -472,3 +476,23 @@ func (s *Server) Leader() (id, addr string) { return s.node.Leader() }
 // LeaderChanged returns a channel closed at the next change of leader or of
 // this node's readiness to lead.
 func (s *Server) LeaderChanged() <-chan struct{} { return s.node.Changed() }
+
+// chainStream composes stream interceptors as grpc.ChainStreamInterceptor
+// does: the first is outermost. nil when there are none.
+func chainStream(ics []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	if len(ics) == 0 {
+		return nil
+	}
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return ics[0](srv, ss, info, chainedHandler(ics, 1, info, h))
+	}
+}
+
+func chainedHandler(ics []grpc.StreamServerInterceptor, i int, info *grpc.StreamServerInfo, h grpc.StreamHandler) grpc.StreamHandler {
+	if i == len(ics) {
+		return h
+	}
+	return func(srv any, ss grpc.ServerStream) error {
+		return ics[i](srv, ss, info, chainedHandler(ics, i+1, info, h))
+	}
+}

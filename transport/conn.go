@@ -58,6 +58,9 @@ type Conn struct {
 	// sessMap holds each gRPC connection's session streams
 	// (*grpc.ClientConn → *sessionPool, session.go).
 	sessMap sync.Map
+	// subMap holds each gRPC connection's Subscribe stream
+	// (*grpc.ClientConn → *subMux, subscribe.go).
+	subMap sync.Map
 
 	// handshake keeps the last TLS handshake failure (nil after a success),
 	// so a call that fails while the connection is down says why.
@@ -149,10 +152,11 @@ func (c *Conn) baseDialOptions() []grpc.DialOption {
 }
 
 // dialOptions are base, then the caller's (WithDialOptions), then the
-// session path's interceptor, innermost, so that the caller's interceptors
-// see every unary call whichever way it travels.
+// session path's interceptors, innermost, so that the caller's interceptors
+// see every call whichever way it travels.
 func (c *Conn) dialOptions(base []grpc.DialOption) []grpc.DialOption {
-	return append(append(base, c.opts.dialOpts...), grpc.WithChainUnaryInterceptor(c.sessionInterceptor))
+	return append(append(base, c.opts.dialOpts...),
+		grpc.WithChainUnaryInterceptor(c.sessionInterceptor), grpc.WithChainStreamInterceptor(c.subscribeInterceptor))
 }
 
 func (c *Conn) target(addrs []string) (string, []grpc.DialOption) {

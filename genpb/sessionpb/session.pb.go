@@ -33,6 +33,33 @@
 //     sends no more on this stream, closes its side, and opens another.
 //   - When the stream breaks, the outcome of every call in flight on it is
 //     unknown, as for a unary call whose connection broke.
+//
+// Subscriptions (Subscribe, offered when Open answers max_subscriptions > 0)
+// carry the server-streaming methods of the waymaker.v1 services (watches,
+// consumer deliveries, lock events) the same way: one stream per connection
+// carries every subscription's events.
+//   - The client sends a subscribe frame naming a sub_id unique among the
+//     stream's live subscriptions, the method, its request message and an
+//     initial credit; the server runs the method's handler, behind the same
+//     interceptors as the streaming method, and sends each message the
+//     handler sends as an event frame of that sub_id.
+//   - Each event spends one credit; the server sends none while the
+//     subscription has none, so a subscription whose reader stopped holds
+//     only its handler back (which keeps a bounded batch), never the stream
+//     or another subscription. The client grants more with credit frames as
+//     its reader takes events.
+//   - When the handler returns, the server sends one end frame with its
+//     status (code 0 when it returned without error) and forgets the
+//     sub_id. A cancel frame ends the subscription (its handler's context
+//     ends); its end frame still comes.
+//   - An end frame with sub_id 0 and UNAVAILABLE is a goaway: the server is
+//     stopping. Its subscriptions end on their own (each with its
+//     handler's answer, such as "server stopping; rebind"); the client
+//     subscribes nothing more on this stream and closes its side once they
+//     have.
+//   - When the stream breaks, every subscription on it has ended as a
+//     broken stream does (UNAVAILABLE); the client subscribes again from
+//     each one's resume point, as it rebinds a stream.
 
 package sessionpb
 
@@ -100,8 +127,11 @@ type SessionServiceOpenResponse struct {
 	// max_payload_bytes is the largest payload an envelope may carry; a
 	// larger request should be sent as a unary call.
 	MaxPayloadBytes uint32 `protobuf:"varint,3,opt,name=max_payload_bytes,json=maxPayloadBytes,proto3" json:"max_payload_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// max_subscriptions is the most live subscriptions one Subscribe stream
+	// may carry; 0 when the server offers no Subscribe.
+	MaxSubscriptions uint32 `protobuf:"varint,4,opt,name=max_subscriptions,json=maxSubscriptions,proto3" json:"max_subscriptions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SessionServiceOpenResponse) Reset() {
@@ -151,6 +181,13 @@ func (x *SessionServiceOpenResponse) GetWindow() uint32 {
 func (x *SessionServiceOpenResponse) GetMaxPayloadBytes() uint32 {
 	if x != nil {
 		return x.MaxPayloadBytes
+	}
+	return 0
+}
+
+func (x *SessionServiceOpenResponse) GetMaxSubscriptions() uint32 {
+	if x != nil {
+		return x.MaxSubscriptions
 	}
 	return 0
 }
@@ -377,7 +414,8 @@ func (x *SessionServiceCallResponse) GetStatus() *SessionStatus {
 // SessionStatus is a gRPC status (google.rpc.Status's fields).
 type SessionStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// code is the gRPC status code (never 0 here).
+	// code is the gRPC status code (never 0 for a call; 0 for a subscription
+	// that ended without error).
 	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	// message is the status message.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
@@ -438,16 +476,272 @@ func (x *SessionStatus) GetDetails() []*anypb.Any {
 	return nil
 }
 
+// SessionServiceSubscribeRequest is one frame from the client on a
+// Subscribe stream: a new subscription, more credit for one, or its
+// cancellation.
+type SessionServiceSubscribeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sub_id names the subscription on this stream; not 0.
+	SubId uint64 `protobuf:"varint,1,opt,name=sub_id,json=subId,proto3" json:"sub_id,omitempty"`
+	// Types that are valid to be assigned to Frame:
+	//
+	//	*SessionServiceSubscribeRequest_Subscribe
+	//	*SessionServiceSubscribeRequest_Credit
+	//	*SessionServiceSubscribeRequest_Cancel
+	Frame         isSessionServiceSubscribeRequest_Frame `protobuf_oneof:"frame"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionServiceSubscribeRequest) Reset() {
+	*x = SessionServiceSubscribeRequest{}
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionServiceSubscribeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionServiceSubscribeRequest) ProtoMessage() {}
+
+func (x *SessionServiceSubscribeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionServiceSubscribeRequest.ProtoReflect.Descriptor instead.
+func (*SessionServiceSubscribeRequest) Descriptor() ([]byte, []int) {
+	return file_waymaker_session_v1_session_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SessionServiceSubscribeRequest) GetSubId() uint64 {
+	if x != nil {
+		return x.SubId
+	}
+	return 0
+}
+
+func (x *SessionServiceSubscribeRequest) GetFrame() isSessionServiceSubscribeRequest_Frame {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *SessionServiceSubscribeRequest) GetSubscribe() *SessionSubscribe {
+	if x != nil {
+		if x, ok := x.Frame.(*SessionServiceSubscribeRequest_Subscribe); ok {
+			return x.Subscribe
+		}
+	}
+	return nil
+}
+
+func (x *SessionServiceSubscribeRequest) GetCredit() uint32 {
+	if x != nil {
+		if x, ok := x.Frame.(*SessionServiceSubscribeRequest_Credit); ok {
+			return x.Credit
+		}
+	}
+	return 0
+}
+
+func (x *SessionServiceSubscribeRequest) GetCancel() bool {
+	if x != nil {
+		if x, ok := x.Frame.(*SessionServiceSubscribeRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return false
+}
+
+type isSessionServiceSubscribeRequest_Frame interface {
+	isSessionServiceSubscribeRequest_Frame()
+}
+
+type SessionServiceSubscribeRequest_Subscribe struct {
+	// subscribe starts the subscription sub_id, which must not be live.
+	Subscribe *SessionSubscribe `protobuf:"bytes,2,opt,name=subscribe,proto3,oneof"`
+}
+
+type SessionServiceSubscribeRequest_Credit struct {
+	// credit is how many more events the client takes for sub_id.
+	Credit uint32 `protobuf:"varint,3,opt,name=credit,proto3,oneof"`
+}
+
+type SessionServiceSubscribeRequest_Cancel struct {
+	// cancel, when true, ends the subscription sub_id.
+	Cancel bool `protobuf:"varint,4,opt,name=cancel,proto3,oneof"`
+}
+
+func (*SessionServiceSubscribeRequest_Subscribe) isSessionServiceSubscribeRequest_Frame() {}
+
+func (*SessionServiceSubscribeRequest_Credit) isSessionServiceSubscribeRequest_Frame() {}
+
+func (*SessionServiceSubscribeRequest_Cancel) isSessionServiceSubscribeRequest_Frame() {}
+
+// SessionSubscribe starts one subscription.
+type SessionSubscribe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method is the full name of a server-streaming method, as gRPC names it:
+	// "/waymaker.v1.KVService/Watch".
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// payload is the method's request message, serialized.
+	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// metadata is the subscription's own metadata, added to the stream's.
+	Metadata []*SessionMetadata `protobuf:"bytes,3,rep,name=metadata,proto3" json:"metadata,omitempty"`
+	// credit is how many events the server may send before the client grants
+	// more; not 0.
+	Credit        uint32 `protobuf:"varint,4,opt,name=credit,proto3" json:"credit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionSubscribe) Reset() {
+	*x = SessionSubscribe{}
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionSubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionSubscribe) ProtoMessage() {}
+
+func (x *SessionSubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionSubscribe.ProtoReflect.Descriptor instead.
+func (*SessionSubscribe) Descriptor() ([]byte, []int) {
+	return file_waymaker_session_v1_session_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SessionSubscribe) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SessionSubscribe) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *SessionSubscribe) GetMetadata() []*SessionMetadata {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *SessionSubscribe) GetCredit() uint32 {
+	if x != nil {
+		return x.Credit
+	}
+	return 0
+}
+
+// SessionServiceSubscribeResponse is one event of a subscription, its end,
+// or a goaway (sub_id 0, with end set).
+type SessionServiceSubscribeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sub_id is the subscription; 0 for a goaway.
+	SubId uint64 `protobuf:"varint,1,opt,name=sub_id,json=subId,proto3" json:"sub_id,omitempty"`
+	// event is one message of the method's stream, serialized, when end is
+	// unset.
+	Event []byte `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// end is set on the subscription's last frame: its handler's status
+	// (code 0 when it ended without error).
+	End           *SessionStatus `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionServiceSubscribeResponse) Reset() {
+	*x = SessionServiceSubscribeResponse{}
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionServiceSubscribeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionServiceSubscribeResponse) ProtoMessage() {}
+
+func (x *SessionServiceSubscribeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_waymaker_session_v1_session_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionServiceSubscribeResponse.ProtoReflect.Descriptor instead.
+func (*SessionServiceSubscribeResponse) Descriptor() ([]byte, []int) {
+	return file_waymaker_session_v1_session_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SessionServiceSubscribeResponse) GetSubId() uint64 {
+	if x != nil {
+		return x.SubId
+	}
+	return 0
+}
+
+func (x *SessionServiceSubscribeResponse) GetEvent() []byte {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SessionServiceSubscribeResponse) GetEnd() *SessionStatus {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
 var File_waymaker_session_v1_session_proto protoreflect.FileDescriptor
 
 const file_waymaker_session_v1_session_proto_rawDesc = "" +
 	"\n" +
 	"!waymaker/session/v1/session.proto\x12\x13waymaker.session.v1\x1a\x19google/protobuf/any.proto\x1a\x18waymaker/v1/common.proto\"\x1b\n" +
-	"\x19SessionServiceOpenRequest\"\x8d\x01\n" +
+	"\x19SessionServiceOpenRequest\"\xba\x01\n" +
 	"\x1aSessionServiceOpenResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.waymaker.v1.ResultR\x06result\x12\x16\n" +
 	"\x06window\x18\x02 \x01(\rR\x06window\x12*\n" +
-	"\x11max_payload_bytes\x18\x03 \x01(\rR\x0fmaxPayloadBytes\"\xdf\x01\n" +
+	"\x11max_payload_bytes\x18\x03 \x01(\rR\x0fmaxPayloadBytes\x12+\n" +
+	"\x11max_subscriptions\x18\x04 \x01(\rR\x10maxSubscriptions\"\xdf\x01\n" +
 	"\x19SessionServiceCallRequest\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1d\n" +
@@ -466,10 +760,26 @@ const file_waymaker_session_v1_session_proto_rawDesc = "" +
 	"\rSessionStatus\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails2\xeb\x01\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\xbb\x01\n" +
+	"\x1eSessionServiceSubscribeRequest\x12\x15\n" +
+	"\x06sub_id\x18\x01 \x01(\x04R\x05subId\x12E\n" +
+	"\tsubscribe\x18\x02 \x01(\v2%.waymaker.session.v1.SessionSubscribeH\x00R\tsubscribe\x12\x18\n" +
+	"\x06credit\x18\x03 \x01(\rH\x00R\x06credit\x12\x18\n" +
+	"\x06cancel\x18\x04 \x01(\bH\x00R\x06cancelB\a\n" +
+	"\x05frame\"\x9e\x01\n" +
+	"\x10SessionSubscribe\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12@\n" +
+	"\bmetadata\x18\x03 \x03(\v2$.waymaker.session.v1.SessionMetadataR\bmetadata\x12\x16\n" +
+	"\x06credit\x18\x04 \x01(\rR\x06credit\"\x84\x01\n" +
+	"\x1fSessionServiceSubscribeResponse\x12\x15\n" +
+	"\x06sub_id\x18\x01 \x01(\x04R\x05subId\x12\x14\n" +
+	"\x05event\x18\x02 \x01(\fR\x05event\x124\n" +
+	"\x03end\x18\x03 \x01(\v2\".waymaker.session.v1.SessionStatusR\x03end2\xe7\x02\n" +
 	"\x0eSessionService\x12l\n" +
 	"\x04Open\x12..waymaker.session.v1.SessionServiceOpenRequest\x1a/.waymaker.session.v1.SessionServiceOpenResponse\"\x03\x90\x02\x01\x12k\n" +
-	"\x04Call\x12..waymaker.session.v1.SessionServiceCallRequest\x1a/.waymaker.session.v1.SessionServiceCallResponse(\x010\x01BDZBgit.awesomike.com/pub/waymaker-client/go/genpb/sessionpb;sessionpbb\x06proto3"
+	"\x04Call\x12..waymaker.session.v1.SessionServiceCallRequest\x1a/.waymaker.session.v1.SessionServiceCallResponse(\x010\x01\x12z\n" +
+	"\tSubscribe\x123.waymaker.session.v1.SessionServiceSubscribeRequest\x1a4.waymaker.session.v1.SessionServiceSubscribeResponse(\x010\x01BDZBgit.awesomike.com/pub/waymaker-client/go/genpb/sessionpb;sessionpbb\x06proto3"
 
 var (
 	file_waymaker_session_v1_session_proto_rawDescOnce sync.Once
@@ -483,31 +793,39 @@ func file_waymaker_session_v1_session_proto_rawDescGZIP() []byte {
 	return file_waymaker_session_v1_session_proto_rawDescData
 }
 
-var file_waymaker_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_waymaker_session_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_waymaker_session_v1_session_proto_goTypes = []any{
-	(*SessionServiceOpenRequest)(nil),  // 0: waymaker.session.v1.SessionServiceOpenRequest
-	(*SessionServiceOpenResponse)(nil), // 1: waymaker.session.v1.SessionServiceOpenResponse
-	(*SessionServiceCallRequest)(nil),  // 2: waymaker.session.v1.SessionServiceCallRequest
-	(*SessionMetadata)(nil),            // 3: waymaker.session.v1.SessionMetadata
-	(*SessionServiceCallResponse)(nil), // 4: waymaker.session.v1.SessionServiceCallResponse
-	(*SessionStatus)(nil),              // 5: waymaker.session.v1.SessionStatus
-	(*commonpb.Result)(nil),            // 6: waymaker.v1.Result
-	(*anypb.Any)(nil),                  // 7: google.protobuf.Any
+	(*SessionServiceOpenRequest)(nil),       // 0: waymaker.session.v1.SessionServiceOpenRequest
+	(*SessionServiceOpenResponse)(nil),      // 1: waymaker.session.v1.SessionServiceOpenResponse
+	(*SessionServiceCallRequest)(nil),       // 2: waymaker.session.v1.SessionServiceCallRequest
+	(*SessionMetadata)(nil),                 // 3: waymaker.session.v1.SessionMetadata
+	(*SessionServiceCallResponse)(nil),      // 4: waymaker.session.v1.SessionServiceCallResponse
+	(*SessionStatus)(nil),                   // 5: waymaker.session.v1.SessionStatus
+	(*SessionServiceSubscribeRequest)(nil),  // 6: waymaker.session.v1.SessionServiceSubscribeRequest
+	(*SessionSubscribe)(nil),                // 7: waymaker.session.v1.SessionSubscribe
+	(*SessionServiceSubscribeResponse)(nil), // 8: waymaker.session.v1.SessionServiceSubscribeResponse
+	(*commonpb.Result)(nil),                 // 9: waymaker.v1.Result
+	(*anypb.Any)(nil),                       // 10: google.protobuf.Any
 }
 var file_waymaker_session_v1_session_proto_depIdxs = []int32{
-	6, // 0: waymaker.session.v1.SessionServiceOpenResponse.result:type_name -> waymaker.v1.Result
-	3, // 1: waymaker.session.v1.SessionServiceCallRequest.metadata:type_name -> waymaker.session.v1.SessionMetadata
-	5, // 2: waymaker.session.v1.SessionServiceCallResponse.status:type_name -> waymaker.session.v1.SessionStatus
-	7, // 3: waymaker.session.v1.SessionStatus.details:type_name -> google.protobuf.Any
-	0, // 4: waymaker.session.v1.SessionService.Open:input_type -> waymaker.session.v1.SessionServiceOpenRequest
-	2, // 5: waymaker.session.v1.SessionService.Call:input_type -> waymaker.session.v1.SessionServiceCallRequest
-	1, // 6: waymaker.session.v1.SessionService.Open:output_type -> waymaker.session.v1.SessionServiceOpenResponse
-	4, // 7: waymaker.session.v1.SessionService.Call:output_type -> waymaker.session.v1.SessionServiceCallResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	9,  // 0: waymaker.session.v1.SessionServiceOpenResponse.result:type_name -> waymaker.v1.Result
+	3,  // 1: waymaker.session.v1.SessionServiceCallRequest.metadata:type_name -> waymaker.session.v1.SessionMetadata
+	5,  // 2: waymaker.session.v1.SessionServiceCallResponse.status:type_name -> waymaker.session.v1.SessionStatus
+	10, // 3: waymaker.session.v1.SessionStatus.details:type_name -> google.protobuf.Any
+	7,  // 4: waymaker.session.v1.SessionServiceSubscribeRequest.subscribe:type_name -> waymaker.session.v1.SessionSubscribe
+	3,  // 5: waymaker.session.v1.SessionSubscribe.metadata:type_name -> waymaker.session.v1.SessionMetadata
+	5,  // 6: waymaker.session.v1.SessionServiceSubscribeResponse.end:type_name -> waymaker.session.v1.SessionStatus
+	0,  // 7: waymaker.session.v1.SessionService.Open:input_type -> waymaker.session.v1.SessionServiceOpenRequest
+	2,  // 8: waymaker.session.v1.SessionService.Call:input_type -> waymaker.session.v1.SessionServiceCallRequest
+	6,  // 9: waymaker.session.v1.SessionService.Subscribe:input_type -> waymaker.session.v1.SessionServiceSubscribeRequest
+	1,  // 10: waymaker.session.v1.SessionService.Open:output_type -> waymaker.session.v1.SessionServiceOpenResponse
+	4,  // 11: waymaker.session.v1.SessionService.Call:output_type -> waymaker.session.v1.SessionServiceCallResponse
+	8,  // 12: waymaker.session.v1.SessionService.Subscribe:output_type -> waymaker.session.v1.SessionServiceSubscribeResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_waymaker_session_v1_session_proto_init() }
@@ -515,13 +833,18 @@ func file_waymaker_session_v1_session_proto_init() {
 	if File_waymaker_session_v1_session_proto != nil {
 		return
 	}
+	file_waymaker_session_v1_session_proto_msgTypes[6].OneofWrappers = []any{
+		(*SessionServiceSubscribeRequest_Subscribe)(nil),
+		(*SessionServiceSubscribeRequest_Credit)(nil),
+		(*SessionServiceSubscribeRequest_Cancel)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_waymaker_session_v1_session_proto_rawDesc), len(file_waymaker_session_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

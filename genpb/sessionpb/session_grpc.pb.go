@@ -33,6 +33,33 @@
 //     sends no more on this stream, closes its side, and opens another.
 //   - When the stream breaks, the outcome of every call in flight on it is
 //     unknown, as for a unary call whose connection broke.
+//
+// Subscriptions (Subscribe, offered when Open answers max_subscriptions > 0)
+// carry the server-streaming methods of the waymaker.v1 services (watches,
+// consumer deliveries, lock events) the same way: one stream per connection
+// carries every subscription's events.
+//   - The client sends a subscribe frame naming a sub_id unique among the
+//     stream's live subscriptions, the method, its request message and an
+//     initial credit; the server runs the method's handler, behind the same
+//     interceptors as the streaming method, and sends each message the
+//     handler sends as an event frame of that sub_id.
+//   - Each event spends one credit; the server sends none while the
+//     subscription has none, so a subscription whose reader stopped holds
+//     only its handler back (which keeps a bounded batch), never the stream
+//     or another subscription. The client grants more with credit frames as
+//     its reader takes events.
+//   - When the handler returns, the server sends one end frame with its
+//     status (code 0 when it returned without error) and forgets the
+//     sub_id. A cancel frame ends the subscription (its handler's context
+//     ends); its end frame still comes.
+//   - An end frame with sub_id 0 and UNAVAILABLE is a goaway: the server is
+//     stopping. Its subscriptions end on their own (each with its
+//     handler's answer, such as "server stopping; rebind"); the client
+//     subscribes nothing more on this stream and closes its side once they
+//     have.
+//   - When the stream breaks, every subscription on it has ended as a
+//     broken stream does (UNAVAILABLE); the client subscribes again from
+//     each one's resume point, as it rebinds a stream.
 
 package sessionpb
 
@@ -49,8 +76,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionService_Open_FullMethodName = "/waymaker.session.v1.SessionService/Open"
-	SessionService_Call_FullMethodName = "/waymaker.session.v1.SessionService/Call"
+	SessionService_Open_FullMethodName      = "/waymaker.session.v1.SessionService/Open"
+	SessionService_Call_FullMethodName      = "/waymaker.session.v1.SessionService/Call"
+	SessionService_Subscribe_FullMethodName = "/waymaker.session.v1.SessionService/Subscribe"
 )
 
 // SessionServiceClient is the client API for SessionService service.
@@ -64,6 +92,8 @@ type SessionServiceClient interface {
 	Open(ctx context.Context, in *SessionServiceOpenRequest, opts ...grpc.CallOption) (*SessionServiceOpenResponse, error)
 	// Call carries call envelopes one way and their answers the other.
 	Call(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionServiceCallRequest, SessionServiceCallResponse], error)
+	// Subscribe carries subscriptions one way and their events the other.
+	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse], error)
 }
 
 type sessionServiceClient struct {
@@ -97,6 +127,19 @@ func (c *sessionServiceClient) Call(ctx context.Context, opts ...grpc.CallOption
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_CallClient = grpc.BidiStreamingClient[SessionServiceCallRequest, SessionServiceCallResponse]
 
+func (c *sessionServiceClient) Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SessionService_ServiceDesc.Streams[1], SessionService_Subscribe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionService_SubscribeClient = grpc.BidiStreamingClient[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]
+
 // SessionServiceServer is the server API for SessionService service.
 // All implementations must embed UnimplementedSessionServiceServer
 // for forward compatibility.
@@ -108,6 +151,8 @@ type SessionServiceServer interface {
 	Open(context.Context, *SessionServiceOpenRequest) (*SessionServiceOpenResponse, error)
 	// Call carries call envelopes one way and their answers the other.
 	Call(grpc.BidiStreamingServer[SessionServiceCallRequest, SessionServiceCallResponse]) error
+	// Subscribe carries subscriptions one way and their events the other.
+	Subscribe(grpc.BidiStreamingServer[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]) error
 	mustEmbedUnimplementedSessionServiceServer()
 }
 
@@ -123,6 +168,9 @@ func (UnimplementedSessionServiceServer) Open(context.Context, *SessionServiceOp
 }
 func (UnimplementedSessionServiceServer) Call(grpc.BidiStreamingServer[SessionServiceCallRequest, SessionServiceCallResponse]) error {
 	return status.Error(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedSessionServiceServer) Subscribe(grpc.BidiStreamingServer[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]) error {
+	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
 }
 func (UnimplementedSessionServiceServer) mustEmbedUnimplementedSessionServiceServer() {}
 func (UnimplementedSessionServiceServer) testEmbeddedByValue()                        {}
@@ -170,6 +218,13 @@ func _SessionService_Call_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SessionService_CallServer = grpc.BidiStreamingServer[SessionServiceCallRequest, SessionServiceCallResponse]
 
+func _SessionService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SessionServiceServer).Subscribe(&grpc.GenericServerStream[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SessionService_SubscribeServer = grpc.BidiStreamingServer[SessionServiceSubscribeRequest, SessionServiceSubscribeResponse]
+
 // SessionService_ServiceDesc is the grpc.ServiceDesc for SessionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -186,6 +241,12 @@ var SessionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Call",
 			Handler:       _SessionService_Call_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Subscribe",
+			Handler:       _SessionService_Subscribe_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

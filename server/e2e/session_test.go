@@ -151,3 +151,73 @@ func TestSessionsOffMakesUnaryCalls(t *testing.T) {
 		})
 	}
 }
+
+const (
+	watchMethod     = "/waymaker.v1.KVService/Watch"
+	subscribeMethod = "/waymaker.session.v1.SessionService/Subscribe"
+)
+
+// watchRun opens 20 watchers through a client built with opts against a
+// server counting its RPCs, checks that each sees a put, and answers how
+// many Watch RPCs and Subscribe streams the server saw.
+func watchRun(t *testing.T, disable bool, opts ...waymaker.Option) (watches, subscribes int) {
+	t.Helper()
+	rc := &rpcCounter{n: map[string]int{}}
+	srv := waymakertest.Start(t, waymakertest.WithConfig(func(c *server.Config) {
+		c.DisableSessions = disable
+		c.GRPCOptions = append(c.GRPCOptions, grpc.StatsHandler(rc))
+	}))
+	cl, err := waymaker.Connect(context.Background(), srv.Addr(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	ctx := testCtx(t, 20*time.Second)
+	b, err := cl.KeyValue().Create(ctx, kv.Config{Name: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := make([]*kv.Watcher, 20)
+	for i := range ws {
+		if ws[i], err = b.Watch(ctx, "k", kv.UpdatesOnly()); err != nil {
+			t.Fatal(err)
+		}
+		defer ws[i].Stop()
+	}
+	if _, err := b.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range ws {
+		ev, err := w.Next()
+		if err == nil && ev.InitialDone {
+			ev, err = w.Next()
+		}
+		if err != nil || ev.Put == nil || string(ev.Put.Value) != "v" {
+			t.Fatalf("watcher %d: %+v, %v; want the put", i, ev, err)
+		}
+	}
+	return rc.count(watchMethod), rc.count(subscribeMethod)
+}
+
+// TestSubscriptionsCarryTheWatches: with a server that offers sessions,
+// twenty watchers of one client share one Subscribe stream and open no
+// Watch RPC of their own; with sessions off each has its own stream.
+func TestSubscriptionsCarryTheWatches(t *testing.T) {
+	if w, s := watchRun(t, false, waymaker.WithSessions(true)); w != 0 || s != 1 {
+		t.Fatalf("20 watchers on sessions: %d Watch RPCs and %d Subscribe streams, want 0 and 1", w, s)
+	}
+	for _, c := range []struct {
+		name    string
+		disable bool
+		opts    []waymaker.Option
+	}{
+		{"client option", false, []waymaker.Option{waymaker.WithSessions(false)}},
+		{"server without sessions", true, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if w, s := watchRun(t, c.disable, c.opts...); w != 20 || s != 0 {
+				t.Fatalf("20 watchers: %d Watch RPCs and %d Subscribe streams, want 20 and 0", w, s)
+			}
+		})
+	}
+}

@@ -76,7 +76,7 @@ func init() {
 	// A session stream needs only an identity: each call it carries is
 	// dispatched through the server's unary interceptors, this check among
 	// them, under the call's own method (internal/session).
-	add("waymaker.session.v1.SessionService", map[string]Rule{"Open": {AnyIdentity: true}, "Call": {AnyIdentity: true}})
+	add("waymaker.session.v1.SessionService", map[string]Rule{"Open": {AnyIdentity: true}, "Call": {AnyIdentity: true}, "Subscribe": {AnyIdentity: true}})
 	add("waymaker.v1.AuthService", map[string]Rule{
 		"PutRole":      {Sub: "auth", Action: admin, Names: []string{"role.name"}, Delegates: "role.grants"},
 		"DeleteRole":   r("auth", admin, "name"),

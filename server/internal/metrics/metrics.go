@@ -144,6 +144,9 @@ func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	return resp, err
 }
 
+// StreamInterceptor is the stream interceptor of ServerOptions.
+func (m *Metrics) StreamInterceptor() grpc.StreamServerInterceptor { return m.stream }
+
 func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	start := time.Now()
 	svc, meth := splitMethod(info.FullMethod)

@@ -7,15 +7,23 @@ import (
 )
 
 // Registrar is a grpc.ServiceRegistrar that registers every service with
-// the gRPC server it wraps and also records its unary methods, so that a
-// session envelope naming one reaches the very handler the unary call
-// reaches. Register services through it, not beside it: a service
+// the gRPC server it wraps and also records its unary and server-streaming
+// methods, so that a session envelope or subscription naming one reaches
+// the very handler the gRPC call reaches. Register services through it, not beside it: a service
 // registered on the gRPC server directly is not offered on sessions.
 type Registrar struct {
 	next grpc.ServiceRegistrar
 
 	mu      sync.RWMutex
 	methods map[string]method // full method name "/pkg.Svc/M"
+	streams map[string]streamMethod
+}
+
+// streamMethod is one recorded server-streaming method (the client sends
+// one request, the server a stream of messages): what a subscription runs.
+type streamMethod struct {
+	handler grpc.StreamHandler
+	impl    any
 }
 
 // method is one recorded unary method: its generated handler and the
@@ -27,7 +35,7 @@ type method struct {
 
 // NewRegistrar wraps next (a *grpc.Server).
 func NewRegistrar(next grpc.ServiceRegistrar) *Registrar {
-	return &Registrar{next: next, methods: map[string]method{}}
+	return &Registrar{next: next, methods: map[string]method{}, streams: map[string]streamMethod{}}
 }
 
 // RegisterService implements grpc.ServiceRegistrar.
@@ -38,6 +46,18 @@ func (r *Registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	for _, m := range desc.Methods {
 		r.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{handler: m.Handler, impl: impl}
 	}
+	for _, st := range desc.Streams {
+		if st.ServerStreams && !st.ClientStreams {
+			r.streams["/"+desc.ServiceName+"/"+st.StreamName] = streamMethod{handler: st.Handler, impl: impl}
+		}
+	}
+}
+
+func (r *Registrar) lookupStream(full string) (streamMethod, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m, ok := r.streams[full]
+	return m, ok
 }
 
 func (r *Registrar) lookup(full string) (method, bool) {

@@ -74,6 +74,14 @@ type Config struct {
 	// ResourceExhausted with ErrAnswerTooLarge's message, and the client
 	// makes the call again as a unary call. 0 is no limit.
 	MaxMessage int
+	// MaxSubscriptions is the most live subscriptions one Subscribe stream
+	// carries (default DefaultMaxSubscriptions); negative offers no
+	// Subscribe (Open answers max_subscriptions 0).
+	MaxSubscriptions int
+	// StreamChain is the server's stream interceptor chain, which every
+	// subscription passes as a gRPC stream of its method would; nil is
+	// none. gRPC hands a stream handler no chain, so the server names it.
+	StreamChain grpc.StreamServerInterceptor
 	// Stopping, when closed, makes every stream send a goaway: the server
 	// is stopping, the client sends no more, and the stream ends once its
 	// calls are answered and the client has closed its side.
@@ -126,10 +134,22 @@ func (s *Service) Register(g grpc.ServiceRegistrar) {
 // Open answers the session parameters.
 func (s *Service) Open(context.Context, *sessionpb.SessionServiceOpenRequest) (*sessionpb.SessionServiceOpenResponse, error) {
 	return &sessionpb.SessionServiceOpenResponse{
-		Result:          &commonpb.Result{Success: true},
-		Window:          uint32(s.cfg.Window),
-		MaxPayloadBytes: uint32(s.cfg.MaxPayload),
+		Result:           &commonpb.Result{Success: true},
+		Window:           uint32(s.cfg.Window),
+		MaxPayloadBytes:  uint32(s.cfg.MaxPayload),
+		MaxSubscriptions: uint32(s.maxSubscriptions()),
 	}, nil
+}
+
+func (s *Service) maxSubscriptions() int {
+	switch n := s.cfg.MaxSubscriptions; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return DefaultMaxSubscriptions
+	default:
+		return n
+	}
 }
 
 // errNoOpen ends a Call stream on a server whose Open has never run, so
