@@ -25,36 +25,39 @@ type eventMsg interface {
 func streamDelay(ttl time.Duration) time.Duration { return min(ttl/4, 200*time.Millisecond) }
 
 // follow holds the lease's event stream until the lock ends (ctx), or the
-// connection closes. Every open re-issues the acquisition's request id with
-// MaxWait 0 and recover_only, so a rebind recovers the same lease and can
-// never become a fresh grant.
-func (l *Lock) follow(ctx context.Context) {
-	var err error
+// connection closes, in the background (transport.FollowAsync: an idle
+// lock's stream holds no goroutine); false when the connection is closed.
+// Every open re-issues the acquisition's request id with MaxWait 0 and
+// recover_only, so a rebind recovers the same lease and can never become a
+// fresh grant.
+func (l *Lock) follow(ctx context.Context) bool {
+	done := func(err error) {
+		if err == nil || ctx.Err() != nil {
+			return // the lock ended (terminal event, Unlock, loss): nothing to report
+		}
+		// The stream cannot be kept: the server refused the rebind (the
+		// lease is gone), the connection closed, or the server cannot
+		// stream events. In each case the client can no longer vouch for
+		// the lease.
+		l.markLost(err)
+	}
 	if l.keys != nil {
 		req := &lockpb.LockServiceMultiAcquireRequest{Keys: l.keys, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
-		err = followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceMultiAcquireResponse], error) {
+		return followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceMultiAcquireResponse], error) {
 			return l.c.rpc.MultiAcquire(ctx, req)
-		})
-	} else {
-		req := &lockpb.LockServiceAcquireRequest{Key: l.key, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
-		err = followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceAcquireResponse], error) {
-			return l.c.rpc.Acquire(ctx, req)
-		})
+		}, done)
 	}
-	if err == nil || ctx.Err() != nil {
-		return // the lock ended (terminal event, Unlock, loss): nothing to report
-	}
-	// The stream cannot be kept: the server refused the rebind (the lease
-	// is gone), the connection closed, or the server cannot stream events.
-	// In each case the client can no longer vouch for the lease.
-	l.markLost(err)
+	req := &lockpb.LockServiceAcquireRequest{Key: l.key, Mode: l.mode.pb(), Scope: l.scope.pb(), RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds(), RecoverOnly: true}
+	return followStream(ctx, l, func(ctx context.Context) (transport.Receiver[lockpb.LockServiceAcquireResponse], error) {
+		return l.c.rpc.Acquire(ctx, req)
+	}, done)
 }
 
 func followStream[T any, PT interface {
 	*T
 	eventMsg
-}](ctx context.Context, l *Lock, open func(context.Context) (transport.Receiver[T], error)) error {
-	return transport.Follow(ctx, l.c.conn, open, func(m *T) error { return l.handle(PT(m)) })
+}](ctx context.Context, l *Lock, open func(context.Context) (transport.Receiver[T], error), done func(error)) bool {
+	return transport.FollowAsync(ctx, l.c.conn, open, func(m *T) error { return l.handle(PT(m)) }, done)
 }
 
 // handle applies one stream message to the lock.

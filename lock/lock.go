@@ -175,7 +175,7 @@ func (l *Lock) openStream() {
 	l.timer = time.AfterFunc(time.Until(l.deadline), l.watchDeadline)
 	ctx := l.lifeLocked()
 	l.mu.Unlock()
-	if !l.c.conn.Go(func(context.Context) { l.follow(ctx) }) {
+	if !l.follow(ctx) {
 		l.markLost(transport.ErrClosed)
 	}
 }

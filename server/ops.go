@@ -16,6 +16,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/metrics"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
 
@@ -164,6 +165,11 @@ func (o *ops) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	}
 	start := time.Now()
 	err := next(srv, ss)
-	o.log.Debug("rpc stream", zap.String("method", info.FullMethod), zap.String("code", metrics.Code(nil, err)), zap.Duration("took", time.Since(start)))
+	end := func(err error) {
+		o.log.Debug("rpc stream", zap.String("method", info.FullMethod), zap.String("code", metrics.Code(nil, err)), zap.Duration("took", time.Since(start)))
+	}
+	if !park.AtEnd(ss, err, end) {
+		end(err)
+	}
 	return err
 }

@@ -416,6 +416,21 @@ func (c *Conn) Go(fn func(ctx context.Context)) bool {
 	return true
 }
 
+// hold counts a task that has no goroutine of its own at times (a parked
+// FollowAsync) as Go counts its functions, so Close waits for it; false
+// when the Conn is closed. release ends it.
+func (c *Conn) hold() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+func (c *Conn) release() { c.wg.Done() }
+
 // Context returns a context that ends when the Conn is closed.
 func (c *Conn) Context() context.Context { return c.ctx }
 

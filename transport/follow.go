@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 )
@@ -32,58 +33,135 @@ type Receiver[T any] interface {
 // Follow returns when ctx ends (with the mapped ctx error), when the Conn
 // closes (ErrClosed), or on a permanent failure.
 func Follow[T any](ctx context.Context, c *Conn, open func(ctx context.Context) (Receiver[T], error), handle func(*T) error) error {
-	ctx, cancel := c.Bind(ctx)
-	defer cancel()
-	b := c.newBackOff(0)
+	f := newFollower(ctx, c, open, handle, nil)
+	err, _ := f.loop(false)
+	f.unbind()
+	return err
+}
+
+// FollowAsync follows the stream as Follow does, in the background, and
+// calls done once with what Follow would have returned. While the stream
+// is a subscription (transport/subscribe.go) with nothing to read, no
+// goroutine waits for it: the loop gives its goroutine up and the next
+// event, the stream's end or ctx's end starts it again. So an idle watch,
+// delivery or lock event stream costs memory, not a goroutine stack. The
+// Conn's Close waits for done, as it waits for Go's functions; handle and
+// done run on goroutines the Conn counts. FollowAsync returns false, and
+// calls nothing, when the Conn is closed.
+func FollowAsync[T any](ctx context.Context, c *Conn, open func(ctx context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) bool {
+	if !c.hold() {
+		return false
+	}
+	f := newFollower(ctx, c, open, handle, done)
+	go f.run()
+	return true
+}
+
+// follower is Follow's loop, kept in memory between steps so that it can
+// stop while its stream waits and resume on another goroutine.
+type follower[T any] struct {
+	c      *Conn
+	ctx    context.Context // bound to the Conn
+	unbind context.CancelFunc
+	open   func(context.Context) (Receiver[T], error)
+	handle func(*T) error
+	done   func(error)
+	b      *backoff.ExponentialBackOff // made on the first failure
+
+	rs     Receiver[T]        // the open attempt, nil between attempts
+	sub    *subscription      // rs's subscription, when it is one
+	cancel context.CancelFunc // ends the open attempt
+}
+
+func newFollower[T any](ctx context.Context, c *Conn, open func(context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) *follower[T] {
+	bctx, unbind := c.Bind(ctx)
+	return &follower[T]{c: c, ctx: bctx, unbind: unbind, open: open, handle: handle, done: done}
+}
+
+// run steps the loop on this goroutine until it ends, or parks it.
+func (f *follower[T]) run() {
+	err, parked := f.loop(true)
+	if parked {
+		return // the subscription's next event, end or cancel calls run
+	}
+	f.unbind()
+	f.done(err)
+	f.c.release()
+}
+
+// loop runs Follow's loop until it ends (with Follow's result) or, with
+// park, until its subscription has nothing to read and has taken f.run to
+// call when it has (parked true).
+func (f *follower[T]) loop(park bool) (error, bool) {
 	for {
-		err := followOnce(ctx, open, handle, b.Reset)
+		if f.rs == nil {
+			// Each attempt gets its own context so a failed stream is torn
+			// down before the next is opened.
+			actx, cancel := context.WithCancel(f.ctx)
+			rs, err := f.open(actx)
+			if err != nil {
+				cancel()
+				if err, again := f.failed(err); !again {
+					return err, false
+				}
+				continue
+			}
+			f.rs, f.cancel, f.sub = rs, cancel, subscriptionOf(rs)
+		}
+		if park && f.sub != nil && f.sub.park(f.run) {
+			return nil, true
+		}
+		msg, err := f.rs.Recv()
 		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			if c.ctx.Err() != nil {
-				return ErrClosed
+			if f.b != nil {
+				f.b.Reset()
 			}
-			return MapError(ctx, ctx.Err())
-		}
-		err = MapError(ctx, err)
-		if !rebindable(err) {
-			return err
-		}
-		c.followHint(err)
-		wait := b.NextBackOff()
-		c.opts.logger.Debug("waymaker: stream dropped, rebinding", zap.Duration("after", wait), zap.Error(err))
-		if err := c.sleep(ctx, wait); err != nil {
-			if c.ctx.Err() != nil {
-				return ErrClosed
+			if err = f.handle(msg); err == nil {
+				continue
 			}
-			return err
+			if errors.Is(err, ErrStreamDone) {
+				f.endAttempt()
+				return nil, false
+			}
+		}
+		f.endAttempt()
+		if err, again := f.failed(err); !again {
+			return err, false
 		}
 	}
 }
 
-func followOnce[T any](ctx context.Context, open func(context.Context) (Receiver[T], error), handle func(*T) error, received func()) error {
-	// Each attempt gets its own context so a failed stream is torn down
-	// before the next is opened.
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	rs, err := open(actx)
-	if err != nil {
-		return err
-	}
-	for {
-		msg, err := rs.Recv()
-		if err != nil {
-			return err
+func (f *follower[T]) endAttempt() {
+	f.cancel()
+	f.rs, f.sub, f.cancel = nil, nil, nil
+}
+
+// failed decides what a failed attempt means: the error Follow returns, or
+// again after the backoff's wait.
+func (f *follower[T]) failed(err error) (error, bool) {
+	if f.ctx.Err() != nil {
+		if f.c.ctx.Err() != nil {
+			return ErrClosed, false
 		}
-		received()
-		if err := handle(msg); err != nil {
-			if errors.Is(err, ErrStreamDone) {
-				return nil
-			}
-			return err
-		}
+		return MapError(f.ctx, f.ctx.Err()), false
 	}
+	err = MapError(f.ctx, err)
+	if !rebindable(err) {
+		return err, false
+	}
+	f.c.followHint(err)
+	if f.b == nil {
+		f.b = f.c.newBackOff(0)
+	}
+	wait := f.b.NextBackOff()
+	f.c.opts.logger.Debug("waymaker: stream dropped, rebinding", zap.Duration("after", wait), zap.Error(err))
+	if err := f.c.sleep(f.ctx, wait); err != nil {
+		if f.c.ctx.Err() != nil {
+			return ErrClosed, false
+		}
+		return err, false
+	}
+	return nil, true
 }
 
 // rebindable reports whether reopening a stream may help: everything

@@ -22,27 +22,40 @@ type PumpConfig struct {
 }
 
 // Pump is the one iterator over a server stream: it follows the stream
-// with Follow on a goroutine the Conn owns, buffers what the stream's
-// handler emits, and hands it out through Next, All and Stop under the end
-// contract stated in the package doc (# Iterators). Every SDK iterator over
-// a stream (kv.Watcher, kv.KeyLister, stream.Messages, objstore.Lister,
-// objstore.Watcher) is a Pump with its own element type, and
-// objstore.Reader reads an object's chunks from one.
+// with FollowAsync (so an idle pump over a subscription holds no
+// goroutine), buffers what the stream's handler emits, and hands it out
+// through Next, All and Stop under the end contract stated in the package
+// doc (# Iterators). Every SDK iterator over a stream (kv.Watcher,
+// kv.KeyLister, stream.Messages, objstore.Lister, objstore.Watcher) is a
+// Pump with its own element type, and objstore.Reader reads an object's
+// chunks from one.
 type Pump[T any] struct {
-	ch      chan T
-	done    chan struct{} // closed when the goroutine has ended
+	max     int           // PumpConfig.Buffer
+	avail   chan struct{} // a value was queued (1 slot); closed at the end
+	room    chan struct{} // Next took a value (1 slot)
+	done    chan struct{} // closed when the follow has ended
 	ready   chan struct{} // closed once the server answered, or at the end
-	err     error         // why it ended; set before ch is closed
 	cancel  context.CancelFunc
 	stopped atomic.Bool
+
+	mu    sync.Mutex
+	q     []T // values not yet returned, from head; nil while empty
+	head  int
+	ended bool  // no more values come
+	err   error // why it ended
 }
 
+// emptyKeep is the most capacity an emptied queue keeps for the next
+// values; beyond it the queue is dropped, so an idle pump holds no buffer.
+const emptyKeep = 8
+
 // StartPump opens a stream with open and follows it (rebinding as Follow
-// does) on a Conn goroutine until ctx ends, Stop is called, the Conn
-// closes, the stream fails permanently, or handle returns ErrStreamDone
-// (a finite listing delivered its last value). handle turns one message
-// into values with emit, which blocks while the buffer is full; handle
-// must return emit's error when it fails (the pump is stopping).
+// does) on goroutines the Conn owns until ctx ends, Stop is called, the
+// Conn closes, the stream fails permanently, or handle returns
+// ErrStreamDone (a finite listing delivered its last value). handle turns
+// one message into values with emit, which blocks while the buffer is
+// full; handle must return emit's error when it fails (the pump is
+// stopping).
 //
 // open must open the stream from the caller's resume point, recorded by
 // handle, as Follow requires. A resume point the caller can read (an
@@ -58,7 +71,9 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &Pump[T]{
-		ch:     make(chan T, cfg.Buffer),
+		max:    cfg.Buffer,
+		avail:  make(chan struct{}, 1),
+		room:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		ready:  make(chan struct{}),
 		cancel: cancel,
@@ -66,36 +81,47 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	var answered bool // read after ready is closed
 	var once sync.Once
 	markReady := func() { once.Do(func() { close(p.ready) }) }
-	ok := c.Go(func(context.Context) {
-		defer close(p.done)
-		// Closing the Conn ends the pump even while emit waits for a slow
-		// reader to make room.
-		bctx, unbind := c.Bind(pctx)
-		defer unbind()
-		emit := func(v T) error {
-			select {
-			case p.ch <- v:
+	// Closing the Conn ends the pump even while emit waits for a slow
+	// reader to make room.
+	connDone := c.ctx.Done()
+	emit := func(v T) error {
+		for {
+			p.mu.Lock()
+			if len(p.q)-p.head < p.max {
+				p.q = append(p.q, v)
+				p.mu.Unlock()
+				signal(p.avail)
 				return nil
-			case <-bctx.Done():
-				return bctx.Err()
+			}
+			p.mu.Unlock()
+			select {
+			case <-p.room:
+			case <-pctx.Done():
+				return pctx.Err()
+			case <-connDone:
+				return ErrClosed
 			}
 		}
-		err := Follow(bctx, c, open, func(m *M) error {
-			err := handle(m, emit)
-			if err == nil || errors.Is(err, ErrStreamDone) {
-				once.Do(func() { answered = true; close(p.ready) })
-			}
-			return err
-		})
+	}
+	ok := FollowAsync(pctx, c, open, func(m *M) error {
+		err := handle(m, emit)
+		if err == nil || errors.Is(err, ErrStreamDone) {
+			once.Do(func() { answered = true; close(p.ready) })
+		}
+		return err
+	}, func(err error) {
 		switch {
 		case p.stopped.Load(), err == nil:
 			err = io.EOF // Stop, or a listing delivered its last value
 		case ctx.Err() != nil:
 			err = MapError(ctx, ctx.Err()) // not ErrClosed: the caller ended it
 		}
-		p.err = err
-		close(p.ch)
+		p.mu.Lock()
+		p.err, p.ended = err, true
+		p.mu.Unlock()
+		close(p.avail)
 		markReady()
+		close(p.done)
 	})
 	if !ok {
 		cancel()
@@ -124,17 +150,51 @@ func (p *Pump[T]) Next() (T, error) {
 
 func (p *Pump[T]) next() (T, error, bool) {
 	var zero T
-	if p.stopped.Load() {
-		return zero, io.EOF, false
+	for {
+		if p.stopped.Load() {
+			return zero, io.EOF, false
+		}
+		p.mu.Lock()
+		if p.head < len(p.q) {
+			v := p.q[p.head]
+			p.q[p.head] = zero
+			p.head++
+			more := p.head < len(p.q) && !p.ended // avail is open until the end
+			if p.head == len(p.q) {
+				if cap(p.q) > emptyKeep {
+					p.q = nil
+				} else {
+					p.q = p.q[:0]
+				}
+				p.head = 0
+			}
+			p.mu.Unlock()
+			signal(p.room)
+			if more {
+				signal(p.avail) // for another caller of Next
+			}
+			return v, nil, true
+		}
+		if p.ended {
+			err := p.err
+			p.mu.Unlock()
+			return zero, err, false
+		}
+		p.mu.Unlock()
+		<-p.avail
 	}
-	v, ok := <-p.ch
-	if !ok {
-		return zero, p.err, false
-	}
-	return v, nil, true
 }
 
-// Stop ends the pump and waits for its goroutine to exit, releasing the
+// signal sets a one-slot signal, unless it is set already. It must not be
+// called on a closed channel: avail closes only once nothing emits.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Stop ends the pump and waits for its follow to end, releasing the
 // stream. Values buffered but not yet returned are dropped: Next returns
 // the zero value and io.EOF from then on. Safe to call more than once,
 // from any goroutine, and after the pump ended by itself.

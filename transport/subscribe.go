@@ -119,6 +119,7 @@ func (c *Conn) subscribeInterceptor(ctx context.Context, desc *grpc.StreamDesc, 
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	s := &subscription{ctx: ctx, st: st, method: method, md: md, maxMsg: c.opts.maxMsg, signal: make(chan struct{}, 1)}
+	s.vctx = context.WithValue(ctx, subscriptionKey{}, s)
 	s.stop = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
 	if !st.add(s) {
 		s.stop()
@@ -340,10 +341,27 @@ func endError(e *sessionpb.SessionStatus) error {
 	return decodeAnswer(&sessionpb.SessionServiceCallResponse{Status: e}, nil, 0)
 }
 
+// subscriptionKey is the context key under which a subscription's
+// Context carries it, so that FollowAsync can find it beneath the
+// generated client's stream.
+type subscriptionKey struct{}
+
+// subscriptionOf returns the subscription under a generated client's
+// stream, or nil when the stream is a plain gRPC stream.
+func subscriptionOf(rs any) *subscription {
+	x, ok := rs.(interface{ Context() context.Context })
+	if !ok {
+		return nil
+	}
+	s, _ := x.Context().Value(subscriptionKey{}).(*subscription)
+	return s
+}
+
 // subscription is one server stream carried on a Subscribe stream; it is
 // the grpc.ClientStream the generated client reads.
 type subscription struct {
 	ctx    context.Context
+	vctx   context.Context // ctx, carrying the subscription (subscriptionKey)
 	st     *subStream
 	id     uint64
 	method string
@@ -364,9 +382,10 @@ type subscription struct {
 	ended  bool          // no more events come
 	err    error         // what RecvMsg returns once q is empty and ended
 	signal chan struct{} // something was queued, or the end
+	ready  func()        // park's callback, for the next queued event or the end
 }
 
-func (s *subscription) Context() context.Context     { return s.ctx }
+func (s *subscription) Context() context.Context     { return s.vctx }
 func (s *subscription) Header() (metadata.MD, error) { return nil, nil }
 func (s *subscription) Trailer() metadata.MD         { return nil }
 func (s *subscription) CloseSend() error             { return nil }
@@ -504,4 +523,26 @@ func (s *subscription) wake() {
 	case s.signal <- struct{}{}:
 	default:
 	}
+	s.mu.Lock()
+	f := s.ready
+	s.ready = nil
+	s.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+
+// park takes f to call (on a goroutine of its own) once an event is queued
+// or the subscription has ended, and reports true; when one is queued or it
+// has ended already it reports false, and RecvMsg returns without waiting.
+// The one reader of the subscription calls it, and does not call RecvMsg
+// until f runs.
+func (s *subscription) park(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head < len(s.q) || s.ended {
+		return false
+	}
+	s.ready = f
+	return true
 }

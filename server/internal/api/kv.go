@@ -10,6 +10,8 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/kv"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
@@ -264,7 +266,12 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	// Subscribe before the first look, so no change between the look and
 	// the wait is missed.
 	w := s.sm.Watch(bucket)
-	defer w.Stop()
+	stopW := true
+	defer func() {
+		if stopW {
+			w.Stop()
+		}
+	}()
 
 	var (
 		id      uint64
@@ -297,44 +304,67 @@ func (s *KVService) Watch(req *kvpb.KVServiceWatchRequest, stream grpc.ServerStr
 	if err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), InitialDone: true, Revision: cursor}); err != nil {
 		return err
 	}
-	// Live changes are read a bounded batch at a time, the next once gRPC
-	// has taken this one: a reader that stops holds at most one batch here
-	// (Limits.SubscriptionBuffer, SubscriptionBufferBytes).
+	// Live changes are read a bounded batch at a time, the next once the
+	// stream has taken this one: a reader that stops holds at most one
+	// batch here (Limits.SubscriptionBuffer, SubscriptionBufferBytes).
+	// Between changes the loop waits without a goroutine when the stream
+	// can take it (park: a subscription).
 	n, maxBytes := subscriptionBatch(s.d.Limits)
-	hd := held{s: s.d.Subs}
-	defer hd.release()
-	buf := make([]*kvpb.KVEntry, 0, n)
+	l := &kvWatchLoop{s: s, stream: stream, w: w, bucket: bucket, id: id, f: f, cursor: cursor, n: n, maxBytes: maxBytes, hd: held{s: s.d.Subs}}
+	stopW = false // the loop holds it now
+	return park.Run(ctx, stream, s.d.Stopping, l)
+}
+
+// kvWatchLoop is a watch's live phase, in steps (park.Loop).
+type kvWatchLoop struct {
+	s        *KVService
+	stream   grpc.ServerStreamingServer[kvpb.KVServiceWatchResponse]
+	w        *notify.Waiter[string]
+	bucket   string
+	id       uint64
+	f        kv.Filter
+	cursor   uint64
+	n        int
+	maxBytes int64
+	hd       held
+	buf      []*kvpb.KVEntry // reused between batches; made on the first change
+}
+
+func (l *kvWatchLoop) Step() (park.Waiter, error) {
 	for {
-		var rev uint64
-		buf, rev, r = s.sm.WatchNextBytes(bucket, id, f, cursor, n, maxBytes, buf[:0])
+		buf, rev, r := l.s.sm.WatchNextBytes(l.bucket, l.id, l.f, l.cursor, l.n, l.maxBytes, l.buf[:0])
 		if r != nil {
-			return stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
+			return nil, l.stream.Send(&kvpb.KVServiceWatchResponse{Result: r})
 		}
+		l.buf = buf
 		var size int64
 		for _, e := range buf {
 			size += kvEntrySize(e)
 		}
-		hd.add(len(buf), size)
-		for _, e := range buf {
-			err := stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision})
-			hd.done(kvEntrySize(e))
+		l.hd.add(len(buf), size)
+		for i, e := range buf {
+			err := l.stream.Send(&kvpb.KVServiceWatchResponse{Result: result.OK(), Entry: e, Revision: e.Revision})
+			l.hd.done(kvEntrySize(e))
+			buf[i] = nil
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		cursor = rev
-		if len(buf) > 0 {
-			continue // more may be waiting
+		l.cursor = rev
+		if len(buf) == 0 {
+			return l.w, nil
 		}
-		select {
-		case <-w.C():
-			_ = w.Wait(ctx) // re-subscribes; returns at once
-		case <-ctx.Done():
-			return nil
-		case <-s.d.Stopping:
-			return stream.Send(&kvpb.KVServiceWatchResponse{Result: result.Fail(result.CodeUnavailable, "server stopping; rebind")})
-		}
+		// more may be waiting
 	}
+}
+
+func (l *kvWatchLoop) Stopping() error {
+	return l.stream.Send(&kvpb.KVServiceWatchResponse{Result: result.Fail(result.CodeUnavailable, "server stopping; rebind")})
+}
+
+func (l *kvWatchLoop) Close() {
+	l.w.Stop()
+	l.hd.release()
 }
 
 func kvEntrySize(e *kvpb.KVEntry) int64 { return int64(len(e.GetKey()) + len(e.GetValue())) }

@@ -15,6 +15,8 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/lock"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 )
 
@@ -374,7 +376,7 @@ func lockScopeOf(s lockpb.LockScope) lockpb.LockScope {
 // lease's events until a terminal one.
 func (s *LockService) Acquire(req *lockpb.LockServiceAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceAcquireResponse]) error {
 	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: []string{req.GetKey()}, Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly(), Value: req.GetValue()}
-	return s.acquireStream(stream.Context(), m, false, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
+	return s.acquireStream(stream, m, false, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
 		return stream.Send(&lockpb.LockServiceAcquireResponse{Result: r, Event: ev})
 	})
 }
@@ -382,19 +384,19 @@ func (s *LockService) Acquire(req *lockpb.LockServiceAcquireRequest, stream grpc
 // MultiAcquire implements lockpb.LockServiceServer.
 func (s *LockService) MultiAcquire(req *lockpb.LockServiceMultiAcquireRequest, stream grpc.ServerStreamingServer[lockpb.LockServiceMultiAcquireResponse]) error {
 	m := &lockpb.LockServiceMultiTryAcquireRequest{Keys: req.GetKeys(), Mode: req.GetMode(), Scope: req.GetScope(), RequestId: req.GetRequestId(), MaxWaitMs: req.GetMaxWaitMs(), LeaseTtlMs: req.GetLeaseTtlMs(), RecoverOnly: req.GetRecoverOnly(), Value: req.GetValue()}
-	return s.acquireStream(stream.Context(), m, true, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
+	return s.acquireStream(stream, m, true, func(r *commonpb.Result, ev *lockpb.LockEvent) error {
 		return stream.Send(&lockpb.LockServiceMultiAcquireResponse{Result: r, Event: ev})
 	})
 }
 
 type lockSendFunc func(*commonpb.Result, *lockpb.LockEvent) error
 
-func (s *LockService) acquireStream(ctx context.Context, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send lockSendFunc) error {
-	lease, r := s.acquireValid(ctx, req, multi)
+func (s *LockService) acquireStream(ss grpc.ServerStream, req *lockpb.LockServiceMultiTryAcquireRequest, multi bool, send lockSendFunc) error {
+	lease, r := s.acquireValid(ss.Context(), req, multi)
 	if r != nil {
 		return send(r, nil)
 	}
-	return s.follow(ctx, s.backend(req.Scope).table(), lease, send)
+	return s.follow(ss, s.backend(req.Scope).table(), lease, send)
 }
 
 // Watch implements lockpb.LockServiceServer.
@@ -424,46 +426,56 @@ func (s *LockService) Watch(req *lockpb.LockServiceWatchRequest, stream grpc.Ser
 	} else {
 		st.Lease.Scope = lockpb.LockScope_LOCK_SCOPE_QUORUM
 	}
-	return s.follow(stream.Context(), t, st.Lease, send)
+	return s.follow(stream, t, st.Lease, send)
 }
 
 // follow sends GRANTED with lease, then one event per change of the lease
 // until it ends (RELEASED, EXPIRED, REVOKED), the client goes away, or the
 // server stops (then the stream fails Unavailable and the client rebinds).
-func (s *LockService) follow(ctx context.Context, t *lock.Table, lease *lockpb.LockLease, send lockSendFunc) error {
+// Between changes it waits without a goroutine when the stream can take
+// its loop (park).
+func (s *LockService) follow(ss grpc.ServerStream, t *lock.Table, lease *lockpb.LockLease, send lockSendFunc) error {
 	w := t.Watch(lease.RequestId)
-	defer w.Stop()
-	ok := result.OK()
-	if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_GRANTED, Lease: lease, OccurredAtMs: lease.GrantedAtMs}); err != nil {
+	if err := send(result.OK(), &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_GRANTED, Lease: lease, OccurredAtMs: lease.GrantedAtMs}); err != nil {
+		w.Stop()
 		return err
 	}
-	last := lease
-	for {
-		st, known := t.LeaseState(last.LeaseId, last.RequestId)
-		switch {
-		case !known || st.Lease == nil:
-			typ := st.Ended
-			if !known {
-				typ = lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED
-			}
-			return send(ok, &lockpb.LockEvent{Type: typ, Lease: last, OccurredAtMs: lockNowMs()})
-		case st.Lease.LeaseExpiresAtMs != last.LeaseExpiresAtMs:
-			st.Lease.Scope = lease.Scope
-			last = st.Lease
-			if err := send(ok, &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: last, OccurredAtMs: lockNowMs()}); err != nil {
-				return err
-			}
+	return park.Run(ss.Context(), ss, s.d.Stopping, &lockFollowLoop{t: t, w: w, scope: lease.Scope, last: lease, send: send})
+}
+
+// lockFollowLoop is a lease's event stream after GRANTED, in steps.
+type lockFollowLoop struct {
+	t     *lock.Table
+	w     *notify.Waiter[string]
+	scope lockpb.LockScope
+	last  *lockpb.LockLease
+	send  lockSendFunc
+}
+
+func (l *lockFollowLoop) Step() (park.Waiter, error) {
+	st, known := l.t.LeaseState(l.last.LeaseId, l.last.RequestId)
+	switch {
+	case !known || st.Lease == nil:
+		typ := st.Ended
+		if !known {
+			typ = lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED
 		}
-		select {
-		case <-w.C():
-			_ = w.Wait(ctx)
-		case <-ctx.Done():
-			return nil // the lease is untouched: it lives on its TTL
-		case <-s.d.Stopping:
-			return status.Error(codes.Unavailable, "the server is stopping; rebind")
+		return nil, l.send(result.OK(), &lockpb.LockEvent{Type: typ, Lease: l.last, OccurredAtMs: lockNowMs()})
+	case st.Lease.LeaseExpiresAtMs != l.last.LeaseExpiresAtMs:
+		st.Lease.Scope = l.scope
+		l.last = st.Lease
+		if err := l.send(result.OK(), &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: l.last, OccurredAtMs: lockNowMs()}); err != nil {
+			return nil, err
 		}
 	}
+	return l.w, nil
 }
+
+func (l *lockFollowLoop) Stopping() error {
+	return status.Error(codes.Unavailable, "the server is stopping; rebind")
+}
+
+func (l *lockFollowLoop) Close() { l.w.Stop() }
 
 // Renew implements lockpb.LockServiceServer.
 func (s *LockService) Renew(ctx context.Context, req *lockpb.LockServiceRenewRequest) (*lockpb.LockServiceRenewResponse, error) {

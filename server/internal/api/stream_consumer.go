@@ -10,6 +10,8 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	sp "git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/result"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/stream"
 )
@@ -78,9 +80,18 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
 	w := h.sm.Watch(req.GetStream())
-	defer w.Stop()
+	// One deliver command at a time, bounded by count and bytes, the next
+	// once the stream has taken this one: a reader that stops holds at most
+	// one batch here, and the rest stays in the stream (its MaxAckPending
+	// and AckWait apply to what was delivered).
+	n, maxBytes := subscriptionBatch(h.d.Limits)
+	l := &consumeLoop{h: h, ctx: ctx, srv: srv, w: w, hd: held{s: h.d.Subs},
+		deliver: &sp.StreamServiceFetchRequest{Stream: req.GetStream(), Consumer: req.GetConsumer(), Batch: int32(n), MaxBytes: maxBytes}}
 
-	// A bound ephemeral consumer is kept alive by touching it.
+	// A bound ephemeral consumer is kept alive by touching it, and idle
+	// heartbeats are sent on a timer: those streams wait on this
+	// goroutine. Any other waits without one when the stream can take its
+	// loop (park).
 	var touch <-chan time.Time
 	if eph, inactive := h.sm.Ephemeral(req.GetStream(), req.GetConsumer()); eph {
 		every := min(time.Duration(inactive)*time.Millisecond/3, streamIdleTouch)
@@ -95,49 +106,17 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 		defer hbTimer.Stop()
 		hb = hbTimer.C
 	}
-	// One deliver command at a time, bounded by count and bytes, the next
-	// once gRPC has taken this one: a reader that stops holds at most one
-	// batch here, and the rest stays in the stream (its MaxAckPending and
-	// AckWait apply to what was delivered).
-	n, maxBytes := subscriptionBatch(h.d.Limits)
-	deliver := &sp.StreamServiceFetchRequest{Stream: req.GetStream(), Consumer: req.GetConsumer(), Batch: int32(n), MaxBytes: maxBytes}
-	hd := held{s: h.d.Subs}
-	defer hd.release()
+	if touch == nil && hb == nil {
+		return park.Run(ctx, srv, h.d.Stopping, l)
+	}
+	defer l.Close()
 	for {
-		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
-		if !exists {
-			return srv.Send(&sp.StreamServiceConsumeResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())})
+		w, err := l.Step()
+		if w == nil {
+			return err
 		}
-		if work {
-			resp, r := Propose[*sp.StreamServiceFetchResponse](ctx, h.d.Node, stream.Name, stream.OpDeliver, deliver)
-			if r == nil {
-				r = resp.GetResult()
-			}
-			switch {
-			case r.GetSuccess():
-				var size int64
-				for _, m := range resp.GetMsgs() {
-					size += int64(len(m.GetData()))
-				}
-				hd.add(len(resp.GetMsgs()), size)
-				for _, m := range resp.GetMsgs() {
-					err := srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m})
-					hd.done(int64(len(m.GetData())))
-					if err != nil {
-						return err
-					}
-				}
-				if hbTimer != nil {
-					hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
-				}
-				continue
-			case r.GetResultCode() == result.CodeExpired:
-				// Another stream of the consumer took it first; wait.
-			case r.GetResultCode() == result.CodeUnavailable || r.GetResultCode() == result.CodeNotLeader:
-				return status.Error(codes.Unavailable, r.GetMessage())
-			default:
-				return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
-			}
+		if l.delivered && hbTimer != nil {
+			hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
 		}
 		select {
 		case <-w.C():
@@ -145,7 +124,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 		case <-ctx.Done():
 			return nil
 		case <-h.d.Stopping:
-			return status.Error(codes.Unavailable, "server stopping")
+			return l.Stopping()
 		case <-touch:
 			_, _ = Propose[*sp.StreamServiceGetConsumerResponse](ctx, h.d.Node, stream.Name, stream.OpTouch,
 				&sp.StreamServiceGetConsumerRequest{Stream: req.GetStream(), Consumer: req.GetConsumer()})
@@ -156,6 +135,64 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 			hbTimer.Reset(time.Duration(req.GetIdleHeartbeatMs()) * time.Millisecond)
 		}
 	}
+}
+
+// consumeLoop is push delivery in steps (park.Loop): each step delivers
+// while the consumer has work, then waits for the stream's notification.
+type consumeLoop struct {
+	h         *StreamService
+	ctx       context.Context
+	srv       sp.StreamService_ConsumeServer
+	w         *notify.Waiter[string]
+	hd        held
+	deliver   *sp.StreamServiceFetchRequest
+	delivered bool // the last step delivered messages
+}
+
+func (l *consumeLoop) Step() (park.Waiter, error) {
+	l.delivered = false
+	for {
+		exists, work := l.h.sm.Work(l.deliver.Stream, l.deliver.Consumer)
+		if !exists {
+			return nil, l.srv.Send(&sp.StreamServiceConsumeResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", l.deliver.Consumer, l.deliver.Stream)})
+		}
+		if !work {
+			return l.w, nil
+		}
+		resp, r := Propose[*sp.StreamServiceFetchResponse](l.ctx, l.h.d.Node, stream.Name, stream.OpDeliver, l.deliver)
+		if r == nil {
+			r = resp.GetResult()
+		}
+		switch {
+		case r.GetSuccess():
+			var size int64
+			for _, m := range resp.GetMsgs() {
+				size += int64(len(m.GetData()))
+			}
+			l.hd.add(len(resp.GetMsgs()), size)
+			for _, m := range resp.GetMsgs() {
+				err := l.srv.Send(&sp.StreamServiceConsumeResponse{Result: result.OK(), Msg: m})
+				l.hd.done(int64(len(m.GetData())))
+				if err != nil {
+					return nil, err
+				}
+			}
+			l.delivered = true
+		case r.GetResultCode() == result.CodeExpired:
+			return l.w, nil // another stream of the consumer took it first; wait
+		case r.GetResultCode() == result.CodeUnavailable || r.GetResultCode() == result.CodeNotLeader:
+			return nil, status.Error(codes.Unavailable, r.GetMessage())
+		default:
+			return nil, l.srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
+		}
+	}
+}
+
+func (l *consumeLoop) Stopping() error { return status.Error(codes.Unavailable, "server stopping") }
+
+func (l *consumeLoop) Close() {
+	l.w.Stop()
+	l.hd.release()
 }
 
 // Fetch implements StreamService: pull delivery with a bounded wait.

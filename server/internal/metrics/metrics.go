@@ -20,6 +20,7 @@ import (
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/fsm"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 	"git.awesomike.com/pub/waymaker-client/go/server/internal/raftnode"
 )
 
@@ -153,10 +154,15 @@ func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 	g := m.active.WithLabelValues(svc, meth)
 	g.Inc()
 	err := next(srv, ss)
-	g.Dec()
-	code := Code(nil, err)
-	m.requests.WithLabelValues(svc, meth, code).Inc()
-	m.latency.WithLabelValues(svc, meth, code).Observe(time.Since(start).Seconds())
+	end := func(err error) {
+		g.Dec()
+		code := Code(nil, err)
+		m.requests.WithLabelValues(svc, meth, code).Inc()
+		m.latency.WithLabelValues(svc, meth, code).Observe(time.Since(start).Seconds())
+	}
+	if !park.AtEnd(ss, err, end) {
+		end(err)
+	}
 	return err
 }
 

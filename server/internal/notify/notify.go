@@ -33,8 +33,16 @@ type Notifier[K comparable] struct {
 }
 
 type entry struct {
-	ch   chan struct{} // closed by Fire, then replaced
-	refs int           // live Waiters; the entry goes at zero
+	ch   chan struct{}  // closed by Fire, then replaced
+	refs int            // live Waiters; the entry goes at zero
+	cbs  map[any]parked // OnFire's callbacks for the next fire, by Waiter
+}
+
+// parked is a Waiter's OnFire: rearm moves it to the new channel (under the
+// Notifier's lock), then f runs (after it).
+type parked struct {
+	rearm func(chan struct{})
+	f     func()
 }
 
 // Waiter is one subscription to a key. It is used by one goroutine.
@@ -64,21 +72,40 @@ func (n *Notifier[K]) Watch(key K) *Waiter[K] {
 // costs a map lookup when nobody watches, so apply code may call it freely.
 func (n *Notifier[K]) Fire(key K) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	var cbs []func()
 	if e := n.entries[key]; e != nil {
-		close(e.ch)
-		e.ch = make(chan struct{})
+		cbs = e.fire(nil)
 	}
+	n.mu.Unlock()
+	for _, f := range cbs {
+		f()
+	}
+}
+
+// fire closes e's channel, replaces it, moves its parked waiters to the
+// new one and appends their callbacks to cbs; n.mu is held.
+func (e *entry) fire(cbs []func()) []func() {
+	close(e.ch)
+	e.ch = make(chan struct{})
+	for _, p := range e.cbs {
+		p.rearm(e.ch)
+		cbs = append(cbs, p.f)
+	}
+	e.cbs = nil
+	return cbs
 }
 
 // FireAll wakes every waiter of every key, e.g. after a snapshot restore
 // replaced the whole state.
 func (n *Notifier[K]) FireAll() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	var all []func()
 	for _, e := range n.entries {
-		close(e.ch)
-		e.ch = make(chan struct{})
+		all = e.fire(all)
+	}
+	n.mu.Unlock()
+	for _, f := range all {
+		f()
 	}
 }
 
@@ -98,6 +125,30 @@ func (w *Waiter[K]) Wait(ctx context.Context) error {
 	}
 }
 
+// OnFire takes f to call, once, on the next fire of the key after the
+// Watch or the previous Wait, and reports true; when the key has fired
+// since, it re-subscribes as Wait does and reports false, and the caller
+// looks at the state again. f runs on the firing goroutine, after the
+// Notifier's lock is released: it must not block (apply calls Fire).
+// Stop drops a callback that has not run. A waiter parked this way holds
+// no goroutine.
+func (w *Waiter[K]) OnFire(f func()) bool {
+	w.n.mu.Lock()
+	defer w.n.mu.Unlock()
+	e := w.n.entries[w.key]
+	select {
+	case <-w.ch:
+		w.ch = e.ch
+		return false
+	default:
+	}
+	if e.cbs == nil {
+		e.cbs = map[any]parked{}
+	}
+	e.cbs[w] = parked{rearm: func(ch chan struct{}) { w.ch = ch }, f: f}
+	return true
+}
+
 // C returns the channel that the next fire closes, for use in a select with
 // other channels; after it fires, call Wait (which returns at once) to
 // re-subscribe.
@@ -112,6 +163,7 @@ func (w *Waiter[K]) Stop() {
 	w.n.mu.Lock()
 	defer w.n.mu.Unlock()
 	if e := w.n.entries[w.key]; e != nil {
+		delete(e.cbs, w)
 		if e.refs--; e.refs == 0 {
 			delete(w.n.entries, w.key)
 		}

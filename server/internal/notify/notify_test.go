@@ -102,3 +102,80 @@ func TestFireAllAndConcurrentWaiters(t *testing.T) {
 		}
 	}
 }
+
+// OnFire parks a waiter without a goroutine: the next fire of its key runs
+// the callback once (another key's does not), and the waiter is then
+// subscribed to the fire after, as Wait leaves it.
+func TestOnFireRunsOnceOnTheNextFire(t *testing.T) {
+	var n Notifier[string]
+	w := n.Watch("a")
+	defer w.Stop()
+	calls := 0
+	if !w.OnFire(func() { calls++ }) {
+		t.Fatal("OnFire on a waiter that has not fired reported false")
+	}
+	n.Fire("b")
+	if calls != 0 {
+		t.Fatalf("another key's fire ran the callback %d times", calls)
+	}
+	n.Fire("a")
+	n.Fire("a")
+	if calls != 1 {
+		t.Fatalf("two fires ran the callback %d times, want once", calls)
+	}
+	// The second fire came after the callback's: the waiter saw it.
+	if w.OnFire(func() { calls++ }) {
+		t.Fatal("OnFire after a fire it has not looked past reported true")
+	}
+	if !w.OnFire(func() { calls++ }) {
+		t.Fatal("OnFire right after re-subscribing reported false")
+	}
+	n.FireAll()
+	if calls != 2 {
+		t.Fatalf("FireAll ran %d callbacks in all, want 2", calls)
+	}
+}
+
+// A fire between the look and OnFire is not lost: OnFire reports false and
+// the caller looks again.
+func TestOnFireAfterAFireReportsFalse(t *testing.T) {
+	var n Notifier[int]
+	w := n.Watch(1)
+	defer w.Stop()
+	n.Fire(1)
+	if w.OnFire(func() { t.Error("callback ran for a fire that came before OnFire") }) {
+		t.Fatal("OnFire after a fire reported true")
+	}
+}
+
+// Stop drops a parked callback, and the key's entry goes with its last
+// waiter.
+func TestStopDropsTheCallback(t *testing.T) {
+	var n Notifier[string]
+	w := n.Watch("a")
+	w.OnFire(func() { t.Error("a stopped waiter's callback ran") })
+	w.Stop()
+	n.Fire("a")
+	if got := n.watching(); got != 0 {
+		t.Fatalf("watching %d keys after the only waiter stopped, want 0", got)
+	}
+}
+
+// A callback may call back into the Notifier (OnFire, Fire of another
+// key): it runs after the Notifier's lock is released.
+func TestOnFireCallbackMayUseTheNotifier(t *testing.T) {
+	var n Notifier[string]
+	w := n.Watch("a")
+	defer w.Stop()
+	done := make(chan bool, 1)
+	w.OnFire(func() { done <- w.OnFire(func() {}) })
+	n.Fire("a")
+	select {
+	case again := <-done:
+		if !again {
+			t.Fatal("OnFire from the callback reported false")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the callback did not run")
+	}
+}

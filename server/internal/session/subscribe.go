@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sessionpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 )
 
 // Subscriptions: the server-streaming methods of every registered service
@@ -65,7 +67,14 @@ func (s *Service) Subscribe(st sessionpb.SessionService_SubscribeServer) error {
 			stopping = nil
 			t.mu.Lock()
 			t.draining = true
+			subs := make([]*subscription, 0, len(t.subs))
+			for _, u := range t.subs {
+				subs = append(subs, u)
+			}
 			t.mu.Unlock()
+			for _, u := range subs {
+				u.wake() // a parked loop sees the stop
+			}
 			if err := st.Send(&sessionpb.SessionServiceSubscribeResponse{End: &sessionpb.SessionStatus{
 				Code: int32(codes.Unavailable), Message: "waymaker: server is stopping; subscribe on another stream",
 			}}); err != nil {
@@ -107,6 +116,27 @@ func (t *subStream) end(cancel context.CancelFunc) {
 	t.mu.Unlock()
 	cancel()
 	t.wg.Wait()
+	// Nothing runs now: what is left are parked loops.
+	t.mu.Lock()
+	left := t.subs
+	t.subs = map[uint64]*subscription{}
+	t.mu.Unlock()
+	for _, u := range left {
+		if u.loop == nil {
+			continue
+		}
+		u.mu.Lock()
+		u.over = true
+		u.mu.Unlock()
+		if u.unhook != nil {
+			u.unhook()
+		}
+		u.loop.Close()
+		err := status.FromContextError(context.Canceled).Err()
+		for _, f := range u.atEnd {
+			f(err)
+		}
+	}
 }
 
 func (t *subStream) read(st sessionpb.SessionService_SubscribeServer) error {
@@ -164,20 +194,137 @@ func (t *subStream) start(id uint64, f *sessionpb.SessionSubscribe) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
-	u := &subscription{t: t, id: id, cancel: cancel, credit: min(f.GetCredit(), maxCredit), wake: make(chan struct{}, 1), payload: f.GetPayload()}
+	u := &subscription{t: t, id: id, cancel: cancel, credit: min(f.GetCredit(), maxCredit), credited: make(chan struct{}, 1), payload: f.GetPayload()}
 	t.subs[id] = u
 	t.wg.Add(1)
 	t.mu.Unlock()
 	go func() {
 		defer t.wg.Done()
 		err := t.s.runSubscription(ctx, t.streamMD, f, u)
-		t.mu.Lock()
-		delete(t.subs, id)
-		t.mu.Unlock()
-		cancel()
-		t.send(endFrame(id, err))
+		if errors.Is(err, park.ErrParked) && u.isParked() {
+			u.unhook = context.AfterFunc(u.ctx, u.wake)
+			u.drive()
+			return
+		}
+		u.finish(err)
 	}()
 	return nil
+}
+
+// finish ends the subscription with the handler's (or its loop's) status.
+func (u *subscription) finish(err error) {
+	t := u.t
+	t.mu.Lock()
+	delete(t.subs, u.id)
+	t.mu.Unlock()
+	u.cancel()
+	for _, f := range u.atEnd {
+		f(err)
+	}
+	t.send(endFrame(u.id, err))
+}
+
+// Park takes the handler's loop over (park.Parker); the handler returns
+// park.ErrParked, and drive runs the loop.
+func (u *subscription) Park(l park.Loop, stopping <-chan struct{}) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.loop, u.stopping, u.parked, u.running = l, stopping, true, true
+	return true
+}
+
+// AtEnd takes an interceptor's hook for the subscription's end.
+func (u *subscription) AtEnd(f func(error)) { u.atEnd = append(u.atEnd, f) }
+
+func (u *subscription) isParked() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.parked
+}
+
+// drive steps the loop until it waits (its waiter took wake) or ends.
+func (u *subscription) drive() {
+	for {
+		var (
+			err   error
+			ended = true
+		)
+		select {
+		case <-u.stopping:
+			err = u.loop.Stopping()
+		default:
+			if u.ctx.Err() != nil {
+				break // cancelled, or the stream ended: as a handler whose ctx ended
+			}
+			var w park.Waiter
+			if w, err = u.loop.Step(); w != nil {
+				ended = false
+				if !w.OnFire(u.wake) {
+					continue // it fired meanwhile: look again
+				}
+			}
+		}
+		if ended {
+			u.end(err)
+			return
+		}
+		u.mu.Lock()
+		if u.again {
+			u.again = false
+			u.mu.Unlock()
+			continue
+		}
+		u.running = false
+		u.mu.Unlock()
+		return
+	}
+}
+
+// wake runs the parked loop's next step on a goroutine of its own: on its
+// waiter's fire, the end of its context, and the server stopping.
+func (u *subscription) wake() {
+	u.mu.Lock()
+	if !u.parked || u.over {
+		u.mu.Unlock()
+		return
+	}
+	if u.running {
+		u.again = true
+		u.mu.Unlock()
+		return
+	}
+	u.running = true
+	u.mu.Unlock()
+	t := u.t
+	t.mu.Lock()
+	if t.ended {
+		// The stream's end closes every parked loop once nothing runs.
+		t.mu.Unlock()
+		return
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		u.drive()
+	}()
+}
+
+// end closes the loop and ends the subscription with err.
+func (u *subscription) end(err error) {
+	u.mu.Lock()
+	u.over = true
+	u.mu.Unlock()
+	if u.unhook != nil {
+		u.unhook()
+	}
+	u.loop.Close()
+	if err != nil {
+		if _, ok := status.FromError(err); !ok {
+			err = status.FromContextError(err).Err()
+		}
+	}
+	u.finish(err)
 }
 
 func (t *subStream) credit(id uint64, n uint32) {
@@ -191,7 +338,7 @@ func (t *subStream) credit(id uint64, n uint32) {
 	u.credit = min(u.credit+min(n, maxCredit), maxCredit)
 	u.mu.Unlock()
 	select {
-	case u.wake <- struct{}{}:
+	case u.credited <- struct{}{}:
 	default:
 	}
 }
@@ -235,14 +382,14 @@ func (s *Service) runSubscription(ctx context.Context, streamMD metadata.MD, f *
 		return err
 	}
 	ctx = metadata.NewIncomingContext(ctx, md)
-	u.ctx = grpc.NewContextWithServerTransportStream(ctx, envelopeStream(f.GetMethod()))
+	u.ctx = park.WithParker(grpc.NewContextWithServerTransportStream(ctx, envelopeStream(f.GetMethod())), u)
 	info := &grpc.StreamServerInfo{FullMethod: f.GetMethod(), IsServerStream: true}
 	if sic := s.cfg.StreamChain; sic != nil {
 		err = sic(m.impl, u, info, m.handler)
 	} else {
 		err = m.handler(m.impl, u)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, park.ErrParked) {
 		if _, ok := status.FromError(err); !ok {
 			err = status.FromContextError(err).Err()
 		}
@@ -260,9 +407,21 @@ type subscription struct {
 	payload []byte
 	read    bool // the request was taken
 
-	mu     sync.Mutex
-	credit uint32
-	wake   chan struct{} // a credit frame arrived
+	mu       sync.Mutex
+	credit   uint32
+	credited chan struct{} // a credit frame arrived
+
+	// A parked handler's loop (park.Parker): set by Park on the handler's
+	// goroutine before it returns, then driven by drive, one step at a
+	// time, on a goroutine started by wake.
+	loop     park.Loop
+	stopping <-chan struct{}
+	atEnd    []func(error) // the interceptors' end hooks (park.AtEnd)
+	unhook   func() bool   // removes the ctx hook that wakes a parked loop
+	parked   bool          // loop is set: wake drives it
+	running  bool          // a drive is under way (or about to start)
+	again    bool          // woken while running: step once more
+	over     bool          // the loop has ended
 }
 
 func (u *subscription) Context() context.Context     { return u.ctx }
@@ -311,7 +470,7 @@ func (u *subscription) SendMsg(m any) error {
 		}
 		u.mu.Unlock()
 		select {
-		case <-u.wake:
+		case <-u.credited:
 		case <-u.ctx.Done():
 			return status.FromContextError(u.ctx.Err()).Err()
 		}

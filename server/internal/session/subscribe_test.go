@@ -19,6 +19,8 @@ import (
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/kvpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/sessionpb"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/notify"
+	"git.awesomike.com/pub/waymaker-client/go/server/internal/park"
 )
 
 const watchMethod = "/waymaker.v1.KVService/Watch"
@@ -27,15 +29,24 @@ const watchMethod = "/waymaker.v1.KVService/Watch"
 // then waits for its context; "fail" answers NotFound at once.
 type watchKV struct {
 	kvpb.UnimplementedKVServiceServer
-	mu    sync.Mutex
-	sent  map[string]int // pattern → events sent
-	ended chan string    // pattern, when a handler returns
+	notes    notify.Notifier[string] // fires the "park" handlers' loops
+	stopping chan struct{}
+	loops    chan *parkLoop // each "park" handler's loop
+	mu       sync.Mutex
+	sent     map[string]int // pattern → events sent
+	ended    chan string    // pattern, when a handler returns
 }
 
 func (f *watchKV) Watch(req *kvpb.KVServiceWatchRequest, st grpc.ServerStreamingServer[kvpb.KVServiceWatchResponse]) error {
 	defer func() { f.ended <- req.GetPattern() }()
 	if req.GetPattern() == "fail" {
 		return status.Error(codes.NotFound, "test: no such bucket")
+	}
+	if req.GetPattern() == "park" {
+		// One event per step: the first at once, then one per fire of "k".
+		l := &parkLoop{st: st, w: f.notes.Watch("k"), closed: make(chan struct{})}
+		f.loops <- l
+		return park.Run(st.Context(), st, f.stopping, l)
 	}
 	n, _ := strconv.Atoi(strings.TrimPrefix(req.GetPattern(), "n:"))
 	for i := 1; i <= n; i++ {
@@ -59,13 +70,41 @@ func (f *watchKV) sentFor(p string) int {
 type subServer struct {
 	kv     *watchKV
 	client sessionpb.SessionServiceClient
-	chain  []string // methods the stream chain saw
+	chain  []string   // methods the stream chain saw
+	ends   chan error // each subscription's end, as the chain saw it
 	mu     sync.Mutex
+}
+
+// parkLoop sends one event per step and waits for fires of its waiter.
+type parkLoop struct {
+	st     grpc.ServerStream
+	w      *notify.Waiter[string]
+	n      uint64
+	stops  int
+	closed chan struct{}
+}
+
+func (l *parkLoop) Step() (park.Waiter, error) {
+	l.n++
+	if err := l.st.SendMsg(&kvpb.KVServiceWatchResponse{Result: &commonpb.Result{Success: true}, Revision: l.n}); err != nil {
+		return nil, err
+	}
+	return l.w, nil
+}
+
+func (l *parkLoop) Stopping() error {
+	l.stops++
+	return status.Error(codes.Unavailable, "test: stopping")
+}
+
+func (l *parkLoop) Close() {
+	l.w.Stop()
+	close(l.closed)
 }
 
 func serveSub(t *testing.T, maxSubs int) *subServer {
 	t.Helper()
-	ss := &subServer{kv: &watchKV{sent: map[string]int{}, ended: make(chan string, 64)}}
+	ss := &subServer{kv: &watchKV{sent: map[string]int{}, ended: make(chan string, 64), stopping: make(chan struct{}), loops: make(chan *parkLoop, 8)}, ends: make(chan error, 64)}
 	// The chain records each subscription's method and refuses one whose
 	// metadata carries "deny", as the server's auth interceptor would.
 	chain := func(srv any, st grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
@@ -75,12 +114,17 @@ func serveSub(t *testing.T, maxSubs int) *subServer {
 		if md, _ := metadata.FromIncomingContext(st.Context()); len(md.Get("deny")) > 0 {
 			return status.Error(codes.PermissionDenied, "test: denied")
 		}
-		return next(srv, st)
+		// As the metrics interceptor does: see the end, later when parked.
+		err := next(srv, st)
+		if !park.AtEnd(st, err, ss.ended) {
+			ss.ended(err)
+		}
+		return err
 	}
 	g := grpc.NewServer()
 	reg := NewRegistrar(g)
 	kvpb.RegisterKVServiceServer(reg, ss.kv)
-	New(reg, Config{MaxSubscriptions: maxSubs, StreamChain: chain}).Register(g)
+	New(reg, Config{MaxSubscriptions: maxSubs, StreamChain: chain, Stopping: ss.kv.stopping}).Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -310,5 +354,163 @@ func TestSubscriptionRefusals(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a live subscription's handler outlived its stream")
 		}
+	}
+}
+
+// ended records an end the chain saw (tests that do not read them drop
+// those past the buffer).
+func (ss *subServer) ended(err error) {
+	select {
+	case ss.ends <- err:
+	default:
+	}
+}
+
+func (ss *subServer) loop(t *testing.T) *parkLoop {
+	t.Helper()
+	select {
+	case l := <-ss.kv.loops:
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no parked handler started")
+		return nil
+	}
+}
+
+func (ss *subServer) end(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-ss.ends:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the chain saw no end")
+		return nil
+	}
+}
+
+func waitClosed(t *testing.T, l *parkLoop) {
+	t.Helper()
+	select {
+	case <-l.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked loop was not closed")
+	}
+}
+
+func eventRev(t *testing.T, r *sessionpb.SessionServiceSubscribeResponse) uint64 {
+	t.Helper()
+	var ev kvpb.KVServiceWatchResponse
+	if r.GetEnd() != nil {
+		t.Fatalf("sub %d ended (%v), want an event", r.GetSubId(), r.GetEnd())
+	}
+	if err := proto.Unmarshal(r.GetEvent(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev.GetRevision()
+}
+
+// A handler that hands its loop to the subscription returns at once (its
+// goroutine is free), yet the subscription goes on: each fire of its
+// waiter runs a step whose events arrive in order; the chain sees the end
+// only when the subscription really ends, and a cancel ends it and closes
+// the loop.
+func TestParkedSubscriptionRunsItsLoopOnFires(t *testing.T) {
+	ss := serveSub(t, 0)
+	st := ss.open(t)
+	if err := st.Send(subscribe(1, "park", 16)); err != nil {
+		t.Fatal(err)
+	}
+	l := ss.loop(t)
+	waitEnded(t, ss, "park") // the handler returned: nothing waits on its goroutine
+	if got := eventRev(t, recvSub(t, st)); got != 1 {
+		t.Fatalf("first event %d, want 1", got)
+	}
+	select {
+	case err := <-ss.ends:
+		t.Fatalf("the chain saw the parked subscription end (%v) while it is live", err)
+	default:
+	}
+	for want := uint64(2); want <= 4; want++ {
+		ss.kv.notes.Fire("k")
+		if got := eventRev(t, recvSub(t, st)); got != want {
+			t.Fatalf("event after a fire %d, want %d", got, want)
+		}
+	}
+	if err := st.Send(cancelSub(1)); err != nil {
+		t.Fatal(err)
+	}
+	r := recvSub(t, st)
+	if r.GetSubId() != 1 || r.GetEnd() == nil {
+		t.Fatalf("after cancel got %v, want sub 1's end", r)
+	}
+	waitClosed(t, l)
+	if err := ss.end(t); err != nil {
+		t.Fatalf("the chain saw the cancelled subscription end with %v, want nil (as a handler whose ctx ended)", err)
+	}
+}
+
+// A parked loop is closed when its Subscribe stream ends, and when the
+// server stops it runs Stopping, whose status ends the subscription.
+func TestParkedSubscriptionEndsWithItsStream(t *testing.T) {
+	t.Run("stream closed", func(t *testing.T) {
+		ss := serveSub(t, 0)
+		st := ss.open(t)
+		if err := st.Send(subscribe(1, "park", 16)); err != nil {
+			t.Fatal(err)
+		}
+		l := ss.loop(t)
+		recvSub(t, st)
+		if err := st.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		waitClosed(t, l)
+		if err := ss.end(t); status.Code(err) != codes.Canceled {
+			t.Fatalf("the chain saw %v, want Canceled", err)
+		}
+	})
+	t.Run("server stopping", func(t *testing.T) {
+		ss := serveSub(t, 0)
+		st := ss.open(t)
+		if err := st.Send(subscribe(1, "park", 16)); err != nil {
+			t.Fatal(err)
+		}
+		l := ss.loop(t)
+		recvSub(t, st)
+		close(ss.kv.stopping)
+		var end *sessionpb.SessionStatus
+		for end == nil {
+			r := recvSub(t, st)
+			if r.GetSubId() == 1 {
+				end = r.GetEnd()
+			}
+		}
+		if codes.Code(end.GetCode()) != codes.Unavailable || !strings.Contains(end.GetMessage(), "test: stopping") {
+			t.Fatalf("end %v, want the loop's Stopping status", end)
+		}
+		waitClosed(t, l)
+		if l.stops != 1 {
+			t.Fatalf("Stopping ran %d times, want 1", l.stops)
+		}
+	})
+}
+
+// A parked loop whose reader has no credit left waits in its step, and
+// goes on when credit comes.
+func TestParkedSubscriptionWaitsForCredit(t *testing.T) {
+	ss := serveSub(t, 0)
+	st := ss.open(t)
+	if err := st.Send(subscribe(1, "park", 1)); err != nil {
+		t.Fatal(err)
+	}
+	ss.loop(t)
+	if got := eventRev(t, recvSub(t, st)); got != 1 {
+		t.Fatalf("first event %d, want 1", got)
+	}
+	ss.kv.notes.Fire("k") // its step waits: no credit
+	if err := st.Send(credit(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventRev(t, recvSub(t, st)); got != 2 {
+		t.Fatalf("event after the credit %d, want 2", got)
 	}
 }
