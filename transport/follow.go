@@ -33,7 +33,7 @@ type Receiver[T any] interface {
 // Follow returns when ctx ends (with the mapped ctx error), when the Conn
 // closes (ErrClosed), or on a permanent failure.
 func Follow[T any](ctx context.Context, c *Conn, open func(ctx context.Context) (Receiver[T], error), handle func(*T) error) error {
-	f := newFollower(ctx, c, open, handle, nil)
+	f := newFollower(ctx, c, false, open, handle, nil)
 	err, _ := f.loop(false)
 	f.unbind()
 	return err
@@ -49,10 +49,16 @@ func Follow[T any](ctx context.Context, c *Conn, open func(ctx context.Context) 
 // done run on goroutines the Conn counts. FollowAsync returns false, and
 // calls nothing, when the Conn is closed.
 func FollowAsync[T any](ctx context.Context, c *Conn, open func(ctx context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) bool {
+	return followAsync(ctx, c, false, open, handle, done)
+}
+
+// followAsync is FollowAsync; bound says ctx is bound to c already (Bind),
+// which spares the follower a context of its own.
+func followAsync[T any](ctx context.Context, c *Conn, bound bool, open func(ctx context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) bool {
 	if !c.hold() {
 		return false
 	}
-	f := newFollower(ctx, c, open, handle, done)
+	f := newFollower(ctx, c, bound, open, handle, done)
 	go f.run()
 	return true
 }
@@ -73,10 +79,15 @@ type follower[T any] struct {
 	cancel context.CancelFunc // ends the open attempt
 }
 
-func newFollower[T any](ctx context.Context, c *Conn, open func(context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) *follower[T] {
-	bctx, unbind := c.Bind(ctx)
-	return &follower[T]{c: c, ctx: bctx, unbind: unbind, open: open, handle: handle, done: done}
+func newFollower[T any](ctx context.Context, c *Conn, bound bool, open func(context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) *follower[T] {
+	f := &follower[T]{c: c, ctx: ctx, unbind: noop, open: open, handle: handle, done: done}
+	if !bound {
+		f.ctx, f.unbind = c.Bind(ctx)
+	}
+	return f
 }
+
+func noop() {}
 
 // run steps the loop on this goroutine until it ends, or parks it.
 func (f *follower[T]) run() {

@@ -31,18 +31,20 @@ type PumpConfig struct {
 // chunks from one.
 type Pump[T any] struct {
 	max     int           // PumpConfig.Buffer
-	avail   chan struct{} // a value was queued (1 slot); closed at the end
-	room    chan struct{} // Next took a value (1 slot)
 	done    chan struct{} // closed when the follow has ended
 	ready   chan struct{} // closed once the server answered, or at the end
 	cancel  context.CancelFunc
 	stopped atomic.Bool
 
+	// Under mu. The signals are made when someone first waits for them,
+	// so an idle pump holds neither.
 	mu    sync.Mutex
 	q     []T // values not yet returned, from head; nil while empty
 	head  int
-	ended bool  // no more values come
-	err   error // why it ended
+	ended bool          // no more values come
+	err   error         // why it ended
+	avail chan struct{} // a value was queued (1 slot); closed at the end
+	room  chan struct{} // Next took a value (1 slot)
 }
 
 // emptyKeep is the most capacity an emptied queue keeps for the next
@@ -69,11 +71,9 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 16
 	}
-	pctx, cancel := context.WithCancel(ctx)
+	pctx, cancel := c.Bind(ctx)
 	p := &Pump[T]{
 		max:    cfg.Buffer,
-		avail:  make(chan struct{}, 1),
-		room:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		ready:  make(chan struct{}),
 		cancel: cancel,
@@ -89,13 +89,17 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 			p.mu.Lock()
 			if len(p.q)-p.head < p.max {
 				p.q = append(p.q, v)
-				p.mu.Unlock()
 				signal(p.avail)
+				p.mu.Unlock()
 				return nil
 			}
+			if p.room == nil {
+				p.room = make(chan struct{}, 1)
+			}
+			room := p.room
 			p.mu.Unlock()
 			select {
-			case <-p.room:
+			case <-room:
 			case <-pctx.Done():
 				return pctx.Err()
 			case <-connDone:
@@ -103,7 +107,7 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 			}
 		}
 	}
-	ok := FollowAsync(pctx, c, open, func(m *M) error {
+	ok := followAsync(pctx, c, true, open, func(m *M) error {
 		err := handle(m, emit)
 		if err == nil || errors.Is(err, ErrStreamDone) {
 			once.Do(func() { answered = true; close(p.ready) })
@@ -116,10 +120,13 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 		case ctx.Err() != nil:
 			err = MapError(ctx, ctx.Err()) // not ErrClosed: the caller ended it
 		}
+		cancel() // the follow has ended: release pctx and its hook on the Conn
 		p.mu.Lock()
 		p.err, p.ended = err, true
+		if p.avail != nil {
+			close(p.avail)
+		}
 		p.mu.Unlock()
-		close(p.avail)
 		markReady()
 		close(p.done)
 	})
@@ -159,7 +166,6 @@ func (p *Pump[T]) next() (T, error, bool) {
 			v := p.q[p.head]
 			p.q[p.head] = zero
 			p.head++
-			more := p.head < len(p.q) && !p.ended // avail is open until the end
 			if p.head == len(p.q) {
 				if cap(p.q) > emptyKeep {
 					p.q = nil
@@ -167,12 +173,11 @@ func (p *Pump[T]) next() (T, error, bool) {
 					p.q = p.q[:0]
 				}
 				p.head = 0
-			}
-			p.mu.Unlock()
-			signal(p.room)
-			if more {
+			} else if !p.ended {
 				signal(p.avail) // for another caller of Next
 			}
+			signal(p.room)
+			p.mu.Unlock()
 			return v, nil, true
 		}
 		if p.ended {
@@ -180,14 +185,22 @@ func (p *Pump[T]) next() (T, error, bool) {
 			p.mu.Unlock()
 			return zero, err, false
 		}
+		if p.avail == nil {
+			p.avail = make(chan struct{}, 1)
+		}
+		avail := p.avail
 		p.mu.Unlock()
-		<-p.avail
+		<-avail
 	}
 }
 
-// signal sets a one-slot signal, unless it is set already. It must not be
-// called on a closed channel: avail closes only once nothing emits.
+// signal sets a one-slot signal (nil: nobody has waited for it yet),
+// unless it is set already. The Pump's mu is held, so avail, closed at
+// the end under it, is never sent to once closed.
 func signal(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
 	select {
 	case ch <- struct{}{}:
 	default:

@@ -118,7 +118,7 @@ func (c *Conn) subscribeInterceptor(ctx context.Context, desc *grpc.StreamDesc, 
 	if st == nil {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	s := &subscription{ctx: ctx, st: st, method: method, md: md, maxMsg: c.opts.maxMsg, signal: make(chan struct{}, 1)}
+	s := &subscription{ctx: ctx, st: st, method: method, md: md, maxMsg: c.opts.maxMsg}
 	s.vctx = context.WithValue(ctx, subscriptionKey{}, s)
 	s.stop = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
 	if !st.add(s) {
@@ -381,7 +381,7 @@ type subscription struct {
 	taken  int           // events read since the last grant
 	ended  bool          // no more events come
 	err    error         // what RecvMsg returns once q is empty and ended
-	signal chan struct{} // something was queued, or the end
+	signal chan struct{} // something was queued, or the end; made by RecvMsg's first wait
 	ready  func()        // park's callback, for the next queued event or the end
 }
 
@@ -462,9 +462,13 @@ func (s *subscription) RecvMsg(m any) error {
 			s.mu.Unlock()
 			return err
 		}
+		if s.signal == nil {
+			s.signal = make(chan struct{}, 1)
+		}
+		signal := s.signal
 		s.mu.Unlock()
 		select {
-		case <-s.signal:
+		case <-signal:
 		case <-s.ctx.Done():
 			s.cancel(s.ctx.Err())
 			return status.FromContextError(s.ctx.Err()).Err()
@@ -519,11 +523,13 @@ func (s *subscription) cancel(cause error) {
 }
 
 func (s *subscription) wake() {
-	select {
-	case s.signal <- struct{}{}:
-	default:
-	}
 	s.mu.Lock()
+	if s.signal != nil {
+		select {
+		case s.signal <- struct{}{}:
+		default:
+		}
+	}
 	f := s.ready
 	s.ready = nil
 	s.mu.Unlock()

@@ -128,9 +128,6 @@ func (t *subStream) end(cancel context.CancelFunc) {
 		u.mu.Lock()
 		u.over = true
 		u.mu.Unlock()
-		if u.unhook != nil {
-			u.unhook()
-		}
 		u.loop.Close()
 		err := status.FromContextError(context.Canceled).Err()
 		for _, f := range u.atEnd {
@@ -194,7 +191,7 @@ func (t *subStream) start(id uint64, f *sessionpb.SessionSubscribe) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(t.ctx)
-	u := &subscription{t: t, id: id, cancel: cancel, credit: min(f.GetCredit(), maxCredit), credited: make(chan struct{}, 1), payload: f.GetPayload()}
+	u := &subscription{t: t, id: id, cancel: cancel, credit: min(f.GetCredit(), maxCredit), payload: f.GetPayload()}
 	t.subs[id] = u
 	t.wg.Add(1)
 	t.mu.Unlock()
@@ -202,7 +199,6 @@ func (t *subStream) start(id uint64, f *sessionpb.SessionSubscribe) error {
 		defer t.wg.Done()
 		err := t.s.runSubscription(ctx, t.streamMD, f, u)
 		if errors.Is(err, park.ErrParked) && u.isParked() {
-			u.unhook = context.AfterFunc(u.ctx, u.wake)
 			u.drive()
 			return
 		}
@@ -281,7 +277,8 @@ func (u *subscription) drive() {
 }
 
 // wake runs the parked loop's next step on a goroutine of its own: on its
-// waiter's fire, the end of its context, and the server stopping.
+// waiter's fire, a cancel frame, and the server stopping. (The stream's
+// end closes parked loops itself, in end.)
 func (u *subscription) wake() {
 	u.mu.Lock()
 	if !u.parked || u.over {
@@ -315,9 +312,6 @@ func (u *subscription) end(err error) {
 	u.mu.Lock()
 	u.over = true
 	u.mu.Unlock()
-	if u.unhook != nil {
-		u.unhook()
-	}
 	u.loop.Close()
 	if err != nil {
 		if _, ok := status.FromError(err); !ok {
@@ -336,11 +330,13 @@ func (t *subStream) credit(id uint64, n uint32) {
 	}
 	u.mu.Lock()
 	u.credit = min(u.credit+min(n, maxCredit), maxCredit)
-	u.mu.Unlock()
-	select {
-	case u.credited <- struct{}{}:
-	default:
+	if u.credited != nil {
+		select {
+		case u.credited <- struct{}{}:
+		default:
+		}
 	}
+	u.mu.Unlock()
 }
 
 func (t *subStream) cancel(id uint64) {
@@ -349,6 +345,7 @@ func (t *subStream) cancel(id uint64) {
 	t.mu.Unlock()
 	if u != nil {
 		u.cancel()
+		u.wake() // a parked loop sees its end
 	}
 }
 
@@ -409,7 +406,7 @@ type subscription struct {
 
 	mu       sync.Mutex
 	credit   uint32
-	credited chan struct{} // a credit frame arrived
+	credited chan struct{} // a credit frame arrived; made by the first wait for one
 
 	// A parked handler's loop (park.Parker): set by Park on the handler's
 	// goroutine before it returns, then driven by drive, one step at a
@@ -417,7 +414,6 @@ type subscription struct {
 	loop     park.Loop
 	stopping <-chan struct{}
 	atEnd    []func(error) // the interceptors' end hooks (park.AtEnd)
-	unhook   func() bool   // removes the ctx hook that wakes a parked loop
 	parked   bool          // loop is set: wake drives it
 	running  bool          // a drive is under way (or about to start)
 	again    bool          // woken while running: step once more
@@ -468,9 +464,13 @@ func (u *subscription) SendMsg(m any) error {
 			u.mu.Unlock()
 			break
 		}
+		if u.credited == nil {
+			u.credited = make(chan struct{}, 1) // made when first waited for
+		}
+		credited := u.credited
 		u.mu.Unlock()
 		select {
-		case <-u.credited:
+		case <-credited:
 		case <-u.ctx.Done():
 			return status.FromContextError(u.ctx.Err()).Err()
 		}
