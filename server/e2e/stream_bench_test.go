@@ -118,6 +118,36 @@ func BenchmarkStreamConsumePushAck(b *testing.B) {
 	reportRate(b, b.N)
 }
 
+// BenchmarkStreamConsumePushAckSync is BenchmarkStreamConsumePushAck with
+// confirmed acks (Msg.AckSync), the loop of the harness's
+// streams.consume-ack at c=1.
+func BenchmarkStreamConsumePushAckSync(b *testing.B) {
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for range b.N {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.AckSync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N)
+}
+
 // BenchmarkStreamFetchPull pulls batches of 100 with an AckAll consumer and
 // acks each batch by acking its last message.
 func BenchmarkStreamFetchPull(b *testing.B) {
