@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/streampb"
@@ -30,6 +32,13 @@ type ackServer struct {
 	gate    chan struct{}
 	entered chan struct{} // receives once per Ack request, before the gate
 	refuse  bool          // answer every item not_found
+	// refuseSeq answers the items of these stream seqs not_found.
+	refuseSeq map[uint64]bool
+	// failSeq fails a whole request carrying one of these stream seqs
+	// (PermissionDenied, which is never retried).
+	failSeq map[uint64]bool
+	// noResults answers success without per-item results.
+	noResults bool
 }
 
 func (s *ackServer) Fetch(_ context.Context, req *streampb.StreamServiceFetchRequest) (*streampb.StreamServiceFetchResponse, error) {
@@ -47,7 +56,7 @@ func (s *ackServer) Ack(ctx context.Context, req *streampb.StreamServiceAckReque
 	}
 	s.mu.Lock()
 	s.reqs = append(s.reqs, seqs)
-	gate, refuse := s.gate, s.refuse
+	gate, refuse, refuseSeq, failSeq, noResults := s.gate, s.refuse, s.refuseSeq, s.failSeq, s.noResults
 	s.mu.Unlock()
 	select {
 	case s.entered <- struct{}{}:
@@ -60,10 +69,18 @@ func (s *ackServer) Ack(ctx context.Context, req *streampb.StreamServiceAckReque
 			return nil, ctx.Err()
 		}
 	}
+	for _, q := range seqs {
+		if failSeq[q] {
+			return nil, status.Error(codes.PermissionDenied, "denied")
+		}
+	}
+	if noResults {
+		return &streampb.StreamServiceAckResponse{Result: &commonpb.Result{Success: true}}, nil
+	}
 	results := make([]*commonpb.Result, len(seqs))
 	for i := range results {
 		results[i] = &commonpb.Result{Success: true}
-		if refuse {
+		if refuse || refuseSeq[seqs[i]] {
 			results[i] = &commonpb.Result{ResultCode: "not_found", Message: "consumer not found"}
 		}
 	}
@@ -381,5 +398,252 @@ func TestAckBackPressure(t *testing.T) {
 	defer cancel2()
 	if err := c.FlushAcks(fctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Concurrent AckSyncs on one consumer share requests: while one is in
+// flight, the others made meanwhile travel together in the next, and each
+// returns its own item's result from it (a refused one its own error, the
+// others nil), and only once the server has answered.
+func TestAckSyncConcurrentShareRequests(t *testing.T) {
+	gate := make(chan struct{})
+	srv := &ackServer{gate: gate, refuseSeq: map[uint64]bool{7: true}}
+	_, c := startAckServer(t, srv)
+	const n = 16
+	msgs := fetch(t, c, n)
+	ctx := context.Background()
+	errs := make([]chan error, n)
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	go func() { errs[0] <- msgs[0].AckSync(ctx) }()
+	waitEntered(t, srv) // the first is in flight, and held
+	for i := 1; i < n; i++ {
+		go func() { errs[i] <- msgs[i].AckSync(ctx) }()
+	}
+	waitFor(t, "every AckSync handed over", func() bool { return stream.PendingAcks(c) == n })
+	for i := range errs {
+		select {
+		case err := <-errs[i]:
+			t.Fatalf("AckSync of seq %d returned %v before the server answered", msgs[i].StreamSeq, err)
+		default:
+		}
+	}
+	close(gate)
+	for i, m := range msgs {
+		select {
+		case err := <-errs[i]:
+			if m.StreamSeq == 7 {
+				if !errors.Is(err, transport.ErrNotFound) {
+					t.Errorf("AckSync of refused seq 7 = %v, want not found", err)
+				}
+			} else if err != nil {
+				t.Errorf("AckSync of seq %d = %v", m.StreamSeq, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("AckSync of seq %d did not return", m.StreamSeq)
+		}
+	}
+	reqs := srv.requests()
+	if len(reqs) != 2 || len(reqs[0]) != 1 || len(reqs[1]) != n-1 {
+		lens := make([]int, len(reqs))
+		for i, r := range reqs {
+			lens[i] = len(r)
+		}
+		t.Fatalf("%d AckSyncs carried by requests of %v acks, want [1 %d]", n, lens, n-1)
+	}
+	// AckSync's failures are returned, not counted with Msg.Ack's.
+	if f := c.AckFailures(); f != 0 {
+		t.Fatalf("AckFailures = %d, want 0", f)
+	}
+}
+
+// An AckSync and the Acks made while a request of the consumer is in
+// flight travel together; the AckSync returns once that request is
+// answered.
+func TestAckSyncRidesWithAcks(t *testing.T) {
+	gate := make(chan struct{})
+	srv := &ackServer{gate: gate}
+	_, c := startAckServer(t, srv)
+	msgs := fetch(t, c, 4)
+	ctx := context.Background()
+	if err := msgs[0].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEntered(t, srv)
+	if err := msgs[1].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- msgs[2].AckSync(ctx) }()
+	waitFor(t, "the AckSync handed over", func() bool { return stream.PendingAcks(c) == 3 })
+	if err := msgs[3].Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AckSync did not return")
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.FlushAcks(fctx); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 2 || len(reqs[1]) != 3 {
+		t.Fatalf("Ack requests %v, want [[1] [2 3 4]]", reqs)
+	}
+}
+
+// A cancelled ctx returns AckSync at once with ctx's error, whether its
+// ack is in flight or queued; the queued ack is still sent.
+func TestAckSyncCancelled(t *testing.T) {
+	gate := make(chan struct{})
+	srv := &ackServer{gate: gate}
+	_, c := startAckServer(t, srv)
+	msgs := fetch(t, c, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { errs <- msgs[0].AckSync(ctx) }()
+	waitEntered(t, srv)
+	go func() { errs <- msgs[1].AckSync(ctx) }()
+	waitFor(t, "both AckSyncs handed over", func() bool { return stream.PendingAcks(c) == 2 })
+	cancel()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled AckSync = %v, want context.Canceled", err)
+			}
+			var e *transport.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("cancelled AckSync = %T, want *transport.Error", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("cancelled AckSync did not return")
+		}
+	}
+	close(gate)
+	waitFor(t, "the queued ack sent", func() bool { return srv.acked()[2] })
+
+	// A ctx already ended: AckSync sends nothing.
+	fresh := fetch(t, c, 3)[2]
+	if err := fresh.AckSync(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AckSync with a cancelled ctx = %v, want context.Canceled", err)
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer fcancel()
+	if err := c.FlushAcks(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.requests()); n != 2 {
+		t.Fatalf("%d Ack requests, want 2 (nothing for the cancelled AckSync)", n)
+	}
+}
+
+// A batch request that fails: each AckSync that rode in it returns the
+// failure as a *transport.Error; the Msg.Ack in it is counted, not
+// returned; the request before it is unaffected.
+func TestAckSyncBatchFails(t *testing.T) {
+	gate := make(chan struct{})
+	srv := &ackServer{gate: gate, failSeq: map[uint64]bool{3: true}}
+	_, c := startAckServer(t, srv)
+	msgs := fetch(t, c, 4)
+	ctx := context.Background()
+	errs := make([]chan error, len(msgs))
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	go func() { errs[0] <- msgs[0].AckSync(ctx) }()
+	waitEntered(t, srv)
+	go func() { errs[1] <- msgs[1].AckSync(ctx) }()
+	waitFor(t, "the first rider queued", func() bool { return stream.PendingAcks(c) == 2 })
+	if err := msgs[2].Ack(ctx); err != nil { // seq 3: its request fails
+		t.Fatal(err)
+	}
+	go func() { errs[3] <- msgs[3].AckSync(ctx) }()
+	waitFor(t, "every ack queued", func() bool { return stream.PendingAcks(c) == 4 })
+	close(gate)
+	for _, i := range []int{0, 1, 3} {
+		select {
+		case err := <-errs[i]:
+			var e *transport.Error
+			switch {
+			case i == 0 && err != nil:
+				t.Errorf("AckSync sent alone = %v, want nil", err)
+			case i != 0 && (!errors.As(err, &e) || !errors.Is(err, transport.ErrPermissionDenied)):
+				t.Errorf("AckSync of seq %d in the failed request = %v (%T), want a *transport.Error PermissionDenied", msgs[i].StreamSeq, err, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("AckSync of seq %d did not return", msgs[i].StreamSeq)
+		}
+	}
+	if reqs := srv.requests(); len(reqs) != 2 || len(reqs[1]) != 3 {
+		t.Fatalf("Ack requests %v, want [[1] [2 3 4]]", reqs)
+	}
+	if f := c.AckFailures(); f != 1 {
+		t.Fatalf("AckFailures = %d, want 1 (the Msg.Ack in the failed request)", f)
+	}
+}
+
+// A response that confirms nothing for the item is not a success.
+func TestAckSyncNoResult(t *testing.T) {
+	srv := &ackServer{noResults: true}
+	_, c := startAckServer(t, srv)
+	err := fetch(t, c, 1)[0].AckSync(context.Background())
+	if !transport.IsServerCode(err, transport.CodeInternal) {
+		t.Fatalf("AckSync answered without its result = %v, want internal", err)
+	}
+}
+
+// An AckSync waiting in the queue when the connection closes returns
+// ErrClosed; after Close, AckSync refuses at once.
+func TestAckSyncClosed(t *testing.T) {
+	defer stream.SetAckCloseTimeout(100 * time.Millisecond)()
+	gate := make(chan struct{})
+	defer close(gate)
+	srv := &ackServer{gate: gate}
+	conn, c := startAckServer(t, srv)
+	msgs := fetch(t, c, 3)
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- msgs[0].AckSync(ctx) }()
+	waitEntered(t, srv)
+	queued := make(chan error, 1)
+	go func() { queued <- msgs[1].AckSync(ctx) }()
+	waitFor(t, "the AckSync queued", func() bool { return stream.PendingAcks(c) == 2 })
+	_ = conn.Close()
+	for i, ch := range []chan error{first, queued} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, transport.ErrClosed) {
+				t.Fatalf("AckSync %d pending at Close = %v, want ErrClosed", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("AckSync did not return after Close")
+		}
+	}
+	if err := msgs[2].AckSync(ctx); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("AckSync after Close = %v, want ErrClosed", err)
 	}
 }

@@ -41,11 +41,19 @@
 //
 // Msg.AckSync is nats.go's Msg.DoubleAck: it returns once the server has
 // committed the ack (replicated, and fsynced on a data dir), and returns
-// the server's answer. After it returns nil the message is not delivered
-// again, across restarts and failovers. Use it when processing a message
-// twice is costly; Consumer.Ack(ctx, msgs...) confirms many at once. Nak,
-// NakWithDelay, InProgress and Term also wait for the server's answer. A
-// Msg that Ack handed over refuses any further settlement (Kind invalid).
+// the server's answer for that message. After it returns nil the message
+// is not delivered again, across restarts and failovers. It travels in the
+// same per-consumer queue as Ack: a lone AckSync is sent at once from the
+// caller's goroutine; while a request of the consumer is in flight, the
+// AckSyncs (and Acks) made meanwhile go together in the next one, each
+// AckSync waiting for its own item's result, so concurrent AckSyncs on one
+// consumer share round trips and commits. An error (ctx ended, the
+// connection closed or failed) leaves the outcome unknown; a refusal (the
+// consumer was deleted, not_owner for a superseded delivery) is that
+// message's own. Use it when processing a message twice is costly;
+// Consumer.Ack(ctx, msgs...) confirms many at once. Nak, NakWithDelay,
+// InProgress and Term also wait for the server's answer. A Msg that Ack
+// handed over refuses any further settlement (Kind invalid).
 //
 // # Fenced writes
 //

@@ -9,3 +9,15 @@ func SetAckCloseTimeout(d time.Duration) (restore func()) {
 	ackCloseTimeout = d
 	return func() { ackCloseTimeout = old }
 }
+
+// PendingAcks is how many acks (Msg.Ack's and AckSync's) c's connection
+// has handed over and the server has not answered yet.
+func PendingAcks(c *Client) int {
+	b := c.acks.Load()
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pending
+}

@@ -138,10 +138,31 @@ func (m *Msg) Ack(ctx context.Context) error {
 // AckSync settles the message as processed and returns once the server
 // has committed the ack (replicated, and on a data dir durable, as any
 // write): after it returns nil the message is not delivered again, even
-// across a server restart or failover. It is nats.go's Msg.DoubleAck. An
-// error leaves the outcome unknown and the message may be settled again.
+// across a server restart or failover. It is nats.go's Msg.DoubleAck. It
+// returns the server's answer for this message (not_found when the
+// consumer is gone, ...). An error leaves the outcome unknown and the
+// message may be settled again.
+//
+// AckSync travels with the consumer's other acks: when no Ack request of
+// the consumer is in flight it sends its ack at once, from the calling
+// goroutine; otherwise its ack rides in the next request, with the acks of
+// Msg.Ack and of other AckSyncs made meanwhile (one round trip and one
+// replicated write for all of them), and it waits for its own result in
+// that request's answer. So concurrent AckSyncs on one consumer share
+// requests and commits. When ctx ends first AckSync returns ctx's error
+// (mapped) at once; the ack may still be sent and committed (with ctx
+// already ended it sends nothing). Once the connection is closed it
+// returns ErrClosed. Like Ack, it waits for room while MaxAckQueue acks
+// are pending on the connection.
 func (m *Msg) AckSync(ctx context.Context) error {
-	return m.settle(ctx, &streampb.StreamAckItem{Kind: streampb.StreamAckKind_STREAM_ACK_KIND_ACK})
+	if err := m.check(); err != nil {
+		return err
+	}
+	b, err := m.c.s.c.ackBatcher()
+	if err != nil {
+		return err
+	}
+	return b.ackSync(ctx, ackKey{stream: m.c.s.name, consumer: m.c.name}, m.StreamSeq, m.NumDelivered)
 }
 
 // Nak asks for the message to be delivered again at once. It waits for the

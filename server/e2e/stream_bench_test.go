@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,6 +115,89 @@ func BenchmarkStreamConsumePushAck(b *testing.B) {
 		if err := m.Ack(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportRate(b, b.N)
+}
+
+// BenchmarkStreamConsumePushAckSync is BenchmarkStreamConsumePushAck with
+// confirmed acks (Msg.AckSync), the loop of the harness's
+// streams.consume-ack at c=1.
+func BenchmarkStreamConsumePushAckSync(b *testing.B) {
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	for range b.N {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.AckSync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N)
+}
+
+// BenchmarkStreamConsumePushAckSyncWorkers is the loop of
+// BenchmarkStreamConsumePushAckSync with the processing spread over 16
+// goroutines, each confirming its message with AckSync: the confirmed acks
+// of one consumer made meanwhile share Ack requests and commits.
+func BenchmarkStreamConsumePushAckSyncWorkers(b *testing.B) {
+	const workers = 16
+	_, s := benchStream(b)
+	fill(b, s, b.N)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Stop()
+	work := make(chan *stream.Msg, workers)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range work {
+				if err := m.AckSync(ctx); err != nil {
+					select {
+					case errs <- err:
+					default: // one is enough; keep draining work
+					}
+				}
+			}
+		}()
+	}
+	for range b.N {
+		m, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		work <- m
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
 	}
 	reportRate(b, b.N)
 }

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -36,6 +37,7 @@ type options struct {
 	overhead bool
 	idle     int
 	trials   int
+	cpuprof  string
 }
 
 func main() {
@@ -53,6 +55,7 @@ func main() {
 	flag.BoolVar(&o.overhead, "overhead", true, "also run the SDK's wrapper-vs-raw testing.B benchmarks (go test in the SDK module)")
 	flag.IntVar(&o.idle, "idle", 0, "items held for the memory-per-idle-item probes (default 10000; --quick 200)")
 	flag.IntVar(&o.trials, "failover-trials", 0, "leader kills per system in cluster.failover, each on a fresh cluster (default 5; --quick 1)")
+	flag.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (the embedded servers run in this process, so it covers their side too; narrow it with --only)")
 	flag.Parse()
 	if o.trials == 0 {
 		o.trials = pick(o.quick, 1, 5)
@@ -74,10 +77,37 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o, os.Args[1:]); err != nil {
+	stopProfile, err := startCPUProfile(o.cpuprof)
+	if err == nil {
+		err = run(ctx, o, os.Args[1:])
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile starts a CPU profile written to path (none when path is
+// empty); stop ends it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func pick(quick bool, q, full int) int {
