@@ -378,14 +378,18 @@ func (s *subscription) SendMsg(m any) error {
 	}
 	msg, ok := m.(proto.Message)
 	if !ok {
-		return status.Errorf(codes.Internal, "grpc: error while marshaling: %T is not a proto message", m)
+		err := status.Errorf(codes.Internal, "grpc: error while marshaling: %T is not a proto message", m)
+		s.refuse(err)
+		return err
 	}
 	b, err := proto.Marshal(msg)
 	if err != nil {
-		return status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+		err = status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+		s.refuse(err)
+		return err
 	}
 	if len(b) > s.maxMsg {
-		s.finish(status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", len(b), s.maxMsg))
+		s.refuse(status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", len(b), s.maxMsg))
 		return nil // RecvMsg reports it, as gRPC's stream does
 	}
 	s.ctl.Lock()
@@ -403,6 +407,13 @@ func (s *subscription) SendMsg(m any) error {
 		s.finish(s.st.broken(err))
 	}
 	return nil
+}
+
+// refuse ends a subscription whose request was never sent, and gives its
+// place on the stream back: no end frame will come to free it.
+func (s *subscription) refuse(err error) {
+	s.st.forget(s.id)
+	s.finish(err)
 }
 
 // RecvMsg returns the next event, or why the subscription ended.

@@ -731,6 +731,35 @@ func TestSubscriptionCloseEndsEverything(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
+// TestSubscriptionTooLargeRequestFreesItsPlace: a watch whose request is
+// over the message limit fails as on a plain stream (ResourceExhausted)
+// and does not keep its place on the Subscribe stream.
+func TestSubscriptionTooLargeRequestFreesItsPlace(t *testing.T) {
+	f := newFakeSubscribe(2)
+	c := dialSessions(t, serveSubscribe(t, f, true), WithMaxMessageSize(256))
+	keep := watch(t.Context(), t, c, "n:1")
+	expectRevs(t, keep, 1, 1)
+	for i := range 3 {
+		// A plain stream fails in Watch (its SendMsg); a subscription in
+		// its first Recv.
+		w, err := kvpb.NewKVServiceClient(c).Watch(t.Context(), &kvpb.KVServiceWatchRequest{Bucket: "b", Pattern: strings.Repeat("x", 300)})
+		if err == nil {
+			_, err = recvErr(t, t.Context(), w)
+		}
+		if status.Code(err) != codes.ResourceExhausted {
+			t.Fatalf("oversized request %d: %v, want ResourceExhausted", i, err)
+		}
+	}
+	if n := clientSubs(c); n != 1 {
+		t.Fatalf("the Subscribe stream carries %d subscriptions after three refused requests, want 1", n)
+	}
+	w := watch(t.Context(), t, c, "n:1")
+	expectRevs(t, w, 1, 1)
+	if f.plain.Load() != 0 {
+		t.Fatal("a watch went plain: the refused requests kept their places")
+	}
+}
+
 // TestSubscriptionCancelledWhileSubscribing: a context cancelled while the
 // watch is being subscribed ends it Canceled, and no subscription stays
 // live, on the client or the server (run with -race: the cancellation runs
