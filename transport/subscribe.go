@@ -276,6 +276,11 @@ func (st *subStream) read() {
 				m.cur = nil
 			}
 			m.mu.Unlock()
+			if status.Code(err) == codes.Unimplemented {
+				// Open offered subscriptions, but Subscribe is not served
+				// (a proxy passing only some methods): streams go plain.
+				m.unsupported.Store(true)
+			}
 			broken := st.broken(err)
 			for _, s := range subs {
 				s.finish(broken)

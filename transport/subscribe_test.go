@@ -34,6 +34,9 @@ type fakeSubscribe struct {
 	*fakeSessions // Open's count; Call
 	// maxSubs is Open's max_subscriptions.
 	maxSubs uint32
+	// noSubscribe makes Subscribe answer Unimplemented though Open offers
+	// it, as a proxy that forwards only some methods would.
+	noSubscribe bool
 
 	plain atomic.Int32 // Watch streams served plain
 	keys  atomic.Int32 // Keys streams (never a subscription)
@@ -106,6 +109,9 @@ func (f *fakeSubscribe) Open(ctx context.Context, req *sessionpb.SessionServiceO
 }
 
 func (f *fakeSubscribe) Subscribe(st sessionpb.SessionService_SubscribeServer) error {
+	if f.noSubscribe {
+		return status.Error(codes.Unimplemented, "test: unknown method Subscribe")
+	}
 	ctx, cut := context.WithCancel(st.Context())
 	s := &fakeSubStream{f: f, st: st, ctx: ctx, cut: cut, closedSide: make(chan struct{}), subs: map[uint64]*fakeSub{}}
 	f.mu.Lock()
@@ -612,8 +618,9 @@ func TestSubscriptionGoawayDrains(t *testing.T) {
 
 // TestSubscriptionFallsBackToPlainStreams: a watch is a plain stream, and
 // works, when sessions are off, when the server has no session service,
-// when it offers no Subscribe, and when the stream has max_subscriptions
-// live; a server stream not on the allow-list is always plain.
+// when it offers no Subscribe, when Subscribe answers Unimplemented though
+// Open offered it, and when the stream has max_subscriptions live; a
+// server stream not on the allow-list is always plain.
 func TestSubscriptionFallsBackToPlainStreams(t *testing.T) {
 	plainWatch := func(t *testing.T, c *Conn, f *fakeSubscribe, wantPlain int32) {
 		t.Helper()
@@ -648,6 +655,25 @@ func TestSubscriptionFallsBackToPlainStreams(t *testing.T) {
 		plainWatch(t, c, f, 2)
 		if f.opens.Load() != 1 || f.streamCount() != 0 {
 			t.Fatalf("max_subscriptions 0: %d opens, %d Subscribe streams, want 1 and 0", f.opens.Load(), f.streamCount())
+		}
+	})
+	t.Run("SubscribeUnimplemented", func(t *testing.T) {
+		f := newFakeSubscribe(16)
+		f.noSubscribe = true
+		c := dialSessions(t, serveSubscribe(t, f, true))
+		// The first watch may meet the refusal (Unavailable: Follow
+		// rebinds it); the ones after it go plain.
+		w := watch(t.Context(), t, c, "n:2")
+		if r, err := w.Recv(); err != nil {
+			if e, ok := MapError(t.Context(), err).(*Error); !ok || !rebindable(e) {
+				t.Fatalf("the first watch: %v, want events or a rebindable error", err)
+			}
+		} else if r.GetRevision() != 1 {
+			t.Fatalf("revision %d, want 1", r.GetRevision())
+		}
+		before := f.plain.Load()
+		for i := range 3 {
+			plainWatch(t, c, f, before+int32(i)+1)
 		}
 	})
 	t.Run("MaxSubscriptions", func(t *testing.T) {
