@@ -512,7 +512,13 @@ func (s *subscription) cancel(cause error) {
 	if sent {
 		_ = s.st.send(&sessionpb.SessionServiceSubscribeRequest{SubId: s.id, Frame: &sessionpb.SessionServiceSubscribeRequest_Cancel{Cancel: true}})
 	}
-	s.st.forget(s.id)
+	// The context may end while the interceptor is still adding s to the
+	// stream: read its id as add writes it, under the stream's lock (an id
+	// of 0 is not on the stream yet, and the interceptor forgets it).
+	s.st.mu.Lock()
+	id := s.id
+	s.st.mu.Unlock()
+	s.st.forget(id)
 }
 
 func (s *subscription) wake() {
