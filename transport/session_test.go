@@ -203,15 +203,24 @@ func unaryTest(method string) grpc.MethodHandler {
 // is false) and returns its address.
 func serveSessions(t *testing.T, f *fakeSessions, withSessions bool) string {
 	t.Helper()
+	return serveGRPC(t, func(srv *grpc.Server) {
+		srv.RegisterService(&testDesc, f)
+		if withSessions {
+			sessionpb.RegisterSessionServiceServer(srv, f)
+		}
+	})
+}
+
+// serveGRPC serves what register registers, until the test ends, and
+// returns its address.
+func serveGRPC(t *testing.T, register func(*grpc.Server)) string {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	srv.RegisterService(&testDesc, f)
-	if withSessions {
-		sessionpb.RegisterSessionServiceServer(srv, f)
-	}
+	register(srv)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -277,6 +277,11 @@ func (st *subStream) read() {
 				m.cur = nil
 			}
 			m.mu.Unlock()
+			if status.Code(err) == codes.Unimplemented {
+				// Open offered subscriptions, but Subscribe is not served
+				// (a proxy passing only some methods): streams go plain.
+				m.unsupported.Store(true)
+			}
 			broken := st.broken(err)
 			for _, s := range subs {
 				s.finish(broken)
@@ -397,14 +402,18 @@ func (s *subscription) SendMsg(m any) error {
 	}
 	msg, ok := m.(proto.Message)
 	if !ok {
-		return status.Errorf(codes.Internal, "grpc: error while marshaling: %T is not a proto message", m)
+		err := status.Errorf(codes.Internal, "grpc: error while marshaling: %T is not a proto message", m)
+		s.refuse(err)
+		return err
 	}
 	b, err := proto.Marshal(msg)
 	if err != nil {
-		return status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+		err = status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+		s.refuse(err)
+		return err
 	}
 	if len(b) > s.maxMsg {
-		s.finish(status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", len(b), s.maxMsg))
+		s.refuse(status.Errorf(codes.ResourceExhausted, "grpc: trying to send message larger than max (%d vs. %d)", len(b), s.maxMsg))
 		return nil // RecvMsg reports it, as gRPC's stream does
 	}
 	s.ctl.Lock()
@@ -422,6 +431,13 @@ func (s *subscription) SendMsg(m any) error {
 		s.finish(s.st.broken(err))
 	}
 	return nil
+}
+
+// refuse ends a subscription whose request was never sent, and gives its
+// place on the stream back: no end frame will come to free it.
+func (s *subscription) refuse(err error) {
+	s.st.forget(s.id)
+	s.finish(err)
 }
 
 // RecvMsg returns the next event, or why the subscription ended.
@@ -519,7 +535,13 @@ func (s *subscription) cancel(cause error) {
 	if sent {
 		_ = s.st.send(&sessionpb.SessionServiceSubscribeRequest{SubId: s.id, Frame: &sessionpb.SessionServiceSubscribeRequest_Cancel{Cancel: true}})
 	}
-	s.st.forget(s.id)
+	// The context may end while the interceptor is still adding s to the
+	// stream: read its id as add writes it, under the stream's lock (an id
+	// of 0 is not on the stream yet, and the interceptor forgets it).
+	s.st.mu.Lock()
+	id := s.id
+	s.st.mu.Unlock()
+	s.st.forget(id)
 }
 
 func (s *subscription) wake() {
