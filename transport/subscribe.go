@@ -26,7 +26,7 @@ import (
 // mapping see a gRPC stream either way. A stream goes the plain way when
 // sessions are off, when the server offers no Subscribe, when no
 // Subscribe stream can be opened (tried again after a pause), when the
-// open one is full or draining, or when its metadata or call options are
+// open one is full, or when its metadata or call options are
 // ones a subscription cannot carry.
 //
 // Each subscription has credit for subscriptionCredit events: the server
@@ -148,9 +148,15 @@ func (m *subMux) stream(ctx context.Context) *subStream {
 			return st
 		}
 		if st := m.cur; st != nil && !st.ended() {
-			// Full, draining or passed over: this one stream goes plain.
-			m.mu.Unlock()
-			return nil
+			if !st.isDraining() {
+				// Full or passed over: this one stream goes plain.
+				m.mu.Unlock()
+				return nil
+			}
+			// Draining (a goaway): its subscriptions finish there, and new
+			// ones go on a new stream, which the balancer may open on
+			// another node.
+			m.cur = nil
 		}
 		if time.Now().Before(m.retryAt) {
 			m.mu.Unlock()
@@ -219,6 +225,12 @@ func (st *subStream) usable() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return !st.done && !st.draining && len(st.subs) < st.max && time.Now().UnixNano() >= st.passUntil.Load()
+}
+
+func (st *subStream) isDraining() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.draining
 }
 
 func (st *subStream) ended() bool {
