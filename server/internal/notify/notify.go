@@ -29,20 +29,13 @@ import (
 // Only keys that someone is watching hold memory.
 type Notifier[K comparable] struct {
 	mu      sync.Mutex
-	entries map[K]*entry
+	entries map[K]*entry[K]
 }
 
-type entry struct {
-	ch   chan struct{}  // closed by Fire, then replaced
-	refs int            // live Waiters; the entry goes at zero
-	cbs  map[any]parked // OnFire's callbacks for the next fire, by Waiter
-}
-
-// parked is a Waiter's OnFire: rearm moves it to the new channel (under the
-// Notifier's lock), then f runs (after it).
-type parked struct {
-	rearm func(chan struct{})
-	f     func()
+type entry[K comparable] struct {
+	ch     chan struct{} // closed by Fire, then replaced
+	refs   int           // live Waiters; the entry goes at zero
+	parked []*Waiter[K]  // waiting through OnFire for the next fire
 }
 
 // Waiter is one subscription to a key. It is used by one goroutine.
@@ -50,6 +43,10 @@ type Waiter[K comparable] struct {
 	n   *Notifier[K]
 	key K
 	ch  chan struct{}
+	// OnFire's callback, and where the waiter is in its entry's parked
+	// (plus one; 0: not parked). Under the Notifier's lock.
+	cb   func()
+	slot int
 }
 
 // Watch subscribes to key. Call Stop when done.
@@ -57,11 +54,11 @@ func (n *Notifier[K]) Watch(key K) *Waiter[K] {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.entries == nil {
-		n.entries = map[K]*entry{}
+		n.entries = map[K]*entry[K]{}
 	}
 	e := n.entries[key]
 	if e == nil {
-		e = &entry{ch: make(chan struct{})}
+		e = &entry[K]{ch: make(chan struct{})}
 		n.entries[key] = e
 	}
 	e.refs++
@@ -84,14 +81,16 @@ func (n *Notifier[K]) Fire(key K) {
 
 // fire closes e's channel, replaces it, moves its parked waiters to the
 // new one and appends their callbacks to cbs; n.mu is held.
-func (e *entry) fire(cbs []func()) []func() {
+func (e *entry[K]) fire(cbs []func()) []func() {
 	close(e.ch)
 	e.ch = make(chan struct{})
-	for _, p := range e.cbs {
-		p.rearm(e.ch)
-		cbs = append(cbs, p.f)
+	for i, w := range e.parked {
+		w.ch = e.ch
+		cbs = append(cbs, w.cb)
+		w.cb, w.slot = nil, 0
+		e.parked[i] = nil
 	}
-	e.cbs = nil
+	e.parked = e.parked[:0]
 	return cbs
 }
 
@@ -142,10 +141,11 @@ func (w *Waiter[K]) OnFire(f func()) bool {
 		return false
 	default:
 	}
-	if e.cbs == nil {
-		e.cbs = map[any]parked{}
+	w.cb = f
+	if w.slot == 0 {
+		e.parked = append(e.parked, w)
+		w.slot = len(e.parked)
 	}
-	e.cbs[w] = parked{rearm: func(ch chan struct{}) { w.ch = ch }, f: f}
 	return true
 }
 
@@ -163,7 +163,14 @@ func (w *Waiter[K]) Stop() {
 	w.n.mu.Lock()
 	defer w.n.mu.Unlock()
 	if e := w.n.entries[w.key]; e != nil {
-		delete(e.cbs, w)
+		if w.slot > 0 {
+			// Swap the last parked waiter into w's place.
+			last := e.parked[len(e.parked)-1]
+			e.parked[w.slot-1], last.slot = last, w.slot
+			e.parked[len(e.parked)-1] = nil
+			e.parked = e.parked[:len(e.parked)-1]
+			w.cb, w.slot = nil, 0
+		}
 		if e.refs--; e.refs == 0 {
 			delete(w.n.entries, w.key)
 		}

@@ -179,3 +179,39 @@ func TestOnFireCallbackMayUseTheNotifier(t *testing.T) {
 		t.Fatal("the callback did not run")
 	}
 }
+
+// Many waiters parked on one key, some stopped (first, middle, last):
+// a fire runs exactly the callbacks of those still parked.
+func TestOnFireManyWaitersSomeStopped(t *testing.T) {
+	var n Notifier[string]
+	const count = 6
+	ws := make([]*Waiter[string], count)
+	ran := make([]int, count)
+	for i := range ws {
+		ws[i] = n.Watch("k")
+		i := i
+		if !ws[i].OnFire(func() { ran[i]++ }) {
+			t.Fatalf("waiter %d: OnFire reported false", i)
+		}
+	}
+	stopped := map[int]bool{0: true, 3: true, 5: true}
+	for i := range stopped {
+		ws[i].Stop()
+	}
+	n.Fire("k")
+	for i := range ws {
+		want := 1
+		if stopped[i] {
+			want = 0
+		}
+		if ran[i] != want {
+			t.Fatalf("waiter %d's callback ran %d times, want %d", i, ran[i], want)
+		}
+		if !stopped[i] {
+			ws[i].Stop()
+		}
+	}
+	if got := n.watching(); got != 0 {
+		t.Fatalf("watching %d keys, want 0", got)
+	}
+}
