@@ -545,7 +545,12 @@ func (s *subscription) cancel(cause error) {
 	sent := s.sent
 	s.ctl.Unlock()
 	if sent {
-		_ = s.st.send(&sessionpb.SessionServiceSubscribeRequest{SubId: s.id, Frame: &sessionpb.SessionServiceSubscribeRequest_Cancel{Cancel: true}})
+		// The server still counts it (max_subscriptions) until it has
+		// answered the cancel: it stays on the stream until its end frame
+		// comes (the reader forgets it then), or the stream ends.
+		if s.st.send(&sessionpb.SessionServiceSubscribeRequest{SubId: s.id, Frame: &sessionpb.SessionServiceSubscribeRequest_Cancel{Cancel: true}}) == nil {
+			return
+		}
 	}
 	// The context may end while the interceptor is still adding s to the
 	// stream: read its id as add writes it, under the stream's lock (an id

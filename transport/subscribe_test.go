@@ -45,6 +45,8 @@ type fakeSubscribe struct {
 	// and the sub_id of each cancel frame.
 	started chan *fakeSub
 	cancels chan uint64
+	// release lets a "hold" subscription answer its cancel.
+	release chan struct{}
 
 	mu      sync.Mutex
 	streams []*fakeSubStream // every Subscribe stream, in the order opened
@@ -85,7 +87,7 @@ type fakeSub struct {
 }
 
 func newFakeSubscribe(maxSubs uint32) *fakeSubscribe {
-	return &fakeSubscribe{fakeSessions: newFakeSessions(8), maxSubs: maxSubs, started: make(chan *fakeSub, 1024), cancels: make(chan uint64, 1024)}
+	return &fakeSubscribe{fakeSessions: newFakeSessions(8), maxSubs: maxSubs, started: make(chan *fakeSub, 1024), cancels: make(chan uint64, 1024), release: make(chan struct{})}
 }
 
 // serveSubscribe serves f's session service (unless withSessions is false)
@@ -224,6 +226,12 @@ func (u *fakeSub) run() {
 		}
 	}
 	<-u.ctx.Done()
+	if u.req.GetPattern() == "hold" {
+		select {
+		case <-u.s.f.release:
+		case <-u.s.ctx.Done():
+		}
+	}
 	if u.s.ctx.Err() == nil {
 		u.end(status.New(codes.Canceled, "test: cancelled"))
 	}
@@ -503,6 +511,35 @@ func TestSubscriptionCreditBoundsWhatIsQueued(t *testing.T) {
 	if f.plain.Load() != 0 || f.streamCount() != 1 {
 		t.Fatalf("%d plain watches, %d Subscribe streams, want 0 and 1", f.plain.Load(), f.streamCount())
 	}
+}
+
+// TestSubscriptionCancelledCountsUntilTheServerEndsIt: a cancelled
+// subscription keeps its place until the server has answered its cancel
+// (the server counts it under max_subscriptions until then), so a watch
+// meanwhile at the limit goes plain instead of being refused; once the
+// end frame comes the place is free again.
+func TestSubscriptionCancelledCountsUntilTheServerEndsIt(t *testing.T) {
+	f := newFakeSubscribe(1)
+	c := dialSessions(t, serveSubscribe(t, f, true))
+	ctx, cancel := context.WithCancel(t.Context())
+	w := watch(ctx, t, c, "hold")
+	u := waitSub(t, f)
+	cancel()
+	if _, raw := recvErr(t, ctx, w); status.Code(raw) != codes.Canceled {
+		t.Fatalf("the cancelled watch: %v, want Canceled", raw)
+	}
+	<-f.cancels
+	if got := clientSubs(c); got != 1 {
+		t.Fatalf("before the server's end the stream counts %d subscriptions, want 1", got)
+	}
+	during := watch(t.Context(), t, c, "n:1")
+	expectRevs(t, during, 1, 1)
+	if f.plain.Load() != 1 {
+		t.Fatalf("a watch at the limit while the cancel is unanswered: %d plain, want 1 (not refused)", f.plain.Load())
+	}
+	close(f.release)
+	waitClosed(t, "the held subscription's handler ends", u.ended)
+	eventually(t, "the client forgets the cancelled subscription once it ended", func() bool { return clientSubs(c) == 0 })
 }
 
 // TestSubscriptionCancelFreesIt: cancelling a subscription's context ends
