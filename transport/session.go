@@ -195,7 +195,8 @@ func (p *sessionPool) invoke(ctx context.Context, method string, req, reply any)
 	if err := ctx.Err(); err != nil {
 		return true, status.FromContextError(err).Err()
 	}
-	env.Payload, err = proto.MarshalOptions{}.MarshalAppend(make([]byte, 0, size), in)
+	// in is not changed between Size and here, so its cached size holds.
+	env.Payload, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, 0, size), in)
 	if err != nil {
 		return true, status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
 	}
@@ -212,6 +213,10 @@ func (p *sessionPool) invoke(ctx context.Context, method string, req, reply any)
 	}
 	select {
 	case r := <-ch:
+		// Answered: the reader has dropped ch from the stream, so it is
+		// empty and nothing else holds it. (A call that gives up below
+		// leaves its channel to the reader, and it is not reused.)
+		answerChans.Put(ch)
 		err := decodeAnswer(r, out, p.c.opts.maxMsg)
 		if couldNotServe(out, err) {
 			st.passUntil.Store(time.Now().Add(sessionPassOver).UnixNano())
@@ -322,7 +327,7 @@ func (st *sessionStream) broken(c *Conn, cause error) error {
 func (p *sessionPool) reserve(size int) (*sessionStream, uint64, chan *sessionpb.SessionServiceCallResponse) {
 	n := uint32(len(p.slots))
 	start := p.next.Add(1)
-	now := time.Now().UnixNano()
+	var now int64 // read once, and only when a stream has been passed over
 	for i := range n {
 		s := p.slots[(start+i)%n]
 		st := s.st.Load()
@@ -330,8 +335,13 @@ func (p *sessionPool) reserve(size int) (*sessionStream, uint64, chan *sessionpb
 			s.ensureOpen()
 			continue
 		}
-		if now < st.passUntil.Load() {
-			continue
+		if until := st.passUntil.Load(); until != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			if now < until {
+				continue
+			}
 		}
 		if size > st.maxPayload {
 			return nil, 0, nil
@@ -411,15 +421,20 @@ func (s *sessionSlot) open(ctx context.Context) (*sessionStream, error) {
 	}, nil
 }
 
+// answerChans holds the one-answer channels of calls that were answered,
+// for later calls: an answered call's channel is empty and held by no one.
+var answerChans = sync.Pool{New: func() any { return make(chan *sessionpb.SessionServiceCallResponse, 1) }}
+
 // reserve takes a slot of the window for a new call.
 func (st *sessionStream) reserve() (uint64, chan *sessionpb.SessionServiceCallResponse, bool) {
+	ch := answerChans.Get().(chan *sessionpb.SessionServiceCallResponse)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.calls == nil || st.draining || len(st.calls) >= st.window {
+		answerChans.Put(ch)
 		return 0, nil, false
 	}
 	st.nextID++
-	ch := make(chan *sessionpb.SessionServiceCallResponse, 1)
 	st.calls[st.nextID] = ch
 	return st.nextID, ch, true
 }

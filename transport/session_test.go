@@ -593,3 +593,40 @@ func TestSessionRetryLeavesNodeThatCannotServe(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionLateAnswerReachesNoOtherCall: a call that gives up (its
+// context ends) leaves its answer still to come; that answer must reach
+// no later call, though later calls take their answer channels from a
+// pool of channels earlier calls used.
+func TestSessionLateAnswerReachesNoOtherCall(t *testing.T) {
+	f := newFakeSessions(8)
+	c := dialSessions(t, serveSessions(t, f, true))
+	awaitSession(t, c, f)
+	for round := range 30 {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- c.Invoke(ctx, blockMethod, wrapperspb.String(fmt.Sprint(round)), new(commonpb.Result)) }()
+		select {
+		case <-f.blocked:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the blocking call did not reach the server", round)
+		}
+		cancel()
+		if err := <-errc; status.Code(err) != codes.Canceled {
+			t.Fatalf("round %d: a cancelled call answered %v, want Canceled", round, err)
+		}
+		// The server's Canceled answer to the blocking call is on its
+		// way now: each of these calls must get its own answer.
+		for i := range 20 {
+			want := fmt.Sprint(round, "/", i)
+			if got, err := echo(context.Background(), c, want); err != nil || got != want {
+				t.Fatalf("round %d: echo %q answered %q, %v: another call's answer", round, want, got, err)
+			}
+		}
+		select {
+		case <-f.cancelled:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the server's handler never saw the cancellation", round)
+		}
+	}
+}

@@ -31,6 +31,9 @@ type streamMethod struct {
 type method struct {
 	handler grpc.MethodHandler
 	impl    any
+	// stream is the method's envelopeStream, made once here rather than
+	// boxed again for every call.
+	stream grpc.ServerTransportStream
 }
 
 // NewRegistrar wraps next (a *grpc.Server).
@@ -44,7 +47,8 @@ func (r *Registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, m := range desc.Methods {
-		r.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{handler: m.Handler, impl: impl}
+		full := "/" + desc.ServiceName + "/" + m.MethodName
+		r.methods[full] = method{handler: m.Handler, impl: impl, stream: envelopeStream(full)}
 	}
 	for _, st := range desc.Streams {
 		if st.ServerStreams && !st.ClientStreams {

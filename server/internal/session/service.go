@@ -156,17 +156,20 @@ func (s *Service) maxSubscriptions() int {
 // the interceptor chain is not known yet.
 var errNoOpen = status.Error(codes.FailedPrecondition, "waymaker: session: call SessionService/Open before Call")
 
-// Call serves one stream: a reader takes frames and starts each call in
-// its own goroutine (at most Window at once), and this goroutine, the one
-// writer, sends every answer.
+// Call serves one stream: a reader takes frames and hands each call to a
+// worker goroutine of the stream (at most Window calls at once), and this
+// goroutine, the one writer, sends every answer.
 func (s *Service) Call(st sessionpb.SessionService_CallServer) error {
 	c := s.ic.Load()
 	if c == nil {
 		return errNoOpen
 	}
 	ctx, cancel := context.WithCancel(st.Context())
+	t := &stream{s: s, ic: c.ic, ctx: ctx, out: make(chan *sessionpb.SessionServiceCallResponse, s.cfg.Window+1), calls: map[uint64]context.CancelFunc{}, work: make(chan call)}
+	// Idle workers end with ctx; every return below has first waited for
+	// the calls in flight (t.wg), so no worker is started after this Wait.
+	defer t.workers.Wait()
 	defer cancel()
-	t := &stream{s: s, ic: c.ic, ctx: ctx, out: make(chan *sessionpb.SessionServiceCallResponse, s.cfg.Window+1), calls: map[uint64]context.CancelFunc{}}
 	t.streamMD, _ = metadata.FromIncomingContext(ctx)
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- t.read(st) }()
@@ -230,7 +233,14 @@ type stream struct {
 	ctx      context.Context
 	streamMD metadata.MD
 	out      chan *sessionpb.SessionServiceCallResponse
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // calls in flight
+
+	// work hands a call to an idle worker; unbuffered, so a send succeeds
+	// only when one is waiting, and otherwise start starts another.
+	// Workers outlive their calls so that a call does not pay for a new
+	// goroutine and for growing its stack through the handler chain.
+	work    chan call
+	workers sync.WaitGroup
 
 	mu    sync.Mutex
 	calls map[uint64]context.CancelFunc // in flight
@@ -277,8 +287,20 @@ func (t *stream) read(st sessionpb.SessionService_CallServer) error {
 	}
 }
 
-// start runs the call f in a goroutine of its own, or answers at once when
-// the window is full. A call id already in flight breaks the protocol.
+// call is one envelope handed to a worker, with its own context.
+type call struct {
+	f      *sessionpb.SessionServiceCallRequest
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// workerIdle is how long a worker waits for another call before it ends:
+// a stream keeps about as many workers as it has recently had calls in
+// flight, and an idle stream keeps none.
+const workerIdle = 2 * time.Second
+
+// start hands the call f to a worker, or answers at once when the window
+// is full. A call id already in flight breaks the protocol.
 func (t *stream) start(f *sessionpb.SessionServiceCallRequest) error {
 	id := f.GetCallId()
 	t.mu.Lock()
@@ -296,20 +318,61 @@ func (t *stream) start(f *sessionpb.SessionServiceCallRequest) error {
 			"waymaker: session: more than %d calls in flight on one stream (the window Open answered); the call was not run", t.s.cfg.Window)))
 		return nil
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
+	ctx, cancel := callContext(t.ctx, f.GetTimeoutMs())
 	t.calls[id] = cancel
 	t.wg.Add(1)
 	t.mu.Unlock()
-	go func() {
-		defer t.wg.Done()
-		resp, err := t.s.dispatch(ctx, t.ic, t.streamMD, f)
-		t.mu.Lock()
-		delete(t.calls, id)
-		t.mu.Unlock()
-		cancel()
-		t.send(answer(id, resp, err))
-	}()
+	c := call{f: f, ctx: ctx, cancel: cancel}
+	select {
+	case t.work <- c:
+	default:
+		// Added before the call is answered, so before Call's wait for
+		// the workers, which follows its wait for the calls.
+		t.workers.Add(1)
+		go t.worker(c)
+	}
 	return nil
+}
+
+// callContext is the context of a call: cancelled by a cancel frame or the
+// stream's end, and by its timeout when it has one (one context for both).
+// A negative timeout is refused by dispatch.
+func callContext(parent context.Context, timeoutMs int64) (context.Context, context.CancelFunc) {
+	if timeoutMs > 0 {
+		return context.WithTimeout(parent, time.Duration(min(timeoutMs, maxTimeoutMs))*time.Millisecond)
+	}
+	return context.WithCancel(parent)
+}
+
+// worker runs c, then each call handed to it, until it has waited
+// workerIdle for one or the stream has ended.
+func (t *stream) worker(c call) {
+	defer t.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		t.run(c)
+		idle.Reset(workerIdle)
+		select {
+		case c = <-t.work:
+		case <-idle.C:
+			return
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+// run runs one call and queues its answer.
+func (t *stream) run(c call) {
+	defer t.wg.Done()
+	id := c.f.GetCallId()
+	resp, err := t.s.dispatch(c.ctx, t.ic, t.streamMD, c.f)
+	t.mu.Lock()
+	delete(t.calls, id)
+	t.mu.Unlock()
+	c.cancel()
+	t.send(answer(id, resp, err))
 }
 
 // send queues an answer for the writer. out holds a whole window, so it
@@ -335,7 +398,8 @@ func answer(id uint64, payload []byte, err error) *sessionpb.SessionServiceCallR
 
 // Dispatch runs one envelope on the method it names, behind the chain ic,
 // as the unary call would run, and answers the serialized response or the
-// call's status error. streamMD is the stream's incoming metadata.
+// call's status error. streamMD is the stream's incoming metadata; ctx
+// carries the call's timeout already (callContext).
 func (s *Service) dispatch(ctx context.Context, ic grpc.UnaryServerInterceptor, streamMD metadata.MD, f *sessionpb.SessionServiceCallRequest) ([]byte, error) {
 	m, ok := s.reg.lookup(f.GetMethod())
 	if !ok {
@@ -346,15 +410,10 @@ func (s *Service) dispatch(ctx context.Context, ic grpc.UnaryServerInterceptor, 
 		return nil, err
 	}
 	ctx = metadata.NewIncomingContext(ctx, md)
-	switch ms := f.GetTimeoutMs(); {
-	case ms < 0:
+	if ms := f.GetTimeoutMs(); ms < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "waymaker: session: timeout_ms %d must not be negative", ms)
-	case ms > 0:
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(ms, maxTimeoutMs))*time.Millisecond)
-		defer cancel()
 	}
-	ctx = grpc.NewContextWithServerTransportStream(ctx, envelopeStream(f.GetMethod()))
+	ctx = grpc.NewContextWithServerTransportStream(ctx, m.stream)
 	payload := f.GetPayload()
 	dec := func(v any) error {
 		msg, ok := v.(proto.Message)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -395,5 +396,52 @@ func TestNoCallStartsAfterTheStreamEnds(t *testing.T) {
 	}
 	if n := late.Load(); n > 0 {
 		t.Fatalf("%d calls started after their stream's Call had returned", n)
+	}
+}
+
+// goroutinesCreated is how many goroutines the process has started.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestCallsReuseGoroutines: the calls of a stream run on goroutines that
+// outlive them, so a call costs no new goroutine (and no stack grown anew
+// through the handler chain) while its stream is busy.
+func TestCallsReuseGoroutines(t *testing.T) {
+	const calls = 200
+	ts := serve(t, 8)
+	st := ts.open(t)
+	if err := st.Send(get(1, "k")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, st)
+	before := goroutinesCreated()
+	for id := uint64(2); id < calls+2; id++ {
+		if err := st.Send(get(id, "k")); err != nil {
+			t.Fatal(err)
+		}
+		if r := recv(t, st); r.GetCallId() != id || r.GetStatus() != nil {
+			t.Fatalf("call %d answered %v", id, r)
+		}
+	}
+	if n := goroutinesCreated() - before; n > calls/10 {
+		t.Fatalf("%d calls in a row started %d goroutines, want few", calls, n)
+	}
+}
+
+// TestCallTimeoutEndsTheCall: a call's timeout_ms ends its handler's
+// context, and the call is answered DeadlineExceeded.
+func TestCallTimeoutEndsTheCall(t *testing.T) {
+	ts := serve(t, 8)
+	st := ts.open(t)
+	f := get(1, "block")
+	f.TimeoutMs = 20
+	if err := st.Send(f); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, st); r.GetCallId() != 1 || codes.Code(r.GetStatus().GetCode()) != codes.DeadlineExceeded {
+		t.Fatalf("a call past its timeout answered %v, want DeadlineExceeded", r)
 	}
 }
