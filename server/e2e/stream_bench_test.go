@@ -90,14 +90,15 @@ func fill(b *testing.B, s *waymaker.Stream, n int) {
 	}
 }
 
-// BenchmarkStreamConsumePushAck receives with Messages and acks every
-// message before taking the next, as the README's loop does.
-func BenchmarkStreamConsumePushAck(b *testing.B) {
+// pushDelivery stores b.N messages, creates the consumer cfg and opens its
+// push delivery, outside the timer; the delivery stops with the benchmark.
+func pushDelivery(b *testing.B, cfg waymaker.ConsumerConfig) (context.Context, *waymaker.Consumer, *stream.Messages) {
+	b.Helper()
 	_, s := benchStream(b)
 	fill(b, s, b.N)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench"})
+	b.Cleanup(cancel)
+	cons, err := s.CreateConsumer(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +107,14 @@ func BenchmarkStreamConsumePushAck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer it.Stop()
+	b.Cleanup(it.Stop)
+	return ctx, cons, it
+}
+
+// BenchmarkStreamConsumePushAck receives with Messages and acks every
+// message before taking the next, as the README's loop does.
+func BenchmarkStreamConsumePushAck(b *testing.B) {
+	ctx, _, it := pushDelivery(b, waymaker.ConsumerConfig{DurableName: "bench"})
 	for range b.N {
 		m, err := it.Next()
 		if err != nil {
@@ -123,20 +131,7 @@ func BenchmarkStreamConsumePushAck(b *testing.B) {
 // confirmed acks (Msg.AckSync), the loop of the harness's
 // streams.consume-ack at c=1.
 func BenchmarkStreamConsumePushAckSync(b *testing.B) {
-	_, s := benchStream(b)
-	fill(b, s, b.N)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer it.Stop()
+	ctx, _, it := pushDelivery(b, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
 	for range b.N {
 		m, err := it.Next()
 		if err != nil {
@@ -155,20 +150,7 @@ func BenchmarkStreamConsumePushAckSync(b *testing.B) {
 // of one consumer made meanwhile share Ack requests and commits.
 func BenchmarkStreamConsumePushAckSyncWorkers(b *testing.B) {
 	const workers = 16
-	_, s := benchStream(b)
-	fill(b, s, b.N)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer it.Stop()
+	ctx, _, it := pushDelivery(b, waymaker.ConsumerConfig{DurableName: "bench", MaxAckPending: 1024})
 	work := make(chan *stream.Msg, workers)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -229,20 +211,7 @@ func BenchmarkStreamFetchPull(b *testing.B) {
 // BenchmarkStreamConsumePushAckBatched receives with Messages and acks
 // every 100 messages with one Consumer.Ack call.
 func BenchmarkStreamConsumePushAckBatched(b *testing.B) {
-	_, s := benchStream(b)
-	fill(b, s, b.N)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer it.Stop()
+	ctx, cons, it := pushDelivery(b, waymaker.ConsumerConfig{DurableName: "bench"})
 	batch := make([]*waymaker.Msg, 0, 100)
 	for i := range b.N {
 		m, err := it.Next()
