@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	tearDownSuite()
 	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error")); err != nil {
+		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -63,6 +64,11 @@ type committer struct {
 	spare []*proposal // the last batch's slice, reused
 	wake  chan struct{}
 	fly   chan inflight
+	// raftDone is closed by Shutdown once raft has shut down. Every
+	// future the committer hands the resolver is bound to it
+	// (bindShutdown), so a future raft dropped at shutdown ends the
+	// resolver's wait instead of holding it for good.
+	raftDone chan struct{}
 
 	// commands and entries count what was committed: commands/entries
 	// is the mean group size.
@@ -72,6 +78,7 @@ type committer struct {
 func (c *committer) init() {
 	c.wake = make(chan struct{}, 1)
 	c.fly = make(chan inflight, maxInflight)
+	c.raftDone = make(chan struct{})
 }
 
 // enqueue adds p to the queue and wakes the committer.
@@ -170,6 +177,7 @@ func (n *Node) runCommitter(r *raft.Raft) {
 		n.commit.commands.Add(uint64(len(batch)))
 		n.commit.entries.Add(1)
 		f := r.Apply(data, 0)
+		bindShutdown(f, n.commit.raftDone)
 		select {
 		case n.commit.fly <- inflight{f: f, batch: batch}:
 		case <-n.ctx.Done():
@@ -197,12 +205,13 @@ func (n *Node) failQueued() {
 // proposals. It ends once the committer has closed fly and every future in
 // it has resolved. Raft resolves nearly every future by the time it has
 // shut down, but not one whose entry was committed and not yet applied
-// when the node was killed: hashicorp/raft drops the FSM's queue and that
-// future never resolves. Shutdown therefore does not wait for this
-// goroutine (it would wait forever); after a kill it may stay blocked in
-// that future's Error, as a caller waiting on the future itself would,
-// and its callers have been answered by Shutdown's cancel (submit).
+// when it stopped: hashicorp/raft drops the FSM's queue and that future
+// never resolves of itself. Each future is therefore bound to raftDone
+// (bindShutdown), which Shutdown closes once raft has stopped: the wait
+// ends ErrRaftShutdown and Shutdown can wait for this goroutine. The
+// proposals' callers were answered earlier, by Shutdown's cancel (submit).
 func (n *Node) runResolver(r *raft.Raft) {
+	defer n.wg.Done()
 	for fl := range n.commit.fly {
 		if err := fl.f.Error(); err != nil {
 			err = n.mapErr(r, err)
@@ -275,4 +284,44 @@ func (n *Node) submit(ctx context.Context, data []byte) (any, error) {
 // many raft log entries: commands/entries is the mean size of a group.
 func (n *Node) CommitCounts() (commands, entries uint64) {
 	return n.commit.commands.Load(), n.commit.entries.Load()
+}
+
+// applyFutureShutdown is where, in raft's apply future, the channel that
+// ends a wait on it lies: hashicorp/raft's futures carry an exported
+// ShutdownCh that their Error selects on, set for its own internal
+// futures but not for Apply's. Found once, by reflection, on the first
+// future; nil when the future has no such field (another raft version),
+// and then bindShutdown does nothing
+// (TestShutdownWithAnEntryCommittedNotApplied then finds the resolver
+// left behind).
+var applyFutureShutdown struct {
+	once  sync.Once
+	index []int
+}
+
+var shutdownChType = reflect.TypeFor[chan struct{}]()
+
+// bindShutdown makes a wait on f end once done is closed, if f has not
+// resolved by then. It must run before anything waits on f; raft itself
+// never reads the field, so setting it races with nothing.
+func bindShutdown(f raft.ApplyFuture, done chan struct{}) {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return // an errorFuture (raft refused it): already resolved
+	}
+	e := v.Elem()
+	applyFutureShutdown.once.Do(func() {
+		if sf, ok := e.Type().FieldByName("ShutdownCh"); ok && sf.Type == shutdownChType && sf.IsExported() {
+			applyFutureShutdown.index = sf.Index
+		}
+	})
+	idx := applyFutureShutdown.index
+	if idx == nil {
+		return
+	}
+	fv, err := e.FieldByIndexErr(idx)
+	if err != nil || !fv.CanSet() || fv.Type() != shutdownChType {
+		return
+	}
+	fv.Set(reflect.ValueOf(done))
 }

@@ -385,9 +385,8 @@ func (n *Node) startRaft() (*raft.Raft, bool, error) {
 		return nil, false, fmt.Errorf("raftnode: start raft: %w", err)
 	}
 	n.raft.Store(r)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.runCommitter(r)
-	// Not in n.wg: Shutdown must not wait for it (runResolver says why).
 	go n.runResolver(r)
 	// Registered before Start first looks for a leader, so no change of
 	// leader after that look goes unnoticed.
@@ -624,6 +623,9 @@ func (n *Node) Shutdown() error {
 		if shut != nil {
 			errs = append(errs, shut.Error())
 		}
+		// Raft has stopped: a future it has not resolved now never
+		// resolves, and this ends the resolver's wait on it.
+		close(n.commit.raftDone)
 		n.wg.Wait()
 		if n.bolt != nil {
 			errs = append(errs, n.bolt.Close())

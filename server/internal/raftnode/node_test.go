@@ -22,9 +22,7 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		crashChild(dir, os.Getenv(crashChildTagEnv)) // never returns: the test kills it
 	}
-	// A future raft dropped at shutdown never resolves, and whoever waits
-	// on it (the resolver, commit.go) stays (TestShutdownWithAnEntryCommittedNotApplied).
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/raft.(*deferError).Error"))
+	goleak.VerifyTestMain(m)
 }
 
 // journal records applied payloads and has one settable deadline.

@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.uber.org/goleak"
 )
 
 // Shutdown returns while an entry is committed and not yet applied: when
 // raft shuts down with entries queued for the FSM it drops them, and
-// their futures never resolve, so nothing in Shutdown may wait on them.
+// their futures never resolve of themselves. Shutdown must return anyway,
+// and must leave no goroutine waiting on such a future behind.
 // The entry behind a blocked apply is dropped or applied as raft's FSM
 // loop happens to choose, so the scenario runs several times.
 func TestShutdownWithAnEntryCommittedNotApplied(t *testing.T) {
@@ -40,6 +42,9 @@ func TestShutdownWithAnEntryCommittedNotApplied(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("a proposal did not return after Shutdown")
 			}
+		}
+		if err := goleak.Find(); err != nil {
+			t.Fatalf("after Shutdown with an entry committed and not applied: %v", err)
 		}
 	}
 }
