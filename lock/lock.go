@@ -217,8 +217,10 @@ func (l *Lock) readLocked() (lockState, error) {
 	return l.state, l.err
 }
 
-// life returns a context that ends when the lock ends; it bounds the calls
-// made on the lock's behalf (event stream, renewals).
+// life returns a context that ends when the lock ends or its Conn closes;
+// it bounds the calls made on the lock's behalf (event stream, renewals).
+// Its end hooks (transport.OnEnd) run under l.mu, from endLocked: they must
+// not take l.mu.
 func (l *Lock) life() context.Context {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -227,7 +229,9 @@ func (l *Lock) life() context.Context {
 
 func (l *Lock) lifeLocked() context.Context {
 	if l.ctx == nil {
-		l.ctx, l.cancel = context.WithCancel(context.Background())
+		// Bound to the Conn: closing it ends the lock (readLocked), and
+		// so ends its life, its stream and its renewal.
+		l.ctx, l.cancel = l.c.conn.Bind(context.Background())
 		if st, _ := l.readLocked(); st.ended() {
 			l.cancel()
 		}

@@ -18,16 +18,17 @@ import (
 type Renewal struct {
 	l        *Lock
 	interval time.Duration
-	done     chan struct{} // closed once ended and no renewal is in flight
 
 	mu      sync.Mutex
+	over    bool          // ended, and no renewal is in flight
+	done    chan struct{} // closed when over; made by the first Stop that waits
 	err     error
 	ended   bool               // no renewal starts again
 	stopped bool               // Stop was called
 	running bool               // a renewal is in flight
 	cancel  context.CancelFunc // ends the renewal in flight
 	timer   *time.Timer
-	unhook  [2]func() bool // the lock's and the connection's end hooks
+	unhook  func() bool // the hook on the lock's life (which the Conn's close ends too)
 }
 
 // SpawnRenewal starts renewing the lease every interval, which must be
@@ -41,25 +42,31 @@ type Renewal struct {
 //
 // An invalid interval starts nothing: Err reports it (Kind "invalid").
 func (l *Lock) SpawnRenewal(interval time.Duration) *Renewal {
-	r := &Renewal{l: l, interval: interval, done: make(chan struct{})}
+	r := &Renewal{l: l, interval: interval}
 	if interval <= 0 || interval >= l.ttl {
 		r.err = transport.Invalid("interval", "must be positive and below the lease TTL %v, got %v", l.ttl, interval)
-		r.ended = true
-		close(r.done)
+		r.ended, r.over = true, true
 		return r
 	}
 	if l.c.conn.Context().Err() != nil {
-		r.err, r.ended = transport.ErrClosed, true
-		close(r.done)
+		r.err, r.ended, r.over = transport.ErrClosed, true, true
 		return r
 	}
+	life := l.life() // before r.mu: l.mu is never taken under r.mu
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.timer = time.AfterFunc(interval, r.tick)
-	// Each hook runs at once (on its own goroutine) when its context has
-	// already ended, and then waits for r.mu like any other end.
-	r.unhook[0] = context.AfterFunc(l.life(), func() { r.end(nil) })
-	r.unhook[1] = context.AfterFunc(l.c.conn.Context(), func() { r.end(nil) })
+	r.mu.Unlock()
+	// The hook runs at once when the lock has ended already, and runs
+	// under l.mu when it ends later (endLocked): it takes only r.mu.
+	unhook := transport.OnEnd(life, func() { r.end(nil) })
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		unhook()
+	} else {
+		r.unhook = unhook
+		r.mu.Unlock()
+	}
 	return r
 }
 
@@ -69,8 +76,25 @@ func (r *Renewal) Stop() {
 	r.mu.Lock()
 	r.stopped = true
 	r.endLocked(nil)
+	if r.over {
+		r.mu.Unlock()
+		return
+	}
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+	done := r.done
 	r.mu.Unlock()
-	<-r.done
+	<-done
+}
+
+// overLocked records that the renewal is over: ended, with no renewal in
+// flight. r.mu is held.
+func (r *Renewal) overLocked() {
+	r.over = true
+	if r.done != nil {
+		close(r.done)
+	}
 }
 
 // Err reports why the renewal ended on its own: an invalid interval, the
@@ -100,14 +124,14 @@ func (r *Renewal) endLocked(err error) {
 	}
 	r.ended, r.err = true, err
 	r.timer.Stop()
-	for _, unhook := range r.unhook {
-		unhook()
+	if r.unhook != nil {
+		r.unhook()
 	}
 	if r.running {
-		r.cancel() // the renewal in flight closes done when it returns
+		r.cancel() // the renewal in flight ends it when it returns
 		return
 	}
-	close(r.done)
+	r.overLocked()
 }
 
 // tick starts the renewal the timer is due for, on a Conn goroutine, so
@@ -136,7 +160,7 @@ func (r *Renewal) finish(err error) {
 	r.cancel()
 	switch {
 	case r.ended:
-		close(r.done)
+		r.overLocked()
 	case err != nil:
 		r.endLocked(err)
 	default:
@@ -176,7 +200,7 @@ func (l *Lock) Renew(ctx context.Context) error {
 	// deadline timer has marked it lost by then.
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	stop := context.AfterFunc(l.life(), cancel)
+	stop := transport.OnEnd(l.life(), cancel)
 	defer stop()
 	req := &lockpb.LockServiceRenewRequest{LeaseId: l.leaseID, RequestId: l.requestID, LeaseTtlMs: l.ttl.Milliseconds()}
 	var sent time.Time

@@ -62,6 +62,11 @@ type Conn struct {
 	// (*grpc.ClientConn → *subMux, subscribe.go).
 	subMap sync.Map
 
+	// ends are the bound contexts (Bind, endctx.go), ended by Close.
+	endsMu     sync.Mutex
+	ends       map[*endCtx]struct{}
+	endsClosed bool
+
 	// handshake keeps the last TLS handshake failure (nil after a success),
 	// so a call that fails while the connection is down says why.
 	handshake handshakeLog
@@ -434,14 +439,13 @@ func (c *Conn) release() { c.wg.Done() }
 // Context returns a context that ends when the Conn is closed.
 func (c *Conn) Context() context.Context { return c.ctx }
 
-// Bind returns a context that ends when ctx ends or the Conn is closed.
+// Bind returns a context that ends when ctx ends, when cancel is called
+// or when the Conn is closed, with ctx's values and deadline. Calling
+// cancel releases what ties it to ctx and to the Conn. It is cheaper than
+// a context.WithCancel with a hook on the Conn (endctx.go), so the SDK
+// binds each background stream and each held lock with it.
 func (c *Conn) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.ctx, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
+	return newEndCtx(ctx, c)
 }
 
 func (c *Conn) isClosed() bool {
@@ -461,6 +465,7 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
+	c.endBound()
 	c.wg.Wait()
 	err := c.cc.Close()
 	c.hintsMu.Lock()

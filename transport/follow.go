@@ -81,7 +81,7 @@ type follower[T any] struct {
 
 func newFollower[T any](ctx context.Context, c *Conn, bound bool, open func(context.Context) (Receiver[T], error), handle func(*T) error, done func(error)) *follower[T] {
 	f := &follower[T]{c: c, ctx: ctx, unbind: noop, open: open, handle: handle, done: done}
-	if !bound {
+	if !bound && !boundTo(ctx, c) {
 		f.ctx, f.unbind = c.Bind(ctx)
 	}
 	return f
@@ -108,7 +108,7 @@ func (f *follower[T]) loop(park bool) (error, bool) {
 		if f.rs == nil {
 			// Each attempt gets its own context so a failed stream is torn
 			// down before the next is opened.
-			actx, cancel := context.WithCancel(f.ctx)
+			actx, cancel := newAttempt(f.ctx)
 			rs, err := f.open(actx)
 			if err != nil {
 				cancel()
@@ -117,7 +117,10 @@ func (f *follower[T]) loop(park bool) (error, bool) {
 				}
 				continue
 			}
-			f.rs, f.cancel, f.sub = rs, cancel, subscriptionOf(rs)
+			actx.mu.Lock()
+			sub := actx.sub
+			actx.mu.Unlock()
+			f.rs, f.cancel, f.sub = rs, cancel, sub
 		}
 		if park && f.sub != nil && f.sub.park(f.run) {
 			return nil, true

@@ -31,8 +31,7 @@ type PumpConfig struct {
 // chunks from one.
 type Pump[T any] struct {
 	max     int           // PumpConfig.Buffer
-	done    chan struct{} // closed when the follow has ended
-	ready   chan struct{} // closed once the server answered, or at the end
+	ready   chan struct{} // with AwaitFirst: closed once the server answered, or at the end
 	cancel  context.CancelFunc
 	stopped atomic.Bool
 
@@ -43,6 +42,8 @@ type Pump[T any] struct {
 	head  int
 	ended bool          // no more values come
 	err   error         // why it ended
+	over  bool          // the follow has ended
+	done  chan struct{} // closed when over; made by the first wait for it
 	avail chan struct{} // a value was queued (1 slot); closed at the end
 	room  chan struct{} // Next took a value (1 slot)
 }
@@ -72,15 +73,17 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 		cfg.Buffer = 16
 	}
 	pctx, cancel := c.Bind(ctx)
-	p := &Pump[T]{
-		max:    cfg.Buffer,
-		done:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		cancel: cancel,
+	p := &Pump[T]{max: cfg.Buffer, cancel: cancel}
+	if cfg.AwaitFirst {
+		p.ready = make(chan struct{})
 	}
 	var answered bool // read after ready is closed
 	var once sync.Once
-	markReady := func() { once.Do(func() { close(p.ready) }) }
+	markReady := func() {
+		if p.ready != nil {
+			once.Do(func() { close(p.ready) })
+		}
+	}
 	// Closing the Conn ends the pump even while emit waits for a slow
 	// reader to make room.
 	connDone := c.ctx.Done()
@@ -109,7 +112,7 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	}
 	ok := followAsync(pctx, c, true, open, func(m *M) error {
 		err := handle(m, emit)
-		if err == nil || errors.Is(err, ErrStreamDone) {
+		if (err == nil || errors.Is(err, ErrStreamDone)) && p.ready != nil {
 			once.Do(func() { answered = true; close(p.ready) })
 		}
 		return err
@@ -122,13 +125,15 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 		}
 		cancel() // the follow has ended: release pctx and its hook on the Conn
 		p.mu.Lock()
-		p.err, p.ended = err, true
+		p.err, p.ended, p.over = err, true, true
 		if p.avail != nil {
 			close(p.avail)
 		}
+		if p.done != nil {
+			close(p.done)
+		}
 		p.mu.Unlock()
 		markReady()
-		close(p.done)
 	})
 	if !ok {
 		cancel()
@@ -141,9 +146,24 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	if answered {
 		return p, nil
 	}
-	<-p.done
+	p.waitOver()
 	cancel()
 	return nil, p.err
+}
+
+// waitOver waits for the follow to end.
+func (p *Pump[T]) waitOver() {
+	p.mu.Lock()
+	if p.over {
+		p.mu.Unlock()
+		return
+	}
+	if p.done == nil {
+		p.done = make(chan struct{})
+	}
+	done := p.done
+	p.mu.Unlock()
+	<-done
 }
 
 // Next returns the next value and a nil error. Once the pump has ended it
@@ -214,7 +234,7 @@ func signal(ch chan struct{}) {
 func (p *Pump[T]) Stop() {
 	p.stopped.Store(true)
 	p.cancel()
-	<-p.done
+	p.waitOver()
 }
 
 // All ranges over the values Next has not returned yet. Breaking out of

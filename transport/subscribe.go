@@ -119,8 +119,14 @@ func (c *Conn) subscribeInterceptor(ctx context.Context, desc *grpc.StreamDesc, 
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	s := &subscription{ctx: ctx, st: st, method: method, md: md, maxMsg: c.opts.maxMsg}
-	s.vctx = context.WithValue(ctx, subscriptionKey{}, s)
-	s.stop = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
+	// Cancelling the subscription sends a frame, which may wait for flow
+	// control: it runs on a goroutine of its own, as an AfterFunc would.
+	s.stop = OnEnd(ctx, func() { go s.cancel(ctx.Err()) })
+	if a, ok := ctx.Value(endCtxKey{}).(*endCtx); ok && a.attempt {
+		a.mu.Lock()
+		a.sub = s // the follower parks on it
+		a.mu.Unlock()
+	}
 	if !st.add(s) {
 		s.stop()
 		return streamer(ctx, desc, cc, method, opts...)
@@ -358,27 +364,10 @@ func endError(e *sessionpb.SessionStatus) error {
 	return decodeAnswer(&sessionpb.SessionServiceCallResponse{Status: e}, nil, 0)
 }
 
-// subscriptionKey is the context key under which a subscription's
-// Context carries it, so that FollowAsync can find it beneath the
-// generated client's stream.
-type subscriptionKey struct{}
-
-// subscriptionOf returns the subscription under a generated client's
-// stream, or nil when the stream is a plain gRPC stream.
-func subscriptionOf(rs any) *subscription {
-	x, ok := rs.(interface{ Context() context.Context })
-	if !ok {
-		return nil
-	}
-	s, _ := x.Context().Value(subscriptionKey{}).(*subscription)
-	return s
-}
-
 // subscription is one server stream carried on a Subscribe stream; it is
 // the grpc.ClientStream the generated client reads.
 type subscription struct {
 	ctx    context.Context
-	vctx   context.Context // ctx, carrying the subscription (subscriptionKey)
 	st     *subStream
 	id     uint64
 	method string
@@ -402,7 +391,7 @@ type subscription struct {
 	ready  func()        // park's callback, for the next queued event or the end
 }
 
-func (s *subscription) Context() context.Context     { return s.vctx }
+func (s *subscription) Context() context.Context     { return s.ctx }
 func (s *subscription) Header() (metadata.MD, error) { return nil, nil }
 func (s *subscription) Trailer() metadata.MD         { return nil }
 func (s *subscription) CloseSend() error             { return nil }

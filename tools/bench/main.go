@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type options struct {
 	idle     int
 	trials   int
 	cpuprof  string
+	memprof  string
 }
 
 func main() {
@@ -56,7 +58,12 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 0, "items held for the memory-per-idle-item probes (default 10000; --quick 200)")
 	flag.IntVar(&o.trials, "failover-trials", 0, "leader kills per system in cluster.failover, each on a fresh cluster (default 5; --quick 1)")
 	flag.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file, for go tool pprof (the embedded servers run in this process, so it covers their side too; narrow it with --only)")
+	flag.StringVar(&o.memprof, "memprofile", "", "write a heap profile of each idle probe, taken when its items are held, to this directory as GROUP.NAME.heap, and one taken before they open as GROUP.NAME.base.heap (go tool pprof -sample_index=inuse_space -diff_base)")
 	flag.Parse()
+	heapProfileDir = o.memprof
+	if o.memprof != "" {
+		runtime.MemProfileRate = 1024 // fine-grained: idle items are small
+	}
 	if o.trials == 0 {
 		o.trials = pick(o.quick, 1, 5)
 	}
@@ -216,6 +223,7 @@ func runProbe(ctx context.Context, env *Env, p *Probe, n int, logf func(string, 
 		r.Skipped = why
 		return r
 	}
+	heapProfileName = p.Group + "." + p.Name
 	v, err := p.Run(ctx, env, n)
 	if err != nil {
 		r.Err = err.Error()

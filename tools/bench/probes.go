@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +24,30 @@ import (
 
 func registerProbe(p *Probe) { probes = append(probes, p) }
 
+// heapProfileDir (--memprofile) is where perItem writes heap profiles
+// before the items open (NAME.base.heap) and while they are held
+// (NAME.heap), NAME being heapProfileName (the running probe); compare them
+// with go tool pprof -diff_base.
+var heapProfileDir, heapProfileName string
+
+func writeHeapProfile(suffix string) error {
+	if heapProfileDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(heapProfileDir, 0o755); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	f, err := os.Create(filepath.Join(heapProfileDir, heapProfileName+suffix))
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
+}
+
 func liveBytes() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -35,6 +62,9 @@ func liveBytes() uint64 {
 func perItem(n int, settle time.Duration, open func(i int) (close func(), err error)) (float64, error) {
 	base := runtime.NumGoroutine()
 	before := liveBytes()
+	if err := writeHeapProfile(".base.heap"); err != nil {
+		return 0, err
+	}
 	closers := make([]func(), n)
 	defer func() {
 		for _, c := range closers {
@@ -83,6 +113,9 @@ func perItem(n int, settle time.Duration, open func(i int) (close func(), err er
 	}
 	time.Sleep(settle)
 	after := liveBytes()
+	if err := writeHeapProfile(".heap"); err != nil {
+		return 0, err
+	}
 	if after < before {
 		return 0, nil
 	}
