@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"git.awesomike.com/pub/waymaker-client/go/genpb/commonpb"
 	"git.awesomike.com/pub/waymaker-client/go/genpb/lockpb"
@@ -440,31 +441,56 @@ func (s *LockService) follow(ss grpc.ServerStream, t *lock.Table, lease *lockpb.
 		w.Stop()
 		return err
 	}
-	return park.Run(ss.Context(), ss, s.d.Stopping, &lockFollowLoop{t: t, w: w, scope: lease.Scope, last: lease, send: send})
+	l := &lockFollowLoop{t: t, w: w, scope: lease.Scope, leaseID: lease.LeaseId, reqID: lease.RequestId, send: send}
+	l.remember(lease)
+	return park.Run(ss.Context(), ss, s.d.Stopping, l)
 }
 
-// lockFollowLoop is a lease's event stream after GRANTED, in steps.
+// lockFollowLoop is a lease's event stream after GRANTED, in steps. An
+// idle one is what a held lock costs the server beside the lease itself,
+// so it keeps the lease it last sent marshalled (the final event carries
+// it), not as a message.
 type lockFollowLoop struct {
-	t     *lock.Table
-	w     *notify.Waiter[string]
-	scope lockpb.LockScope
-	last  *lockpb.LockLease
-	send  lockSendFunc
+	t              *lock.Table
+	w              *notify.Waiter[string]
+	scope          lockpb.LockScope
+	leaseID, reqID string
+	expiresAt      int64  // of the lease last sent
+	last           []byte // the lease last sent, marshalled
+	send           lockSendFunc
+}
+
+func (l *lockFollowLoop) remember(lease *lockpb.LockLease) {
+	l.expiresAt = lease.GetLeaseExpiresAtMs()
+	b, err := proto.Marshal(lease)
+	if err != nil {
+		b = nil // lastLease falls back to the ids
+	}
+	l.last = b
+}
+
+// lastLease is the lease last sent, for the event that ends the stream.
+func (l *lockFollowLoop) lastLease() *lockpb.LockLease {
+	lease := new(lockpb.LockLease)
+	if proto.Unmarshal(l.last, lease) != nil || lease.LeaseId == "" {
+		lease = &lockpb.LockLease{LeaseId: l.leaseID, RequestId: l.reqID, LeaseExpiresAtMs: l.expiresAt, Scope: l.scope}
+	}
+	return lease
 }
 
 func (l *lockFollowLoop) Step() (park.Waiter, error) {
-	st, known := l.t.LeaseState(l.last.LeaseId, l.last.RequestId)
+	st, known := l.t.LeaseState(l.leaseID, l.reqID)
 	switch {
 	case !known || st.Lease == nil:
 		typ := st.Ended
 		if !known {
 			typ = lockpb.LockEventType_LOCK_EVENT_TYPE_EXPIRED
 		}
-		return nil, l.send(result.OK(), &lockpb.LockEvent{Type: typ, Lease: l.last, OccurredAtMs: lockNowMs()})
-	case st.Lease.LeaseExpiresAtMs != l.last.LeaseExpiresAtMs:
+		return nil, l.send(result.OK(), &lockpb.LockEvent{Type: typ, Lease: l.lastLease(), OccurredAtMs: lockNowMs()})
+	case st.Lease.LeaseExpiresAtMs != l.expiresAt:
 		st.Lease.Scope = l.scope
-		l.last = st.Lease
-		if err := l.send(result.OK(), &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: l.last, OccurredAtMs: lockNowMs()}); err != nil {
+		l.remember(st.Lease)
+		if err := l.send(result.OK(), &lockpb.LockEvent{Type: lockpb.LockEventType_LOCK_EVENT_TYPE_RENEWED, Lease: st.Lease, OccurredAtMs: lockNowMs()}); err != nil {
 			return nil, err
 		}
 	}

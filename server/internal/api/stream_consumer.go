@@ -79,7 +79,7 @@ func (h *StreamService) Consume(req *sp.StreamServiceConsumeRequest, srv sp.Stre
 	if r := readStart(ctx, h.d, v.Result()); r != nil {
 		return srv.Send(&sp.StreamServiceConsumeResponse{Result: r})
 	}
-	w := h.sm.Watch(req.GetStream())
+	w := h.sm.WatchConsumer(req.GetStream(), req.GetConsumer())
 	// One deliver command at a time, bounded by count and bytes, the next
 	// once the stream has taken this one: a reader that stops holds at most
 	// one batch here, and the rest stays in the stream (its MaxAckPending
@@ -210,7 +210,7 @@ func (h *StreamService) Fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 
 // fetch delivers what the consumer has, waiting for work up to max_wait_ms.
 func (h *StreamService) fetch(ctx context.Context, req *sp.StreamServiceFetchRequest) (*sp.StreamServiceFetchResponse, *commonpb.Result) {
-	w := h.sm.Watch(req.GetStream())
+	w := h.sm.WatchConsumer(req.GetStream(), req.GetConsumer())
 	defer w.Stop()
 	var expire <-chan time.Time
 	if d := req.GetMaxWaitMs(); d > 0 {

@@ -33,7 +33,8 @@ type Notifier[K comparable] struct {
 }
 
 type entry[K comparable] struct {
-	ch     chan struct{} // closed by Fire, then replaced
+	gen    uint64        // fires so far
+	ch     chan struct{} // closed by the next fire; made when someone waits on it
 	refs   int           // live Waiters; the entry goes at zero
 	parked []*Waiter[K]  // waiting through OnFire for the next fire
 }
@@ -42,14 +43,18 @@ type entry[K comparable] struct {
 type Waiter[K comparable] struct {
 	n   *Notifier[K]
 	key K
-	ch  chan struct{}
+	gen uint64 // the entry's gen at the Watch or the last Wait: a newer one has fired since
 	// OnFire's callback, and where the waiter is in its entry's parked
 	// (plus one; 0: not parked). Under the Notifier's lock.
 	cb   func()
 	slot int
 }
 
-// Watch subscribes to key. Call Stop when done.
+// closed is the channel C returns when the key has fired already.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Watch subscribes to key. Call Stop when done. A waiter that only parks
+// (OnFire) costs no channel: the entry makes one when someone waits on it.
 func (n *Notifier[K]) Watch(key K) *Waiter[K] {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -58,11 +63,11 @@ func (n *Notifier[K]) Watch(key K) *Waiter[K] {
 	}
 	e := n.entries[key]
 	if e == nil {
-		e = &entry[K]{ch: make(chan struct{})}
+		e = &entry[K]{}
 		n.entries[key] = e
 	}
 	e.refs++
-	return &Waiter[K]{n: n, key: key, ch: e.ch}
+	return &Waiter[K]{n: n, key: key, gen: e.gen}
 }
 
 // Fire wakes every waiter of key. It never blocks beyond a short mutex, and
@@ -79,13 +84,17 @@ func (n *Notifier[K]) Fire(key K) {
 	}
 }
 
-// fire closes e's channel, replaces it, moves its parked waiters to the
-// new one and appends their callbacks to cbs; n.mu is held.
+// fire moves e to its next generation, closes the channel of the last
+// one, re-subscribes its parked waiters to the new one and appends their
+// callbacks to cbs; n.mu is held.
 func (e *entry[K]) fire(cbs []func()) []func() {
-	close(e.ch)
-	e.ch = make(chan struct{})
+	e.gen++
+	if e.ch != nil {
+		close(e.ch)
+		e.ch = nil
+	}
 	for i, w := range e.parked {
-		w.ch = e.ch
+		w.gen = e.gen
 		cbs = append(cbs, w.cb)
 		w.cb, w.slot = nil, 0
 		e.parked[i] = nil
@@ -113,10 +122,11 @@ func (n *Notifier[K]) FireAll() {
 // so a fire that lands while the caller re-checks the state wakes the next
 // Wait at once.
 func (w *Waiter[K]) Wait(ctx context.Context) error {
+	ch := w.C()
 	select {
-	case <-w.ch:
+	case <-ch:
 		w.n.mu.Lock()
-		w.ch = w.n.entries[w.key].ch
+		w.gen = w.n.entries[w.key].gen
 		w.n.mu.Unlock()
 		return nil
 	case <-ctx.Done():
@@ -135,11 +145,9 @@ func (w *Waiter[K]) OnFire(f func()) bool {
 	w.n.mu.Lock()
 	defer w.n.mu.Unlock()
 	e := w.n.entries[w.key]
-	select {
-	case <-w.ch:
-		w.ch = e.ch
+	if e.gen != w.gen {
+		w.gen = e.gen
 		return false
-	default:
 	}
 	w.cb = f
 	if w.slot == 0 {
@@ -152,7 +160,18 @@ func (w *Waiter[K]) OnFire(f func()) bool {
 // C returns the channel that the next fire closes, for use in a select with
 // other channels; after it fires, call Wait (which returns at once) to
 // re-subscribe.
-func (w *Waiter[K]) C() <-chan struct{} { return w.ch }
+func (w *Waiter[K]) C() <-chan struct{} {
+	w.n.mu.Lock()
+	defer w.n.mu.Unlock()
+	e := w.n.entries[w.key]
+	if e.gen != w.gen {
+		return closed
+	}
+	if e.ch == nil {
+		e.ch = make(chan struct{})
+	}
+	return e.ch
+}
 
 // Stop ends the subscription; the Waiter must not be used after. Safe to
 // call more than once.

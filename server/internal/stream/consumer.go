@@ -59,6 +59,7 @@ func (h *seqHeap) Pop() any {
 // deliveries and what is queued for redelivery.
 type consumer struct {
 	name       string
+	key        string             // its notify key (consumerKey)
 	cfg        *sp.ConsumerConfig // defaults filled in
 	created    int64
 	startSeq   uint64 // first sequence it takes interest in
@@ -193,11 +194,11 @@ func (m *Machine) createConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 		m.ephSeq++
 		name = fmt.Sprintf("eph_%d", m.ephSeq)
 	}
-	c := &consumer{name: name, created: at, lastAt: at, lastActive: at, durable: cfg.GetDurableName() != "", pending: map[uint64]*pend{}}
+	c := &consumer{name: name, key: consumerKey(stream, name), created: at, lastAt: at, lastActive: at, durable: cfg.GetDurableName() != "", pending: map[uint64]*pend{}}
 	c.setConfig(cfg)
 	s.position(c)
 	s.consumers[name] = c
-	m.fire(stream)
+	m.fireConsumer(c)
 	return &sp.StreamServiceCreateConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
@@ -281,17 +282,17 @@ func (m *Machine) updateConsumer(stream string, cfg *sp.ConsumerConfig, at int64
 	}
 	c.setConfig(cfg)
 	c.scanned.Store(0) // the filter may have changed
-	m.fire(stream)
+	m.fireConsumer(c)
 	return &sp.StreamServiceUpdateConsumerResponse{Result: result.OK(), Info: s.consumerInfo(c)}
 }
 
 func (m *Machine) deleteConsumer(stream, name string) *sp.StreamServiceDeleteConsumerResponse {
-	s, _, r := m.consumerOf(stream, name)
+	s, c, r := m.consumerOf(stream, name)
 	if r != nil {
 		return &sp.StreamServiceDeleteConsumerResponse{Result: r}
 	}
 	s.removeConsumer(name)
-	m.fire(stream)
+	m.fireConsumer(c)
 	return &sp.StreamServiceDeleteConsumerResponse{Result: result.OK()}
 }
 
@@ -434,7 +435,7 @@ func (m *Machine) deliver(req *sp.StreamServiceFetchRequest, at int64) *sp.Strea
 		}
 	}
 	if freed {
-		m.fire(s.name)
+		m.fireConsumer(c)
 	}
 	if len(out) == 0 {
 		return &sp.StreamServiceFetchResponse{Result: result.Failf("expired", "nothing to deliver")}
@@ -544,7 +545,7 @@ func (m *Machine) ack(req *sp.StreamServiceAckRequest, at int64) *sp.StreamServi
 		changed = changed || ch
 	}
 	if changed {
-		m.fire(s.name)
+		m.fireConsumer(c)
 	}
 	return &sp.StreamServiceAckResponse{Result: result.OK(), Results: results}
 }

@@ -62,12 +62,16 @@ type Machine struct {
 	subjIdx subjectIndex
 	ephSeq  uint64 // numbers server-made ephemeral consumer names
 
-	// notify is fired after a command changed what waiters of a stream
-	// look at (new messages, freed ack slots, due redeliveries, a deleted
-	// consumer), outside the lock.
-	notify notify.Notifier[string]
-	fired  []string // streams changed by the current command
-	gen    uint64   // bumped on every Restore; lets waiters notice
+	// notify is fired after a command changed what waiters look at,
+	// outside the lock: a consumer's key (consumerKey) when only that
+	// consumer changed (freed ack slots, due redeliveries, its config, its
+	// deletion), and every consumer's key of a stream when the stream did
+	// (new or removed messages, its config, its deletion). So a stream
+	// with many consumers wakes one delivery loop per ack, not all.
+	notify   notify.Notifier[string]
+	fired    []string            // keys changed by the current command
+	firedSet map[string]struct{} // fired, as a set
+	gen      uint64              // bumped on every Restore; lets waiters notice
 }
 
 // New returns an empty state machine.
@@ -85,16 +89,25 @@ func (m *Machine) Name() string { return Name }
 func (m *Machine) Apply(cmd fsm.Command) any { return m.ApplyOp(cmd.Op, cmd.AtMs, cmd.Payload) }
 
 // Watch subscribes to the changes of stream (see notify): the waiter wakes
-// after every applied change its waiters look at, and after a restore.
+// after every applied change of the stream itself, and after a restore.
 func (m *Machine) Watch(stream string) *notify.Waiter[string] { return m.notify.Watch(stream) }
+
+// WatchConsumer subscribes to what changes the work of consumer on
+// stream: the stream's changes and the consumer's own.
+func (m *Machine) WatchConsumer(stream, consumer string) *notify.Waiter[string] {
+	return m.notify.Watch(consumerKey(stream, consumer))
+}
+
+// consumerKey is a consumer's notify key. Stream and consumer names hold
+// no NUL, so it names one consumer and no stream.
+func consumerKey(stream, consumer string) string { return stream + "\x00" + consumer }
 
 // ApplyOp applies one committed command and returns its response (a proto
 // response message) or an error for a malformed payload or unknown op.
 func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
 	m.mu.Lock()
 	res := m.applyLocked(op, atMs, payload)
-	fired := m.fired
-	m.fired = m.fired[:0]
+	fired := m.takeFired()
 	m.mu.Unlock()
 	for _, s := range fired {
 		m.notify.Fire(s)
@@ -102,13 +115,48 @@ func (m *Machine) ApplyOp(op uint16, atMs int64, payload []byte) any {
 	return res
 }
 
+// takeFired returns the keys to fire once the lock is released and
+// starts the next command's list. m.mu is held.
+func (m *Machine) takeFired() []string {
+	fired := m.fired
+	m.fired = m.fired[:0] // reused: the apply goroutine fires these before its next command
+	clear(m.firedSet)
+	return fired
+}
+
+// fire marks the stream named stream changed: its waiters and every
+// consumer's. m.mu is held.
 func (m *Machine) fire(stream string) {
-	for _, s := range m.fired {
-		if s == stream {
-			return
-		}
+	if s := m.streams[stream]; s != nil {
+		m.fireStream(s)
+		return
 	}
-	m.fired = append(m.fired, stream)
+	m.fireKey(stream)
+}
+
+// fireStream marks s changed, also when it was just deleted. m.mu is held.
+func (m *Machine) fireStream(s *strm) {
+	if !m.fireKey(s.name) {
+		return // and every consumer with it
+	}
+	for _, c := range s.consumers {
+		m.fireKey(c.key)
+	}
+}
+
+// fireConsumer marks c's work changed. m.mu is held.
+func (m *Machine) fireConsumer(c *consumer) { m.fireKey(c.key) }
+
+func (m *Machine) fireKey(key string) bool {
+	if _, ok := m.firedSet[key]; ok {
+		return false
+	}
+	if m.firedSet == nil {
+		m.firedSet = map[string]struct{}{}
+	}
+	m.firedSet[key] = struct{}{}
+	m.fired = append(m.fired, key)
+	return true
 }
 
 func decode[T any, P interface {
@@ -252,16 +300,15 @@ func (m *Machine) Tick(atMs int64) {
 			c := s.consumers[cn]
 			if c.ephemeral() && msec.Add(c.lastActive, c.cfg.GetInactiveThresholdMs()) <= atMs {
 				s.removeConsumer(cn)
-				m.fire(name)
+				m.fireConsumer(c)
 				continue
 			}
 			if c.expire(s, atMs) {
-				m.fire(name)
+				m.fireConsumer(c)
 			}
 		}
 	}
-	fired := m.fired
-	m.fired = m.fired[:0]
+	fired := m.takeFired()
 	m.mu.Unlock()
 	for _, s := range fired {
 		m.notify.Fire(s)

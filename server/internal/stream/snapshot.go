@@ -343,7 +343,7 @@ func (m *Machine) Restore(r io.Reader) error {
 			if err := proto.Unmarshal(sc.Config, ccfg); err != nil {
 				return fmt.Errorf("stream restore: %w", err)
 			}
-			c := &consumer{name: sc.Name, created: sc.Created, startSeq: sc.StartSeq, next: sc.Next, dseq: sc.DSeq,
+			c := &consumer{name: sc.Name, key: consumerKey(s.name, sc.Name), created: sc.Created, startSeq: sc.StartSeq, next: sc.Next, dseq: sc.DSeq,
 				lastSeq: sc.LastSeq, lastAt: sc.LastAt, lastActive: sc.LastActive, durable: sc.Durable,
 				numRedelivered: sc.NumRedelivered, numDropped: sc.NumDropped, pending: make(map[uint64]*pend, len(sc.Pending))}
 			c.setConfig(ccfg)

@@ -230,7 +230,7 @@ func (m *Machine) deleteStream(name string) *sp.StreamServiceDeleteStreamRespons
 	m.subjIdx.remove(name, s.filters)
 	delete(m.streams, name)
 	clear(m.bySubject)
-	m.fire(name)
+	m.fireStream(s)
 	return &sp.StreamServiceDeleteStreamResponse{Result: result.OK()}
 }
 
