@@ -18,7 +18,7 @@ import (
 func (n *Node) openStores() error {
 	if n.cfg.DataDir == "" {
 		store := raft.NewInmemStore()
-		n.logs, n.stable, n.snaps = store, store, raft.NewInmemSnapshotStore()
+		n.logs, n.stable, n.snaps = copyingLogStore{store}, store, raft.NewInmemSnapshotStore()
 		return nil
 	}
 	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
@@ -104,4 +104,26 @@ func dirSize(path string) int64 {
 		return nil
 	})
 	return total
+}
+
+// copyingLogStore stores copies of the entries it is given. raft hands the
+// leader's log store a pointer into each entry's apply future, and the
+// in-memory store keeps the pointer until the log is compacted: every
+// future, and the response it carries (a created consumer's info, a
+// lease), stayed alive for thousands of entries after its caller had
+// read it. A copy holds only the entry.
+type copyingLogStore struct{ *raft.InmemStore }
+
+func (s copyingLogStore) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+func (s copyingLogStore) StoreLogs(logs []*raft.Log) error {
+	cp := make([]raft.Log, len(logs))
+	ptrs := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		cp[i] = *l
+		ptrs[i] = &cp[i]
+	}
+	return s.InmemStore.StoreLogs(ptrs)
 }
