@@ -714,6 +714,9 @@ func TestLockCloseMarksHeldLocksLost(t *testing.T) {
 	if !errors.Is(l.Err(), waymaker.ErrClosed) {
 		t.Fatalf("after Close: %+v", l.State())
 	}
+	// The renewal ends with the lock (its one hook is on the lock's life,
+	// which the Conn's close ends), and says why.
+	waitFor(t, 5*time.Second, "the renewal to end with ErrClosed", func() bool { return errors.Is(r.Err(), waymaker.ErrClosed) })
 	r.Stop()
 }
 
