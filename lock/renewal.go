@@ -20,8 +20,7 @@ type Renewal struct {
 	interval time.Duration
 
 	mu      sync.Mutex
-	over    bool          // ended, and no renewal is in flight
-	done    chan struct{} // closed when over; made by the first Stop that waits
+	over    transport.Latch // opened once ended with no renewal in flight
 	err     error
 	ended   bool               // no renewal starts again
 	stopped bool               // Stop was called
@@ -45,11 +44,13 @@ func (l *Lock) SpawnRenewal(interval time.Duration) *Renewal {
 	r := &Renewal{l: l, interval: interval}
 	if interval <= 0 || interval >= l.ttl {
 		r.err = transport.Invalid("interval", "must be positive and below the lease TTL %v, got %v", l.ttl, interval)
-		r.ended, r.over = true, true
+		r.ended = true
+		r.over.Open()
 		return r
 	}
 	if l.c.conn.Context().Err() != nil {
-		r.err, r.ended, r.over = transport.ErrClosed, true, true
+		r.err, r.ended = transport.ErrClosed, true
+		r.over.Open()
 		return r
 	}
 	life := l.life() // before r.mu: l.mu is never taken under r.mu
@@ -76,25 +77,8 @@ func (r *Renewal) Stop() {
 	r.mu.Lock()
 	r.stopped = true
 	r.endLocked(nil)
-	if r.over {
-		r.mu.Unlock()
-		return
-	}
-	if r.done == nil {
-		r.done = make(chan struct{})
-	}
-	done := r.done
 	r.mu.Unlock()
-	<-done
-}
-
-// overLocked records that the renewal is over: ended, with no renewal in
-// flight. r.mu is held.
-func (r *Renewal) overLocked() {
-	r.over = true
-	if r.done != nil {
-		close(r.done)
-	}
+	r.over.Wait()
 }
 
 // Err reports why the renewal ended on its own: an invalid interval, the
@@ -131,7 +115,7 @@ func (r *Renewal) endLocked(err error) {
 		r.cancel() // the renewal in flight ends it when it returns
 		return
 	}
-	r.overLocked()
+	r.over.Open()
 }
 
 // tick starts the renewal the timer is due for, on a Conn goroutine, so
@@ -160,7 +144,7 @@ func (r *Renewal) finish(err error) {
 	r.cancel()
 	switch {
 	case r.ended:
-		r.overLocked()
+		r.over.Open()
 	case err != nil:
 		r.endLocked(err)
 	default:

@@ -42,8 +42,7 @@ type Pump[T any] struct {
 	head  int
 	ended bool          // no more values come
 	err   error         // why it ended
-	over  bool          // the follow has ended
-	done  chan struct{} // closed when over; made by the first wait for it
+	over  Latch         // opened when the follow has ended
 	avail chan struct{} // a value was queued (1 slot); closed at the end
 	room  chan struct{} // Next took a value (1 slot)
 }
@@ -125,14 +124,12 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 		}
 		cancel() // the follow has ended: release pctx and its hook on the Conn
 		p.mu.Lock()
-		p.err, p.ended, p.over = err, true, true
+		p.err, p.ended = err, true
 		if p.avail != nil {
 			close(p.avail)
 		}
-		if p.done != nil {
-			close(p.done)
-		}
 		p.mu.Unlock()
+		p.over.Open()
 		markReady()
 	})
 	if !ok {
@@ -146,24 +143,9 @@ func StartPump[M, T any](ctx context.Context, c *Conn, cfg PumpConfig,
 	if answered {
 		return p, nil
 	}
-	p.waitOver()
+	p.over.Wait()
 	cancel()
 	return nil, p.err
-}
-
-// waitOver waits for the follow to end.
-func (p *Pump[T]) waitOver() {
-	p.mu.Lock()
-	if p.over {
-		p.mu.Unlock()
-		return
-	}
-	if p.done == nil {
-		p.done = make(chan struct{})
-	}
-	done := p.done
-	p.mu.Unlock()
-	<-done
 }
 
 // Next returns the next value and a nil error. Once the pump has ended it
@@ -234,7 +216,7 @@ func signal(ch chan struct{}) {
 func (p *Pump[T]) Stop() {
 	p.stopped.Store(true)
 	p.cancel()
-	p.waitOver()
+	p.over.Wait()
 }
 
 // All ranges over the values Next has not returned yet. Breaking out of

@@ -104,9 +104,7 @@ func TestPumpStopReleasesTheStreamAndNextReturnsEOF(t *testing.T) {
 	if v, err := p.Next(); v != 0 || !errors.Is(err, io.EOF) {
 		t.Fatalf("Next after Stop = %d, %v; want 0, io.EOF", v, err)
 	}
-	select {
-	case <-p.done:
-	default:
+	if !p.over.isOpen() {
 		t.Fatal("Stop returned before the pump's goroutine ended")
 	}
 }
@@ -219,9 +217,7 @@ func TestPumpAllBreakStopsIt(t *testing.T) {
 		}
 		break
 	}
-	select {
-	case <-p.done:
-	default:
+	if !p.over.isOpen() {
 		t.Fatal("breaking out of All left the pump running")
 	}
 }
