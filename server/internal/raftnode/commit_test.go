@@ -201,7 +201,7 @@ func TestCancelledProposalReturnsAtOnce(t *testing.T) {
 	// Fill what the committer can have in flight behind the gate: once
 	// it has proposed maxInflight+1 entries after the gate's, it waits,
 	// and a new proposal stays queued.
-	_, e0 := n.CommitCounts()
+	c0, e0 := n.CommitCounts()
 	var wg sync.WaitGroup
 	proposed := 0
 	for {
@@ -219,6 +219,14 @@ func TestCancelledProposalReturnsAtOnce(t *testing.T) {
 			return int(c) >= proposed+1 || e-e0 >= maxInflight+1
 		})
 	}
+	// The committer is now held, but the last proposal started may still be
+	// on its way to the queue (the loop can end on the entry count a
+	// proposal before it made): wait until every proposal started is either
+	// taken (counted in the commands) or queued.
+	waitFor(t, "every started proposal to be taken or queued", func() bool {
+		c, _ := n.CommitCounts()
+		return n.queued() == proposed-int(c-c0)
+	})
 	before := n.queued()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
