@@ -440,10 +440,13 @@ func (c *Conn) release() { c.wg.Done() }
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // Bind returns a context that ends when ctx ends, when cancel is called
-// or when the Conn is closed, with ctx's values and deadline. Calling
-// cancel releases what ties it to ctx and to the Conn. It is cheaper than
-// a context.WithCancel with a hook on the Conn (endctx.go), so the SDK
-// binds each background stream and each held lock with it.
+// or when the Conn is closed, and carries ctx's values and deadline; cancel
+// also releases what ties it to ctx and to the Conn. The SDK binds every
+// background stream and held lock with it, so it is built to cost little
+// while idle: one small struct, with no Done channel until someone asks
+// for one. Functions registered with OnEnd run on the goroutine that ends
+// it. context.Cause on it reports the cause of the nearest ancestor made
+// by the context package, not a cause of its own.
 func (c *Conn) Bind(ctx context.Context) (context.Context, context.CancelFunc) {
 	return newEndCtx(ctx, c)
 }

@@ -46,11 +46,11 @@ type endHook struct{ f func() }
 // end ends it with context.Canceled and releases its hooks.
 func newEndCtx(parent context.Context, c *Conn) (*endCtx, context.CancelFunc) {
 	e := &endCtx{parent: parent, conn: c, tied: c != nil}
-	if p, ok := parent.(*endCtx); ok && p.conn != nil && (c == nil || p.conn == c) {
-		e.conn, e.tied = p.conn, false // ends with p, which ends when the Conn closes
-	}
 	var unhook func() bool
 	if p, ok := parent.(*endCtx); ok {
+		if p.conn != nil && (c == nil || p.conn == c) {
+			e.conn, e.tied = p.conn, false // ends with p, which ends when the Conn closes
+		}
 		unhook = p.onEnd(func() { e.end(p.Err()) })
 	} else if parent.Done() != nil {
 		unhook = context.AfterFunc(parent, func() { e.end(parent.Err()) })
@@ -170,6 +170,21 @@ func newAttempt(parent context.Context) (*endCtx, context.CancelFunc) {
 	return e, cancel
 }
 
+// setSubscription records the subscription a stream attempt became.
+func (e *endCtx) setSubscription(s *subscription) {
+	e.mu.Lock()
+	e.sub = s
+	e.mu.Unlock()
+}
+
+// subscription returns what setSubscription recorded, or nil for a plain
+// gRPC stream.
+func (e *endCtx) subscription() *subscription {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sub
+}
+
 // boundTo reports whether ctx ends when c closes because it is a context
 // c bound (Bind) or one derived from such a context by Bind.
 func boundTo(ctx context.Context, c *Conn) bool {
@@ -177,10 +192,14 @@ func boundTo(ctx context.Context, c *Conn) bool {
 	return ok && e.conn == c
 }
 
-// OnEnd runs f once ctx ends, as context.AfterFunc does, but on the
-// goroutine that ends ctx and, for the contexts the Conn hands out (Bind),
-// at the cost of a slice entry instead of a context; stop removes f,
-// reporting whether it did so before f ran. f must not block.
+// OnEnd runs f once ctx ends and returns a stop function that removes f,
+// reporting whether it did so before f ran, as context.AfterFunc does.
+//
+// For a context from Conn.Bind it registers f with that context, with no
+// context or goroutine of its own, and f runs on the goroutine that ends
+// the context (the one calling its cancel, or one Close starts): f must
+// return promptly and start a goroutine for anything that may wait. For
+// any other context OnEnd is context.AfterFunc.
 func OnEnd(ctx context.Context, f func()) (stop func() bool) {
 	if e, ok := ctx.(*endCtx); ok {
 		return e.onEnd(f)

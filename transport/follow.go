@@ -117,10 +117,7 @@ func (f *follower[T]) loop(park bool) (error, bool) {
 				}
 				continue
 			}
-			actx.mu.Lock()
-			sub := actx.sub
-			actx.mu.Unlock()
-			f.rs, f.cancel, f.sub = rs, cancel, sub
+			f.rs, f.cancel, f.sub = rs, cancel, actx.subscription()
 		}
 		if park && f.sub != nil && f.sub.park(f.run) {
 			return nil, true

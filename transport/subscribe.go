@@ -123,9 +123,7 @@ func (c *Conn) subscribeInterceptor(ctx context.Context, desc *grpc.StreamDesc, 
 	// control: it runs on a goroutine of its own, as an AfterFunc would.
 	s.stop = OnEnd(ctx, func() { go s.cancel(ctx.Err()) })
 	if a, ok := ctx.Value(endCtxKey{}).(*endCtx); ok && a.attempt {
-		a.mu.Lock()
-		a.sub = s // the follower parks on it
-		a.mu.Unlock()
+		a.setSubscription(s) // the follower parks on it
 	}
 	if !st.add(s) {
 		s.stop()

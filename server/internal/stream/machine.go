@@ -98,8 +98,9 @@ func (m *Machine) WatchConsumer(stream, consumer string) *notify.Waiter[string] 
 	return m.notify.Watch(consumerKey(stream, consumer))
 }
 
-// consumerKey is a consumer's notify key. Stream and consumer names hold
-// no NUL, so it names one consumer and no stream.
+// consumerKey is a consumer's notify key, apart from every stream's
+// (stream names hold no NUL; were two keys ever to collide, a waiter would
+// only wake once more than it needs to and look again).
 func consumerKey(stream, consumer string) string { return stream + "\x00" + consumer }
 
 // ApplyOp applies one committed command and returns its response (a proto
