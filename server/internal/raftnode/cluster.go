@@ -177,6 +177,7 @@ type leadership struct {
 	vmu      sync.Mutex
 	vwaiting []chan error
 	vrunning bool
+	vstopped bool // Shutdown has begun: no new round starts
 }
 
 type appliedWaiter struct {

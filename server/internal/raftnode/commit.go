@@ -286,42 +286,43 @@ func (n *Node) CommitCounts() (commands, entries uint64) {
 	return n.commit.commands.Load(), n.commit.entries.Load()
 }
 
-// applyFutureShutdown is where, in raft's apply future, the channel that
-// ends a wait on it lies: hashicorp/raft's futures carry an exported
-// ShutdownCh that their Error selects on, set for its own internal
-// futures but not for Apply's. Found once, by reflection, on the first
-// future; nil when the future has no such field (another raft version),
-// and then bindShutdown does nothing
-// (TestShutdownWithAnEntryCommittedNotApplied then finds the resolver
-// left behind).
-var applyFutureShutdown struct {
-	once  sync.Once
-	index []int
-}
+// futureShutdown is where, in each of raft's future types, the channel
+// that ends a wait on it lies: hashicorp/raft's futures carry an exported
+// ShutdownCh that their Error selects on, set for its own internal futures
+// but not for those Apply and VerifyLeader return. Found by reflection, once
+// per type; a type without such a field (another raft version) maps to nil,
+// and then bindShutdown does nothing (TestShutdownWithAnEntryCommittedNotApplied
+// then finds the resolver left behind, and TestFuturesBindToShutdown fails).
+var futureShutdown sync.Map // reflect.Type -> []int
 
 var shutdownChType = reflect.TypeFor[chan struct{}]()
 
 // bindShutdown makes a wait on f end once done is closed, if f has not
-// resolved by then. It must run before anything waits on f; raft itself
-// never reads the field, so setting it races with nothing.
-func bindShutdown(f raft.ApplyFuture, done chan struct{}) {
+// resolved by then, and reports whether it could. It must run before
+// anything waits on f; raft itself never reads the field, so setting it
+// races with nothing.
+func bindShutdown(f raft.Future, done chan struct{}) bool {
 	v := reflect.ValueOf(f)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return // an errorFuture (raft refused it): already resolved
+		return false // an errorFuture (raft refused it): already resolved
 	}
 	e := v.Elem()
-	applyFutureShutdown.once.Do(func() {
+	var idx []int
+	if cached, ok := futureShutdown.Load(e.Type()); ok {
+		idx = cached.([]int)
+	} else {
 		if sf, ok := e.Type().FieldByName("ShutdownCh"); ok && sf.Type == shutdownChType && sf.IsExported() {
-			applyFutureShutdown.index = sf.Index
+			idx = sf.Index
 		}
-	})
-	idx := applyFutureShutdown.index
+		futureShutdown.Store(e.Type(), idx)
+	}
 	if idx == nil {
-		return
+		return false
 	}
 	fv, err := e.FieldByIndexErr(idx)
 	if err != nil || !fv.CanSet() || fv.Type() != shutdownChType {
-		return
+		return false
 	}
 	fv.Set(reflect.ValueOf(done))
+	return true
 }

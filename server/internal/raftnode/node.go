@@ -603,6 +603,7 @@ func (n *Node) Shutdown() error {
 	n.once.Do(func() {
 		n.stopped.Store(true)
 		n.cancel()
+		n.stopVerify()
 		n.startMu.Lock() // a Start creating raft or the ticker finishes that first
 		r := n.raft.Load()
 		n.startMu.Unlock()

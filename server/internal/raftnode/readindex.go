@@ -78,9 +78,14 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 func (n *Node) verifyLeader(ctx context.Context, r *raft.Raft) error {
 	ch := make(chan error, 1)
 	n.vmu.Lock()
+	if n.vstopped {
+		n.vmu.Unlock()
+		return ErrShuttingDown
+	}
 	n.vwaiting = append(n.vwaiting, ch)
 	if !n.vrunning {
 		n.vrunning = true
+		n.wg.Add(1) // under vmu, before stopVerify: Shutdown's wait sees it
 		go n.runVerify(r)
 	}
 	n.vmu.Unlock()
@@ -98,12 +103,26 @@ func (n *Node) verifyLeader(ctx context.Context, r *raft.Raft) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-n.ctx.Done():
+		return ErrShuttingDown
 	}
 }
 
+// stopVerify starts no more rounds; Shutdown calls it before it waits for
+// the node's goroutines.
+func (n *Node) stopVerify() {
+	n.vmu.Lock()
+	n.vstopped = true
+	n.vmu.Unlock()
+}
+
 // runVerify runs rounds of VerifyLeader while callers wait. It ends when
-// none is left; a round resolves at the latest when raft shuts down.
+// none is left. A round resolves at the latest when Shutdown closes
+// raftDone: raft answers a verify future it has taken when its leadership
+// ends, but one still in its queue when it shuts down is never answered,
+// and without the binding this goroutine would wait on it for good.
 func (n *Node) runVerify(r *raft.Raft) {
+	defer n.wg.Done()
 	for {
 		n.vmu.Lock()
 		batch := n.vwaiting
@@ -114,7 +133,9 @@ func (n *Node) runVerify(r *raft.Raft) {
 			return
 		}
 		n.vmu.Unlock()
-		err := r.VerifyLeader().Error()
+		f := r.VerifyLeader()
+		bindShutdown(f, n.commit.raftDone)
+		err := f.Error()
 		for _, ch := range batch {
 			ch <- err
 		}

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +46,81 @@ func TestShutdownWithAnEntryCommittedNotApplied(t *testing.T) {
 		}
 		if err := goleak.Find(); err != nil {
 			t.Fatalf("after Shutdown with an entry committed and not applied: %v", err)
+		}
+	}
+}
+
+// Both kinds of future the node waits on can be bound to its shutdown. If
+// a raft upgrade renames the field bindShutdown sets, this fails rather
+// than leaving the node to hang on a future raft dropped.
+func TestFuturesBindToShutdown(t *testing.T) {
+	n, _ := startNode(t, Config{})
+	r := n.raft.Load()
+	done := make(chan struct{})
+	v := r.VerifyLeader()
+	if !bindShutdown(v, done) {
+		t.Fatal("a VerifyLeader future could not be bound to shutdown")
+	}
+	if err := v.Error(); err != nil {
+		t.Fatalf("VerifyLeader on a single leader: %v", err)
+	}
+	a := r.Apply([]byte{}, 0)
+	if !bindShutdown(a, done) {
+		t.Fatal("an Apply future could not be bound to shutdown")
+	}
+	_ = a.Error()
+}
+
+// A leader shut down while reads wait on a leadership check leaves no
+// round of it behind: raft never answers a check still in its queue when
+// it stops, and the node must not wait on one for good. The race is in
+// raft's scheduling, so the scenario runs several times.
+func TestShutdownDuringReadIndexLeavesNoRound(t *testing.T) {
+	for range 4 {
+		c := startCluster(t, 3)
+		l := c.nodes[c.leader(all)]
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 8)
+		for range 8 {
+			wg.Go(func() {
+				started <- struct{}{}
+				for {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_, err := l.ReadIndex(ctx)
+					cancel()
+					if err != nil {
+						return // shut down, or no longer the leader
+					}
+				}
+			})
+		}
+		for range 8 {
+			<-started
+		}
+		waitFor(t, "a leadership check to be under way", func() bool {
+			l.vmu.Lock()
+			defer l.vmu.Unlock()
+			return l.vrunning
+		})
+		shut := make(chan error, 1)
+		go func() { shut <- l.Shutdown() }()
+		select {
+		case <-shut:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Shutdown did not return while reads were checking leadership")
+		}
+		wg.Wait() // every reader returned
+		l.vmu.Lock()
+		running := l.vrunning
+		l.vmu.Unlock()
+		if running {
+			t.Fatal("a leadership check still runs after Shutdown returned")
+		}
+		for _, n := range c.nodes {
+			_ = n.Shutdown()
+		}
+		if err := goleak.Find(); err != nil {
+			t.Fatalf("after shutting a leader down during reads: %v", err)
 		}
 	}
 }
