@@ -29,6 +29,13 @@ func init() {
 		Payloads: []int{128},
 		Sides:    collSides(wmPushPopAck, redisPushPop),
 	})
+	register(&Case{
+		Group: "collections", Name: "queue-ack",
+		Note: "push one message, pop it and ack it, one queue per worker, at least once on both sides: the same waymaker operations as queue-push-pop " +
+			"against Redis's reliable-queue pattern (LPUSH, LMOVE into a processing list, LREM from it as the ack)",
+		Payloads: []int{128},
+		Sides:    collSides(wmPushPopAck, redisReliableQueue),
+	})
 }
 
 func collSides(wm, redis setupFunc) []Side {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -86,6 +87,35 @@ func redisPushPop(ctx context.Context, env *Env, p Point) (Op, func(), error) {
 		}
 		return err
 	}, redisCleanup(env, keys), nil
+}
+
+// redisReliableQueue is the reliable-queue pattern of Redis's LMOVE
+// documentation: the pop moves the message into a processing list, where
+// it stays until the consumer's LREM acks it, so a consumer that dies
+// holding it leaves it to be recovered.
+func redisReliableQueue(ctx context.Context, env *Env, p Point) (Op, func(), error) {
+	keys, val := redisKeys(env, "rq", p.Conc), payload(p.Payload)
+	proc := make([]string, len(keys))
+	for i, k := range keys {
+		proc[i] = k + ":processing"
+	}
+	return func(ctx context.Context, w, i int) error {
+		if err := env.Redis.rdb.LPush(ctx, keys[w], val).Err(); err != nil {
+			return err
+		}
+		m, err := env.Redis.rdb.LMove(ctx, keys[w], proc[w], "RIGHT", "LEFT").Bytes()
+		if errors.Is(err, redis.Nil) {
+			return errors.New("queue empty after push")
+		}
+		if err != nil {
+			return err
+		}
+		n, err := env.Redis.rdb.LRem(ctx, proc[w], 1, m).Result()
+		if err == nil && n != 1 {
+			err = fmt.Errorf("ack removed %d messages, want 1", n)
+		}
+		return err
+	}, redisCleanup(env, append(keys, proc...)), nil
 }
 
 func redisPFAdd(ctx context.Context, env *Env, p Point) (Op, func(), error) {
