@@ -86,6 +86,9 @@ type Config struct {
 	// is stopping, the client sends no more, and the stream ends once its
 	// calls are answered and the client has closed its side.
 	Stopping <-chan struct{}
+	// WorkerIdle is how long a stream's worker goroutine waits for another
+	// call before it ends (default DefaultWorkerIdle).
+	WorkerIdle time.Duration
 }
 
 // Service is the SessionService.
@@ -94,6 +97,8 @@ type Service struct {
 	reg *Registrar
 	cfg Config
 	ic  atomic.Pointer[chain]
+	// workers counts the worker goroutines of every stream.
+	workers atomic.Int64
 }
 
 // chain is the gRPC server's unary interceptor chain (nil when it has none).
@@ -106,6 +111,9 @@ func New(reg *Registrar, cfg Config) *Service {
 	}
 	if cfg.MaxPayload <= 0 {
 		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.WorkerIdle <= 0 {
+		cfg.WorkerIdle = DefaultWorkerIdle
 	}
 	return &Service{reg: reg, cfg: cfg}
 }
@@ -294,10 +302,10 @@ type call struct {
 	cancel context.CancelFunc
 }
 
-// workerIdle is how long a worker waits for another call before it ends:
-// a stream keeps about as many workers as it has recently had calls in
-// flight, and an idle stream keeps none.
-const workerIdle = 2 * time.Second
+// DefaultWorkerIdle is how long a worker waits for another call before it
+// ends: a stream keeps about as many workers as it has recently had calls
+// in flight, and an idle stream keeps none.
+const DefaultWorkerIdle = 2 * time.Second
 
 // start hands the call f to a worker, or answers at once when the window
 // is full. A call id already in flight breaks the protocol.
@@ -329,6 +337,7 @@ func (t *stream) start(f *sessionpb.SessionServiceCallRequest) error {
 		// Added before the call is answered, so before Call's wait for
 		// the workers, which follows its wait for the calls.
 		t.workers.Add(1)
+		t.s.workers.Add(1)
 		go t.worker(c)
 	}
 	return nil
@@ -345,14 +354,15 @@ func callContext(parent context.Context, timeoutMs int64) (context.Context, cont
 }
 
 // worker runs c, then each call handed to it, until it has waited
-// workerIdle for one or the stream has ended.
+// WorkerIdle for one or the stream has ended.
 func (t *stream) worker(c call) {
 	defer t.workers.Done()
-	idle := time.NewTimer(workerIdle)
+	defer t.s.workers.Add(-1)
+	idle := time.NewTimer(t.s.cfg.WorkerIdle)
 	defer idle.Stop()
 	for {
 		t.run(c)
-		idle.Reset(workerIdle)
+		idle.Reset(t.s.cfg.WorkerIdle)
 		select {
 		case c = <-t.work:
 		case <-idle.C:

@@ -74,15 +74,24 @@ type testServer struct {
 	seen     *seen
 	client   sessionpb.SessionServiceClient
 	stopping chan struct{}
+	svc      *Service
 }
 
 func serve(t *testing.T, window int, opts ...grpc.ServerOption) *testServer {
+	t.Helper()
+	return serveWith(t, Config{Window: window}, opts...)
+}
+
+// serveWith is serve with a whole Config; its Stopping is the server's.
+func serveWith(t *testing.T, cfg Config, opts ...grpc.ServerOption) *testServer {
 	t.Helper()
 	ts := &testServer{kv: &fakeKV{blocked: make(chan struct{}, 16)}, seen: &seen{}, stopping: make(chan struct{})}
 	g := grpc.NewServer(append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(ts.seen.interceptor)}, opts...)...)
 	reg := NewRegistrar(g)
 	kvpb.RegisterKVServiceServer(reg, ts.kv)
-	New(reg, Config{Window: window, Stopping: ts.stopping}).Register(g)
+	cfg.Stopping = ts.stopping
+	ts.svc = New(reg, cfg)
+	ts.svc.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -428,6 +437,67 @@ func TestCallsReuseGoroutines(t *testing.T) {
 	}
 	if n := goroutinesCreated() - before; n > calls/10 {
 		t.Fatalf("%d calls in a row started %d goroutines, want few", calls, n)
+	}
+}
+
+// TestIdleWorkersEnd: the workers a burst of calls started end once they
+// have waited WorkerIdle without a call, while the stream stays open, and
+// the stream still answers calls after.
+func TestIdleWorkersEnd(t *testing.T) {
+	const burst = 4
+	ts := serveWith(t, Config{Window: 8, WorkerIdle: 20 * time.Millisecond})
+	st := ts.open(t)
+	for id := uint64(1); id <= burst; id++ {
+		if err := st.Send(get(id, "block")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range burst {
+		<-ts.kv.blocked // every call runs at once, each on its own worker
+	}
+	if n := ts.svc.workers.Load(); n < burst {
+		t.Fatalf("%d workers for %d calls in flight", n, burst)
+	}
+	for id := uint64(1); id <= burst; id++ {
+		if err := st.Send(&sessionpb.SessionServiceCallRequest{CallId: id, Cancel: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range burst {
+		if r := recv(t, st); status.Code(statusErr(r)) != codes.Canceled {
+			t.Fatalf("cancelled call answered %v", r)
+		}
+	}
+	waitWorkers(t, ts.svc, 0)
+	if err := st.Send(get(burst+1, "k")); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, st); r.GetCallId() != burst+1 || r.GetStatus() != nil {
+		t.Fatalf("a call after the workers ended answered %v", r)
+	}
+	waitWorkers(t, ts.svc, 0)
+}
+
+// statusErr is the error an answer's status carries, nil for none.
+func statusErr(r *sessionpb.SessionServiceCallResponse) error {
+	if r.GetStatus() == nil {
+		return nil
+	}
+	return status.Error(codes.Code(r.GetStatus().GetCode()), r.GetStatus().GetMessage())
+}
+
+// waitWorkers waits, up to 5 s, until svc has want worker goroutines.
+func waitWorkers(t *testing.T, svc *Service, want int64) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for svc.workers.Load() != want {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d workers after 5s, want %d", svc.workers.Load(), want)
+		}
 	}
 }
 
