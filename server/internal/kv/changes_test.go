@@ -229,3 +229,29 @@ func TestChangeLogVersion1Snapshot(t *testing.T) {
 		t.Fatalf("resume from the snapshot's revision: %v %v", got, r)
 	}
 }
+
+// The latest values of a whole-bucket watch come in revision order, one
+// per key, whatever order the keys were written in (they are gathered
+// from the key map, in no order, and sorted outside the lock).
+func TestWatchStartLatestInRevisionOrder(t *testing.T) {
+	h := newHarness(t, &kvpb.KVBucketConfig{Name: "b"})
+	const keys = 50
+	for i := range keys {
+		h.put(fmt.Sprintf("k%02d", i), "first")
+	}
+	for i := range keys {
+		h.put(fmt.Sprintf("k%02d", (i*17)%keys), "second") // 17 is coprime to 50: every key once
+	}
+	_, got, rev, res := h.m.WatchStart("b", Filter{Pattern: ">"}, 0, StartLatest)
+	if res != nil {
+		t.Fatal(res)
+	}
+	if len(got) != keys || rev != 2*keys {
+		t.Fatalf("%d initial values at revision %d, want %d at %d", len(got), rev, keys, 2*keys)
+	}
+	for i, e := range got {
+		if string(e.GetValue()) != "second" || (i > 0 && e.GetRevision() <= got[i-1].GetRevision()) {
+			t.Fatalf("initial value %d is %s=%s at revision %d after %d", i, e.GetKey(), e.GetValue(), e.GetRevision(), got[max(i-1, 0)].GetRevision())
+		}
+	}
+}

@@ -172,17 +172,31 @@ const (
 // these are delivered. A resume point above the bucket's revision answers
 // not_found: the bucket it came from was deleted (and created again).
 func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMode) (id uint64, out []*kvpb.KVEntry, rev uint64, res *commonpb.Result) {
+	id, out, rev, sorted, res := m.watchStart(bucket, f, after, mode)
+	if !sorted {
+		// Outside the lock: the latest values of a whole bucket come from
+		// its key map in no order, and sorting a large bucket's under the
+		// read lock would hold every write back for as long. Entries are
+		// never changed once made, so the sort needs no lock.
+		sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+	}
+	return id, out, rev, res
+}
+
+// watchStart is WatchStart under the read lock; sorted is false when out
+// still has to be put in revision order.
+func (m *Machine) watchStart(bucket string, f Filter, after uint64, mode StartMode) (id uint64, out []*kvpb.KVEntry, rev uint64, sorted bool, res *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b := m.buckets[bucket]
 	if b == nil {
-		return 0, nil, 0, bucketNotFound(bucket)
+		return 0, nil, 0, true, bucketNotFound(bucket)
 	}
 	if mode == StartChanges && after > b.rev {
-		return 0, nil, 0, result.Failf(result.CodeNotFound, "bucket %q is at revision %d, below the resume point %d: the bucket watched was deleted", bucket, b.rev, after)
+		return 0, nil, 0, true, result.Failf(result.CodeNotFound, "bucket %q is at revision %d, below the resume point %d: the bucket watched was deleted", bucket, b.rev, after)
 	}
 	if after >= b.rev {
-		return b.id, nil, b.rev, nil
+		return b.id, nil, b.rev, true, nil
 	}
 	switch mode {
 	case StartLatest:
@@ -195,22 +209,22 @@ func (m *Machine) WatchStart(bucket string, f Filter, after uint64, mode StartMo
 			if k := b.keys[f.Pattern]; k != nil {
 				add(k)
 			}
-		} else {
-			for _, k := range b.keys {
-				add(k)
-			}
-			sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+			return b.id, out, b.rev, true, nil
 		}
-		return b.id, out, b.rev, nil
+		out = make([]*kvpb.KVEntry, 0, len(b.keys)) // one latest entry per key at most
+		for _, k := range b.keys {
+			add(k)
+		}
+		return b.id, out, b.rev, false, nil
 	case StartHistory:
 		out, rev = b.since(f, after, 0, nil)
-		return b.id, out, rev, nil
+		return b.id, out, rev, true, nil
 	default:
 		out, rev, res = m.changesSince(b, f, after, 0, 0, nil)
 		if res != nil {
-			return 0, nil, 0, res
+			return 0, nil, 0, true, res
 		}
-		return b.id, out, rev, nil
+		return b.id, out, rev, true, nil
 	}
 }
 
