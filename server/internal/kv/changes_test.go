@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -253,5 +254,22 @@ func TestWatchStartLatestInRevisionOrder(t *testing.T) {
 		if string(e.GetValue()) != "second" || (i > 0 && e.GetRevision() <= got[i-1].GetRevision()) {
 			t.Fatalf("initial value %d is %s=%s at revision %d after %d", i, e.GetKey(), e.GetValue(), e.GetRevision(), got[max(i-1, 0)].GetRevision())
 		}
+	}
+}
+
+// Keys answers in key order, whatever order the keys were written in, and
+// only those after startAfter.
+func TestKeysInOrder(t *testing.T) {
+	h := newHarness(t, &kvpb.KVBucketConfig{Name: "b"})
+	const keys = 50
+	for i := range keys {
+		h.put(fmt.Sprintf("k%02d", (i*17)%keys), "v")
+	}
+	got, res := h.m.Keys("b", ">", "k09")
+	if res != nil {
+		t.Fatal(res)
+	}
+	if len(got) != keys-10 || !sort.StringsAreSorted(got) || got[0] != "k10" {
+		t.Fatalf("Keys after k09 = %v, want k10..k49 in order", got)
 	}
 }

@@ -91,6 +91,13 @@ func (m *Machine) Get(bucket, key string, rev uint64) (*kvpb.KVEntry, *commonpb.
 // Keys answers the live keys matching pattern that sort after startAfter,
 // in order.
 func (m *Machine) Keys(bucket, pattern, startAfter string) ([]string, *commonpb.Result) {
+	out, res := m.keys(bucket, pattern, startAfter)
+	sort.Strings(out) // outside the lock, as WatchStart's sort
+	return out, res
+}
+
+// keys is Keys under the read lock, in no order.
+func (m *Machine) keys(bucket, pattern, startAfter string) ([]string, *commonpb.Result) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b := m.buckets[bucket]
@@ -109,7 +116,6 @@ func (m *Machine) Keys(bucket, pattern, startAfter string) ([]string, *commonpb.
 			out = append(out, key)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 
