@@ -500,3 +500,52 @@ func TestStreamConsumerStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("delivery counts = %v", seen)
 	}
 }
+
+// A push consumer at its MaxAckPending gets the next message for each ack,
+// also when the acks free only a sliver of it (the push loop waits a
+// moment for more acks then, and must not wait for good): here 15 of 16
+// stay held, as a pool of workers on long jobs holds them.
+func TestStreamPushRefillsAfterEachAckAtMaxAckPending(t *testing.T) {
+	c := start(t)
+	ctx := testCtx(t, 30*time.Second)
+	s := newStream(t, c, waymaker.StreamConfig{})
+	const limit, total = 16, 60
+	publishN(t, s, s.Name(), total)
+	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", MaxAckPending: limit, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Stop()
+	var held []*waymaker.Msg
+	for range limit {
+		held = append(held, next(t, it, 5*time.Second))
+	}
+	if info, err := cons.Info(ctx); err != nil || info.NumAckPending != limit {
+		t.Fatalf("info = %+v, %v; want %d pending", info, err, limit)
+	}
+	want := uint64(limit + 1)
+	for len(held) > 0 {
+		// Ack the oldest held message; the next in the stream must come.
+		if err := held[0].AckSync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		held = held[1:]
+		if want > total {
+			continue
+		}
+		m := next(t, it, 5*time.Second)
+		if m.StreamSeq != want || m.NumDelivered != 1 {
+			t.Fatalf("after an ack got seq %d (delivery %d), want %d", m.StreamSeq, m.NumDelivered, want)
+		}
+		want++
+		held = append(held, m)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumAckPending != 0 || info.AckFloor.Stream != total || info.NumRedelivered != 0 {
+		t.Fatalf("info = %+v, %v", info, err)
+	}
+}
