@@ -502,9 +502,8 @@ func TestStreamConsumerStateSurvivesRestart(t *testing.T) {
 }
 
 // A push consumer at its MaxAckPending gets the next message for each ack,
-// also when the acks free only a sliver of it (the push loop waits a
-// moment for more acks then, and must not wait for good): here 15 of 16
-// stay held, as a pool of workers on long jobs holds them.
+// in order, also when each ack frees a single slot: here 15 of 16 stay
+// held, as a pool of workers on long jobs holds them.
 func TestStreamPushRefillsAfterEachAckAtMaxAckPending(t *testing.T) {
 	c := start(t)
 	ctx := testCtx(t, 30*time.Second)

@@ -147,33 +147,18 @@ type consumeLoop struct {
 	hd        held
 	deliver   *sp.StreamServiceFetchRequest
 	delivered bool // the last step delivered messages
-	gather    park.Delay
-	gathered  bool // the loop waited for acks to gather (pushGather)
 }
-
-// pushGather is how long a push loop waits, once a consumer at its
-// MaxAckPending has only a sliver of it free again (stream.Machine.Work),
-// for more acks before it delivers: the consumer still holds nearly all
-// it may, so the wait costs it nothing, and a consumer acking each message
-// otherwise costs one deliver command per ack besides the ack's own.
-const pushGather = time.Millisecond
 
 func (l *consumeLoop) Step() (park.Waiter, error) {
 	l.delivered = false
 	for {
-		exists, work, sliver := l.h.sm.Work(l.deliver.Stream, l.deliver.Consumer)
+		exists, work := l.h.sm.Work(l.deliver.Stream, l.deliver.Consumer)
 		if !exists {
 			return nil, l.srv.Send(&sp.StreamServiceConsumeResponse{Result: result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", l.deliver.Consumer, l.deliver.Stream)})
 		}
 		if !work {
-			l.gathered = false
 			return l.w, nil
 		}
-		if sliver && !l.gathered {
-			l.gathered = true
-			return l.gather.Arm(pushGather), nil
-		}
-		l.gathered = false
 		resp, r := Propose[*sp.StreamServiceFetchResponse](l.ctx, l.h.d.Node, stream.Name, stream.OpDeliver, l.deliver)
 		if r == nil {
 			r = resp.GetResult()
@@ -207,7 +192,6 @@ func (l *consumeLoop) Stopping() error { return status.Error(codes.Unavailable, 
 
 func (l *consumeLoop) Close() {
 	l.w.Stop()
-	l.gather.Stop()
 	l.hd.release()
 }
 
@@ -235,7 +219,7 @@ func (h *StreamService) fetch(ctx context.Context, req *sp.StreamServiceFetchReq
 		expire = t.C
 	}
 	for {
-		exists, work, _ := h.sm.Work(req.GetStream(), req.GetConsumer())
+		exists, work := h.sm.Work(req.GetStream(), req.GetConsumer())
 		if !exists {
 			return nil, result.Failf(result.CodeNotFound, "consumer: %q not found on stream %q", req.GetConsumer(), req.GetStream())
 		}

@@ -486,23 +486,18 @@ func (s *strm) nextMatch(c *consumer, seq uint64) (uint64, *entry) {
 	return 0, nil
 }
 
-// hasWork reports whether deliver would hand out something now, and
-// whether that is only new messages into a sliver of MaxAckPending (less
-// than an eighth of it free, by acks of a consumer that was at its limit).
-func (s *strm) hasWork(c *consumer) (work, sliver bool) {
+// hasWork reports whether deliver would hand out something now.
+func (s *strm) hasWork(c *consumer) bool {
 	for _, seq := range c.redeliver {
 		if p := c.pending[seq]; p != nil && p.waiting {
-			return true, false
+			return true
 		}
 	}
-	mp := int(c.cfg.GetMaxAckPending())
-	if mp > 0 && len(c.pending) >= mp {
-		return false, false
+	if mp := int(c.cfg.GetMaxAckPending()); mp > 0 && len(c.pending) >= mp {
+		return false
 	}
-	if _, e := s.nextMatch(c, c.next); e == nil {
-		return false, false
-	}
-	return true, mp > 0 && mp-len(c.pending) < mp/8
+	_, e := s.nextMatch(c, c.next)
+	return e != nil
 }
 
 func (c *consumer) drop(s *strm, seq uint64) {

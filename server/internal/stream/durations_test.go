@@ -37,7 +37,7 @@ func TestLongestDurationsKeepData(t *testing.T) {
 	if d := apply(t, m, OpPublish, now+2000, pub("long.a", "id-1")).(*sp.StreamServicePublishResponse); !d.GetDuplicate() {
 		t.Fatalf("duplicate_window_ms at its maximum forgot the id: %v", d)
 	}
-	if _, work, _ := m.Work("long", "c"); work {
+	if _, work := m.Work("long", "c"); work {
 		t.Fatal("ack_wait_ms at its maximum redelivered at once")
 	}
 }

@@ -115,19 +115,15 @@ func (m *Machine) ListConsumers(stream, after string, size int) ([]*sp.ConsumerI
 }
 
 // Work reports whether a consumer exists and whether a deliver command
-// would hand it something now. sliver is true when that is only new
-// messages into less than an eighth of its MaxAckPending, freed by acks
-// while it was at its limit: the consumer holds nearly all it may, and a
-// push loop that waits a moment for more acks delivers in fewer commands.
-func (m *Machine) Work(stream, name string) (exists, work, sliver bool) {
+// would hand it something now.
+func (m *Machine) Work(stream, name string) (exists, work bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, c, r := m.consumerOf(stream, name)
 	if r != nil {
-		return false, false, false
+		return false, false
 	}
-	work, sliver = s.hasWork(c)
-	return true, work, sliver
+	return true, s.hasWork(c)
 }
 
 // Ephemeral reports whether a consumer exists and is ephemeral, with its
