@@ -220,6 +220,8 @@ func (rt *router) conn(addr string) (*grpc.ClientConn, error) {
 		// A leader that stops answering (paused, cut off) without closing
 		// its connections is noticed by the pings, not by TCP.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
 	)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "waymaker: dial the leader at %s: %v", addr, err)

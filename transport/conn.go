@@ -126,6 +126,19 @@ const (
 	keepaliveTimeout = 2 * time.Second
 )
 
+// The HTTP/2 flow-control windows, fixed, as the server fixes its own:
+// gRPC's default estimates the bandwidth-delay product by sending a PING
+// with the first DATA frame it receives after its last estimate, which on
+// a connection of one call at a time is every reply, and each costs the
+// server a write to answer. A caller on a long fat link that needs more
+// passes grpc.WithStaticStreamWindowSize / WithStaticConnWindowSize (or
+// grpc.WithInitialWindowSize) through WithDialOptions, which come later
+// and win.
+const (
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+)
+
 func (c *Conn) baseDialOptions() []grpc.DialOption {
 	var tc credentials.TransportCredentials = insecure.NewCredentials()
 	if c.opts.tls != nil {
@@ -149,6 +162,8 @@ func (c *Conn) baseDialOptions() []grpc.DialOption {
 		// One message limit on both sides: the server's default
 		// Limits.MaxMessageSize is MaxMessageSize too.
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(c.opts.maxMsg), grpc.MaxCallRecvMsgSize(c.opts.maxMsg)),
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
 	}
 	if c.opts.creds != nil {
 		d = append(d, grpc.WithPerRPCCredentials(c.opts.creds))
