@@ -255,15 +255,7 @@ func TestConsumerSlowReaderHoldsOneBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	consume := func(durable string) *waymaker.Messages {
-		cons, err := rs.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: durable, AckWait: time.Minute, MaxAckPending: 2 * msgs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		it, err := cons.Messages(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(it.Stop)
+		_, it := pushMessages(t, ctx, rs, waymaker.ConsumerConfig{DurableName: durable, AckWait: time.Minute, MaxAckPending: 2 * msgs})
 		return it
 	}
 	slow, live := consume("slow"), consume("live")

@@ -18,15 +18,7 @@ func TestStreamAckAsyncFlushedNotRedelivered(t *testing.T) {
 	const n = 300
 	publishN(t, s, s.Name(), n)
 	const ackWait = 500 * time.Millisecond
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", AckWait: ackWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Stop()
+	cons, it := pushMessages(t, ctx, s, waymaker.ConsumerConfig{DurableName: "d", AckWait: ackWait})
 	for range n {
 		m := next(t, it, 10*time.Second)
 		if err := m.Ack(ctx); err != nil {

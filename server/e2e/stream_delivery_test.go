@@ -26,15 +26,7 @@ func TestStreamRedeliveryAfterAckWait(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	s := newStream(t, c, waymaker.StreamConfig{})
 	publishN(t, s, s.Name(), 2)
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", AckWait: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Stop()
+	cons, it := pushMessages(t, ctx, s, waymaker.ConsumerConfig{DurableName: "d", AckWait: 200 * time.Millisecond})
 	first := next(t, it, 5*time.Second)
 	second := next(t, it, 5*time.Second)
 	if err := second.AckSync(ctx); err != nil { // only the second is acked
@@ -510,15 +502,7 @@ func TestStreamPushRefillsAfterEachAckAtMaxAckPending(t *testing.T) {
 	s := newStream(t, c, waymaker.StreamConfig{})
 	const limit, total = 16, 60
 	publishN(t, s, s.Name(), total)
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "d", MaxAckPending: limit, AckWait: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Stop()
+	cons, it := pushMessages(t, ctx, s, waymaker.ConsumerConfig{DurableName: "d", MaxAckPending: limit, AckWait: time.Minute})
 	var held []*waymaker.Msg
 	for range limit {
 		held = append(held, next(t, it, 5*time.Second))

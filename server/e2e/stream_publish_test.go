@@ -222,15 +222,7 @@ func TestStreamAtLeastOnceAcrossRestart(t *testing.T) {
 	srv, c := startEmbedded(t, waymakertest.WithTempDataDir())
 	ctx := testCtx(t, 300*time.Second)
 	s := newStream(t, c, waymaker.StreamConfig{})
-	cons, err := s.CreateConsumer(ctx, waymaker.ConsumerConfig{DurableName: "alo", AckWait: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, err := cons.Messages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Stop()
+	_, it := pushMessages(t, ctx, s, waymaker.ConsumerConfig{DurableName: "alo", AckWait: time.Second})
 
 	const n = 10_000
 	var mu sync.Mutex

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,6 +25,22 @@ func newStream(t testing.TB, c *waymaker.Client, cfg waymaker.StreamConfig) *way
 }
 
 // next returns the next message of it or fails the test after d.
+// pushMessages creates a durable consumer on s and opens its push
+// delivery, which stops when the test ends.
+func pushMessages(t testing.TB, ctx context.Context, s *waymaker.Stream, cfg waymaker.ConsumerConfig) (*waymaker.Consumer, *waymaker.Messages) {
+	t.Helper()
+	cons, err := s.CreateConsumer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := cons.Messages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(it.Stop)
+	return cons, it
+}
+
 func next(t testing.TB, it *waymaker.Messages, d time.Duration) *waymaker.Msg {
 	t.Helper()
 	type res struct {
