@@ -421,10 +421,11 @@ func serverOptions(cfg Config) []grpc.ServerOption {
 // first DATA frame it receives after the last estimate's answer: on a
 // connection of one call at a time that is every request and every reply,
 // each costing the peer a PING ACK, a write of its own. Fixed windows
-// send none, which took a kv.put from 71 to 60 µs and a kv.get from 50 to
-// 46 µs at c=1 (BENCHMARKS.md, "Transport"). 4 MiB per stream and 16 MiB per
-// connection are above what the estimate reaches on loopback and a LAN,
-// and they still bound what one connection can make the server buffer.
+// send none (BENCHMARKS.md, "Transport: fixed HTTP/2 windows"). 4 MiB per
+// stream and 16 MiB per connection are above what the estimate reaches on
+// loopback and a LAN, and no more than its 16 MiB ceiling, so one
+// connection can make the server buffer no more than before. The SDK's
+// transport fixes the same sizes on its side.
 const (
 	streamWindow = 4 << 20
 	connWindow   = 16 << 20
